@@ -1,0 +1,2 @@
+//! The `veil` command-line tool (work in progress in this commit).
+fn main() {}

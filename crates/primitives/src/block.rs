@@ -1,0 +1,119 @@
+//! Blocks: what consensus orders and finalizes.
+
+use parity_scale_codec::{Decode, Encode, MaxEncodedLen};
+
+use crate::{
+    codec::BoundedVec,
+    hashing::{Hash, sha256},
+    ids::BlockHeight,
+    transaction::SignedTransaction,
+};
+
+/// The most transactions one block may carry.
+pub const MAX_BLOCK_TRANSACTIONS: usize = 4096;
+
+/// What a header commits about the message queue, so runtimes can prove complete delivery of
+/// their topics against a finalized header. Defined in full with the message queue; until then the
+/// root is [`Hash::ZERO`] (no messages).
+#[derive(Clone, PartialEq, Eq, Debug, Default, Encode, Decode, MaxEncodedLen)]
+pub struct MessageCommitments {
+    /// Root over the per-topic append-only logs and their lengths.
+    pub root: Hash,
+}
+
+/// A block header. Its SHA-256 is the block's identity, the digest consensus certifies.
+#[derive(Clone, PartialEq, Eq, Debug, Encode, Decode, MaxEncodedLen)]
+pub struct Header {
+    /// Hash of the parent header ([`Hash::ZERO`] for genesis).
+    pub parent: Hash,
+    /// Parent height plus one; genesis is 0.
+    pub height: BlockHeight,
+    /// Milliseconds since the Unix epoch: strictly greater than the parent's, and not ahead of the
+    /// validators' clocks by more than the genesis bound. The chain's only notion of time.
+    pub timestamp_ms: u64,
+    /// Root of the authenticated public state after this block.
+    pub state_root: Hash,
+    /// Root of this block's transactions.
+    pub transactions_root: Hash,
+    /// The message-queue commitments after this block.
+    pub messages: MessageCommitments,
+}
+
+impl Header {
+    /// The block's identity: SHA-256 of the header's encoding.
+    pub fn hash(&self) -> Hash {
+        sha256(&self.encode())
+    }
+}
+
+/// A header and the transactions it commits to.
+#[derive(Clone, PartialEq, Eq, Debug, Encode, Decode, MaxEncodedLen)]
+pub struct Block {
+    /// The header.
+    pub header: Header,
+    /// The transactions, in execution order.
+    pub transactions: BoundedVec<SignedTransaction, MAX_BLOCK_TRANSACTIONS>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{
+        AccountId, Balance, Call, Transaction,
+        codec::{DecodeError, decode_strict, strict_check},
+    };
+    use proptest::prelude::*;
+
+    fn block(transactions: usize, seed: u8) -> Block {
+        let tx = |i: usize| SignedTransaction {
+            transaction: Transaction {
+                genesis: Hash([seed; 32]),
+                signer: AccountId([i as u8; 32]),
+                nonce: i as u64,
+                call: Call::Transfer { to: AccountId([seed; 32]), amount: Balance(i as u128) },
+            },
+            signature: [seed; 64],
+        };
+        Block {
+            header: Header {
+                parent: Hash([seed; 32]),
+                height: u64::from(seed),
+                timestamp_ms: 1_700_000_000_000 + u64::from(seed),
+                state_root: Hash([1; 32]),
+                transactions_root: Hash([2; 32]),
+                messages: MessageCommitments::default(),
+            },
+            transactions: (0..transactions).map(tx).collect::<Vec<_>>().try_into().unwrap(),
+        }
+    }
+
+    #[test]
+    fn header_hash_changes_with_every_field() {
+        let base = block(0, 1).header;
+        let mut changed = base.clone();
+        changed.timestamp_ms += 1;
+        assert_ne!(base.hash(), changed.hash());
+        let mut changed = base.clone();
+        changed.messages.root = Hash([9; 32]);
+        assert_ne!(base.hash(), changed.hash());
+    }
+
+    #[test]
+    fn too_many_transactions_are_refused_before_decoding_them() {
+        let mut bytes = block(0, 1).encode();
+        // Replace the empty transaction list's length with one above the bound.
+        bytes.pop();
+        bytes.extend(parity_scale_codec::Compact((MAX_BLOCK_TRANSACTIONS + 1) as u32).encode());
+        let error = decode_strict::<Block>(&bytes).unwrap_err();
+        assert!(matches!(error, DecodeError::Malformed { what: "Block", .. }), "{error}");
+    }
+
+    proptest! {
+        #[test]
+        fn block_decodes_strictly(
+            count in 0usize..6, seed: u8, extra: u8, cut in 1usize..300, flip_at: usize, flip: u8,
+        ) {
+            prop_assert_eq!(strict_check::check(&block(count, seed), extra, cut, flip_at, flip), Ok(()));
+        }
+    }
+}

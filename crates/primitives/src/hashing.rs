@@ -1,0 +1,71 @@
+//! The project's content hash.
+
+use blake2::{Blake2b, Blake2b512, Digest as _, digest::consts::U32};
+use parity_scale_codec::{Decode, Encode, MaxEncodedLen};
+
+/// A 32-byte SHA-256 digest: block hashes, transaction hashes, state and message roots.
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default, Encode, Decode, MaxEncodedLen)]
+pub struct Hash(pub [u8; 32]);
+
+impl Hash {
+    /// The all-zero hash, used only as the parent of the genesis block.
+    pub const ZERO: Self = Self([0; 32]);
+
+    /// The digest as bytes.
+    pub fn as_bytes(&self) -> &[u8; 32] {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for Hash {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "0x{}", hex::encode(self.0))
+    }
+}
+
+impl std::fmt::Display for Hash {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "0x{}", hex::encode(self.0))
+    }
+}
+
+/// SHA-256 of `bytes`.
+pub fn sha256(bytes: &[u8]) -> Hash {
+    Hash(sha2::Sha256::digest(bytes).into())
+}
+
+/// BLAKE2b-256, for Substrate compatibility only (derivation junctions).
+pub fn blake2b_256(bytes: &[u8]) -> [u8; 32] {
+    Blake2b::<U32>::digest(bytes).into()
+}
+
+/// BLAKE2b-512, for Substrate compatibility only (SS58 checksums).
+pub fn blake2b_512(parts: &[&[u8]]) -> [u8; 64] {
+    let mut hasher = Blake2b512::new();
+    for part in parts {
+        hasher.update(part);
+    }
+    hasher.finalize().into()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sha256_known_answer() {
+        // FIPS 180-2 example "abc".
+        assert_eq!(sha256(b"abc").to_string(), "0xba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+    }
+
+    #[test]
+    fn blake2b_known_answers() {
+        // RFC 7693 appendix A: BLAKE2b-512("abc").
+        assert_eq!(
+            hex::encode(blake2b_512(&[b"a", b"bc"])),
+            "ba80a53f981c4d0d6a2797b69f12f6e94c212f14685ac4b74b12bb6fdbffa2d1\
+             7d87c5392aab792dc252d5de4533cc9518d38aa8dbf1925ab92386edd4009923"
+        );
+        assert_eq!(hex::encode(blake2b_256(b"")), "0e5751c026e543b2e8ab2eb06099daa1d1e5df47778f7787faab45cdf12fe3a8");
+    }
+}

@@ -1,0 +1,34 @@
+//! Veil's shared vocabulary: the types that cross every boundary in the system.
+//!
+//! Everything here is plain data with a SCALE encoding. The chain hashes these encodings, the worker
+//! runtime verifies them, and clients sign them, so three rules hold for every type:
+//!
+//! - **Strict decoding.** Bytes from outside are decoded with [`decode_strict`], which refuses
+//!   inputs that are truncated, carry trailing bytes, declare a collection longer than its bound
+//!   ([`BoundedVec`]), or exceed the type's size limit. Accepted encodings are canonical: re-encoding
+//!   a decoded value gives back the same bytes.
+//! - **Determinism.** No floats and no hash maps in anything hashed or executed in consensus.
+//! - **One hash.** Content hashes are SHA-256 ([`hashing::sha256`]); BLAKE2b appears only where
+//!   Substrate compatibility requires it (SS58 checksums, derivation junctions).
+//!
+//! The module layout follows the system's nouns: [`ids`] and [`balance`] for accounts and amounts,
+//! [`transaction`] for what users sign, [`block`] for what consensus orders, and [`message`] for what
+//! the chain and the runtimes say to each other.
+
+pub mod balance;
+pub mod block;
+pub mod codec;
+pub mod hashing;
+pub mod ids;
+pub mod message;
+pub mod ss58;
+pub mod transaction;
+
+pub use balance::Balance;
+pub use block::{Block, Header, MessageCommitments};
+pub use codec::{BoundedVec, DecodeError, decode_strict};
+pub use hashing::Hash;
+pub use ids::{AccountId, BlockHeight, ClusterId, ContractId, KeyEpoch, Nonce};
+pub use message::{Egress, Message, Origin, SenderId, SignedEgress, SystemTopic, Topic};
+pub use ss58::{Ss58Error, Ss58Prefix};
+pub use transaction::{Call, SignedTransaction, Transaction};
