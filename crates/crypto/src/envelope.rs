@@ -164,6 +164,14 @@ pub enum EnvelopeError {
         /// What the header says.
         found: Direction,
     },
+    /// The envelope is sealed to another epoch's key.
+    #[error("envelope is sealed to the key of {found}, but the key of {expected} was offered")]
+    WrongEpoch {
+        /// The epoch of the key offered.
+        expected: KeyEpoch,
+        /// The epoch in the header.
+        found: KeyEpoch,
+    },
     /// Authentication failed.
     #[error(
         "cannot open envelope: wrong key, wrong purpose or epoch, or the envelope or its associated data was altered"
@@ -202,16 +210,26 @@ fn associated_data(header: &EnvelopeHeader, caller_aad: &[u8]) -> Vec<u8> {
     aad
 }
 
+/// What an envelope is bound to besides its recipient: both sides must agree on all of it.
+#[derive(Clone, Copy, Debug)]
+pub struct EnvelopeParams<'a> {
+    /// What the envelope is for.
+    pub purpose: Purpose,
+    /// Which way it travels.
+    pub direction: Direction,
+    /// The epoch of the recipient key.
+    pub key_epoch: KeyEpoch,
+    /// Associated data: authenticated, not encrypted, not carried on the wire.
+    pub aad: &'a [u8],
+}
+
 /// Seals `plaintext` to `recipient` with a fresh random ephemeral key.
 pub fn seal(
     recipient: &AgreementPublic,
-    purpose: Purpose,
-    direction: Direction,
-    key_epoch: KeyEpoch,
-    aad: &[u8],
+    params: &EnvelopeParams<'_>,
     plaintext: &[u8],
 ) -> Result<Envelope, EnvelopeError> {
-    seal_with_ephemeral(&AgreementSecret::generate()?, recipient, purpose, direction, key_epoch, aad, plaintext)
+    seal_with_ephemeral(&AgreementSecret::generate()?, recipient, params, plaintext)
 }
 
 /// Seals with a caller-chosen ephemeral key, for senders that must be deterministic. The ephemeral
@@ -219,19 +237,21 @@ pub fn seal(
 pub fn seal_with_ephemeral(
     ephemeral: &AgreementSecret,
     recipient: &AgreementPublic,
-    purpose: Purpose,
-    direction: Direction,
-    key_epoch: KeyEpoch,
-    aad: &[u8],
+    params: &EnvelopeParams<'_>,
     plaintext: &[u8],
 ) -> Result<Envelope, EnvelopeError> {
     if plaintext.len() > MAX_PLAINTEXT {
         return Err(EnvelopeError::TooLarge(plaintext.len()));
     }
     let shared = ephemeral.agree(recipient).ok_or(EnvelopeError::WeakKey)?;
-    let header = EnvelopeHeader { version: EnvelopeVersion::V1, direction, key_epoch, ephemeral: ephemeral.public() };
-    let (cipher, nonce) = cipher(&shared, purpose, &header, recipient);
-    let aad = associated_data(&header, aad);
+    let header = EnvelopeHeader {
+        version: EnvelopeVersion::V1,
+        direction: params.direction,
+        key_epoch: params.key_epoch,
+        ephemeral: ephemeral.public(),
+    };
+    let (cipher, nonce) = cipher(&shared, params.purpose, &header, recipient);
+    let aad = associated_data(&header, params.aad);
     let ciphertext = cipher
         .encrypt(&nonce.into(), Payload { msg: plaintext, aad: &aad })
         .map_err(|_| EnvelopeError::TooLarge(plaintext.len()))?;
@@ -239,22 +259,23 @@ pub fn seal_with_ephemeral(
     Ok(Envelope { header, ciphertext })
 }
 
-/// Opens an envelope sealed to `recipient`'s public key. The caller picks the secret for the
-/// envelope's `key_epoch` and states the purpose and direction it expects.
+/// Opens an envelope with the recipient secret of `params.key_epoch`. A direction or epoch that
+/// differs from the header's gets its own error before any cryptography runs.
 pub fn open(
     recipient: &AgreementSecret,
-    purpose: Purpose,
-    expected: Direction,
-    aad: &[u8],
+    params: &EnvelopeParams<'_>,
     envelope: &Envelope,
 ) -> Result<Zeroizing<Vec<u8>>, EnvelopeError> {
     let header = &envelope.header;
-    if header.direction != expected {
-        return Err(EnvelopeError::WrongDirection { expected, found: header.direction });
+    if header.direction != params.direction {
+        return Err(EnvelopeError::WrongDirection { expected: params.direction, found: header.direction });
+    }
+    if header.key_epoch != params.key_epoch {
+        return Err(EnvelopeError::WrongEpoch { expected: params.key_epoch, found: header.key_epoch });
     }
     let shared = recipient.agree(&header.ephemeral).ok_or(EnvelopeError::WeakKey)?;
-    let (cipher, nonce) = cipher(&shared, purpose, header, &recipient.public());
-    let aad = associated_data(header, aad);
+    let (cipher, nonce) = cipher(&shared, params.purpose, header, &recipient.public());
+    let aad = associated_data(header, params.aad);
     cipher
         .decrypt(&nonce.into(), Payload { msg: &envelope.ciphertext, aad: &aad })
         .map(Zeroizing::new)
@@ -270,6 +291,10 @@ mod tests {
 
     fn recipient(seed: u8) -> AgreementSecret {
         AgreementSecret::from_bytes(&SecretBytes::new([seed; 32]))
+    }
+
+    fn params(purpose: Purpose, direction: Direction, epoch: u32, aad: &[u8]) -> EnvelopeParams<'_> {
+        EnvelopeParams { purpose, direction, key_epoch: KeyEpoch(epoch), aad }
     }
 
     fn hex32(text: &str) -> [u8; 32] {
@@ -335,27 +360,19 @@ mod tests {
     fn envelope_known_answer() {
         let me = recipient(1);
         let ephemeral = AgreementSecret::from_bytes(&SecretBytes::new([9; 32]));
-        let envelope = seal_with_ephemeral(
-            &ephemeral,
-            &me.public(),
-            Purpose::Query,
-            Direction::Request,
-            KeyEpoch(3),
-            b"ad",
-            b"hello",
-        )
-        .unwrap();
+        let query = params(Purpose::Query, Direction::Request, 3, b"ad");
+        let envelope = seal_with_ephemeral(&ephemeral, &me.public(), &query, b"hello").unwrap();
         assert_eq!(
             hex::encode(envelope.encode()),
             "01000300000057db4b359f23ae5e146e4e2512056704722506348c150c14753d0c933d04d421548279629ad49737d20183d8de7a1413793e0a85aabb"
         );
-        assert_eq!(open(&me, Purpose::Query, Direction::Request, b"ad", &envelope).unwrap().as_slice(), b"hello");
+        assert_eq!(open(&me, &query, &envelope).unwrap().as_slice(), b"hello");
     }
 
     #[test]
     fn low_order_peer_key_is_refused() {
         let weak_point = [0u8; 32];
-        let error = seal(&weak_point, Purpose::Query, Direction::Request, KeyEpoch(0), b"", b"x").unwrap_err();
+        let error = seal(&weak_point, &params(Purpose::Query, Direction::Request, 0, b""), b"x").unwrap_err();
         assert!(matches!(error, EnvelopeError::WeakKey));
     }
 
@@ -363,45 +380,45 @@ mod tests {
     fn oversized_plaintext_is_refused() {
         let big = vec![0u8; MAX_PLAINTEXT + 1];
         let to = recipient(1).public();
-        assert!(matches!(
-            seal(&to, Purpose::Query, Direction::Request, KeyEpoch(0), b"", &big),
-            Err(EnvelopeError::TooLarge(_))
-        ));
+        let error = seal(&to, &params(Purpose::Query, Direction::Request, 0, b""), &big).unwrap_err();
+        assert!(matches!(error, EnvelopeError::TooLarge(_)));
     }
 
     #[test]
     fn deterministic_ephemeral_gives_identical_envelopes() {
         let ephemeral = AgreementSecret::from_bytes(&SecretBytes::new([9; 32]));
         let to = recipient(1).public();
-        let seal_once = || {
-            seal_with_ephemeral(&ephemeral, &to, Purpose::KeyDelivery, Direction::Request, KeyEpoch(3), b"ad", b"key")
-        };
-        assert_eq!(seal_once().unwrap().encode(), seal_once().unwrap().encode());
+        let delivery = params(Purpose::KeyDelivery, Direction::Request, 3, b"ad");
+        let seal_once = || seal_with_ephemeral(&ephemeral, &to, &delivery, b"key").unwrap().encode();
+        assert_eq!(seal_once(), seal_once());
     }
 
     #[test]
     fn wrong_direction_purpose_epoch_and_key_are_refused() {
         let me = recipient(1);
-        let envelope = seal(&me.public(), Purpose::Query, Direction::Response, KeyEpoch(2), b"ad", b"answer").unwrap();
+        let answer = params(Purpose::Query, Direction::Response, 2, b"ad");
+        let envelope = seal(&me.public(), &answer, b"answer").unwrap();
         assert!(matches!(
-            open(&me, Purpose::Query, Direction::Request, b"ad", &envelope),
+            open(&me, &params(Purpose::Query, Direction::Request, 2, b"ad"), &envelope),
             Err(EnvelopeError::WrongDirection { expected: Direction::Request, found: Direction::Response })
         ));
         assert!(matches!(
-            open(&me, Purpose::ContractCommand, Direction::Response, b"ad", &envelope),
-            Err(EnvelopeError::Unauthentic)
+            open(&me, &params(Purpose::Query, Direction::Response, 1, b"ad"), &envelope),
+            Err(EnvelopeError::WrongEpoch { expected: KeyEpoch(1), found: KeyEpoch(2) })
         ));
         assert!(matches!(
-            open(&recipient(2), Purpose::Query, Direction::Response, b"ad", &envelope),
+            open(&me, &params(Purpose::ContractCommand, Direction::Response, 2, b"ad"), &envelope),
             Err(EnvelopeError::Unauthentic)
         ));
+        assert!(matches!(open(&recipient(2), &answer, &envelope), Err(EnvelopeError::Unauthentic)));
+        // Rewriting the header's epoch to match another key is caught by authentication.
         let mut other_epoch = envelope.clone();
         other_epoch.header.key_epoch = KeyEpoch(3);
         assert!(matches!(
-            open(&me, Purpose::Query, Direction::Response, b"ad", &other_epoch),
+            open(&me, &params(Purpose::Query, Direction::Response, 3, b"ad"), &other_epoch),
             Err(EnvelopeError::Unauthentic)
         ));
-        assert_eq!(open(&me, Purpose::Query, Direction::Response, b"ad", &envelope).unwrap().as_slice(), b"answer");
+        assert_eq!(open(&me, &answer, &envelope).unwrap().as_slice(), b"answer");
     }
 
     fn arb_purpose() -> impl Strategy<Value = Purpose> {
@@ -418,26 +435,26 @@ mod tests {
             plaintext in proptest::collection::vec(any::<u8>(), 0..512),
         ) {
             let me = recipient(seed);
-            let envelope = seal(&me.public(), purpose, Direction::Request, KeyEpoch(epoch), &aad, &plaintext).unwrap();
-            let wire = envelope.encode();
+            let request = params(purpose, Direction::Request, epoch, &aad);
+            let wire = seal(&me.public(), &request, &plaintext).unwrap().encode();
             let decoded: Envelope = decode_strict(&wire).unwrap();
-            let opened = open(&me, purpose, Direction::Request, &aad, &decoded).unwrap();
+            let opened = open(&me, &request, &decoded).unwrap();
             prop_assert_eq!(opened.as_slice(), plaintext.as_slice());
         }
 
         /// Any flipped bit anywhere in the wire bytes (header or ciphertext) either breaks decoding
-        /// or breaks authentication: nothing altered ever opens.
+        /// or makes opening fail: nothing altered ever opens.
         #[test]
         fn any_flipped_wire_bit_fails(
             plaintext in proptest::collection::vec(any::<u8>(), 0..128), position: usize, bit in 0u8..8,
         ) {
             let me = recipient(7);
-            let envelope = seal(&me.public(), Purpose::ContractCommand, Direction::Request, KeyEpoch(1), b"ctx", &plaintext).unwrap();
-            let mut wire = envelope.encode();
+            let command = params(Purpose::ContractCommand, Direction::Request, 1, b"ctx");
+            let mut wire = seal(&me.public(), &command, &plaintext).unwrap().encode();
             let position = position % wire.len();
             wire[position] ^= 1 << bit;
             if let Ok(altered) = decode_strict::<Envelope>(&wire) {
-                prop_assert!(open(&me, Purpose::ContractCommand, Direction::Request, b"ctx", &altered).is_err());
+                prop_assert!(open(&me, &command, &altered).is_err());
             }
         }
 
@@ -446,35 +463,33 @@ mod tests {
             aad in proptest::collection::vec(any::<u8>(), 1..64), position: usize, bit in 0u8..8,
         ) {
             let me = recipient(7);
-            let envelope = seal(&me.public(), Purpose::ContractCommand, Direction::Request, KeyEpoch(1), &aad, b"secret").unwrap();
+            let envelope = seal(&me.public(), &params(Purpose::ContractCommand, Direction::Request, 1, &aad), b"secret").unwrap();
             let mut altered = aad.clone();
             let position = position % altered.len();
             altered[position] ^= 1 << bit;
-            prop_assert!(open(&me, Purpose::ContractCommand, Direction::Request, &altered, &envelope).is_err());
+            prop_assert!(open(&me, &params(Purpose::ContractCommand, Direction::Request, 1, &altered), &envelope).is_err());
             let mut longer = aad.clone();
             longer.push(0);
-            prop_assert!(open(&me, Purpose::ContractCommand, Direction::Request, &longer, &envelope).is_err());
+            prop_assert!(open(&me, &params(Purpose::ContractCommand, Direction::Request, 1, &longer), &envelope).is_err());
         }
 
         /// A response never opens as a request, even with its direction byte rewritten.
         #[test]
         fn response_never_opens_as_request(plaintext in proptest::collection::vec(any::<u8>(), 0..64)) {
             let me = recipient(5);
-            let response = seal(&me.public(), Purpose::Query, Direction::Response, KeyEpoch(0), b"", &plaintext).unwrap();
-            prop_assert!(open(&me, Purpose::Query, Direction::Request, b"", &response).is_err());
+            let request = params(Purpose::Query, Direction::Request, 0, b"");
+            let response = seal(&me.public(), &params(Purpose::Query, Direction::Response, 0, b""), &plaintext).unwrap();
+            prop_assert!(open(&me, &request, &response).is_err());
             let mut relabelled = response.clone();
             relabelled.header.direction = Direction::Request;
-            prop_assert!(matches!(
-                open(&me, Purpose::Query, Direction::Request, b"", &relabelled),
-                Err(EnvelopeError::Unauthentic)
-            ));
+            prop_assert!(matches!(open(&me, &request, &relabelled), Err(EnvelopeError::Unauthentic)));
         }
 
         #[test]
         fn envelope_decodes_strictly(
             plaintext in proptest::collection::vec(any::<u8>(), 0..64), extra: u8, cut in 1usize..200, flip_at: usize, flip: u8,
         ) {
-            let envelope = seal(&recipient(3).public(), Purpose::Query, Direction::Request, KeyEpoch(0), b"", &plaintext).unwrap();
+            let envelope = seal(&recipient(3).public(), &params(Purpose::Query, Direction::Request, 0, b""), &plaintext).unwrap();
             prop_assert_eq!(strict_check::check(&envelope, extra, cut, flip_at, flip), Ok(()));
         }
     }

@@ -27,7 +27,7 @@ pub mod secret;
 pub mod secret_uri;
 
 pub use account::{AccountPair, verify_account_signature};
-pub use envelope::{AgreementPublic, AgreementSecret, Direction, Envelope, EnvelopeError, Purpose};
+pub use envelope::{AgreementPublic, AgreementSecret, Direction, Envelope, EnvelopeError, EnvelopeParams, Purpose};
 pub use key_tree::{ClusterKey, ContractKey, MasterKey, StateKey};
 pub use runtime_key::{RuntimeSigner, verify_runtime_signature};
 pub use sealing::{SealError, Sealer, SealingPlatform, SealingSecretSource, SoftwareSealingKey};
