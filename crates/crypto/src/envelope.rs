@@ -39,20 +39,26 @@ pub const TAG_LEN: usize = 16;
 /// An X25519 public key, used only for key agreement (never for signing).
 pub type AgreementPublic = [u8; 32];
 
-/// An X25519 secret key for key agreement. Zeroizes on drop; `Debug` shows only the public key.
+/// An X25519 secret key for key agreement, with its public half computed once. Zeroizes on drop;
+/// `Debug` shows only the public key.
 #[derive(Clone)]
-pub struct AgreementSecret(StaticSecret);
+pub struct AgreementSecret {
+    secret: StaticSecret,
+    public: AgreementPublic,
+}
 
 impl std::fmt::Debug for AgreementSecret {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "AgreementSecret(public 0x{}, secret: <redacted>)", hex::encode(self.public()))
+        write!(f, "AgreementSecret(public 0x{}, secret: <redacted>)", hex::encode(self.public))
     }
 }
 
 impl AgreementSecret {
     /// The key whose scalar bytes are `bytes` (clamped by X25519, as RFC 7748 specifies).
     pub fn from_bytes(bytes: &SecretBytes<32>) -> Self {
-        Self(StaticSecret::from(*bytes.expose()))
+        let secret = StaticSecret::from(*bytes.expose());
+        let public = PublicKey::from(&secret).to_bytes();
+        Self { secret, public }
     }
 
     /// A fresh random key.
@@ -62,12 +68,12 @@ impl AgreementSecret {
 
     /// The public half.
     pub fn public(&self) -> AgreementPublic {
-        PublicKey::from(&self.0).to_bytes()
+        self.public
     }
 
     /// RFC 7748 X25519 with `their_public`; `None` when the result is all zeros (a low-order point).
     pub fn agree(&self, their_public: &AgreementPublic) -> Option<SecretBytes<32>> {
-        let shared = self.0.diffie_hellman(&PublicKey::from(*their_public));
+        let shared = self.secret.diffie_hellman(&PublicKey::from(*their_public));
         shared.was_contributory().then(|| SecretBytes::new(shared.to_bytes()))
     }
 }
