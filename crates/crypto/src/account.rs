@@ -91,6 +91,16 @@ impl AccountPair {
 
     /// The pair named by a secret URI (`phrase//hard/soft///password`, `0x<seed>//hard`, `//Alice`).
     /// `password_override`, when given, replaces the URI's password.
+    ///
+    /// ```
+    /// use veil_crypto::{AccountPair, verify_account_signature};
+    ///
+    /// let alice = AccountPair::from_suri("//Alice", None)?;
+    /// assert_eq!(alice.public().to_string(), "5GrwvaEF5zXb26Fz9rcQpDWS57CtERHpNehXCPcNoHGKutQY");
+    /// let signature = alice.sign(b"hello");
+    /// assert!(verify_account_signature(&alice.public(), b"hello", &signature).is_ok());
+    /// # Ok::<(), veil_crypto::account::AccountKeyError>(())
+    /// ```
     pub fn from_suri(uri: &str, password_override: Option<&str>) -> Result<Self, AccountKeyError> {
         let parsed = secret_uri::parse(uri)?;
         let password = password_override.or(parsed.password.as_deref().map(String::as_str));

@@ -230,6 +230,22 @@ pub struct EnvelopeParams<'a> {
 }
 
 /// Seals `plaintext` to `recipient` with a fresh random ephemeral key.
+///
+/// ```
+/// use veil_crypto::envelope::{self, AgreementSecret, Direction, EnvelopeParams, Purpose};
+/// use veil_primitives::KeyEpoch;
+///
+/// let contract_key = AgreementSecret::generate()?;
+/// let params = EnvelopeParams {
+///     purpose: Purpose::ContractCommand,
+///     direction: Direction::Request,
+///     key_epoch: KeyEpoch(0),
+///     aad: b"chain, contract, epoch, sender, nonce",
+/// };
+/// let sealed = envelope::seal(&contract_key.public(), &params, b"transfer 5 to Bob")?;
+/// assert_eq!(envelope::open(&contract_key, &params, &sealed)?.as_slice(), b"transfer 5 to Bob");
+/// # Ok::<(), envelope::EnvelopeError>(())
+/// ```
 pub fn seal(
     recipient: &AgreementPublic,
     params: &EnvelopeParams<'_>,

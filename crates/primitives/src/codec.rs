@@ -33,6 +33,18 @@ pub enum DecodeError {
 
 /// Decodes `bytes` as a `T`, consuming all of them.
 ///
+/// ```
+/// use parity_scale_codec::Encode;
+/// use veil_primitives::{AccountId, Balance, Call, DecodeError, decode_strict};
+///
+/// let call = Call::Transfer { to: AccountId([7; 32]), amount: Balance::ONE };
+/// let mut bytes = call.encode();
+/// assert_eq!(decode_strict::<Call>(&bytes), Ok(call));
+///
+/// bytes.push(0); // one trailing byte
+/// assert!(matches!(decode_strict::<Call>(&bytes), Err(DecodeError::TooLong { .. } | DecodeError::Malformed { .. })));
+/// ```
+///
 /// Fails with [`DecodeError::TooLong`] when the input exceeds `T::max_encoded_len()` (checked before
 /// any decoding work), and with [`DecodeError::Malformed`] when it is truncated, malformed, or has
 /// bytes left over.
