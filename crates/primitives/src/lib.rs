@@ -21,6 +21,8 @@ pub mod codec;
 pub mod hashing;
 pub mod ids;
 pub mod message;
+#[cfg(feature = "serde")]
+pub mod serde_hex;
 pub mod ss58;
 pub mod transaction;
 

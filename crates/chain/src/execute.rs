@@ -1,0 +1,492 @@
+//! Transaction checks and block execution.
+//!
+//! A block is valid only if its header follows its parent (hash, height, a strictly later
+//! timestamp not ahead of the validator's clock by more than the genesis bound), its transactions
+//! root matches, and **every** transaction applies: a proposer drops transactions that would fail
+//! ([`Chain::build`]), so a failing transaction in a block means a faulty proposer and the whole block
+//! is refused ([`Chain::execute`]). Execution order within a block: inflation for the time since the
+//! parent, then the transactions in order.
+//!
+//! Each transaction pays `base_fee + byte_fee × encoded length`, split into the worker pot, the
+//! gatekeeper pot and a burn by the genesis percentages (rounding remainders are burned).
+
+use parity_scale_codec::Encode;
+use veil_crypto::verify_account_signature;
+use veil_primitives::{
+    Balance, Block, Call, Hash, Header, MessageCommitments, Nonce, SignedTransaction, decode_strict, hashing::sha256,
+};
+
+use crate::{
+    genesis::{Genesis, GenesisError},
+    state::{ChangeSet, Issuance, Overlay, RewardPots, StateError, StateReader},
+};
+
+/// Length of an inflation year: 365.25 days.
+pub const YEAR_MS: u64 = 31_557_600_000;
+const PPB: u128 = 1_000_000_000;
+
+/// Why a transaction is refused. Every variant says what to fix.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum TransactionError {
+    /// Bytes that are not a signed transaction.
+    #[error("malformed transaction: {0}")]
+    Malformed(String),
+    /// Larger than the genesis limit.
+    #[error("transaction is {len} bytes; the limit is {limit}")]
+    TooLarge {
+        /// Its encoded length.
+        len: usize,
+        /// The limit.
+        limit: usize,
+    },
+    /// Signed for another chain.
+    #[error("transaction is for chain {found}, this chain is {expected}")]
+    WrongChain {
+        /// This chain's id.
+        expected: Hash,
+        /// The id in the transaction.
+        found: Hash,
+    },
+    /// The signature does not verify.
+    #[error("bad signature: {0}")]
+    BadSignature(String),
+    /// A nonce already used: a replay or a duplicate.
+    #[error("nonce {found} is already used; the account's next nonce is {expected}")]
+    StaleNonce {
+        /// The account's next nonce.
+        expected: Nonce,
+        /// The transaction's nonce.
+        found: Nonce,
+    },
+    /// A nonce beyond the next one: earlier transactions are missing.
+    #[error("nonce {found} is ahead of the account's next nonce {expected}")]
+    FutureNonce {
+        /// The account's next nonce.
+        expected: Nonce,
+        /// The transaction's nonce.
+        found: Nonce,
+    },
+    /// Not enough balance for the amount plus the fee.
+    #[error("insufficient balance: needs {needed} (amount plus fee), has {available}")]
+    InsufficientBalance {
+        /// Amount plus fee.
+        needed: Balance,
+        /// The signer's balance.
+        available: Balance,
+    },
+    /// A transfer of nothing.
+    #[error("transfer amount must be greater than zero")]
+    ZeroAmount,
+    /// Arithmetic out of range (absurd fee parameters or amounts).
+    #[error("amount out of range")]
+    Overflow,
+    /// State could not be read.
+    #[error(transparent)]
+    State(#[from] StateError),
+}
+
+impl TransactionError {
+    /// Whether the transaction may become valid later (its nonce is ahead): a mempool parks these.
+    pub fn is_future(&self) -> bool {
+        matches!(self, Self::FutureNonce { .. })
+    }
+}
+
+/// Why a block is refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum BlockError {
+    /// The header does not name the parent.
+    #[error("block's parent is {found}, expected {expected}")]
+    WrongParent {
+        /// The parent's hash.
+        expected: Hash,
+        /// What the header says.
+        found: Hash,
+    },
+    /// Not the parent's height plus one.
+    #[error("block height {found}, expected {expected}")]
+    WrongHeight {
+        /// Parent height plus one.
+        expected: u64,
+        /// What the header says.
+        found: u64,
+    },
+    /// A timestamp not after the parent's.
+    #[error("block timestamp {found} ms is not after its parent's {parent} ms")]
+    TimestampNotIncreasing {
+        /// The parent's timestamp.
+        parent: u64,
+        /// The block's.
+        found: u64,
+    },
+    /// A timestamp too far ahead of this validator's clock.
+    #[error("block timestamp is {ahead_ms} ms ahead of this validator's clock; at most {bound_ms} ms is allowed")]
+    TimestampAhead {
+        /// How far ahead.
+        ahead_ms: u64,
+        /// The genesis bound.
+        bound_ms: u64,
+    },
+    /// More transactions than the genesis allows.
+    #[error("block has {found} transactions; the limit is {limit}")]
+    TooManyTransactions {
+        /// The count.
+        found: usize,
+        /// The limit.
+        limit: usize,
+    },
+    /// The header's transactions root does not match the transactions.
+    #[error("transactions root mismatch: header says {header}, transactions give {computed}")]
+    TransactionsRoot {
+        /// In the header.
+        header: Hash,
+        /// Computed.
+        computed: Hash,
+    },
+    /// A transaction in the block does not apply.
+    #[error("transaction {index} ({hash}): {error}")]
+    Transaction {
+        /// Its position.
+        index: usize,
+        /// Its hash.
+        hash: Hash,
+        /// Why it fails.
+        error: TransactionError,
+    },
+    /// State could not be read.
+    #[error(transparent)]
+    State(#[from] StateError),
+}
+
+/// How a fee is divided.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct FeeSplit {
+    /// To the worker reward pot.
+    pub workers: Balance,
+    /// To the gatekeeper reward pot.
+    pub gatekeepers: Balance,
+    /// Burned.
+    pub burned: Balance,
+}
+
+/// The result of executing a block's transactions.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Execution {
+    /// The transactions that applied, in order.
+    pub transactions: Vec<SignedTransaction>,
+    /// Transactions a proposer dropped, with the reason.
+    pub dropped: Vec<(Hash, TransactionError)>,
+    /// The state writes.
+    pub changes: ChangeSet,
+}
+
+/// The rules of one chain: its genesis and everything derived from it.
+#[derive(Clone, Debug)]
+pub struct Chain {
+    genesis: Genesis,
+    id: Hash,
+}
+
+impl Chain {
+    /// The chain of a genesis configuration, after validating it.
+    pub fn new(genesis: Genesis) -> Result<Self, GenesisError> {
+        genesis.validate()?;
+        let id = genesis.hash();
+        Ok(Self { genesis, id })
+    }
+
+    /// The genesis configuration.
+    pub fn genesis(&self) -> &Genesis {
+        &self.genesis
+    }
+
+    /// The chain id that transactions bind to.
+    pub fn id(&self) -> Hash {
+        self.id
+    }
+
+    /// The writes that create the genesis state.
+    pub fn genesis_changes(&self) -> ChangeSet {
+        let empty = crate::state::MemoryState::default();
+        let mut overlay = Overlay::new(&empty);
+        for entry in &self.genesis.balances {
+            overlay.set_account(&entry.account, &crate::AccountInfo { nonce: 0, balance: entry.amount });
+        }
+        let supply = self.genesis.total_supply().unwrap_or_default();
+        overlay.set_issuance(&Issuance {
+            total: supply,
+            genesis: supply,
+            minted: Balance::ZERO,
+            burned: Balance::ZERO,
+            year: 0,
+            year_start_total: supply,
+        });
+        overlay.set_reward_pots(&RewardPots::default());
+        overlay.into_changes()
+    }
+
+    /// The genesis block's header, given the root of the genesis state. Its parent is the chain id,
+    /// which ties block 0 to the configuration.
+    pub fn genesis_header(&self, state_root: Hash) -> Header {
+        Header {
+            parent: self.id,
+            height: 0,
+            timestamp_ms: self.genesis.genesis_time_ms,
+            state_root,
+            transactions_root: transactions_root(&[]),
+            messages: MessageCommitments::default(),
+        }
+    }
+
+    /// The fee of a transaction whose encoding is `encoded_len` bytes.
+    pub fn fee(&self, encoded_len: usize) -> Option<Balance> {
+        let economics = &self.genesis.economics;
+        economics
+            .transaction_byte_fee
+            .0
+            .checked_mul(encoded_len as u128)
+            .and_then(|size_fee| size_fee.checked_add(economics.transaction_base_fee.0))
+            .map(Balance)
+    }
+
+    /// Splits a fee by the genesis percentages; the rounding remainder is burned.
+    pub fn split_fee(&self, fee: Balance) -> FeeSplit {
+        let economics = &self.genesis.economics;
+        let share = |percent: u8| Balance(fee.0 / 100 * u128::from(percent) + fee.0 % 100 * u128::from(percent) / 100);
+        let workers = share(economics.worker_fee_percent);
+        let gatekeepers = share(economics.gatekeeper_fee_percent);
+        FeeSplit { workers, gatekeepers, burned: Balance(fee.0 - workers.0 - gatekeepers.0) }
+    }
+
+    /// Decodes a transaction from outside: size limit first, then strict decoding.
+    pub fn decode_transaction(&self, bytes: &[u8]) -> Result<SignedTransaction, TransactionError> {
+        let limit = self.genesis.economics.max_transaction_bytes as usize;
+        if bytes.len() > limit {
+            return Err(TransactionError::TooLarge { len: bytes.len(), limit });
+        }
+        decode_strict(bytes).map_err(|error| TransactionError::Malformed(error.to_string()))
+    }
+
+    /// The checks that need no state: size, chain id and signature.
+    pub fn check_stateless(&self, tx: &SignedTransaction) -> Result<(), TransactionError> {
+        let len = tx.encoded_size();
+        let limit = self.genesis.economics.max_transaction_bytes as usize;
+        if len > limit {
+            return Err(TransactionError::TooLarge { len, limit });
+        }
+        if tx.transaction.genesis != self.id {
+            return Err(TransactionError::WrongChain { expected: self.id, found: tx.transaction.genesis });
+        }
+        verify_account_signature(&tx.transaction.signer, &tx.transaction.signing_payload(), &tx.signature)
+            .map_err(|error| TransactionError::BadSignature(error.to_string()))
+    }
+
+    /// Applies one transaction on top of `overlay`, after its stateless checks. On error the overlay
+    /// is unchanged.
+    pub fn apply<R: StateReader + ?Sized>(
+        &self,
+        overlay: &mut Overlay<'_, R>,
+        tx: &SignedTransaction,
+    ) -> Result<FeeSplit, TransactionError> {
+        self.check_stateless(tx)?;
+        let checkpoint = overlay.checkpoint();
+        let result = self.apply_checked(overlay, tx);
+        if result.is_err() {
+            overlay.restore(checkpoint);
+        }
+        result
+    }
+
+    fn apply_checked<R: StateReader + ?Sized>(
+        &self,
+        overlay: &mut Overlay<'_, R>,
+        tx: &SignedTransaction,
+    ) -> Result<FeeSplit, TransactionError> {
+        let signer = tx.transaction.signer;
+        let mut account = overlay.account(&signer)?;
+        let found = tx.transaction.nonce;
+        if found < account.nonce {
+            return Err(TransactionError::StaleNonce { expected: account.nonce, found });
+        }
+        if found > account.nonce {
+            return Err(TransactionError::FutureNonce { expected: account.nonce, found });
+        }
+        let fee = self.fee(tx.encoded_size()).ok_or(TransactionError::Overflow)?;
+        let Call::Transfer { to, amount } = tx.transaction.call;
+        if amount == Balance::ZERO {
+            return Err(TransactionError::ZeroAmount);
+        }
+        let needed = fee.checked_add(amount).ok_or(TransactionError::Overflow)?;
+        account.balance = account
+            .balance
+            .checked_sub(needed)
+            .ok_or(TransactionError::InsufficientBalance { needed, available: account.balance })?;
+        account.nonce += 1;
+        overlay.set_account(&signer, &account);
+        // Read the recipient after writing the signer, so a transfer to oneself adds up.
+        let mut recipient = overlay.account(&to)?;
+        recipient.balance = recipient.balance.checked_add(amount).ok_or(TransactionError::Overflow)?;
+        overlay.set_account(&to, &recipient);
+
+        let split = self.split_fee(fee);
+        let mut pots = overlay.reward_pots()?;
+        pots.workers = pots.workers.checked_add(split.workers).ok_or(TransactionError::Overflow)?;
+        pots.gatekeepers = pots.gatekeepers.checked_add(split.gatekeepers).ok_or(TransactionError::Overflow)?;
+        overlay.set_reward_pots(&pots);
+        let mut issuance = overlay.issuance()?;
+        issuance.total = issuance.total.checked_sub(split.burned).ok_or(TransactionError::Overflow)?;
+        issuance.burned = issuance.burned.checked_add(split.burned).ok_or(TransactionError::Overflow)?;
+        overlay.set_issuance(&issuance);
+        Ok(split)
+    }
+
+    /// Checks a header against its parent and, when given, this validator's clock.
+    pub fn check_header(&self, parent: &Header, header: &Header, now_ms: Option<u64>) -> Result<(), BlockError> {
+        let parent_hash = parent.hash();
+        if header.parent != parent_hash {
+            return Err(BlockError::WrongParent { expected: parent_hash, found: header.parent });
+        }
+        if header.height != parent.height + 1 {
+            return Err(BlockError::WrongHeight { expected: parent.height + 1, found: header.height });
+        }
+        if header.timestamp_ms <= parent.timestamp_ms {
+            return Err(BlockError::TimestampNotIncreasing { parent: parent.timestamp_ms, found: header.timestamp_ms });
+        }
+        let bound_ms = self.genesis.economics.max_timestamp_drift_ms;
+        if let Some(now) = now_ms
+            && header.timestamp_ms > now.saturating_add(bound_ms)
+        {
+            return Err(BlockError::TimestampAhead { ahead_ms: header.timestamp_ms - now, bound_ms });
+        }
+        Ok(())
+    }
+
+    /// Mints inflation for the time between `parent_ms` and `block_ms` into the reward pots: the
+    /// floor rate to gatekeepers, the part above it (halving yearly) to workers. The rate applies to
+    /// the total issuance at the start of the current inflation year; a gap counts at most a year.
+    fn mint_inflation<R: StateReader + ?Sized>(
+        &self,
+        overlay: &mut Overlay<'_, R>,
+        parent_ms: u64,
+        block_ms: u64,
+    ) -> Result<(), StateError> {
+        let economics = &self.genesis.economics;
+        let mut issuance = overlay.issuance()?;
+        let year = u32::try_from(parent_ms.saturating_sub(self.genesis.genesis_time_ms) / YEAR_MS).unwrap_or(u32::MAX);
+        if year != issuance.year {
+            issuance.year = year;
+            issuance.year_start_total = issuance.total;
+        }
+        let elapsed = u128::from(block_ms.saturating_sub(parent_ms).min(YEAR_MS));
+        let subsidy_ppb =
+            (economics.inflation_start_ppb - economics.inflation_floor_ppb).checked_shr(year).unwrap_or(0);
+        let mint = |rate_ppb: u32| {
+            let annual = issuance.year_start_total.0 * u128::from(rate_ppb) / PPB;
+            Balance(annual * elapsed / u128::from(YEAR_MS))
+        };
+        let to_gatekeepers = mint(economics.inflation_floor_ppb);
+        let to_workers = mint(subsidy_ppb);
+        let minted = Balance(to_gatekeepers.0 + to_workers.0);
+        let mut pots = overlay.reward_pots()?;
+        pots.gatekeepers = Balance(pots.gatekeepers.0 + to_gatekeepers.0);
+        pots.workers = Balance(pots.workers.0 + to_workers.0);
+        overlay.set_reward_pots(&pots);
+        issuance.total = Balance(issuance.total.0 + minted.0);
+        issuance.minted = Balance(issuance.minted.0 + minted.0);
+        overlay.set_issuance(&issuance);
+        Ok(())
+    }
+
+    /// Proposer side: applies `candidates` in order on top of `state` for a block at `timestamp_ms`
+    /// after `parent`, keeping those that apply and dropping the rest with their reason.
+    pub fn build<R: StateReader + ?Sized>(
+        &self,
+        state: &R,
+        parent: &Header,
+        timestamp_ms: u64,
+        candidates: impl IntoIterator<Item = SignedTransaction>,
+    ) -> Result<Execution, StateError> {
+        let mut overlay = Overlay::new(state);
+        self.mint_inflation(&mut overlay, parent.timestamp_ms, timestamp_ms)?;
+        let limit = self.genesis.economics.max_block_transactions as usize;
+        let mut transactions = Vec::new();
+        let mut dropped = Vec::new();
+        for tx in candidates {
+            if transactions.len() == limit {
+                break;
+            }
+            match self.apply(&mut overlay, &tx) {
+                Ok(_) => transactions.push(tx),
+                Err(TransactionError::State(error)) => return Err(error),
+                Err(error) => dropped.push((tx.hash(), error)),
+            }
+        }
+        Ok(Execution { transactions, dropped, changes: overlay.into_changes() })
+    }
+
+    /// Verifier side: checks `block` against `parent` and executes it on top of `state`, refusing
+    /// the whole block if any rule or any transaction fails. Returns the state writes; the caller
+    /// applies them and checks the header's state root against its store.
+    pub fn execute<R: StateReader + ?Sized>(
+        &self,
+        state: &R,
+        parent: &Header,
+        block: &Block,
+        now_ms: Option<u64>,
+    ) -> Result<ChangeSet, BlockError> {
+        self.check_header(parent, &block.header, now_ms)?;
+        let limit = self.genesis.economics.max_block_transactions as usize;
+        if block.transactions.len() > limit {
+            return Err(BlockError::TooManyTransactions { found: block.transactions.len(), limit });
+        }
+        let computed = transactions_root(&block.transactions);
+        if computed != block.header.transactions_root {
+            return Err(BlockError::TransactionsRoot { header: block.header.transactions_root, computed });
+        }
+        let mut overlay = Overlay::new(state);
+        self.mint_inflation(&mut overlay, parent.timestamp_ms, block.header.timestamp_ms)?;
+        for (index, tx) in block.transactions.iter().enumerate() {
+            self.apply(&mut overlay, tx).map_err(|error| match error {
+                TransactionError::State(error) => BlockError::State(error),
+                error => BlockError::Transaction { index, hash: tx.hash(), error },
+            })?;
+        }
+        Ok(overlay.into_changes())
+    }
+}
+
+/// The Merkle root of a block's transactions: SHA-256 over transaction hashes, leaves and inner
+/// nodes domain-separated (`0x00 || hash`, `0x01 || left || right`), an odd node carried up
+/// unchanged; the empty list's root is SHA-256 of the empty string.
+pub fn transactions_root(transactions: &[SignedTransaction]) -> Hash {
+    if transactions.is_empty() {
+        return sha256(&[]);
+    }
+    let mut level: Vec<Hash> = transactions
+        .iter()
+        .map(|tx| {
+            let mut leaf = vec![0u8];
+            leaf.extend_from_slice(tx.hash().as_bytes());
+            sha256(&leaf)
+        })
+        .collect();
+    while level.len() > 1 {
+        level = level
+            .chunks(2)
+            .map(|pair| match pair {
+                [left, right] => {
+                    let mut node = vec![1u8];
+                    node.extend_from_slice(left.as_bytes());
+                    node.extend_from_slice(right.as_bytes());
+                    sha256(&node)
+                }
+                [single] => *single,
+                _ => unreachable!("chunks(2) yields one or two items"),
+            })
+            .collect();
+    }
+    level[0]
+}
+
+#[cfg(test)]
+mod tests;

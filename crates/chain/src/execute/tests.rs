@@ -1,0 +1,318 @@
+use super::*;
+use crate::{
+    AccountInfo, MemoryState,
+    genesis::{GenesisBalance, tests::sample},
+    state::Overlay,
+};
+use proptest::prelude::*;
+use veil_crypto::AccountPair;
+use veil_primitives::{AccountId, Transaction};
+
+/// Recognizes the error a test case expects.
+type IsExpected<E> = fn(&E) -> bool;
+
+struct Fixture {
+    chain: Chain,
+    state: MemoryState,
+    head: Header,
+    alice: AccountPair,
+    bob: AccountPair,
+}
+
+fn fixture() -> Fixture {
+    let alice = AccountPair::from_suri("//Alice", None).unwrap();
+    let bob = AccountPair::from_suri("//Bob", None).unwrap();
+    let mut genesis = sample();
+    genesis.balances = vec![
+        GenesisBalance { account: alice.public(), amount: Balance::from_tokens(1_000_000).unwrap() },
+        GenesisBalance { account: bob.public(), amount: Balance::from_tokens(5).unwrap() },
+    ];
+    let chain = Chain::new(genesis).unwrap();
+    let mut state = MemoryState::default();
+    state.apply(chain.genesis_changes());
+    let head = chain.genesis_header(Hash::ZERO);
+    Fixture { chain, state, head, alice, bob }
+}
+
+fn transfer(chain: &Chain, from: &AccountPair, nonce: u64, to: AccountId, amount: Balance) -> SignedTransaction {
+    let transaction =
+        Transaction { genesis: chain.id(), signer: from.public(), nonce, call: Call::Transfer { to, amount } };
+    let signature = from.sign(&transaction.signing_payload());
+    SignedTransaction { transaction, signature }
+}
+
+fn block_after(parent: &Header, timestamp_ms: u64, transactions: Vec<SignedTransaction>) -> Block {
+    Block {
+        header: Header {
+            parent: parent.hash(),
+            height: parent.height + 1,
+            timestamp_ms,
+            state_root: Hash::ZERO,
+            transactions_root: transactions_root(&transactions),
+            messages: MessageCommitments::default(),
+        },
+        transactions: transactions.try_into().unwrap(),
+    }
+}
+
+fn balance(state: &MemoryState, account: &AccountId) -> Balance {
+    Overlay::new(state).account(account).unwrap().balance
+}
+
+/// Total issuance = genesis + minted − burned = every balance and pot added up.
+fn assert_issuance_invariant(state: &MemoryState) {
+    let overlay = Overlay::new(state);
+    let issuance = overlay.issuance().unwrap();
+    let pots = overlay.reward_pots().unwrap();
+    let balances: u128 = state.accounts().map(|(_, info)| info.balance.0).sum();
+    assert_eq!(issuance.total.0, issuance.genesis.0 + issuance.minted.0 - issuance.burned.0);
+    assert_eq!(issuance.total.0, balances + pots.workers.0 + pots.gatekeepers.0);
+}
+
+#[test]
+fn transfer_moves_funds_and_splits_the_fee() {
+    let mut f = fixture();
+    let amount = Balance::from_tokens(10).unwrap();
+    let tx = transfer(&f.chain, &f.alice, 0, f.bob.public(), amount);
+    let fee = f.chain.fee(tx.encoded_size()).unwrap();
+    let block = block_after(&f.head, f.head.timestamp_ms + 1, vec![tx]);
+    let before = Overlay::new(&f.state).issuance().unwrap();
+    f.state.apply(f.chain.execute(&f.state, &f.head, &block, None).unwrap());
+
+    let alice = Overlay::new(&f.state).account(&f.alice.public()).unwrap();
+    assert_eq!(alice, AccountInfo { nonce: 1, balance: Balance(1_000_000 * Balance::ONE.0 - amount.0 - fee.0) });
+    assert_eq!(balance(&f.state, &f.bob.public()), Balance(15 * Balance::ONE.0));
+    let split = f.chain.split_fee(fee);
+    assert_eq!(split.workers.0 + split.gatekeepers.0 + split.burned.0, fee.0);
+    assert_eq!(split.workers.0, fee.0 * 65 / 100);
+    let after = Overlay::new(&f.state).issuance().unwrap();
+    assert_eq!(after.burned.0 - before.burned.0, split.burned.0);
+    assert_issuance_invariant(&f.state);
+}
+
+#[test]
+fn fee_split_burns_the_rounding_remainder() {
+    let f = fixture();
+    let split = f.chain.split_fee(Balance(199));
+    assert_eq!((split.workers.0, split.gatekeepers.0, split.burned.0), (129, 29, 41));
+}
+
+/// Each bad transaction gets its own error and leaves the state exactly as it was.
+#[test]
+fn bad_transactions_are_refused_and_change_nothing() {
+    let f = fixture();
+    let bob = f.bob.public();
+    let one = Balance::ONE;
+    let mut tampered = transfer(&f.chain, &f.alice, 0, bob, one);
+    tampered.transaction.call = Call::Transfer { to: bob, amount: Balance(2 * one.0) };
+    let mut other_chain = transfer(&f.chain, &f.alice, 0, bob, one);
+    other_chain.transaction.genesis = Hash([9; 32]);
+    other_chain.signature = f.alice.sign(&other_chain.transaction.signing_payload());
+    let cases: Vec<(SignedTransaction, IsExpected<TransactionError>)> = vec![
+        (tampered, |e| matches!(e, TransactionError::BadSignature(_))),
+        (other_chain, |e| matches!(e, TransactionError::WrongChain { .. })),
+        (transfer(&f.chain, &f.alice, 3, bob, one), |e| {
+            matches!(e, TransactionError::FutureNonce { expected: 0, found: 3 })
+        }),
+        (transfer(&f.chain, &f.bob, 0, f.alice.public(), Balance::from_tokens(5).unwrap()), |e| {
+            matches!(e, TransactionError::InsufficientBalance { .. })
+        }),
+        (transfer(&f.chain, &f.alice, 0, bob, Balance::ZERO), |e| matches!(e, TransactionError::ZeroAmount)),
+    ];
+    for (tx, expected) in cases {
+        let mut overlay = Overlay::new(&f.state);
+        let error = f.chain.apply(&mut overlay, &tx).unwrap_err();
+        assert!(expected(&error), "unexpected error: {error}");
+        assert!(overlay.into_changes().is_empty(), "a refused transaction wrote state: {error}");
+    }
+    let error = transfer(&f.chain, &f.alice, 3, bob, one);
+    assert!(f.chain.apply(&mut Overlay::new(&f.state), &error).unwrap_err().is_future());
+}
+
+#[test]
+fn replayed_transaction_is_stale() {
+    let mut f = fixture();
+    let tx = transfer(&f.chain, &f.alice, 0, f.bob.public(), Balance::ONE);
+    let block = block_after(&f.head, f.head.timestamp_ms + 1, vec![tx.clone()]);
+    f.state.apply(f.chain.execute(&f.state, &f.head, &block, None).unwrap());
+    let error = f.chain.apply(&mut Overlay::new(&f.state), &tx).unwrap_err();
+    assert_eq!(error, TransactionError::StaleNonce { expected: 1, found: 0 });
+    // The same transaction twice in one block: the block is refused, naming the second copy.
+    let twice = block_after(
+        &block.header,
+        block.header.timestamp_ms + 1,
+        vec![transfer(&f.chain, &f.alice, 1, f.bob.public(), Balance::ONE), tx],
+    );
+    let error = f.chain.execute(&f.state, &block.header, &twice, None).unwrap_err();
+    assert!(matches!(error, BlockError::Transaction { index: 1, error: TransactionError::StaleNonce { .. }, .. }));
+}
+
+#[test]
+fn malformed_and_oversized_bytes_are_refused() {
+    let f = fixture();
+    let tx = transfer(&f.chain, &f.alice, 0, f.bob.public(), Balance::ONE);
+    let bytes = tx.encode();
+    assert_eq!(f.chain.decode_transaction(&bytes).unwrap(), tx);
+    assert!(matches!(f.chain.decode_transaction(&bytes[..bytes.len() - 1]), Err(TransactionError::Malformed(_))));
+    let mut trailing = bytes.clone();
+    trailing.push(0);
+    assert!(matches!(f.chain.decode_transaction(&trailing), Err(TransactionError::Malformed(_))));
+    let huge = vec![0u8; f.chain.genesis().economics.max_transaction_bytes as usize + 1];
+    assert!(matches!(f.chain.decode_transaction(&huge), Err(TransactionError::TooLarge { .. })));
+}
+
+/// Every bad block is refused with its reason, and the committed state stays as it was.
+#[test]
+fn bad_blocks_are_refused_and_change_nothing() {
+    let f = fixture();
+    let tx = || transfer(&f.chain, &f.alice, 0, f.bob.public(), Balance::ONE);
+    let ts = f.head.timestamp_ms;
+    let good = block_after(&f.head, ts + 1000, vec![tx()]);
+    let mut wrong_parent = good.clone();
+    wrong_parent.header.parent = Hash([1; 32]);
+    let mut wrong_height = good.clone();
+    wrong_height.header.height = 5;
+    let same_time = block_after(&f.head, ts, vec![tx()]);
+    let mut wrong_root = good.clone();
+    wrong_root.header.transactions_root = Hash([2; 32]);
+    let failing_tx = block_after(
+        &f.head,
+        ts + 1000,
+        vec![transfer(&f.chain, &f.bob, 0, f.alice.public(), Balance::from_tokens(6).unwrap())],
+    );
+    let cases: Vec<(Block, Option<u64>, IsExpected<BlockError>)> = vec![
+        (wrong_parent, None, |e| matches!(e, BlockError::WrongParent { .. })),
+        (wrong_height, None, |e| matches!(e, BlockError::WrongHeight { expected: 1, found: 5 })),
+        (same_time, None, |e| matches!(e, BlockError::TimestampNotIncreasing { .. })),
+        (good.clone(), Some(ts - 5_000), |e| {
+            matches!(e, BlockError::TimestampAhead { ahead_ms: 6_000, bound_ms: 2_000 })
+        }),
+        (wrong_root, None, |e| matches!(e, BlockError::TransactionsRoot { .. })),
+        (failing_tx, None, |e| {
+            matches!(e, BlockError::Transaction { index: 0, error: TransactionError::InsufficientBalance { .. }, .. })
+        }),
+    ];
+    let before = f.state.clone();
+    for (block, now, expected) in cases {
+        let error = f.chain.execute(&f.state, &f.head, &block, now).unwrap_err();
+        assert!(expected(&error), "unexpected error: {error}");
+        assert_eq!(f.state, before);
+    }
+    // Within the clock bound it is accepted.
+    assert!(f.chain.execute(&f.state, &f.head, &good, Some(ts)).is_ok());
+}
+
+#[test]
+fn proposer_drops_what_would_fail_and_the_verifier_accepts_the_rest() {
+    let f = fixture();
+    let bob = f.bob.public();
+    let candidates = vec![
+        transfer(&f.chain, &f.alice, 0, bob, Balance::ONE),
+        transfer(&f.chain, &f.alice, 0, bob, Balance::ONE), // duplicate nonce
+        transfer(&f.chain, &f.alice, 1, bob, Balance::ONE),
+        transfer(&f.chain, &f.bob, 0, f.alice.public(), Balance::from_tokens(100).unwrap()), // too poor
+    ];
+    let timestamp = f.head.timestamp_ms + 500;
+    let built = f.chain.build(&f.state, &f.head, timestamp, candidates).unwrap();
+    assert_eq!(built.transactions.len(), 2);
+    assert_eq!(built.dropped.len(), 2);
+    let block = block_after(&f.head, timestamp, built.transactions);
+    assert_eq!(f.chain.execute(&f.state, &f.head, &block, None).unwrap(), built.changes);
+}
+
+#[test]
+fn inflation_over_the_first_year_is_five_percent_split_by_rate() {
+    let mut f = fixture();
+    let supply = Overlay::new(&f.state).issuance().unwrap().total.0;
+    // Twelve monthly blocks: a year of inflation at the first year's rate.
+    let mut head = f.head.clone();
+    for _ in 0..12 {
+        let block = block_after(&head, head.timestamp_ms + YEAR_MS / 12, vec![]);
+        f.state.apply(f.chain.execute(&f.state, &head, &block, None).unwrap());
+        head = block.header;
+    }
+    let issuance = Overlay::new(&f.state).issuance().unwrap();
+    let pots = Overlay::new(&f.state).reward_pots().unwrap();
+    let expected = supply / 20;
+    assert!(expected - issuance.minted.0 < 100, "minted {} vs {expected}", issuance.minted.0);
+    // The floor (3.25%) went to gatekeepers, the subsidy (5% − 3.25% = 1.75%) to workers.
+    let (gatekeepers, workers) = (pots.gatekeepers.0, pots.workers.0);
+    assert!((gatekeepers * 1_750).abs_diff(workers * 3_250) < workers * 3_250 / 1_000, "{gatekeepers} : {workers}");
+    assert_issuance_invariant(&f.state);
+    // In the second year the subsidy halves: 3.25% + 0.875%, on the year-start total.
+    let start = issuance.total.0;
+    for _ in 0..12 {
+        let block = block_after(&head, head.timestamp_ms + YEAR_MS / 12, vec![]);
+        f.state.apply(f.chain.execute(&f.state, &head, &block, None).unwrap());
+        head = block.header;
+    }
+    let minted_in_year_two = Overlay::new(&f.state).issuance().unwrap().minted.0 - issuance.minted.0;
+    let expected = start * 41_250_000 / 1_000_000_000;
+    assert!(expected.abs_diff(minted_in_year_two) < expected / 1000, "{minted_in_year_two} vs {expected}");
+}
+
+#[derive(Debug, Clone)]
+enum Op {
+    Transfer { from: usize, to: usize, amount: u128, nonce_offset: i8 },
+    Advance(u64),
+}
+
+fn arb_op() -> impl Strategy<Value = Op> {
+    prop_oneof![
+        4 => (0usize..4, 0usize..5, 0u128..3_000_000_000_000_000, -1i8..=1)
+            .prop_map(|(from, to, amount, nonce_offset)| Op::Transfer { from, to, amount, nonce_offset }),
+        1 => (1u64..86_400_000).prop_map(Op::Advance),
+    ]
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(24))]
+
+    /// Random transfers (valid and not) across random block times: after every block, total
+    /// issuance equals genesis + minted − burned and the sum of every balance and pot, and every
+    /// nonce counts the account's included transactions.
+    #[test]
+    fn issuance_invariant_holds_after_every_block(blocks in proptest::collection::vec(proptest::collection::vec(arb_op(), 0..8), 1..8)) {
+        let mut f = fixture();
+        let mut genesis = f.chain.genesis().clone();
+        let pairs: Vec<AccountPair> = ["//Alice", "//Bob", "//Charlie", "//Dave"]
+            .iter().map(|uri| AccountPair::from_suri(uri, None).unwrap()).collect();
+        genesis.balances = pairs.iter().map(|p| GenesisBalance { account: p.public(), amount: Balance::from_tokens(2_000).unwrap() }).collect();
+        f.chain = Chain::new(genesis).unwrap();
+        f.state = MemoryState::default();
+        f.state.apply(f.chain.genesis_changes());
+        f.head = f.chain.genesis_header(Hash::ZERO);
+        let mut nonces = [0u64; 4];
+        let mut included = [0u64; 4];
+        for ops in blocks {
+            let mut timestamp = f.head.timestamp_ms + 1;
+            let mut candidates = Vec::new();
+            for op in ops {
+                match op {
+                    Op::Advance(ms) => timestamp += ms,
+                    Op::Transfer { from, to, amount, nonce_offset } => {
+                        let nonce = nonces[from].saturating_add_signed(i64::from(nonce_offset));
+                        let to = pairs.get(to).map_or(AccountId([0xee; 32]), AccountPair::public);
+                        candidates.push((from, transfer(&f.chain, &pairs[from], nonce, to, Balance(amount))));
+                        if nonce_offset == 0 { nonces[from] += 1; }
+                    }
+                }
+            }
+            let built = f.chain.build(&f.state, &f.head, timestamp, candidates.iter().map(|(_, tx)| tx.clone())).unwrap();
+            for tx in &built.transactions {
+                let sender = candidates.iter().find(|(_, c)| c == tx).map(|(from, _)| *from).unwrap();
+                included[sender] += 1;
+            }
+            let block = block_after(&f.head, timestamp, built.transactions);
+            let changes = f.chain.execute(&f.state, &f.head, &block, None).unwrap();
+            prop_assert_eq!(&changes, &built.changes);
+            f.state.apply(changes);
+            f.head = block.header;
+            assert_issuance_invariant(&f.state);
+            for (index, pair) in pairs.iter().enumerate() {
+                prop_assert_eq!(Overlay::new(&f.state).account(&pair.public()).unwrap().nonce, included[index]);
+                nonces[index] = included[index];
+            }
+        }
+    }
+}

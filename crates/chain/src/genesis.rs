@@ -1,0 +1,285 @@
+//! The genesis configuration: everything a network starts from, and its identity.
+
+use parity_scale_codec::{Decode, Encode};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeSet;
+use veil_primitives::{AccountId, Balance, Hash, block::MAX_BLOCK_TRANSACTIONS, hashing::sha256};
+
+/// One validator of the genesis set.
+#[derive(Clone, Debug, PartialEq, Eq, Encode, Decode, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Validator {
+    /// The validator's ed25519 peer identity.
+    #[serde(with = "veil_primitives::serde_hex")]
+    pub identity: [u8; 32],
+    /// Where its peers reach it, `host:port`.
+    pub address: String,
+}
+
+/// The consensus network's identity.
+#[derive(Clone, Debug, PartialEq, Eq, Encode, Decode, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Network {
+    /// Domain separator of every consensus signature; unique per network.
+    pub namespace: String,
+    /// The BLS12-381 threshold public key (MinSig: a 96-byte G2 point) that verifies every
+    /// finalization certificate, whatever the validator set.
+    #[serde(with = "veil_primitives::serde_hex")]
+    pub public_key: [u8; 96],
+}
+
+/// An account's balance at genesis.
+#[derive(Clone, Debug, PartialEq, Eq, Encode, Decode, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GenesisBalance {
+    /// The account.
+    pub account: AccountId,
+    /// Its balance, in tokens (`"1000"`, `"0.5"`).
+    pub amount: Balance,
+}
+
+/// Every economic parameter of the chain.
+#[derive(Clone, Debug, PartialEq, Eq, Encode, Decode, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Economics {
+    /// Fee charged per transaction, before the size part.
+    pub transaction_base_fee: Balance,
+    /// Fee charged per byte of the encoded signed transaction.
+    pub transaction_byte_fee: Balance,
+    /// Share of each fee that goes to the worker reward pot, in percent.
+    pub worker_fee_percent: u8,
+    /// Share of each fee that goes to the gatekeeper reward pot, in percent.
+    pub gatekeeper_fee_percent: u8,
+    /// Share of each fee that is burned, in percent; rounding remainders are burned too.
+    pub burn_fee_percent: u8,
+    /// Annual inflation in the first year, in parts per billion (5% = 50,000,000).
+    pub inflation_start_ppb: u32,
+    /// The inflation floor, in parts per billion (3.25% = 32,500,000). It pays gatekeepers; the part
+    /// above it (halving every year) pays workers.
+    pub inflation_floor_ppb: u32,
+    /// How far a block's timestamp may run ahead of a validator's clock.
+    pub max_timestamp_drift_ms: u64,
+    /// The largest encoded signed transaction.
+    pub max_transaction_bytes: u32,
+    /// The most transactions in one block.
+    pub max_block_transactions: u32,
+}
+
+impl Default for Economics {
+    /// The brief's defaults: fees split 65 / 15 / 20, inflation 5% falling to a 3.25% floor.
+    fn default() -> Self {
+        Self {
+            transaction_base_fee: Balance(1_000_000_000),
+            transaction_byte_fee: Balance(1_000_000),
+            worker_fee_percent: 65,
+            gatekeeper_fee_percent: 15,
+            burn_fee_percent: 20,
+            inflation_start_ppb: 50_000_000,
+            inflation_floor_ppb: 32_500_000,
+            max_timestamp_drift_ms: 2_000,
+            max_transaction_bytes: 64 * 1024,
+            max_block_transactions: 2_048,
+        }
+    }
+}
+
+/// The genesis configuration. Its SCALE encoding is canonical, and [`Genesis::hash`] is the chain id
+/// that every transaction and every worker registration binds to.
+#[derive(Clone, Debug, PartialEq, Eq, Encode, Decode, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Genesis {
+    /// A name for people; part of the chain id.
+    pub chain_name: String,
+    /// Timestamp of the genesis block, milliseconds since the Unix epoch.
+    pub genesis_time_ms: u64,
+    /// Whether workers without hardware attestation (software mode) may register.
+    pub allow_insecure_workers: bool,
+    /// Consensus identity.
+    pub network: Network,
+    /// The validator set.
+    pub validators: Vec<Validator>,
+    /// Accounts that operate gatekeepers.
+    pub gatekeepers: Vec<AccountId>,
+    /// Initial balances.
+    pub balances: Vec<GenesisBalance>,
+    /// Economic parameters.
+    pub economics: Economics,
+}
+
+/// Why a genesis configuration is unusable.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum GenesisError {
+    /// The file is not valid TOML for a genesis configuration.
+    #[error("genesis file: {0}")]
+    Parse(String),
+    /// Fee shares that do not add up to 100.
+    #[error("fee shares add up to {0}%, not 100%")]
+    FeeShares(u32),
+    /// An inflation floor above the starting rate.
+    #[error("inflation floor ({floor} ppb) is above the starting rate ({start} ppb)")]
+    Inflation {
+        /// The floor.
+        floor: u32,
+        /// The starting rate.
+        start: u32,
+    },
+    /// A block limit the block format cannot carry.
+    #[error("max_block_transactions {0} is outside 1..={MAX_BLOCK_TRANSACTIONS}")]
+    BlockLimit(u32),
+    /// No validators.
+    #[error("the validator set is empty")]
+    NoValidators,
+    /// The same validator identity twice.
+    #[error("validator identity 0x{} appears twice", hex::encode(.0))]
+    DuplicateValidator([u8; 32]),
+    /// The same account twice in the balances.
+    #[error("account {0} has two genesis balances")]
+    DuplicateBalance(AccountId),
+    /// Balances whose sum does not fit.
+    #[error("genesis balances overflow the token's range")]
+    SupplyOverflow,
+    /// An empty namespace.
+    #[error("the network namespace is empty")]
+    EmptyNamespace,
+}
+
+impl Genesis {
+    /// Parses and validates a genesis file.
+    pub fn from_toml(text: &str) -> Result<Self, GenesisError> {
+        let genesis: Self = toml::from_str(text).map_err(|error| GenesisError::Parse(error.to_string()))?;
+        genesis.validate()?;
+        Ok(genesis)
+    }
+
+    /// The genesis file text.
+    pub fn to_toml(&self) -> String {
+        toml::to_string(self).unwrap_or_else(|error| format!("# cannot render genesis: {error}"))
+    }
+
+    /// Checks every rule a usable genesis must meet.
+    pub fn validate(&self) -> Result<(), GenesisError> {
+        let e = &self.economics;
+        let shares =
+            u32::from(e.worker_fee_percent) + u32::from(e.gatekeeper_fee_percent) + u32::from(e.burn_fee_percent);
+        if shares != 100 {
+            return Err(GenesisError::FeeShares(shares));
+        }
+        if e.inflation_floor_ppb > e.inflation_start_ppb {
+            return Err(GenesisError::Inflation { floor: e.inflation_floor_ppb, start: e.inflation_start_ppb });
+        }
+        if e.max_block_transactions == 0 || e.max_block_transactions as usize > MAX_BLOCK_TRANSACTIONS {
+            return Err(GenesisError::BlockLimit(e.max_block_transactions));
+        }
+        if self.network.namespace.is_empty() {
+            return Err(GenesisError::EmptyNamespace);
+        }
+        if self.validators.is_empty() {
+            return Err(GenesisError::NoValidators);
+        }
+        let mut identities = BTreeSet::new();
+        for validator in &self.validators {
+            if !identities.insert(validator.identity) {
+                return Err(GenesisError::DuplicateValidator(validator.identity));
+            }
+        }
+        let mut accounts = BTreeSet::new();
+        for entry in &self.balances {
+            if !accounts.insert(entry.account) {
+                return Err(GenesisError::DuplicateBalance(entry.account));
+            }
+        }
+        self.total_supply().ok_or(GenesisError::SupplyOverflow)?;
+        Ok(())
+    }
+
+    /// The sum of genesis balances, or `None` on overflow.
+    pub fn total_supply(&self) -> Option<Balance> {
+        self.balances.iter().try_fold(Balance::ZERO, |sum, entry| sum.checked_add(entry.amount))
+    }
+
+    /// The chain id: SHA-256 of the canonical SCALE encoding.
+    pub fn hash(&self) -> Hash {
+        sha256(&self.encode())
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+
+    pub(crate) fn sample() -> Genesis {
+        Genesis {
+            chain_name: "veil-test".into(),
+            genesis_time_ms: 1_763_683_200_000,
+            allow_insecure_workers: true,
+            network: Network { namespace: "veil-test".into(), public_key: [7; 96] },
+            validators: vec![Validator { identity: [1; 32], address: "127.0.0.1:30333".into() }],
+            gatekeepers: vec![AccountId([2; 32])],
+            balances: vec![
+                GenesisBalance { account: AccountId([3; 32]), amount: Balance::from_tokens(1_000_000).unwrap() },
+                GenesisBalance { account: AccountId([4; 32]), amount: Balance::from_tokens(5).unwrap() },
+            ],
+            economics: Economics::default(),
+        }
+    }
+
+    #[test]
+    fn toml_round_trip_keeps_the_chain_id() {
+        let genesis = sample();
+        let text = genesis.to_toml();
+        assert!(text.contains("amount = \"1000000\""), "{text}");
+        let parsed = Genesis::from_toml(&text).unwrap();
+        assert_eq!(parsed, genesis);
+        assert_eq!(parsed.hash(), genesis.hash());
+    }
+
+    #[test]
+    fn every_field_changes_the_chain_id() {
+        let base = sample().hash();
+        let mut changed = sample();
+        changed.network.namespace.push('x');
+        assert_ne!(changed.hash(), base);
+        let mut changed = sample();
+        changed.allow_insecure_workers = false;
+        assert_ne!(changed.hash(), base);
+        let mut changed = sample();
+        changed.economics.burn_fee_percent += 1;
+        assert_ne!(changed.hash(), base);
+    }
+
+    #[test]
+    fn invalid_genesis_is_named() {
+        let mut g = sample();
+        g.economics.burn_fee_percent = 30;
+        assert_eq!(g.validate(), Err(GenesisError::FeeShares(110)));
+        let mut g = sample();
+        g.economics.inflation_floor_ppb = g.economics.inflation_start_ppb + 1;
+        assert!(matches!(g.validate(), Err(GenesisError::Inflation { .. })));
+        let mut g = sample();
+        g.validators.push(g.validators[0].clone());
+        assert!(matches!(g.validate(), Err(GenesisError::DuplicateValidator(_))));
+        let mut g = sample();
+        g.balances.push(g.balances[0].clone());
+        assert!(matches!(g.validate(), Err(GenesisError::DuplicateBalance(_))));
+        let mut g = sample();
+        g.balances[0].amount = Balance(u128::MAX);
+        assert_eq!(g.validate(), Err(GenesisError::SupplyOverflow));
+        let mut g = sample();
+        g.validators.clear();
+        assert_eq!(g.validate(), Err(GenesisError::NoValidators));
+        let mut g = sample();
+        g.economics.max_block_transactions = 0;
+        assert_eq!(g.validate(), Err(GenesisError::BlockLimit(0)));
+    }
+
+    #[test]
+    fn bad_files_say_what_is_wrong() {
+        let text = sample().to_toml().replace("public_key = \"0x", "public_key = \"0xzz");
+        let error = Genesis::from_toml(&text).unwrap_err().to_string();
+        assert!(error.contains("192 hex digits"), "{error}");
+        let text = format!("{}\nsurprise = 1\n", sample().to_toml());
+        assert!(Genesis::from_toml(&text).unwrap_err().to_string().contains("surprise"));
+        let text = sample().to_toml().replace("amount = \"5\"", "amount = \"5.0000000000001\"");
+        assert!(Genesis::from_toml(&text).unwrap_err().to_string().contains("decimal places"));
+    }
+}

@@ -1,0 +1,24 @@
+//! Veil's chain: the deterministic state machine over public state.
+//!
+//! Same genesis and same blocks in, same state out, on every machine. The crate knows nothing of
+//! consensus, networking or storage: it reads state through [`StateReader`], buffers every write in
+//! an overlay, and returns a [`ChangeSet`] that the node applies to its authenticated store (which
+//! computes the state root a header commits to). That split keeps execution pure, so it is tested
+//! here without a node, and replayed by the node after a restart.
+//!
+//! - [`genesis`]: the genesis file (TOML), its validation, and the chain id: SHA-256 of the
+//!   canonical SCALE encoding, which a worker runtime computes itself without any database.
+//! - [`state`]: typed keys and values of the public state, the reader trait and the write overlay.
+//! - [`execute`]: transaction checks (shared with the mempool) and block execution: header rules,
+//!   fees (split to the worker pot, the gatekeeper pot and burned), transfers, and inflation.
+//!
+//! Invariant, kept after every block and checked by property tests: total issuance = genesis +
+//! minted − burned = the sum of all balances and reward pots.
+
+pub mod execute;
+pub mod genesis;
+pub mod state;
+
+pub use execute::{BlockError, Chain, TransactionError, transactions_root};
+pub use genesis::{Economics, Genesis, GenesisError, Validator};
+pub use state::{AccountInfo, ChangeSet, Issuance, MemoryState, RewardPots, StateError, StateReader};

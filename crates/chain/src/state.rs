@@ -1,0 +1,236 @@
+//! The public state: typed keys and values, how execution reads it, and how it records writes.
+//!
+//! Keys are the SCALE encoding of [`StateKey`] (a variant index, then the id), values the SCALE
+//! encoding of their type. Execution never writes to the store: it buffers writes in an
+//! [`Overlay`] and hands the resulting [`ChangeSet`] to whoever owns the store.
+
+use parity_scale_codec::{Decode, Encode, MaxEncodedLen};
+use std::collections::BTreeMap;
+use veil_primitives::{AccountId, Balance, Nonce, decode_strict};
+
+/// Where a value lives. Indices are fixed forever; new kinds of state are appended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Encode)]
+pub enum StateKey {
+    /// An account's nonce and balance.
+    #[codec(index = 0)]
+    Account(AccountId),
+    /// Issuance accounting.
+    #[codec(index = 1)]
+    Issuance,
+    /// The reward pots that fees and inflation fill.
+    #[codec(index = 2)]
+    RewardPots,
+}
+
+impl StateKey {
+    /// The key's bytes in the store.
+    pub fn to_bytes(self) -> Vec<u8> {
+        self.encode()
+    }
+}
+
+/// An account's public state.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Encode, Decode, MaxEncodedLen)]
+pub struct AccountInfo {
+    /// The nonce its next transaction must carry.
+    pub nonce: Nonce,
+    /// Its free balance.
+    pub balance: Balance,
+}
+
+/// Issuance accounting: `total = genesis + minted − burned` at every block.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Encode, Decode, MaxEncodedLen)]
+pub struct Issuance {
+    /// Tokens in existence: every balance and pot added up.
+    pub total: Balance,
+    /// Supply at genesis.
+    pub genesis: Balance,
+    /// Minted by inflation since genesis.
+    pub minted: Balance,
+    /// Burned from fees since genesis.
+    pub burned: Balance,
+    /// The inflation year (0 is the first) that `year_start_total` belongs to.
+    pub year: u32,
+    /// Total issuance when the current inflation year began: inflation is a rate on it.
+    pub year_start_total: Balance,
+}
+
+/// Tokens set aside for rewards until the reward logic pays them out.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Encode, Decode, MaxEncodedLen)]
+pub struct RewardPots {
+    /// For workers: their fee share and the decaying inflation subsidy.
+    pub workers: Balance,
+    /// For gatekeepers and their nominators: their fee share and the base inflation.
+    pub gatekeepers: Balance,
+}
+
+/// State could not be read.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum StateError {
+    /// The store failed.
+    #[error("state store: {0}")]
+    Store(String),
+    /// A stored value does not decode: the store is corrupted.
+    #[error("corrupted state under key 0x{key}: {reason}")]
+    Corrupt {
+        /// The key, in hex.
+        key: String,
+        /// What failed.
+        reason: String,
+    },
+}
+
+/// Read access to committed state.
+pub trait StateReader {
+    /// The value under `key`, if any.
+    fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StateError>;
+}
+
+/// Writes produced by execution: `Some(value)` sets a key, `None` deletes it. Ordered by key, so
+/// applying it is deterministic.
+pub type ChangeSet = BTreeMap<Vec<u8>, Option<Vec<u8>>>;
+
+/// Committed state plus buffered writes; reads see the writes first.
+pub struct Overlay<'a, R: ?Sized> {
+    base: &'a R,
+    writes: ChangeSet,
+}
+
+impl<'a, R: StateReader + ?Sized> Overlay<'a, R> {
+    /// An overlay with no writes yet.
+    pub fn new(base: &'a R) -> Self {
+        Self { base, writes: ChangeSet::new() }
+    }
+
+    /// The buffered writes.
+    pub fn into_changes(self) -> ChangeSet {
+        self.writes
+    }
+
+    /// A copy of the writes so far, to roll back to with [`Overlay::restore`].
+    pub fn checkpoint(&self) -> ChangeSet {
+        self.writes.clone()
+    }
+
+    /// Drops every write made since `checkpoint` was taken.
+    pub fn restore(&mut self, checkpoint: ChangeSet) {
+        self.writes = checkpoint;
+    }
+
+    fn read<T: Decode + MaxEncodedLen>(&self, key: StateKey) -> Result<Option<T>, StateError> {
+        let key = key.to_bytes();
+        let bytes = match self.writes.get(&key) {
+            Some(written) => written.clone(),
+            None => self.base.get(&key)?,
+        };
+        bytes
+            .map(|bytes| {
+                decode_strict::<T>(&bytes)
+                    .map_err(|error| StateError::Corrupt { key: hex::encode(&key), reason: error.to_string() })
+            })
+            .transpose()
+    }
+
+    fn write<T: Encode>(&mut self, key: StateKey, value: &T) {
+        self.writes.insert(key.to_bytes(), Some(value.encode()));
+    }
+
+    /// An account's state; a never-seen account has nonce 0 and no balance.
+    pub fn account(&self, account: &AccountId) -> Result<AccountInfo, StateError> {
+        Ok(self.read(StateKey::Account(*account))?.unwrap_or_default())
+    }
+
+    /// Sets an account's state.
+    pub fn set_account(&mut self, account: &AccountId, info: &AccountInfo) {
+        self.write(StateKey::Account(*account), info);
+    }
+
+    /// Issuance accounting.
+    pub fn issuance(&self) -> Result<Issuance, StateError> {
+        Ok(self.read(StateKey::Issuance)?.unwrap_or_default())
+    }
+
+    /// Sets issuance accounting.
+    pub fn set_issuance(&mut self, issuance: &Issuance) {
+        self.write(StateKey::Issuance, issuance);
+    }
+
+    /// The reward pots.
+    pub fn reward_pots(&self) -> Result<RewardPots, StateError> {
+        Ok(self.read(StateKey::RewardPots)?.unwrap_or_default())
+    }
+
+    /// Sets the reward pots.
+    pub fn set_reward_pots(&mut self, pots: &RewardPots) {
+        self.write(StateKey::RewardPots, pots);
+    }
+}
+
+/// Unauthenticated in-memory state, for tests and tools; the node keeps state in its authenticated
+/// store.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct MemoryState(BTreeMap<Vec<u8>, Vec<u8>>);
+
+impl MemoryState {
+    /// Applies a change set.
+    pub fn apply(&mut self, changes: ChangeSet) {
+        for (key, value) in changes {
+            match value {
+                Some(value) => self.0.insert(key, value),
+                None => self.0.remove(&key),
+            };
+        }
+    }
+
+    /// Every account and its state, in key order.
+    pub fn accounts(&self) -> impl Iterator<Item = (AccountId, AccountInfo)> + '_ {
+        self.0.iter().filter_map(|(key, value)| {
+            let (&index, id) = key.split_first()?;
+            if index != 0 {
+                return None;
+            }
+            let id: [u8; 32] = id.try_into().ok()?;
+            Some((AccountId(id), decode_strict::<AccountInfo>(value).ok()?))
+        })
+    }
+}
+
+impl StateReader for MemoryState {
+    fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StateError> {
+        Ok(self.0.get(key).cloned())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn overlay_reads_its_own_writes_and_rolls_back() {
+        let mut committed = MemoryState::default();
+        let alice = AccountId([1; 32]);
+        let mut overlay = Overlay::new(&committed);
+        assert_eq!(overlay.account(&alice).unwrap(), AccountInfo::default());
+        let checkpoint = overlay.checkpoint();
+        overlay.set_account(&alice, &AccountInfo { nonce: 1, balance: Balance(5) });
+        assert_eq!(overlay.account(&alice).unwrap().balance, Balance(5));
+        overlay.restore(checkpoint);
+        assert_eq!(overlay.account(&alice).unwrap(), AccountInfo::default());
+        overlay.set_account(&alice, &AccountInfo { nonce: 2, balance: Balance(7) });
+        let changes = overlay.into_changes();
+        committed.apply(changes);
+        assert_eq!(
+            committed.accounts().collect::<Vec<_>>(),
+            vec![(alice, AccountInfo { nonce: 2, balance: Balance(7) })]
+        );
+    }
+
+    #[test]
+    fn corrupted_values_are_reported_not_panicked() {
+        let mut committed = MemoryState::default();
+        let alice = AccountId([1; 32]);
+        committed.apply(ChangeSet::from([(StateKey::Account(alice).to_bytes(), Some(vec![1, 2, 3]))]));
+        let error = Overlay::new(&committed).account(&alice).unwrap_err();
+        assert!(matches!(error, StateError::Corrupt { .. }), "{error}");
+    }
+}
