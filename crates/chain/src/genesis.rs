@@ -204,23 +204,11 @@ impl Genesis {
 }
 
 #[cfg(test)]
-pub(crate) mod tests {
+mod tests {
     use super::*;
 
-    pub(crate) fn sample() -> Genesis {
-        Genesis {
-            chain_name: "veil-test".into(),
-            genesis_time_ms: 1_763_683_200_000,
-            allow_insecure_workers: true,
-            network: Network { namespace: "veil-test".into(), public_key: [7; 96] },
-            validators: vec![Validator { identity: [1; 32], address: "127.0.0.1:30333".into() }],
-            gatekeepers: vec![AccountId([2; 32])],
-            balances: vec![
-                GenesisBalance { account: AccountId([3; 32]), amount: Balance::from_tokens(1_000_000).unwrap() },
-                GenesisBalance { account: AccountId([4; 32]), amount: Balance::from_tokens(5).unwrap() },
-            ],
-            economics: Economics::default(),
-        }
+    fn sample() -> Genesis {
+        crate::testing::genesis(&[AccountId([3; 32]), AccountId([4; 32])], 1_000_000)
     }
 
     #[test]
@@ -279,7 +267,7 @@ pub(crate) mod tests {
         assert!(error.contains("192 hex digits"), "{error}");
         let text = format!("{}\nsurprise = 1\n", sample().to_toml());
         assert!(Genesis::from_toml(&text).unwrap_err().to_string().contains("surprise"));
-        let text = sample().to_toml().replace("amount = \"5\"", "amount = \"5.0000000000001\"");
+        let text = sample().to_toml().replace("amount = \"1000000\"", "amount = \"5.0000000000001\"");
         assert!(Genesis::from_toml(&text).unwrap_err().to_string().contains("decimal places"));
     }
 }

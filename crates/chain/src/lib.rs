@@ -18,6 +18,8 @@
 pub mod execute;
 pub mod genesis;
 pub mod state;
+#[cfg(any(test, feature = "test-support"))]
+pub mod testing;
 
 pub use execute::{BlockError, Chain, TransactionError, transactions_root};
 pub use genesis::{Economics, Genesis, GenesisError, Validator};

@@ -12,7 +12,7 @@ use schnorrkel::{
     signing_context,
 };
 use sha2::Sha512;
-use veil_primitives::AccountId;
+use veil_primitives::{AccountId, SignedTransaction, Transaction};
 use zeroize::Zeroizing;
 
 use crate::{
@@ -160,6 +160,13 @@ impl AccountPair {
     /// The mini secret, when the key came from a seed or phrase through hard junctions only.
     pub fn seed(&self) -> Option<&SecretBytes<32>> {
         self.seed.as_ref()
+    }
+
+    /// Signs a transaction as its signer. The transaction's `signer` should be this pair's account;
+    /// the chain refuses the signature otherwise.
+    pub fn sign_transaction(&self, transaction: Transaction) -> SignedTransaction {
+        let signature = self.sign(&transaction.signing_payload());
+        SignedTransaction { transaction, signature }
     }
 
     /// Signs `message` under the `substrate` context. Randomized, as sr25519 signing is.

@@ -1,12 +1,13 @@
 use super::*;
 use crate::{
     AccountInfo, MemoryState,
-    genesis::{GenesisBalance, tests::sample},
+    genesis::GenesisBalance,
     state::Overlay,
+    testing::{self, TestChain, pair, transfer},
 };
 use proptest::prelude::*;
 use veil_crypto::AccountPair;
-use veil_primitives::{AccountId, Transaction};
+use veil_primitives::AccountId;
 
 /// Recognizes the error a test case expects.
 type IsExpected<E> = fn(&E) -> bool;
@@ -20,25 +21,15 @@ struct Fixture {
 }
 
 fn fixture() -> Fixture {
-    let alice = AccountPair::from_suri("//Alice", None).unwrap();
-    let bob = AccountPair::from_suri("//Bob", None).unwrap();
-    let mut genesis = sample();
-    genesis.balances = vec![
-        GenesisBalance { account: alice.public(), amount: Balance::from_tokens(1_000_000).unwrap() },
-        GenesisBalance { account: bob.public(), amount: Balance::from_tokens(5).unwrap() },
-    ];
+    let (alice, bob) = (pair("//Alice"), pair("//Bob"));
+    // Alice is rich; Bob starts poor, to test refusals for insufficient balance.
+    let mut genesis = testing::genesis(&[alice.public()], 1_000_000);
+    genesis.balances.push(GenesisBalance { account: bob.public(), amount: Balance::from_tokens(5).unwrap() });
     let chain = Chain::new(genesis).unwrap();
     let mut state = MemoryState::default();
     state.apply(chain.genesis_changes());
     let head = chain.genesis_header(Hash::ZERO);
     Fixture { chain, state, head, alice, bob }
-}
-
-fn transfer(chain: &Chain, from: &AccountPair, nonce: u64, to: AccountId, amount: Balance) -> SignedTransaction {
-    let transaction =
-        Transaction { genesis: chain.id(), signer: from.public(), nonce, call: Call::Transfer { to, amount } };
-    let signature = from.sign(&transaction.signing_payload());
-    SignedTransaction { transaction, signature }
 }
 
 fn block_after(parent: &Header, timestamp_ms: u64, transactions: Vec<SignedTransaction>) -> Block {
@@ -273,15 +264,10 @@ proptest! {
     /// nonce counts the account's included transactions.
     #[test]
     fn issuance_invariant_holds_after_every_block(blocks in proptest::collection::vec(proptest::collection::vec(arb_op(), 0..8), 1..8)) {
-        let mut f = fixture();
-        let mut genesis = f.chain.genesis().clone();
-        let pairs: Vec<AccountPair> = ["//Alice", "//Bob", "//Charlie", "//Dave"]
-            .iter().map(|uri| AccountPair::from_suri(uri, None).unwrap()).collect();
-        genesis.balances = pairs.iter().map(|p| GenesisBalance { account: p.public(), amount: Balance::from_tokens(2_000).unwrap() }).collect();
-        f.chain = Chain::new(genesis).unwrap();
-        f.state = MemoryState::default();
-        f.state.apply(f.chain.genesis_changes());
-        f.head = f.chain.genesis_header(Hash::ZERO);
+        let pairs: Vec<AccountPair> = ["//Alice", "//Bob", "//Charlie", "//Dave"].iter().map(|uri| pair(uri)).collect();
+        let accounts: Vec<AccountId> = pairs.iter().map(AccountPair::public).collect();
+        let TestChain { chain, state, head } = testing::chain(&accounts, 2_000);
+        let mut f = Fixture { chain, state, head, alice: pairs[0].clone(), bob: pairs[1].clone() };
         let mut nonces = [0u64; 4];
         let mut included = [0u64; 4];
         for ops in blocks {

@@ -1,0 +1,60 @@
+//! A small funded chain for tests, here and in the crates built on this one.
+
+use veil_crypto::AccountPair;
+use veil_primitives::{AccountId, Balance, Call, Hash, Header, Nonce, SignedTransaction, Transaction};
+
+use crate::{
+    Chain, MemoryState,
+    genesis::{Economics, Genesis, GenesisBalance, Network, Validator},
+};
+
+/// A test chain with its genesis state applied.
+pub struct TestChain {
+    /// The rules.
+    pub chain: Chain,
+    /// The genesis state.
+    pub state: MemoryState,
+    /// The genesis header (state root zero: `MemoryState` is not authenticated).
+    pub head: Header,
+}
+
+/// A genesis with one validator and the given accounts funded with `tokens` each.
+pub fn genesis(funded: &[AccountId], tokens: u128) -> Genesis {
+    Genesis {
+        chain_name: "veil-test".into(),
+        genesis_time_ms: 1_763_683_200_000,
+        allow_insecure_workers: true,
+        network: Network { namespace: "veil-test".into(), public_key: [7; 96] },
+        validators: vec![Validator { identity: [1; 32], address: "127.0.0.1:30333".into() }],
+        gatekeepers: vec![AccountId([2; 32])],
+        balances: funded
+            .iter()
+            .map(|account| GenesisBalance { account: *account, amount: Balance(tokens * Balance::ONE.0) })
+            .collect(),
+        economics: Economics::default(),
+    }
+}
+
+/// The chain of [`genesis`], with its state.
+pub fn chain(funded: &[AccountId], tokens: u128) -> TestChain {
+    let chain = Chain::new(genesis(funded, tokens)).unwrap_or_else(|error| panic!("test genesis: {error}"));
+    let mut state = MemoryState::default();
+    state.apply(chain.genesis_changes());
+    let head = chain.genesis_header(Hash::ZERO);
+    TestChain { chain, state, head }
+}
+
+/// The development account of a secret URI such as `//Alice`.
+pub fn pair(uri: &str) -> AccountPair {
+    AccountPair::from_suri(uri, None).unwrap_or_else(|error| panic!("{uri}: {error}"))
+}
+
+/// A signed transfer on `chain`.
+pub fn transfer(chain: &Chain, from: &AccountPair, nonce: Nonce, to: AccountId, amount: Balance) -> SignedTransaction {
+    from.sign_transaction(Transaction {
+        genesis: chain.id(),
+        signer: from.public(),
+        nonce,
+        call: Call::Transfer { to, amount },
+    })
+}

@@ -1,0 +1,118 @@
+use super::*;
+use veil_chain::{
+    MemoryState,
+    testing::{self, TestChain, pair, transfer},
+};
+use veil_crypto::AccountPair;
+
+struct Fixture {
+    pool: Mempool,
+    chain: Chain,
+    state: MemoryState,
+    alice: AccountPair,
+    bob: AccountPair,
+}
+
+fn fixture(limits: Limits) -> Fixture {
+    let (alice, bob) = (pair("//Alice"), pair("//Bob"));
+    let TestChain { chain, state, .. } = testing::chain(&[alice.public(), bob.public()], 100);
+    Fixture { pool: Mempool::new(chain.clone(), limits), chain, state, alice, bob }
+}
+
+fn send(f: &Fixture, from: &AccountPair, nonce: u64, tokens: u128) -> SignedTransaction {
+    let to = if from.public() == f.alice.public() { f.bob.public() } else { f.alice.public() };
+    transfer(&f.chain, from, nonce, to, Balance(tokens * Balance::ONE.0))
+}
+
+#[test]
+fn admits_ready_and_parks_future_nonces_until_the_gap_fills() {
+    let mut f = fixture(Limits::default());
+    let (first, third, second) = (send(&f, &f.alice, 0, 1), send(&f, &f.alice, 2, 1), send(&f, &f.alice, 1, 1));
+    assert_eq!(f.pool.insert(&f.state, first.clone()), Ok(Admitted::Ready));
+    assert_eq!(f.pool.insert(&f.state, third.clone()), Ok(Admitted::Parked));
+    assert_eq!(f.pool.ready(&f.state, 10).unwrap(), vec![first.clone()]);
+    assert_eq!(f.pool.insert(&f.state, second.clone()), Ok(Admitted::Ready));
+    assert_eq!(f.pool.ready(&f.state, 10).unwrap(), vec![first, second, third]);
+}
+
+#[test]
+fn refusals_say_why_and_leave_the_pool_unchanged() {
+    let mut f = fixture(Limits { max_nonce_gap: 4, ..Limits::default() });
+    let pending = send(&f, &f.alice, 0, 1);
+    f.pool.insert(&f.state, pending.clone()).unwrap();
+    let mut bad_signature = send(&f, &f.bob, 0, 1);
+    bad_signature.signature[0] ^= 1;
+    let mut wrong_chain = send(&f, &f.bob, 0, 1);
+    wrong_chain.transaction.genesis = Hash([5; 32]);
+    let cases = [
+        (pending.clone(), "already pending"),
+        (send(&f, &f.alice, 0, 2), "already taken"),
+        (bad_signature, "bad signature"),
+        (wrong_chain, "is for chain"),
+        (send(&f, &f.bob, 9, 1), "more than 4 ahead"),
+        (send(&f, &f.bob, 0, 101), "insufficient balance"),
+        (send(&f, &f.bob, 0, 0), "greater than zero"),
+    ];
+    for (tx, reason) in cases {
+        let error = f.pool.insert(&f.state, tx).unwrap_err();
+        assert!(error.to_string().contains(reason), "{error} (expected {reason:?})");
+        assert_eq!(f.pool.len(), 1);
+    }
+}
+
+#[test]
+fn balance_must_cover_every_earlier_pending_transaction() {
+    let mut f = fixture(Limits::default());
+    // 100 tokens: 60 then 39 leaves too little for the second's fee.
+    f.pool.insert(&f.state, send(&f, &f.bob, 0, 60)).unwrap();
+    let error = f.pool.insert(&f.state, send(&f, &f.bob, 1, 40)).unwrap_err();
+    assert!(matches!(error, AdmissionError::Invalid(TransactionError::InsufficientBalance { .. })), "{error}");
+    assert!(f.pool.insert(&f.state, send(&f, &f.bob, 1, 39)).is_ok());
+}
+
+#[test]
+fn stale_after_a_block_is_pruned_and_refused() {
+    let mut f = fixture(Limits::default());
+    let (a0, a1, b0) = (send(&f, &f.alice, 0, 1), send(&f, &f.alice, 1, 1), send(&f, &f.bob, 0, 1));
+    for tx in [&a0, &a1, &b0] {
+        f.pool.insert(&f.state, tx.clone()).unwrap();
+    }
+    // A block with Alice's first transaction finalizes.
+    let head = f.chain.genesis_header(Hash::ZERO);
+    let built = f.chain.build(&f.state, &head, head.timestamp_ms + 1, [a0.clone()]).unwrap();
+    f.state.apply(built.changes);
+    assert_eq!(f.pool.prune(&f.state).unwrap(), vec![a0.hash()]);
+    assert_eq!(f.pool.len(), 2);
+    assert!(matches!(
+        f.pool.insert(&f.state, a0),
+        Err(AdmissionError::Invalid(TransactionError::StaleNonce { expected: 1, found: 0 }))
+    ));
+    assert_eq!(f.pool.ready(&f.state, 10).unwrap(), vec![a1, b0]);
+}
+
+#[test]
+fn limits_are_enforced() {
+    let mut f = fixture(Limits { max_transactions: 2, max_per_account: 1, ..Limits::default() });
+    f.pool.insert(&f.state, send(&f, &f.alice, 0, 1)).unwrap();
+    assert_eq!(
+        f.pool.insert(&f.state, send(&f, &f.alice, 1, 1)),
+        Err(AdmissionError::Full("this account's pending limit"))
+    );
+    f.pool.insert(&f.state, send(&f, &f.bob, 0, 1)).unwrap();
+    let carol = pair("//Charlie");
+    let TestChain { chain, state, .. } = testing::chain(&[carol.public()], 10);
+    let mut small = Mempool::new(chain.clone(), Limits { max_transactions: 0, ..Limits::default() });
+    let tx = transfer(&chain, &carol, 0, f.alice.public(), Balance::ONE);
+    assert_eq!(small.insert(&state, tx), Err(AdmissionError::Full("pool limit")));
+}
+
+#[test]
+fn ready_interleaves_accounts_by_arrival() {
+    let mut f = fixture(Limits::default());
+    let order = [send(&f, &f.alice, 0, 1), send(&f, &f.bob, 0, 1), send(&f, &f.alice, 1, 1), send(&f, &f.bob, 1, 1)];
+    for tx in &order {
+        f.pool.insert(&f.state, tx.clone()).unwrap();
+    }
+    assert_eq!(f.pool.ready(&f.state, 10).unwrap(), order.to_vec());
+    assert_eq!(f.pool.ready(&f.state, 3).unwrap(), order[..3].to_vec());
+}
