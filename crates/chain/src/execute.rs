@@ -11,6 +11,7 @@
 //! gatekeeper pot and a burn by the genesis percentages (rounding remainders are burned).
 
 use parity_scale_codec::Encode;
+use std::collections::BTreeSet;
 use veil_crypto::verify_account_signature;
 use veil_primitives::{
     Balance, Block, Call, Hash, Header, MessageCommitments, Nonce, SignedTransaction, decode_strict, hashing::sha256,
@@ -18,7 +19,7 @@ use veil_primitives::{
 
 use crate::{
     genesis::{Genesis, GenesisError},
-    state::{ChangeSet, Issuance, Overlay, RewardPots, StateError, StateReader},
+    state::{ChangeSet, Issuance, Overlay, RewardPots, StateError, StateKey, StateReader},
 };
 
 /// Length of an inflation year: 365.25 days.
@@ -395,6 +396,19 @@ impl Chain {
         issuance.minted = Balance(issuance.minted.0 + minted.0);
         overlay.set_issuance(&issuance);
         Ok(())
+    }
+
+    /// Every state key that executing `transactions` (with the block's inflation) can read or write:
+    /// issuance, the reward pots, and each signer and recipient. A node prefetches these from its
+    /// store, because execution itself reads synchronously.
+    pub fn keys_touched<'a>(&self, transactions: impl IntoIterator<Item = &'a SignedTransaction>) -> BTreeSet<Vec<u8>> {
+        let mut keys = BTreeSet::from([StateKey::Issuance.to_bytes(), StateKey::RewardPots.to_bytes()]);
+        for tx in transactions {
+            keys.insert(StateKey::Account(tx.transaction.signer).to_bytes());
+            let Call::Transfer { to, .. } = tx.transaction.call;
+            keys.insert(StateKey::Account(to).to_bytes());
+        }
+        keys
     }
 
     /// Proposer side: applies `candidates` in order on top of `state` for a block at `timestamp_ms`

@@ -23,4 +23,6 @@ pub mod testing;
 
 pub use execute::{BlockError, Chain, TransactionError, transactions_root};
 pub use genesis::{Economics, Genesis, GenesisError, Validator};
-pub use state::{AccountInfo, ChangeSet, Issuance, MemoryState, RewardPots, StateError, StateReader};
+pub use state::{
+    AccountInfo, ChangeSet, Issuance, MemoryState, RewardPots, Snapshot, StateError, StateKey, StateReader,
+};

@@ -166,6 +166,27 @@ impl<'a, R: StateReader + ?Sized> Overlay<'a, R> {
     }
 }
 
+/// The values of a known set of keys, read ahead from a store. Reading any other key is an error,
+/// not an absent value: execution must never mistake "not fetched" for "does not exist".
+#[derive(Clone, Debug, Default)]
+pub struct Snapshot(BTreeMap<Vec<u8>, Option<Vec<u8>>>);
+
+impl Snapshot {
+    /// Records the value (or absence) of `key`.
+    pub fn insert(&mut self, key: Vec<u8>, value: Option<Vec<u8>>) {
+        self.0.insert(key, value);
+    }
+}
+
+impl StateReader for Snapshot {
+    fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StateError> {
+        self.0
+            .get(key)
+            .cloned()
+            .ok_or_else(|| StateError::Store(format!("key 0x{} was not read ahead", hex::encode(key))))
+    }
+}
+
 /// Unauthenticated in-memory state, for tests and tools; the node keeps state in its authenticated
 /// store.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -223,6 +244,15 @@ mod tests {
             committed.accounts().collect::<Vec<_>>(),
             vec![(alice, AccountInfo { nonce: 2, balance: Balance(7) })]
         );
+    }
+
+    #[test]
+    fn snapshot_refuses_keys_it_was_not_given() {
+        let mut snapshot = Snapshot::default();
+        let alice = AccountId([1; 32]);
+        snapshot.insert(StateKey::Account(alice).to_bytes(), None);
+        assert_eq!(Overlay::new(&snapshot).account(&alice).unwrap(), AccountInfo::default());
+        assert!(matches!(Overlay::new(&snapshot).account(&AccountId([2; 32])), Err(StateError::Store(_))));
     }
 
     #[test]

@@ -1,6 +1,6 @@
 use super::*;
 use crate::{
-    AccountInfo, MemoryState,
+    AccountInfo, MemoryState, StateReader,
     genesis::GenesisBalance,
     state::Overlay,
     testing::{self, TestChain, pair, transfer},
@@ -79,6 +79,29 @@ fn transfer_moves_funds_and_splits_the_fee() {
     let after = Overlay::new(&f.state).issuance().unwrap();
     assert_eq!(after.burned.0 - before.burned.0, split.burned.0);
     assert_issuance_invariant(&f.state);
+}
+
+/// Execution on a snapshot of exactly the keys `keys_touched` names gives the same result as on
+/// the full state: the prefetch set is complete.
+#[test]
+fn keys_touched_are_enough_to_execute() {
+    let f = fixture();
+    let carol = AccountId([0xcc; 32]);
+    let txs = vec![
+        transfer(&f.chain, &f.alice, 0, f.bob.public(), Balance::ONE),
+        transfer(&f.chain, &f.bob, 0, carol, Balance::ONE),
+        transfer(&f.chain, &f.alice, 1, f.alice.public(), Balance::ONE),
+    ];
+    let mut snapshot = crate::Snapshot::default();
+    for key in f.chain.keys_touched(&txs) {
+        let value = f.state.get(&key).unwrap();
+        snapshot.insert(key, value);
+    }
+    let block = block_after(&f.head, f.head.timestamp_ms + 1, txs);
+    assert_eq!(
+        f.chain.execute(&snapshot, &f.head, &block, None).unwrap(),
+        f.chain.execute(&f.state, &f.head, &block, None).unwrap()
+    );
 }
 
 #[test]

@@ -1,0 +1,1 @@
+//! Proposing, verifying and finalizing blocks (in progress).

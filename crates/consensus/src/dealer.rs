@@ -1,0 +1,1 @@
+//! Trusted dealer (in progress).

@@ -1,0 +1,1 @@
+//! Engine wiring (in progress).

@@ -1,0 +1,22 @@
+//! The one place Veil meets Commonware.
+//!
+//! Every import of Commonware's consensus, p2p, broadcast, resolver and storage crates lives in this
+//! crate, and the long generic types are named once in [`alias`], so a monthly Commonware release
+//! is an upgrade of this crate alone. Outside it, the node sees Veil types only.
+//!
+//! - [`block`]: Veil's block in Commonware's codec. Its digest is exactly the header hash, so what
+//!   consensus certifies is what a light client hashes.
+//! - [`state`]: the authenticated public state in QMDB (`current::ordered`), with one speculative
+//!   batch per unfinalized block, inclusion and exclusion proofs, and the root each header commits.
+//! - [`application`]: proposing and verifying blocks with the chain's rules, over the state of the
+//!   proposed block's parent, and applying finalized blocks in order.
+//! - [`engine`]: the wiring of simplex (BLS threshold certificates), marshal, buffered broadcast,
+//!   the backfill resolver and the archives, on any p2p network and runtime.
+//! - [`dealer`]: the trusted dealer that creates a network key and validator shares at genesis.
+
+pub mod alias;
+pub mod application;
+pub mod block;
+pub mod dealer;
+pub mod engine;
+pub mod state;

@@ -1,0 +1,415 @@
+//! The authenticated public state, in QMDB.
+//!
+//! Keys are SHA-256 of the chain's state-key bytes (uniform, fixed size); values are the chain's
+//! SCALE-encoded values. The committed database holds the state after the last finalized block.
+//! Every block proposed or verified on top of it gets a speculative, merkleized batch chained to its
+//! parent's, so a header's state root is known before the block is final; finalizing a block
+//! applies and commits its batch, and drops the batches it made stale.
+//!
+//! Proofs (inclusion and exclusion) are served against the committed root, which the latest
+//! finalized header commits to.
+
+use bytes::{Buf as _, BufMut};
+use commonware_codec::{Buf, Encode as _, EncodeSize, Error as CodecError, Read, ReadExt, Write, varint::UInt};
+use commonware_cryptography::{Hasher, Sha256};
+use commonware_parallel::Sequential;
+use commonware_runtime::{Metrics, Spawner, Storage, buffer::paged::CacheRef};
+use commonware_storage::{
+    journal::contiguous::variable::Config as JournalConfig,
+    merkle::full::Config as MerkleConfig,
+    mmr,
+    qmdb::{
+        self,
+        any::{ordered::Update, value::VariableEncoding},
+        current::{VariableConfig, batch::MerkleizedBatch, ordered::variable},
+        floor::Proportional,
+    },
+    translator::EightCap,
+};
+use commonware_utils::{NZU16, NZU64, NZUsize};
+use std::{
+    collections::{BTreeSet, HashMap},
+    sync::Arc,
+};
+use veil_chain::{Chain, ChangeSet, Snapshot};
+use veil_primitives::Hash;
+
+use crate::{
+    alias::Digest,
+    block::{to_digest, to_hash},
+};
+
+/// The largest state value stored: far above any value the chain writes today.
+pub const MAX_STATE_VALUE: usize = 4096;
+const BITMAP_CHUNK: usize = 32;
+
+type Family = mmr::Family;
+type Db<E> = variable::Db<Family, E, Digest, StateValue, Sha256, EightCap, BITMAP_CHUNK, Sequential>;
+type Batch =
+    Arc<MerkleizedBatch<Family, Digest, Update<Digest, VariableEncoding<StateValue>>, BITMAP_CHUNK, Sequential>>;
+
+/// A state value's bytes, in Commonware's codec with a strict length bound.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StateValue(pub Vec<u8>);
+
+impl Write for StateValue {
+    fn write(&self, buf: &mut impl BufMut) {
+        UInt(self.0.len() as u64).write(buf);
+        buf.put_slice(&self.0);
+    }
+}
+
+impl EncodeSize for StateValue {
+    fn encode_size(&self) -> usize {
+        UInt(self.0.len() as u64).encode_size() + self.0.len()
+    }
+}
+
+impl Read for StateValue {
+    type Cfg = ();
+    fn read_cfg(buf: &mut impl Buf, _: &()) -> Result<Self, CodecError> {
+        let len: u64 = UInt::read(buf)?.into();
+        let len = usize::try_from(len).unwrap_or(usize::MAX);
+        if len > MAX_STATE_VALUE {
+            return Err(CodecError::Invalid("StateValue", "longer than the state value limit"));
+        }
+        if buf.remaining() < len {
+            return Err(CodecError::EndOfBuffer);
+        }
+        let mut bytes = vec![0u8; len];
+        buf.copy_to_slice(&mut bytes);
+        Ok(Self(bytes))
+    }
+}
+
+/// The store key of a chain state key.
+pub fn store_key(key: &[u8]) -> Digest {
+    Sha256::hash(&[key])
+}
+
+/// Why the state store failed.
+#[derive(Debug, thiserror::Error)]
+pub enum StateStoreError {
+    /// QMDB failed.
+    #[error("state database: {0}")]
+    Database(String),
+    /// A block's parent state is not known here (neither committed nor speculated).
+    #[error("no state for parent block {0}")]
+    UnknownParent(Hash),
+    /// A value the chain wrote is too large to store.
+    #[error("state value of {0} bytes exceeds {MAX_STATE_VALUE}")]
+    ValueTooLarge(usize),
+}
+
+fn db_error(error: impl std::fmt::Display) -> StateStoreError {
+    StateStoreError::Database(error.to_string())
+}
+
+/// A Merkle proof of one key against a committed state root, encoded with Commonware's codec.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum StateProof {
+    /// The key holds `value`.
+    Inclusion {
+        /// The value bytes.
+        value: Vec<u8>,
+        /// The encoded proof.
+        proof: Vec<u8>,
+    },
+    /// The key holds nothing.
+    Exclusion {
+        /// The encoded proof.
+        proof: Vec<u8>,
+    },
+}
+
+/// The public state: committed after the last finalized block, plus one speculative batch per
+/// block proposed or verified since.
+pub struct StateStore<E: Storage + Metrics + Spawner + commonware_runtime::Clock> {
+    db: Option<Db<E>>,
+    /// Digest of the last finalized block, whose post-state the database holds.
+    committed: Digest,
+    committed_height: u64,
+    pending: HashMap<Digest, (u64, Batch)>,
+}
+
+fn config(prefix: &str) -> VariableConfig<EightCap, ((), ()), Sequential> {
+    let page_cache = CacheRef::new(NZU16!(4096), NZUsize!(1024));
+    VariableConfig {
+        merkle_config: MerkleConfig {
+            journal_partition: format!("{prefix}-state-mmr-journal"),
+            metadata_partition: format!("{prefix}-state-mmr-meta"),
+            items_per_blob: NZU64!(4096),
+            write_buffer: NZUsize!(1 << 20),
+            replay_buffer: NZUsize!(1 << 20),
+            strategy: Sequential,
+            page_cache: page_cache.clone(),
+        },
+        journal_config: JournalConfig {
+            partition: format!("{prefix}-state-log"),
+            items_per_section: NZU64!(4096),
+            compression: None,
+            codec_config: ((), ()),
+            page_cache,
+            write_buffer: NZUsize!(1 << 20),
+            replay_buffer: NZUsize!(1 << 20),
+        },
+        grafted_metadata_partition: format!("{prefix}-state-grafted-meta"),
+        translator: EightCap,
+        init_cache: Some(NZUsize!(1024)),
+        init_buffer: NZUsize!(1 << 20),
+        init_concurrency: (),
+    }
+}
+
+fn to_store_writes(changes: &ChangeSet) -> Result<Vec<(Digest, Option<StateValue>)>, StateStoreError> {
+    changes
+        .iter()
+        .map(|(key, value)| {
+            if let Some(value) = value
+                && value.len() > MAX_STATE_VALUE
+            {
+                return Err(StateStoreError::ValueTooLarge(value.len()));
+            }
+            Ok((store_key(key), value.clone().map(StateValue)))
+        })
+        .collect()
+}
+
+impl<E: Storage + Metrics + Spawner + commonware_runtime::Clock> StateStore<E> {
+    /// Opens the state under `prefix`. An empty database receives the genesis state of `chain`.
+    /// Returns the store and its committed root.
+    pub async fn open(context: E, prefix: &str, chain: &Chain) -> Result<Self, StateStoreError> {
+        let mut db = Db::init(context, config(prefix), None).await.map_err(db_error)?;
+        let issuance = store_key(&veil_chain::StateKey::Issuance.to_bytes());
+        if db.get(&issuance).await.map_err(db_error)?.is_none() {
+            let mut batch = db.new_batch();
+            for (key, value) in to_store_writes(&chain.genesis_changes())? {
+                batch = batch.write(key, value);
+            }
+            let batch = batch.merkleize(&db, None, &mut Proportional).await.map_err(db_error)?;
+            db = db.apply_batch(batch).await.map_err(db_error)?;
+            db = db.commit().await.map_err(db_error)?;
+        }
+        let genesis = to_digest(chain.genesis_header(to_hash(&db.root())).hash());
+        Ok(Self { db: Some(db), committed: genesis, committed_height: 0, pending: HashMap::new() })
+    }
+
+    fn db(&self) -> &Db<E> {
+        // Only `finalize` takes the database out, and it always puts it back.
+        self.db.as_ref().unwrap_or_else(|| unreachable!("state database is always present between calls"))
+    }
+
+    /// The root of the committed state.
+    pub fn root(&self) -> Hash {
+        to_hash(&self.db().root())
+    }
+
+    /// Marks the committed state as the post-state of block `digest` at `height` (after a restart,
+    /// once the node knows which finalized block the database reflects).
+    pub fn set_committed(&mut self, digest: Digest, height: u64) {
+        self.committed = digest;
+        self.committed_height = height;
+    }
+
+    /// The last finalized block the committed state belongs to, and its height.
+    pub fn committed(&self) -> (Digest, u64) {
+        (self.committed, self.committed_height)
+    }
+
+    /// Whether the post-state of block `digest` is known (committed or speculated).
+    pub fn knows(&self, digest: &Digest) -> bool {
+        *digest == self.committed || self.pending.contains_key(digest)
+    }
+
+    /// Reads `keys` as they are after block `parent`.
+    pub async fn read(&self, parent: &Digest, keys: &BTreeSet<Vec<u8>>) -> Result<Snapshot, StateStoreError> {
+        let db = self.db();
+        let mut snapshot = Snapshot::default();
+        for key in keys {
+            let store_key = store_key(key);
+            let value = if *parent == self.committed {
+                db.get(&store_key).await.map_err(db_error)?
+            } else {
+                let (_, batch) = self.pending.get(parent).ok_or(StateStoreError::UnknownParent(to_hash(parent)))?;
+                batch.get(&store_key, db).await.map_err(db_error)?
+            };
+            snapshot.insert(key.clone(), value.map(|v| v.0));
+        }
+        Ok(snapshot)
+    }
+
+    /// Records the post-state of block `digest` at `height` (built on `parent`) as a speculative
+    /// batch, and returns its root: the state root its header must carry.
+    pub async fn speculate(
+        &mut self,
+        parent: &Digest,
+        digest: Digest,
+        height: u64,
+        changes: &ChangeSet,
+    ) -> Result<Hash, StateStoreError> {
+        if let Some((_, batch)) = self.pending.get(&digest) {
+            return Ok(to_hash(&batch.root()));
+        }
+        let db = self.db();
+        let mut batch = if *parent == self.committed {
+            db.new_batch()
+        } else {
+            let (_, parent_batch) = self.pending.get(parent).ok_or(StateStoreError::UnknownParent(to_hash(parent)))?;
+            parent_batch.new_batch::<Sha256>()
+        };
+        for (key, value) in to_store_writes(changes)? {
+            batch = batch.write(key, value);
+        }
+        let batch = batch.merkleize(db, None, &mut Proportional).await.map_err(db_error)?;
+        let root = to_hash(&batch.root());
+        self.pending.insert(digest, (height, batch));
+        Ok(root)
+    }
+
+    /// Commits the speculated post-state of block `digest` (which must extend the committed state)
+    /// and drops every speculation at or below its height. Returns the new committed root.
+    pub async fn finalize(&mut self, digest: Digest) -> Result<Hash, StateStoreError> {
+        if digest == self.committed {
+            return Ok(self.root());
+        }
+        let (height, batch) = self.pending.remove(&digest).ok_or(StateStoreError::UnknownParent(to_hash(&digest)))?;
+        let db = self.db.take().unwrap_or_else(|| unreachable!("state database is always present between calls"));
+        let applied = db.apply_batch(batch).await;
+        let db = match applied {
+            Ok(db) => db.commit().await.map_err(db_error)?,
+            Err(error) => return Err(db_error(error)),
+        };
+        self.db = Some(db);
+        self.committed = digest;
+        self.committed_height = height;
+        self.pending.retain(|_, (pending_height, _)| *pending_height > height);
+        Ok(self.root())
+    }
+
+    /// A proof of `key`'s committed value (or absence) against [`StateStore::root`].
+    pub async fn prove(&self, key: &[u8]) -> Result<StateProof, StateStoreError> {
+        let db = self.db();
+        let store_key = store_key(key);
+        match db.get(&store_key).await.map_err(db_error)? {
+            Some(value) => {
+                let proof = db.key_value_proof(store_key).await.map_err(db_error)?;
+                Ok(StateProof::Inclusion { value: value.0, proof: proof.encode().to_vec() })
+            }
+            None => {
+                let proof = db.exclusion_proof(&store_key).await.map_err(db_error)?;
+                Ok(StateProof::Exclusion { proof: proof.encode().to_vec() })
+            }
+        }
+    }
+}
+
+/// Checks a [`StateProof`] for `key` against a state `root`, with the proof types of the store.
+pub fn verify_proof(root: &Hash, key: &[u8], proof: &StateProof) -> bool {
+    use commonware_codec::Decode as _;
+    use qmdb::current::ordered::proof::constant::{ExclusionProof, KeyValueProof};
+    let root = to_digest(*root);
+    let store_key = store_key(key);
+    const MAX_DIGESTS: usize = 4096;
+    match proof {
+        StateProof::Inclusion { value, proof } => {
+            let Ok(proof) = KeyValueProof::<Family, Digest, Digest, BITMAP_CHUNK>::decode_cfg(
+                commonware_codec::Copying(proof),
+                &(MAX_DIGESTS, ()),
+            ) else {
+                return false;
+            };
+            proof.verify::<Sha256, VariableEncoding<StateValue>>(store_key, StateValue(value.clone()), &root)
+        }
+        StateProof::Exclusion { proof } => {
+            let Ok(proof) =
+                ExclusionProof::<Family, Digest, VariableEncoding<StateValue>, Digest, BITMAP_CHUNK>::decode_cfg(
+                    commonware_codec::Copying(proof),
+                    &(MAX_DIGESTS, ((), ()), ()),
+                )
+            else {
+                return false;
+            };
+            proof.verify::<Sha256>(&store_key, &root)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use commonware_runtime::{Runner as _, Supervisor as _, deterministic};
+    use veil_chain::{
+        StateKey,
+        state::Overlay,
+        testing::{self, pair, transfer},
+    };
+    use veil_primitives::{AccountId, Balance};
+
+    #[test]
+    fn speculate_finalize_prove_and_reopen() {
+        deterministic::Runner::default().start(|context| async move {
+            let (alice, bob) = (pair("//Alice"), pair("//Bob"));
+            let test = testing::chain(&[alice.public()], 1_000);
+            let chain = test.chain;
+            let mut store = StateStore::open(context.child("state"), "t", &chain).await.unwrap();
+            let genesis_root = store.root();
+            let (genesis, _) = store.committed();
+
+            // Two blocks on top of genesis, and a competing sibling of the first.
+            let keys = chain.keys_touched(&[]);
+            let execute = |snapshot: Snapshot, nonce: u64, amount: u128| {
+                let tx = transfer(&chain, &alice, nonce, bob.public(), Balance(amount));
+                let mut overlay = Overlay::new(&snapshot);
+                chain.apply(&mut overlay, &tx).map(|_| overlay.into_changes())
+            };
+            let mut touched = keys.clone();
+            touched.extend(chain.keys_touched(&[transfer(&chain, &alice, 0, bob.public(), Balance(1))]));
+            let first = execute(store.read(&genesis, &touched).await.unwrap(), 0, 10).unwrap();
+            let root_1 = store.speculate(&genesis, Digest::from([1; 32]), 1, &first).await.unwrap();
+            let second = execute(store.read(&Digest::from([1; 32]), &touched).await.unwrap(), 1, 20).unwrap();
+            let root_2 = store.speculate(&Digest::from([1; 32]), Digest::from([2; 32]), 2, &second).await.unwrap();
+            let sibling = execute(store.read(&genesis, &touched).await.unwrap(), 0, 99).unwrap();
+            let sibling_root = store.speculate(&genesis, Digest::from([9; 32]), 1, &sibling).await.unwrap();
+            assert!(genesis_root != root_1 && root_1 != root_2 && root_1 != sibling_root);
+            assert!(matches!(
+                store.read(&Digest::from([7; 32]), &touched).await,
+                Err(StateStoreError::UnknownParent(_))
+            ));
+
+            assert_eq!(store.finalize(Digest::from([1; 32])).await.unwrap(), root_1);
+            assert!(!store.knows(&Digest::from([9; 32])), "the sibling is dropped");
+            assert_eq!(store.finalize(Digest::from([2; 32])).await.unwrap(), root_2);
+            let bob_key = StateKey::Account(bob.public()).to_bytes();
+            let snapshot = store.read(&Digest::from([2; 32]), &BTreeSet::from([bob_key.clone()])).await.unwrap();
+            assert_eq!(Overlay::new(&snapshot).account(&bob.public()).unwrap().balance, Balance(30));
+
+            // Inclusion of Bob, exclusion of a stranger, both against the committed root.
+            let proof = store.prove(&bob_key).await.unwrap();
+            assert!(matches!(proof, StateProof::Inclusion { .. }));
+            assert!(verify_proof(&root_2, &bob_key, &proof));
+            assert!(!verify_proof(&root_1, &bob_key, &proof), "an older root does not verify");
+            let StateProof::Inclusion { value, proof: bytes } = proof.clone() else { unreachable!() };
+            let mut forged = value.clone();
+            forged[10] ^= 1;
+            assert!(!verify_proof(&root_2, &bob_key, &StateProof::Inclusion { value: forged, proof: bytes.clone() }));
+            let stranger = StateKey::Account(AccountId([0x55; 32])).to_bytes();
+            let absent = store.prove(&stranger).await.unwrap();
+            assert!(matches!(absent, StateProof::Exclusion { .. }));
+            assert!(verify_proof(&root_2, &stranger, &absent));
+            assert!(
+                !verify_proof(&root_2, &bob_key, &absent),
+                "an exclusion proof for one key says nothing of another"
+            );
+            assert!(!verify_proof(
+                &root_2,
+                &bob_key,
+                &StateProof::Inclusion { value, proof: bytes[..bytes.len() / 2].to_vec() }
+            ));
+
+            // Reopening keeps the committed state and does not apply genesis again.
+            drop(store);
+            let reopened = StateStore::open(context.child("state2"), "t", &chain).await.unwrap();
+            assert_eq!(reopened.root(), root_2);
+        });
+    }
+}
