@@ -1,1 +1,392 @@
-//! Proposing, verifying and finalizing blocks (in progress).
+//! Proposing, verifying and finalizing blocks with the chain's rules.
+//!
+//! Consensus asks the application to **propose** a block on a parent, or to **verify** a block
+//! someone proposed; marshal then delivers **finalized** blocks in height order. All three work on
+//! the parent's post-state: committed (the parent is the last finalized block) or speculative (a
+//! block this node proposed or verified). A parent whose state is unknown here, after a restart for
+//! instance, is rebuilt first by executing its unknown ancestors in order.
+//!
+//! The [`Node`] handle is shared by consensus, the finalizer task and the node's API. Its lock is
+//! never held while waiting on the network.
+
+use commonware_actor::Feedback;
+use commonware_consensus::{
+    Application, Heightable, Reporter,
+    marshal::{Update, ancestry::Ancestry},
+};
+use commonware_cryptography::{Digested, Digestible};
+use commonware_runtime::{Clock, Metrics, Spawner, Storage};
+use commonware_utils::{Acknowledgement as _, acknowledgement::Exact};
+use futures::{StreamExt as _, channel::mpsc, lock::Mutex};
+use std::{
+    collections::{BTreeSet, HashMap},
+    sync::Arc,
+    time::{Duration, SystemTime},
+};
+use veil_chain::{Chain, StateKey, transactions_root};
+use veil_mempool::{AdmissionError, Admitted, Mempool};
+use veil_primitives::{Block, Hash, Header, MessageCommitments, SignedTransaction};
+
+use crate::{
+    alias::{Context, Digest, Scheme},
+    block::ConsensusBlock,
+    state::{StateProof, StateStore, StateStoreError},
+};
+
+/// The longest a verifier waits for its clock to reach a block's timestamp before refusing it.
+const MAX_CLOCK_WAIT: Duration = Duration::from_secs(10);
+
+/// A block that finalized, as subscribers see it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Finalized {
+    /// The block.
+    pub block: Block,
+    /// Its hash (the digest consensus certified).
+    pub hash: Hash,
+}
+
+/// Where a transaction stands.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TransactionStatus {
+    /// In the mempool, includable now.
+    Pending,
+    /// Finalized at `height`, at position `index` of the block.
+    Finalized {
+        /// The block height.
+        height: u64,
+        /// The position in the block.
+        index: u32,
+    },
+    /// Unknown here.
+    Unknown,
+}
+
+/// Everything the node keeps about the chain besides the archives.
+pub struct NodeState<E: Storage + Metrics + Spawner + Clock> {
+    chain: Chain,
+    state: StateStore<E>,
+    mempool: Mempool,
+    /// Headers of the committed block and every speculated one.
+    headers: HashMap<Digest, Header>,
+    finalized: Header,
+    transactions: HashMap<Hash, (u64, u32)>,
+    subscribers: Vec<mpsc::UnboundedSender<Finalized>>,
+}
+
+impl<E: Storage + Metrics + Spawner + Clock> NodeState<E> {
+    /// The node state over an opened store whose committed block is `committed` (its header).
+    pub fn new(chain: Chain, state: StateStore<E>, mempool: Mempool, committed: Header) -> Self {
+        let digest = crate::block::to_digest(committed.hash());
+        Self {
+            chain,
+            state,
+            mempool,
+            headers: HashMap::from([(digest, committed.clone())]),
+            finalized: committed,
+            transactions: HashMap::new(),
+            subscribers: Vec::new(),
+        }
+    }
+
+    /// Executes `block` on its parent's post-state and records the result, if the parent's state
+    /// and header are known. `now_ms` is given when verifying a proposal (the clock rule applies),
+    /// not when replaying finalized blocks.
+    async fn execute(&mut self, block: &Block, now_ms: Option<u64>) -> Result<(), String> {
+        let digest = crate::block::to_digest(block.header.hash());
+        if self.state.knows(&digest) {
+            return Ok(());
+        }
+        let parent = crate::block::to_digest(block.header.parent);
+        let parent_header = self.headers.get(&parent).ok_or("parent header unknown")?.clone();
+        let keys = self.chain.keys_touched(block.transactions.iter());
+        let snapshot = self.state.read(&parent, &keys).await.map_err(|e| e.to_string())?;
+        let changes = self.chain.execute(&snapshot, &parent_header, block, now_ms).map_err(|e| e.to_string())?;
+        let speculation =
+            self.state.speculate(&parent, block.header.height, &changes).await.map_err(|e| e.to_string())?;
+        if speculation.root != block.header.state_root {
+            return Err(format!(
+                "state root mismatch: header says {}, execution gives {}",
+                block.header.state_root, speculation.root
+            ));
+        }
+        self.state.insert(digest, speculation);
+        self.headers.insert(digest, block.header.clone());
+        Ok(())
+    }
+
+    async fn build(&mut self, parent: &Digest, timestamp_ms: u64) -> Result<Block, String> {
+        let parent_header = self.headers.get(parent).ok_or("parent header unknown")?.clone();
+        let accounts: BTreeSet<Vec<u8>> =
+            self.mempool.pending_accounts().map(|account| StateKey::Account(*account).to_bytes()).collect();
+        let nonces = self.state.read(parent, &accounts).await.map_err(|e| e.to_string())?;
+        let limit = self.chain.genesis().economics.max_block_transactions as usize;
+        let candidates = self.mempool.ready(&nonces, limit).map_err(|e| e.to_string())?;
+        let keys = self.chain.keys_touched(candidates.iter());
+        let snapshot = self.state.read(parent, &keys).await.map_err(|e| e.to_string())?;
+        let execution =
+            self.chain.build(&snapshot, &parent_header, timestamp_ms, candidates).map_err(|e| e.to_string())?;
+        let height = parent_header.height + 1;
+        let speculation = self.state.speculate(parent, height, &execution.changes).await.map_err(|e| e.to_string())?;
+        let header = Header {
+            parent: parent_header.hash(),
+            height,
+            timestamp_ms,
+            state_root: speculation.root,
+            transactions_root: transactions_root(&execution.transactions),
+            messages: MessageCommitments::default(),
+        };
+        let transactions = execution.transactions.try_into().map_err(|_| "too many transactions")?;
+        let block = Block { header, transactions };
+        let digest = crate::block::to_digest(block.header.hash());
+        self.state.insert(digest, speculation);
+        self.headers.insert(digest, block.header.clone());
+        Ok(block)
+    }
+
+    async fn finalize(&mut self, block: &Block) -> Result<(), String> {
+        let height = block.header.height;
+        if height <= self.state.committed().1 {
+            return Ok(()); // Redelivered after a restart: already applied.
+        }
+        self.execute(block, None).await?;
+        let digest = crate::block::to_digest(block.header.hash());
+        self.state.finalize(digest).await.map_err(|e| e.to_string())?;
+        self.headers.retain(|_, header| header.height > height);
+        self.headers.insert(digest, block.header.clone());
+        self.finalized = block.header.clone();
+        for (index, tx) in block.transactions.iter().enumerate() {
+            self.transactions.insert(tx.hash(), (height, index as u32));
+        }
+        let accounts: BTreeSet<Vec<u8>> =
+            self.mempool.pending_accounts().map(|account| StateKey::Account(*account).to_bytes()).collect();
+        let nonces = self.state.read(&digest, &accounts).await.map_err(|e| e.to_string())?;
+        self.mempool.prune(&nonces).map_err(|e| e.to_string())?;
+        let finalized = Finalized { block: block.clone(), hash: block.header.hash() };
+        self.subscribers.retain(|subscriber| subscriber.unbounded_send(finalized.clone()).is_ok());
+        Ok(())
+    }
+
+    /// The chain's rules.
+    pub fn chain(&self) -> &Chain {
+        &self.chain
+    }
+
+    /// The latest finalized header.
+    pub fn finalized_header(&self) -> &Header {
+        &self.finalized
+    }
+
+    /// The committed state root (the latest finalized header's).
+    pub fn state_root(&self) -> Hash {
+        self.state.root()
+    }
+
+    /// Reads committed state.
+    pub async fn read(&self, keys: &BTreeSet<Vec<u8>>) -> Result<veil_chain::Snapshot, StateStoreError> {
+        self.state.read(&self.state.committed().0, keys).await
+    }
+
+    /// A proof of `key` against the committed state root.
+    pub async fn prove(&self, key: &[u8]) -> Result<StateProof, StateStoreError> {
+        self.state.prove(key).await
+    }
+
+    /// Where transaction `hash` stands.
+    pub fn transaction_status(&self, hash: &Hash) -> TransactionStatus {
+        if let Some(&(height, index)) = self.transactions.get(hash) {
+            return TransactionStatus::Finalized { height, index };
+        }
+        if self.mempool.contains(hash) { TransactionStatus::Pending } else { TransactionStatus::Unknown }
+    }
+
+    /// Records the position of a finalized transaction (used when re-indexing after a restart).
+    pub fn index_transaction(&mut self, hash: Hash, height: u64, index: u32) {
+        self.transactions.insert(hash, (height, index));
+    }
+}
+
+/// The shared handle to the node's state: consensus, the finalizer and the API all use it.
+pub struct Node<E: Storage + Metrics + Spawner + Clock> {
+    inner: Arc<Mutex<NodeState<E>>>,
+}
+
+impl<E: Storage + Metrics + Spawner + Clock> Clone for Node<E> {
+    fn clone(&self) -> Self {
+        Self { inner: Arc::clone(&self.inner) }
+    }
+}
+
+impl<E: Storage + Metrics + Spawner + Clock> Node<E> {
+    /// Shares `state`.
+    pub fn new(state: NodeState<E>) -> Self {
+        Self { inner: Arc::new(Mutex::new(state)) }
+    }
+
+    /// Locks the state for reading or updating; never hold the guard across network waits.
+    pub async fn lock(&self) -> futures::lock::MutexGuard<'_, NodeState<E>> {
+        self.inner.lock().await
+    }
+
+    /// Admits a transaction to the mempool, checked against the latest finalized state.
+    pub async fn submit(&self, tx: SignedTransaction) -> Result<Admitted, AdmissionError> {
+        let mut guard = self.inner.lock().await;
+        let key = BTreeSet::from([StateKey::Account(tx.transaction.signer).to_bytes()]);
+        let snapshot = guard.read(&key).await.map_err(|e| {
+            AdmissionError::Invalid(veil_chain::TransactionError::State(veil_chain::StateError::Store(e.to_string())))
+        })?;
+        guard.mempool.insert(&snapshot, tx)
+    }
+
+    /// A stream of every block finalized from now on.
+    pub async fn subscribe(&self) -> mpsc::UnboundedReceiver<Finalized> {
+        let (sender, receiver) = mpsc::unbounded();
+        self.inner.lock().await.subscribers.push(sender);
+        receiver
+    }
+
+    /// Makes sure the post-state of `first` (and so of its ancestors) is known, executing unknown
+    /// ancestors oldest first. Fetches ancestors without holding the lock.
+    async fn ensure_state(
+        &self,
+        first: &Digested<ConsensusBlock>,
+        ancestry: &mut impl Ancestry<ConsensusBlock>,
+    ) -> bool {
+        let mut missing = Vec::new();
+        let mut cursor = first.clone();
+        loop {
+            if self.inner.lock().await.state.knows(&cursor.digest()) {
+                break;
+            }
+            missing.push(cursor.inner().block().clone());
+            match ancestry.next().await {
+                Some(parent) => cursor = parent,
+                None => return false,
+            }
+        }
+        let mut guard = self.inner.lock().await;
+        for block in missing.iter().rev() {
+            if let Err(error) = guard.execute(block, None).await {
+                tracing::warn!(height = block.header.height, %error, "cannot rebuild the state of an ancestor");
+                return false;
+            }
+        }
+        true
+    }
+}
+
+fn millis(time: SystemTime) -> u64 {
+    time.duration_since(SystemTime::UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64)
+}
+
+impl<E: Storage + Metrics + Spawner + Clock> Application<E> for Node<E> {
+    type SigningScheme = Scheme;
+    type Context = Context;
+    type Block = ConsensusBlock;
+    type Input = ();
+
+    async fn propose(
+        &mut self,
+        (runtime, _context): (E, Context),
+        mut ancestry: impl Ancestry<ConsensusBlock>,
+        _input: (),
+    ) -> Option<Digested<ConsensusBlock>> {
+        let parent = ancestry.next().await?;
+        if !self.ensure_state(&parent, &mut ancestry).await {
+            return None;
+        }
+        let timestamp = millis(runtime.current()).max(parent.inner().block().header.timestamp_ms + 1);
+        let mut guard = self.inner.lock().await;
+        match guard.build(&parent.digest(), timestamp).await {
+            Ok(block) => {
+                let digest = crate::block::to_digest(block.header.hash());
+                Some(Digested::precomputed(ConsensusBlock::new(block), digest))
+            }
+            Err(error) => {
+                tracing::warn!(%error, "cannot build a block");
+                None
+            }
+        }
+    }
+
+    async fn verify(&mut self, (runtime, _context): (E, Context), mut ancestry: impl Ancestry<ConsensusBlock>) -> bool {
+        let Some(block) = ancestry.next().await else { return false };
+        let Some(parent) = ancestry.next().await else { return false };
+        if !self.ensure_state(&parent, &mut ancestry).await {
+            return false;
+        }
+        // A block slightly ahead of our clock is waited for, not refused: clocks differ a little.
+        let block = block.inner().block().clone();
+        let drift = self.inner.lock().await.chain.genesis().economics.max_timestamp_drift_ms;
+        let now = millis(runtime.current());
+        let earliest = block.header.timestamp_ms.saturating_sub(drift);
+        if earliest > now {
+            let wait = Duration::from_millis(earliest - now);
+            if wait > MAX_CLOCK_WAIT {
+                tracing::warn!(height = block.header.height, "refusing a block too far ahead of this clock");
+                return false;
+            }
+            runtime.sleep(wait).await;
+        }
+        let now = millis(runtime.current());
+        let mut guard = self.inner.lock().await;
+        match guard.execute(&block, Some(now)).await {
+            Ok(()) => true,
+            Err(error) => {
+                tracing::warn!(height = block.header.height, %error, "refusing an invalid block");
+                false
+            }
+        }
+    }
+}
+
+/// Receives finalized blocks from marshal (synchronously, as its reporter must) and hands them to
+/// [`run_finalizer`], which applies them in order and acknowledges each.
+#[derive(Clone)]
+pub struct Finalizer {
+    sender: mpsc::UnboundedSender<(Digested<ConsensusBlock>, Exact)>,
+}
+
+/// The receiving end of a [`Finalizer`].
+pub type FinalizedQueue = mpsc::UnboundedReceiver<(Digested<ConsensusBlock>, Exact)>;
+
+impl Finalizer {
+    /// A finalizer and the queue its task reads.
+    pub fn new() -> (Self, FinalizedQueue) {
+        let (sender, receiver) = mpsc::unbounded();
+        (Self { sender }, receiver)
+    }
+}
+
+impl Reporter for Finalizer {
+    type Activity = Update<ConsensusBlock>;
+
+    fn report(&mut self, activity: Self::Activity) -> Feedback {
+        match activity {
+            Update::Block(block, ack) => {
+                if self.sender.unbounded_send((block, ack)).is_err() {
+                    Feedback::Closed
+                } else {
+                    Feedback::Ok
+                }
+            }
+            Update::Tip(..) => Feedback::Ok,
+        }
+    }
+}
+
+/// Applies finalized blocks in order, acknowledging each once its state is committed. A block that
+/// does not execute to its certified state root means this node's state diverged from the
+/// network's: the task stops without acknowledging, which halts marshal, and logs why.
+pub async fn run_finalizer<E: Storage + Metrics + Spawner + Clock>(node: Node<E>, mut queue: FinalizedQueue) {
+    while let Some((block, ack)) = queue.next().await {
+        let height = block.height();
+        let result = node.inner.lock().await.finalize(block.inner().block()).await;
+        match result {
+            Ok(()) => ack.acknowledge(),
+            Err(error) => {
+                tracing::error!(height = height.get(), %error, "cannot apply a finalized block; stopping");
+                return;
+            }
+        }
+    }
+}

@@ -1,1 +1,287 @@
-//! Engine wiring (in progress).
+//! Wiring one validator: archives, marshal, buffered broadcast, backfill, and simplex consensus
+//! with BLS threshold certificates, on any p2p network (simulated in tests, authenticated in the
+//! node) and any Commonware runtime.
+//!
+//! Channel numbers (every validator must agree): 0 votes, 1 certificates, 2 consensus resolver,
+//! 3 block broadcast, 4 marshal backfill.
+
+use commonware_broadcast::buffered;
+use commonware_consensus::{
+    marshal::{self, core::Actor as MarshalActor, standard::Inline},
+    simplex::{
+        self,
+        config::{Floor, ForwardPolicy, SkipPolicy},
+        elector::RoundRobin,
+    },
+    types::{Epoch, FixedEpocher, Height, ViewDelta},
+};
+use commonware_cryptography::{Digested, Digestible as _, Sha256, certificate::ConstantProvider};
+use commonware_p2p::{Blocker, Provider, Receiver, Sender};
+use commonware_parallel::Sequential;
+use commonware_runtime::{Clock, Metrics, Spawner, Storage, buffer::paged::CacheRef};
+use commonware_storage::archive::immutable;
+use commonware_utils::{NZDuration, NZU16, NZU64, NZUsize};
+use std::time::Duration;
+use veil_chain::Chain;
+use veil_mempool::{Limits, Mempool};
+use veil_primitives::Block;
+
+use crate::{
+    alias::{Digest, Finalization, PublicKey, Scheme},
+    application::{Finalizer, Node, NodeState, run_finalizer},
+    block::{ConsensusBlock, to_digest},
+    state::{StateStore, StateStoreError},
+};
+
+/// Channel numbers.
+pub mod channel {
+    /// Consensus votes.
+    pub const VOTES: u64 = 0;
+    /// Consensus certificates.
+    pub const CERTIFICATES: u64 = 1;
+    /// Consensus certificate fetching.
+    pub const RESOLVER: u64 = 2;
+    /// Block broadcast.
+    pub const BROADCAST: u64 = 3;
+    /// Marshal backfill of finalized blocks.
+    pub const BACKFILL: u64 = 4;
+}
+
+/// The consensus timing of a network.
+#[derive(Clone, Copy, Debug)]
+pub struct Timeouts {
+    /// How long to wait for a leader's proposal.
+    pub leader: Duration,
+    /// How long to wait for a proposal to certify.
+    pub certification: Duration,
+    /// How often to rebroadcast a nullify vote.
+    pub retry: Duration,
+}
+
+impl Default for Timeouts {
+    fn default() -> Self {
+        Self { leader: Duration::from_secs(1), certification: Duration::from_secs(2), retry: Duration::from_secs(5) }
+    }
+}
+
+/// One validator's configuration.
+pub struct ValidatorConfig {
+    /// The chain's rules.
+    pub chain: Chain,
+    /// This validator's identity.
+    pub identity: PublicKey,
+    /// This validator's signing scheme (its threshold share).
+    pub scheme: Scheme,
+    /// Prefix of every storage partition (unique per validator when several share a runtime).
+    pub partition_prefix: String,
+    /// Mempool limits.
+    pub mempool: Limits,
+    /// Consensus timing.
+    pub timeouts: Timeouts,
+}
+
+/// The p2p channels a validator needs: (sender, receiver) pairs.
+pub struct Channels<S, R> {
+    /// Consensus votes.
+    pub votes: (S, R),
+    /// Consensus certificates.
+    pub certificates: (S, R),
+    /// Consensus certificate fetching.
+    pub resolver: (S, R),
+    /// Block broadcast.
+    pub broadcast: (S, R),
+    /// Marshal backfill.
+    pub backfill: (S, R),
+}
+
+/// Why a validator could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum EngineError {
+    /// Storage failed.
+    #[error("storage: {0}")]
+    Storage(String),
+    /// The state store failed.
+    #[error(transparent)]
+    State(#[from] StateStoreError),
+    /// The state database is ahead of the block archive: data from different runs.
+    #[error("state is at height {0}, but no finalized block at that height is stored")]
+    MissingCommittedBlock(u64),
+}
+
+fn archive_config<C>(prefix: &str, name: &str, page_cache: CacheRef, codec_config: C) -> immutable::Config<C> {
+    immutable::Config {
+        metadata_partition: format!("{prefix}-{name}-metadata"),
+        freezer_table_partition: format!("{prefix}-{name}-freezer-table"),
+        freezer_table_initial_size: 1 << 14,
+        freezer_table_resize_frequency: 4,
+        freezer_table_resize_chunk_size: 1 << 12,
+        freezer_key_partition: format!("{prefix}-{name}-freezer-key"),
+        freezer_key_page_cache: page_cache,
+        freezer_value_partition: format!("{prefix}-{name}-freezer-value"),
+        freezer_value_target_size: 1 << 30,
+        freezer_value_compression: Some(3),
+        ordinal_partition: format!("{prefix}-{name}-ordinal"),
+        items_per_section: NZU64!(1 << 16),
+        freezer_key_write_buffer: NZUsize!(1 << 20),
+        freezer_value_write_buffer: NZUsize!(1 << 20),
+        ordinal_write_buffer: NZUsize!(1 << 20),
+        replay_buffer: NZUsize!(1 << 20),
+        codec_config,
+    }
+}
+
+/// Opens storage, recovers state, and starts every actor of one validator. Returns the node handle
+/// the API uses.
+pub async fn start<E, S, R, B, P>(
+    context: E,
+    config: ValidatorConfig,
+    channels: Channels<S, R>,
+    blocker: B,
+    peers: P,
+) -> Result<Node<E>, EngineError>
+where
+    E: Storage + Metrics + Spawner + Clock + commonware_runtime::Network + rand::CryptoRng,
+    S: Sender<PublicKey = PublicKey>,
+    R: Receiver<PublicKey = PublicKey>,
+    B: Blocker<PublicKey = PublicKey>,
+    P: Provider<PublicKey = PublicKey>,
+{
+    let prefix = config.partition_prefix.as_str();
+    let page_cache = CacheRef::new(NZU16!(4096), NZUsize!(4096));
+    let state = StateStore::open(context.child("state"), prefix, &config.chain).await?;
+    let genesis = Block { header: config.chain.genesis_header(state.genesis_root()), transactions: Default::default() };
+    let genesis_digest = to_digest(genesis.header.hash());
+    let genesis = Digested::precomputed(ConsensusBlock::new(genesis), genesis_digest);
+
+    let finalizations: immutable::Archive<E, Digest, Finalization> = immutable::Archive::init(
+        context.child("finalizations"),
+        archive_config(prefix, "finalizations", page_cache.clone(), ()),
+    )
+    .await
+    .map_err(|e| EngineError::Storage(e.to_string()))?;
+    let blocks: immutable::Archive<E, Digest, std::sync::Arc<ConsensusBlock>> =
+        immutable::Archive::init(context.child("blocks"), archive_config(prefix, "blocks", page_cache.clone(), ()))
+            .await
+            .map_err(|e| EngineError::Storage(e.to_string()))?;
+
+    let epocher = FixedEpocher::new(NZU64!(u64::MAX));
+    let (marshal_actor, marshal, _floor) = MarshalActor::init(
+        context.child("marshal"),
+        finalizations,
+        blocks,
+        marshal::Config {
+            provider: ConstantProvider::<Scheme, Epoch>::new(config.scheme.clone()),
+            epocher: epocher.clone(),
+            start: marshal::Start::Genesis(genesis.clone()),
+            partition_prefix: format!("{prefix}-marshal"),
+            mailbox_size: NZUsize!(1024),
+            view_retention: ViewDelta::new(2560),
+            prunable_items_per_section: NZU64!(4096),
+            page_cache: page_cache.clone(),
+            replay_buffer: NZUsize!(1 << 20),
+            key_write_buffer: NZUsize!(1 << 20),
+            value_write_buffer: NZUsize!(1 << 20),
+            block_codec_config: (),
+            max_repair: NZUsize!(16),
+            max_pending_acks: NZUsize!(16),
+            strategy: Sequential,
+        },
+    )
+    .await;
+
+    // Recover: the state store knows the height it holds; marshal knows that height's block.
+    let mut state = state;
+    let committed_height = state.committed().1;
+    let committed = if committed_height == 0 {
+        genesis.inner().block().header.clone()
+    } else {
+        let block: Digested<ConsensusBlock> = marshal
+            .get_block(commonware_consensus::marshal::Identifier::Height(Height::new(committed_height)))
+            .await
+            .ok_or(EngineError::MissingCommittedBlock(committed_height))?;
+        state.set_committed_digest(block.digest());
+        block.inner().block().header.clone()
+    };
+    let mut node_state =
+        NodeState::new(config.chain.clone(), state, Mempool::new(config.chain.clone(), config.mempool), committed);
+    // Re-index finalized transactions (the index lives in memory).
+    for height in 1..=committed_height {
+        let identifier = commonware_consensus::marshal::Identifier::Height(Height::new(height));
+        let block: Option<Digested<ConsensusBlock>> = marshal.get_block(identifier).await;
+        if let Some(block) = block {
+            for (index, tx) in block.inner().block().transactions.iter().enumerate() {
+                node_state.index_transaction(tx.hash(), height, index as u32);
+            }
+        }
+    }
+    let node = Node::new(node_state);
+
+    let (buffer_engine, buffer) = buffered::Engine::<_, PublicKey, ConsensusBlock, _, _>::new(
+        context.child("buffer"),
+        buffered::Config {
+            public_key: config.identity.clone(),
+            mailbox_size: NZUsize!(1024),
+            deque_size: 16,
+            priority: false,
+            codec_config: (),
+            peer_provider: peers.clone(),
+            strategy: Sequential,
+        },
+    );
+    buffer_engine.start(channels.broadcast);
+
+    let backfill = marshal::resolver::p2p::init(
+        context.child("backfill"),
+        marshal::resolver::p2p::Config {
+            public_key: config.identity.clone(),
+            peer_provider: peers,
+            blocker: blocker.clone(),
+            mailbox_size: NZUsize!(1024),
+            fetch_timeout: NZDuration!(Duration::from_secs(2)),
+            fetch_retry_delay: Duration::from_millis(100),
+            priority_requests: false,
+            priority_responses: false,
+        },
+        channels.backfill,
+    );
+
+    let (finalizer, queue) = Finalizer::new();
+    context.child("finalizer").spawn({
+        let node = node.clone();
+        move |_| run_finalizer(node, queue)
+    });
+    let application = Inline::new(context.child("application"), node.clone(), marshal.clone(), epocher);
+    marshal_actor.start(finalizer, buffer, backfill);
+
+    let timeouts = config.timeouts;
+    let engine = simplex::Engine::new(
+        context.child("consensus"),
+        simplex::Config {
+            scheme: config.scheme,
+            elector: RoundRobin::<Sha256>::default(),
+            blocker,
+            automaton: application.clone(),
+            relay: application.clone(),
+            reporter: application,
+            track_historical_votes: false,
+            strategy: Sequential,
+            partition: format!("{prefix}-consensus"),
+            mailbox_size: NZUsize!(1024),
+            epoch: Epoch::zero(),
+            floor: Floor::Genesis(genesis_digest),
+            replay_buffer: NZUsize!(1 << 20),
+            write_buffer: NZUsize!(1 << 20),
+            page_cache,
+            leader_timeout: timeouts.leader,
+            certification_timeout: timeouts.certification,
+            timeout_retry: timeouts.retry,
+            view_retention: ViewDelta::new(256),
+            skip: SkipPolicy::Disabled,
+            fetch_timeout: NZDuration!(Duration::from_secs(2)),
+            fetch_retry_delay: Duration::from_millis(100),
+            forward: ForwardPolicy::Disabled,
+        },
+    );
+    engine.start(channels.votes, channels.certificates, channels.resolver);
+    Ok(node)
+}

@@ -105,6 +105,25 @@ fn db_error(error: impl std::fmt::Display) -> StateStoreError {
     StateStoreError::Database(error.to_string())
 }
 
+/// A block's post-state, computed but not yet recorded under the block's digest.
+pub struct Speculation {
+    /// The state root.
+    pub root: Hash,
+    height: u64,
+    batch: Batch,
+}
+
+/// Commit metadata: the height whose post-state this is, and (after genesis) the genesis state
+/// root, which block 0 carries and a restarted node needs before anything else. Block 0's own
+/// commit cannot contain its root, so it records the height alone.
+fn commit_metadata(height: u64, genesis_root: Option<&Hash>) -> StateValue {
+    let mut bytes = height.to_le_bytes().to_vec();
+    if let Some(root) = genesis_root {
+        bytes.extend_from_slice(root.as_bytes());
+    }
+    StateValue(bytes)
+}
+
 /// A Merkle proof of one key against a committed state root, encoded with Commonware's codec.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum StateProof {
@@ -126,6 +145,7 @@ pub enum StateProof {
 /// block proposed or verified since.
 pub struct StateStore<E: Storage + Metrics + Spawner + commonware_runtime::Clock> {
     db: Option<Db<E>>,
+    genesis_root: Hash,
     /// Digest of the last finalized block, whose post-state the database holds.
     committed: Digest,
     committed_height: u64,
@@ -180,18 +200,35 @@ impl<E: Storage + Metrics + Spawner + commonware_runtime::Clock> StateStore<E> {
     /// Returns the store and its committed root.
     pub async fn open(context: E, prefix: &str, chain: &Chain) -> Result<Self, StateStoreError> {
         let mut db = Db::init(context, config(prefix), None).await.map_err(db_error)?;
-        let issuance = store_key(&veil_chain::StateKey::Issuance.to_bytes());
-        if db.get(&issuance).await.map_err(db_error)?.is_none() {
-            let mut batch = db.new_batch();
-            for (key, value) in to_store_writes(&chain.genesis_changes())? {
-                batch = batch.write(key, value);
+        let (committed_height, genesis_root) = match db.get_metadata().await.map_err(db_error)? {
+            Some(StateValue(bytes)) if bytes.len() == 8 => (0, to_hash(&db.root())),
+            Some(StateValue(bytes)) if bytes.len() == 40 => {
+                let mut height = [0u8; 8];
+                height.copy_from_slice(&bytes[..8]);
+                let mut root = [0u8; 32];
+                root.copy_from_slice(&bytes[8..]);
+                (u64::from_le_bytes(height), Hash(root))
             }
-            let batch = batch.merkleize(&db, None, &mut Proportional).await.map_err(db_error)?;
-            db = db.apply_batch(batch).await.map_err(db_error)?;
-            db = db.commit().await.map_err(db_error)?;
-        }
-        let genesis = to_digest(chain.genesis_header(to_hash(&db.root())).hash());
-        Ok(Self { db: Some(db), committed: genesis, committed_height: 0, pending: HashMap::new() })
+            Some(_) => return Err(db_error("corrupted commit metadata")),
+            None => {
+                let mut batch = db.new_batch();
+                for (key, value) in to_store_writes(&chain.genesis_changes())? {
+                    batch = batch.write(key, value);
+                }
+                let batch =
+                    batch.merkleize(&db, Some(commit_metadata(0, None)), &mut Proportional).await.map_err(db_error)?;
+                db = db.apply_batch(batch).await.map_err(db_error)?;
+                db = db.commit().await.map_err(db_error)?;
+                (0, to_hash(&db.root()))
+            }
+        };
+        let genesis = to_digest(chain.genesis_header(genesis_root).hash());
+        Ok(Self { db: Some(db), genesis_root, committed: genesis, committed_height, pending: HashMap::new() })
+    }
+
+    /// The root of the genesis state: block 0's state root.
+    pub fn genesis_root(&self) -> Hash {
+        self.genesis_root
     }
 
     fn db(&self) -> &Db<E> {
@@ -204,11 +241,10 @@ impl<E: Storage + Metrics + Spawner + commonware_runtime::Clock> StateStore<E> {
         to_hash(&self.db().root())
     }
 
-    /// Marks the committed state as the post-state of block `digest` at `height` (after a restart,
-    /// once the node knows which finalized block the database reflects).
-    pub fn set_committed(&mut self, digest: Digest, height: u64) {
+    /// Names the block whose post-state the database holds: after a restart the store knows the
+    /// height (from its commit metadata), and the node looks up that height's finalized digest.
+    pub fn set_committed_digest(&mut self, digest: Digest) {
         self.committed = digest;
-        self.committed_height = height;
     }
 
     /// The last finalized block the committed state belongs to, and its height.
@@ -238,18 +274,15 @@ impl<E: Storage + Metrics + Spawner + commonware_runtime::Clock> StateStore<E> {
         Ok(snapshot)
     }
 
-    /// Records the post-state of block `digest` at `height` (built on `parent`) as a speculative
-    /// batch, and returns its root: the state root its header must carry.
+    /// Computes the post-state of a block at `height` built on `parent` from its `changes`, and
+    /// returns it with its root (the state root the block's header must carry). Record it under the
+    /// block's digest with [`StateStore::insert`] once the header exists.
     pub async fn speculate(
-        &mut self,
+        &self,
         parent: &Digest,
-        digest: Digest,
         height: u64,
         changes: &ChangeSet,
-    ) -> Result<Hash, StateStoreError> {
-        if let Some((_, batch)) = self.pending.get(&digest) {
-            return Ok(to_hash(&batch.root()));
-        }
+    ) -> Result<Speculation, StateStoreError> {
         let db = self.db();
         let mut batch = if *parent == self.committed {
             db.new_batch()
@@ -260,10 +293,15 @@ impl<E: Storage + Metrics + Spawner + commonware_runtime::Clock> StateStore<E> {
         for (key, value) in to_store_writes(changes)? {
             batch = batch.write(key, value);
         }
-        let batch = batch.merkleize(db, None, &mut Proportional).await.map_err(db_error)?;
-        let root = to_hash(&batch.root());
-        self.pending.insert(digest, (height, batch));
-        Ok(root)
+        // The commit metadata records which height's post-state this is, so a restart knows.
+        let metadata = commit_metadata(height, Some(&self.genesis_root));
+        let batch = batch.merkleize(db, Some(metadata), &mut Proportional).await.map_err(db_error)?;
+        Ok(Speculation { root: to_hash(&batch.root()), height, batch })
+    }
+
+    /// Records `speculation` as the post-state of block `digest`.
+    pub fn insert(&mut self, digest: Digest, speculation: Speculation) {
+        self.pending.insert(digest, (speculation.height, speculation.batch));
     }
 
     /// Commits the speculated post-state of block `digest` (which must extend the committed state)
@@ -365,11 +403,17 @@ mod tests {
             let mut touched = keys.clone();
             touched.extend(chain.keys_touched(&[transfer(&chain, &alice, 0, bob.public(), Balance(1))]));
             let first = execute(store.read(&genesis, &touched).await.unwrap(), 0, 10).unwrap();
-            let root_1 = store.speculate(&genesis, Digest::from([1; 32]), 1, &first).await.unwrap();
+            let speculation = store.speculate(&genesis, 1, &first).await.unwrap();
+            let root_1 = speculation.root;
+            store.insert(Digest::from([1; 32]), speculation);
             let second = execute(store.read(&Digest::from([1; 32]), &touched).await.unwrap(), 1, 20).unwrap();
-            let root_2 = store.speculate(&Digest::from([1; 32]), Digest::from([2; 32]), 2, &second).await.unwrap();
+            let speculation = store.speculate(&Digest::from([1; 32]), 2, &second).await.unwrap();
+            let root_2 = speculation.root;
+            store.insert(Digest::from([2; 32]), speculation);
             let sibling = execute(store.read(&genesis, &touched).await.unwrap(), 0, 99).unwrap();
-            let sibling_root = store.speculate(&genesis, Digest::from([9; 32]), 1, &sibling).await.unwrap();
+            let speculation = store.speculate(&genesis, 1, &sibling).await.unwrap();
+            let sibling_root = speculation.root;
+            store.insert(Digest::from([9; 32]), speculation);
             assert!(genesis_root != root_1 && root_1 != root_2 && root_1 != sibling_root);
             assert!(matches!(
                 store.read(&Digest::from([7; 32]), &touched).await,
@@ -410,6 +454,8 @@ mod tests {
             drop(store);
             let reopened = StateStore::open(context.child("state2"), "t", &chain).await.unwrap();
             assert_eq!(reopened.root(), root_2);
+            assert_eq!(reopened.committed().1, 2, "the commit metadata names the height");
+            assert_eq!(reopened.genesis_root(), genesis_root);
         });
     }
 }

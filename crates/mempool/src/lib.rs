@@ -114,6 +114,11 @@ impl Mempool {
         self.by_hash.is_empty()
     }
 
+    /// The accounts with pending transactions.
+    pub fn pending_accounts(&self) -> impl Iterator<Item = &AccountId> {
+        self.by_account.keys()
+    }
+
     /// Whether `hash` is pending.
     pub fn contains(&self, hash: &Hash) -> bool {
         self.by_hash.contains_key(hash)

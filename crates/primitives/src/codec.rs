@@ -65,8 +65,14 @@ fn short_type_name<T>() -> &'static str {
 
 /// A `Vec<T>` whose length never exceeds `N`: encoding is identical to `Vec<T>`, and decoding refuses
 /// a declared length above `N` before allocating anything.
-#[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
+#[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct BoundedVec<T, const N: usize>(Vec<T>);
+
+impl<T, const N: usize> Default for BoundedVec<T, N> {
+    fn default() -> Self {
+        Self::new()
+    }
+}
 
 /// Raw bytes of at most `N` bytes.
 pub type BoundedBytes<const N: usize> = BoundedVec<u8, N>;

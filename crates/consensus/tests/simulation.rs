@@ -1,0 +1,210 @@
+//! Deterministic simulations of the whole validator (consensus, marshal, broadcast, backfill, the
+//! chain's execution and QMDB state) on Commonware's simulated network: same seed, same run.
+#![allow(clippy::unwrap_used)]
+
+use commonware_cryptography::Signer as _;
+use commonware_p2p::{Manager as _, simulated};
+use commonware_runtime::{Clock as _, Quota, Runner as _, Supervisor as _, deterministic};
+use commonware_utils::{NZU32, NZUsize, ordered::Set};
+use std::{collections::BTreeSet, time::Duration};
+use veil_chain::{Chain, StateKey, state::Overlay, testing};
+use veil_consensus::{
+    alias::PrivateKey,
+    application::{Node, TransactionStatus},
+    dealer,
+    engine::{self, Channels, Timeouts, ValidatorConfig, channel},
+};
+use veil_mempool::Limits;
+use veil_primitives::{AccountId, Balance, Hash, SignedTransaction};
+
+struct Outcome {
+    roots: Vec<Hash>,
+    bob_balances: Vec<Balance>,
+    audit: String,
+}
+
+async fn balance(node: &Node<deterministic::Context>, account: AccountId) -> Balance {
+    let guard = node.lock().await;
+    let snapshot = guard.read(&BTreeSet::from([StateKey::Account(account).to_bytes()])).await.unwrap();
+    Overlay::new(&snapshot).account(&account).unwrap().balance
+}
+
+/// The setup both runs of a determinism check must share: sr25519 signing is randomized, so the
+/// transactions are signed once, outside the simulation.
+struct Setup {
+    n: usize,
+    keys: Vec<PrivateKey>,
+    dealing: dealer::Dealing,
+    chain: Chain,
+    transfers: Vec<SignedTransaction>,
+}
+
+fn setup(n: usize, seed: u64, transfers: u64) -> Setup {
+    use rand::SeedableRng as _;
+    let keys: Vec<PrivateKey> = (0..n as u64).map(PrivateKey::from_seed).collect();
+    let identities: Vec<_> = keys.iter().map(|k| k.public_key()).collect();
+    let dealing = dealer::deal(&mut rand::rngs::StdRng::seed_from_u64(seed), &identities).unwrap();
+    let (alice, bob) = (testing::pair("//Alice"), testing::pair("//Bob"));
+    let mut genesis = testing::genesis(&[alice.public(), bob.public()], 1_000);
+    genesis.network.public_key = dealing.network_key;
+    // The simulated clock starts at the Unix epoch: genesis is at its start.
+    genesis.genesis_time_ms = 0;
+    genesis.validators = keys
+        .iter()
+        .enumerate()
+        .map(|(i, key)| veil_chain::Validator {
+            identity: dealer::public_bytes(key),
+            address: format!("127.0.0.1:{}", 30_000 + i),
+        })
+        .collect();
+    let chain = Chain::new(genesis).unwrap();
+    let transfers =
+        (0..transfers).map(|nonce| testing::transfer(&chain, &alice, nonce, bob.public(), Balance::ONE)).collect();
+    Setup { n, keys, dealing, chain, transfers }
+}
+
+/// Runs the validators of `setup`, submits its transfers (to rotating validators), waits until all
+/// are finalized everywhere, and reports each validator's view.
+fn simulate(setup: &Setup, seed: u64) -> Outcome {
+    let Setup { n, keys, dealing, chain, transfers } = setup;
+    let (n, chain) = (*n, chain.clone());
+    let bob = testing::pair("//Bob");
+    let config = deterministic::Config::default().with_seed(seed).with_timeout(Some(Duration::from_secs(300)));
+    deterministic::Runner::new(config).start(|context| async move {
+        let identities: Vec<_> = keys.iter().map(|k| k.public_key()).collect();
+        let namespace = chain.genesis().network.namespace.clone().into_bytes();
+
+        let participants = Set::from_iter_dedup(identities.iter().cloned());
+        let (network, oracle) = simulated::Network::new_with_peers(
+            context.child("network"),
+            simulated::Config {
+                max_size: 1 << 20,
+                max_peers_per_set: NZUsize!(n),
+                disconnect_on_block: true,
+                tracked_peer_sets: NZUsize!(1),
+            },
+            participants.clone(),
+        )
+        .await;
+        network.start();
+        let _ = oracle.manager().track(0, participants.clone());
+        for a in participants.iter() {
+            for b in participants.iter() {
+                if a != b {
+                    let link = simulated::Link {
+                        latency: Duration::from_millis(10),
+                        jitter: Duration::from_millis(3),
+                        success_rate: commonware_utils::probability!(1.0),
+                    };
+                    oracle.add_link(a.clone(), b.clone(), link).await.unwrap();
+                }
+            }
+        }
+
+        let mut nodes = Vec::new();
+        for (index, (identity, share)) in dealing.shares.iter().enumerate() {
+            let control = oracle.control(identity.clone());
+            let quota = Quota::per_second(NZU32!(10_000));
+            let register = async |id| control.register(id, quota).await.unwrap();
+            let channels = Channels {
+                votes: register(channel::VOTES).await,
+                certificates: register(channel::CERTIFICATES).await,
+                resolver: register(channel::RESOLVER).await,
+                broadcast: register(channel::BROADCAST).await,
+                backfill: register(channel::BACKFILL).await,
+            };
+            let polynomial = dealer::decode_polynomial(&dealing.polynomial, n).unwrap();
+            let scheme =
+                dealer::signer(&namespace, &identities, polynomial, dealer::decode_share(share).unwrap()).unwrap();
+            let config = ValidatorConfig {
+                chain: chain.clone(),
+                identity: identity.clone(),
+                scheme,
+                partition_prefix: format!("validator-{index}"),
+                mempool: Limits::default(),
+                timeouts: Timeouts::default(),
+            };
+            let child = context.child("validator").with_attribute("index", index);
+            nodes.push(engine::start(child, config, channels, control.clone(), oracle.manager()).await.unwrap());
+        }
+
+        let mut streams = Vec::new();
+        for node in &nodes {
+            streams.push(node.subscribe().await);
+        }
+
+        // Alice's transfers, each submitted to one validator in turn.
+        let hashes: Vec<Hash> = transfers.iter().map(|tx| tx.hash()).collect();
+        for (index, tx) in transfers.iter().enumerate() {
+            nodes[index % n].submit(tx.clone()).await.unwrap();
+        }
+
+        // Wait until every validator has finalized every transfer.
+        loop {
+            context.sleep(Duration::from_millis(200)).await;
+            let mut done = true;
+            for node in &nodes {
+                let guard = node.lock().await;
+                done &=
+                    hashes.iter().all(|h| matches!(guard.transaction_status(h), TransactionStatus::Finalized { .. }));
+            }
+            if done {
+                break;
+            }
+        }
+
+        // Every transfer is in exactly one finalized block, at the same place on every validator.
+        let positions: Vec<Vec<TransactionStatus>> = {
+            let mut all = Vec::new();
+            for node in &nodes {
+                let guard = node.lock().await;
+                all.push(hashes.iter().map(|h| guard.transaction_status(h)).collect());
+            }
+            all
+        };
+        assert!(positions.windows(2).all(|pair| pair[0] == pair[1]));
+        let distinct: BTreeSet<_> = positions[0].iter().map(|s| format!("{s:?}")).collect();
+        assert_eq!(distinct.len(), hashes.len(), "each transfer finalized once, at its own position");
+
+        // Every validator finalized the same blocks with the same state roots, height by height.
+        let mut roots_by_node: Vec<std::collections::BTreeMap<u64, (Hash, Hash)>> = Vec::new();
+        for stream in &mut streams {
+            let mut roots = std::collections::BTreeMap::new();
+            while let Ok(finalized) = stream.try_recv() {
+                roots.insert(finalized.block.header.height, (finalized.hash, finalized.block.header.state_root));
+            }
+            roots_by_node.push(roots);
+        }
+        let common = roots_by_node.iter().map(|r| r.keys().copied().max().unwrap_or(0)).min().unwrap();
+        assert!(common >= 1);
+        for height in 1..=common {
+            let first = roots_by_node[0].get(&height);
+            assert!(roots_by_node.iter().all(|r| r.get(&height) == first), "validators disagree at height {height}");
+        }
+        let roots: Vec<Hash> = (1..=common).map(|h| roots_by_node[0][&h].1).collect();
+        let mut bob_balances = Vec::new();
+        for node in &nodes {
+            let guard = node.lock().await;
+            assert_eq!(guard.finalized_header().state_root, guard.state_root());
+            drop(guard);
+            bob_balances.push(balance(node, bob.public()).await);
+        }
+        Outcome { roots, bob_balances, audit: context.auditor().state() }
+    })
+}
+
+#[test]
+fn one_validator_finalizes_transfers() {
+    let outcome = simulate(&setup(1, 1, 5), 1);
+    assert_eq!(outcome.bob_balances, vec![Balance((1_000 + 5) * Balance::ONE.0)]);
+}
+
+#[test]
+fn four_validators_agree_and_replay_deterministically() {
+    let setup = setup(4, 7, 8);
+    let first = simulate(&setup, 7);
+    assert!(first.bob_balances.iter().all(|b| *b == Balance((1_000 + 8) * Balance::ONE.0)), "{:?}", first.bob_balances);
+    let second = simulate(&setup, 7);
+    assert_eq!(first.audit, second.audit, "same seed, same run");
+    assert_eq!(first.roots, second.roots);
+}
