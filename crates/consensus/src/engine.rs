@@ -13,13 +13,13 @@ use commonware_consensus::{
         config::{Floor, ForwardPolicy, SkipPolicy},
         elector::RoundRobin,
     },
-    types::{Epoch, FixedEpocher, Height, ViewDelta},
+    types::{Epoch, FixedEpocher, ViewDelta},
 };
 use commonware_cryptography::{Digested, Digestible as _, Sha256, certificate::ConstantProvider};
 use commonware_p2p::{Blocker, Provider, Receiver, Sender};
 use commonware_parallel::Sequential;
 use commonware_runtime::{Clock, Metrics, Spawner, Storage, buffer::paged::CacheRef};
-use commonware_storage::archive::immutable;
+use commonware_storage::archive::{Archive as _, Identifier as ArchiveIdentifier, immutable};
 use commonware_utils::{NZDuration, NZU16, NZU64, NZUsize};
 use std::time::Duration;
 use veil_chain::Chain;
@@ -164,6 +164,32 @@ where
             .await
             .map_err(|e| EngineError::Storage(e.to_string()))?;
 
+    // Recover: the state store knows the height it holds; the blocks archive (marshal stores
+    // finalized blocks by height) has that block. Read it before marshal takes the archive.
+    let mut state = state;
+    let committed_height = state.committed().1;
+    let stored = |height: u64| {
+        let blocks = &blocks;
+        async move { blocks.get(ArchiveIdentifier::Index(height)).await.map_err(|e| EngineError::Storage(e.to_string())) }
+    };
+    let committed = if committed_height == 0 {
+        genesis.inner().block().header.clone()
+    } else {
+        let block = stored(committed_height).await?.ok_or(EngineError::MissingCommittedBlock(committed_height))?;
+        state.set_committed_digest(block.digest());
+        block.block().header.clone()
+    };
+    let mut node_state =
+        NodeState::new(config.chain.clone(), state, Mempool::new(config.chain.clone(), config.mempool), committed);
+    // Re-index finalized transactions (the index lives in memory).
+    for height in 1..=committed_height {
+        if let Some(block) = stored(height).await? {
+            for (index, tx) in block.block().transactions.iter().enumerate() {
+                node_state.index_transaction(tx.hash(), height, index as u32);
+            }
+        }
+    }
+
     let epocher = FixedEpocher::new(NZU64!(u64::MAX));
     let (marshal_actor, marshal, _floor) = MarshalActor::init(
         context.child("marshal"),
@@ -189,31 +215,6 @@ where
     )
     .await;
 
-    // Recover: the state store knows the height it holds; marshal knows that height's block.
-    let mut state = state;
-    let committed_height = state.committed().1;
-    let committed = if committed_height == 0 {
-        genesis.inner().block().header.clone()
-    } else {
-        let block: Digested<ConsensusBlock> = marshal
-            .get_block(commonware_consensus::marshal::Identifier::Height(Height::new(committed_height)))
-            .await
-            .ok_or(EngineError::MissingCommittedBlock(committed_height))?;
-        state.set_committed_digest(block.digest());
-        block.inner().block().header.clone()
-    };
-    let mut node_state =
-        NodeState::new(config.chain.clone(), state, Mempool::new(config.chain.clone(), config.mempool), committed);
-    // Re-index finalized transactions (the index lives in memory).
-    for height in 1..=committed_height {
-        let identifier = commonware_consensus::marshal::Identifier::Height(Height::new(height));
-        let block: Option<Digested<ConsensusBlock>> = marshal.get_block(identifier).await;
-        if let Some(block) = block {
-            for (index, tx) in block.inner().block().transactions.iter().enumerate() {
-                node_state.index_transaction(tx.hash(), height, index as u32);
-            }
-        }
-    }
     let node = Node::new(node_state);
 
     let (buffer_engine, buffer) = buffered::Engine::<_, PublicKey, ConsensusBlock, _, _>::new(

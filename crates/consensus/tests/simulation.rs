@@ -63,71 +63,92 @@ fn setup(n: usize, seed: u64, transfers: u64) -> Setup {
     Setup { n, keys, dealing, chain, transfers }
 }
 
+/// Starts every validator of `setup` on a fully linked simulated network.
+async fn launch(context: &deterministic::Context, setup: &Setup) -> Vec<Node<deterministic::Context>> {
+    let Setup { n, keys, dealing, chain, .. } = setup;
+    let n = *n;
+    let identities: Vec<_> = keys.iter().map(|k| k.public_key()).collect();
+    let namespace = chain.genesis().network.namespace.clone().into_bytes();
+
+    let participants = Set::from_iter_dedup(identities.iter().cloned());
+    let (network, oracle) = simulated::Network::new_with_peers(
+        context.child("network"),
+        simulated::Config {
+            max_size: 1 << 20,
+            max_peers_per_set: NZUsize!(n),
+            disconnect_on_block: true,
+            tracked_peer_sets: NZUsize!(1),
+        },
+        participants.clone(),
+    )
+    .await;
+    network.start();
+    let _ = oracle.manager().track(0, participants.clone());
+    for a in participants.iter() {
+        for b in participants.iter() {
+            if a != b {
+                let link = simulated::Link {
+                    latency: Duration::from_millis(10),
+                    jitter: Duration::from_millis(3),
+                    success_rate: commonware_utils::probability!(1.0),
+                };
+                oracle.add_link(a.clone(), b.clone(), link).await.unwrap();
+            }
+        }
+    }
+
+    let mut nodes = Vec::new();
+    for (index, (identity, share)) in dealing.shares.iter().enumerate() {
+        let control = oracle.control(identity.clone());
+        let quota = Quota::per_second(NZU32!(10_000));
+        let register = async |id| control.register(id, quota).await.unwrap();
+        let channels = Channels {
+            votes: register(channel::VOTES).await,
+            certificates: register(channel::CERTIFICATES).await,
+            resolver: register(channel::RESOLVER).await,
+            broadcast: register(channel::BROADCAST).await,
+            backfill: register(channel::BACKFILL).await,
+        };
+        let polynomial = dealer::decode_polynomial(&dealing.polynomial, n).unwrap();
+        let scheme = dealer::signer(&namespace, &identities, polynomial, dealer::decode_share(share).unwrap()).unwrap();
+        let config = ValidatorConfig {
+            chain: chain.clone(),
+            identity: identity.clone(),
+            scheme,
+            partition_prefix: format!("validator-{index}"),
+            mempool: Limits::default(),
+            timeouts: Timeouts::default(),
+        };
+        let child = context.child("validator").with_attribute("index", index);
+        nodes.push(engine::start(child, config, channels, control.clone(), oracle.manager()).await.unwrap());
+    }
+    nodes
+}
+
+/// Waits until every node has finalized every transaction in `hashes`.
+async fn wait_finalized(context: &deterministic::Context, nodes: &[Node<deterministic::Context>], hashes: &[Hash]) {
+    loop {
+        let mut done = true;
+        for node in nodes {
+            let guard = node.lock().await;
+            done &= hashes.iter().all(|h| matches!(guard.transaction_status(h), TransactionStatus::Finalized { .. }));
+        }
+        if done {
+            return;
+        }
+        context.sleep(Duration::from_millis(200)).await;
+    }
+}
+
 /// Runs the validators of `setup`, submits its transfers (to rotating validators), waits until all
 /// are finalized everywhere, and reports each validator's view.
 fn simulate(setup: &Setup, seed: u64) -> Outcome {
-    let Setup { n, keys, dealing, chain, transfers } = setup;
-    let (n, chain) = (*n, chain.clone());
+    let Setup { n, transfers, .. } = setup;
+    let n = *n;
     let bob = testing::pair("//Bob");
     let config = deterministic::Config::default().with_seed(seed).with_timeout(Some(Duration::from_secs(300)));
     deterministic::Runner::new(config).start(|context| async move {
-        let identities: Vec<_> = keys.iter().map(|k| k.public_key()).collect();
-        let namespace = chain.genesis().network.namespace.clone().into_bytes();
-
-        let participants = Set::from_iter_dedup(identities.iter().cloned());
-        let (network, oracle) = simulated::Network::new_with_peers(
-            context.child("network"),
-            simulated::Config {
-                max_size: 1 << 20,
-                max_peers_per_set: NZUsize!(n),
-                disconnect_on_block: true,
-                tracked_peer_sets: NZUsize!(1),
-            },
-            participants.clone(),
-        )
-        .await;
-        network.start();
-        let _ = oracle.manager().track(0, participants.clone());
-        for a in participants.iter() {
-            for b in participants.iter() {
-                if a != b {
-                    let link = simulated::Link {
-                        latency: Duration::from_millis(10),
-                        jitter: Duration::from_millis(3),
-                        success_rate: commonware_utils::probability!(1.0),
-                    };
-                    oracle.add_link(a.clone(), b.clone(), link).await.unwrap();
-                }
-            }
-        }
-
-        let mut nodes = Vec::new();
-        for (index, (identity, share)) in dealing.shares.iter().enumerate() {
-            let control = oracle.control(identity.clone());
-            let quota = Quota::per_second(NZU32!(10_000));
-            let register = async |id| control.register(id, quota).await.unwrap();
-            let channels = Channels {
-                votes: register(channel::VOTES).await,
-                certificates: register(channel::CERTIFICATES).await,
-                resolver: register(channel::RESOLVER).await,
-                broadcast: register(channel::BROADCAST).await,
-                backfill: register(channel::BACKFILL).await,
-            };
-            let polynomial = dealer::decode_polynomial(&dealing.polynomial, n).unwrap();
-            let scheme =
-                dealer::signer(&namespace, &identities, polynomial, dealer::decode_share(share).unwrap()).unwrap();
-            let config = ValidatorConfig {
-                chain: chain.clone(),
-                identity: identity.clone(),
-                scheme,
-                partition_prefix: format!("validator-{index}"),
-                mempool: Limits::default(),
-                timeouts: Timeouts::default(),
-            };
-            let child = context.child("validator").with_attribute("index", index);
-            nodes.push(engine::start(child, config, channels, control.clone(), oracle.manager()).await.unwrap());
-        }
-
+        let nodes = launch(&context, setup).await;
         let mut streams = Vec::new();
         for node in &nodes {
             streams.push(node.subscribe().await);
@@ -139,19 +160,7 @@ fn simulate(setup: &Setup, seed: u64) -> Outcome {
             nodes[index % n].submit(tx.clone()).await.unwrap();
         }
 
-        // Wait until every validator has finalized every transfer.
-        loop {
-            context.sleep(Duration::from_millis(200)).await;
-            let mut done = true;
-            for node in &nodes {
-                let guard = node.lock().await;
-                done &=
-                    hashes.iter().all(|h| matches!(guard.transaction_status(h), TransactionStatus::Finalized { .. }));
-            }
-            if done {
-                break;
-            }
-        }
+        wait_finalized(&context, &nodes, &hashes).await;
 
         // Every transfer is in exactly one finalized block, at the same place on every validator.
         let positions: Vec<Vec<TransactionStatus>> = {
@@ -207,4 +216,47 @@ fn four_validators_agree_and_replay_deterministically() {
     let second = simulate(&setup, 7);
     assert_eq!(first.audit, second.audit, "same seed, same run");
     assert_eq!(first.roots, second.roots);
+}
+
+/// A validator stopped mid-run (its tasks simply cease, as in a crash) and started again from its
+/// storage resumes at the state it had committed, still knows its finalized transactions, and goes
+/// on finalizing new ones: nothing applied twice, nothing lost.
+#[test]
+fn restart_recovers_state_and_continues() {
+    let setup = &setup(1, 3, 5);
+    let (first_three, next_two) = (&setup.transfers[..3], &setup.transfers[3..]);
+    let config = deterministic::Config::default().with_seed(3).with_timeout(Some(Duration::from_secs(300)));
+    let ((height, root), checkpoint) = deterministic::Runner::new(config).start_and_recover(|context| async move {
+        let nodes = launch(&context, setup).await;
+        let hashes: Vec<Hash> = first_three.iter().map(SignedTransaction::hash).collect();
+        for tx in first_three {
+            nodes[0].submit(tx.clone()).await.unwrap();
+        }
+        wait_finalized(&context, &nodes, &hashes).await;
+        let guard = nodes[0].lock().await;
+        (guard.finalized_header().height, guard.state_root())
+    });
+    deterministic::Runner::from(checkpoint).start(|context| async move {
+        let nodes = launch(&context, setup).await;
+        {
+            let guard = nodes[0].lock().await;
+            assert!(guard.finalized_header().height >= height, "restarted below its committed height");
+            if guard.finalized_header().height == height {
+                assert_eq!(guard.state_root(), root);
+            }
+            for tx in first_three {
+                assert!(matches!(guard.transaction_status(&tx.hash()), TransactionStatus::Finalized { .. }));
+            }
+        }
+        // A replay of an already finalized transfer is refused as stale.
+        let replay = nodes[0].submit(first_three[0].clone()).await.unwrap_err();
+        assert!(replay.to_string().contains("already used"), "{replay}");
+        let hashes: Vec<Hash> = next_two.iter().map(SignedTransaction::hash).collect();
+        for tx in next_two {
+            nodes[0].submit(tx.clone()).await.unwrap();
+        }
+        wait_finalized(&context, &nodes, &hashes).await;
+        let bob = testing::pair("//Bob").public();
+        assert_eq!(balance(&nodes[0], bob).await, Balance((1_000 + 5) * Balance::ONE.0));
+    });
 }
