@@ -103,6 +103,9 @@ pub enum EngineError {
     /// The state store failed.
     #[error(transparent)]
     State(#[from] StateStoreError),
+    /// The identity key does not match the validator's configured identity.
+    #[error("the identity key does not belong to this validator's configured identity")]
+    IdentityMismatch,
     /// The state database is ahead of the block archive: data from different runs.
     #[error("state is at height {0}, but no finalized block at that height is stored")]
     MissingCommittedBlock(u64),

@@ -12,6 +12,7 @@
 //!   proposed block's parent, and applying finalized blocks in order.
 //! - [`engine`]: the wiring of simplex (BLS threshold certificates), marshal, buffered broadcast,
 //!   the backfill resolver and the archives, on any p2p network and runtime.
+//! - [`network`]: a validator on real sockets, with authenticated p2p among the genesis validators.
 //! - [`dealer`]: the trusted dealer that creates a network key and validator shares at genesis.
 
 pub mod alias;
@@ -19,4 +20,5 @@ pub mod application;
 pub mod block;
 pub mod dealer;
 pub mod engine;
+pub mod network;
 pub mod state;
