@@ -120,6 +120,14 @@ pub enum BlockError {
         /// The block's.
         found: u64,
     },
+    /// A block sooner after its parent than the genesis minimum interval.
+    #[error("block comes {after_ms} ms after its parent; the minimum interval is {interval_ms} ms")]
+    TooSoon {
+        /// Time since the parent.
+        after_ms: u64,
+        /// The genesis minimum.
+        interval_ms: u64,
+    },
     /// A timestamp too far ahead of this validator's clock.
     #[error("block timestamp is {ahead_ms} ms ahead of this validator's clock; at most {bound_ms} ms is allowed")]
     TimestampAhead {
@@ -352,6 +360,10 @@ impl Chain {
         }
         if header.timestamp_ms <= parent.timestamp_ms {
             return Err(BlockError::TimestampNotIncreasing { parent: parent.timestamp_ms, found: header.timestamp_ms });
+        }
+        let interval = self.genesis.economics.min_block_interval_ms;
+        if header.timestamp_ms < parent.timestamp_ms.saturating_add(interval) {
+            return Err(BlockError::TooSoon { after_ms: header.timestamp_ms - parent.timestamp_ms, interval_ms: interval });
         }
         let bound_ms = self.genesis.economics.max_timestamp_drift_ms;
         if let Some(now) = now_ms

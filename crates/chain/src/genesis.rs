@@ -59,6 +59,9 @@ pub struct Economics {
     pub inflation_floor_ppb: u32,
     /// How far a block's timestamp may run ahead of a validator's clock.
     pub max_timestamp_drift_ms: u64,
+    /// The least time between a block and its parent: a proposer waits this long, so an idle
+    /// network makes a few empty blocks a second, not as many as consensus can finalize.
+    pub min_block_interval_ms: u64,
     /// The largest encoded signed transaction.
     pub max_transaction_bytes: u32,
     /// The most transactions in one block.
@@ -77,6 +80,7 @@ impl Default for Economics {
             inflation_start_ppb: 50_000_000,
             inflation_floor_ppb: 32_500_000,
             max_timestamp_drift_ms: 2_000,
+            min_block_interval_ms: 200,
             max_transaction_bytes: 64 * 1024,
             max_block_transactions: 2_048,
         }

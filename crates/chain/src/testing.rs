@@ -31,7 +31,8 @@ pub fn genesis(funded: &[AccountId], tokens: u128) -> Genesis {
             .iter()
             .map(|account| GenesisBalance { account: *account, amount: Balance(tokens * Balance::ONE.0) })
             .collect(),
-        economics: Economics::default(),
+        // Blocks one millisecond apart keep tests fast.
+        economics: Economics { min_block_interval_ms: 1, ..Economics::default() },
     }
 }
 

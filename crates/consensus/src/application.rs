@@ -294,7 +294,14 @@ impl<E: Storage + Metrics + Spawner + Clock> Application<E> for Node<E> {
         if !self.ensure_state(&parent, &mut ancestry).await {
             return None;
         }
-        let timestamp = millis(runtime.current()).max(parent.inner().block().header.timestamp_ms + 1);
+        // Pace empty-handed leaders: no block sooner than the minimum interval after its parent.
+        let interval = self.inner.lock().await.chain.genesis().economics.min_block_interval_ms.max(1);
+        let earliest = parent.inner().block().header.timestamp_ms + interval;
+        let now = millis(runtime.current());
+        if earliest > now {
+            runtime.sleep(Duration::from_millis(earliest - now)).await;
+        }
+        let timestamp = millis(runtime.current()).max(earliest);
         let mut guard = self.inner.lock().await;
         match guard.build(&parent.digest(), timestamp).await {
             Ok(block) => {

@@ -212,6 +212,13 @@ fn bad_blocks_are_refused_and_change_nothing() {
         assert!(expected(&error), "unexpected error: {error}");
         assert_eq!(f.state, before);
     }
+    // Sooner than the genesis interval after the parent.
+    let mut strict = f.chain.genesis().clone();
+    strict.economics.min_block_interval_ms = 500;
+    let strict = Chain::new(strict).unwrap();
+    let early = block_after(&f.head, ts + 499, vec![]);
+    let error = strict.execute(&f.state, &f.head, &early, None).unwrap_err();
+    assert!(matches!(error, BlockError::TooSoon { after_ms: 499, interval_ms: 500 }), "{error}");
     // Within the clock bound it is accepted.
     assert!(f.chain.execute(&f.state, &f.head, &good, Some(ts)).is_ok());
 }
