@@ -363,7 +363,10 @@ impl Chain {
         }
         let interval = self.genesis.economics.min_block_interval_ms;
         if header.timestamp_ms < parent.timestamp_ms.saturating_add(interval) {
-            return Err(BlockError::TooSoon { after_ms: header.timestamp_ms - parent.timestamp_ms, interval_ms: interval });
+            return Err(BlockError::TooSoon {
+                after_ms: header.timestamp_ms - parent.timestamp_ms,
+                interval_ms: interval,
+            });
         }
         let bound_ms = self.genesis.economics.max_timestamp_drift_ms;
         if let Some(now) = now_ms

@@ -12,6 +12,7 @@
 //! Errors are one line on standard error, never a stack trace.
 
 mod key;
+mod node;
 
 use clap::{Parser, Subcommand, ValueEnum};
 use std::{ffi::OsString, io::Write, process::ExitCode};
@@ -41,6 +42,12 @@ enum Command {
     /// Account keys: generate, inspect, sign and verify (compatible with Substrate's `subkey`).
     #[command(subcommand)]
     Key(key::KeyCommand),
+    /// Run a one-validator development network (generated on first use, kept across restarts).
+    Devnet(node::DevnetArgs),
+    /// Run one validator of a network, from its configuration file.
+    Node(node::NodeArgs),
+    /// Write the configuration of a local network of N validators (keys, shares, genesis).
+    TestnetConfig(node::TestnetArgs),
 }
 
 /// A command's failure, with the exit code it maps to.
@@ -72,9 +79,13 @@ where
             return if error.use_stderr() { ExitCode::from(2) } else { ExitCode::SUCCESS };
         }
     };
-    let mut stdout = std::io::stdout().lock();
+    // Commands that return lock standard output for their answer; long-running ones must not hold
+    // the lock, or every log line from another thread would wait for it forever.
     let result = match cli.command {
-        Command::Key(command) => key::run(command, cli.output, &mut stdout),
+        Command::Key(command) => key::run(command, cli.output, &mut std::io::stdout().lock()),
+        Command::Devnet(args) => node::devnet(args, cli.output),
+        Command::Node(args) => node::node(args, cli.output),
+        Command::TestnetConfig(args) => node::testnet_config(args, cli.output, &mut std::io::stdout().lock()),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -176,6 +176,11 @@ impl<E: Storage + Metrics + Spawner + Clock> NodeState<E> {
         &self.finalized
     }
 
+    /// Number of transactions in the mempool.
+    pub fn mempool_len(&self) -> usize {
+        self.mempool.len()
+    }
+
     /// The committed state root (the latest finalized header's).
     pub fn state_root(&self) -> Hash {
         self.state.root()

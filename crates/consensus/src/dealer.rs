@@ -108,6 +108,21 @@ pub fn decode_public(bytes: &[u8]) -> Result<PublicKey, DealerError> {
     PublicKey::decode(commonware_codec::Copying(bytes)).map_err(|_| DealerError::Decode("public identity"))
 }
 
+/// A fresh random identity key.
+pub fn generate_identity(rng: &mut impl rand::CryptoRng) -> PrivateKey {
+    <PrivateKey as commonware_math::algebra::Random>::random(rng)
+}
+
+/// The 32 secret bytes of an identity key, for its 0600 file.
+pub fn identity_bytes(identity: &PrivateKey) -> Vec<u8> {
+    identity.encode().to_vec()
+}
+
+/// The public half of an identity key.
+pub fn public_key(identity: &PrivateKey) -> PublicKey {
+    identity.public_key()
+}
+
 /// The 32 public bytes of an identity.
 pub fn public_bytes(identity: &PrivateKey) -> [u8; 32] {
     let mut bytes = [0u8; 32];

@@ -13,7 +13,7 @@ use commonware_consensus::{
         config::{Floor, ForwardPolicy, SkipPolicy},
         elector::RoundRobin,
     },
-    types::{Epoch, FixedEpocher, ViewDelta},
+    types::{Epoch, FixedEpocher, Height, ViewDelta},
 };
 use commonware_cryptography::{Digested, Digestible as _, Sha256, certificate::ConstantProvider};
 use commonware_p2p::{Blocker, Provider, Receiver, Sender};
@@ -24,7 +24,7 @@ use commonware_utils::{NZDuration, NZU16, NZU64, NZUsize};
 use std::time::Duration;
 use veil_chain::Chain;
 use veil_mempool::{Limits, Mempool};
-use veil_primitives::Block;
+use veil_primitives::{Block, Hash};
 
 use crate::{
     alias::{Digest, Finalization, PublicKey, Scheme},
@@ -133,15 +133,65 @@ fn archive_config<C>(prefix: &str, name: &str, page_cache: CacheRef, codec_confi
     }
 }
 
-/// Opens storage, recovers state, and starts every actor of one validator. Returns the node handle
-/// the API uses.
+/// How far below a height to look for a stored finalization certificate: marshal does not keep one
+/// for every height (ancestors can finalize through a descendant's certificate).
+const CERTIFICATE_SEARCH_DEPTH: u64 = 256;
+
+/// A running validator, as the node's API sees it: the shared state, and the finalized blocks and
+/// certificates marshal stores.
+pub struct Validator<E: Storage + Metrics + Spawner + Clock> {
+    node: Node<E>,
+    marshal: marshal::core::Mailbox<Scheme, marshal::standard::Standard<ConsensusBlock>>,
+}
+
+impl<E: Storage + Metrics + Spawner + Clock> Clone for Validator<E> {
+    fn clone(&self) -> Self {
+        Self { node: self.node.clone(), marshal: self.marshal.clone() }
+    }
+}
+
+impl<E: Storage + Metrics + Spawner + Clock> Validator<E> {
+    /// The shared state: mempool, committed state, finalized head.
+    pub fn node(&self) -> &Node<E> {
+        &self.node
+    }
+
+    /// The finalized block at `height`.
+    pub async fn block(&self, height: u64) -> Option<Block> {
+        let block: Option<Digested<ConsensusBlock>> =
+            self.marshal.get_block(marshal::Identifier::Height(Height::new(height))).await;
+        block.map(|b| b.inner().block().clone())
+    }
+
+    /// The finalized block whose header hashes to `hash`.
+    pub async fn block_by_hash(&self, hash: &Hash) -> Option<Block> {
+        let block: Option<Digested<ConsensusBlock>> =
+            self.marshal.get_block(marshal::Identifier::Digest(to_digest(*hash))).await;
+        block.map(|b| b.inner().block().clone())
+    }
+
+    /// The highest finalized block at or below `height` that has a stored finalization
+    /// certificate, with the certificate's encoding (proposal then threshold signature).
+    pub async fn certified_block(&self, height: u64) -> Option<(Block, Vec<u8>)> {
+        let lowest = height.saturating_sub(CERTIFICATE_SEARCH_DEPTH).max(1);
+        for candidate in (lowest..=height).rev() {
+            if let Some(finalization) = self.marshal.get_finalization(Height::new(candidate)).await {
+                let block = self.block(candidate).await?;
+                return Some((block, commonware_codec::Encode::encode(&finalization).to_vec()));
+            }
+        }
+        None
+    }
+}
+
+/// Opens storage, recovers state, and starts every actor of one validator.
 pub async fn start<E, S, R, B, P>(
     context: E,
     config: ValidatorConfig,
     channels: Channels<S, R>,
     blocker: B,
     peers: P,
-) -> Result<Node<E>, EngineError>
+) -> Result<Validator<E>, EngineError>
 where
     E: Storage + Metrics + Spawner + Clock + commonware_runtime::Network + rand::CryptoRng,
     S: Sender<PublicKey = PublicKey>,
@@ -287,5 +337,5 @@ where
         },
     );
     engine.start(channels.votes, channels.certificates, channels.resolver);
-    Ok(node)
+    Ok(Validator { node, marshal })
 }

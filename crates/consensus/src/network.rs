@@ -15,9 +15,8 @@ use std::{net::SocketAddr, time::Duration};
 
 use crate::{
     alias::{Digest, PrivateKey, PublicKey, Scheme},
-    application::Node,
     block::ConsensusBlock,
-    engine::{self, Channels, EngineError, ValidatorConfig, channel},
+    engine::{self, Channels, EngineError, Validator, ValidatorConfig, channel},
 };
 
 /// A validator's peer: its identity and where to reach it.
@@ -46,7 +45,7 @@ pub async fn start_validator<E>(
     listen: SocketAddr,
     peers: &[Peer],
     config: ValidatorConfig,
-) -> Result<Node<E>, EngineError>
+) -> Result<Validator<E>, EngineError>
 where
     E: Storage + Metrics + Spawner + Clock + Network + Resolver + rand::CryptoRng,
 {

@@ -120,7 +120,8 @@ async fn launch(context: &deterministic::Context, setup: &Setup) -> Vec<Node<det
             timeouts: Timeouts::default(),
         };
         let child = context.child("validator").with_attribute("index", index);
-        nodes.push(engine::start(child, config, channels, control.clone(), oracle.manager()).await.unwrap());
+        let validator = engine::start(child, config, channels, control.clone(), oracle.manager()).await.unwrap();
+        nodes.push(validator.node().clone());
     }
     nodes
 }

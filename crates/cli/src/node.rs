@@ -1,0 +1,96 @@
+//! `veil devnet`, `veil node` and `veil testnet-config`.
+
+use clap::Args;
+use serde_json::json;
+use std::{io::Write, path::PathBuf};
+use veil_node::{
+    config::NodeConfig,
+    run::{self, Started},
+    testnet::{self, Ports},
+};
+
+use crate::{Failure, OutputFormat, print_json, print_text};
+
+#[derive(Args, Debug)]
+pub(crate) struct DevnetArgs {
+    /// Where the devnet keeps its keys, configuration and chain data.
+    #[arg(long, default_value_os_t = default_devnet_dir())]
+    data_dir: PathBuf,
+    /// Delete the devnet's data and start a new chain.
+    #[arg(long)]
+    reset: bool,
+    /// Port of the REST API on 127.0.0.1 (0: any free port). Used when the devnet is created.
+    #[arg(long, default_value_t = 9933)]
+    api_port: u16,
+}
+
+fn default_devnet_dir() -> PathBuf {
+    std::env::var_os("HOME")
+        .map_or_else(|| PathBuf::from(".veil/devnet"), |home| PathBuf::from(home).join(".veil/devnet"))
+}
+
+#[derive(Args, Debug)]
+pub(crate) struct NodeArgs {
+    /// The validator's configuration file (`node.toml`).
+    #[arg(long)]
+    config: PathBuf,
+}
+
+#[derive(Args, Debug)]
+pub(crate) struct TestnetArgs {
+    /// Number of validators.
+    #[arg(long, default_value_t = 4)]
+    validators: usize,
+    /// Output directory.
+    #[arg(long)]
+    out: PathBuf,
+    /// First p2p port on 127.0.0.1; validator i uses base + i.
+    #[arg(long, default_value_t = 30_300)]
+    p2p_base_port: u16,
+    /// First REST API port on 127.0.0.1; validator i uses base + i.
+    #[arg(long, default_value_t = 9_100)]
+    api_base_port: u16,
+}
+
+fn announce(output: OutputFormat, what: &'static str) -> impl FnOnce(Started) + Send + 'static {
+    move |started: Started| {
+        let url = format!("http://{}", started.api);
+        let mut stdout = std::io::stdout().lock();
+        let _ = match output {
+            OutputFormat::Text => writeln!(stdout, "{what} running at height {}\nREST API: {url}", started.height),
+            OutputFormat::Json => writeln!(stdout, "{}", json!({ "rest_api": url, "height": started.height })),
+        };
+        let _ = stdout.flush();
+    }
+}
+
+pub(crate) fn devnet(args: DevnetArgs, output: OutputFormat) -> Result<(), Failure> {
+    let config = testnet::devnet(&args.data_dir, args.reset, args.api_port).map_err(Failure::bad_input)?;
+    let loaded = NodeConfig::load(&config).map_err(Failure::bad_input)?;
+    run::run(loaded, announce(output, "Veil devnet (1 validator, data in the --data-dir)")).map_err(Failure::bad_input)
+}
+
+pub(crate) fn node(args: NodeArgs, output: OutputFormat) -> Result<(), Failure> {
+    let loaded = NodeConfig::load(&args.config).map_err(Failure::bad_input)?;
+    run::run(loaded, announce(output, "Veil validator")).map_err(Failure::bad_input)
+}
+
+pub(crate) fn testnet_config(args: TestnetArgs, output: OutputFormat, out: &mut dyn Write) -> Result<(), Failure> {
+    let ports: Vec<Ports> = (0..args.validators)
+        .map(|i| {
+            let offset = u16::try_from(i).map_err(|_| Failure::BadInput("too many validators".into()))?;
+            Ok(Ports { p2p: args.p2p_base_port.saturating_add(offset), api: args.api_base_port.saturating_add(offset) })
+        })
+        .collect::<Result<_, Failure>>()?;
+    let configs = testnet::write(&args.out, "veil-local", &ports).map_err(Failure::bad_input)?;
+    match output {
+        OutputFormat::Json => print_json(out, &json!({ "genesis": args.out.join("genesis.toml"), "configs": configs })),
+        OutputFormat::Text => {
+            let mut text = format!("Wrote a {}-validator network to {}:\n", configs.len(), args.out.display());
+            for config in &configs {
+                text.push_str(&format!("  veil node --config {}\n", config.display()));
+            }
+            print_text(out, &text)
+        }
+    }
+}

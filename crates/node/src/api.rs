@@ -1,0 +1,447 @@
+//! The REST API.
+//!
+//! Every error is JSON `{"code": "...", "message": "..."}` with a fitting status. Binary values are
+//! `0x` hex: transactions are submitted as their SCALE encoding, blocks carry theirs, so clients
+//! hash and verify exactly what the chain did. The OpenAPI document is at `/openapi.json`.
+
+use axum::{
+    Json, Router,
+    extract::{Path, State},
+    http::{StatusCode, header},
+    response::{
+        IntoResponse, Response,
+        sse::{Event, KeepAlive, Sse},
+    },
+    routing::{get, post},
+};
+use commonware_runtime::{Metrics as _, tokio::Context};
+use futures::StreamExt as _;
+use parity_scale_codec::Encode as _;
+use serde::{Deserialize, Serialize};
+use std::{collections::BTreeSet, convert::Infallible, str::FromStr as _, sync::Arc};
+use utoipa::{OpenApi, ToSchema};
+use veil_chain::{StateKey, state::Overlay};
+use veil_consensus::{application::TransactionStatus, engine::Validator, state::StateProof};
+use veil_mempool::{AdmissionError, Admitted};
+use veil_primitives::{AccountId, Block, Call, Hash};
+
+/// What the handlers share.
+#[derive(Clone)]
+pub struct ApiState {
+    validator: Validator<Context>,
+    metrics: Arc<Context>,
+}
+
+impl ApiState {
+    /// The API over a running validator; `metrics` renders the runtime's registry.
+    pub fn new(validator: Validator<Context>, metrics: Context) -> Self {
+        Self { validator, metrics: Arc::new(metrics) }
+    }
+}
+
+/// An error answer.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ErrorBody {
+    /// A stable, machine-readable code.
+    pub code: &'static str,
+    /// What went wrong, for people.
+    pub message: String,
+}
+
+struct ApiError(StatusCode, &'static str, String);
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        (self.0, Json(ErrorBody { code: self.1, message: self.2 })).into_response()
+    }
+}
+
+fn bad_request(code: &'static str, message: impl ToString) -> ApiError {
+    ApiError(StatusCode::BAD_REQUEST, code, message.to_string())
+}
+
+fn not_found(message: impl ToString) -> ApiError {
+    ApiError(StatusCode::NOT_FOUND, "not_found", message.to_string())
+}
+
+fn internal(message: impl ToString) -> ApiError {
+    ApiError(StatusCode::INTERNAL_SERVER_ERROR, "internal", message.to_string())
+}
+
+fn hex0x(bytes: impl AsRef<[u8]>) -> String {
+    format!("0x{}", hex::encode(bytes))
+}
+
+fn parse_hash(text: &str) -> Result<Hash, ApiError> {
+    let digits = text.strip_prefix("0x").unwrap_or(text);
+    let mut bytes = [0u8; 32];
+    hex::decode_to_slice(digits, &mut bytes).map_err(|_| bad_request("bad_hash", "a hash is 0x and 64 hex digits"))?;
+    Ok(Hash(bytes))
+}
+
+/// The chain and its validators.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct ChainInfo {
+    /// SHA-256 of the canonical genesis: what transactions bind to.
+    pub chain_id: String,
+    /// The chain's name.
+    pub chain_name: String,
+    /// The consensus namespace.
+    pub namespace: String,
+    /// The 96-byte BLS network key that verifies finalization certificates.
+    pub network_key: String,
+    /// Genesis time, milliseconds since the Unix epoch.
+    pub genesis_time_ms: u64,
+    /// Whether software-mode workers may register.
+    pub allow_insecure_workers: bool,
+    /// The latest finalized height.
+    pub finalized_height: u64,
+}
+
+/// A transaction as the API shows it.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct TransactionView {
+    /// Its hash.
+    pub hash: String,
+    /// The signer's SS58 address.
+    pub signer: String,
+    /// Its nonce.
+    pub nonce: u64,
+    /// Call kind, `transfer`.
+    pub call: String,
+    /// Recipient of a transfer.
+    pub to: String,
+    /// Amount of a transfer, in the smallest unit, as a decimal string.
+    pub amount: String,
+}
+
+/// A finalized block.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct BlockView {
+    /// The block hash (the header's SHA-256, the digest consensus certified).
+    pub hash: String,
+    /// Its height.
+    pub height: u64,
+    /// The parent's hash.
+    pub parent: String,
+    /// Its timestamp, milliseconds since the Unix epoch.
+    pub timestamp_ms: u64,
+    /// The state root after it.
+    pub state_root: String,
+    /// Its transactions' root.
+    pub transactions_root: String,
+    /// Its transactions.
+    pub transactions: Vec<TransactionView>,
+    /// The block's SCALE encoding, to hash and verify exactly.
+    pub encoded: String,
+}
+
+impl BlockView {
+    fn from_block(block: &Block) -> Self {
+        let header = &block.header;
+        Self {
+            hash: header.hash().to_string(),
+            height: header.height,
+            parent: header.parent.to_string(),
+            timestamp_ms: header.timestamp_ms,
+            state_root: header.state_root.to_string(),
+            transactions_root: header.transactions_root.to_string(),
+            transactions: block
+                .transactions
+                .iter()
+                .map(|tx| {
+                    let Call::Transfer { to, amount } = tx.transaction.call;
+                    TransactionView {
+                        hash: tx.hash().to_string(),
+                        signer: tx.transaction.signer.to_string(),
+                        nonce: tx.transaction.nonce,
+                        call: "transfer".into(),
+                        to: to.to_string(),
+                        amount: amount.0.to_string(),
+                    }
+                })
+                .collect(),
+            encoded: hex0x(block.encode()),
+        }
+    }
+}
+
+/// A finalized block with the finalization certificate that certifies it.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct CertifiedBlock {
+    /// The block.
+    pub block: BlockView,
+    /// The certificate: encoded proposal (epoch, view, parent view, block hash) then the 48-byte
+    /// threshold signature, verifiable against the network key.
+    pub finalization: String,
+}
+
+/// A transaction to submit.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct SubmitRequest {
+    /// The signed transaction's SCALE encoding, `0x` hex.
+    pub transaction: String,
+}
+
+/// The mempool's answer to a submission.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct SubmitResponse {
+    /// The transaction hash.
+    pub hash: String,
+    /// `pending` (includable now) or `parked` (waits for earlier nonces).
+    pub status: String,
+}
+
+/// Where a transaction stands.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct TransactionStatusView {
+    /// The transaction hash.
+    pub hash: String,
+    /// `pending` or `finalized`.
+    pub status: String,
+    /// The block height, when finalized.
+    pub height: Option<u64>,
+    /// The position in the block, when finalized.
+    pub index: Option<u32>,
+}
+
+/// A Merkle proof of an account's state.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct ProofView {
+    /// `inclusion` (the account exists) or `exclusion` (it does not).
+    pub kind: String,
+    /// The proven value (SCALE of the account state), for inclusion proofs.
+    pub value: Option<String>,
+    /// The encoded proof.
+    pub proof: String,
+}
+
+/// An account with a proof against a finalized header's state root.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct AccountView {
+    /// The SS58 address.
+    pub address: String,
+    /// The next nonce.
+    pub nonce: u64,
+    /// The balance in tokens.
+    pub balance: String,
+    /// The balance in the smallest unit, as a decimal string.
+    pub balance_units: String,
+    /// The state root the proof is against.
+    pub state_root: String,
+    /// The finalized block whose header carries that root.
+    pub height: u64,
+    /// That block's hash.
+    pub block_hash: String,
+    /// The proof.
+    pub proof: ProofView,
+}
+
+#[utoipa::path(get, path = "/v1/chain", responses((status = 200, body = ChainInfo)))]
+async fn chain_info(State(api): State<ApiState>) -> Json<ChainInfo> {
+    let node = api.validator.node().lock().await;
+    let genesis = node.chain().genesis();
+    Json(ChainInfo {
+        chain_id: node.chain().id().to_string(),
+        chain_name: genesis.chain_name.clone(),
+        namespace: genesis.network.namespace.clone(),
+        network_key: hex0x(genesis.network.public_key),
+        genesis_time_ms: genesis.genesis_time_ms,
+        allow_insecure_workers: genesis.allow_insecure_workers,
+        finalized_height: node.finalized_header().height,
+    })
+}
+
+#[utoipa::path(post, path = "/v1/transactions", request_body = SubmitRequest,
+    responses((status = 202, body = SubmitResponse), (status = 400, body = ErrorBody), (status = 409, body = ErrorBody), (status = 503, body = ErrorBody)))]
+async fn submit(
+    State(api): State<ApiState>,
+    body: Result<Json<SubmitRequest>, axum::extract::rejection::JsonRejection>,
+) -> Result<(StatusCode, Json<SubmitResponse>), ApiError> {
+    let Json(request) = body.map_err(|rejection| bad_request("bad_request", rejection.body_text()))?;
+    let digits = request.transaction.strip_prefix("0x").unwrap_or(&request.transaction);
+    let bytes =
+        hex::decode(digits).map_err(|_| bad_request("bad_transaction", "transaction must be 0x-prefixed hex"))?;
+    let node = api.validator.node();
+    let tx = node.lock().await.chain().decode_transaction(&bytes).map_err(|e| bad_request("bad_transaction", e))?;
+    let hash = tx.hash();
+    let admitted = node.submit(tx).await.map_err(|error| match &error {
+        AdmissionError::AlreadyPending(_) | AdmissionError::NonceTaken { .. } => {
+            ApiError(StatusCode::CONFLICT, "conflict", error.to_string())
+        }
+        AdmissionError::Full(_) => ApiError(StatusCode::SERVICE_UNAVAILABLE, "mempool_full", error.to_string()),
+        _ => bad_request("rejected", error),
+    })?;
+    let status = match admitted {
+        Admitted::Ready => "pending",
+        Admitted::Parked => "parked",
+    };
+    Ok((StatusCode::ACCEPTED, Json(SubmitResponse { hash: hash.to_string(), status: status.into() })))
+}
+
+#[utoipa::path(get, path = "/v1/transactions/{hash}", responses((status = 200, body = TransactionStatusView), (status = 404, body = ErrorBody)))]
+async fn transaction(
+    State(api): State<ApiState>,
+    Path(hash): Path<String>,
+) -> Result<Json<TransactionStatusView>, ApiError> {
+    let hash = parse_hash(&hash)?;
+    let status = api.validator.node().lock().await.transaction_status(&hash);
+    let (status, height, index) = match status {
+        TransactionStatus::Pending => ("pending", None, None),
+        TransactionStatus::Finalized { height, index } => ("finalized", Some(height), Some(index)),
+        TransactionStatus::Unknown => return Err(not_found(format!("transaction {hash} is unknown here"))),
+    };
+    Ok(Json(TransactionStatusView { hash: hash.to_string(), status: status.into(), height, index }))
+}
+
+#[utoipa::path(get, path = "/v1/blocks/latest", responses((status = 200, body = CertifiedBlock), (status = 404, body = ErrorBody)))]
+async fn latest_block(State(api): State<ApiState>) -> Result<Json<CertifiedBlock>, ApiError> {
+    let height = api.validator.node().lock().await.finalized_header().height;
+    let (block, finalization) =
+        api.validator.certified_block(height).await.ok_or_else(|| not_found("no certified block yet"))?;
+    Ok(Json(CertifiedBlock { block: BlockView::from_block(&block), finalization: hex0x(finalization) }))
+}
+
+#[utoipa::path(get, path = "/v1/blocks/{height}", responses((status = 200, body = BlockView), (status = 404, body = ErrorBody)))]
+async fn block_by_height(State(api): State<ApiState>, Path(height): Path<String>) -> Result<Json<BlockView>, ApiError> {
+    let height: u64 = height.parse().map_err(|_| bad_request("bad_height", "a height is a whole number"))?;
+    let block =
+        api.validator.block(height).await.ok_or_else(|| not_found(format!("no finalized block at height {height}")))?;
+    Ok(Json(BlockView::from_block(&block)))
+}
+
+#[utoipa::path(get, path = "/v1/blocks/hash/{hash}", responses((status = 200, body = BlockView), (status = 404, body = ErrorBody)))]
+async fn block_by_hash(State(api): State<ApiState>, Path(hash): Path<String>) -> Result<Json<BlockView>, ApiError> {
+    let hash = parse_hash(&hash)?;
+    let block =
+        api.validator.block_by_hash(&hash).await.ok_or_else(|| not_found(format!("no finalized block {hash}")))?;
+    Ok(Json(BlockView::from_block(&block)))
+}
+
+#[utoipa::path(get, path = "/v1/accounts/{address}", responses((status = 200, body = AccountView), (status = 400, body = ErrorBody)))]
+async fn account(State(api): State<ApiState>, Path(address): Path<String>) -> Result<Json<AccountView>, ApiError> {
+    let account = AccountId::from_str(&address).map_err(|e| bad_request("bad_address", format!("{address}: {e}")))?;
+    let key = StateKey::Account(account).to_bytes();
+    // One lock: the value, the proof and the header all describe the same committed state.
+    let node = api.validator.node().lock().await;
+    let snapshot = node.read(&BTreeSet::from([key.clone()])).await.map_err(internal)?;
+    let info = Overlay::new(&snapshot).account(&account).map_err(internal)?;
+    let proof = node.prove(&key).await.map_err(internal)?;
+    let header = node.finalized_header().clone();
+    drop(node);
+    let proof = match proof {
+        StateProof::Inclusion { value, proof } => {
+            ProofView { kind: "inclusion".into(), value: Some(hex0x(value)), proof: hex0x(proof) }
+        }
+        StateProof::Exclusion { proof } => ProofView { kind: "exclusion".into(), value: None, proof: hex0x(proof) },
+    };
+    Ok(Json(AccountView {
+        address: account.to_string(),
+        nonce: info.nonce,
+        balance: info.balance.to_string(),
+        balance_units: info.balance.0.to_string(),
+        state_root: header.state_root.to_string(),
+        height: header.height,
+        block_hash: header.hash().to_string(),
+        proof,
+    }))
+}
+
+/// A finalized block as streamed: its summary.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct StreamedBlock {
+    /// Its hash.
+    pub hash: String,
+    /// Its height.
+    pub height: u64,
+    /// Its timestamp.
+    pub timestamp_ms: u64,
+    /// Its transactions' hashes.
+    pub transactions: Vec<String>,
+}
+
+#[utoipa::path(get, path = "/v1/stream/blocks", responses((status = 200, description = "Server-Sent Events: one `block` event per finalized block, data is a StreamedBlock")))]
+async fn stream_blocks(State(api): State<ApiState>) -> Sse<impl futures::Stream<Item = Result<Event, Infallible>>> {
+    let receiver = api.validator.node().subscribe().await;
+    let events = receiver.map(|finalized| {
+        let summary = StreamedBlock {
+            hash: finalized.hash.to_string(),
+            height: finalized.block.header.height,
+            timestamp_ms: finalized.block.header.timestamp_ms,
+            transactions: finalized.block.transactions.iter().map(|tx| tx.hash().to_string()).collect(),
+        };
+        Ok(Event::default().event("block").data(serde_json::to_string(&summary).unwrap_or_default()))
+    });
+    Sse::new(events).keep_alive(KeepAlive::default())
+}
+
+async fn metrics(State(api): State<ApiState>) -> impl IntoResponse {
+    let (height, mempool) = {
+        let node = api.validator.node().lock().await;
+        (node.finalized_header().height, node.mempool_len())
+    };
+    let mut text = api.metrics.encode();
+    let ours = format!(
+        "# HELP veil_finalized_height Height of the latest finalized block.\n# TYPE veil_finalized_height gauge\nveil_finalized_height {height}\n\
+         # HELP veil_mempool_transactions Transactions waiting in the mempool.\n# TYPE veil_mempool_transactions gauge\nveil_mempool_transactions {mempool}\n"
+    );
+    match text.rfind("# EOF") {
+        Some(at) => text.insert_str(at, &ours),
+        None => text.push_str(&ours),
+    }
+    ([(header::CONTENT_TYPE, "application/openmetrics-text; version=1.0.0; charset=utf-8")], text)
+}
+
+async fn health() -> &'static str {
+    "ok"
+}
+
+/// The OpenAPI document.
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "Veil node API",
+        description = "Transactions, finalized blocks with certificates, and accounts with state proofs."
+    ),
+    paths(chain_info, submit, transaction, latest_block, block_by_height, block_by_hash, account, stream_blocks),
+    components(schemas(
+        ErrorBody,
+        ChainInfo,
+        SubmitRequest,
+        SubmitResponse,
+        TransactionStatusView,
+        BlockView,
+        TransactionView,
+        CertifiedBlock,
+        AccountView,
+        ProofView,
+        StreamedBlock
+    ))
+)]
+pub struct ApiDoc;
+
+async fn openapi() -> impl IntoResponse {
+    Json(ApiDoc::openapi())
+}
+
+async fn fallback() -> ApiError {
+    not_found("no such endpoint; the API is described at /openapi.json")
+}
+
+/// The API's routes.
+pub fn router(state: ApiState) -> Router {
+    Router::new()
+        .route("/v1/chain", get(chain_info))
+        .route("/v1/transactions", post(submit))
+        .route("/v1/transactions/{hash}", get(transaction))
+        .route("/v1/blocks/latest", get(latest_block))
+        .route("/v1/blocks/{height}", get(block_by_height))
+        .route("/v1/blocks/hash/{hash}", get(block_by_hash))
+        .route("/v1/accounts/{address}", get(account))
+        .route("/v1/stream/blocks", get(stream_blocks))
+        .route("/openapi.json", get(openapi))
+        .route("/metrics", get(metrics))
+        .route("/health", get(health))
+        .fallback(fallback)
+        .with_state(state)
+}

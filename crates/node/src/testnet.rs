@@ -1,0 +1,195 @@
+//! Local networks: generated genesis, keys and configuration.
+//!
+//! A local network of N validators on loopback gets: one genesis (a fresh network key from a
+//! trusted dealer, the validators' identities and addresses, funded development accounts), and per
+//! validator a directory with its identity key and share (0600) and a `node.toml`. `veil devnet` is
+//! the one-validator case, generated once into its data directory and reused on every start.
+
+use std::{
+    net::{SocketAddr, TcpListener},
+    path::{Path, PathBuf},
+    time::{SystemTime, UNIX_EPOCH},
+};
+use veil_chain::{
+    Genesis,
+    genesis::{Economics, GenesisBalance, Network, Validator},
+};
+use veil_consensus::dealer;
+use veil_crypto::AccountPair;
+use veil_primitives::Balance;
+
+use crate::{config::NodeConfig, keys};
+
+/// The development accounts, funded at genesis, with the secret URIs anyone can use.
+pub const DEV_ACCOUNTS: [&str; 6] = ["//Alice", "//Bob", "//Charlie", "//Dave", "//Eve", "//Ferdie"];
+/// Each development account's genesis balance, in tokens.
+pub const DEV_BALANCE: u128 = 1_000_000;
+/// The genesis supply, in tokens: what the development accounts do not hold sits in `//Treasury`.
+pub const GENESIS_SUPPLY: u128 = 1_000_000_000;
+
+/// Why a local network could not be written.
+#[derive(Debug, thiserror::Error)]
+pub enum TestnetError {
+    /// Writing failed.
+    #[error("{path}: {source}")]
+    Io {
+        /// The path.
+        path: PathBuf,
+        /// The error.
+        source: std::io::Error,
+    },
+    /// A key file could not be written.
+    #[error(transparent)]
+    Key(#[from] keys::KeyFileError),
+    /// The dealer failed.
+    #[error(transparent)]
+    Dealer(#[from] dealer::DealerError),
+    /// No free port on loopback.
+    #[error("no free port on 127.0.0.1: {0}")]
+    Port(std::io::Error),
+    /// A validator count out of range.
+    #[error("a local network has 1 to 64 validators, not {0}")]
+    Validators(usize),
+}
+
+/// Ports of one validator.
+#[derive(Clone, Copy, Debug)]
+pub struct Ports {
+    /// p2p.
+    pub p2p: u16,
+    /// REST API (0 lets the system pick one at each start).
+    pub api: u16,
+}
+
+/// A free TCP port on loopback, as the system hands them out now.
+pub fn free_port() -> Result<u16, TestnetError> {
+    let listener = TcpListener::bind("127.0.0.1:0").map_err(TestnetError::Port)?;
+    Ok(listener.local_addr().map_err(TestnetError::Port)?.port())
+}
+
+fn io(path: &Path) -> impl FnOnce(std::io::Error) -> TestnetError + '_ {
+    move |source| TestnetError::Io { path: path.to_owned(), source }
+}
+
+fn dev_balances() -> Vec<GenesisBalance> {
+    let tokens = |n: u128| Balance(n * Balance::ONE.0);
+    let mut balances: Vec<GenesisBalance> = DEV_ACCOUNTS
+        .iter()
+        .filter_map(|uri| AccountPair::from_suri(uri, None).ok())
+        .map(|pair| GenesisBalance { account: pair.public(), amount: tokens(DEV_BALANCE) })
+        .collect();
+    let rest = GENESIS_SUPPLY - DEV_BALANCE * balances.len() as u128;
+    if let Ok(treasury) = AccountPair::from_suri("//Treasury", None) {
+        balances.push(GenesisBalance { account: treasury.public(), amount: tokens(rest) });
+    }
+    balances
+}
+
+/// Writes a local network of `ports.len()` validators into `out`: `genesis.toml` and
+/// `validator-<i>/` directories. Returns each validator's `node.toml`.
+pub fn write(out: &Path, chain_name: &str, ports: &[Ports]) -> Result<Vec<PathBuf>, TestnetError> {
+    if ports.is_empty() || ports.len() > 64 {
+        return Err(TestnetError::Validators(ports.len()));
+    }
+    std::fs::create_dir_all(out).map_err(io(out))?;
+    let mut rng = rand::rng();
+    let identities: Vec<_> = ports.iter().map(|_| dealer::generate_identity(&mut rng)).collect();
+    let publics: Vec<_> = identities.iter().map(dealer::public_key).collect();
+    let dealing = dealer::deal(&mut rng, &publics)?;
+    let now_ms = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64);
+    let genesis = Genesis {
+        chain_name: chain_name.to_owned(),
+        genesis_time_ms: now_ms,
+        allow_insecure_workers: true,
+        network: Network { namespace: format!("{chain_name}-{now_ms}"), public_key: dealing.network_key },
+        validators: identities
+            .iter()
+            .zip(ports)
+            .map(|(identity, ports)| Validator {
+                identity: dealer::public_bytes(identity),
+                address: SocketAddr::from(([127, 0, 0, 1], ports.p2p)).to_string(),
+            })
+            .collect(),
+        gatekeepers: AccountPair::from_suri("//Alice", None).map(|a| vec![a.public()]).unwrap_or_default(),
+        balances: dev_balances(),
+        economics: Economics::default(),
+    };
+    let genesis_path = out.join("genesis.toml");
+    std::fs::write(&genesis_path, genesis.to_toml()).map_err(io(&genesis_path))?;
+    let polynomial = format!("0x{}", hex::encode(&dealing.polynomial));
+    let mut configs = Vec::new();
+    for (index, (identity, ports)) in identities.iter().zip(ports).enumerate() {
+        let dir = out.join(format!("validator-{index}"));
+        let public = dealer::public_key(identity);
+        let share = dealing
+            .shares
+            .iter()
+            .find(|(owner, _)| *owner == public)
+            .map(|(_, share)| share.clone())
+            .ok_or(dealer::DealerError::Deal("a validator has no share".into()))?;
+        keys::write_secret(&dir.join("identity.key"), &dealer::identity_bytes(identity))?;
+        keys::write_secret(&dir.join("share.key"), &share)?;
+        let config = NodeConfig {
+            data_dir: PathBuf::from("data"),
+            genesis: PathBuf::from("../genesis.toml"),
+            identity_key: PathBuf::from("identity.key"),
+            share: PathBuf::from("share.key"),
+            polynomial: polynomial.clone(),
+            p2p_listen: SocketAddr::from(([127, 0, 0, 1], ports.p2p)),
+            api_listen: SocketAddr::from(([127, 0, 0, 1], ports.api)),
+            worker_threads: 2,
+        };
+        let path = dir.join("node.toml");
+        std::fs::write(&path, config.to_toml()).map_err(io(&path))?;
+        configs.push(path);
+    }
+    Ok(configs)
+}
+
+/// The devnet's configuration under `data_dir`: generated on first use (or after `reset`, which
+/// deletes everything there first) and reused afterwards, so the chain persists across restarts.
+pub fn devnet(data_dir: &Path, reset: bool, api_port: u16) -> Result<PathBuf, TestnetError> {
+    let config = data_dir.join("validator-0").join("node.toml");
+    if reset && data_dir.exists() {
+        std::fs::remove_dir_all(data_dir).map_err(io(data_dir))?;
+    }
+    if config.exists() {
+        return Ok(config);
+    }
+    let ports = Ports { p2p: free_port()?, api: api_port };
+    let mut configs = write(data_dir, "veil-devnet", &[ports])?;
+    configs.pop().ok_or(TestnetError::Validators(0))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::NodeConfig;
+
+    #[test]
+    fn generated_network_loads_and_keys_match_genesis() {
+        let out = std::env::temp_dir().join(format!("veil-testnet-{}", std::process::id()));
+        let ports: Vec<Ports> = (0..4).map(|i| Ports { p2p: 40_000 + i, api: 0 }).collect();
+        let configs = write(&out, "veil-test", &ports).unwrap();
+        assert_eq!(configs.len(), 4);
+        for (index, path) in configs.iter().enumerate() {
+            let loaded = NodeConfig::load(path).unwrap();
+            let identity = dealer::decode_identity(&keys::read_secret(&loaded.config.identity_key).unwrap()).unwrap();
+            assert_eq!(loaded.genesis.validators[index].identity, dealer::public_bytes(&identity));
+            assert_eq!(loaded.genesis.total_supply(), Some(Balance(GENESIS_SUPPLY * Balance::ONE.0)));
+        }
+        std::fs::remove_dir_all(out).unwrap();
+    }
+
+    #[test]
+    fn devnet_is_generated_once_and_reset_on_request() {
+        let dir = std::env::temp_dir().join(format!("veil-devnet-{}", std::process::id()));
+        let first = devnet(&dir, false, 0).unwrap();
+        let genesis = std::fs::read_to_string(dir.join("genesis.toml")).unwrap();
+        assert_eq!(devnet(&dir, false, 0).unwrap(), first);
+        assert_eq!(std::fs::read_to_string(dir.join("genesis.toml")).unwrap(), genesis, "kept");
+        devnet(&dir, true, 0).unwrap();
+        assert_ne!(std::fs::read_to_string(dir.join("genesis.toml")).unwrap(), genesis, "regenerated");
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+}
