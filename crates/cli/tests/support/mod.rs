@@ -1,0 +1,179 @@
+//! Real `veil` processes on loopback, and a minimal HTTP client to talk to them.
+#![allow(dead_code, unreachable_pub, clippy::unwrap_used, clippy::print_stderr)]
+
+use parity_scale_codec::Encode as _;
+use serde_json::Value;
+use std::{
+    io::{BufRead, BufReader, Read, Write},
+    net::TcpStream,
+    path::{Path, PathBuf},
+    process::{Child, Command, Stdio},
+    time::{Duration, Instant},
+};
+use veil_crypto::AccountPair;
+use veil_primitives::{AccountId, Balance, Call, Hash, SignedTransaction, Transaction};
+
+/// A running `veil` process, killed (SIGKILL) when dropped.
+pub struct Process {
+    pub child: Child,
+    pub url: String,
+    pub log: PathBuf,
+}
+
+impl Process {
+    /// Starts `veil ARGS`, logging to `log`, and waits for its "REST API: URL" line.
+    pub fn start(args: &[&str], log: &Path) -> Process {
+        let file = std::fs::File::create(log).unwrap();
+        let child = Command::new(env!("CARGO_BIN_EXE_veil"))
+            .args(args)
+            .stdout(Stdio::from(file.try_clone().unwrap()))
+            .stderr(Stdio::from(file))
+            .spawn()
+            .unwrap();
+        // Owned by `Process` at once, so a failed start still kills it.
+        let mut process = Process { child, url: String::new(), log: log.to_owned() };
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            let text = std::fs::read_to_string(log).unwrap_or_default();
+            if let Some(at) = text.find("REST API: ") {
+                process.url = text[at + 10..].lines().next().unwrap().trim().to_owned();
+                return process;
+            }
+            assert!(Instant::now() < deadline, "veil {args:?} did not start:\n{text}");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    /// SIGKILL.
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    pub fn get(&self, path: &str) -> (u16, Value) {
+        http(&self.url, "GET", path, None)
+    }
+
+    pub fn post(&self, path: &str, body: &Value) -> (u16, Value) {
+        http(&self.url, "POST", path, Some(&body.to_string()))
+    }
+
+    pub fn height(&self) -> u64 {
+        self.get("/v1/chain").1["finalized_height"].as_u64().unwrap()
+    }
+
+    pub fn chain_id(&self) -> Hash {
+        let text = self.get("/v1/chain").1["chain_id"].as_str().unwrap().to_owned();
+        let mut bytes = [0u8; 32];
+        hex::decode_to_slice(&text[2..], &mut bytes).unwrap();
+        Hash(bytes)
+    }
+
+    pub fn account(&self, account: &AccountId) -> (u64, u128) {
+        let (status, body) = self.get(&format!("/v1/accounts/{account}"));
+        assert_eq!(status, 200, "{body}");
+        (body["nonce"].as_u64().unwrap(), body["balance_units"].as_str().unwrap().parse().unwrap())
+    }
+
+    pub fn submit(&self, tx: &SignedTransaction) -> (u16, Value) {
+        self.post("/v1/transactions", &serde_json::json!({ "transaction": format!("0x{}", hex::encode(tx.encode())) }))
+    }
+
+    /// Waits until `hash` is finalized here; returns its height.
+    pub fn wait_finalized(&self, hash: &Hash, timeout: Duration) -> u64 {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let (status, body) = self.get(&format!("/v1/transactions/{hash}"));
+            if status == 200 && body["status"] == "finalized" {
+                return body["height"].as_u64().unwrap();
+            }
+            assert!(Instant::now() < deadline, "{hash} not finalized at {}: {status} {body}", self.url);
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+}
+
+impl Drop for Process {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// One HTTP/1.1 request with `Connection: close`; returns the status and the JSON body (or the
+/// body as a JSON string when it is not JSON).
+pub fn http(url: &str, method: &str, path: &str, body: Option<&str>) -> (u16, Value) {
+    let authority = url.strip_prefix("http://").unwrap();
+    let mut stream = TcpStream::connect(authority).unwrap();
+    stream.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+    let body = body.unwrap_or("");
+    write!(
+        stream,
+        "{method} {path} HTTP/1.1\r\nHost: {authority}\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    )
+    .unwrap();
+    let mut response = String::new();
+    stream.read_to_string(&mut response).unwrap();
+    let status: u16 = response.split(' ').nth(1).unwrap().parse().unwrap();
+    let content = response.split_once("\r\n\r\n").map(|(_, c)| c).unwrap_or("");
+    (status, serde_json::from_str(content).unwrap_or(Value::String(content.to_owned())))
+}
+
+/// Reads Server-Sent Events from `path` until `count` events named `name` arrived; returns their data.
+pub fn sse(url: &str, path: &str, name: &str, count: usize) -> Vec<Value> {
+    let authority = url.strip_prefix("http://").unwrap();
+    let mut stream = TcpStream::connect(authority).unwrap();
+    stream.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+    write!(stream, "GET {path} HTTP/1.1\r\nHost: {authority}\r\nAccept: text/event-stream\r\n\r\n").unwrap();
+    let mut reader = BufReader::new(stream);
+    let mut events = Vec::new();
+    let mut current = None;
+    let mut line = String::new();
+    while events.len() < count {
+        line.clear();
+        assert!(reader.read_line(&mut line).unwrap() > 0, "stream ended");
+        let line = line.trim_end();
+        if let Some(event) = line.strip_prefix("event: ") {
+            current = Some(event.to_owned());
+        } else if let Some(data) = line.strip_prefix("data: ")
+            && current.as_deref() == Some(name)
+        {
+            events.push(serde_json::from_str(data).unwrap());
+        }
+    }
+    events
+}
+
+pub fn temp_dir(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("veil-e2e-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// The first of `count` consecutive ports on 127.0.0.1 that are all free right now.
+pub fn free_ports(count: u16) -> u16 {
+    loop {
+        let base = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        if base.checked_add(count).is_none() {
+            continue;
+        }
+        let held: Vec<_> = (base..base + count).map(|port| std::net::TcpListener::bind(("127.0.0.1", port))).collect();
+        if held.iter().all(Result::is_ok) {
+            return base;
+        }
+    }
+}
+
+pub fn pair(uri: &str) -> AccountPair {
+    AccountPair::from_suri(uri, None).unwrap()
+}
+
+pub fn transfer(chain: Hash, from: &AccountPair, nonce: u64, to: AccountId, tokens: u128) -> SignedTransaction {
+    from.sign_transaction(Transaction {
+        genesis: chain,
+        signer: from.public(),
+        nonce,
+        call: Call::Transfer { to, amount: Balance(tokens * Balance::ONE.0) },
+    })
+}
