@@ -15,7 +15,7 @@ use commonware_consensus::{
     marshal::{Update, ancestry::Ancestry},
 };
 use commonware_cryptography::{Digested, Digestible};
-use commonware_runtime::{Clock, Metrics, Spawner, Storage};
+use commonware_runtime::{Clock, Metrics, Spawner};
 use commonware_utils::{Acknowledgement as _, acknowledgement::Exact};
 use futures::{StreamExt as _, channel::mpsc, lock::Mutex};
 use std::{
@@ -30,7 +30,7 @@ use veil_primitives::{Block, Hash, Header, MessageCommitments, SignedTransaction
 use crate::{
     alias::{Context, Digest, Scheme},
     block::ConsensusBlock,
-    state::{StateProof, StateStore, StateStoreError},
+    state::{AuthenticatedState, StateProof, StateStoreError},
 };
 
 /// The longest a verifier waits for its clock to reach a block's timestamp before refusing it.
@@ -62,9 +62,9 @@ pub enum TransactionStatus {
 }
 
 /// Everything the node keeps about the chain besides the archives.
-pub struct NodeState<E: Storage + Metrics + Spawner + Clock> {
+pub struct NodeState<S: AuthenticatedState> {
     chain: Chain,
-    state: StateStore<E>,
+    state: S,
     mempool: Mempool,
     /// Headers of the committed block and every speculated one.
     headers: HashMap<Digest, Header>,
@@ -73,9 +73,9 @@ pub struct NodeState<E: Storage + Metrics + Spawner + Clock> {
     subscribers: Vec<mpsc::UnboundedSender<Finalized>>,
 }
 
-impl<E: Storage + Metrics + Spawner + Clock> NodeState<E> {
+impl<S: AuthenticatedState> NodeState<S> {
     /// The node state over an opened store whose committed block is `committed` (its header).
-    pub fn new(chain: Chain, state: StateStore<E>, mempool: Mempool, committed: Header) -> Self {
+    pub fn new(chain: Chain, state: S, mempool: Mempool, committed: Header) -> Self {
         let digest = crate::block::to_digest(committed.hash());
         Self {
             chain,
@@ -101,12 +101,12 @@ impl<E: Storage + Metrics + Spawner + Clock> NodeState<E> {
         let keys = self.chain.keys_touched(block.transactions.iter());
         let snapshot = self.state.read(&parent, &keys).await.map_err(|e| e.to_string())?;
         let changes = self.chain.execute(&snapshot, &parent_header, block, now_ms).map_err(|e| e.to_string())?;
-        let speculation =
+        let (root, speculation) =
             self.state.speculate(&parent, block.header.height, &changes).await.map_err(|e| e.to_string())?;
-        if speculation.root != block.header.state_root {
+        if root != block.header.state_root {
             return Err(format!(
-                "state root mismatch: header says {}, execution gives {}",
-                block.header.state_root, speculation.root
+                "state root mismatch: header says {}, execution gives {root}",
+                block.header.state_root
             ));
         }
         self.state.insert(digest, speculation);
@@ -126,12 +126,13 @@ impl<E: Storage + Metrics + Spawner + Clock> NodeState<E> {
         let execution =
             self.chain.build(&snapshot, &parent_header, timestamp_ms, candidates).map_err(|e| e.to_string())?;
         let height = parent_header.height + 1;
-        let speculation = self.state.speculate(parent, height, &execution.changes).await.map_err(|e| e.to_string())?;
+        let (state_root, speculation) =
+            self.state.speculate(parent, height, &execution.changes).await.map_err(|e| e.to_string())?;
         let header = Header {
             parent: parent_header.hash(),
             height,
             timestamp_ms,
-            state_root: speculation.root,
+            state_root,
             transactions_root: transactions_root(&execution.transactions),
             messages: MessageCommitments::default(),
         };
@@ -211,24 +212,24 @@ impl<E: Storage + Metrics + Spawner + Clock> NodeState<E> {
 }
 
 /// The shared handle to the node's state: consensus, the finalizer and the API all use it.
-pub struct Node<E: Storage + Metrics + Spawner + Clock> {
-    inner: Arc<Mutex<NodeState<E>>>,
+pub struct Node<S: AuthenticatedState> {
+    inner: Arc<Mutex<NodeState<S>>>,
 }
 
-impl<E: Storage + Metrics + Spawner + Clock> Clone for Node<E> {
+impl<S: AuthenticatedState> Clone for Node<S> {
     fn clone(&self) -> Self {
         Self { inner: Arc::clone(&self.inner) }
     }
 }
 
-impl<E: Storage + Metrics + Spawner + Clock> Node<E> {
+impl<S: AuthenticatedState> Node<S> {
     /// Shares `state`.
-    pub fn new(state: NodeState<E>) -> Self {
+    pub fn new(state: NodeState<S>) -> Self {
         Self { inner: Arc::new(Mutex::new(state)) }
     }
 
     /// Locks the state for reading or updating; never hold the guard across network waits.
-    pub async fn lock(&self) -> futures::lock::MutexGuard<'_, NodeState<E>> {
+    pub async fn lock(&self) -> futures::lock::MutexGuard<'_, NodeState<S>> {
         self.inner.lock().await
     }
 
@@ -283,7 +284,7 @@ fn millis(time: SystemTime) -> u64 {
     time.duration_since(SystemTime::UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64)
 }
 
-impl<E: Storage + Metrics + Spawner + Clock> Application<E> for Node<E> {
+impl<E: Metrics + Spawner + Clock, S: AuthenticatedState> Application<E> for Node<S> {
     type SigningScheme = Scheme;
     type Context = Context;
     type Block = ConsensusBlock;
@@ -389,7 +390,7 @@ impl Reporter for Finalizer {
 /// Applies finalized blocks in order, acknowledging each once its state is committed. A block that
 /// does not execute to its certified state root means this node's state diverged from the
 /// network's: the task stops without acknowledging, which halts marshal, and logs why.
-pub async fn run_finalizer<E: Storage + Metrics + Spawner + Clock>(node: Node<E>, mut queue: FinalizedQueue) {
+pub async fn run_finalizer<S: AuthenticatedState>(node: Node<S>, mut queue: FinalizedQueue) {
     while let Some((block, ack)) = queue.next().await {
         let height = block.height();
         let result = node.inner.lock().await.finalize(block.inner().block()).await;

@@ -30,7 +30,7 @@ use crate::{
     alias::{Digest, Finalization, PublicKey, Scheme},
     application::{Finalizer, Node, NodeState, run_finalizer},
     block::{ConsensusBlock, to_digest},
-    state::{StateStore, StateStoreError},
+    state::{AuthenticatedState, QmdbState, StateStoreError},
 };
 
 /// Channel numbers.
@@ -139,20 +139,20 @@ const CERTIFICATE_SEARCH_DEPTH: u64 = 256;
 
 /// A running validator, as the node's API sees it: the shared state, and the finalized blocks and
 /// certificates marshal stores.
-pub struct Validator<E: Storage + Metrics + Spawner + Clock> {
-    node: Node<E>,
+pub struct Validator<S: AuthenticatedState> {
+    node: Node<S>,
     marshal: marshal::core::Mailbox<Scheme, marshal::standard::Standard<ConsensusBlock>>,
 }
 
-impl<E: Storage + Metrics + Spawner + Clock> Clone for Validator<E> {
+impl<S: AuthenticatedState> Clone for Validator<S> {
     fn clone(&self) -> Self {
         Self { node: self.node.clone(), marshal: self.marshal.clone() }
     }
 }
 
-impl<E: Storage + Metrics + Spawner + Clock> Validator<E> {
+impl<S: AuthenticatedState> Validator<S> {
     /// The shared state: mempool, committed state, finalized head.
-    pub fn node(&self) -> &Node<E> {
+    pub fn node(&self) -> &Node<S> {
         &self.node
     }
 
@@ -191,7 +191,7 @@ pub async fn start<E, S, R, B, P>(
     channels: Channels<S, R>,
     blocker: B,
     peers: P,
-) -> Result<Validator<E>, EngineError>
+) -> Result<Validator<QmdbState<E>>, EngineError>
 where
     E: Storage + Metrics + Spawner + Clock + commonware_runtime::Network + rand::CryptoRng,
     S: Sender<PublicKey = PublicKey>,
@@ -201,7 +201,7 @@ where
 {
     let prefix = config.partition_prefix.as_str();
     let page_cache = CacheRef::new(NZU16!(4096), NZUsize!(4096));
-    let state = StateStore::open(context.child("state"), prefix, &config.chain).await?;
+    let state = QmdbState::open(context.child("state"), prefix, &config.chain).await?;
     let genesis = Block { header: config.chain.genesis_header(state.genesis_root()), transactions: Default::default() };
     let genesis_digest = to_digest(genesis.header.hash());
     let genesis = Digested::precomputed(ConsensusBlock::new(genesis), genesis_digest);

@@ -17,6 +17,7 @@ use crate::{
     alias::{Digest, PrivateKey, PublicKey, Scheme},
     block::ConsensusBlock,
     engine::{self, Channels, EngineError, Validator, ValidatorConfig, channel},
+    state::QmdbState,
 };
 
 /// A validator's peer: its identity and where to reach it.
@@ -45,7 +46,7 @@ pub async fn start_validator<E>(
     listen: SocketAddr,
     peers: &[Peer],
     config: ValidatorConfig,
-) -> Result<Validator<E>, EngineError>
+) -> Result<Validator<QmdbState<E>>, EngineError>
 where
     E: Storage + Metrics + Spawner + Clock + Network + Resolver + rand::CryptoRng,
 {

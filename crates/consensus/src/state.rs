@@ -8,6 +8,11 @@
 //!
 //! Proofs (inclusion and exclusion) are served against the committed root, which the latest
 //! finalized header commits to.
+//!
+//! Execution and the node reach state only through [`AuthenticatedState`]; [`QmdbState`] is its
+//! implementation over Commonware's QMDB (`current::ordered`, ALPHA). Everything it holds can be
+//! rebuilt by replaying the block archive, and another backend (for example a Jellyfish Merkle
+//! tree over redb) can replace it by implementing the trait.
 
 use bytes::{Buf as _, BufMut};
 use commonware_codec::{Buf, Encode as _, EncodeSize, Error as CodecError, Read, ReadExt, Write, varint::UInt};
@@ -105,10 +110,8 @@ fn db_error(error: impl std::fmt::Display) -> StateStoreError {
     StateStoreError::Database(error.to_string())
 }
 
-/// A block's post-state, computed but not yet recorded under the block's digest.
+/// A block's post-state in QMDB, computed but not yet recorded under the block's digest.
 pub struct Speculation {
-    /// The state root.
-    pub root: Hash,
     height: u64,
     batch: Batch,
 }
@@ -141,9 +144,48 @@ pub enum StateProof {
     },
 }
 
-/// The public state: committed after the last finalized block, plus one speculative batch per
-/// block proposed or verified since.
-pub struct StateStore<E: Storage + Metrics + Spawner + commonware_runtime::Clock> {
+/// The authenticated public state a validator keeps: committed after the last finalized block,
+/// plus the speculative post-state of every block proposed or verified on top of it.
+pub trait AuthenticatedState: Send + Sync + 'static {
+    /// A block's post-state, computed but not yet recorded under the block's digest.
+    type Speculation: Send + Sync;
+
+    /// The root of the genesis state: block 0's state root.
+    fn genesis_root(&self) -> Hash;
+    /// The root of the committed state.
+    fn root(&self) -> Hash;
+    /// The last finalized block the committed state belongs to, and its height.
+    fn committed(&self) -> (Digest, u64);
+    /// Names the block whose post-state is committed (after a restart, from the block archive).
+    fn set_committed_digest(&mut self, digest: Digest);
+    /// Whether the post-state of block `digest` is known (committed or speculated).
+    fn knows(&self, digest: &Digest) -> bool;
+    /// Reads `keys` as they are after block `parent`.
+    fn read(
+        &self,
+        parent: &Digest,
+        keys: &BTreeSet<Vec<u8>>,
+    ) -> impl Future<Output = Result<Snapshot, StateStoreError>> + Send;
+    /// Computes the post-state of a block at `height` on `parent` from its `changes`; returns its
+    /// root (the state root the header must carry) and the speculation to record.
+    fn speculate(
+        &self,
+        parent: &Digest,
+        height: u64,
+        changes: &ChangeSet,
+    ) -> impl Future<Output = Result<(Hash, Self::Speculation), StateStoreError>> + Send;
+    /// Records `speculation` as the post-state of block `digest`.
+    fn insert(&mut self, digest: Digest, speculation: Self::Speculation);
+    /// Commits the post-state of block `digest` (which must extend the committed state), drops
+    /// speculations it made stale, and returns the new committed root.
+    fn finalize(&mut self, digest: Digest) -> impl Future<Output = Result<Hash, StateStoreError>> + Send;
+    /// A proof of `key`'s committed value (or absence) against the committed root.
+    fn prove(&self, key: &[u8]) -> impl Future<Output = Result<StateProof, StateStoreError>> + Send;
+}
+
+/// The public state in QMDB: committed after the last finalized block, plus one speculative batch
+/// per block proposed or verified since.
+pub struct QmdbState<E: Storage + Metrics + Spawner + commonware_runtime::Clock> {
     db: Option<Db<E>>,
     genesis_root: Hash,
     /// Digest of the last finalized block, whose post-state the database holds.
@@ -195,7 +237,7 @@ fn to_store_writes(changes: &ChangeSet) -> Result<Vec<(Digest, Option<StateValue
         .collect()
 }
 
-impl<E: Storage + Metrics + Spawner + commonware_runtime::Clock> StateStore<E> {
+impl<E: Storage + Metrics + Spawner + commonware_runtime::Clock> QmdbState<E> {
     /// Opens the state under `prefix`. An empty database receives the genesis state of `chain`.
     /// Returns the store and its committed root.
     pub async fn open(context: E, prefix: &str, chain: &Chain) -> Result<Self, StateStoreError> {
@@ -226,39 +268,36 @@ impl<E: Storage + Metrics + Spawner + commonware_runtime::Clock> StateStore<E> {
         Ok(Self { db: Some(db), genesis_root, committed: genesis, committed_height, pending: HashMap::new() })
     }
 
-    /// The root of the genesis state: block 0's state root.
-    pub fn genesis_root(&self) -> Hash {
-        self.genesis_root
-    }
-
     fn db(&self) -> &Db<E> {
         // Only `finalize` takes the database out, and it always puts it back.
         self.db.as_ref().unwrap_or_else(|| unreachable!("state database is always present between calls"))
     }
+}
 
-    /// The root of the committed state.
-    pub fn root(&self) -> Hash {
+impl<E: Storage + Metrics + Spawner + commonware_runtime::Clock> AuthenticatedState for QmdbState<E> {
+    type Speculation = Speculation;
+
+    fn genesis_root(&self) -> Hash {
+        self.genesis_root
+    }
+
+    fn root(&self) -> Hash {
         to_hash(&self.db().root())
     }
 
-    /// Names the block whose post-state the database holds: after a restart the store knows the
-    /// height (from its commit metadata), and the node looks up that height's finalized digest.
-    pub fn set_committed_digest(&mut self, digest: Digest) {
-        self.committed = digest;
-    }
-
-    /// The last finalized block the committed state belongs to, and its height.
-    pub fn committed(&self) -> (Digest, u64) {
+    fn committed(&self) -> (Digest, u64) {
         (self.committed, self.committed_height)
     }
 
-    /// Whether the post-state of block `digest` is known (committed or speculated).
-    pub fn knows(&self, digest: &Digest) -> bool {
+    fn set_committed_digest(&mut self, digest: Digest) {
+        self.committed = digest;
+    }
+
+    fn knows(&self, digest: &Digest) -> bool {
         *digest == self.committed || self.pending.contains_key(digest)
     }
 
-    /// Reads `keys` as they are after block `parent`.
-    pub async fn read(&self, parent: &Digest, keys: &BTreeSet<Vec<u8>>) -> Result<Snapshot, StateStoreError> {
+    async fn read(&self, parent: &Digest, keys: &BTreeSet<Vec<u8>>) -> Result<Snapshot, StateStoreError> {
         let db = self.db();
         let mut snapshot = Snapshot::default();
         for key in keys {
@@ -274,15 +313,12 @@ impl<E: Storage + Metrics + Spawner + commonware_runtime::Clock> StateStore<E> {
         Ok(snapshot)
     }
 
-    /// Computes the post-state of a block at `height` built on `parent` from its `changes`, and
-    /// returns it with its root (the state root the block's header must carry). Record it under the
-    /// block's digest with [`StateStore::insert`] once the header exists.
-    pub async fn speculate(
+    async fn speculate(
         &self,
         parent: &Digest,
         height: u64,
         changes: &ChangeSet,
-    ) -> Result<Speculation, StateStoreError> {
+    ) -> Result<(Hash, Speculation), StateStoreError> {
         let db = self.db();
         let mut batch = if *parent == self.committed {
             db.new_batch()
@@ -296,17 +332,14 @@ impl<E: Storage + Metrics + Spawner + commonware_runtime::Clock> StateStore<E> {
         // The commit metadata records which height's post-state this is, so a restart knows.
         let metadata = commit_metadata(height, Some(&self.genesis_root));
         let batch = batch.merkleize(db, Some(metadata), &mut Proportional).await.map_err(db_error)?;
-        Ok(Speculation { root: to_hash(&batch.root()), height, batch })
+        Ok((to_hash(&batch.root()), Speculation { height, batch }))
     }
 
-    /// Records `speculation` as the post-state of block `digest`.
-    pub fn insert(&mut self, digest: Digest, speculation: Speculation) {
+    fn insert(&mut self, digest: Digest, speculation: Speculation) {
         self.pending.insert(digest, (speculation.height, speculation.batch));
     }
 
-    /// Commits the speculated post-state of block `digest` (which must extend the committed state)
-    /// and drops every speculation at or below its height. Returns the new committed root.
-    pub async fn finalize(&mut self, digest: Digest) -> Result<Hash, StateStoreError> {
+    async fn finalize(&mut self, digest: Digest) -> Result<Hash, StateStoreError> {
         if digest == self.committed {
             return Ok(self.root());
         }
@@ -324,8 +357,7 @@ impl<E: Storage + Metrics + Spawner + commonware_runtime::Clock> StateStore<E> {
         Ok(self.root())
     }
 
-    /// A proof of `key`'s committed value (or absence) against [`StateStore::root`].
-    pub async fn prove(&self, key: &[u8]) -> Result<StateProof, StateStoreError> {
+    async fn prove(&self, key: &[u8]) -> Result<StateProof, StateStoreError> {
         let db = self.db();
         let store_key = store_key(key);
         match db.get(&store_key).await.map_err(db_error)? {
@@ -389,7 +421,7 @@ mod tests {
             let (alice, bob) = (pair("//Alice"), pair("//Bob"));
             let test = testing::chain(&[alice.public()], 1_000);
             let chain = test.chain;
-            let mut store = StateStore::open(context.child("state"), "t", &chain).await.unwrap();
+            let mut store = QmdbState::open(context.child("state"), "t", &chain).await.unwrap();
             let genesis_root = store.root();
             let (genesis, _) = store.committed();
 
@@ -403,16 +435,13 @@ mod tests {
             let mut touched = keys.clone();
             touched.extend(chain.keys_touched(&[transfer(&chain, &alice, 0, bob.public(), Balance(1))]));
             let first = execute(store.read(&genesis, &touched).await.unwrap(), 0, 10).unwrap();
-            let speculation = store.speculate(&genesis, 1, &first).await.unwrap();
-            let root_1 = speculation.root;
+            let (root_1, speculation) = store.speculate(&genesis, 1, &first).await.unwrap();
             store.insert(Digest::from([1; 32]), speculation);
             let second = execute(store.read(&Digest::from([1; 32]), &touched).await.unwrap(), 1, 20).unwrap();
-            let speculation = store.speculate(&Digest::from([1; 32]), 2, &second).await.unwrap();
-            let root_2 = speculation.root;
+            let (root_2, speculation) = store.speculate(&Digest::from([1; 32]), 2, &second).await.unwrap();
             store.insert(Digest::from([2; 32]), speculation);
             let sibling = execute(store.read(&genesis, &touched).await.unwrap(), 0, 99).unwrap();
-            let speculation = store.speculate(&genesis, 1, &sibling).await.unwrap();
-            let sibling_root = speculation.root;
+            let (sibling_root, speculation) = store.speculate(&genesis, 1, &sibling).await.unwrap();
             store.insert(Digest::from([9; 32]), speculation);
             assert!(genesis_root != root_1 && root_1 != root_2 && root_1 != sibling_root);
             assert!(matches!(
@@ -452,7 +481,7 @@ mod tests {
 
             // Reopening keeps the committed state and does not apply genesis again.
             drop(store);
-            let reopened = StateStore::open(context.child("state2"), "t", &chain).await.unwrap();
+            let reopened = QmdbState::open(context.child("state2"), "t", &chain).await.unwrap();
             assert_eq!(reopened.root(), root_2);
             assert_eq!(reopened.committed().1, 2, "the commit metadata names the height");
             assert_eq!(reopened.genesis_root(), genesis_root);

@@ -13,6 +13,7 @@ use veil_consensus::{
     application::{Node, TransactionStatus},
     dealer,
     engine::{self, Channels, Timeouts, ValidatorConfig, channel},
+    state::QmdbState,
 };
 use veil_mempool::Limits;
 use veil_primitives::{AccountId, Balance, Hash, SignedTransaction};
@@ -23,7 +24,7 @@ struct Outcome {
     audit: String,
 }
 
-async fn balance(node: &Node<deterministic::Context>, account: AccountId) -> Balance {
+async fn balance(node: &Node<QmdbState<deterministic::Context>>, account: AccountId) -> Balance {
     let guard = node.lock().await;
     let snapshot = guard.read(&BTreeSet::from([StateKey::Account(account).to_bytes()])).await.unwrap();
     Overlay::new(&snapshot).account(&account).unwrap().balance
@@ -64,7 +65,7 @@ fn setup(n: usize, seed: u64, transfers: u64) -> Setup {
 }
 
 /// Starts every validator of `setup` on a fully linked simulated network.
-async fn launch(context: &deterministic::Context, setup: &Setup) -> Vec<Node<deterministic::Context>> {
+async fn launch(context: &deterministic::Context, setup: &Setup) -> Vec<Node<QmdbState<deterministic::Context>>> {
     let Setup { n, keys, dealing, chain, .. } = setup;
     let n = *n;
     let identities: Vec<_> = keys.iter().map(|k| k.public_key()).collect();
@@ -127,7 +128,11 @@ async fn launch(context: &deterministic::Context, setup: &Setup) -> Vec<Node<det
 }
 
 /// Waits until every node has finalized every transaction in `hashes`.
-async fn wait_finalized(context: &deterministic::Context, nodes: &[Node<deterministic::Context>], hashes: &[Hash]) {
+async fn wait_finalized(
+    context: &deterministic::Context,
+    nodes: &[Node<QmdbState<deterministic::Context>>],
+    hashes: &[Hash],
+) {
     loop {
         let mut done = true;
         for node in nodes {

@@ -21,20 +21,24 @@ use serde::{Deserialize, Serialize};
 use std::{collections::BTreeSet, convert::Infallible, str::FromStr as _, sync::Arc};
 use utoipa::{OpenApi, ToSchema};
 use veil_chain::{StateKey, state::Overlay};
-use veil_consensus::{application::TransactionStatus, engine::Validator, state::StateProof};
+use veil_consensus::{
+    application::TransactionStatus,
+    engine::Validator,
+    state::{QmdbState, StateProof},
+};
 use veil_mempool::{AdmissionError, Admitted};
 use veil_primitives::{AccountId, Block, Call, Hash};
 
 /// What the handlers share.
 #[derive(Clone)]
 pub struct ApiState {
-    validator: Validator<Context>,
+    validator: Validator<QmdbState<Context>>,
     metrics: Arc<Context>,
 }
 
 impl ApiState {
     /// The API over a running validator; `metrics` renders the runtime's registry.
-    pub fn new(validator: Validator<Context>, metrics: Context) -> Self {
+    pub fn new(validator: Validator<QmdbState<Context>>, metrics: Context) -> Self {
         Self { validator, metrics: Arc::new(metrics) }
     }
 }
