@@ -57,6 +57,26 @@ fn devnet_transfers_refusals_and_restart() {
     assert_eq!(node.account(&alice.public()), (alice_nonce, alice_balance));
     assert_eq!(node.account(&bob.public()).1, bob_balance);
 
+    // The account proof verifies against the state root of the header the API names, and proves
+    // nothing about another account or a changed balance.
+    let (_, view) = node.get(&format!("/v1/accounts/{}", bob.public()));
+    let unhex = |v: &serde_json::Value| hex::decode(&v.as_str().unwrap()[2..]).unwrap();
+    let mut root = [0u8; 32];
+    root.copy_from_slice(&unhex(&view["state_root"]));
+    let root = veil_primitives::Hash(root);
+    let value = unhex(&view["proof"]["value"]);
+    let proof = unhex(&view["proof"]["proof"]);
+    let key = veil_chain::StateKey::Account(bob.public()).to_bytes();
+    let inclusion = |value: Vec<u8>| veil_consensus::state::StateProof::Inclusion { value, proof: proof.clone() };
+    assert!(veil_consensus::state::verify_proof(&root, &key, &inclusion(value.clone())));
+    let mut richer = value.clone();
+    richer[9] ^= 1;
+    assert!(!veil_consensus::state::verify_proof(&root, &key, &inclusion(richer)));
+    let alice_key = veil_chain::StateKey::Account(alice.public()).to_bytes();
+    assert!(!veil_consensus::state::verify_proof(&root, &alice_key, &inclusion(value)));
+    let (_, header) = node.get(&format!("/v1/blocks/{}", view["height"]));
+    assert_eq!(header["state_root"], view["state_root"], "the proof's root is the named header's");
+
     // An account that does not exist gets an exclusion proof; a bad address a clear error.
     let (_, nobody) = node.get(&format!("/v1/accounts/{}", pair("//Nobody").public()));
     assert_eq!(nobody["proof"]["kind"], "exclusion");
