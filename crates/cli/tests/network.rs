@@ -100,6 +100,10 @@ fn four_validators_survive_a_kill_and_catch_up() {
         );
     }
     assert_eq!(seen.len(), accepted.len(), "no transfer finalized that was not submitted");
+    // Each validator serves certificates (3-of-4 threshold signatures) a light client accepts.
+    for node in &nodes {
+        assert!(node.verify_latest_certificate() >= 1);
+    }
     let (_, ferdie) = nodes[1].account(&recipient);
     assert_eq!(ferdie, (1_000_000 + accepted.len() as u128) * 1_000_000_000_000);
     drop(nodes);

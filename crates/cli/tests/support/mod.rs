@@ -79,6 +79,28 @@ impl Process {
         self.post("/v1/transactions", &serde_json::json!({ "transaction": format!("0x{}", hex::encode(tx.encode())) }))
     }
 
+    /// Fetches the latest certified block and checks it with a light client that pins only the
+    /// network key and namespace this node reports. Returns the certified height.
+    pub fn verify_latest_certificate(&self) -> u64 {
+        let (_, chain) = self.get("/v1/chain");
+        let mut key = [0u8; 96];
+        hex::decode_to_slice(&chain["network_key"].as_str().unwrap()[2..], &mut key).unwrap();
+        let client = veil_light_client::LightClient::new(&key, chain["namespace"].as_str().unwrap()).unwrap();
+        let (status, latest) = self.get("/v1/blocks/latest");
+        assert_eq!(status, 200, "{latest}");
+        let unhex = |v: &Value| hex::decode(&v.as_str().unwrap()[2..]).unwrap();
+        let certificate = unhex(&latest["finalization"]);
+        let block: veil_primitives::Block =
+            veil_primitives::decode_strict(&unhex(&latest["block"]["encoded"])).unwrap();
+        let finalized = client.verify_header(&certificate, &block.header).unwrap();
+        assert_eq!(finalized.block.to_string(), latest["block"]["hash"].as_str().unwrap());
+        // The same certificate does not certify the parent.
+        let (_, parent) = self.get(&format!("/v1/blocks/{}", block.header.height - 1));
+        let parent: veil_primitives::Block = veil_primitives::decode_strict(&unhex(&parent["encoded"])).unwrap();
+        assert!(client.verify_header(&certificate, &parent.header).is_err());
+        block.header.height
+    }
+
     /// Waits until `hash` is finalized here; returns its height.
     pub fn wait_finalized(&self, hash: &Hash, timeout: Duration) -> u64 {
         let deadline = Instant::now() + timeout;

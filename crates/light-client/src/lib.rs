@@ -1,0 +1,129 @@
+//! The light client: how a party that trusts no host follows Veil's chain.
+//!
+//! It pins two values from genesis, the network's 96-byte BLS12-381 key and the consensus
+//! namespace, and nothing else: no validator set to track, because the network key stays the same
+//! whatever the validators (threshold shares are reshared, the key is kept).
+//!
+//! A **finalization certificate** is the encoded proposal that consensus finalized, followed by a
+//! 48-byte threshold signature:
+//!
+//! ```text
+//! varint(epoch) || varint(view) || varint(parent view) || block hash (32) || signature (48, G1)
+//! ```
+//!
+//! The signature is a BLS (min-sig, proof-of-possession ciphersuite) signature by the network key
+//! over `varint(len(ns)) || ns || proposal`, with `ns = namespace || "_FINALIZE"`. The block hash is
+//! the SHA-256 of the block's header, so once a certificate verifies, a header is the certified one
+//! exactly when it hashes to the certified hash; older headers follow by their `parent` hashes.
+//!
+//! This crate depends on Commonware's cryptography and codec only, never on its consensus crate
+//! (which pulls networking, storage and a runtime): it re-encodes the proposal itself, and a test
+//! checks the layout against consensus's own certificates.
+
+use bytes::Buf as _;
+use commonware_codec::{Copying, ReadExt as _, varint::UInt};
+use commonware_cryptography::bls12381::primitives::{
+    ops,
+    variant::{MinSig, Variant},
+};
+use veil_primitives::{Hash, Header};
+
+/// Suffix of the consensus namespace under which validators sign finalizations.
+const FINALIZE_SUFFIX: &[u8] = b"_FINALIZE";
+/// Length of a block hash in a certificate.
+const DIGEST_LEN: usize = 32;
+/// Length of a min-sig BLS signature (a compressed G1 point).
+const SIGNATURE_LEN: usize = 48;
+
+/// Why a certificate or header was refused. Each variant says why.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum LightClientError {
+    /// The pinned network key is not a valid G2 point.
+    #[error("the network key is not a valid BLS12-381 G2 point")]
+    BadNetworkKey,
+    /// The certificate's bytes are not a certificate.
+    #[error("malformed certificate: {0}")]
+    Malformed(&'static str),
+    /// The signature is not a valid G1 point.
+    #[error("malformed certificate: the signature is not a valid BLS12-381 G1 point")]
+    BadSignaturePoint,
+    /// The signature does not verify under the network key and namespace.
+    #[error("forged or foreign certificate: the signature does not verify under this network's key and namespace")]
+    BadSignature,
+    /// The header is not the certified block.
+    #[error("header mismatch: the certificate finalizes block {certified}, this header hashes to {header}")]
+    HeaderMismatch {
+        /// The certified block hash.
+        certified: Hash,
+        /// The header's hash.
+        header: Hash,
+    },
+}
+
+/// What a verified certificate says.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Finalized {
+    /// The consensus epoch.
+    pub epoch: u64,
+    /// The view in which the block was finalized.
+    pub view: u64,
+    /// The view of its parent.
+    pub parent_view: u64,
+    /// The finalized block's hash (its header's SHA-256).
+    pub block: Hash,
+}
+
+/// A verifier pinned to one network.
+#[derive(Clone, Debug)]
+pub struct LightClient {
+    network_key: <MinSig as Variant>::Public,
+    finalize_namespace: Vec<u8>,
+}
+
+impl LightClient {
+    /// A verifier for the network whose genesis names `network_key` and `namespace`.
+    pub fn new(network_key: &[u8; 96], namespace: &str) -> Result<Self, LightClientError> {
+        let mut input = Copying(network_key.as_slice());
+        let network_key = <MinSig as Variant>::Public::read(&mut input).map_err(|_| LightClientError::BadNetworkKey)?;
+        let mut finalize_namespace = namespace.as_bytes().to_vec();
+        finalize_namespace.extend_from_slice(FINALIZE_SUFFIX);
+        Ok(Self { network_key, finalize_namespace })
+    }
+
+    /// Verifies a finalization certificate and returns what it finalizes. The whole input must be
+    /// one certificate: trailing bytes are refused.
+    pub fn verify_certificate(&self, certificate: &[u8]) -> Result<Finalized, LightClientError> {
+        let mut input = Copying(certificate);
+        let epoch: u64 = UInt::read(&mut input).map_err(|_| LightClientError::Malformed("epoch"))?.into();
+        let view: u64 = UInt::read(&mut input).map_err(|_| LightClientError::Malformed("view"))?.into();
+        let parent_view: u64 = UInt::read(&mut input).map_err(|_| LightClientError::Malformed("parent view"))?.into();
+        if input.remaining() != DIGEST_LEN + SIGNATURE_LEN {
+            return Err(LightClientError::Malformed(
+                "expected a 32-byte block hash and a 48-byte signature after the views",
+            ));
+        }
+        let digest_at = certificate.len() - DIGEST_LEN - SIGNATURE_LEN;
+        let (proposal, signature) = certificate.split_at(certificate.len() - SIGNATURE_LEN);
+        let digest = &certificate[digest_at..digest_at + DIGEST_LEN];
+        let signature = <MinSig as Variant>::Signature::read(&mut Copying(signature))
+            .map_err(|_| LightClientError::BadSignaturePoint)?;
+        ops::verify_message::<MinSig>(&self.network_key, &self.finalize_namespace, proposal, &signature)
+            .map_err(|_| LightClientError::BadSignature)?;
+        let mut block = [0u8; DIGEST_LEN];
+        block.copy_from_slice(digest);
+        Ok(Finalized { epoch, view, parent_view, block: Hash(block) })
+    }
+
+    /// Verifies a certificate and that `header` is the block it finalizes.
+    pub fn verify_header(&self, certificate: &[u8], header: &Header) -> Result<Finalized, LightClientError> {
+        let finalized = self.verify_certificate(certificate)?;
+        let hash = header.hash();
+        if hash != finalized.block {
+            return Err(LightClientError::HeaderMismatch { certified: finalized.block, header: hash });
+        }
+        Ok(finalized)
+    }
+}
+
+#[cfg(test)]
+mod tests;
