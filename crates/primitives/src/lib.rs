@@ -13,13 +13,15 @@
 //!
 //! The module layout follows the system's nouns: [`ids`] and [`balance`] for accounts and amounts,
 //! [`transaction`] for what users sign, [`block`] for what consensus orders, and [`message`] for what
-//! the chain and the runtimes say to each other.
+//! the chain and the runtimes say to each other; [`log`] commits each topic's messages so a reader
+//! can prove it received all of them.
 
 pub mod balance;
 pub mod block;
 pub mod codec;
 pub mod hashing;
 pub mod ids;
+pub mod log;
 pub mod message;
 #[cfg(feature = "serde")]
 pub mod serde_hex;
