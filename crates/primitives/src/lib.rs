@@ -26,6 +26,7 @@ pub mod message;
 #[cfg(feature = "serde")]
 pub mod serde_hex;
 pub mod ss58;
+pub mod topics;
 pub mod transaction;
 
 pub use balance::Balance;

@@ -130,16 +130,11 @@ pub enum RangeError {
     RootMismatch,
 }
 
-/// Checks that `messages` (each with its index and hash) are exactly messages `from..length` of the
-/// log certified by `root` and `length`, given the log's peaks at `from`. Returns the peaks at
-/// `length`, which the reader keeps to check the next range.
-pub fn verify_range(
-    from: u64,
-    start: &LogPeaks,
-    messages: &[(u64, Hash)],
-    length: u64,
-    root: &Hash,
-) -> Result<LogPeaks, RangeError> {
+/// Appends `messages` (each with its index and hash) to the log's peaks at `from`, checking the
+/// peaks' shape, the start, that indices run on without gaps, and that the log then has exactly
+/// `length` messages. Returns the peaks at `length`; comparing their root with a certified one is
+/// the caller's last step.
+pub fn extend_to(from: u64, start: &LogPeaks, messages: &[(u64, Hash)], length: u64) -> Result<LogPeaks, RangeError> {
     if !start.is_well_formed() {
         return Err(RangeError::MalformedPeaks { length: start.length, peaks: start.peaks.len() });
     }
@@ -159,6 +154,20 @@ pub fn verify_range(
     if peaks.length > length {
         return Err(RangeError::TooLong { expected: length, found: peaks.length });
     }
+    Ok(peaks)
+}
+
+/// Checks that `messages` (each with its index and hash) are exactly messages `from..length` of the
+/// log certified by `root` and `length`, given the log's peaks at `from`. Returns the peaks at
+/// `length`, which the reader keeps to check the next range.
+pub fn verify_range(
+    from: u64,
+    start: &LogPeaks,
+    messages: &[(u64, Hash)],
+    length: u64,
+    root: &Hash,
+) -> Result<LogPeaks, RangeError> {
+    let peaks = extend_to(from, start, messages, length)?;
     if peaks.root() != *root {
         return Err(RangeError::RootMismatch);
     }
