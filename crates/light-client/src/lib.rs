@@ -16,6 +16,11 @@
 //! the SHA-256 of the block's header, so once a certificate verifies, a header is the certified one
 //! exactly when it hashes to the certified hash; older headers follow by their `parent` hashes.
 //!
+//! A runtime syncs a **topic** by checking, against the certified header, that the messages it
+//! receives are exactly the next ones of that topic's append-only log ([`LightClient::verify_topic`];
+//! see `veil_primitives::log` and `veil_primitives::topics`): nothing added, changed, reordered or
+//! left out, at a cost proportional to its own messages.
+//!
 //! This crate depends on Commonware's cryptography and codec only, never on its consensus crate
 //! (which pulls networking, storage and a runtime): it re-encodes the proposal itself, and a test
 //! checks the layout against consensus's own certificates.
@@ -26,7 +31,11 @@ use commonware_cryptography::bls12381::primitives::{
     ops,
     variant::{MinSig, Variant},
 };
-use veil_primitives::{Hash, Header};
+use veil_primitives::{
+    Hash, Header, Topic,
+    log::LogPeaks,
+    topics::{TopicError, TopicProof, verify_topic_range},
+};
 
 /// Suffix of the consensus namespace under which validators sign finalizations.
 const FINALIZE_SUFFIX: &[u8] = b"_FINALIZE";
@@ -50,6 +59,9 @@ pub enum LightClientError {
     /// The signature does not verify under the network key and namespace.
     #[error("forged or foreign certificate: the signature does not verify under this network's key and namespace")]
     BadSignature,
+    /// A topic's messages do not check out against the certified header.
+    #[error("topic messages: {0}")]
+    Topic(#[from] TopicError),
     /// The header is not the certified block.
     #[error("header mismatch: the certificate finalizes block {certified}, this header hashes to {header}")]
     HeaderMismatch {
@@ -122,6 +134,24 @@ impl LightClient {
             return Err(LightClientError::HeaderMismatch { certified: finalized.block, header: hash });
         }
         Ok(finalized)
+    }
+
+    /// Sync of one topic: verifies the certificate, that `header` is the certified block, and that
+    /// `messages` are exactly messages `from..` of `topic` in that header, given the topic log's
+    /// peaks at `from` (kept from the previous sync; `LogPeaks::default()` at the start). Returns the
+    /// peaks to keep for the next sync.
+    pub fn verify_topic(
+        &self,
+        certificate: &[u8],
+        header: &Header,
+        topic: &Topic,
+        from: u64,
+        start: &LogPeaks,
+        messages: &[(u64, Hash)],
+        proof: &TopicProof,
+    ) -> Result<LogPeaks, LightClientError> {
+        self.verify_header(certificate, header)?;
+        Ok(verify_topic_range(&header.messages.root, topic, from, start, messages, proof)?)
     }
 }
 

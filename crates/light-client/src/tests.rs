@@ -12,7 +12,12 @@ use veil_consensus::{
     block::to_digest,
     dealer,
 };
-use veil_primitives::MessageCommitments;
+use veil_primitives::{
+    MessageCommitments, SystemTopic, Topic,
+    hashing::sha256,
+    log::LogPeaks,
+    topics::{self, TopicError, TopicProof},
+};
 
 const NAMESPACE: &str = "veil-test";
 
@@ -108,4 +113,50 @@ fn refusals_say_why() {
 
     // A network key that is not a curve point.
     assert_eq!(LightClient::new(&[0xff; 96], NAMESPACE).err(), Some(LightClientError::BadNetworkKey));
+}
+
+/// Sync of a topic against a certified header: the honest range verifies and returns the peaks to
+/// keep; a header whose message root does not commit the topic's log, an omitted message, and a
+/// forged certificate are each refused with their reason.
+#[test]
+fn topic_sync_against_a_certified_header() {
+    let network = network(4);
+    let client = LightClient::new(&network.key, NAMESPACE).unwrap();
+    let topic = Topic::System(SystemTopic::Registrations);
+    let messages: Vec<(u64, Hash)> = (0..9u64).map(|i| (i, sha256(&i.to_le_bytes()))).collect();
+    let mut log = LogPeaks::default();
+    for (_, m) in &messages {
+        log.append(m);
+    }
+    let mut nodes = std::collections::BTreeMap::new();
+    topics::set_leaf(&mut nodes, 0, topics::leaf(&topic, &log.root()));
+    let mut header = header(3);
+    header.messages.root = topics::root(&nodes);
+    let certified = certificate(&network, 40, &header);
+    let proof = TopicProof { slot: 0, length: 9, siblings: topics::siblings(&nodes, 0) };
+
+    // The reader held the first 4 messages' peaks; it receives 4..9.
+    let mut start = LogPeaks::default();
+    for (_, m) in &messages[..4] {
+        start.append(m);
+    }
+    let end = client.verify_topic(&certified, &header, &topic, 4, &start, &messages[4..], &proof).unwrap();
+    assert_eq!(end, log);
+
+    let omitted = [&messages[4..6], &messages[7..]].concat();
+    assert!(matches!(
+        client.verify_topic(&certified, &header, &topic, 4, &start, &omitted, &proof),
+        Err(LightClientError::Topic(TopicError::Range(_)))
+    ));
+    let mut other = header.clone();
+    other.messages.root = Hash([9; 32]);
+    let other_certificate = certificate(&network, 41, &other);
+    assert_eq!(
+        client.verify_topic(&other_certificate, &other, &topic, 4, &start, &messages[4..], &proof),
+        Err(LightClientError::Topic(TopicError::RootMismatch))
+    );
+    let mut forged = certified.clone();
+    let last = forged.len() - 1;
+    forged[last] ^= 1;
+    assert!(client.verify_topic(&forged, &header, &topic, 4, &start, &messages[4..], &proof).is_err());
 }
