@@ -137,21 +137,20 @@ impl LightClient {
     }
 
     /// Sync of one topic: verifies the certificate, that `header` is the certified block, and that
-    /// `messages` are exactly messages `from..` of `topic` in that header, given the topic log's
-    /// peaks at `from` (kept from the previous sync; `LogPeaks::default()` at the start). Returns the
-    /// peaks to keep for the next sync.
+    /// `messages` are exactly the next messages of `topic` in that header after the ones the reader
+    /// has, given the topic log's peaks the reader kept (`LogPeaks::default()` at the start; their
+    /// length is where the messages must begin). Returns the peaks to keep for the next sync.
     pub fn verify_topic(
         &self,
         certificate: &[u8],
         header: &Header,
         topic: &Topic,
-        from: u64,
-        start: &LogPeaks,
+        kept: &LogPeaks,
         messages: &[(u64, Hash)],
         proof: &TopicProof,
     ) -> Result<LogPeaks, LightClientError> {
         self.verify_header(certificate, header)?;
-        Ok(verify_topic_range(&header.messages.root, topic, from, start, messages, proof)?)
+        Ok(verify_topic_range(&header.messages.root, topic, kept.length, kept, messages, proof)?)
     }
 }
 

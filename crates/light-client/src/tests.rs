@@ -140,23 +140,23 @@ fn topic_sync_against_a_certified_header() {
     for (_, m) in &messages[..4] {
         start.append(m);
     }
-    let end = client.verify_topic(&certified, &header, &topic, 4, &start, &messages[4..], &proof).unwrap();
+    let end = client.verify_topic(&certified, &header, &topic, &start, &messages[4..], &proof).unwrap();
     assert_eq!(end, log);
 
     let omitted = [&messages[4..6], &messages[7..]].concat();
     assert!(matches!(
-        client.verify_topic(&certified, &header, &topic, 4, &start, &omitted, &proof),
+        client.verify_topic(&certified, &header, &topic, &start, &omitted, &proof),
         Err(LightClientError::Topic(TopicError::Range(_)))
     ));
     let mut other = header.clone();
     other.messages.root = Hash([9; 32]);
     let other_certificate = certificate(&network, 41, &other);
     assert_eq!(
-        client.verify_topic(&other_certificate, &other, &topic, 4, &start, &messages[4..], &proof),
+        client.verify_topic(&other_certificate, &other, &topic, &start, &messages[4..], &proof),
         Err(LightClientError::Topic(TopicError::RootMismatch))
     );
     let mut forged = certified.clone();
     let last = forged.len() - 1;
     forged[last] ^= 1;
-    assert!(client.verify_topic(&forged, &header, &topic, 4, &start, &messages[4..], &proof).is_err());
+    assert!(client.verify_topic(&forged, &header, &topic, &start, &messages[4..], &proof).is_err());
 }
