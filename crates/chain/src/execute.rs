@@ -178,6 +178,15 @@ pub struct FeeSplit {
     pub burned: Balance,
 }
 
+/// What a transaction takes from its signer.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Cost {
+    /// The fee.
+    pub fee: Balance,
+    /// The fee plus the amount moved.
+    pub total: Balance,
+}
+
 /// The result of executing a block's transactions.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Execution {
@@ -258,6 +267,17 @@ impl Chain {
             .map(Balance)
     }
 
+    /// What `tx` takes from its signer: its fee plus the amount it moves. A transfer of nothing is
+    /// refused here, so the mempool and execution refuse it alike.
+    pub fn cost(&self, tx: &SignedTransaction) -> Result<Cost, TransactionError> {
+        let fee = self.fee(tx.encoded_size()).ok_or(TransactionError::Overflow)?;
+        let Call::Transfer { amount, .. } = tx.transaction.call;
+        if amount == Balance::ZERO {
+            return Err(TransactionError::ZeroAmount);
+        }
+        Ok(Cost { fee, total: fee.checked_add(amount).ok_or(TransactionError::Overflow)? })
+    }
+
     /// Splits a fee by the genesis percentages; the rounding remainder is burned.
     pub fn split_fee(&self, fee: Balance) -> FeeSplit {
         let economics = &self.genesis.economics;
@@ -320,12 +340,8 @@ impl Chain {
         if found > account.nonce {
             return Err(TransactionError::FutureNonce { expected: account.nonce, found });
         }
-        let fee = self.fee(tx.encoded_size()).ok_or(TransactionError::Overflow)?;
+        let Cost { fee, total: needed } = self.cost(tx)?;
         let Call::Transfer { to, amount } = tx.transaction.call;
-        if amount == Balance::ZERO {
-            return Err(TransactionError::ZeroAmount);
-        }
-        let needed = fee.checked_add(amount).ok_or(TransactionError::Overflow)?;
         account.balance = account
             .balance
             .checked_sub(needed)

@@ -61,9 +61,7 @@ fn devnet_transfers_refusals_and_restart() {
     // nothing about another account or a changed balance.
     let (_, view) = node.get(&format!("/v1/accounts/{}", bob.public()));
     let unhex = |v: &serde_json::Value| hex::decode(&v.as_str().unwrap()[2..]).unwrap();
-    let mut root = [0u8; 32];
-    root.copy_from_slice(&unhex(&view["state_root"]));
-    let root = veil_primitives::Hash(root);
+    let root: veil_primitives::Hash = view["state_root"].as_str().unwrap().parse().unwrap();
     let value = unhex(&view["proof"]["value"]);
     let proof = unhex(&view["proof"]["proof"]);
     let key = veil_chain::StateKey::Account(bob.public()).to_bytes();

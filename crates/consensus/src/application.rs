@@ -114,11 +114,17 @@ impl<S: AuthenticatedState> NodeState<S> {
         Ok(())
     }
 
-    async fn build(&mut self, parent: &Digest, timestamp_ms: u64) -> Result<Block, String> {
-        let parent_header = self.headers.get(parent).ok_or("parent header unknown")?.clone();
+    /// The state, after block `at`, of every account with pending transactions: what the mempool
+    /// needs to order and prune them.
+    async fn pending_accounts_at(&self, at: &Digest) -> Result<veil_chain::Snapshot, String> {
         let accounts: BTreeSet<Vec<u8>> =
             self.mempool.pending_accounts().map(|account| StateKey::Account(*account).to_bytes()).collect();
-        let nonces = self.state.read(parent, &accounts).await.map_err(|e| e.to_string())?;
+        self.state.read(at, &accounts).await.map_err(|e| e.to_string())
+    }
+
+    async fn build(&mut self, parent: &Digest, timestamp_ms: u64) -> Result<Block, String> {
+        let parent_header = self.headers.get(parent).ok_or("parent header unknown")?.clone();
+        let nonces = self.pending_accounts_at(parent).await?;
         let limit = self.chain.genesis().economics.max_block_transactions as usize;
         let candidates = self.mempool.ready(&nonces, limit).map_err(|e| e.to_string())?;
         let keys = self.chain.keys_touched(candidates.iter());
@@ -150,7 +156,8 @@ impl<S: AuthenticatedState> NodeState<S> {
             return Ok(()); // Redelivered after a restart: already applied.
         }
         self.execute(block, None).await?;
-        let digest = crate::block::to_digest(block.header.hash());
+        let hash = block.header.hash();
+        let digest = crate::block::to_digest(hash);
         self.state.finalize(digest).await.map_err(|e| e.to_string())?;
         self.headers.retain(|_, header| header.height > height);
         self.headers.insert(digest, block.header.clone());
@@ -158,11 +165,9 @@ impl<S: AuthenticatedState> NodeState<S> {
         for (index, tx) in block.transactions.iter().enumerate() {
             self.transactions.insert(tx.hash(), (height, index as u32));
         }
-        let accounts: BTreeSet<Vec<u8>> =
-            self.mempool.pending_accounts().map(|account| StateKey::Account(*account).to_bytes()).collect();
-        let nonces = self.state.read(&digest, &accounts).await.map_err(|e| e.to_string())?;
+        let nonces = self.pending_accounts_at(&digest).await?;
         self.mempool.prune(&nonces).map_err(|e| e.to_string())?;
-        let finalized = Finalized { block: block.clone(), hash: block.header.hash() };
+        let finalized = Finalized { block: block.clone(), hash };
         self.subscribers.retain(|subscriber| subscriber.unbounded_send(finalized.clone()).is_ok());
         Ok(())
     }
@@ -311,8 +316,9 @@ impl<E: Metrics + Spawner + Clock, S: AuthenticatedState> Application<E> for Nod
         let mut guard = self.inner.lock().await;
         match guard.build(&parent.digest(), timestamp).await {
             Ok(block) => {
-                let digest = crate::block::to_digest(block.header.hash());
-                Some(Digested::precomputed(ConsensusBlock::new(block), digest))
+                let block = ConsensusBlock::new(block);
+                let digest = block.digest();
+                Some(Digested::precomputed(block, digest))
             }
             Err(error) => {
                 tracing::warn!(%error, "cannot build a block");

@@ -16,7 +16,7 @@
 use parity_scale_codec::Encode;
 use std::collections::{BTreeMap, HashMap};
 use veil_chain::{Chain, StateError, StateReader, TransactionError, state::Overlay};
-use veil_primitives::{AccountId, Balance, Call, Hash, Nonce, SignedTransaction};
+use veil_primitives::{AccountId, Balance, Hash, Nonce, SignedTransaction};
 
 /// Size limits of the pool.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -136,12 +136,7 @@ impl Mempool {
         }
         self.chain.check_stateless(&tx)?;
         let bytes = tx.encoded_size();
-        let fee = self.chain.fee(bytes).ok_or(TransactionError::Overflow)?;
-        let Call::Transfer { amount, .. } = tx.transaction.call;
-        if amount == Balance::ZERO {
-            return Err(TransactionError::ZeroAmount.into());
-        }
-        let cost = fee.checked_add(amount).ok_or(TransactionError::Overflow)?;
+        let cost = self.chain.cost(&tx)?.total;
 
         let signer = tx.transaction.signer;
         let nonce = tx.transaction.nonce;

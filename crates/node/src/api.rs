@@ -76,11 +76,10 @@ fn hex0x(bytes: impl AsRef<[u8]>) -> String {
     format!("0x{}", hex::encode(bytes))
 }
 
+/// A hash in a path, with or without its `0x`.
 fn parse_hash(text: &str) -> Result<Hash, ApiError> {
     let digits = text.strip_prefix("0x").unwrap_or(text);
-    let mut bytes = [0u8; 32];
-    hex::decode_to_slice(digits, &mut bytes).map_err(|_| bad_request("bad_hash", "a hash is 0x and 64 hex digits"))?;
-    Ok(Hash(bytes))
+    format!("0x{digits}").parse().map_err(|error| bad_request("bad_hash", error))
 }
 
 /// The chain and its validators.

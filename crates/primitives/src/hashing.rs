@@ -29,6 +29,22 @@ impl std::fmt::Display for Hash {
     }
 }
 
+/// A hash written as `0x` and 64 hex digits was not that.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("a hash is 0x followed by 64 hex digits")]
+pub struct HashParseError;
+
+/// Parses what `Display` writes: `0x` and 64 hex digits.
+impl std::str::FromStr for Hash {
+    type Err = HashParseError;
+    fn from_str(text: &str) -> Result<Self, HashParseError> {
+        let digits = text.strip_prefix("0x").ok_or(HashParseError)?;
+        let mut bytes = [0u8; 32];
+        hex::decode_to_slice(digits, &mut bytes).map_err(|_| HashParseError)?;
+        Ok(Self(bytes))
+    }
+}
+
 /// SHA-256 of `bytes`.
 pub fn sha256(bytes: &[u8]) -> Hash {
     Hash(sha2::Sha256::digest(bytes).into())
@@ -56,6 +72,15 @@ mod tests {
     fn sha256_known_answer() {
         // FIPS 180-2 example "abc".
         assert_eq!(sha256(b"abc").to_string(), "0xba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+    }
+
+    #[test]
+    fn parses_what_it_displays() {
+        let hash = sha256(b"abc");
+        assert_eq!(hash.to_string().parse::<Hash>(), Ok(hash));
+        for bad in ["", "0x", "ba78", "0xzz", &hash.to_string()[2..], &format!("{hash}00")] {
+            assert_eq!(bad.parse::<Hash>(), Err(HashParseError), "{bad}");
+        }
     }
 
     #[test]

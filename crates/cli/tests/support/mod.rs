@@ -63,10 +63,7 @@ impl Process {
     }
 
     pub fn chain_id(&self) -> Hash {
-        let text = self.get("/v1/chain").1["chain_id"].as_str().unwrap().to_owned();
-        let mut bytes = [0u8; 32];
-        hex::decode_to_slice(&text[2..], &mut bytes).unwrap();
-        Hash(bytes)
+        self.get("/v1/chain").1["chain_id"].as_str().unwrap().parse().unwrap()
     }
 
     pub fn account(&self, account: &AccountId) -> (u64, u128) {
