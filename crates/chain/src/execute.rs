@@ -5,7 +5,9 @@
 //! root matches, and **every** transaction applies: a proposer drops transactions that would fail
 //! ([`Chain::build`]), so a failing transaction in a block means a faulty proposer and the whole block
 //! is refused ([`Chain::execute`]). Execution order within a block: inflation for the time since the
-//! parent, then the transactions in order.
+//! parent, the transactions in order, the egress in order, then the topic tree (see
+//! [`crate::messages`]), whose root the header must carry. Egress follows the same rule: a proposer
+//! includes only copies that apply, and a block with one that does not is refused.
 //!
 //! Each transaction pays `base_fee + byte_fee × encoded length`, split into the worker pot, the
 //! gatekeeper pot and a burn by the genesis percentages (rounding remainders are burned).
@@ -14,12 +16,18 @@ use parity_scale_codec::Encode;
 use std::collections::BTreeSet;
 use veil_crypto::verify_account_signature;
 use veil_primitives::{
-    Balance, Block, Call, Hash, Header, MessageCommitments, Nonce, SignedTransaction, decode_strict, hashing::sha256,
+    Balance, Block, Call, Hash, Header, Message, MessageCommitments, Nonce, Origin, SignedEgress, SignedTransaction,
+    Topic,
+    block::MAX_BLOCK_BODY_BYTES,
+    decode_strict,
+    hashing::sha256,
+    topics::{self, DEPTH},
 };
 
 use crate::{
     genesis::{Genesis, GenesisError},
-    state::{ChangeSet, Issuance, Overlay, RewardPots, StateError, StateKey, StateReader},
+    messages::{EgressError, Outbox, Published},
+    state::{ChangeSet, Issuance, Overlay, RewardPots, SenderInfo, StateError, StateKey, StateReader},
 };
 
 /// Length of an inflation year: 365.25 days.
@@ -162,6 +170,48 @@ pub enum BlockError {
         /// Why it fails.
         error: TransactionError,
     },
+    /// Transactions and egress larger than a block can carry.
+    #[error("block body is {found} bytes; the limit is {limit}")]
+    TooLarge {
+        /// The body's size.
+        found: usize,
+        /// The limit.
+        limit: usize,
+    },
+    /// More egress than the genesis allows.
+    #[error("block has {found} egress copies; the limit is {limit}")]
+    TooManyEgress {
+        /// The count.
+        found: usize,
+        /// The limit.
+        limit: usize,
+    },
+    /// The header's egress root does not match the egress.
+    #[error("egress root mismatch: header says {header}, egress gives {computed}")]
+    EgressRoot {
+        /// In the header.
+        header: Hash,
+        /// Computed.
+        computed: Hash,
+    },
+    /// An egress copy in the block does not apply.
+    #[error("egress {index} ({hash}): {error}")]
+    Egress {
+        /// Its position.
+        index: usize,
+        /// Its hash.
+        hash: Hash,
+        /// Why it fails.
+        error: EgressError,
+    },
+    /// The header's message root is not the topic tree's after this block.
+    #[error("message root mismatch: header says {header}, execution gives {computed}")]
+    MessagesRoot {
+        /// In the header.
+        header: Hash,
+        /// Computed.
+        computed: Hash,
+    },
     /// State could not be read.
     #[error(transparent)]
     State(#[from] StateError),
@@ -187,13 +237,30 @@ pub struct Cost {
     pub total: Balance,
 }
 
-/// The result of executing a block's transactions.
+/// What a proposer built: the block's content and its effects.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Execution {
     /// The transactions that applied, in order.
     pub transactions: Vec<SignedTransaction>,
     /// Transactions a proposer dropped, with the reason.
     pub dropped: Vec<(Hash, TransactionError)>,
+    /// The egress copies that applied, in order.
+    pub egress: Vec<SignedEgress>,
+    /// Egress copies left out, with the reason (those that are retryable stay in the mempool).
+    pub skipped_egress: Vec<(Hash, EgressError)>,
+    /// The messages published, in order.
+    pub messages: Vec<Published>,
+    /// The topic tree's root after the block: the header's `messages.root`.
+    pub messages_root: Hash,
+    /// The state writes.
+    pub changes: ChangeSet,
+}
+
+/// What a verified block did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Executed {
+    /// The messages published, in order.
+    pub messages: Vec<Published>,
     /// The state writes.
     pub changes: ChangeSet,
 }
@@ -240,6 +307,10 @@ impl Chain {
             year_start_total: supply,
         });
         overlay.set_reward_pots(&RewardPots::default());
+        for entry in &self.genesis.senders {
+            let info = SenderInfo { key: entry.key, epoch: veil_primitives::KeyEpoch(entry.epoch), next_sequence: 0 };
+            overlay.set_sender(&entry.sender, &info);
+        }
         overlay.into_changes()
     }
 
@@ -252,7 +323,8 @@ impl Chain {
             timestamp_ms: self.genesis.genesis_time_ms,
             state_root,
             transactions_root: transactions_root(&[]),
-            messages: MessageCommitments::default(),
+            egress_root: egress_root(&[]),
+            messages: MessageCommitments { root: topics::empty(DEPTH) },
         }
     }
 
@@ -271,10 +343,11 @@ impl Chain {
     /// refused here, so the mempool and execution refuse it alike.
     pub fn cost(&self, tx: &SignedTransaction) -> Result<Cost, TransactionError> {
         let fee = self.fee(tx.encoded_size()).ok_or(TransactionError::Overflow)?;
-        let Call::Transfer { amount, .. } = tx.transaction.call;
-        if amount == Balance::ZERO {
-            return Err(TransactionError::ZeroAmount);
-        }
+        let amount = match &tx.transaction.call {
+            Call::Transfer { amount: Balance::ZERO, .. } => return Err(TransactionError::ZeroAmount),
+            Call::Transfer { amount, .. } => *amount,
+            Call::Command { .. } => Balance::ZERO,
+        };
         Ok(Cost { fee, total: fee.checked_add(amount).ok_or(TransactionError::Overflow)? })
     }
 
@@ -310,16 +383,17 @@ impl Chain {
             .map_err(|error| TransactionError::BadSignature(error.to_string()))
     }
 
-    /// Applies one transaction on top of `overlay`, after its stateless checks. On error the overlay
-    /// is unchanged.
+    /// Applies one transaction on top of `overlay`, after its stateless checks; messages it publishes
+    /// go to `outbox`. On a refusal the overlay and the outbox are unchanged.
     pub fn apply<R: StateReader + ?Sized>(
         &self,
         overlay: &mut Overlay<'_, R>,
+        outbox: &mut Outbox,
         tx: &SignedTransaction,
     ) -> Result<FeeSplit, TransactionError> {
         self.check_stateless(tx)?;
         let checkpoint = overlay.checkpoint();
-        let result = self.apply_checked(overlay, tx);
+        let result = self.apply_checked(overlay, outbox, tx);
         if result.is_err() {
             overlay.restore(checkpoint);
         }
@@ -329,6 +403,7 @@ impl Chain {
     fn apply_checked<R: StateReader + ?Sized>(
         &self,
         overlay: &mut Overlay<'_, R>,
+        outbox: &mut Outbox,
         tx: &SignedTransaction,
     ) -> Result<FeeSplit, TransactionError> {
         let signer = tx.transaction.signer;
@@ -341,17 +416,12 @@ impl Chain {
             return Err(TransactionError::FutureNonce { expected: account.nonce, found });
         }
         let Cost { fee, total: needed } = self.cost(tx)?;
-        let Call::Transfer { to, amount } = tx.transaction.call;
         account.balance = account
             .balance
             .checked_sub(needed)
             .ok_or(TransactionError::InsufficientBalance { needed, available: account.balance })?;
         account.nonce += 1;
         overlay.set_account(&signer, &account);
-        // Read the recipient after writing the signer, so a transfer to oneself adds up.
-        let mut recipient = overlay.account(&to)?;
-        recipient.balance = recipient.balance.checked_add(amount).ok_or(TransactionError::Overflow)?;
-        overlay.set_account(&to, &recipient);
 
         let split = self.split_fee(fee);
         let mut pots = overlay.reward_pots()?;
@@ -362,6 +432,24 @@ impl Chain {
         issuance.total = issuance.total.checked_sub(split.burned).ok_or(TransactionError::Overflow)?;
         issuance.burned = issuance.burned.checked_add(split.burned).ok_or(TransactionError::Overflow)?;
         overlay.set_issuance(&issuance);
+
+        match &tx.transaction.call {
+            Call::Transfer { to, amount } => {
+                // Read the recipient after writing the signer, so a transfer to oneself adds up.
+                let mut recipient = overlay.account(to)?;
+                recipient.balance = recipient.balance.checked_add(*amount).ok_or(TransactionError::Overflow)?;
+                overlay.set_account(to, &recipient);
+            }
+            // Publishing is the last step: only a state error, which abandons the block, follows it.
+            Call::Command { contract, payload } => {
+                let message = Message {
+                    topic: Topic::Contract(*contract),
+                    origin: Origin::Account(signer),
+                    payload: payload.clone(),
+                };
+                self.publish(overlay, outbox, message)?;
+            }
+        }
         Ok(split)
     }
 
@@ -429,56 +517,105 @@ impl Chain {
         Ok(())
     }
 
-    /// Every state key that executing `transactions` (with the block's inflation) can read or write:
-    /// issuance, the reward pots, and each signer and recipient. A node prefetches these from its
-    /// store, because execution itself reads synchronously.
-    pub fn keys_touched<'a>(&self, transactions: impl IntoIterator<Item = &'a SignedTransaction>) -> BTreeSet<Vec<u8>> {
-        let mut keys = BTreeSet::from([StateKey::Issuance.to_bytes(), StateKey::RewardPots.to_bytes()]);
+    /// Every state key that executing `transactions` and `egress` (with the block's inflation) reads,
+    /// except the topic-tree nodes: issuance, the reward pots, each signer and recipient, each
+    /// egress sender's registration and records, and every topic the block may publish on. A node
+    /// prefetches these from its store, because execution itself reads synchronously, then the tree
+    /// nodes they lead to ([`Chain::tree_keys_touched`]).
+    pub fn keys_touched(&self, transactions: &[SignedTransaction], egress: &[SignedEgress]) -> BTreeSet<Vec<u8>> {
+        let mut keys = BTreeSet::from([
+            StateKey::Issuance.to_bytes(),
+            StateKey::RewardPots.to_bytes(),
+            StateKey::TopicCount.to_bytes(),
+            StateKey::topic_node(DEPTH, 0).to_bytes(),
+        ]);
         for tx in transactions {
             keys.insert(StateKey::Account(tx.transaction.signer).to_bytes());
-            let Call::Transfer { to, .. } = tx.transaction.call;
-            keys.insert(StateKey::Account(to).to_bytes());
+            if let Call::Transfer { to, .. } = &tx.transaction.call {
+                keys.insert(StateKey::Account(*to).to_bytes());
+            }
+        }
+        for copy in egress {
+            keys.extend(self.egress_keys(copy));
+        }
+        for topic in self.topics_touched(transactions, egress) {
+            keys.insert(StateKey::Topic(topic).to_bytes());
         }
         keys
     }
 
-    /// Proposer side: applies `candidates` in order on top of `state` for a block at `timestamp_ms`
-    /// after `parent`, keeping those that apply and dropping the rest with their reason.
+    /// Proposer side: applies `candidates`, then `egress_candidates`, in order on top of `state` for
+    /// a block at `timestamp_ms` after `parent`, keeping those that apply and leaving out the rest
+    /// with their reason.
     pub fn build<R: StateReader + ?Sized>(
         &self,
         state: &R,
         parent: &Header,
         timestamp_ms: u64,
         candidates: impl IntoIterator<Item = SignedTransaction>,
+        egress_candidates: impl IntoIterator<Item = SignedEgress>,
     ) -> Result<Execution, StateError> {
         let mut overlay = Overlay::new(state);
+        let mut outbox = Outbox::default();
         self.mint_inflation(&mut overlay, parent.timestamp_ms, timestamp_ms)?;
         let limit = self.genesis.economics.max_block_transactions as usize;
+        let mut room = MAX_BLOCK_BODY_BYTES;
         let mut transactions = Vec::new();
         let mut dropped = Vec::new();
         for tx in candidates {
             if transactions.len() == limit {
                 break;
             }
-            match self.apply(&mut overlay, &tx) {
-                Ok(_) => transactions.push(tx),
+            let Some(left) = room.checked_sub(tx.encoded_size()) else { break };
+            match self.apply(&mut overlay, &mut outbox, &tx) {
+                Ok(_) => {
+                    transactions.push(tx);
+                    room = left;
+                }
                 Err(TransactionError::State(error)) => return Err(error),
                 Err(error) => dropped.push((tx.hash(), error)),
             }
         }
-        Ok(Execution { transactions, dropped, changes: overlay.into_changes() })
+        let limit = self.genesis.economics.max_block_egress as usize;
+        let mut egress = Vec::new();
+        let mut skipped_egress = Vec::new();
+        for copy in egress_candidates {
+            if egress.len() == limit {
+                break;
+            }
+            let Some(left) = room.checked_sub(copy.encoded_size()) else { break };
+            match self.apply_egress(&mut overlay, &mut outbox, &copy) {
+                Ok(_) => {
+                    egress.push(copy);
+                    room = left;
+                }
+                Err(EgressError::State(error)) => return Err(error),
+                Err(error) => skipped_egress.push((copy.hash(), error)),
+            }
+        }
+        let messages_root = self.commit_topics(&mut overlay, &outbox)?;
+        Ok(Execution {
+            transactions,
+            dropped,
+            egress,
+            skipped_egress,
+            messages: outbox.messages,
+            messages_root,
+            changes: overlay.into_changes(),
+        })
     }
 
     /// Verifier side: checks `block` against `parent` and executes it on top of `state`, refusing
-    /// the whole block if any rule or any transaction fails. Returns the state writes; the caller
-    /// applies them and checks the header's state root against its store.
+    /// the whole block if any rule, any transaction or any egress fails. Returns the state writes and
+    /// the messages; the caller applies the writes and checks the header's state root against its
+    /// store.
     pub fn execute<R: StateReader + ?Sized>(
         &self,
         state: &R,
         parent: &Header,
         block: &Block,
         now_ms: Option<u64>,
-    ) -> Result<ChangeSet, BlockError> {
+    ) -> Result<Executed, BlockError> {
         self.check_header(parent, &block.header, now_ms)?;
         let limit = self.genesis.economics.max_block_transactions as usize;
         if block.transactions.len() > limit {
@@ -488,15 +625,38 @@ impl Chain {
         if computed != block.header.transactions_root {
             return Err(BlockError::TransactionsRoot { header: block.header.transactions_root, computed });
         }
+        let body = block.transactions.encoded_size() + block.egress.encoded_size();
+        if body > MAX_BLOCK_BODY_BYTES {
+            return Err(BlockError::TooLarge { found: body, limit: MAX_BLOCK_BODY_BYTES });
+        }
+        let limit = self.genesis.economics.max_block_egress as usize;
+        if block.egress.len() > limit {
+            return Err(BlockError::TooManyEgress { found: block.egress.len(), limit });
+        }
+        let computed = egress_root(&block.egress);
+        if computed != block.header.egress_root {
+            return Err(BlockError::EgressRoot { header: block.header.egress_root, computed });
+        }
         let mut overlay = Overlay::new(state);
+        let mut outbox = Outbox::default();
         self.mint_inflation(&mut overlay, parent.timestamp_ms, block.header.timestamp_ms)?;
         for (index, tx) in block.transactions.iter().enumerate() {
-            self.apply(&mut overlay, tx).map_err(|error| match error {
+            self.apply(&mut overlay, &mut outbox, tx).map_err(|error| match error {
                 TransactionError::State(error) => BlockError::State(error),
                 error => BlockError::Transaction { index, hash: tx.hash(), error },
             })?;
         }
-        Ok(overlay.into_changes())
+        for (index, copy) in block.egress.iter().enumerate() {
+            self.apply_egress(&mut overlay, &mut outbox, copy).map_err(|error| match error {
+                EgressError::State(error) => BlockError::State(error),
+                error => BlockError::Egress { index, hash: copy.hash(), error },
+            })?;
+        }
+        let computed = self.commit_topics(&mut overlay, &outbox)?;
+        if computed != block.header.messages.root {
+            return Err(BlockError::MessagesRoot { header: block.header.messages.root, computed });
+        }
+        Ok(Executed { messages: outbox.messages, changes: overlay.into_changes() })
     }
 }
 
@@ -504,14 +664,22 @@ impl Chain {
 /// nodes domain-separated (`0x00 || hash`, `0x01 || left || right`), an odd node carried up
 /// unchanged; the empty list's root is SHA-256 of the empty string.
 pub fn transactions_root(transactions: &[SignedTransaction]) -> Hash {
-    if transactions.is_empty() {
+    merkle_root(transactions.iter().map(SignedTransaction::hash))
+}
+
+/// The Merkle root of a block's egress, built like [`transactions_root`] over the copies' hashes.
+pub fn egress_root(egress: &[SignedEgress]) -> Hash {
+    merkle_root(egress.iter().map(SignedEgress::hash))
+}
+
+fn merkle_root(hashes: impl ExactSizeIterator<Item = Hash>) -> Hash {
+    if hashes.len() == 0 {
         return sha256(&[]);
     }
-    let mut level: Vec<Hash> = transactions
-        .iter()
-        .map(|tx| {
+    let mut level: Vec<Hash> = hashes
+        .map(|hash| {
             let mut leaf = vec![0u8];
-            leaf.extend_from_slice(tx.hash().as_bytes());
+            leaf.extend_from_slice(hash.as_bytes());
             sha256(&leaf)
         })
         .collect();

@@ -3,7 +3,16 @@
 use parity_scale_codec::{Decode, Encode};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeSet;
-use veil_primitives::{AccountId, Balance, Hash, block::MAX_BLOCK_TRANSACTIONS, hashing::sha256};
+use veil_primitives::{
+    AccountId, Balance, Hash, SenderId,
+    block::{MAX_BLOCK_EGRESS, MAX_BLOCK_TRANSACTIONS},
+    hashing::sha256,
+    message::MAX_MESSAGE_PAYLOAD,
+};
+
+/// The largest `max_egress_bytes` a genesis may set: a differing copy must still fit, with its
+/// evidence, in one discrepancy message.
+pub const MAX_EGRESS_BYTES: u32 = (MAX_MESSAGE_PAYLOAD / 2) as u32;
 
 /// One validator of the genesis set.
 #[derive(Clone, Debug, PartialEq, Eq, Encode, Decode, Serialize, Deserialize)]
@@ -38,6 +47,39 @@ pub struct GenesisBalance {
     pub amount: Balance,
 }
 
+/// An off-chain sender registered at genesis (the genesis gatekeeper, for instance); later senders
+/// register through the chain's modules.
+#[derive(Clone, Debug, PartialEq, Eq, Encode, Decode, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GenesisSender {
+    /// Who: `gatekeeper:0x…`, `worker:0x…`, `contract:0x…` or `cluster:N`.
+    #[serde(with = "as_text")]
+    pub sender: SenderId,
+    /// The ed25519 key that signs its egress.
+    #[serde(with = "veil_primitives::serde_hex")]
+    pub key: [u8; 32],
+    /// Its key epoch.
+    pub epoch: u32,
+}
+
+/// Serde through `Display` and `FromStr`, for ids that have a text form.
+mod as_text {
+    use serde::{Deserialize, Deserializer, Serializer, de::Error};
+    use std::{fmt::Display, str::FromStr};
+
+    pub(super) fn serialize<T: Display, S: Serializer>(value: &T, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_str(value)
+    }
+
+    pub(super) fn deserialize<'de, T, D>(deserializer: D) -> Result<T, D::Error>
+    where
+        T: FromStr<Err: Display>,
+        D: Deserializer<'de>,
+    {
+        String::deserialize(deserializer)?.parse().map_err(D::Error::custom)
+    }
+}
+
 /// Every economic parameter of the chain.
 #[derive(Clone, Debug, PartialEq, Eq, Encode, Decode, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -66,6 +108,16 @@ pub struct Economics {
     pub max_transaction_bytes: u32,
     /// The most transactions in one block.
     pub max_block_transactions: u32,
+    /// The largest encoded signed egress.
+    pub max_egress_bytes: u32,
+    /// The most egress copies in one block.
+    pub max_block_egress: u32,
+    /// The rate limit of fee-free egress: the most copies of one sender in one block (accepted
+    /// ones and discrepancies alike); the rest wait in the mempool for later blocks.
+    pub max_egress_per_sender_per_block: u32,
+    /// How many of a sender's latest sequence numbers keep the hash of their accepted copy, so a
+    /// differing copy is recognised; an older copy is refused as stale.
+    pub egress_window: u64,
 }
 
 impl Default for Economics {
@@ -83,6 +135,10 @@ impl Default for Economics {
             min_block_interval_ms: 200,
             max_transaction_bytes: 64 * 1024,
             max_block_transactions: 2_048,
+            max_egress_bytes: 64 * 1024,
+            max_block_egress: 1_024,
+            max_egress_per_sender_per_block: 64,
+            egress_window: 1_024,
         }
     }
 }
@@ -106,6 +162,8 @@ pub struct Genesis {
     pub gatekeepers: Vec<AccountId>,
     /// Initial balances.
     pub balances: Vec<GenesisBalance>,
+    /// Off-chain senders registered from the start.
+    pub senders: Vec<GenesisSender>,
     /// Economic parameters.
     pub economics: Economics,
 }
@@ -145,6 +203,12 @@ pub enum GenesisError {
     /// An empty namespace.
     #[error("the network namespace is empty")]
     EmptyNamespace,
+    /// An egress limit out of range.
+    #[error("egress limits: {0}")]
+    EgressLimit(&'static str),
+    /// The same sender twice.
+    #[error("sender {0} is registered twice")]
+    DuplicateSender(SenderId),
 }
 
 impl Genesis {
@@ -173,6 +237,24 @@ impl Genesis {
         }
         if e.max_block_transactions == 0 || e.max_block_transactions as usize > MAX_BLOCK_TRANSACTIONS {
             return Err(GenesisError::BlockLimit(e.max_block_transactions));
+        }
+        if e.max_egress_bytes == 0 || e.max_egress_bytes > MAX_EGRESS_BYTES {
+            return Err(GenesisError::EgressLimit("max_egress_bytes must be between 1 and 524288"));
+        }
+        if e.max_block_egress == 0 || e.max_block_egress as usize > MAX_BLOCK_EGRESS {
+            return Err(GenesisError::EgressLimit("max_block_egress must be between 1 and 4096"));
+        }
+        if e.max_egress_per_sender_per_block == 0 {
+            return Err(GenesisError::EgressLimit("max_egress_per_sender_per_block must be at least 1"));
+        }
+        if e.egress_window == 0 {
+            return Err(GenesisError::EgressLimit("egress_window must be at least 1"));
+        }
+        let mut senders = BTreeSet::new();
+        for entry in &self.senders {
+            if !senders.insert(entry.sender) {
+                return Err(GenesisError::DuplicateSender(entry.sender));
+            }
         }
         if self.network.namespace.is_empty() {
             return Err(GenesisError::EmptyNamespace);
@@ -262,6 +344,16 @@ mod tests {
         let mut g = sample();
         g.economics.max_block_transactions = 0;
         assert_eq!(g.validate(), Err(GenesisError::BlockLimit(0)));
+        let mut g = sample();
+        g.economics.max_egress_bytes = MAX_EGRESS_BYTES + 1;
+        assert!(matches!(g.validate(), Err(GenesisError::EgressLimit(_))));
+        let mut g = sample();
+        g.economics.egress_window = 0;
+        assert!(matches!(g.validate(), Err(GenesisError::EgressLimit(_))));
+        let mut g = sample();
+        let sender = GenesisSender { sender: SenderId::Gatekeeper([1; 32]), key: [1; 32], epoch: 0 };
+        g.senders = vec![sender.clone(), sender];
+        assert!(matches!(g.validate(), Err(GenesisError::DuplicateSender(_))));
     }
 
     #[test]

@@ -10,19 +10,24 @@
 //!   canonical SCALE encoding, which a worker runtime computes itself without any database.
 //! - [`state`]: typed keys and values of the public state, the reader trait and the write overlay.
 //! - [`execute`]: transaction checks (shared with the mempool) and block execution: header rules,
-//!   fees (split to the worker pot, the gatekeeper pot and burned), transfers, and inflation.
+//!   fees (split to the worker pot, the gatekeeper pot and burned), transfers, commands, and inflation.
+//! - [`messages`]: the message queue (topic logs and the topic tree the header commits to) and
+//!   egress from off-chain senders, accepted exactly once per sequence number.
 //!
 //! Invariant, kept after every block and checked by property tests: total issuance = genesis +
 //! minted − burned = the sum of all balances and reward pots.
 
 pub mod execute;
 pub mod genesis;
+pub mod messages;
 pub mod state;
 #[cfg(any(test, feature = "test-support"))]
 pub mod testing;
 
-pub use execute::{BlockError, Chain, TransactionError, transactions_root};
-pub use genesis::{Economics, Genesis, GenesisError, Validator};
+pub use execute::{BlockError, Chain, Executed, Execution, TransactionError, egress_root, transactions_root};
+pub use genesis::{Economics, Genesis, GenesisError, GenesisSender, Validator};
+pub use messages::{EgressError, EgressOutcome, Outbox, Published};
 pub use state::{
-    AccountInfo, ChangeSet, Issuance, MemoryState, RewardPots, Snapshot, StateError, StateKey, StateReader,
+    AccountInfo, ChangeSet, Issuance, MemoryState, RewardPots, SenderInfo, Snapshot, StateError, StateKey, StateReader,
+    TopicInfo,
 };

@@ -6,7 +6,9 @@
 
 use parity_scale_codec::{Decode, Encode, MaxEncodedLen};
 use std::collections::BTreeMap;
-use veil_primitives::{AccountId, Balance, Nonce, decode_strict};
+use veil_primitives::{
+    AccountId, Balance, Hash, KeyEpoch, Message, Nonce, SenderId, Topic, decode_strict, log::LogPeaks, topics::DEPTH,
+};
 
 /// Where a value lives. Indices are fixed forever; new kinds of state are appended.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Encode)]
@@ -20,6 +22,28 @@ pub enum StateKey {
     /// The reward pots that fees and inflation fill.
     #[codec(index = 2)]
     RewardPots,
+    /// A registered off-chain sender: its key, key epoch and next sequence number.
+    #[codec(index = 3)]
+    Sender(SenderId),
+    /// The hash of the egress copy accepted under a sender's sequence number, kept for the last
+    /// `egress_window` numbers so a differing copy can be recognised.
+    #[codec(index = 4)]
+    EgressAccepted(SenderId, u64),
+    /// The hash of the differing copy recorded as a discrepancy under a sender's sequence number.
+    #[codec(index = 5)]
+    Discrepancy(SenderId, u64),
+    /// How many topic slots are assigned.
+    #[codec(index = 6)]
+    TopicCount,
+    /// A topic's slot and log commitment.
+    #[codec(index = 7)]
+    Topic(Topic),
+    /// A node of the topic tree, by level (0: leaves) and index.
+    #[codec(index = 8)]
+    TopicNode(u8, u64),
+    /// A message, by topic and position in the topic's log.
+    #[codec(index = 9)]
+    TopicMessage(Topic, u64),
 }
 
 impl StateKey {
@@ -62,6 +86,26 @@ pub struct RewardPots {
     pub workers: Balance,
     /// For gatekeepers and their nominators: their fee share and the base inflation.
     pub gatekeepers: Balance,
+}
+
+/// A registered off-chain sender.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Encode, Decode, MaxEncodedLen)]
+pub struct SenderInfo {
+    /// The ed25519 key that signs its egress in the current epoch.
+    pub key: [u8; 32],
+    /// The current key epoch: egress must carry it.
+    pub epoch: KeyEpoch,
+    /// The sequence number its next accepted egress must carry.
+    pub next_sequence: u64,
+}
+
+/// A topic's place in the topic tree and its log.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Encode, Decode, MaxEncodedLen)]
+pub struct TopicInfo {
+    /// Its slot, assigned when its first message was published.
+    pub slot: u32,
+    /// Its log's length and peaks.
+    pub log: LogPeaks,
 }
 
 /// State could not be read.
@@ -164,6 +208,93 @@ impl<'a, R: StateReader + ?Sized> Overlay<'a, R> {
     pub fn set_reward_pots(&mut self, pots: &RewardPots) {
         self.write(StateKey::RewardPots, pots);
     }
+
+    /// A sender's registration, if it is registered.
+    pub fn sender(&self, sender: &SenderId) -> Result<Option<SenderInfo>, StateError> {
+        self.read(StateKey::Sender(*sender))
+    }
+
+    /// Registers a sender or updates its registration.
+    pub fn set_sender(&mut self, sender: &SenderId, info: &SenderInfo) {
+        self.write(StateKey::Sender(*sender), info);
+    }
+
+    /// The hash of the copy accepted under `sequence`, while it is inside the window.
+    pub fn egress_accepted(&self, sender: &SenderId, sequence: u64) -> Result<Option<Hash>, StateError> {
+        self.read(StateKey::EgressAccepted(*sender, sequence))
+    }
+
+    /// Records (`Some`) or forgets (`None`) the copy accepted under `sequence`.
+    pub fn set_egress_accepted(&mut self, sender: &SenderId, sequence: u64, copy: Option<&Hash>) {
+        self.put(StateKey::EgressAccepted(*sender, sequence), copy);
+    }
+
+    /// The hash of the differing copy recorded under `sequence`, if any.
+    pub fn discrepancy(&self, sender: &SenderId, sequence: u64) -> Result<Option<Hash>, StateError> {
+        self.read(StateKey::Discrepancy(*sender, sequence))
+    }
+
+    /// Records a discrepancy under `sequence`.
+    pub fn set_discrepancy(&mut self, sender: &SenderId, sequence: u64, copy: &Hash) {
+        self.write(StateKey::Discrepancy(*sender, sequence), copy);
+    }
+
+    /// How many topic slots are assigned.
+    pub fn topic_count(&self) -> Result<u32, StateError> {
+        Ok(self.read(StateKey::TopicCount)?.unwrap_or_default())
+    }
+
+    /// Sets the number of assigned topic slots.
+    pub fn set_topic_count(&mut self, count: u32) {
+        self.write(StateKey::TopicCount, &count);
+    }
+
+    /// A topic's slot and log, if it has had a message.
+    pub fn topic(&self, topic: &Topic) -> Result<Option<TopicInfo>, StateError> {
+        self.read(StateKey::Topic(*topic))
+    }
+
+    /// Sets a topic's slot and log.
+    pub fn set_topic(&mut self, topic: &Topic, info: &TopicInfo) {
+        self.write(StateKey::Topic(*topic), info);
+    }
+
+    /// Message `index` of `topic`, if published.
+    pub fn topic_message(&self, topic: &Topic, index: u64) -> Result<Option<Message>, StateError> {
+        self.read(StateKey::TopicMessage(*topic, index))
+    }
+
+    /// Stores message `index` of `topic`.
+    pub fn set_topic_message(&mut self, topic: &Topic, index: u64, message: &Message) {
+        self.write(StateKey::TopicMessage(*topic, index), message);
+    }
+
+    /// A topic-tree node, if set.
+    pub fn topic_node(&self, level: usize, index: u64) -> Result<Option<Hash>, StateError> {
+        self.read(StateKey::TopicNode(tree_level(level), index))
+    }
+
+    /// Sets a topic-tree node.
+    pub fn set_topic_node(&mut self, level: usize, index: u64, hash: &Hash) {
+        self.write(StateKey::TopicNode(tree_level(level), index), hash);
+    }
+
+    fn put<T: Encode>(&mut self, key: StateKey, value: Option<&T>) {
+        self.writes.insert(key.to_bytes(), value.map(Encode::encode));
+    }
+}
+
+/// A tree level as stored: levels run from 0 to [`DEPTH`], which fits a byte.
+fn tree_level(level: usize) -> u8 {
+    debug_assert!(level <= DEPTH);
+    level.min(DEPTH) as u8
+}
+
+impl StateKey {
+    /// The key of a topic-tree node.
+    pub fn topic_node(level: usize, index: u64) -> Self {
+        Self::TopicNode(tree_level(level), index)
+    }
 }
 
 /// The values of a known set of keys, read ahead from a store. Reading any other key is an error,
@@ -175,6 +306,11 @@ impl Snapshot {
     /// Records the value (or absence) of `key`.
     pub fn insert(&mut self, key: Vec<u8>, value: Option<Vec<u8>>) {
         self.0.insert(key, value);
+    }
+
+    /// Adds every value of `other`.
+    pub fn extend(&mut self, other: Snapshot) {
+        self.0.extend(other.0);
     }
 }
 

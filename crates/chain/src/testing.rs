@@ -1,7 +1,10 @@
 //! A small funded chain for tests, here and in the crates built on this one.
 
-use veil_crypto::AccountPair;
-use veil_primitives::{AccountId, Balance, Call, Hash, Header, Nonce, SignedTransaction, Transaction};
+use veil_crypto::{AccountPair, RuntimeSigner, SecretBytes};
+use veil_primitives::{
+    AccountId, Balance, Call, ContractId, Egress, Hash, Header, KeyEpoch, Nonce, SenderId, SignedEgress,
+    SignedTransaction, Topic, Transaction,
+};
 
 use crate::{
     Chain, MemoryState,
@@ -31,6 +34,7 @@ pub fn genesis(funded: &[AccountId], tokens: u128) -> Genesis {
             .iter()
             .map(|account| GenesisBalance { account: *account, amount: Balance(tokens * Balance::ONE.0) })
             .collect(),
+        senders: Vec::new(),
         // Blocks one millisecond apart keep tests fast.
         economics: Economics { min_block_interval_ms: 1, ..Economics::default() },
     }
@@ -58,4 +62,48 @@ pub fn transfer(chain: &Chain, from: &AccountPair, nonce: Nonce, to: AccountId, 
         nonce,
         call: Call::Transfer { to, amount },
     })
+}
+
+/// A signed command to `contract` on `chain`.
+pub fn command(
+    chain: &Chain,
+    from: &AccountPair,
+    nonce: Nonce,
+    contract: ContractId,
+    payload: &[u8],
+) -> SignedTransaction {
+    from.sign_transaction(Transaction {
+        genesis: chain.id(),
+        signer: from.public(),
+        nonce,
+        call: Call::Command {
+            contract,
+            payload: payload.to_vec().try_into().unwrap_or_else(|_| panic!("command payload too large")),
+        },
+    })
+}
+
+/// A deterministic runtime key for tests, from a one-byte seed.
+pub fn runtime_signer(seed: u8) -> RuntimeSigner {
+    RuntimeSigner::from_seed(&SecretBytes::new([seed; 32]))
+}
+
+/// Egress signed by `signer`.
+pub fn egress(
+    signer: &RuntimeSigner,
+    sender: SenderId,
+    epoch: u32,
+    sequence: u64,
+    topic: Topic,
+    payload: &[u8],
+) -> SignedEgress {
+    let egress = Egress {
+        sender,
+        epoch: KeyEpoch(epoch),
+        sequence,
+        topic,
+        payload: payload.to_vec().try_into().unwrap_or_else(|_| panic!("egress payload too large")),
+    };
+    let signature = signer.sign(&egress.signing_payload());
+    SignedEgress { egress, signature }
 }

@@ -3,8 +3,17 @@
 
 mod support;
 
+use parity_scale_codec::Encode as _;
 use std::time::Duration;
-use support::{Process, pair, temp_dir, transfer};
+use support::{Process, pair, temp_dir, transfer, unhex};
+use veil_light_client::LightClientError;
+use veil_primitives::{
+    Call, ContractId, Egress, Hash, Header, KeyEpoch, Message, Origin, SenderId, SignedEgress, SystemTopic, Topic,
+    Transaction, decode_strict,
+    log::{LogPeaks, RangeError},
+    message::Discrepancy,
+    topics::{TopicError, TopicProof},
+};
 
 const ONE: u128 = 1_000_000_000_000;
 
@@ -60,7 +69,6 @@ fn devnet_transfers_refusals_and_restart() {
     // The account proof verifies against the state root of the header the API names, and proves
     // nothing about another account or a changed balance.
     let (_, view) = node.get(&format!("/v1/accounts/{}", bob.public()));
-    let unhex = |v: &serde_json::Value| hex::decode(&v.as_str().unwrap()[2..]).unwrap();
     let root: veil_primitives::Hash = view["state_root"].as_str().unwrap().parse().unwrap();
     let value = unhex(&view["proof"]["value"]);
     let proof = unhex(&view["proof"]["proof"]);
@@ -110,4 +118,176 @@ fn devnet_transfers_refusals_and_restart() {
     node.wait_finalized(&next.hash(), Duration::from_secs(30));
     drop(node);
     std::fs::remove_dir_all(dir).unwrap();
+}
+
+/// What `/v1/topics/{topic}/messages` answered, decoded.
+struct TopicAnswer {
+    header: Header,
+    certificate: Vec<u8>,
+    proof: TopicProof,
+    messages: Vec<Message>,
+}
+
+fn topic_answer(node: &Process, topic: &Topic, from: u64) -> TopicAnswer {
+    let (status, body) = node.get(&format!("/v1/topics/{topic}/messages?from={from}"));
+    assert_eq!(status, 200, "{body}");
+    TopicAnswer {
+        header: decode_strict(&unhex(&body["header"])).unwrap(),
+        certificate: unhex(&body["finalization"]),
+        proof: decode_strict(&unhex(&body["proof"])).unwrap(),
+        messages: body["messages"].as_array().unwrap().iter().map(|m| decode_strict(&unhex(m)).unwrap()).collect(),
+    }
+}
+
+fn hashes(from: u64, messages: &[Message]) -> Vec<(u64, Hash)> {
+    messages.iter().enumerate().map(|(i, m)| (from + i as u64, m.hash())).collect()
+}
+
+/// Commands and egress reach a contract's topic; a light client that pins only the network key and
+/// namespace verifies the node's answer (certificate, header, complete range) and refuses any
+/// altered, reordered, inserted or omitted message; replicas' duplicates are free, a differing copy
+/// lands on the discrepancies topic, and bad egress is refused with its reason.
+#[test]
+fn topic_messages_verify_with_the_light_client() {
+    let dir = temp_dir("topics");
+    let data = dir.join("data");
+    let node =
+        Process::start(&["devnet", "--data-dir", data.to_str().unwrap(), "--api-port", "0"], &dir.join("node.log"));
+    let chain = node.chain_id();
+    let alice = pair("//Alice");
+    let contract = ContractId([0xc0; 32]);
+    let topic = Topic::Contract(contract);
+
+    let command = |nonce: u64, payload: &[u8]| {
+        alice.sign_transaction(Transaction {
+            genesis: chain,
+            signer: alice.public(),
+            nonce,
+            call: Call::Command { contract, payload: payload.to_vec().try_into().unwrap() },
+        })
+    };
+    let commands = [command(0, b"command 0"), command(1, b"command 1")];
+    for tx in &commands {
+        let (status, body) = node.submit(tx);
+        assert_eq!(status, 202, "{body}");
+    }
+    node.wait_finalized(&commands[1].hash(), Duration::from_secs(30));
+
+    // Egress from the development gatekeeper: two replicas send the same copy.
+    let key = veil_node::testnet::dev_gatekeeper();
+    let gatekeeper = SenderId::Gatekeeper(key.public());
+    let sign = |sequence: u64, epoch: u32, payload: &[u8]| {
+        let egress = Egress {
+            sender: gatekeeper,
+            epoch: KeyEpoch(epoch),
+            sequence,
+            topic,
+            payload: payload.to_vec().try_into().unwrap(),
+        };
+        let signature = key.sign(&egress.signing_payload());
+        SignedEgress { egress, signature }
+    };
+    let post = |copy: &SignedEgress| {
+        node.post("/v1/egress", &serde_json::json!({ "egress": format!("0x{}", hex::encode(copy.encode())) }))
+    };
+    let result = sign(0, 0, b"result");
+    let (status, first) = post(&result);
+    assert_eq!((status, first["status"].as_str()), (202, Some("pending")), "{first}");
+    let (status, second) = post(&result);
+    assert_eq!((status, second["status"].as_str()), (202, Some("duplicate")), "{second}");
+    let sender_path = format!("/v1/senders/{gatekeeper}");
+    node.wait_for(&sender_path, Duration::from_secs(30), |status, body| status == 200 && body["next_sequence"] == 1);
+    // A block later, the replica's copy is still a free duplicate; a differing copy is evidence.
+    let (_, late) = post(&result);
+    assert_eq!(late["status"], "duplicate", "{late}");
+    let differing = sign(0, 0, b"another result");
+    let (status, body) = post(&differing);
+    assert_eq!((status, body["status"].as_str()), (202, Some("pending")), "{body}");
+    let discrepancies = Topic::System(SystemTopic::Discrepancies);
+    node.wait_for(&format!("/v1/topics/{discrepancies}/messages"), Duration::from_secs(30), |status, _| status == 200);
+    let evidence = topic_answer(&node, &discrepancies, 0);
+    let recorded: Discrepancy = decode_strict(&evidence.messages[0].payload).unwrap();
+    assert_eq!(recorded, Discrepancy { accepted: result.hash(), differing: differing.clone() });
+
+    // Refused egress says why: wrong signer, old or unknown epoch, stale number, malformed bytes.
+    let mut forged = sign(1, 0, b"x");
+    forged.signature[0] ^= 1;
+    let (_, alice_balance) = node.account(&alice.public());
+    for (copy, reason) in [
+        (forged, "bad signature"),
+        (sign(1, 1, b"x"), "claims key epoch 1"),
+        (sign(0, 0, b"third version"), "already recorded"),
+    ] {
+        let (status, body) = post(&copy);
+        assert_eq!(status, 400, "{body}");
+        assert!(body["message"].as_str().unwrap().contains(reason), "expected {reason:?}: {body}");
+    }
+    let (status, body) = node.post("/v1/egress", &serde_json::json!({ "egress": "0x0102" }));
+    assert!(status == 400 && body["message"].as_str().unwrap().contains("malformed egress"), "{body}");
+    assert_eq!(node.account(&alice.public()).1, alice_balance, "egress charges nobody");
+
+    // The light client verifies the whole topic, then the rest from where it stands.
+    let client = node.light_client();
+    let answer = topic_answer(&node, &topic, 0);
+    assert_eq!(answer.messages.len(), 3);
+    assert_eq!(answer.messages[0].origin, Origin::Account(alice.public()));
+    assert_eq!(&answer.messages[1].payload[..], b"command 1");
+    assert_eq!(answer.messages[2].origin, Origin::Runtime(gatekeeper));
+    let verify = |kept: &LogPeaks, messages: &[(u64, Hash)], proof: &TopicProof| {
+        client.verify_topic(&answer.certificate, &answer.header, &topic, kept, messages, proof)
+    };
+    let all = hashes(0, &answer.messages);
+    let peaks = verify(&LogPeaks::default(), &all, &answer.proof).unwrap();
+    assert_eq!(peaks.length, 3);
+    let mut kept = LogPeaks::default();
+    kept.append(&all[0].1);
+    let rest = topic_answer(&node, &topic, 1);
+    let resumed =
+        client.verify_topic(&rest.certificate, &rest.header, &topic, &kept, &hashes(1, &rest.messages), &rest.proof);
+    assert_eq!(resumed.unwrap().length, 3);
+
+    // Refusals, each with its reason.
+    let mut altered = answer.messages.clone();
+    altered[1].payload = b"command X".to_vec().try_into().unwrap();
+    let error = verify(&LogPeaks::default(), &hashes(0, &altered), &answer.proof).unwrap_err();
+    assert!(matches!(error, LightClientError::Topic(TopicError::RootMismatch)), "{error}");
+    let mut reordered = all.clone();
+    reordered.swap(0, 1);
+    let error = verify(&LogPeaks::default(), &reordered, &answer.proof).unwrap_err();
+    assert!(matches!(error, LightClientError::Topic(TopicError::Range(RangeError::IndexGap { .. }))), "{error}");
+    let reordered = hashes(0, &[answer.messages[1].clone(), answer.messages[0].clone(), answer.messages[2].clone()]);
+    let error = verify(&LogPeaks::default(), &reordered, &answer.proof).unwrap_err();
+    assert!(matches!(error, LightClientError::Topic(TopicError::RootMismatch)), "{error}");
+    let mut inserted = answer.messages.clone();
+    inserted.insert(1, answer.messages[0].clone());
+    let error = verify(&LogPeaks::default(), &hashes(0, &inserted), &answer.proof).unwrap_err();
+    assert!(matches!(error, LightClientError::Topic(TopicError::Range(_))), "{error}");
+    let error = verify(&LogPeaks::default(), &all[..2], &answer.proof).unwrap_err();
+    assert!(matches!(error, LightClientError::Topic(TopicError::Range(RangeError::StopsShort { .. }))), "{error}");
+    let skipped = [all[0], all[2]];
+    let error = verify(&LogPeaks::default(), &skipped, &answer.proof).unwrap_err();
+    assert!(matches!(error, LightClientError::Topic(TopicError::Range(RangeError::IndexGap { .. }))), "{error}");
+    let mut forged = answer.certificate.clone();
+    let last = forged.len() - 1;
+    forged[last] ^= 1;
+    let error = client.verify_topic(&forged, &answer.header, &topic, &LogPeaks::default(), &all, &answer.proof);
+    assert!(error.is_err());
+    let mut other_header = answer.header.clone();
+    other_header.timestamp_ms += 1;
+    let error =
+        client.verify_topic(&answer.certificate, &other_header, &topic, &LogPeaks::default(), &all, &answer.proof);
+    assert!(matches!(error, Err(LightClientError::HeaderMismatch { .. })), "{error:?}");
+
+    // Bad queries say what is wrong.
+    for (path, status, reason) in [
+        (format!("/v1/topics/{topic}/messages?from=9"), 400, "cannot start at 9"),
+        (format!("/v1/topics/{topic}/messages?from=x"), 400, "from"),
+        ("/v1/topics/nonsense/messages".to_owned(), 400, "unknown topic"),
+        (format!("/v1/topics/{}/messages", Topic::Contract(ContractId([1; 32]))), 404, "no messages yet"),
+        ("/v1/senders/worker:0x12".to_owned(), 400, "unknown sender"),
+    ] {
+        let (found, body) = node.get(&path);
+        assert_eq!(found, status, "{path}: {body}");
+        assert!(body["message"].as_str().unwrap().contains(reason), "{path}: expected {reason:?}: {body}");
+    }
 }

@@ -23,9 +23,11 @@ use std::{
     sync::Arc,
     time::{Duration, SystemTime},
 };
-use veil_chain::{Chain, StateKey, transactions_root};
-use veil_mempool::{AdmissionError, Admitted, Mempool};
-use veil_primitives::{Block, Hash, Header, MessageCommitments, SignedTransaction};
+use veil_chain::{Chain, Snapshot, StateKey, TopicInfo, egress_root, messages::sibling_keys, transactions_root};
+use veil_mempool::{AdmissionError, Admitted, EgressAdmissionError, Mempool};
+use veil_primitives::{
+    Block, Hash, Header, Message, MessageCommitments, SignedEgress, SignedTransaction, Topic, topics::TopicProof,
+};
 
 use crate::{
     alias::{Context, Digest, Scheme},
@@ -88,6 +90,22 @@ impl<S: AuthenticatedState> NodeState<S> {
         }
     }
 
+    /// Reads ahead, from the post-state of `at`, every key executing these transactions and egress
+    /// reads: the keys they name, then the topic-tree nodes those lead to.
+    async fn prefetch(
+        &self,
+        at: &Digest,
+        transactions: &[SignedTransaction],
+        egress: &[SignedEgress],
+    ) -> Result<Snapshot, String> {
+        let keys = self.chain.keys_touched(transactions, egress);
+        let mut snapshot = self.state.read(at, &keys).await.map_err(|e| e.to_string())?;
+        let topics = self.chain.topics_touched(transactions, egress);
+        let nodes = self.chain.tree_keys_touched(&snapshot, &topics).map_err(|e| e.to_string())?;
+        snapshot.extend(self.state.read(at, &nodes).await.map_err(|e| e.to_string())?);
+        Ok(snapshot)
+    }
+
     /// Executes `block` on its parent's post-state and records the result, if the parent's state
     /// and header are known. `now_ms` is given when verifying a proposal (the clock rule applies),
     /// not when replaying finalized blocks.
@@ -98,11 +116,10 @@ impl<S: AuthenticatedState> NodeState<S> {
         }
         let parent = crate::block::to_digest(block.header.parent);
         let parent_header = self.headers.get(&parent).ok_or("parent header unknown")?.clone();
-        let keys = self.chain.keys_touched(block.transactions.iter());
-        let snapshot = self.state.read(&parent, &keys).await.map_err(|e| e.to_string())?;
-        let changes = self.chain.execute(&snapshot, &parent_header, block, now_ms).map_err(|e| e.to_string())?;
+        let snapshot = self.prefetch(&parent, &block.transactions, &block.egress).await?;
+        let executed = self.chain.execute(&snapshot, &parent_header, block, now_ms).map_err(|e| e.to_string())?;
         let (root, speculation) =
-            self.state.speculate(&parent, block.header.height, &changes).await.map_err(|e| e.to_string())?;
+            self.state.speculate(&parent, block.header.height, &executed.changes).await.map_err(|e| e.to_string())?;
         if root != block.header.state_root {
             return Err(format!(
                 "state root mismatch: header says {}, execution gives {root}",
@@ -114,23 +131,23 @@ impl<S: AuthenticatedState> NodeState<S> {
         Ok(())
     }
 
-    /// The state, after block `at`, of every account with pending transactions: what the mempool
-    /// needs to order and prune them.
-    async fn pending_accounts_at(&self, at: &Digest) -> Result<veil_chain::Snapshot, String> {
-        let accounts: BTreeSet<Vec<u8>> =
-            self.mempool.pending_accounts().map(|account| StateKey::Account(*account).to_bytes()).collect();
-        self.state.read(at, &accounts).await.map_err(|e| e.to_string())
+    /// The state, after block `at`, of every account and sender with pending transactions or
+    /// egress: what the mempool needs to order and prune them.
+    async fn pending_state_at(&self, at: &Digest) -> Result<Snapshot, String> {
+        self.state.read(at, &self.mempool.pending_keys()).await.map_err(|e| e.to_string())
     }
 
     async fn build(&mut self, parent: &Digest, timestamp_ms: u64) -> Result<Block, String> {
         let parent_header = self.headers.get(parent).ok_or("parent header unknown")?.clone();
-        let nonces = self.pending_accounts_at(parent).await?;
-        let limit = self.chain.genesis().economics.max_block_transactions as usize;
-        let candidates = self.mempool.ready(&nonces, limit).map_err(|e| e.to_string())?;
-        let keys = self.chain.keys_touched(candidates.iter());
-        let snapshot = self.state.read(parent, &keys).await.map_err(|e| e.to_string())?;
+        let pending = self.pending_state_at(parent).await?;
+        let economics = &self.chain.genesis().economics;
+        let candidates =
+            self.mempool.ready(&pending, economics.max_block_transactions as usize).map_err(|e| e.to_string())?;
+        let egress =
+            self.mempool.ready_egress(&pending, economics.max_block_egress as usize).map_err(|e| e.to_string())?;
+        let snapshot = self.prefetch(parent, &candidates, &egress).await?;
         let execution =
-            self.chain.build(&snapshot, &parent_header, timestamp_ms, candidates).map_err(|e| e.to_string())?;
+            self.chain.build(&snapshot, &parent_header, timestamp_ms, candidates, egress).map_err(|e| e.to_string())?;
         let height = parent_header.height + 1;
         let (state_root, speculation) =
             self.state.speculate(parent, height, &execution.changes).await.map_err(|e| e.to_string())?;
@@ -140,10 +157,12 @@ impl<S: AuthenticatedState> NodeState<S> {
             timestamp_ms,
             state_root,
             transactions_root: transactions_root(&execution.transactions),
-            messages: MessageCommitments::default(),
+            egress_root: egress_root(&execution.egress),
+            messages: MessageCommitments { root: execution.messages_root },
         };
         let transactions = execution.transactions.try_into().map_err(|_| "too many transactions")?;
-        let block = Block { header, transactions };
+        let egress = execution.egress.try_into().map_err(|_| "too much egress")?;
+        let block = Block { header, transactions, egress };
         let digest = crate::block::to_digest(block.header.hash());
         self.state.insert(digest, speculation);
         self.headers.insert(digest, block.header.clone());
@@ -165,8 +184,8 @@ impl<S: AuthenticatedState> NodeState<S> {
         for (index, tx) in block.transactions.iter().enumerate() {
             self.transactions.insert(tx.hash(), (height, index as u32));
         }
-        let nonces = self.pending_accounts_at(&digest).await?;
-        self.mempool.prune(&nonces).map_err(|e| e.to_string())?;
+        let pending = self.pending_state_at(&digest).await?;
+        self.mempool.prune(&pending).map_err(|e| e.to_string())?;
         let finalized = Finalized { block: block.clone(), hash };
         self.subscribers.retain(|subscriber| subscriber.unbounded_send(finalized.clone()).is_ok());
         Ok(())
@@ -185,6 +204,49 @@ impl<S: AuthenticatedState> NodeState<S> {
     /// Number of transactions in the mempool.
     pub fn mempool_len(&self) -> usize {
         self.mempool.len()
+    }
+
+    /// Number of egress copies in the mempool.
+    pub fn mempool_egress_len(&self) -> usize {
+        self.mempool.egress_len()
+    }
+
+    /// The messages of `topic` from index `from` to its length in the committed state, with the
+    /// proof of that length against the committed header's message root; `None` if the topic has
+    /// no message yet. Refuses a `from` beyond the length, and more than `max` messages (the
+    /// reader syncs in several steps or from a checkpoint).
+    pub async fn topic_messages(&self, topic: &Topic, from: u64, max: u64) -> Result<Option<TopicMessages>, String> {
+        let at = self.state.committed().0;
+        let key = BTreeSet::from([StateKey::Topic(*topic).to_bytes()]);
+        let mut snapshot = self.state.read(&at, &key).await.map_err(|e| e.to_string())?;
+        let Some(info) = veil_chain::state::Overlay::new(&snapshot).topic(topic).map_err(|e| e.to_string())? else {
+            return Ok(None);
+        };
+        let TopicInfo { slot, log } = info;
+        if from > log.length {
+            return Err(format!("topic {topic} has {} messages; cannot start at {from}", log.length));
+        }
+        if log.length - from > max {
+            return Err(format!(
+                "topic {topic} has {} messages after {from}, more than {max} in one answer",
+                log.length - from
+            ));
+        }
+        let mut keys: BTreeSet<Vec<u8>> = sibling_keys(slot).collect();
+        keys.extend((from..log.length).map(|index| StateKey::TopicMessage(*topic, index).to_bytes()));
+        snapshot.extend(self.state.read(&at, &keys).await.map_err(|e| e.to_string())?);
+        let (_, proof) =
+            self.chain.topic_proof(&snapshot, topic).map_err(|e| e.to_string())?.ok_or("topic vanished")?;
+        let overlay = veil_chain::state::Overlay::new(&snapshot);
+        let messages = (from..log.length)
+            .map(|index| {
+                overlay
+                    .topic_message(topic, index)
+                    .map_err(|e| e.to_string())?
+                    .ok_or_else(|| format!("message {index} of {topic} is missing from the state"))
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(Some(TopicMessages { header: self.finalized.clone(), proof, messages }))
     }
 
     /// The committed state root (the latest finalized header's).
@@ -214,6 +276,17 @@ impl<S: AuthenticatedState> NodeState<S> {
     pub fn index_transaction(&mut self, hash: Hash, height: u64, index: u32) {
         self.transactions.insert(hash, (height, index));
     }
+}
+
+/// A topic's messages from some index to its certified length, with the proof against `header`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TopicMessages {
+    /// The finalized header the proof is against.
+    pub header: Header,
+    /// The topic's slot, certified length and path.
+    pub proof: TopicProof,
+    /// The messages, in log order.
+    pub messages: Vec<Message>,
 }
 
 /// The shared handle to the node's state: consensus, the finalizer and the API all use it.
@@ -246,6 +319,16 @@ impl<S: AuthenticatedState> Node<S> {
             AdmissionError::Invalid(veil_chain::TransactionError::State(veil_chain::StateError::Store(e.to_string())))
         })?;
         guard.mempool.insert(&snapshot, tx)
+    }
+
+    /// Admits an egress copy to the mempool, checked against the latest finalized state.
+    pub async fn submit_egress(&self, copy: SignedEgress) -> Result<Admitted, EgressAdmissionError> {
+        let mut guard = self.inner.lock().await;
+        let keys = guard.mempool.egress_keys(&copy);
+        let snapshot = guard.read(&keys).await.map_err(|e| {
+            EgressAdmissionError::Invalid(veil_chain::EgressError::State(veil_chain::StateError::Store(e.to_string())))
+        })?;
+        guard.mempool.insert_egress(&snapshot, copy)
     }
 
     /// A stream of every block finalized from now on.

@@ -4,8 +4,8 @@ use bytes::{Buf as _, BufMut};
 use commonware_codec::{Buf, EncodeSize, Error as CodecError, Read, ReadExt, Write, varint::UInt};
 use commonware_consensus::{Heightable, types::Height};
 use commonware_cryptography::Digestible;
-use parity_scale_codec::{Encode, MaxEncodedLen};
-use veil_primitives::{Block, Hash, decode_strict};
+use parity_scale_codec::Encode;
+use veil_primitives::{Block, Hash, block::MAX_BLOCK_BYTES, decode_strict};
 
 use crate::alias::Digest;
 
@@ -63,7 +63,7 @@ impl Read for ConsensusBlock {
     fn read_cfg(buf: &mut impl Buf, _: &()) -> Result<Self, CodecError> {
         let len: u64 = UInt::read(buf)?.into();
         let len = usize::try_from(len).map_err(|_| CodecError::Invalid("ConsensusBlock", "length"))?;
-        if len > Block::max_encoded_len() {
+        if len > MAX_BLOCK_BYTES {
             return Err(CodecError::Invalid("ConsensusBlock", "longer than the largest block"));
         }
         if buf.remaining() < len {
@@ -99,7 +99,6 @@ impl commonware_consensus::Block for ConsensusBlock {
 
 impl commonware_consensus::BoundedBlock for ConsensusBlock {
     fn max_encode_size(_: &()) -> usize {
-        let len = Block::max_encoded_len();
-        UInt(len as u64).encode_size() + len
+        UInt(MAX_BLOCK_BYTES as u64).encode_size() + MAX_BLOCK_BYTES
     }
 }

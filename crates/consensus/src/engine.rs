@@ -202,7 +202,11 @@ where
     let prefix = config.partition_prefix.as_str();
     let page_cache = CacheRef::new(NZU16!(4096), NZUsize!(4096));
     let state = QmdbState::open(context.child("state"), prefix, &config.chain).await?;
-    let genesis = Block { header: config.chain.genesis_header(state.genesis_root()), transactions: Default::default() };
+    let genesis = Block {
+        header: config.chain.genesis_header(state.genesis_root()),
+        transactions: Default::default(),
+        egress: Default::default(),
+    };
     let genesis_digest = to_digest(genesis.header.hash());
     let genesis = Digested::precomputed(ConsensusBlock::new(genesis), genesis_digest);
 

@@ -22,3 +22,5 @@ pub mod dealer;
 pub mod engine;
 pub mod network;
 pub mod state;
+#[cfg(any(test, feature = "test-support"))]
+pub mod testing;

@@ -426,14 +426,14 @@ mod tests {
             let (genesis, _) = store.committed();
 
             // Two blocks on top of genesis, and a competing sibling of the first.
-            let keys = chain.keys_touched(&[]);
+            let keys = chain.keys_touched(&[], &[]);
             let execute = |snapshot: Snapshot, nonce: u64, amount: u128| {
                 let tx = transfer(&chain, &alice, nonce, bob.public(), Balance(amount));
                 let mut overlay = Overlay::new(&snapshot);
-                chain.apply(&mut overlay, &tx).map(|_| overlay.into_changes())
+                chain.apply(&mut overlay, &mut veil_chain::Outbox::default(), &tx).map(|_| overlay.into_changes())
             };
             let mut touched = keys.clone();
-            touched.extend(chain.keys_touched(&[transfer(&chain, &alice, 0, bob.public(), Balance(1))]));
+            touched.extend(chain.keys_touched(&[transfer(&chain, &alice, 0, bob.public(), Balance(1))], &[]));
             let first = execute(store.read(&genesis, &touched).await.unwrap(), 0, 10).unwrap();
             let (root_1, speculation) = store.speculate(&genesis, 1, &first).await.unwrap();
             store.insert(Digest::from([1; 32]), speculation);

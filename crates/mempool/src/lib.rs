@@ -12,11 +12,19 @@
 //! at its next nonce, interleaved by arrival; the chain's `build` still re-checks each one against
 //! the exact parent state. After each finalized block, [`Mempool::prune`] drops what the block made
 //! stale.
+//!
+//! Egress from off-chain senders has its own pool, with the chain's egress checks: a copy under the
+//! sender's next sequence number (or following pending ones) is ready; one further ahead is parked
+//! up to the same gap; a copy identical to one pending or already accepted is a replica's duplicate,
+//! answered [`Admitted::Duplicate`] and not stored; a differing copy under an accepted number is
+//! kept as discrepancy evidence; a stale one is refused. [`Mempool::ready_egress`] hands the proposer
+//! at most the per-block quota of each sender; [`Mempool::prune`] re-checks every pending copy.
 
 use parity_scale_codec::Encode;
+use std::collections::BTreeSet;
 use std::collections::{BTreeMap, HashMap};
-use veil_chain::{Chain, StateError, StateReader, TransactionError, state::Overlay};
-use veil_primitives::{AccountId, Balance, Hash, Nonce, SignedTransaction};
+use veil_chain::{Chain, EgressError, StateError, StateKey, StateReader, TransactionError, state::Overlay};
+use veil_primitives::{AccountId, Balance, Hash, Nonce, SenderId, SignedEgress, SignedTransaction};
 
 /// Size limits of the pool.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -71,6 +79,27 @@ pub enum AdmissionError {
     Full(&'static str),
 }
 
+/// Why an egress copy was not admitted.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum EgressAdmissionError {
+    /// The chain refuses it.
+    #[error(transparent)]
+    Invalid(#[from] EgressError),
+    /// The sequence number is too far ahead to park.
+    #[error("sequence number {found} is more than {max_gap} ahead of the sender's next number {next}")]
+    SequenceGapTooLarge {
+        /// The sender's next number.
+        next: u64,
+        /// The copy's number.
+        found: u64,
+        /// The limit.
+        max_gap: u64,
+    },
+    /// The pool or the sender's share of it is full.
+    #[error("mempool is full ({0}); try again after the next block")]
+    Full(&'static str),
+}
+
 /// How a transaction was admitted.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Admitted {
@@ -78,6 +107,15 @@ pub enum Admitted {
     Ready,
     /// Its nonce is ahead: it waits for the missing ones.
     Parked,
+    /// An egress copy identical to one pending or already accepted (a replica's): nothing to do,
+    /// nothing charged.
+    Duplicate,
+}
+
+struct PendingEgress {
+    copy: SignedEgress,
+    hash: Hash,
+    bytes: usize,
 }
 
 struct Pending {
@@ -96,12 +134,24 @@ pub struct Mempool {
     by_hash: HashMap<Hash, (AccountId, Nonce)>,
     bytes: usize,
     arrivals: u64,
+    /// Pending egress by sender and sequence number; several differing copies may share a number.
+    egress: BTreeMap<SenderId, BTreeMap<u64, Vec<PendingEgress>>>,
+    egress_hashes: HashMap<Hash, (SenderId, u64)>,
 }
 
 impl Mempool {
     /// An empty pool for `chain`.
     pub fn new(chain: Chain, limits: Limits) -> Self {
-        Self { chain, limits, by_account: BTreeMap::new(), by_hash: HashMap::new(), bytes: 0, arrivals: 0 }
+        Self {
+            chain,
+            limits,
+            by_account: BTreeMap::new(),
+            by_hash: HashMap::new(),
+            bytes: 0,
+            arrivals: 0,
+            egress: BTreeMap::new(),
+            egress_hashes: HashMap::new(),
+        }
     }
 
     /// Number of pending transactions.
@@ -114,9 +164,22 @@ impl Mempool {
         self.by_hash.is_empty()
     }
 
-    /// The accounts with pending transactions.
-    pub fn pending_accounts(&self) -> impl Iterator<Item = &AccountId> {
-        self.by_account.keys()
+    /// Number of pending egress copies.
+    pub fn egress_len(&self) -> usize {
+        self.egress_hashes.len()
+    }
+
+    /// The state keys [`Mempool::ready`], [`Mempool::ready_egress`] and [`Mempool::prune`] read:
+    /// every account with pending transactions, and every pending egress copy's sender and records.
+    pub fn pending_keys(&self) -> BTreeSet<Vec<u8>> {
+        let accounts = self.by_account.keys().map(|account| StateKey::Account(*account).to_bytes());
+        let egress = self.egress.values().flat_map(|numbers| numbers.values().flatten());
+        accounts.chain(egress.flat_map(|pending| self.chain.egress_keys(&pending.copy))).collect()
+    }
+
+    /// The state keys admitting `copy` reads.
+    pub fn egress_keys(&self, copy: &SignedEgress) -> BTreeSet<Vec<u8>> {
+        self.chain.egress_keys(copy).into_iter().collect()
     }
 
     /// Whether `hash` is pending.
@@ -211,8 +274,84 @@ impl Mempool {
         Ok(chosen)
     }
 
+    /// Checks `copy` against `state` (the latest finalized state, holding at least
+    /// [`Mempool::egress_keys`]) and admits it, or says why not.
+    pub fn insert_egress<R: StateReader + ?Sized>(
+        &mut self,
+        state: &R,
+        copy: SignedEgress,
+    ) -> Result<Admitted, EgressAdmissionError> {
+        let hash = copy.hash();
+        if self.egress_hashes.contains_key(&hash) {
+            return Ok(Admitted::Duplicate);
+        }
+        let sender = copy.egress.sender;
+        let sequence = copy.egress.sequence;
+        let admitted = match self.chain.check_egress(&Overlay::new(state), &copy) {
+            Ok(_) => Admitted::Ready,
+            Err(EgressError::Duplicate { .. }) => return Ok(Admitted::Duplicate),
+            Err(EgressError::FutureSequence { next, found, .. }) => {
+                let max_gap = self.limits.max_nonce_gap;
+                if found - next > max_gap {
+                    return Err(EgressAdmissionError::SequenceGapTooLarge { next, found, max_gap });
+                }
+                let pending = self.egress.get(&sender);
+                let ready = (next..found).all(|n| pending.is_some_and(|p| p.contains_key(&n)));
+                if ready { Admitted::Ready } else { Admitted::Parked }
+            }
+            Err(error) => return Err(error.into()),
+        };
+        let pending = self.egress.get(&sender).map_or(0, |numbers| numbers.values().map(Vec::len).sum());
+        if pending >= self.limits.max_per_account {
+            return Err(EgressAdmissionError::Full("this sender's pending limit"));
+        }
+        let bytes = copy.encoded_size();
+        if self.len() + self.egress_len() >= self.limits.max_transactions || self.bytes + bytes > self.limits.max_bytes
+        {
+            return Err(EgressAdmissionError::Full("pool limit"));
+        }
+        self.bytes += bytes;
+        self.egress_hashes.insert(hash, (sender, sequence));
+        self.egress.entry(sender).or_default().entry(sequence).or_default().push(PendingEgress { copy, hash, bytes });
+        Ok(admitted)
+    }
+
+    /// Up to `max` egress copies a proposer can include on top of `state`: per sender, at most its
+    /// per-block quota, lowest sequence numbers first, copies of one number in arrival order (the
+    /// chain accepts the first and records a differing later one as a discrepancy). Numbers after a
+    /// gap wait.
+    pub fn ready_egress<R: StateReader + ?Sized>(
+        &self,
+        state: &R,
+        max: usize,
+    ) -> Result<Vec<SignedEgress>, StateError> {
+        let overlay = Overlay::new(state);
+        let quota = self.chain.genesis().economics.max_egress_per_sender_per_block as usize;
+        let mut chosen = Vec::new();
+        for (sender, numbers) in &self.egress {
+            let Some(info) = overlay.sender(sender)? else { continue };
+            let mut expected = info.next_sequence;
+            let mut taken = 0;
+            for (&sequence, copies) in numbers {
+                if sequence > expected {
+                    break;
+                }
+                expected = expected.max(sequence + 1);
+                for pending in copies {
+                    if taken == quota || chosen.len() == max {
+                        break;
+                    }
+                    chosen.push(pending.copy.clone());
+                    taken += 1;
+                }
+            }
+        }
+        Ok(chosen)
+    }
+
     /// Drops what `state` (the newest finalized state) made stale: every pending transaction whose
-    /// nonce its account has used. Returns the hashes dropped.
+    /// nonce its account has used, and every egress copy the chain would no longer take (parked
+    /// ones stay). `state` holds at least [`Mempool::pending_keys`]. Returns the hashes dropped.
     pub fn prune<R: StateReader + ?Sized>(&mut self, state: &R) -> Result<Vec<Hash>, StateError> {
         let overlay = Overlay::new(state);
         let mut dropped = Vec::new();
@@ -230,6 +369,32 @@ impl Mempool {
                 self.by_account.remove(&account);
             }
         }
+        // Decide first, then remove: a state error leaves the egress pool as it was.
+        let mut stale = BTreeSet::new();
+        for pending in self.egress.values().flat_map(|numbers| numbers.values().flatten()) {
+            match self.chain.check_egress(&overlay, &pending.copy) {
+                Ok(_) | Err(EgressError::FutureSequence { .. }) => {}
+                Err(EgressError::State(error)) => return Err(error),
+                Err(_) => {
+                    stale.insert(pending.hash);
+                }
+            }
+        }
+        for numbers in self.egress.values_mut() {
+            for copies in numbers.values_mut() {
+                copies.retain(|pending| {
+                    let keep = !stale.contains(&pending.hash);
+                    if !keep {
+                        self.bytes -= pending.bytes;
+                        self.egress_hashes.remove(&pending.hash);
+                        dropped.push(pending.hash);
+                    }
+                    keep
+                });
+            }
+            numbers.retain(|_, copies| !copies.is_empty());
+        }
+        self.egress.retain(|_, numbers| !numbers.is_empty());
         Ok(dropped)
     }
 }

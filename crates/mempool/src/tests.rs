@@ -79,7 +79,7 @@ fn stale_after_a_block_is_pruned_and_refused() {
     }
     // A block with Alice's first transaction finalizes.
     let head = f.chain.genesis_header(Hash::ZERO);
-    let built = f.chain.build(&f.state, &head, head.timestamp_ms + 1, [a0.clone()]).unwrap();
+    let built = f.chain.build(&f.state, &head, head.timestamp_ms + 1, [a0.clone()], []).unwrap();
     f.state.apply(built.changes);
     assert_eq!(f.pool.prune(&f.state).unwrap(), vec![a0.hash()]);
     assert_eq!(f.pool.len(), 2);
@@ -115,4 +115,97 @@ fn ready_interleaves_accounts_by_arrival() {
     }
     assert_eq!(f.pool.ready(&f.state, 10).unwrap(), order.to_vec());
     assert_eq!(f.pool.ready(&f.state, 3).unwrap(), order[..3].to_vec());
+}
+
+mod egress {
+    use super::*;
+    use veil_chain::{
+        GenesisSender,
+        testing::{egress, runtime_signer},
+    };
+    use veil_crypto::RuntimeSigner;
+    use veil_primitives::{ContractId, Topic};
+
+    const SENDER: SenderId = SenderId::Contract(ContractId([5; 32]));
+
+    struct Net {
+        pool: Mempool,
+        chain: Chain,
+        state: MemoryState,
+        head: veil_primitives::Header,
+        key: RuntimeSigner,
+    }
+
+    fn net() -> Net {
+        let key = runtime_signer(5);
+        let mut genesis = testing::genesis(&[], 0);
+        genesis.economics.egress_window = 2;
+        genesis.senders = vec![GenesisSender { sender: SENDER, key: key.public(), epoch: 0 }];
+        let chain = Chain::new(genesis).unwrap();
+        let mut state = MemoryState::default();
+        state.apply(chain.genesis_changes());
+        let head = chain.genesis_header(Hash::ZERO);
+        Net { pool: Mempool::new(chain.clone(), Limits::default()), chain, state, head, key }
+    }
+
+    impl Net {
+        fn copy(&self, sequence: u64, payload: &[u8]) -> SignedEgress {
+            egress(&self.key, SENDER, 0, sequence, Topic::Contract(ContractId([6; 32])), payload)
+        }
+
+        /// Builds a block from the pool's ready egress, applies it, and prunes the pool.
+        fn finalize_ready(&mut self) -> usize {
+            let ready = self.pool.ready_egress(&self.state, 100).unwrap();
+            let built = self.chain.build(&self.state, &self.head, self.head.timestamp_ms + 1, [], ready).unwrap();
+            self.state.apply(built.changes);
+            self.head.timestamp_ms += 1;
+            self.pool.prune(&self.state).unwrap();
+            built.egress.len()
+        }
+    }
+
+    #[test]
+    fn replicas_are_duplicates_futures_park_and_stale_copies_are_refused() {
+        let mut net = net();
+        let (first, second, third) = (net.copy(0, b"a"), net.copy(1, b"b"), net.copy(2, b"c"));
+        assert_eq!(net.pool.insert_egress(&net.state, first.clone()), Ok(Admitted::Ready));
+        assert_eq!(net.pool.insert_egress(&net.state, first.clone()), Ok(Admitted::Duplicate));
+        assert_eq!(net.pool.insert_egress(&net.state, third.clone()), Ok(Admitted::Parked));
+        assert_eq!(net.pool.ready_egress(&net.state, 10).unwrap(), vec![first.clone()]);
+        assert_eq!(net.pool.insert_egress(&net.state, second.clone()), Ok(Admitted::Ready));
+        assert_eq!(net.pool.ready_egress(&net.state, 10).unwrap(), vec![first.clone(), second, third.clone()]);
+        assert_eq!(net.pool.egress_len(), 3);
+
+        assert_eq!(net.finalize_ready(), 3);
+        assert_eq!(net.pool.egress_len(), 0, "accepted copies leave the pool");
+        // A replica's copy arriving a block late: a duplicate, not an error.
+        assert_eq!(net.pool.insert_egress(&net.state, third), Ok(Admitted::Duplicate));
+        assert_eq!(net.pool.egress_len(), 0);
+        // A differing copy inside the window is kept as evidence and included.
+        assert_eq!(net.pool.insert_egress(&net.state, net.copy(2, b"different")), Ok(Admitted::Ready));
+        assert_eq!(net.finalize_ready(), 1);
+        // One older than the window is stale.
+        let error = net.pool.insert_egress(&net.state, net.copy(0, b"different")).unwrap_err();
+        assert!(matches!(error, EgressAdmissionError::Invalid(EgressError::Stale { .. })), "{error}");
+        // Too far ahead, or signed by another key.
+        let error = net.pool.insert_egress(&net.state, net.copy(500, b"x")).unwrap_err();
+        assert!(matches!(error, EgressAdmissionError::SequenceGapTooLarge { .. }), "{error}");
+        let forged = egress(&runtime_signer(9), SENDER, 0, 3, Topic::Contract(ContractId([6; 32])), b"x");
+        let error = net.pool.insert_egress(&net.state, forged).unwrap_err();
+        assert_eq!(error, EgressAdmissionError::Invalid(EgressError::BadSignature(SENDER)));
+        assert_eq!(net.pool.egress_len(), 0, "refusals leave the pool unchanged");
+    }
+
+    #[test]
+    fn pending_keys_are_enough_to_prune_and_propose() {
+        let mut net = net();
+        net.pool.insert_egress(&net.state, net.copy(0, b"a")).unwrap();
+        net.pool.insert_egress(&net.state, net.copy(3, b"d")).unwrap();
+        let mut snapshot = veil_chain::Snapshot::default();
+        for key in net.pool.pending_keys() {
+            snapshot.insert(key.clone(), net.state.get(&key).unwrap());
+        }
+        assert_eq!(net.pool.ready_egress(&snapshot, 10).unwrap().len(), 1);
+        assert!(net.pool.prune(&snapshot).unwrap().is_empty());
+    }
 }

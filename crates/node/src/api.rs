@@ -6,7 +6,7 @@
 
 use axum::{
     Json, Router,
-    extract::{Path, State},
+    extract::{Path, Query, State},
     http::{StatusCode, header},
     response::{
         IntoResponse, Response,
@@ -26,8 +26,8 @@ use veil_consensus::{
     engine::Validator,
     state::{QmdbState, StateProof},
 };
-use veil_mempool::{AdmissionError, Admitted};
-use veil_primitives::{AccountId, Block, Call, Hash};
+use veil_mempool::{AdmissionError, Admitted, EgressAdmissionError};
+use veil_primitives::{AccountId, Block, Call, Hash, SenderId, SignedTransaction, Topic};
 
 /// What the handlers share.
 #[derive(Clone)]
@@ -76,6 +76,12 @@ fn hex0x(bytes: impl AsRef<[u8]>) -> String {
     format!("0x{}", hex::encode(bytes))
 }
 
+/// The bytes of a `0x`-hex request field (the `0x` may be left out).
+fn unhex(text: &str, code: &'static str, what: &str) -> Result<Vec<u8>, ApiError> {
+    let digits = text.strip_prefix("0x").unwrap_or(text);
+    hex::decode(digits).map_err(|_| bad_request(code, format!("{what} must be 0x-prefixed hex")))
+}
+
 /// A hash in a path, with or without its `0x`.
 fn parse_hash(text: &str) -> Result<Hash, ApiError> {
     let digits = text.strip_prefix("0x").unwrap_or(text);
@@ -110,12 +116,59 @@ pub struct TransactionView {
     pub signer: String,
     /// Its nonce.
     pub nonce: u64,
-    /// Call kind, `transfer`.
+    /// Call kind: `transfer` or `command`.
     pub call: String,
     /// Recipient of a transfer.
-    pub to: String,
+    pub to: Option<String>,
     /// Amount of a transfer, in the smallest unit, as a decimal string.
-    pub amount: String,
+    pub amount: Option<String>,
+    /// Contract of a command.
+    pub contract: Option<String>,
+    /// Payload of a command, `0x` hex.
+    pub payload: Option<String>,
+}
+
+impl TransactionView {
+    fn from_transaction(tx: &SignedTransaction) -> Self {
+        let mut view = Self {
+            hash: tx.hash().to_string(),
+            signer: tx.transaction.signer.to_string(),
+            nonce: tx.transaction.nonce,
+            call: String::new(),
+            to: None,
+            amount: None,
+            contract: None,
+            payload: None,
+        };
+        match &tx.transaction.call {
+            Call::Transfer { to, amount } => {
+                view.call = "transfer".into();
+                view.to = Some(to.to_string());
+                view.amount = Some(amount.0.to_string());
+            }
+            Call::Command { contract, payload } => {
+                view.call = "command".into();
+                view.contract = Some(contract.to_string());
+                view.payload = Some(hex0x(&payload[..]));
+            }
+        }
+        view
+    }
+}
+
+/// An egress copy as the API shows it.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct EgressView {
+    /// The copy's hash.
+    pub hash: String,
+    /// The sender, as `kind:id`.
+    pub sender: String,
+    /// The key epoch it is signed under.
+    pub epoch: u32,
+    /// The sender's sequence number.
+    pub sequence: u64,
+    /// The topic it publishes on.
+    pub topic: String,
 }
 
 /// A finalized block.
@@ -133,8 +186,14 @@ pub struct BlockView {
     pub state_root: String,
     /// Its transactions' root.
     pub transactions_root: String,
+    /// Its egress root.
+    pub egress_root: String,
+    /// The topic tree's root after it.
+    pub messages_root: String,
     /// Its transactions.
     pub transactions: Vec<TransactionView>,
+    /// Its egress.
+    pub egress: Vec<EgressView>,
     /// The block's SCALE encoding, to hash and verify exactly.
     pub encoded: String,
 }
@@ -149,19 +208,18 @@ impl BlockView {
             timestamp_ms: header.timestamp_ms,
             state_root: header.state_root.to_string(),
             transactions_root: header.transactions_root.to_string(),
-            transactions: block
-                .transactions
+            egress_root: header.egress_root.to_string(),
+            messages_root: header.messages.root.to_string(),
+            transactions: block.transactions.iter().map(TransactionView::from_transaction).collect(),
+            egress: block
+                .egress
                 .iter()
-                .map(|tx| {
-                    let Call::Transfer { to, amount } = tx.transaction.call;
-                    TransactionView {
-                        hash: tx.hash().to_string(),
-                        signer: tx.transaction.signer.to_string(),
-                        nonce: tx.transaction.nonce,
-                        call: "transfer".into(),
-                        to: to.to_string(),
-                        amount: amount.0.to_string(),
-                    }
+                .map(|copy| EgressView {
+                    hash: copy.hash().to_string(),
+                    sender: copy.egress.sender.to_string(),
+                    epoch: copy.egress.epoch.0,
+                    sequence: copy.egress.sequence,
+                    topic: copy.egress.topic.to_string(),
                 })
                 .collect(),
             encoded: hex0x(block.encode()),
@@ -262,9 +320,7 @@ async fn submit(
     body: Result<Json<SubmitRequest>, axum::extract::rejection::JsonRejection>,
 ) -> Result<(StatusCode, Json<SubmitResponse>), ApiError> {
     let Json(request) = body.map_err(|rejection| bad_request("bad_request", rejection.body_text()))?;
-    let digits = request.transaction.strip_prefix("0x").unwrap_or(&request.transaction);
-    let bytes =
-        hex::decode(digits).map_err(|_| bad_request("bad_transaction", "transaction must be 0x-prefixed hex"))?;
+    let bytes = unhex(&request.transaction, "bad_transaction", "transaction")?;
     let node = api.validator.node();
     let tx = node.lock().await.chain().decode_transaction(&bytes).map_err(|e| bad_request("bad_transaction", e))?;
     let hash = tx.hash();
@@ -275,11 +331,154 @@ async fn submit(
         AdmissionError::Full(_) => ApiError(StatusCode::SERVICE_UNAVAILABLE, "mempool_full", error.to_string()),
         _ => bad_request("rejected", error),
     })?;
-    let status = match admitted {
+    Ok((
+        StatusCode::ACCEPTED,
+        Json(SubmitResponse { hash: hash.to_string(), status: admitted_status(admitted).into() }),
+    ))
+}
+
+fn admitted_status(admitted: Admitted) -> &'static str {
+    match admitted {
         Admitted::Ready => "pending",
         Admitted::Parked => "parked",
-    };
-    Ok((StatusCode::ACCEPTED, Json(SubmitResponse { hash: hash.to_string(), status: status.into() })))
+        Admitted::Duplicate => "duplicate",
+    }
+}
+
+/// Egress to submit.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct SubmitEgressRequest {
+    /// The signed egress's SCALE encoding, `0x` hex.
+    pub egress: String,
+}
+
+#[utoipa::path(post, path = "/v1/egress", request_body = SubmitEgressRequest,
+    responses((status = 202, description = "`pending`, `parked`, or `duplicate` (an identical copy is pending or accepted: nothing to do, nothing charged)", body = SubmitResponse),
+        (status = 400, body = ErrorBody), (status = 503, body = ErrorBody)))]
+async fn submit_egress(
+    State(api): State<ApiState>,
+    body: Result<Json<SubmitEgressRequest>, axum::extract::rejection::JsonRejection>,
+) -> Result<(StatusCode, Json<SubmitResponse>), ApiError> {
+    let Json(request) = body.map_err(|rejection| bad_request("bad_request", rejection.body_text()))?;
+    let bytes = unhex(&request.egress, "bad_egress", "egress")?;
+    let node = api.validator.node();
+    let copy = node.lock().await.chain().decode_egress(&bytes).map_err(|e| bad_request("bad_egress", e))?;
+    let hash = copy.hash();
+    let admitted = node.submit_egress(copy).await.map_err(|error| match &error {
+        EgressAdmissionError::Full(_) => ApiError(StatusCode::SERVICE_UNAVAILABLE, "mempool_full", error.to_string()),
+        _ => bad_request("rejected", error),
+    })?;
+    Ok((
+        StatusCode::ACCEPTED,
+        Json(SubmitResponse { hash: hash.to_string(), status: admitted_status(admitted).into() }),
+    ))
+}
+
+/// A registered off-chain sender.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct SenderView {
+    /// The sender, as `kind:id`.
+    pub sender: String,
+    /// Its ed25519 key, `0x` hex.
+    pub key: String,
+    /// Its current key epoch.
+    pub epoch: u32,
+    /// The sequence number its next accepted egress must carry.
+    pub next_sequence: u64,
+    /// The finalized height this describes.
+    pub height: u64,
+}
+
+#[utoipa::path(get, path = "/v1/senders/{sender}", responses((status = 200, body = SenderView), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)))]
+async fn sender(State(api): State<ApiState>, Path(sender): Path<String>) -> Result<Json<SenderView>, ApiError> {
+    let sender = SenderId::from_str(&sender).map_err(|e| bad_request("bad_sender", e))?;
+    let node = api.validator.node().lock().await;
+    let snapshot = node.read(&BTreeSet::from([StateKey::Sender(sender).to_bytes()])).await.map_err(internal)?;
+    let info = Overlay::new(&snapshot)
+        .sender(&sender)
+        .map_err(internal)?
+        .ok_or_else(|| not_found(format!("sender {sender} is not registered")))?;
+    Ok(Json(SenderView {
+        sender: sender.to_string(),
+        key: hex0x(info.key),
+        epoch: info.epoch.0,
+        next_sequence: info.next_sequence,
+        height: node.finalized_header().height,
+    }))
+}
+
+/// The most messages one answer carries.
+pub const MAX_MESSAGES_PER_ANSWER: u64 = 10_000;
+
+/// Where to start reading a topic.
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+pub struct TopicQuery {
+    /// The index of the first message wanted (the length of the log the reader has verified).
+    #[serde(default)]
+    pub from: u64,
+}
+
+/// A topic's messages from an index to the length certified by a finalized header, with everything
+/// a light client needs to verify them without trusting this node.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct TopicMessagesView {
+    /// The topic.
+    pub topic: String,
+    /// The index of the first message.
+    pub from: u64,
+    /// The log's length in the header: `from` plus the number of messages.
+    pub length: u64,
+    /// The finalized header's height.
+    pub height: u64,
+    /// The header's SCALE encoding, `0x` hex.
+    pub header: String,
+    /// The finalization certificate of that header, `0x` hex.
+    pub finalization: String,
+    /// The topic proof (slot, length, siblings), SCALE, `0x` hex.
+    pub proof: String,
+    /// The messages, each its SCALE encoding, `0x` hex, in log order.
+    pub messages: Vec<String>,
+}
+
+#[utoipa::path(get, path = "/v1/topics/{topic}/messages", params(TopicQuery),
+    responses((status = 200, body = TopicMessagesView), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody), (status = 503, body = ErrorBody)))]
+async fn topic_messages(
+    State(api): State<ApiState>,
+    Path(topic): Path<String>,
+    query: Result<Query<TopicQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<Json<TopicMessagesView>, ApiError> {
+    let Query(query) = query.map_err(|rejection| bad_request("bad_request", rejection.body_text()))?;
+    let topic = Topic::from_str(&topic).map_err(|e| bad_request("bad_topic", e))?;
+    let answer = api
+        .validator
+        .node()
+        .lock()
+        .await
+        .topic_messages(&topic, query.from, MAX_MESSAGES_PER_ANSWER)
+        .await
+        .map_err(|e| bad_request("bad_range", e))?
+        .ok_or_else(|| not_found(format!("topic {topic} has no messages yet")))?;
+    let height = answer.header.height;
+    let (block, finalization) = api.validator.certified_block(height).await.ok_or_else(|| {
+        ApiError(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "not_ready",
+            format!("the certificate of block {height} is not stored yet; retry"),
+        )
+    })?;
+    if block.header != answer.header {
+        return Err(internal(format!("the certified block at {height} is not the committed one")));
+    }
+    Ok(Json(TopicMessagesView {
+        topic: topic.to_string(),
+        from: query.from,
+        length: answer.proof.length,
+        height,
+        header: hex0x(answer.header.encode()),
+        finalization: hex0x(finalization),
+        proof: hex0x(answer.proof.encode()),
+        messages: answer.messages.iter().map(|message| hex0x(message.encode())).collect(),
+    }))
 }
 
 #[utoipa::path(get, path = "/v1/transactions/{hash}", responses((status = 200, body = TransactionStatusView), (status = 404, body = ErrorBody)))]
@@ -379,14 +578,15 @@ async fn stream_blocks(State(api): State<ApiState>) -> Sse<impl futures::Stream<
 }
 
 async fn metrics(State(api): State<ApiState>) -> impl IntoResponse {
-    let (height, mempool) = {
+    let (height, mempool, egress) = {
         let node = api.validator.node().lock().await;
-        (node.finalized_header().height, node.mempool_len())
+        (node.finalized_header().height, node.mempool_len(), node.mempool_egress_len())
     };
     let mut text = api.metrics.encode();
     let ours = format!(
         "# HELP veil_finalized_height Height of the latest finalized block.\n# TYPE veil_finalized_height gauge\nveil_finalized_height {height}\n\
-         # HELP veil_mempool_transactions Transactions waiting in the mempool.\n# TYPE veil_mempool_transactions gauge\nveil_mempool_transactions {mempool}\n"
+         # HELP veil_mempool_transactions Transactions waiting in the mempool.\n# TYPE veil_mempool_transactions gauge\nveil_mempool_transactions {mempool}\n\
+         # HELP veil_mempool_egress Egress copies waiting in the mempool.\n# TYPE veil_mempool_egress gauge\nveil_mempool_egress {egress}\n"
     );
     match text.rfind("# EOF") {
         Some(at) => text.insert_str(at, &ours),
@@ -404,11 +604,27 @@ async fn health() -> &'static str {
 #[openapi(
     info(
         title = "Veil node API",
-        description = "Transactions, finalized blocks with certificates, and accounts with state proofs."
+        description = "Transactions and egress, finalized blocks with certificates, accounts with state proofs, and topic messages with delivery proofs."
     ),
-    paths(chain_info, submit, transaction, latest_block, block_by_height, block_by_hash, account, stream_blocks),
+    paths(
+        chain_info,
+        submit,
+        transaction,
+        latest_block,
+        block_by_height,
+        block_by_hash,
+        account,
+        submit_egress,
+        sender,
+        topic_messages,
+        stream_blocks
+    ),
     components(schemas(
         ErrorBody,
+        SubmitEgressRequest,
+        SenderView,
+        TopicMessagesView,
+        EgressView,
         ChainInfo,
         SubmitRequest,
         SubmitResponse,
@@ -441,6 +657,9 @@ pub fn router(state: ApiState) -> Router {
         .route("/v1/blocks/{height}", get(block_by_height))
         .route("/v1/blocks/hash/{hash}", get(block_by_hash))
         .route("/v1/accounts/{address}", get(account))
+        .route("/v1/egress", post(submit_egress))
+        .route("/v1/senders/{sender}", get(sender))
+        .route("/v1/topics/{topic}/messages", get(topic_messages))
         .route("/v1/stream/blocks", get(stream_blocks))
         .route("/openapi.json", get(openapi))
         .route("/metrics", get(metrics))

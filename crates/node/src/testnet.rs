@@ -11,12 +11,12 @@ use std::{
     time::{SystemTime, UNIX_EPOCH},
 };
 use veil_chain::{
-    Genesis,
+    Genesis, GenesisSender,
     genesis::{Economics, GenesisBalance, Network, Validator},
 };
 use veil_consensus::dealer;
-use veil_crypto::AccountPair;
-use veil_primitives::Balance;
+use veil_crypto::{AccountPair, RuntimeSigner, SecretBytes};
+use veil_primitives::{Balance, SenderId, hashing::sha256};
 
 use crate::{config::NodeConfig, keys};
 
@@ -26,6 +26,15 @@ pub const DEV_ACCOUNTS: [&str; 6] = ["//Alice", "//Bob", "//Charlie", "//Dave", 
 pub const DEV_BALANCE: u128 = 1_000_000;
 /// The genesis supply, in tokens: what the development accounts do not hold sits in `//Treasury`.
 pub const GENESIS_SUPPLY: u128 = 1_000_000_000;
+
+/// The public seed of the development gatekeeper's egress key: local networks register it so
+/// egress can be tried without a runtime. Anyone can sign as it; never use it beyond a local network.
+pub const DEV_GATEKEEPER_SEED: &str = "veil/dev/gatekeeper";
+
+/// The development gatekeeper's egress key (from [`DEV_GATEKEEPER_SEED`]).
+pub fn dev_gatekeeper() -> RuntimeSigner {
+    RuntimeSigner::from_seed(&SecretBytes::new(sha256(DEV_GATEKEEPER_SEED.as_bytes()).0))
+}
 
 /// Why a local network could not be written.
 #[derive(Debug, thiserror::Error)]
@@ -112,6 +121,11 @@ pub fn write(out: &Path, chain_name: &str, ports: &[Ports]) -> Result<Vec<PathBu
             .collect(),
         gatekeepers: AccountPair::from_suri("//Alice", None).map(|a| vec![a.public()]).unwrap_or_default(),
         balances: dev_balances(),
+        senders: vec![GenesisSender {
+            sender: SenderId::Gatekeeper(dev_gatekeeper().public()),
+            key: dev_gatekeeper().public(),
+            epoch: 0,
+        }],
         economics: Economics::default(),
     };
     let genesis_path = out.join("genesis.toml");

@@ -6,18 +6,28 @@ use crate::{
     codec::BoundedVec,
     hashing::{Hash, sha256},
     ids::BlockHeight,
+    message::SignedEgress,
     transaction::SignedTransaction,
 };
 
 /// The most transactions one block may carry.
 pub const MAX_BLOCK_TRANSACTIONS: usize = 4096;
 
+/// The most egress messages one block may carry.
+pub const MAX_BLOCK_EGRESS: usize = 4096;
+
+/// The largest encoded block: what peers accept on the wire and proposers fill up to.
+pub const MAX_BLOCK_BYTES: usize = 8 << 20;
+
+/// Room for a block's transactions and egress: [`MAX_BLOCK_BYTES`] less the header and the two
+/// list lengths.
+pub const MAX_BLOCK_BODY_BYTES: usize = MAX_BLOCK_BYTES - 256;
+
 /// What a header commits about the message queue, so runtimes can prove complete delivery of
-/// their topics against a finalized header. Defined in full with the message queue; until then the
-/// root is [`Hash::ZERO`] (no messages).
+/// their topics against a finalized header (see [`crate::topics`]).
 #[derive(Clone, PartialEq, Eq, Debug, Default, Encode, Decode, MaxEncodedLen)]
 pub struct MessageCommitments {
-    /// Root over the per-topic append-only logs and their lengths.
+    /// Root of the topic tree: every topic's append-only log and its length.
     pub root: Hash,
 }
 
@@ -35,6 +45,8 @@ pub struct Header {
     pub state_root: Hash,
     /// Root of this block's transactions.
     pub transactions_root: Hash,
+    /// Root of this block's egress, built like the transactions root over the copies' hashes.
+    pub egress_root: Hash,
     /// The message-queue commitments after this block.
     pub messages: MessageCommitments,
 }
@@ -46,20 +58,22 @@ impl Header {
     }
 }
 
-/// A header and the transactions it commits to.
+/// A header and the transactions and egress it commits to.
 #[derive(Clone, PartialEq, Eq, Debug, Encode, Decode, MaxEncodedLen)]
 pub struct Block {
     /// The header.
     pub header: Header,
     /// The transactions, in execution order.
     pub transactions: BoundedVec<SignedTransaction, MAX_BLOCK_TRANSACTIONS>,
+    /// Egress from off-chain senders, executed after the transactions, in order.
+    pub egress: BoundedVec<SignedEgress, MAX_BLOCK_EGRESS>,
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::{
-        AccountId, Balance, Call, Transaction,
+        AccountId, Balance, Call, ClusterId, ContractId, Egress, KeyEpoch, SenderId, Topic, Transaction,
         codec::{DecodeError, decode_strict, strict_check},
     };
     use proptest::prelude::*;
@@ -74,6 +88,16 @@ mod tests {
             },
             signature: [seed; 64],
         };
+        let egress = |i: usize| SignedEgress {
+            egress: Egress {
+                sender: SenderId::Cluster(ClusterId(i as u32)),
+                epoch: KeyEpoch(1),
+                sequence: i as u64,
+                topic: Topic::Contract(ContractId([seed; 32])),
+                payload: vec![seed; i].try_into().unwrap(),
+            },
+            signature: [i as u8; 64],
+        };
         Block {
             header: Header {
                 parent: Hash([seed; 32]),
@@ -81,9 +105,11 @@ mod tests {
                 timestamp_ms: 1_700_000_000_000 + u64::from(seed),
                 state_root: Hash([1; 32]),
                 transactions_root: Hash([2; 32]),
+                egress_root: Hash([3; 32]),
                 messages: MessageCommitments::default(),
             },
             transactions: (0..transactions).map(tx).collect::<Vec<_>>().try_into().unwrap(),
+            egress: (0..transactions).map(egress).collect::<Vec<_>>().try_into().unwrap(),
         }
     }
 
@@ -96,14 +122,18 @@ mod tests {
         let mut changed = base.clone();
         changed.messages.root = Hash([9; 32]);
         assert_ne!(base.hash(), changed.hash());
+        let mut changed = base.clone();
+        changed.egress_root = Hash([9; 32]);
+        assert_ne!(base.hash(), changed.hash());
     }
 
     #[test]
     fn too_many_transactions_are_refused_before_decoding_them() {
         let mut bytes = block(0, 1).encode();
         // Replace the empty transaction list's length with one above the bound.
-        bytes.pop();
+        bytes.truncate(bytes.len() - 2);
         bytes.extend(parity_scale_codec::Compact((MAX_BLOCK_TRANSACTIONS + 1) as u32).encode());
+        bytes.push(0);
         let error = decode_strict::<Block>(&bytes).unwrap_err();
         assert!(matches!(error, DecodeError::Malformed { what: "Block", .. }), "{error}");
     }

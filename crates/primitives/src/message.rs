@@ -8,6 +8,7 @@ use parity_scale_codec::{Decode, Encode, MaxEncodedLen};
 
 use crate::{
     codec::BoundedBytes,
+    hashing::{Hash, sha256},
     ids::{AccountId, ClusterId, ContractId, KeyEpoch},
 };
 
@@ -38,6 +39,33 @@ pub enum SystemTopic {
     /// Contract code uploads.
     #[codec(index = 4)]
     ContractCode,
+    /// Evidence of senders that signed two different messages under one sequence number.
+    #[codec(index = 5)]
+    Discrepancies,
+}
+
+impl SystemTopic {
+    /// Every system topic, in index order.
+    pub const ALL: [Self; 6] = [
+        Self::Registrations,
+        Self::Assignments,
+        Self::KeyEpochs,
+        Self::Deposits,
+        Self::ContractCode,
+        Self::Discrepancies,
+    ];
+
+    /// The topic's name in URLs and configuration.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Registrations => "registrations",
+            Self::Assignments => "assignments",
+            Self::KeyEpochs => "key-epochs",
+            Self::Deposits => "deposits",
+            Self::ContractCode => "contract-code",
+            Self::Discrepancies => "discrepancies",
+        }
+    }
 }
 
 /// A message log on the chain.
@@ -49,6 +77,77 @@ pub enum Topic {
     /// The command topic of one contract.
     #[codec(index = 1)]
     Contract(ContractId),
+}
+
+/// A topic or sender written as text was not one.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum IdParseError {
+    /// Not a known topic.
+    #[error(
+        "unknown topic {0:?}: a topic is one of registrations, assignments, key-epochs, deposits, contract-code, discrepancies, or contract:0x<64 hex digits>"
+    )]
+    Topic(String),
+    /// Not a known sender.
+    #[error(
+        "unknown sender {0:?}: a sender is worker:0x<key>, gatekeeper:0x<key>, contract:0x<id> (64 hex digits each) or cluster:<number>"
+    )]
+    Sender(String),
+}
+
+fn parse_32(text: &str) -> Option<[u8; 32]> {
+    text.parse::<Hash>().ok().map(|hash| hash.0)
+}
+
+/// Writes `registrations`, …, or `contract:0x…`; [`std::str::FromStr`] parses the same.
+impl std::fmt::Display for Topic {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::System(topic) => f.write_str(topic.name()),
+            Self::Contract(contract) => write!(f, "contract:{contract}"),
+        }
+    }
+}
+
+impl std::str::FromStr for Topic {
+    type Err = IdParseError;
+    fn from_str(text: &str) -> Result<Self, IdParseError> {
+        if let Some(topic) = SystemTopic::ALL.into_iter().find(|topic| topic.name() == text) {
+            return Ok(Self::System(topic));
+        }
+        text.strip_prefix("contract:")
+            .and_then(parse_32)
+            .map(|id| Self::Contract(ContractId(id)))
+            .ok_or_else(|| IdParseError::Topic(text.to_owned()))
+    }
+}
+
+/// Writes `worker:0x…`, `cluster:3`, `contract:0x…` or `gatekeeper:0x…`; [`std::str::FromStr`]
+/// parses the same.
+impl std::fmt::Display for SenderId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Worker(key) => write!(f, "worker:0x{}", hex::encode(key)),
+            Self::Cluster(cluster) => write!(f, "cluster:{}", cluster.0),
+            Self::Contract(contract) => write!(f, "contract:{contract}"),
+            Self::Gatekeeper(key) => write!(f, "gatekeeper:0x{}", hex::encode(key)),
+        }
+    }
+}
+
+impl std::str::FromStr for SenderId {
+    type Err = IdParseError;
+    fn from_str(text: &str) -> Result<Self, IdParseError> {
+        let error = || IdParseError::Sender(text.to_owned());
+        let (kind, id) = text.split_once(':').ok_or_else(error)?;
+        match kind {
+            "worker" => parse_32(id).map(Self::Worker),
+            "gatekeeper" => parse_32(id).map(Self::Gatekeeper),
+            "contract" => parse_32(id).map(|id| Self::Contract(ContractId(id))),
+            "cluster" => id.parse().ok().map(|n| Self::Cluster(ClusterId(n))),
+            _ => None,
+        }
+        .ok_or_else(error)
+    }
 }
 
 /// An off-chain sender: a key registered on chain that signs egress.
@@ -93,6 +192,13 @@ pub struct Message {
     pub payload: MessagePayload,
 }
 
+impl Message {
+    /// What the topic's log commits to: SHA-256 of the message's encoding.
+    pub fn hash(&self) -> Hash {
+        sha256(&self.encode())
+    }
+}
+
 /// An unsigned outgoing message of a runtime.
 #[derive(Clone, PartialEq, Eq, Debug, Encode, Decode, MaxEncodedLen)]
 pub struct Egress {
@@ -102,6 +208,8 @@ pub struct Egress {
     pub epoch: KeyEpoch,
     /// The sender's sequence number: each is accepted once, in order.
     pub sequence: u64,
+    /// The topic the accepted message is published on.
+    pub topic: Topic,
     /// The content.
     pub payload: MessagePayload,
 }
@@ -124,6 +232,24 @@ pub struct SignedEgress {
     pub signature: [u8; 64],
 }
 
+impl SignedEgress {
+    /// The identity of this exact copy: SHA-256 of its encoding. Replicas that sign the same
+    /// message produce the same copy (ed25519 signatures are deterministic).
+    pub fn hash(&self) -> Hash {
+        sha256(&self.encode())
+    }
+}
+
+/// Evidence, published on [`SystemTopic::Discrepancies`], that a sender signed a second, different
+/// message under a sequence number the chain had already accepted.
+#[derive(Clone, PartialEq, Eq, Debug, Encode, Decode, MaxEncodedLen)]
+pub struct Discrepancy {
+    /// The hash of the copy the chain accepted.
+    pub accepted: Hash,
+    /// The differing copy, with its valid signature.
+    pub differing: SignedEgress,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -143,17 +269,15 @@ mod tests {
         proptest::collection::vec(any::<u8>(), 0..300).prop_map(|v| v.try_into().unwrap())
     }
 
-    fn arb_message() -> impl Strategy<Value = Message> {
-        let topic = prop_oneof![
-            (0u8..5).prop_map(|i| Topic::System(match i {
-                0 => SystemTopic::Registrations,
-                1 => SystemTopic::Assignments,
-                2 => SystemTopic::KeyEpochs,
-                3 => SystemTopic::Deposits,
-                _ => SystemTopic::ContractCode,
-            })),
+    fn arb_topic() -> impl Strategy<Value = Topic> {
+        prop_oneof![
+            (0usize..SystemTopic::ALL.len()).prop_map(|i| Topic::System(SystemTopic::ALL[i])),
             any::<[u8; 32]>().prop_map(|id| Topic::Contract(ContractId(id))),
-        ];
+        ]
+    }
+
+    fn arb_message() -> impl Strategy<Value = Message> {
+        let topic = arb_topic();
         let origin = prop_oneof![
             Just(Origin::Chain),
             any::<[u8; 32]>().prop_map(|a| Origin::Account(AccountId(a))),
@@ -163,9 +287,9 @@ mod tests {
     }
 
     fn arb_signed_egress() -> impl Strategy<Value = SignedEgress> {
-        (arb_sender(), any::<u32>(), any::<u64>(), arb_payload(), any::<[u8; 32]>()).prop_map(
-            |(sender, epoch, sequence, payload, sig)| SignedEgress {
-                egress: Egress { sender, epoch: KeyEpoch(epoch), sequence, payload },
+        (arb_sender(), any::<u32>(), any::<u64>(), arb_topic(), arb_payload(), any::<[u8; 32]>()).prop_map(
+            |(sender, epoch, sequence, topic, payload, sig)| SignedEgress {
+                egress: Egress { sender, epoch: KeyEpoch(epoch), sequence, topic, payload },
                 signature: {
                     let mut s = [0u8; 64];
                     s[32..].copy_from_slice(&sig);
@@ -181,12 +305,38 @@ mod tests {
             sender: SenderId::Worker([1; 32]),
             epoch: KeyEpoch(2),
             sequence: 3,
+            topic: Topic::System(SystemTopic::KeyEpochs),
             payload: MessagePayload::try_from(&b"hi"[..]).unwrap(),
         };
         assert!(egress.signing_payload().starts_with(EGRESS_SIGNING_DOMAIN));
     }
 
+    #[test]
+    fn system_topic_list_matches_the_codec_indices() {
+        for (index, topic) in SystemTopic::ALL.into_iter().enumerate() {
+            assert_eq!(topic.encode(), vec![index as u8]);
+        }
+    }
+
+    #[test]
+    fn topics_and_senders_refuse_what_they_do_not_write() {
+        for bad in ["", "Registrations", "contract:", "contract:0x12", "contract:ab", "system:deposits"] {
+            assert!(bad.parse::<Topic>().is_err(), "{bad}");
+        }
+        for bad in ["", "worker", "worker:0x12", "cluster:x", "cluster:-1", "validator:0x00", "contract:1"] {
+            assert!(bad.parse::<SenderId>().is_err(), "{bad}");
+        }
+        let error = "nope".parse::<Topic>().unwrap_err().to_string();
+        assert!(error.contains("unknown topic \"nope\""), "{error}");
+    }
+
     proptest! {
+        #[test]
+        fn topics_and_senders_parse_what_they_display(topic in arb_topic(), sender in arb_sender()) {
+            prop_assert_eq!(topic.to_string().parse::<Topic>(), Ok(topic));
+            prop_assert_eq!(sender.to_string().parse::<SenderId>(), Ok(sender));
+        }
+
         #[test]
         fn message_decodes_strictly(m in arb_message(), extra: u8, cut in 1usize..400, flip_at: usize, flip: u8) {
             prop_assert_eq!(strict_check::check(&m, extra, cut, flip_at, flip), Ok(()));

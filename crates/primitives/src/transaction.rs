@@ -5,7 +5,8 @@ use parity_scale_codec::{Decode, Encode, MaxEncodedLen};
 use crate::{
     balance::Balance,
     hashing::{Hash, sha256},
-    ids::{AccountId, Nonce},
+    ids::{AccountId, ContractId, Nonce},
+    message::MessagePayload,
 };
 
 /// Domain separator prepended to a transaction's encoding before it is signed, so a transaction
@@ -22,6 +23,15 @@ pub enum Call {
         to: AccountId,
         /// The amount, in the smallest unit.
         amount: Balance,
+    },
+    /// Send a command to a contract: published, with the signer as origin, on the contract's command
+    /// topic. The payload is opaque to the chain (an envelope sealed to the contract's key).
+    #[codec(index = 1)]
+    Command {
+        /// The contract.
+        contract: ContractId,
+        /// The command.
+        payload: MessagePayload,
     },
 }
 

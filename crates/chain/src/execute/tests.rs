@@ -40,9 +40,12 @@ fn block_after(parent: &Header, timestamp_ms: u64, transactions: Vec<SignedTrans
             timestamp_ms,
             state_root: Hash::ZERO,
             transactions_root: transactions_root(&transactions),
-            messages: MessageCommitments::default(),
+            egress_root: egress_root(&[]),
+            // Right for blocks that publish nothing; blocks with messages come from `build`.
+            messages: parent.messages.clone(),
         },
         transactions: transactions.try_into().unwrap(),
+        egress: Default::default(),
     }
 }
 
@@ -68,7 +71,7 @@ fn transfer_moves_funds_and_splits_the_fee() {
     let fee = f.chain.fee(tx.encoded_size()).unwrap();
     let block = block_after(&f.head, f.head.timestamp_ms + 1, vec![tx]);
     let before = Overlay::new(&f.state).issuance().unwrap();
-    f.state.apply(f.chain.execute(&f.state, &f.head, &block, None).unwrap());
+    f.state.apply(f.chain.execute(&f.state, &f.head, &block, None).unwrap().changes);
 
     let alice = Overlay::new(&f.state).account(&f.alice.public()).unwrap();
     assert_eq!(alice, AccountInfo { nonce: 1, balance: Balance(1_000_000 * Balance::ONE.0 - amount.0 - fee.0) });
@@ -93,7 +96,7 @@ fn keys_touched_are_enough_to_execute() {
         transfer(&f.chain, &f.alice, 1, f.alice.public(), Balance::ONE),
     ];
     let mut snapshot = crate::Snapshot::default();
-    for key in f.chain.keys_touched(&txs) {
+    for key in f.chain.keys_touched(&txs, &[]) {
         let value = f.state.get(&key).unwrap();
         snapshot.insert(key, value);
     }
@@ -135,12 +138,12 @@ fn bad_transactions_are_refused_and_change_nothing() {
     ];
     for (tx, expected) in cases {
         let mut overlay = Overlay::new(&f.state);
-        let error = f.chain.apply(&mut overlay, &tx).unwrap_err();
+        let error = f.chain.apply(&mut overlay, &mut Outbox::default(), &tx).unwrap_err();
         assert!(expected(&error), "unexpected error: {error}");
         assert!(overlay.into_changes().is_empty(), "a refused transaction wrote state: {error}");
     }
     let error = transfer(&f.chain, &f.alice, 3, bob, one);
-    assert!(f.chain.apply(&mut Overlay::new(&f.state), &error).unwrap_err().is_future());
+    assert!(f.chain.apply(&mut Overlay::new(&f.state), &mut Outbox::default(), &error).unwrap_err().is_future());
 }
 
 #[test]
@@ -148,8 +151,8 @@ fn replayed_transaction_is_stale() {
     let mut f = fixture();
     let tx = transfer(&f.chain, &f.alice, 0, f.bob.public(), Balance::ONE);
     let block = block_after(&f.head, f.head.timestamp_ms + 1, vec![tx.clone()]);
-    f.state.apply(f.chain.execute(&f.state, &f.head, &block, None).unwrap());
-    let error = f.chain.apply(&mut Overlay::new(&f.state), &tx).unwrap_err();
+    f.state.apply(f.chain.execute(&f.state, &f.head, &block, None).unwrap().changes);
+    let error = f.chain.apply(&mut Overlay::new(&f.state), &mut Outbox::default(), &tx).unwrap_err();
     assert_eq!(error, TransactionError::StaleNonce { expected: 1, found: 0 });
     // The same transaction twice in one block: the block is refused, naming the second copy.
     let twice = block_after(
@@ -234,11 +237,11 @@ fn proposer_drops_what_would_fail_and_the_verifier_accepts_the_rest() {
         transfer(&f.chain, &f.bob, 0, f.alice.public(), Balance::from_tokens(100).unwrap()), // too poor
     ];
     let timestamp = f.head.timestamp_ms + 500;
-    let built = f.chain.build(&f.state, &f.head, timestamp, candidates).unwrap();
+    let built = f.chain.build(&f.state, &f.head, timestamp, candidates, []).unwrap();
     assert_eq!(built.transactions.len(), 2);
     assert_eq!(built.dropped.len(), 2);
     let block = block_after(&f.head, timestamp, built.transactions);
-    assert_eq!(f.chain.execute(&f.state, &f.head, &block, None).unwrap(), built.changes);
+    assert_eq!(f.chain.execute(&f.state, &f.head, &block, None).unwrap().changes, built.changes);
 }
 
 #[test]
@@ -249,7 +252,7 @@ fn inflation_over_the_first_year_is_five_percent_split_by_rate() {
     let mut head = f.head.clone();
     for _ in 0..12 {
         let block = block_after(&head, head.timestamp_ms + YEAR_MS / 12, vec![]);
-        f.state.apply(f.chain.execute(&f.state, &head, &block, None).unwrap());
+        f.state.apply(f.chain.execute(&f.state, &head, &block, None).unwrap().changes);
         head = block.header;
     }
     let issuance = Overlay::new(&f.state).issuance().unwrap();
@@ -264,7 +267,7 @@ fn inflation_over_the_first_year_is_five_percent_split_by_rate() {
     let start = issuance.total.0;
     for _ in 0..12 {
         let block = block_after(&head, head.timestamp_ms + YEAR_MS / 12, vec![]);
-        f.state.apply(f.chain.execute(&f.state, &head, &block, None).unwrap());
+        f.state.apply(f.chain.execute(&f.state, &head, &block, None).unwrap().changes);
         head = block.header;
     }
     let minted_in_year_two = Overlay::new(&f.state).issuance().unwrap().minted.0 - issuance.minted.0;
@@ -314,13 +317,13 @@ proptest! {
                     }
                 }
             }
-            let built = f.chain.build(&f.state, &f.head, timestamp, candidates.iter().map(|(_, tx)| tx.clone())).unwrap();
+            let built = f.chain.build(&f.state, &f.head, timestamp, candidates.iter().map(|(_, tx)| tx.clone()), []).unwrap();
             for tx in &built.transactions {
                 let sender = candidates.iter().find(|(_, c)| c == tx).map(|(from, _)| *from).unwrap();
                 included[sender] += 1;
             }
             let block = block_after(&f.head, timestamp, built.transactions);
-            let changes = f.chain.execute(&f.state, &f.head, &block, None).unwrap();
+            let changes = f.chain.execute(&f.state, &f.head, &block, None).unwrap().changes;
             prop_assert_eq!(&changes, &built.changes);
             f.state.apply(changes);
             f.head = block.header;

@@ -76,16 +76,33 @@ impl Process {
         self.post("/v1/transactions", &serde_json::json!({ "transaction": format!("0x{}", hex::encode(tx.encode())) }))
     }
 
-    /// Fetches the latest certified block and checks it with a light client that pins only the
-    /// network key and namespace this node reports. Returns the certified height.
-    pub fn verify_latest_certificate(&self) -> u64 {
+    /// A light client pinning only the network key and namespace this node reports.
+    pub fn light_client(&self) -> veil_light_client::LightClient {
         let (_, chain) = self.get("/v1/chain");
         let mut key = [0u8; 96];
         hex::decode_to_slice(&chain["network_key"].as_str().unwrap()[2..], &mut key).unwrap();
-        let client = veil_light_client::LightClient::new(&key, chain["namespace"].as_str().unwrap()).unwrap();
+        veil_light_client::LightClient::new(&key, chain["namespace"].as_str().unwrap()).unwrap()
+    }
+
+    /// Polls `path` until `done` holds for its answer; returns the answer.
+    pub fn wait_for(&self, path: &str, timeout: Duration, done: impl Fn(u16, &Value) -> bool) -> Value {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let (status, body) = self.get(path);
+            if done(status, &body) {
+                return body;
+            }
+            assert!(Instant::now() < deadline, "{path} at {}: still {status} {body}", self.url);
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    /// Fetches the latest certified block and checks it with a light client that pins only the
+    /// network key and namespace this node reports. Returns the certified height.
+    pub fn verify_latest_certificate(&self) -> u64 {
+        let client = self.light_client();
         let (status, latest) = self.get("/v1/blocks/latest");
         assert_eq!(status, 200, "{latest}");
-        let unhex = |v: &Value| hex::decode(&v.as_str().unwrap()[2..]).unwrap();
         let certificate = unhex(&latest["finalization"]);
         let block: veil_primitives::Block =
             veil_primitives::decode_strict(&unhex(&latest["block"]["encoded"])).unwrap();
@@ -182,6 +199,11 @@ pub fn free_ports(count: u16) -> u16 {
             return base;
         }
     }
+}
+
+/// `0x` hex to bytes.
+pub fn unhex(value: &Value) -> Vec<u8> {
+    hex::decode(&value.as_str().unwrap()[2..]).unwrap()
 }
 
 pub fn pair(uri: &str) -> AccountPair {

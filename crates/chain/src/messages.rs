@@ -1,0 +1,432 @@
+//! The message queue: topics, their logs, the topic tree, and egress from off-chain senders.
+//!
+//! **Publishing.** A transaction's command, an accepted egress, or a chain module appends a
+//! [`Message`] to a topic's log ([`TopicInfo`]: a slot in the topic tree, assigned at the topic's
+//! first message, and the log's Merkle-mountain-range peaks). After a block's transactions and egress,
+//! every topic the block touched gets its new leaf, and the tree root becomes the header's
+//! `messages.root` (see `veil_primitives::topics`). Tree nodes and the messages themselves (by topic
+//! and index) live in the state like everything else, so the state root covers them, a node
+//! prefetches the nodes before executing, and any node serves a topic's messages from its state.
+//!
+//! **Egress.** An off-chain sender registered on chain ([`SenderInfo`]) signs each message with its
+//! ed25519 key under its current key epoch and its next sequence number. The chain accepts each
+//! sequence number exactly once, in order: a copy under the next number is **accepted** and published
+//! on its topic; a copy identical to the one accepted is a **duplicate** (replicas of a cluster sign
+//! the same bytes) and is never included, so it costs nobody anything; a validly signed copy that
+//! differs from the accepted one is a **discrepancy**, recorded in the state and published, with the
+//! differing copy as evidence, on the discrepancies topic, once per sequence number. Numbers ahead of
+//! the next one wait in the mempool; numbers older than the window are stale. Egress pays no fee; the
+//! rate limit is a per-block quota per sender.
+
+use parity_scale_codec::Encode;
+use std::{
+    cell::RefCell,
+    collections::{BTreeMap, BTreeSet},
+};
+use veil_crypto::verify_runtime_signature;
+use veil_primitives::{
+    BoundedVec, Call, Hash, KeyEpoch, Message, Origin, SenderId, SignedEgress, SignedTransaction, SystemTopic, Topic,
+    message::Discrepancy,
+    topics::{self, DEPTH, TopicProof, TreeNodes},
+};
+
+use crate::{
+    Chain,
+    state::{Overlay, StateError, StateKey, StateReader, TopicInfo},
+};
+
+/// A message a block appended to a topic's log, at `index`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Published {
+    /// Its position in the topic's log.
+    pub index: u64,
+    /// The message.
+    pub message: Message,
+}
+
+/// What a block publishes as it executes, and the egress quota each sender has used.
+#[derive(Clone, Debug, Default)]
+pub struct Outbox {
+    /// The messages, in publication order.
+    pub messages: Vec<Published>,
+    egress_used: BTreeMap<SenderId, u32>,
+}
+
+/// What an egress copy does when applied.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum EgressOutcome {
+    /// It carries the sender's next sequence number: accepted and published.
+    Accepted,
+    /// It differs from the copy accepted under its number: recorded as a discrepancy.
+    Discrepancy,
+}
+
+/// Why an egress copy is refused. Every variant says what to fix.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum EgressError {
+    /// Bytes that are not a signed egress.
+    #[error("malformed egress: {0}")]
+    Malformed(String),
+    /// Larger than the genesis limit.
+    #[error("egress is {len} bytes; the limit is {limit}")]
+    TooLarge {
+        /// Its encoded length.
+        len: usize,
+        /// The limit.
+        limit: usize,
+    },
+    /// No key is registered for the sender.
+    #[error("sender {0} is not registered")]
+    UnknownSender(SenderId),
+    /// Signed under an epoch the sender has left.
+    #[error("egress is signed under key {found}; the sender is now at key {current}")]
+    OldEpoch {
+        /// The sender's epoch.
+        current: KeyEpoch,
+        /// The egress's.
+        found: KeyEpoch,
+    },
+    /// Signed under an epoch the chain has not reached.
+    #[error("egress claims key {found}; the sender is only at key {current}")]
+    FutureEpoch {
+        /// The sender's epoch.
+        current: KeyEpoch,
+        /// The egress's.
+        found: KeyEpoch,
+    },
+    /// The signature is not the registered key's.
+    #[error("bad signature: not signed by the key registered for {0}")]
+    BadSignature(SenderId),
+    /// The sender may not publish on that topic.
+    #[error("{sender} may not publish on topic {topic}")]
+    TopicNotAllowed {
+        /// The sender.
+        sender: SenderId,
+        /// The topic.
+        topic: Topic,
+    },
+    /// The identical copy was already accepted: nothing to do, nothing charged.
+    #[error("sequence number {sequence} of {sender} is already accepted with this exact content")]
+    Duplicate {
+        /// The sender.
+        sender: SenderId,
+        /// The number.
+        sequence: u64,
+    },
+    /// A sequence number too old to compare with what was accepted.
+    #[error("sequence number {found} of {sender} is stale: the next is {next} and only the last {window} are kept")]
+    Stale {
+        /// The sender.
+        sender: SenderId,
+        /// The sender's next number.
+        next: u64,
+        /// The copy's number.
+        found: u64,
+        /// The genesis window.
+        window: u64,
+    },
+    /// A discrepancy under this number is already on chain.
+    #[error("a discrepancy under sequence number {sequence} of {sender} is already recorded")]
+    DiscrepancyRecorded {
+        /// The sender.
+        sender: SenderId,
+        /// The number.
+        sequence: u64,
+    },
+    /// A number ahead of the next one: earlier ones are missing. A mempool parks these.
+    #[error("sequence number {found} of {sender} is ahead of its next number {next}")]
+    FutureSequence {
+        /// The sender.
+        sender: SenderId,
+        /// The next number.
+        next: u64,
+        /// The copy's number.
+        found: u64,
+    },
+    /// The sender used its quota of this block. A mempool keeps these for a later block.
+    #[error("{sender} already has {limit} egress copies in this block, the per-block limit")]
+    RateLimited {
+        /// The sender.
+        sender: SenderId,
+        /// The limit.
+        limit: u32,
+    },
+    /// State could not be read.
+    #[error(transparent)]
+    State(#[from] StateError),
+}
+
+impl EgressError {
+    /// Whether the copy may become includable later: a mempool keeps these.
+    pub fn is_retryable(&self) -> bool {
+        matches!(self, Self::FutureSequence { .. } | Self::RateLimited { .. })
+    }
+}
+
+/// Whether `sender` may publish on `topic`: any sender on contract command topics (results and
+/// cross-contract calls), gatekeepers on the key-epoch topic; the other system topics belong to the
+/// chain's modules.
+pub fn may_publish(sender: &SenderId, topic: &Topic) -> bool {
+    match topic {
+        Topic::Contract(_) => true,
+        Topic::System(SystemTopic::KeyEpochs) => matches!(sender, SenderId::Gatekeeper(_)),
+        Topic::System(_) => false,
+    }
+}
+
+/// The tree nodes in an overlay, for `veil_primitives::topics`; remembers the first read error.
+struct OverlayTree<'o, 'a, R: ?Sized> {
+    overlay: &'o mut Overlay<'a, R>,
+    error: RefCell<Option<StateError>>,
+}
+
+impl<R: StateReader + ?Sized> TreeNodes for OverlayTree<'_, '_, R> {
+    fn node(&self, level: usize, index: u64) -> Option<Hash> {
+        self.overlay.topic_node(level, index).unwrap_or_else(|error| {
+            self.error.borrow_mut().get_or_insert(error);
+            None
+        })
+    }
+
+    fn set_node(&mut self, level: usize, index: u64, hash: Hash) {
+        self.overlay.set_topic_node(level, index, &hash);
+    }
+}
+
+impl Chain {
+    /// Appends `message` to its topic's log, assigning the topic a slot at its first message.
+    pub(crate) fn publish<R: StateReader + ?Sized>(
+        &self,
+        overlay: &mut Overlay<'_, R>,
+        outbox: &mut Outbox,
+        message: Message,
+    ) -> Result<(), StateError> {
+        let mut info = match overlay.topic(&message.topic)? {
+            Some(info) => info,
+            None => {
+                let slot = overlay.topic_count()?;
+                let next = slot.checked_add(1).ok_or(StateError::Store("every topic slot is used".into()))?;
+                overlay.set_topic_count(next);
+                TopicInfo { slot, ..TopicInfo::default() }
+            }
+        };
+        let index = info.log.length;
+        info.log.append(&message.hash());
+        overlay.set_topic(&message.topic, &info);
+        overlay.set_topic_message(&message.topic, index, &message);
+        outbox.messages.push(Published { index, message });
+        Ok(())
+    }
+
+    /// Updates the topic tree for every topic the block published on; returns the new root.
+    pub(crate) fn commit_topics<R: StateReader + ?Sized>(
+        &self,
+        overlay: &mut Overlay<'_, R>,
+        outbox: &Outbox,
+    ) -> Result<Hash, StateError> {
+        let touched: BTreeSet<Topic> = outbox.messages.iter().map(|published| published.message.topic).collect();
+        let mut leaves = Vec::with_capacity(touched.len());
+        for topic in touched {
+            let info = overlay.topic(&topic)?.ok_or(StateError::Store(format!("topic {topic} vanished")))?;
+            leaves.push((info.slot, topics::leaf(&topic, &info.log.root())));
+        }
+        let mut tree = OverlayTree { overlay, error: RefCell::new(None) };
+        for (slot, leaf) in leaves {
+            topics::set_leaf(&mut tree, slot, leaf);
+        }
+        let root = topics::root(&tree);
+        match tree.error.into_inner() {
+            Some(error) => Err(error),
+            None => Ok(root),
+        }
+    }
+
+    /// Decodes egress from outside: size limit first, then strict decoding.
+    pub fn decode_egress(&self, bytes: &[u8]) -> Result<SignedEgress, EgressError> {
+        let limit = self.genesis().economics.max_egress_bytes as usize;
+        if bytes.len() > limit {
+            return Err(EgressError::TooLarge { len: bytes.len(), limit });
+        }
+        veil_primitives::decode_strict(bytes).map_err(|error| EgressError::Malformed(error.to_string()))
+    }
+
+    /// What applying `copy` on top of `overlay` would do, or why it is refused; the per-block quota
+    /// is not checked here. Duplicates and stale copies are refused before the signature is checked.
+    pub fn check_egress<R: StateReader + ?Sized>(
+        &self,
+        overlay: &Overlay<'_, R>,
+        copy: &SignedEgress,
+    ) -> Result<EgressOutcome, EgressError> {
+        let economics = &self.genesis().economics;
+        let len = copy.encoded_size();
+        let limit = economics.max_egress_bytes as usize;
+        if len > limit {
+            return Err(EgressError::TooLarge { len, limit });
+        }
+        let egress = &copy.egress;
+        let sender = egress.sender;
+        let info = overlay.sender(&sender)?.ok_or(EgressError::UnknownSender(sender))?;
+        if egress.epoch < info.epoch {
+            return Err(EgressError::OldEpoch { current: info.epoch, found: egress.epoch });
+        }
+        if egress.epoch > info.epoch {
+            return Err(EgressError::FutureEpoch { current: info.epoch, found: egress.epoch });
+        }
+        if !may_publish(&sender, &egress.topic) {
+            return Err(EgressError::TopicNotAllowed { sender, topic: egress.topic });
+        }
+        let next = info.next_sequence;
+        let outcome = if egress.sequence >= next {
+            EgressOutcome::Accepted
+        } else {
+            let window = economics.egress_window;
+            let stale = EgressError::Stale { sender, next, found: egress.sequence, window };
+            if next - egress.sequence > window {
+                return Err(stale);
+            }
+            let accepted = overlay.egress_accepted(&sender, egress.sequence)?.ok_or(stale)?;
+            if accepted == copy.hash() {
+                return Err(EgressError::Duplicate { sender, sequence: egress.sequence });
+            }
+            if overlay.discrepancy(&sender, egress.sequence)?.is_some() {
+                return Err(EgressError::DiscrepancyRecorded { sender, sequence: egress.sequence });
+            }
+            EgressOutcome::Discrepancy
+        };
+        verify_runtime_signature(&info.key, &egress.signing_payload(), &copy.signature)
+            .map_err(|_| EgressError::BadSignature(sender))?;
+        if egress.sequence > next {
+            return Err(EgressError::FutureSequence { sender, next, found: egress.sequence });
+        }
+        Ok(outcome)
+    }
+
+    /// Applies one egress copy: checks it and the sender's quota in this block, then accepts it or
+    /// records the discrepancy. On a refusal the overlay and the outbox are unchanged; after a state
+    /// error they are not, and the caller abandons the block.
+    pub(crate) fn apply_egress<R: StateReader + ?Sized>(
+        &self,
+        overlay: &mut Overlay<'_, R>,
+        outbox: &mut Outbox,
+        copy: &SignedEgress,
+    ) -> Result<EgressOutcome, EgressError> {
+        let outcome = self.check_egress(overlay, copy)?;
+        let egress = &copy.egress;
+        let sender = egress.sender;
+        let limit = self.genesis().economics.max_egress_per_sender_per_block;
+        let used = outbox.egress_used.get(&sender).copied().unwrap_or(0);
+        if used >= limit {
+            return Err(EgressError::RateLimited { sender, limit });
+        }
+        let hash = copy.hash();
+        // Only a state error can fail from here on, and it abandons the whole block.
+        let message = match outcome {
+            EgressOutcome::Accepted => {
+                let mut info = overlay.sender(&sender)?.ok_or(EgressError::UnknownSender(sender))?;
+                info.next_sequence += 1;
+                overlay.set_sender(&sender, &info);
+                overlay.set_egress_accepted(&sender, egress.sequence, Some(&hash));
+                if let Some(forgotten) = egress.sequence.checked_sub(self.genesis().economics.egress_window) {
+                    overlay.set_egress_accepted(&sender, forgotten, None);
+                }
+                Message { topic: egress.topic, origin: Origin::Runtime(sender), payload: egress.payload.clone() }
+            }
+            EgressOutcome::Discrepancy => {
+                let accepted = overlay.egress_accepted(&sender, egress.sequence)?.unwrap_or_default();
+                let evidence = Discrepancy { accepted, differing: copy.clone() };
+                // Genesis caps egress at half a message, so the evidence always fits.
+                let payload = evidence
+                    .encode()
+                    .try_into()
+                    .map_err(|_| StateError::Store("discrepancy evidence exceeds a message".into()))?;
+                overlay.set_discrepancy(&sender, egress.sequence, &hash);
+                Message { topic: Topic::System(SystemTopic::Discrepancies), origin: Origin::Chain, payload }
+            }
+        };
+        self.publish(overlay, outbox, message)?;
+        *outbox.egress_used.entry(sender).or_default() += 1;
+        Ok(outcome)
+    }
+
+    /// The topics `transactions` and `egress` may publish on.
+    pub fn topics_touched<'a>(
+        &self,
+        transactions: impl IntoIterator<Item = &'a SignedTransaction>,
+        egress: impl IntoIterator<Item = &'a SignedEgress>,
+    ) -> BTreeSet<Topic> {
+        let mut topics = BTreeSet::new();
+        for tx in transactions {
+            if let Call::Command { contract, .. } = &tx.transaction.call {
+                topics.insert(Topic::Contract(*contract));
+            }
+        }
+        for copy in egress {
+            topics.insert(copy.egress.topic);
+            topics.insert(Topic::System(SystemTopic::Discrepancies));
+        }
+        topics
+    }
+
+    /// The state keys checking and applying `copy` reads.
+    pub fn egress_keys(&self, copy: &SignedEgress) -> [Vec<u8>; 3] {
+        let (sender, sequence) = (copy.egress.sender, copy.egress.sequence);
+        [
+            StateKey::Sender(sender).to_bytes(),
+            StateKey::EgressAccepted(sender, sequence).to_bytes(),
+            StateKey::Discrepancy(sender, sequence).to_bytes(),
+        ]
+    }
+
+    /// The topic-tree nodes that committing `topics` reads, given `state` holding (at least) their
+    /// [`StateKey::Topic`] entries and [`StateKey::TopicCount`]: the sibling path of each existing
+    /// slot and of each slot new topics can take, and the root. The second round of a node's prefetch.
+    pub fn tree_keys_touched<R: StateReader + ?Sized>(
+        &self,
+        state: &R,
+        topics: &BTreeSet<Topic>,
+    ) -> Result<BTreeSet<Vec<u8>>, StateError> {
+        let overlay = Overlay::new(state);
+        let count = overlay.topic_count()?;
+        let mut slots = BTreeSet::new();
+        let mut new_topics = 0u32;
+        for topic in topics {
+            match overlay.topic(topic)? {
+                Some(info) => slots.insert(info.slot),
+                None => {
+                    new_topics += 1;
+                    slots.insert(count.saturating_add(new_topics - 1))
+                }
+            };
+        }
+        Ok(slots.into_iter().flat_map(sibling_keys).collect())
+    }
+
+    /// The proof of `topic`'s log in the state `state` holds: its slot, its length, and its path's
+    /// siblings; `None` if the topic has no message. `state` must hold the topic's
+    /// [`StateKey::Topic`] entry and the [`sibling_keys`] of its slot.
+    pub fn topic_proof<R: StateReader + ?Sized>(
+        &self,
+        state: &R,
+        topic: &Topic,
+    ) -> Result<Option<(TopicInfo, TopicProof)>, StateError> {
+        let overlay = Overlay::new(state);
+        let Some(info) = overlay.topic(topic)? else { return Ok(None) };
+        let mut index = u64::from(info.slot);
+        let mut siblings = Vec::with_capacity(DEPTH);
+        for level in 0..DEPTH {
+            siblings.push(overlay.topic_node(level, index ^ 1)?.unwrap_or_else(|| topics::empty(level)));
+            index >>= 1;
+        }
+        let siblings = BoundedVec::try_from_vec(siblings).map_err(|_| StateError::Store("path too long".into()))?;
+        let proof = TopicProof { slot: info.slot, length: info.log.length, siblings };
+        Ok(Some((info, proof)))
+    }
+}
+
+/// The state keys of the sibling nodes on `slot`'s path, leaf level first.
+pub fn sibling_keys(slot: u32) -> impl Iterator<Item = Vec<u8>> {
+    (0..DEPTH).map(move |level| StateKey::topic_node(level, (u64::from(slot) >> level) ^ 1).to_bytes())
+}
+
+#[cfg(test)]
+mod tests;

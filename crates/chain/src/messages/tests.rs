@@ -1,0 +1,391 @@
+use super::*;
+use crate::{
+    BlockError, Execution, MemoryState, Snapshot, egress_root,
+    genesis::GenesisSender,
+    testing::{self, command, egress, pair, runtime_signer},
+    transactions_root,
+};
+use parity_scale_codec::Decode;
+use proptest::prelude::*;
+use veil_crypto::{AccountPair, RuntimeSigner};
+use veil_primitives::{
+    Block, ContractId, Header, MessageCommitments, decode_strict,
+    log::LogPeaks,
+    topics::{TopicError, verify_topic_range},
+};
+
+const CONTRACT: ContractId = ContractId([0xc1; 32]);
+const OTHER: ContractId = ContractId([0xc2; 32]);
+
+/// A chain with Alice funded, a contract sender at key epoch 1 and a gatekeeper at epoch 0; a
+/// window of four sequence numbers and a quota of three copies per sender and block.
+struct Net {
+    chain: Chain,
+    state: MemoryState,
+    head: Header,
+    alice: AccountPair,
+    contract_key: RuntimeSigner,
+    gatekeeper_key: RuntimeSigner,
+}
+
+fn contract_sender() -> SenderId {
+    SenderId::Contract(CONTRACT)
+}
+
+fn gatekeeper_sender(net: &Net) -> SenderId {
+    SenderId::Gatekeeper(net.gatekeeper_key.public())
+}
+
+fn net() -> Net {
+    let alice = pair("//Alice");
+    let (contract_key, gatekeeper_key) = (runtime_signer(1), runtime_signer(2));
+    let mut genesis = testing::genesis(&[alice.public()], 1_000);
+    genesis.economics.egress_window = 4;
+    genesis.economics.max_egress_per_sender_per_block = 3;
+    genesis.senders = vec![
+        GenesisSender { sender: SenderId::Contract(CONTRACT), key: contract_key.public(), epoch: 1 },
+        GenesisSender { sender: SenderId::Gatekeeper(gatekeeper_key.public()), key: gatekeeper_key.public(), epoch: 0 },
+    ];
+    let chain = Chain::new(genesis).unwrap();
+    let mut state = MemoryState::default();
+    state.apply(chain.genesis_changes());
+    let head = chain.genesis_header(Hash::ZERO);
+    Net { chain, state, head, alice, contract_key, gatekeeper_key }
+}
+
+impl Net {
+    /// An egress copy of the contract sender at its epoch.
+    fn output(&self, sequence: u64, payload: &[u8]) -> SignedEgress {
+        egress(&self.contract_key, contract_sender(), 1, sequence, Topic::Contract(OTHER), payload)
+    }
+
+    /// What a node reads ahead: the keys, then the tree nodes they lead to.
+    fn prefetch(&self, transactions: &[SignedTransaction], copies: &[SignedEgress]) -> Snapshot {
+        let mut snapshot = Snapshot::default();
+        for key in self.chain.keys_touched(transactions, copies) {
+            snapshot.insert(key.clone(), self.state.get(&key).unwrap());
+        }
+        let topics = self.chain.topics_touched(transactions, copies);
+        for key in self.chain.tree_keys_touched(&snapshot, &topics).unwrap() {
+            snapshot.insert(key.clone(), self.state.get(&key).unwrap());
+        }
+        snapshot
+    }
+
+    /// The block a proposer would make from these candidates (with a zero state root: the memory
+    /// state is not authenticated), and what building it did.
+    fn propose(&self, transactions: Vec<SignedTransaction>, copies: Vec<SignedEgress>) -> (Block, Execution) {
+        let snapshot = self.prefetch(&transactions, &copies);
+        let timestamp = self.head.timestamp_ms + 1;
+        let built = self.chain.build(&snapshot, &self.head, timestamp, transactions, copies).unwrap();
+        let block = Block {
+            header: Header {
+                parent: self.head.hash(),
+                height: self.head.height + 1,
+                timestamp_ms: timestamp,
+                state_root: Hash::ZERO,
+                transactions_root: transactions_root(&built.transactions),
+                egress_root: egress_root(&built.egress),
+                messages: MessageCommitments { root: built.messages_root },
+            },
+            transactions: built.transactions.clone().try_into().unwrap(),
+            egress: built.egress.clone().try_into().unwrap(),
+        };
+        (block, built)
+    }
+
+    /// Executes `block` as a verifier would (on a prefetched snapshot) and applies it.
+    fn commit(&mut self, block: &Block) -> Result<Vec<Published>, BlockError> {
+        let snapshot = self.prefetch(&block.transactions, &block.egress);
+        let executed = self.chain.execute(&snapshot, &self.head, block, None)?;
+        self.state.apply(executed.changes);
+        self.head = block.header.clone();
+        Ok(executed.messages)
+    }
+
+    /// Proposes, checks the verifier agrees, commits.
+    fn step(&mut self, transactions: Vec<SignedTransaction>, copies: Vec<SignedEgress>) -> Execution {
+        let (block, built) = self.propose(transactions, copies);
+        assert_eq!(self.commit(&block).unwrap(), built.messages);
+        built
+    }
+
+    /// A block carrying exactly `copies`, roots made to match, for refusal tests.
+    fn forced(&self, copies: Vec<SignedEgress>) -> Block {
+        let (mut block, _) = self.propose(vec![], vec![]);
+        block.header.egress_root = egress_root(&copies);
+        block.egress = copies.try_into().unwrap();
+        block
+    }
+
+    fn sender(&self, sender: &SenderId) -> crate::SenderInfo {
+        Overlay::new(&self.state).sender(sender).unwrap().unwrap()
+    }
+
+    fn log(&self, topic: Topic) -> LogPeaks {
+        Overlay::new(&self.state).topic(&topic).unwrap().map(|info| info.log).unwrap_or_default()
+    }
+
+    /// Everything an account or a pot holds, and what was burned: egress must change none of it
+    /// beyond the block's inflation, which goes to the pots.
+    fn balances(&self) -> (Vec<(veil_primitives::AccountId, crate::AccountInfo)>, u128) {
+        (self.state.accounts().collect(), Overlay::new(&self.state).issuance().unwrap().burned.0)
+    }
+}
+
+fn egress_error(result: Result<Vec<Published>, BlockError>) -> EgressError {
+    match result {
+        Err(BlockError::Egress { error, .. }) => error,
+        other => panic!("expected an egress refusal, got {other:?}"),
+    }
+}
+
+#[test]
+fn commands_publish_on_the_contract_topic_and_the_header_commits_every_log() {
+    let mut net = net();
+    let txs = vec![
+        command(&net.chain, &net.alice, 0, CONTRACT, b"first"),
+        command(&net.chain, &net.alice, 1, OTHER, b"elsewhere"),
+        command(&net.chain, &net.alice, 2, CONTRACT, b"second"),
+    ];
+    let fee: u128 = txs.iter().map(|tx| net.chain.fee(tx.encoded_size()).unwrap().0).sum();
+    let before = net.state.accounts().next().unwrap().1.balance.0;
+    let built = net.step(txs, vec![]);
+    let topic = Topic::Contract(CONTRACT);
+    let published: Vec<_> = built.messages.iter().filter(|p| p.message.topic == topic).collect();
+    assert_eq!(published.len(), 2);
+    assert_eq!((published[0].index, published[1].index), (0, 1));
+    assert_eq!(published[1].message.origin, Origin::Account(net.alice.public()));
+    assert_eq!(&published[1].message.payload[..], b"second");
+    assert_eq!(net.state.accounts().next().unwrap().1.balance.0, before - fee, "commands pay their fee");
+
+    // The state's proof of the topic verifies against the header's root, with the messages.
+    let (info, proof) = net.chain.topic_proof(&net.state, &topic).unwrap().unwrap();
+    let hashes: Vec<(u64, Hash)> = published.iter().map(|p| (p.index, p.message.hash())).collect();
+    let root = net.head.messages.root;
+    let peaks = verify_topic_range(&root, &topic, 0, &LogPeaks::default(), &hashes, &proof).unwrap();
+    assert_eq!(peaks, info.log);
+    // From the middle, with the peaks a reader kept.
+    let mut kept = LogPeaks::default();
+    kept.append(&hashes[0].1);
+    assert_eq!(verify_topic_range(&root, &topic, 1, &kept, &hashes[1..], &proof).unwrap(), info.log);
+    // Another topic's proof does not fit these messages.
+    let (_, other) = net.chain.topic_proof(&net.state, &Topic::Contract(OTHER)).unwrap().unwrap();
+    let error = verify_topic_range(&root, &topic, 0, &LogPeaks::default(), &hashes, &other).unwrap_err();
+    assert!(matches!(error, TopicError::Range(_) | TopicError::RootMismatch), "{error}");
+
+    // A block that publishes nothing keeps the root; a header claiming another root is refused.
+    net.step(vec![], vec![]);
+    assert_eq!(net.head.messages.root, root);
+    let (mut block, _) = net.propose(vec![command(&net.chain, &net.alice, 3, CONTRACT, b"third")], vec![]);
+    block.header.messages.root = root;
+    assert!(matches!(net.commit(&block), Err(BlockError::MessagesRoot { .. })));
+}
+
+#[test]
+fn replicas_in_one_block_publish_once_and_pay_nothing() {
+    let mut net = net();
+    let copy = net.output(0, b"result");
+    let before = net.balances();
+    let built = net.step(vec![], vec![copy.clone(), copy.clone()]);
+    assert_eq!(built.egress, vec![copy.clone()]);
+    assert_eq!(built.skipped_egress.len(), 1);
+    assert!(matches!(built.skipped_egress[0].1, EgressError::Duplicate { sequence: 0, .. }));
+    assert_eq!(built.messages.len(), 1);
+    assert_eq!(built.messages[0].message.origin, Origin::Runtime(contract_sender()));
+    assert_eq!(net.balances(), before, "no account paid and nothing was burned");
+    assert_eq!(net.sender(&contract_sender()).next_sequence, 1);
+    assert_eq!(net.log(Topic::Contract(OTHER)).length, 1);
+
+    // A proposer that includes both copies makes an invalid block.
+    let mut net = self::net();
+    let block = net.forced(vec![copy.clone(), copy]);
+    let error = egress_error(net.commit(&block));
+    assert!(matches!(error, EgressError::Duplicate { sequence: 0, .. }), "{error}");
+}
+
+#[test]
+fn a_replica_one_block_late_is_a_free_duplicate() {
+    let mut net = net();
+    let copy = net.output(0, b"result");
+    net.step(vec![], vec![copy.clone()]);
+    let before = net.balances();
+    let built = net.step(vec![], vec![copy.clone()]);
+    assert!(built.egress.is_empty() && built.messages.is_empty());
+    assert!(matches!(built.skipped_egress[0].1, EgressError::Duplicate { .. }));
+    assert_eq!(net.balances(), before);
+    assert_eq!(net.log(Topic::Contract(OTHER)).length, 1);
+    let error = egress_error(net.commit(&net.forced(vec![copy])));
+    assert!(matches!(error, EgressError::Duplicate { .. }), "{error}");
+}
+
+#[test]
+fn a_differing_copy_is_recorded_once_as_a_discrepancy() {
+    let mut net = net();
+    let accepted = net.output(0, b"result");
+    let differing = net.output(0, b"another result");
+    let third = net.output(0, b"yet another");
+    // In the same block as the accepted copy.
+    let built = net.step(vec![], vec![accepted.clone(), differing.clone()]);
+    assert_eq!(built.egress.len(), 2);
+    let evidence = &built.messages[1];
+    assert_eq!(evidence.message.topic, Topic::System(SystemTopic::Discrepancies));
+    assert_eq!(evidence.message.origin, Origin::Chain);
+    let decoded: Discrepancy = decode_strict(&evidence.message.payload).unwrap();
+    assert_eq!(decoded, Discrepancy { accepted: accepted.hash(), differing: differing.clone() });
+    let recorded = Overlay::new(&net.state).discrepancy(&contract_sender(), 0).unwrap();
+    assert_eq!(recorded, Some(differing.hash()));
+    assert_eq!(net.sender(&contract_sender()).next_sequence, 1, "a discrepancy does not advance the sequence");
+
+    // Once per number: a third version is refused, in a later block too.
+    let built = net.step(vec![], vec![third.clone()]);
+    assert!(matches!(built.skipped_egress[0].1, EgressError::DiscrepancyRecorded { sequence: 0, .. }));
+    let error = egress_error(net.commit(&net.forced(vec![third])));
+    assert!(matches!(error, EgressError::DiscrepancyRecorded { .. }), "{error}");
+
+    // In a later block than the accepted copy.
+    let later = net.output(1, b"one");
+    net.step(vec![], vec![later]);
+    let built = net.step(vec![], vec![net.output(1, b"two")]);
+    assert_eq!(built.messages[0].message.topic, Topic::System(SystemTopic::Discrepancies));
+}
+
+#[test]
+fn wrong_signer_old_epoch_stale_and_strangers_are_refused() {
+    let mut net = net();
+    let topic = Topic::Contract(OTHER);
+    let check = |net: &Net, copy: &SignedEgress| net.chain.check_egress(&Overlay::new(&net.state), copy).unwrap_err();
+
+    let forged = egress(&net.gatekeeper_key, contract_sender(), 1, 0, topic, b"x");
+    assert_eq!(check(&net, &forged), EgressError::BadSignature(contract_sender()));
+    let mut tampered = net.output(0, b"x");
+    tampered.egress.payload = b"y".to_vec().try_into().unwrap();
+    assert_eq!(check(&net, &tampered), EgressError::BadSignature(contract_sender()));
+
+    let old = egress(&net.contract_key, contract_sender(), 0, 0, topic, b"x");
+    assert!(matches!(check(&net, &old), EgressError::OldEpoch { .. }));
+    let ahead = egress(&net.contract_key, contract_sender(), 2, 0, topic, b"x");
+    assert!(matches!(check(&net, &ahead), EgressError::FutureEpoch { .. }));
+
+    let stranger = egress(&net.contract_key, SenderId::Cluster(veil_primitives::ClusterId(9)), 1, 0, topic, b"x");
+    assert!(matches!(check(&net, &stranger), EgressError::UnknownSender(_)));
+    let system = egress(&net.contract_key, contract_sender(), 1, 0, Topic::System(SystemTopic::Deposits), b"x");
+    assert!(matches!(check(&net, &system), EgressError::TopicNotAllowed { .. }));
+    let gatekeeper = gatekeeper_sender(&net);
+    let keys = egress(&net.gatekeeper_key, gatekeeper, 0, 0, Topic::System(SystemTopic::KeyEpochs), b"k");
+    assert_eq!(net.chain.check_egress(&Overlay::new(&net.state), &keys), Ok(EgressOutcome::Accepted));
+
+    // A number ahead waits; after six accepted numbers (window four), number 1 is stale.
+    let future = net.output(3, b"later");
+    let error = check(&net, &future);
+    assert!(error.is_retryable() && matches!(error, EgressError::FutureSequence { next: 0, found: 3, .. }));
+    for sequence in 0..6 {
+        net.step(vec![], vec![net.output(sequence, b"r")]);
+    }
+    let stale = net.output(1, b"late and different");
+    assert_eq!(check(&net, &stale), EgressError::Stale { sender: contract_sender(), next: 6, found: 1, window: 4 });
+    assert_eq!(Overlay::new(&net.state).egress_accepted(&contract_sender(), 1).unwrap(), None, "window pruned");
+    for bad in [forged, old, stranger, stale] {
+        assert!(matches!(net.commit(&net.forced(vec![bad])), Err(BlockError::Egress { .. })));
+    }
+}
+
+#[test]
+fn the_per_block_quota_defers_the_rest() {
+    let mut net = net();
+    let copies: Vec<_> = (0..5).map(|sequence| net.output(sequence, b"r")).collect();
+    let built = net.step(vec![], copies.clone());
+    assert_eq!(built.egress.len(), 3);
+    assert!(built.skipped_egress.iter().all(|(_, error)| error.is_retryable()));
+    // A block with a fourth copy of the sender is refused.
+    let over: Vec<_> = (3..7).map(|sequence| net.output(sequence, b"r")).collect();
+    let error = egress_error(net.commit(&net.forced(over)));
+    assert_eq!(error, EgressError::RateLimited { sender: contract_sender(), limit: 3 });
+    let built = net.step(vec![], copies[3..].to_vec());
+    assert_eq!(built.egress.len(), 2);
+    assert_eq!(net.sender(&contract_sender()).next_sequence, 5);
+}
+
+#[test]
+fn egress_decoding_is_strict_and_bounded() {
+    let net = net();
+    let copy = net.output(0, b"r");
+    assert_eq!(net.chain.decode_egress(&copy.encode()).unwrap(), copy);
+    let mut long = copy.encode();
+    long.push(0);
+    assert!(matches!(net.chain.decode_egress(&long), Err(EgressError::Malformed(_))));
+    let huge = vec![0u8; net.chain.genesis().economics.max_egress_bytes as usize + 1];
+    assert!(matches!(net.chain.decode_egress(&huge), Err(EgressError::TooLarge { .. })));
+    assert!(SignedEgress::decode(&mut &copy.encode()[..3]).is_err());
+}
+
+#[derive(Debug, Clone)]
+enum Copy {
+    /// The contract's output under `next + offset`, content variant `variant`.
+    Output { offset: i8, variant: u8 },
+    /// A command from Alice.
+    Command,
+}
+
+fn arb_copy() -> impl Strategy<Value = Copy> {
+    prop_oneof![
+        5 => (-3i8..=2, 0u8..3).prop_map(|(offset, variant)| Copy::Output { offset, variant }),
+        1 => Just(Copy::Command),
+    ]
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(32))]
+
+    /// Random streams of replicas, differing copies, gaps and commands: the verifier agrees with the
+    /// proposer; every sequence number is accepted at most once and in order (the sender's next
+    /// number counts the accepted copies, which is also its topic's length); at most one
+    /// discrepancy per number; nobody pays for egress; and the header's root always proves each log.
+    #[test]
+    fn exactly_once_holds_over_random_egress(blocks in proptest::collection::vec(proptest::collection::vec(arb_copy(), 0..8), 1..6)) {
+        let mut net = net();
+        let mut nonce = 0;
+        let (mut accepted, mut discrepancies, mut commands) = (0u64, 0u64, 0u64);
+        for block in blocks {
+            let next = net.sender(&contract_sender()).next_sequence;
+            let mut txs = Vec::new();
+            let mut copies = Vec::new();
+            for copy in block {
+                match copy {
+                    Copy::Command => {
+                        txs.push(command(&net.chain, &net.alice, nonce, CONTRACT, b"c"));
+                        nonce += 1;
+                    }
+                    Copy::Output { offset, variant } => {
+                        let sequence = next.saturating_add_signed(i64::from(offset));
+                        copies.push(net.output(sequence, &[variant]));
+                    }
+                }
+            }
+            let burned = net.balances().1;
+            let built = net.step(txs, copies);
+            commands += built.transactions.len() as u64;
+            let tx_fees: u128 = built.transactions.iter().map(|tx| net.chain.split_fee(net.chain.fee(tx.encoded_size()).unwrap()).burned.0).sum();
+            prop_assert_eq!(net.balances().1 - burned, tx_fees, "only transactions burn fees");
+            for published in &built.messages {
+                match published.message.topic {
+                    Topic::Contract(OTHER) => accepted += 1,
+                    Topic::System(SystemTopic::Discrepancies) => discrepancies += 1,
+                    _ => {}
+                }
+            }
+            let info = net.sender(&contract_sender());
+            prop_assert_eq!(info.next_sequence, accepted);
+            prop_assert_eq!(net.log(Topic::Contract(OTHER)).length, accepted);
+            prop_assert_eq!(net.log(Topic::Contract(CONTRACT)).length, commands);
+            prop_assert_eq!(net.log(Topic::System(SystemTopic::Discrepancies)).length, discrepancies);
+            prop_assert!(discrepancies <= accepted);
+            for topic in [Topic::Contract(OTHER), Topic::Contract(CONTRACT), Topic::System(SystemTopic::Discrepancies)] {
+                if let Some((info, proof)) = net.chain.topic_proof(&net.state, &topic).unwrap() {
+                    // The reader that kept the log's peaks verifies an empty range up to the same length.
+                    prop_assert_eq!(verify_topic_range(&net.head.messages.root, &topic, info.log.length, &info.log, &[], &proof), Ok(info.log));
+                }
+            }
+        }
+    }
+}
