@@ -1,6 +1,6 @@
 //! Light-client sync over a generated chain of 100k+ blocks.
 //!
-//! `cargo bench -p veil-consensus --bench sync [-- BLOCKS]` builds the chain with the chain's own
+//! `cargo bench -p veil-light-client --bench sync [-- BLOCKS]` builds the chain with the chain's own
 //! rules (one command per block, round-robin over 16 contracts, certificates signed by the
 //! dealer's shares), then measures a light client that follows one contract's topic:
 //!
