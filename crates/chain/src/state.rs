@@ -291,6 +291,12 @@ fn tree_level(level: usize) -> u8 {
 }
 
 impl StateKey {
+    /// Whether `key` (in store form) is a topic's log commitment or a topic-tree node: the keys
+    /// whose older values proofs against older headers need.
+    pub fn is_topic_commitment(key: &[u8]) -> bool {
+        matches!(key.first(), Some(7 | 8))
+    }
+
     /// The key of a topic-tree node.
     pub fn topic_node(level: usize, index: u64) -> Self {
         Self::TopicNode(tree_level(level), index)
@@ -380,6 +386,17 @@ mod tests {
             committed.accounts().collect::<Vec<_>>(),
             vec![(alice, AccountInfo { nonce: 2, balance: Balance(7) })]
         );
+    }
+
+    #[test]
+    fn topic_commitment_keys_are_recognised_by_their_index() {
+        use veil_primitives::{ContractId, Topic};
+        assert!(StateKey::is_topic_commitment(&StateKey::Topic(Topic::Contract(ContractId([1; 32]))).to_bytes()));
+        assert!(StateKey::is_topic_commitment(&StateKey::topic_node(3, 9).to_bytes()));
+        assert!(!StateKey::is_topic_commitment(&StateKey::TopicCount.to_bytes()));
+        let message = StateKey::TopicMessage(Topic::Contract(ContractId([1; 32])), 0).to_bytes();
+        assert!(!StateKey::is_topic_commitment(&message));
+        assert!(!StateKey::is_topic_commitment(&StateKey::Account(AccountId([7; 32])).to_bytes()));
     }
 
     #[test]

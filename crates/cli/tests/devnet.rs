@@ -128,8 +128,9 @@ struct TopicAnswer {
     messages: Vec<Message>,
 }
 
-fn topic_answer(node: &Process, topic: &Topic, from: u64) -> TopicAnswer {
-    let (status, body) = node.get(&format!("/v1/topics/{topic}/messages?from={from}"));
+fn topic_answer(node: &Process, topic: &Topic, from: u64, height: Option<u64>) -> TopicAnswer {
+    let at = height.map(|height| format!("&height={height}")).unwrap_or_default();
+    let (status, body) = node.get(&format!("/v1/topics/{topic}/messages?from={from}{at}"));
     assert_eq!(status, 200, "{body}");
     TopicAnswer {
         header: decode_strict(&unhex(&body["header"])).unwrap(),
@@ -171,7 +172,7 @@ fn topic_messages_verify_with_the_light_client() {
         let (status, body) = node.submit(tx);
         assert_eq!(status, 202, "{body}");
     }
-    node.wait_finalized(&commands[1].hash(), Duration::from_secs(30));
+    let command_height = node.wait_finalized(&commands[1].hash(), Duration::from_secs(30));
 
     // Egress from the development gatekeeper: two replicas send the same copy.
     let key = veil_node::testnet::dev_gatekeeper();
@@ -205,7 +206,7 @@ fn topic_messages_verify_with_the_light_client() {
     assert_eq!((status, body["status"].as_str()), (202, Some("pending")), "{body}");
     let discrepancies = Topic::System(SystemTopic::Discrepancies);
     node.wait_for(&format!("/v1/topics/{discrepancies}/messages"), Duration::from_secs(30), |status, _| status == 200);
-    let evidence = topic_answer(&node, &discrepancies, 0);
+    let evidence = topic_answer(&node, &discrepancies, 0, None);
     let recorded: Discrepancy = decode_strict(&evidence.messages[0].payload).unwrap();
     assert_eq!(recorded, Discrepancy { accepted: result.hash(), differing: differing.clone() });
 
@@ -228,7 +229,7 @@ fn topic_messages_verify_with_the_light_client() {
 
     // The light client verifies the whole topic, then the rest from where it stands.
     let client = node.light_client();
-    let answer = topic_answer(&node, &topic, 0);
+    let answer = topic_answer(&node, &topic, 0, None);
     assert_eq!(answer.messages.len(), 3);
     assert_eq!(answer.messages[0].origin, Origin::Account(alice.public()));
     assert_eq!(&answer.messages[1].payload[..], b"command 1");
@@ -241,10 +242,27 @@ fn topic_messages_verify_with_the_light_client() {
     assert_eq!(peaks.length, 3);
     let mut kept = LogPeaks::default();
     kept.append(&all[0].1);
-    let rest = topic_answer(&node, &topic, 1);
+    let rest = topic_answer(&node, &topic, 1, None);
     let resumed =
         client.verify_topic(&rest.certificate, &rest.header, &topic, &kept, &hashes(1, &rest.messages), &rest.proof);
     assert_eq!(resumed.unwrap().length, 3);
+
+    // Against an older finalized header: the log as it was then, the two commands only.
+    let then = topic_answer(&node, &topic, 0, Some(command_height));
+    assert_eq!((then.header.height, then.messages.len(), then.proof.length), (command_height, 2, 2));
+    let old = client.verify_topic(
+        &then.certificate,
+        &then.header,
+        &topic,
+        &LogPeaks::default(),
+        &hashes(0, &then.messages),
+        &then.proof,
+    );
+    assert_eq!(old.unwrap().length, 2);
+    // That proof does not stretch to the newer header.
+    let stretched =
+        client.verify_topic(&answer.certificate, &answer.header, &topic, &LogPeaks::default(), &all[..2], &then.proof);
+    assert!(stretched.is_err());
 
     // Refusals, each with its reason.
     let mut altered = answer.messages.clone();
@@ -281,9 +299,10 @@ fn topic_messages_verify_with_the_light_client() {
     // Bad queries say what is wrong.
     for (path, status, reason) in [
         (format!("/v1/topics/{topic}/messages?from=9"), 400, "cannot start at 9"),
+        (format!("/v1/topics/{topic}/messages?height=99999999"), 400, "is outside"),
         (format!("/v1/topics/{topic}/messages?from=x"), 400, "from"),
         ("/v1/topics/nonsense/messages".to_owned(), 400, "unknown topic"),
-        (format!("/v1/topics/{}/messages", Topic::Contract(ContractId([1; 32]))), 404, "no messages yet"),
+        (format!("/v1/topics/{}/messages", Topic::Contract(ContractId([1; 32]))), 404, "no messages at this height"),
         ("/v1/senders/worker:0x12".to_owned(), 400, "unknown sender"),
     ] {
         let (found, body) = node.get(&path);

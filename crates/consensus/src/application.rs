@@ -23,7 +23,9 @@ use std::{
     sync::Arc,
     time::{Duration, SystemTime},
 };
-use veil_chain::{Chain, Snapshot, StateKey, TopicInfo, egress_root, messages::sibling_keys, transactions_root};
+use veil_chain::{
+    Chain, Snapshot, StateKey, StateReader as _, TopicInfo, egress_root, messages::sibling_keys, transactions_root,
+};
 use veil_mempool::{AdmissionError, Admitted, EgressAdmissionError, Mempool};
 use veil_primitives::{
     Block, Hash, Header, Message, MessageCommitments, SignedEgress, SignedTransaction, Topic, topics::TopicProof,
@@ -32,6 +34,7 @@ use veil_primitives::{
 use crate::{
     alias::{Context, Digest, Scheme},
     block::ConsensusBlock,
+    history::{HistoricalState, TopicHistory},
     state::{AuthenticatedState, StateProof, StateStoreError},
 };
 
@@ -73,12 +76,23 @@ pub struct NodeState<S: AuthenticatedState> {
     finalized: Header,
     transactions: HashMap<Hash, (u64, u32)>,
     subscribers: Vec<mpsc::UnboundedSender<Finalized>>,
+    /// The topic keys each speculated block changes, by block: what the history records at finality.
+    topic_changes: HashMap<Digest, (u64, BTreeSet<Vec<u8>>)>,
+    history: TopicHistory,
+}
+
+/// How many finalized blocks back topic proofs are served.
+pub const TOPIC_HISTORY_BLOCKS: u64 = 10_000;
+
+fn topic_keys(changes: &veil_chain::ChangeSet) -> BTreeSet<Vec<u8>> {
+    changes.keys().filter(|key| StateKey::is_topic_commitment(key)).cloned().collect()
 }
 
 impl<S: AuthenticatedState> NodeState<S> {
     /// The node state over an opened store whose committed block is `committed` (its header).
     pub fn new(chain: Chain, state: S, mempool: Mempool, committed: Header) -> Self {
         let digest = crate::block::to_digest(committed.hash());
+        let history = TopicHistory::new(committed.height, TOPIC_HISTORY_BLOCKS);
         Self {
             chain,
             state,
@@ -87,6 +101,8 @@ impl<S: AuthenticatedState> NodeState<S> {
             finalized: committed,
             transactions: HashMap::new(),
             subscribers: Vec::new(),
+            topic_changes: HashMap::new(),
+            history,
         }
     }
 
@@ -128,6 +144,7 @@ impl<S: AuthenticatedState> NodeState<S> {
         }
         self.state.insert(digest, speculation);
         self.headers.insert(digest, block.header.clone());
+        self.topic_changes.insert(digest, (block.header.height, topic_keys(&executed.changes)));
         Ok(())
     }
 
@@ -160,12 +177,14 @@ impl<S: AuthenticatedState> NodeState<S> {
             egress_root: egress_root(&execution.egress),
             messages: MessageCommitments { root: execution.messages_root },
         };
+        let changed = topic_keys(&execution.changes);
         let transactions = execution.transactions.try_into().map_err(|_| "too many transactions")?;
         let egress = execution.egress.try_into().map_err(|_| "too much egress")?;
         let block = Block { header, transactions, egress };
         let digest = crate::block::to_digest(block.header.hash());
         self.state.insert(digest, speculation);
         self.headers.insert(digest, block.header.clone());
+        self.topic_changes.insert(digest, (height, changed));
         Ok(block)
     }
 
@@ -177,7 +196,18 @@ impl<S: AuthenticatedState> NodeState<S> {
         self.execute(block, None).await?;
         let hash = block.header.hash();
         let digest = crate::block::to_digest(hash);
+        // The topic keys' values before this block, for proofs against older headers.
+        let (_, changed) = self.topic_changes.remove(&digest).unwrap_or_default();
+        let parent = self.state.committed().0;
+        let before = self.state.read(&parent, &changed).await.map_err(|e| e.to_string())?;
+        let before = changed
+            .into_iter()
+            .map(|key| before.get(&key).map(|value| (key, value)))
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| e.to_string())?;
         self.state.finalize(digest).await.map_err(|e| e.to_string())?;
+        self.history.record(height, before);
+        self.topic_changes.retain(|_, (speculated, _)| *speculated > height);
         self.headers.retain(|_, header| header.height > height);
         self.headers.insert(digest, block.header.clone());
         self.finalized = block.header.clone();
@@ -211,15 +241,30 @@ impl<S: AuthenticatedState> NodeState<S> {
         self.mempool.egress_len()
     }
 
-    /// The messages of `topic` from index `from` to its length in the committed state, with the
-    /// proof of that length against the committed header's message root; `None` if the topic has
-    /// no message yet. Refuses a `from` beyond the length, and more than `max` messages (the
-    /// reader syncs in several steps or from a checkpoint).
-    pub async fn topic_messages(&self, topic: &Topic, from: u64, max: u64) -> Result<Option<TopicMessages>, String> {
-        let at = self.state.committed().0;
+    /// The messages of `topic` from index `from` to its length after finalized block `height`
+    /// (the newest when `None`), with the proof of that length against that header's message root;
+    /// `None` if the topic had no message then. Refuses a height outside the recent history, a
+    /// `from` beyond the length, and more than `max` messages (the reader asks for an older height
+    /// first, or starts from a checkpoint).
+    pub async fn topic_messages(
+        &self,
+        topic: &Topic,
+        from: u64,
+        max: u64,
+        height: Option<u64>,
+    ) -> Result<Option<TopicMessages>, String> {
+        let (at, committed) = self.state.committed();
+        let height = height.unwrap_or(committed);
+        let oldest = self.history.oldest(committed);
+        if height > committed || height < oldest {
+            return Err(format!(
+                "proofs are served for finalized heights {oldest}..={committed} here; {height} is outside"
+            ));
+        }
         let key = BTreeSet::from([StateKey::Topic(*topic).to_bytes()]);
         let mut snapshot = self.state.read(&at, &key).await.map_err(|e| e.to_string())?;
-        let Some(info) = veil_chain::state::Overlay::new(&snapshot).topic(topic).map_err(|e| e.to_string())? else {
+        let then = HistoricalState { current: &snapshot, history: &self.history, height };
+        let Some(info) = veil_chain::state::Overlay::new(&then).topic(topic).map_err(|e| e.to_string())? else {
             return Ok(None);
         };
         let TopicInfo { slot, log } = info;
@@ -235,8 +280,9 @@ impl<S: AuthenticatedState> NodeState<S> {
         let mut keys: BTreeSet<Vec<u8>> = sibling_keys(slot).collect();
         keys.extend((from..log.length).map(|index| StateKey::TopicMessage(*topic, index).to_bytes()));
         snapshot.extend(self.state.read(&at, &keys).await.map_err(|e| e.to_string())?);
-        let (_, proof) =
-            self.chain.topic_proof(&snapshot, topic).map_err(|e| e.to_string())?.ok_or("topic vanished")?;
+        let then = HistoricalState { current: &snapshot, history: &self.history, height };
+        let (_, proof) = self.chain.topic_proof(&then, topic).map_err(|e| e.to_string())?.ok_or("topic vanished")?;
+        // Messages never change once published: the current state has every one of them.
         let overlay = veil_chain::state::Overlay::new(&snapshot);
         let messages = (from..log.length)
             .map(|index| {
@@ -246,7 +292,7 @@ impl<S: AuthenticatedState> NodeState<S> {
                     .ok_or_else(|| format!("message {index} of {topic} is missing from the state"))
             })
             .collect::<Result<Vec<_>, _>>()?;
-        Ok(Some(TopicMessages { header: self.finalized.clone(), proof, messages }))
+        Ok(Some(TopicMessages { height, proof, messages }))
     }
 
     /// The committed state root (the latest finalized header's).
@@ -278,11 +324,12 @@ impl<S: AuthenticatedState> NodeState<S> {
     }
 }
 
-/// A topic's messages from some index to its certified length, with the proof against `header`.
+/// A topic's messages from some index to its certified length, with the proof against the header
+/// of finalized block `height`.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct TopicMessages {
-    /// The finalized header the proof is against.
-    pub header: Header,
+    /// The finalized height the proof is against.
+    pub height: u64,
     /// The topic's slot, certified length and path.
     pub proof: TopicProof,
     /// The messages, in log order.

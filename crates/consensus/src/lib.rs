@@ -13,6 +13,7 @@
 //! - [`engine`]: the wiring of simplex (BLS threshold certificates), marshal, buffered broadcast,
 //!   the backfill resolver and the archives, on any p2p network and runtime.
 //! - [`network`]: a validator on real sockets, with authenticated p2p among the genesis validators.
+//! - [`history`]: the recent values of the topic tree, for topic proofs against older headers.
 //! - [`dealer`]: the trusted dealer that creates a network key and validator shares at genesis.
 
 pub mod alias;
@@ -20,6 +21,7 @@ pub mod application;
 pub mod block;
 pub mod dealer;
 pub mod engine;
+pub mod history;
 pub mod network;
 pub mod state;
 #[cfg(any(test, feature = "test-support"))]
