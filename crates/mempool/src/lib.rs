@@ -372,7 +372,8 @@ impl Mempool {
         // Decide first, then remove: a state error leaves the egress pool as it was.
         let mut stale = BTreeSet::new();
         for pending in self.egress.values().flat_map(|numbers| numbers.values().flatten()) {
-            match self.chain.check_egress(&overlay, &pending.copy) {
+            // Signatures were checked at admission: re-checking the state is enough.
+            match self.chain.recheck_egress(&overlay, &pending.copy) {
                 Ok(_) | Err(EgressError::FutureSequence { .. }) => {}
                 Err(EgressError::State(error)) => return Err(error),
                 Err(_) => {
