@@ -11,6 +11,7 @@
 //!
 //! Errors are one line on standard error, never a stack trace.
 
+mod attest;
 mod key;
 mod node;
 
@@ -42,6 +43,9 @@ enum Command {
     /// Account keys: generate, inspect, sign and verify (compatible with Substrate's `subkey`).
     #[command(subcommand)]
     Key(key::KeyCommand),
+    /// Remote attestation: verify a quote as the chain would.
+    #[command(subcommand)]
+    Attest(attest::AttestCommand),
     /// Run a one-validator development network (generated on first use, kept across restarts).
     Devnet(node::DevnetArgs),
     /// Run one validator of a network, from its configuration file.
@@ -83,6 +87,7 @@ where
     // the lock, or every log line from another thread would wait for it forever.
     let result = match cli.command {
         Command::Key(command) => key::run(command, cli.output, &mut std::io::stdout().lock()),
+        Command::Attest(command) => attest::run(command, cli.output, &mut std::io::stdout().lock()),
         Command::Devnet(args) => node::devnet(args, cli.output),
         Command::Node(args) => node::node(args, cli.output),
         Command::TestnetConfig(args) => node::testnet_config(args, cli.output, &mut std::io::stdout().lock()),

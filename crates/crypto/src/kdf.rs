@@ -6,7 +6,7 @@ use zeroize::Zeroizing;
 
 /// `N` bytes of HKDF-SHA256(salt, ikm) expanded with `info`. `N` is checked at compile time to be
 /// within HKDF's limit, so the expansion cannot fail.
-pub(crate) fn hkdf_sha256<const N: usize>(salt: &[u8], ikm: &[u8], info: &[u8]) -> Zeroizing<[u8; N]> {
+pub fn hkdf_sha256<const N: usize>(salt: &[u8], ikm: &[u8], info: &[u8]) -> Zeroizing<[u8; N]> {
     const { assert!(N <= 255 * 32, "HKDF-SHA256 expands to at most 8160 bytes") };
     let mut okm = Zeroizing::new([0u8; N]);
     if Hkdf::<Sha256>::new(Some(salt), ikm).expand(info, &mut okm[..]).is_err() {

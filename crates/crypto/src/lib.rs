@@ -18,7 +18,7 @@
 
 pub mod account;
 pub mod envelope;
-mod kdf;
+pub mod kdf;
 pub mod key_tree;
 pub mod random;
 pub mod runtime_key;

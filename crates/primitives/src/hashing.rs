@@ -55,7 +55,8 @@ pub fn blake2b_256(bytes: &[u8]) -> [u8; 32] {
     Blake2b::<U32>::digest(bytes).into()
 }
 
-/// BLAKE2b-512, for Substrate compatibility only (SS58 checksums).
+/// BLAKE2b-512 over the concatenation of `parts`: SS58 checksums (Substrate compatibility) and the
+/// 64-byte report data of a worker registration.
 pub fn blake2b_512(parts: &[&[u8]]) -> [u8; 64] {
     let mut hasher = Blake2b512::new();
     for part in parts {

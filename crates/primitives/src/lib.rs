@@ -23,6 +23,7 @@ pub mod hashing;
 pub mod ids;
 pub mod log;
 pub mod message;
+pub mod registration;
 #[cfg(feature = "serde")]
 pub mod serde_hex;
 pub mod ss58;
@@ -35,5 +36,6 @@ pub use codec::{BoundedVec, DecodeError, decode_strict};
 pub use hashing::Hash;
 pub use ids::{AccountId, BlockHeight, ClusterId, ContractId, KeyEpoch, Nonce};
 pub use message::{Egress, Message, Origin, SenderId, SignedEgress, SystemTopic, Topic};
+pub use registration::RegistrationInfo;
 pub use ss58::{Ss58Error, Ss58Prefix};
 pub use transaction::{Call, SignedTransaction, Transaction};
