@@ -6,103 +6,10 @@
 //! and nothing is keyed on the hash of raw input.
 
 use dcap_qvl::quote::{Quote, Report};
-use parity_scale_codec::{Decode, Encode, MaxEncodedLen};
-use serde::{Deserialize, Serialize};
+use parity_scale_codec::Decode;
+pub use veil_primitives::registration::{Measurement, TeeKind};
 
-/// The largest quote accepted (real ones are about 5 KiB; the certificate chain is inside).
-pub const MAX_QUOTE_BYTES: usize = 16 * 1024;
-
-/// Which trusted execution environment produced a quote.
-#[derive(Clone, Copy, PartialEq, Eq, Debug, Encode, Decode, MaxEncodedLen, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum TeeKind {
-    /// An Intel SGX enclave.
-    #[codec(index = 0)]
-    Sgx,
-    /// An Intel TDX trust domain.
-    #[codec(index = 1)]
-    Tdx,
-}
-
-impl std::fmt::Display for TeeKind {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(match self {
-            Self::Sgx => "sgx",
-            Self::Tdx => "tdx",
-        })
-    }
-}
-
-/// The identity of the code a quote vouches for: what an allowlist names.
-#[derive(Clone, Copy, PartialEq, Eq, Debug, Encode, Decode, MaxEncodedLen, Serialize, Deserialize)]
-#[serde(tag = "kind", rename_all = "lowercase", deny_unknown_fields)]
-pub enum Measurement {
-    /// An SGX enclave: its code (MRENCLAVE), its signer (MRSIGNER), product and security version.
-    #[codec(index = 0)]
-    Sgx {
-        /// MRENCLAVE.
-        #[serde(with = "veil_primitives::serde_hex")]
-        mr_enclave: [u8; 32],
-        /// MRSIGNER.
-        #[serde(with = "veil_primitives::serde_hex")]
-        mr_signer: [u8; 32],
-        /// ISV product id.
-        isv_prod_id: u16,
-        /// ISV security version.
-        isv_svn: u16,
-    },
-    /// A TDX trust domain: its initial contents (MRTD) and runtime measurement registers.
-    #[codec(index = 1)]
-    Tdx {
-        /// MRTD.
-        #[serde(with = "veil_primitives::serde_hex")]
-        mr_td: [u8; 48],
-        /// RTMR0.
-        #[serde(with = "veil_primitives::serde_hex")]
-        rtmr0: [u8; 48],
-        /// RTMR1.
-        #[serde(with = "veil_primitives::serde_hex")]
-        rtmr1: [u8; 48],
-        /// RTMR2.
-        #[serde(with = "veil_primitives::serde_hex")]
-        rtmr2: [u8; 48],
-        /// RTMR3.
-        #[serde(with = "veil_primitives::serde_hex")]
-        rtmr3: [u8; 48],
-    },
-}
-
-impl Measurement {
-    /// Which environment it belongs to.
-    pub fn kind(&self) -> TeeKind {
-        match self {
-            Self::Sgx { .. } => TeeKind::Sgx,
-            Self::Tdx { .. } => TeeKind::Tdx,
-        }
-    }
-}
-
-impl std::fmt::Display for Measurement {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            Self::Sgx { mr_enclave, mr_signer, isv_prod_id, isv_svn } => write!(
-                f,
-                "sgx mr_enclave=0x{} mr_signer=0x{} isv_prod_id={isv_prod_id} isv_svn={isv_svn}",
-                hex::encode(mr_enclave),
-                hex::encode(mr_signer)
-            ),
-            Self::Tdx { mr_td, rtmr0, rtmr1, rtmr2, rtmr3 } => write!(
-                f,
-                "tdx mr_td=0x{} rtmr0=0x{} rtmr1=0x{} rtmr2=0x{} rtmr3=0x{}",
-                hex::encode(mr_td),
-                hex::encode(rtmr0),
-                hex::encode(rtmr1),
-                hex::encode(rtmr2),
-                hex::encode(rtmr3)
-            ),
-        }
-    }
-}
+pub use veil_primitives::registration::MAX_QUOTE_BYTES;
 
 /// Why bytes are not a quote.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

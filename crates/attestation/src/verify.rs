@@ -10,8 +10,7 @@ use crate::{
     time::{TimeError, format_rfc3339, parse_rfc3339},
 };
 
-/// The largest collateral accepted, in bytes of JSON (real collateral is 14–25 KiB).
-pub const MAX_COLLATERAL_BYTES: usize = 128 * 1024;
+pub use veil_primitives::registration::MAX_COLLATERAL_BYTES;
 
 /// Intel's collateral for a quote: certificate chains, CRLs, TCB info and QE identity, each signed
 /// by Intel. It expires: its validity window is checked at the time given to [`verify_quote`].

@@ -27,6 +27,7 @@ use veil_primitives::{
 use crate::{
     genesis::{Genesis, GenesisError},
     messages::{EgressError, Outbox, Published},
+    registry::RegistrationError,
     state::{ChangeSet, Issuance, Overlay, RewardPots, SenderInfo, StateError, StateKey, StateReader},
 };
 
@@ -89,6 +90,9 @@ pub enum TransactionError {
     /// Arithmetic out of range (absurd fee parameters or amounts).
     #[error("amount out of range")]
     Overflow,
+    /// A worker registration or allowlist change is refused.
+    #[error(transparent)]
+    Registration(#[from] RegistrationError),
     /// State could not be read.
     #[error(transparent)]
     State(#[from] StateError),
@@ -346,7 +350,7 @@ impl Chain {
         let amount = match &tx.transaction.call {
             Call::Transfer { amount: Balance::ZERO, .. } => return Err(TransactionError::ZeroAmount),
             Call::Transfer { amount, .. } => *amount,
-            Call::Command { .. } => Balance::ZERO,
+            Call::Command { .. } | Call::RegisterWorker { .. } | Call::SetMeasurementAllowed { .. } => Balance::ZERO,
         };
         Ok(Cost { fee, total: fee.checked_add(amount).ok_or(TransactionError::Overflow)? })
     }
@@ -449,6 +453,12 @@ impl Chain {
                 };
                 self.publish(overlay, outbox, message)?;
             }
+            Call::RegisterWorker { info, attestation } => {
+                self.register_worker(overlay, outbox, &signer, info, attestation)?;
+            }
+            Call::SetMeasurementAllowed { measurement, allowed } => {
+                self.set_measurement_allowed(overlay, &signer, measurement, *allowed)?;
+            }
         }
         Ok(split)
     }
@@ -531,8 +541,12 @@ impl Chain {
         ]);
         for tx in transactions {
             keys.insert(StateKey::Account(tx.transaction.signer).to_bytes());
-            if let Call::Transfer { to, .. } = &tx.transaction.call {
-                keys.insert(StateKey::Account(*to).to_bytes());
+            match &tx.transaction.call {
+                Call::Transfer { to, .. } => {
+                    keys.insert(StateKey::Account(*to).to_bytes());
+                }
+                Call::RegisterWorker { info, attestation } => keys.extend(self.registration_keys(info, attestation)),
+                Call::Command { .. } | Call::SetMeasurementAllowed { .. } => {}
             }
         }
         for copy in egress {
@@ -556,7 +570,7 @@ impl Chain {
         egress_candidates: impl IntoIterator<Item = SignedEgress>,
     ) -> Result<Execution, StateError> {
         let mut overlay = Overlay::new(state);
-        let mut outbox = Outbox::default();
+        let mut outbox = Outbox::at(timestamp_ms);
         self.mint_inflation(&mut overlay, parent.timestamp_ms, timestamp_ms)?;
         let limit = self.genesis.economics.max_block_transactions as usize;
         let mut room = MAX_BLOCK_BODY_BYTES;
@@ -638,7 +652,7 @@ impl Chain {
             return Err(BlockError::EgressRoot { header: block.header.egress_root, computed });
         }
         let mut overlay = Overlay::new(state);
-        let mut outbox = Outbox::default();
+        let mut outbox = Outbox::at(block.header.timestamp_ms);
         self.mint_inflation(&mut overlay, parent.timestamp_ms, block.header.timestamp_ms)?;
         for (index, tx) in block.transactions.iter().enumerate() {
             self.apply(&mut overlay, &mut outbox, tx).map_err(|error| match error {

@@ -4,7 +4,7 @@ use parity_scale_codec::{Decode, Encode};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeSet;
 use veil_primitives::{
-    AccountId, Balance, Hash, SenderId,
+    AccountId, Balance, Hash, Measurement, SenderId,
     block::{MAX_BLOCK_EGRESS, MAX_BLOCK_TRANSACTIONS},
     hashing::sha256,
     message::MAX_MESSAGE_PAYLOAD,
@@ -60,6 +60,22 @@ pub struct GenesisSender {
     pub key: [u8; 32],
     /// Its key epoch.
     pub epoch: u32,
+}
+
+/// Who may change the measurement allowlist, what it starts with, and how long registrations
+/// without collateral last.
+#[derive(Clone, Debug, PartialEq, Eq, Encode, Decode, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RegistrationRules {
+    /// The account whose `SetMeasurementAllowed` transactions change the allowlist (until
+    /// governance takes over).
+    pub measurement_admin: AccountId,
+    /// Runtime measurements allowed from genesis.
+    #[serde(default)]
+    pub measurements: Vec<Measurement>,
+    /// How long a software worker's registration lasts before it must renew (it has no collateral
+    /// whose expiry would bound it).
+    pub insecure_lifetime_ms: u64,
 }
 
 /// Serde through `Display` and `FromStr`, for ids that have a text form.
@@ -164,6 +180,8 @@ pub struct Genesis {
     pub balances: Vec<GenesisBalance>,
     /// Off-chain senders registered from the start.
     pub senders: Vec<GenesisSender>,
+    /// Worker registration rules.
+    pub registration: RegistrationRules,
     /// Economic parameters.
     pub economics: Economics,
 }
@@ -206,6 +224,9 @@ pub enum GenesisError {
     /// An egress limit out of range.
     #[error("egress limits: {0}")]
     EgressLimit(&'static str),
+    /// A zero lifetime for software registrations.
+    #[error("registration.insecure_lifetime_ms must be at least 1")]
+    InsecureLifetime,
     /// The same sender twice.
     #[error("sender {0} is registered twice")]
     DuplicateSender(SenderId),
@@ -249,6 +270,9 @@ impl Genesis {
         }
         if e.egress_window == 0 {
             return Err(GenesisError::EgressLimit("egress_window must be at least 1"));
+        }
+        if self.registration.insecure_lifetime_ms == 0 {
+            return Err(GenesisError::InsecureLifetime);
         }
         let mut senders = BTreeSet::new();
         for entry in &self.senders {

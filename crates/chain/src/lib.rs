@@ -11,6 +11,9 @@
 //! - [`state`]: typed keys and values of the public state, the reader trait and the write overlay.
 //! - [`execute`]: transaction checks (shared with the mempool) and block execution: header rules,
 //!   fees (split to the worker pot, the gatekeeper pot and burned), transfers, commands, and inflation.
+//! - [`registry`]: workers join by attesting (DCAP quotes verified at the block time against the
+//!   allowlist in the state; software workers where genesis allows them) and lapse with their
+//!   collateral.
 //! - [`messages`]: the message queue (topic logs and the topic tree the header commits to) and
 //!   egress from off-chain senders, accepted exactly once per sequence number.
 //!
@@ -20,13 +23,15 @@
 pub mod execute;
 pub mod genesis;
 pub mod messages;
+pub mod registry;
 pub mod state;
 #[cfg(any(test, feature = "test-support"))]
 pub mod testing;
 
 pub use execute::{BlockError, Chain, Executed, Execution, TransactionError, egress_root, transactions_root};
-pub use genesis::{Economics, Genesis, GenesisError, GenesisSender, Validator};
+pub use genesis::{Economics, Genesis, GenesisError, GenesisSender, RegistrationRules, Validator};
 pub use messages::{EgressError, EgressOutcome, Outbox, Published};
+pub use registry::RegistrationError;
 pub use state::{
     AccountInfo, ChangeSet, Issuance, MemoryState, RewardPots, SenderInfo, Snapshot, StateError, StateKey, StateReader,
     TopicInfo,

@@ -44,12 +44,26 @@ pub struct Published {
     pub message: Message,
 }
 
-/// What a block publishes as it executes, and the egress quota each sender has used.
+/// What a block publishes as it executes, the egress quota each sender has used, and the block's
+/// time, which registrations and lapses are judged at.
 #[derive(Clone, Debug, Default)]
 pub struct Outbox {
     /// The messages, in publication order.
     pub messages: Vec<Published>,
     egress_used: BTreeMap<SenderId, u32>,
+    time_ms: u64,
+}
+
+impl Outbox {
+    /// An empty outbox for a block (or a dry run) at `time_ms`.
+    pub fn at(time_ms: u64) -> Self {
+        Self { time_ms, ..Self::default() }
+    }
+
+    /// The block's time, milliseconds since the Unix epoch.
+    pub fn time_ms(&self) -> u64 {
+        self.time_ms
+    }
 }
 
 /// What an egress copy does when applied.
@@ -142,6 +156,14 @@ pub enum EgressError {
         next: u64,
         /// The copy's number.
         found: u64,
+    },
+    /// A worker whose registration lapsed: it must renew before it sends again.
+    #[error("worker 0x{} registration lapsed at {expired_at_ms} ms; it must re-attest", hex::encode(.worker))]
+    WorkerLapsed {
+        /// The worker's signing key.
+        worker: [u8; 32],
+        /// When it lapsed.
+        expired_at_ms: u64,
     },
     /// The sender used its quota of this block. A mempool keeps these for a later block.
     #[error("{sender} already has {limit} egress copies in this block, the per-block limit")]
@@ -335,6 +357,12 @@ impl Chain {
         let outcome = self.check_egress(overlay, copy)?;
         let egress = &copy.egress;
         let sender = egress.sender;
+        if let SenderId::Worker(key) = sender
+            && let Some(worker) = overlay.worker(&key)?
+            && worker.expires_at_ms <= outbox.time_ms
+        {
+            return Err(EgressError::WorkerLapsed { worker: key, expired_at_ms: worker.expires_at_ms });
+        }
         let limit = self.genesis().economics.max_egress_per_sender_per_block;
         let used = outbox.egress_used.get(&sender).copied().unwrap_or(0);
         if used >= limit {
@@ -378,8 +406,14 @@ impl Chain {
     ) -> BTreeSet<Topic> {
         let mut topics = BTreeSet::new();
         for tx in transactions {
-            if let Call::Command { contract, .. } = &tx.transaction.call {
-                topics.insert(Topic::Contract(*contract));
+            match &tx.transaction.call {
+                Call::Command { contract, .. } => {
+                    topics.insert(Topic::Contract(*contract));
+                }
+                Call::RegisterWorker { .. } => {
+                    topics.insert(Topic::System(SystemTopic::Registrations));
+                }
+                Call::Transfer { .. } | Call::SetMeasurementAllowed { .. } => {}
             }
         }
         for copy in egress {
@@ -390,13 +424,17 @@ impl Chain {
     }
 
     /// The state keys checking and applying `copy` reads.
-    pub fn egress_keys(&self, copy: &SignedEgress) -> [Vec<u8>; 3] {
+    pub fn egress_keys(&self, copy: &SignedEgress) -> Vec<Vec<u8>> {
         let (sender, sequence) = (copy.egress.sender, copy.egress.sequence);
-        [
+        let mut keys = vec![
             StateKey::Sender(sender).to_bytes(),
             StateKey::EgressAccepted(sender, sequence).to_bytes(),
             StateKey::Discrepancy(sender, sequence).to_bytes(),
-        ]
+        ];
+        if let SenderId::Worker(key) = sender {
+            keys.push(StateKey::Worker(key).to_bytes());
+        }
+        keys
     }
 
     /// The topic-tree nodes that committing `topics` reads, given `state` holding (at least) their

@@ -7,7 +7,8 @@
 use parity_scale_codec::{Decode, Encode, MaxEncodedLen};
 use std::collections::BTreeMap;
 use veil_primitives::{
-    AccountId, Balance, Hash, KeyEpoch, Message, Nonce, SenderId, Topic, decode_strict, log::LogPeaks, topics::DEPTH,
+    AccountId, Balance, Hash, KeyEpoch, Measurement, Message, Nonce, SenderId, TeeKind, Topic, decode_strict,
+    log::LogPeaks, topics::DEPTH,
 };
 
 /// Where a value lives. Indices are fixed forever; new kinds of state are appended.
@@ -44,6 +45,12 @@ pub enum StateKey {
     /// A message, by topic and position in the topic's log.
     #[codec(index = 9)]
     TopicMessage(Topic, u64),
+    /// A registered worker, by its ed25519 signing key.
+    #[codec(index = 10)]
+    Worker([u8; 32]),
+    /// A runtime measurement workers may register with (present = allowed).
+    #[codec(index = 11)]
+    AllowedMeasurement(Measurement),
 }
 
 impl StateKey {
@@ -97,6 +104,21 @@ pub struct SenderInfo {
     pub epoch: KeyEpoch,
     /// The sequence number its next accepted egress must carry.
     pub next_sequence: u64,
+}
+
+/// A registered worker.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Encode, Decode, MaxEncodedLen)]
+pub struct WorkerInfo {
+    /// The account that operates it.
+    pub operator: AccountId,
+    /// Its X25519 key.
+    pub agreement_key: [u8; 32],
+    /// How it attested: `None` for an insecure software worker.
+    pub tee: Option<TeeKind>,
+    /// Its code identity (none for software workers).
+    pub measurement: Option<Measurement>,
+    /// When its registration lapses, milliseconds since the Unix epoch; renewing re-attests.
+    pub expires_at_ms: u64,
 }
 
 /// A topic's place in the topic tree and its log.
@@ -257,6 +279,26 @@ impl<'a, R: StateReader + ?Sized> Overlay<'a, R> {
     /// Sets a topic's slot and log.
     pub fn set_topic(&mut self, topic: &Topic, info: &TopicInfo) {
         self.write(StateKey::Topic(*topic), info);
+    }
+
+    /// A registered worker, by signing key.
+    pub fn worker(&self, signing_key: &[u8; 32]) -> Result<Option<WorkerInfo>, StateError> {
+        self.read(StateKey::Worker(*signing_key))
+    }
+
+    /// Records a worker.
+    pub fn set_worker(&mut self, signing_key: &[u8; 32], info: &WorkerInfo) {
+        self.write(StateKey::Worker(*signing_key), info);
+    }
+
+    /// Whether workers running `measurement` may register.
+    pub fn measurement_allowed(&self, measurement: &Measurement) -> Result<bool, StateError> {
+        Ok(self.read::<()>(StateKey::AllowedMeasurement(*measurement))?.is_some())
+    }
+
+    /// Allows or disallows `measurement`.
+    pub fn set_measurement_allowed(&mut self, measurement: &Measurement, allowed: bool) {
+        self.put(StateKey::AllowedMeasurement(*measurement), allowed.then_some(&()));
     }
 
     /// Message `index` of `topic`, if published.

@@ -35,6 +35,11 @@ pub fn genesis(funded: &[AccountId], tokens: u128) -> Genesis {
             .map(|account| GenesisBalance { account: *account, amount: Balance(tokens * Balance::ONE.0) })
             .collect(),
         senders: Vec::new(),
+        registration: crate::genesis::RegistrationRules {
+            measurement_admin: AccountId([2; 32]),
+            measurements: Vec::new(),
+            insecure_lifetime_ms: 60_000,
+        },
         // Blocks one millisecond apart keep tests fast.
         economics: Economics { min_block_interval_ms: 1, ..Economics::default() },
     }

@@ -22,6 +22,28 @@ pub(crate) struct DevnetArgs {
     /// Port of the REST API on 127.0.0.1 (0: any free port). Used when the devnet is created.
     #[arg(long, default_value_t = 9933)]
     api_port: u16,
+    #[command(flatten)]
+    local: LocalArgs,
+}
+
+/// Genesis choices of a local network (used when it is created).
+#[derive(Args, Debug)]
+pub(crate) struct LocalArgs {
+    /// Accept only hardware-attested workers (local networks accept software workers by default).
+    #[arg(long)]
+    no_insecure_workers: bool,
+    /// How long a software worker's registration lasts, in seconds.
+    #[arg(long, default_value_t = 3_600)]
+    insecure_lifetime_secs: u64,
+}
+
+impl LocalArgs {
+    fn options(&self) -> testnet::LocalOptions {
+        testnet::LocalOptions {
+            allow_insecure_workers: !self.no_insecure_workers,
+            insecure_lifetime_ms: self.insecure_lifetime_secs.saturating_mul(1_000).max(1),
+        }
+    }
 }
 
 fn default_devnet_dir() -> PathBuf {
@@ -50,6 +72,8 @@ pub(crate) struct TestnetArgs {
     /// First REST API port on 127.0.0.1; validator i uses base + i.
     #[arg(long, default_value_t = 9_100)]
     api_base_port: u16,
+    #[command(flatten)]
+    local: LocalArgs,
 }
 
 fn announce(output: OutputFormat, what: &'static str) -> impl FnOnce(Started) + Send + 'static {
@@ -65,7 +89,8 @@ fn announce(output: OutputFormat, what: &'static str) -> impl FnOnce(Started) + 
 }
 
 pub(crate) fn devnet(args: DevnetArgs, output: OutputFormat) -> Result<(), Failure> {
-    let config = testnet::devnet(&args.data_dir, args.reset, args.api_port).map_err(Failure::bad_input)?;
+    let config = testnet::devnet(&args.data_dir, args.reset, args.api_port, &args.local.options())
+        .map_err(Failure::bad_input)?;
     let loaded = NodeConfig::load(&config).map_err(Failure::bad_input)?;
     run::run(loaded, announce(output, "Veil devnet (1 validator, data in the --data-dir)")).map_err(Failure::bad_input)
 }
@@ -82,7 +107,7 @@ pub(crate) fn testnet_config(args: TestnetArgs, output: OutputFormat, out: &mut 
             Ok(Ports { p2p: args.p2p_base_port.saturating_add(offset), api: args.api_base_port.saturating_add(offset) })
         })
         .collect::<Result<_, Failure>>()?;
-    let configs = testnet::write(&args.out, "veil-local", &ports).map_err(Failure::bad_input)?;
+    let configs = testnet::write(&args.out, "veil-local", &ports, &args.local.options()).map_err(Failure::bad_input)?;
     match output {
         OutputFormat::Json => print_json(out, &json!({ "genesis": args.out.join("genesis.toml"), "configs": configs })),
         OutputFormat::Text => {

@@ -8,8 +8,8 @@ use std::time::Duration;
 use support::{Process, pair, temp_dir, transfer, unhex};
 use veil_light_client::LightClientError;
 use veil_primitives::{
-    Call, ContractId, Egress, Hash, Header, KeyEpoch, Message, Origin, SenderId, SignedEgress, SystemTopic, Topic,
-    Transaction, decode_strict,
+    Attestation, Call, ContractId, Egress, Hash, Header, KeyEpoch, Message, Origin, RegistrationInfo, SenderId,
+    SignedEgress, SystemTopic, Topic, Transaction, decode_strict,
     log::{LogPeaks, RangeError},
     message::Discrepancy,
     topics::{TopicError, TopicProof},
@@ -309,4 +309,85 @@ fn topic_messages_verify_with_the_light_client() {
         assert_eq!(found, status, "{path}: {body}");
         assert!(body["message"].as_str().unwrap().contains(reason), "{path}: expected {reason:?}: {body}");
     }
+}
+
+/// A software worker registers on a devnet that allows insecure workers and is refused by one that
+/// does not; mismatched registrations are refused with their reasons; a registration lapses at
+/// the end of its lifetime and renewing restores it.
+#[test]
+fn worker_registration_on_devnets() {
+    let dir = temp_dir("workers");
+    let open = dir.join("open");
+    let args = ["devnet", "--data-dir", open.to_str().unwrap(), "--api-port", "0", "--insecure-lifetime-secs", "3"];
+    let node = Process::start(&args, &dir.join("open.log"));
+    let closed = dir.join("closed");
+    let args = ["devnet", "--data-dir", closed.to_str().unwrap(), "--api-port", "0", "--no-insecure-workers"];
+    let strict = Process::start(&args, &dir.join("closed.log"));
+
+    let alice = pair("//Alice");
+    let worker = veil_crypto::RuntimeSigner::from_seed(&veil_crypto::SecretBytes::new([0x77; 32]));
+    let info = |chain: Hash, operator: veil_primitives::AccountId| RegistrationInfo {
+        signing_key: worker.public(),
+        agreement_key: [0x55; 32],
+        genesis: chain,
+        operator,
+    };
+    let register = |chain: Hash, nonce: u64, info: RegistrationInfo, attestation: Attestation| {
+        alice.sign_transaction(Transaction {
+            genesis: chain,
+            signer: alice.public(),
+            nonce,
+            call: Call::RegisterWorker { info, attestation },
+        })
+    };
+    let chain = node.chain_id();
+
+    // Refusals first (they use no nonce): another operator, another chain, an expired DCAP quote.
+    let testdata = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../attestation/testdata");
+    let dcap = Attestation::Dcap {
+        quote: std::fs::read(testdata.join("sgx_quote")).unwrap().try_into().unwrap(),
+        collateral: std::fs::read(testdata.join("sgx_quote_collateral.json")).unwrap().try_into().unwrap(),
+    };
+    for (tx, reason) in [
+        (register(chain, 0, info(chain, pair("//Bob").public()), Attestation::InsecureSoftware), "names operator"),
+        (
+            register(chain, 0, info(Hash([9; 32]), alice.public()), Attestation::InsecureSoftware),
+            "registration is for chain",
+        ),
+        (register(chain, 0, info(chain, alice.public()), dcap), "quote verification failed"),
+    ] {
+        let (status, body) = node.submit(&tx);
+        assert_eq!(status, 400, "{body}");
+        assert!(body["message"].as_str().unwrap().contains(reason), "expected {reason:?}: {body}");
+    }
+    let worker_path = format!("/v1/workers/0x{}", hex::encode(worker.public()));
+    assert_eq!(node.get(&worker_path).0, 404);
+
+    // A chain that accepts only hardware-attested workers refuses the software registration.
+    let strict_chain = strict.chain_id();
+    let tx = register(strict_chain, 0, info(strict_chain, alice.public()), Attestation::InsecureSoftware);
+    let (status, body) = strict.submit(&tx);
+    assert_eq!(status, 400, "{body}");
+    assert!(body["message"].as_str().unwrap().contains("only hardware-attested workers"), "{body}");
+    assert_eq!(strict.get(&worker_path).0, 404);
+
+    // The open devnet registers it, publishes it, and lets it lapse after its lifetime.
+    let tx = register(chain, 0, info(chain, alice.public()), Attestation::InsecureSoftware);
+    let (status, body) = node.submit(&tx);
+    assert_eq!(status, 202, "{body}");
+    node.wait_finalized(&tx.hash(), Duration::from_secs(30));
+    let (status, view) = node.get(&worker_path);
+    assert_eq!(status, 200, "{view}");
+    assert_eq!(view["tee"], "software (insecure)");
+    assert_eq!(view["operator"], alice.public().to_string());
+    let registrations = topic_answer(&node, &Topic::System(SystemTopic::Registrations), 0, None);
+    let record: veil_primitives::WorkerRegistration = decode_strict(&registrations.messages[0].payload).unwrap();
+    assert_eq!(record.info, info(chain, alice.public()));
+    node.wait_for(&worker_path, Duration::from_secs(30), |status, body| status == 200 && body["active"] == false);
+
+    // Renewing re-registers it.
+    let tx = register(chain, 1, info(chain, alice.public()), Attestation::InsecureSoftware);
+    assert_eq!(node.submit(&tx).0, 202);
+    node.wait_finalized(&tx.hash(), Duration::from_secs(30));
+    assert_eq!(node.get(&worker_path).1["active"], true);
 }

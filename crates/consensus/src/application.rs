@@ -358,13 +358,25 @@ impl<S: AuthenticatedState> Node<S> {
         self.inner.lock().await
     }
 
-    /// Admits a transaction to the mempool, checked against the latest finalized state.
+    /// Admits a transaction to the mempool, checked against the latest finalized state. A call
+    /// other than a transfer whose nonce is the next one is also executed there (and thrown away),
+    /// so a registration or command that cannot apply is refused now, with its reason, instead of
+    /// being dropped silently by the proposer.
     pub async fn submit(&self, tx: SignedTransaction) -> Result<Admitted, AdmissionError> {
         let mut guard = self.inner.lock().await;
-        let key = BTreeSet::from([StateKey::Account(tx.transaction.signer).to_bytes()]);
-        let snapshot = guard.read(&key).await.map_err(|e| {
+        let store_error = |e: StateStoreError| {
             AdmissionError::Invalid(veil_chain::TransactionError::State(veil_chain::StateError::Store(e.to_string())))
-        })?;
+        };
+        let keys = guard.chain.keys_touched(std::slice::from_ref(&tx), &[]);
+        let snapshot = guard.read(&keys).await.map_err(store_error)?;
+        if !matches!(tx.transaction.call, veil_primitives::Call::Transfer { .. }) {
+            let mut overlay = veil_chain::state::Overlay::new(&snapshot);
+            let next = overlay.account(&tx.transaction.signer).map_err(veil_chain::TransactionError::State)?.nonce;
+            if tx.transaction.nonce == next {
+                let mut outbox = veil_chain::Outbox::at(guard.finalized.timestamp_ms);
+                guard.chain.apply(&mut overlay, &mut outbox, &tx)?;
+            }
+        }
         guard.mempool.insert(&snapshot, tx)
     }
 

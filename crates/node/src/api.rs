@@ -126,6 +126,8 @@ pub struct TransactionView {
     pub contract: Option<String>,
     /// Payload of a command, `0x` hex.
     pub payload: Option<String>,
+    /// The worker (signing key) a registration is for.
+    pub worker: Option<String>,
 }
 
 impl TransactionView {
@@ -139,6 +141,7 @@ impl TransactionView {
             amount: None,
             contract: None,
             payload: None,
+            worker: None,
         };
         match &tx.transaction.call {
             Call::Transfer { to, amount } => {
@@ -150,6 +153,13 @@ impl TransactionView {
                 view.call = "command".into();
                 view.contract = Some(contract.to_string());
                 view.payload = Some(hex0x(&payload[..]));
+            }
+            Call::RegisterWorker { info, .. } => {
+                view.call = "register_worker".into();
+                view.worker = Some(hex0x(info.signing_key));
+            }
+            Call::SetMeasurementAllowed { allowed, .. } => {
+                view.call = if *allowed { "allow_measurement" } else { "disallow_measurement" }.into();
             }
         }
         view
@@ -407,6 +417,54 @@ async fn sender(State(api): State<ApiState>, Path(sender): Path<String>) -> Resu
     }))
 }
 
+/// A registered worker.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct WorkerView {
+    /// Its ed25519 signing key, `0x` hex.
+    pub worker: String,
+    /// Its operator's SS58 address.
+    pub operator: String,
+    /// Its X25519 key, `0x` hex.
+    pub agreement_key: String,
+    /// `sgx`, `tdx`, or `software (insecure)`.
+    pub tee: String,
+    /// Its measurement (none for software workers).
+    #[schema(value_type = Object)]
+    pub measurement: Option<serde_json::Value>,
+    /// When its registration lapses, milliseconds since the Unix epoch.
+    pub expires_at_ms: u64,
+    /// The same, RFC 3339.
+    pub expires: String,
+    /// Whether it is registered at the latest finalized block's time.
+    pub active: bool,
+    /// The finalized height this describes.
+    pub height: u64,
+}
+
+#[utoipa::path(get, path = "/v1/workers/{key}", responses((status = 200, body = WorkerView), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)))]
+async fn worker(State(api): State<ApiState>, Path(key): Path<String>) -> Result<Json<WorkerView>, ApiError> {
+    let key =
+        parse_hash(&key).map_err(|_| bad_request("bad_worker", "a worker is its 0x signing key (64 hex digits)"))?.0;
+    let node = api.validator.node().lock().await;
+    let snapshot = node.read(&BTreeSet::from([StateKey::Worker(key).to_bytes()])).await.map_err(internal)?;
+    let info = Overlay::new(&snapshot)
+        .worker(&key)
+        .map_err(internal)?
+        .ok_or_else(|| not_found(format!("worker {} is not registered", hex0x(key))))?;
+    let header = node.finalized_header();
+    Ok(Json(WorkerView {
+        worker: hex0x(key),
+        operator: info.operator.to_string(),
+        agreement_key: hex0x(info.agreement_key),
+        tee: info.tee.map_or_else(|| "software (insecure)".to_owned(), |kind| kind.to_string()),
+        measurement: info.measurement.and_then(|m| serde_json::to_value(m).ok()),
+        expires_at_ms: info.expires_at_ms,
+        expires: veil_attestation::time::format_rfc3339(info.expires_at_ms / 1_000),
+        active: header.timestamp_ms < info.expires_at_ms,
+        height: header.height,
+    }))
+}
+
 /// The most messages one answer carries.
 pub const MAX_MESSAGES_PER_ANSWER: u64 = 10_000;
 
@@ -612,6 +670,7 @@ async fn health() -> &'static str {
         account,
         submit_egress,
         sender,
+        worker,
         topic_messages,
         stream_blocks
     ),
@@ -619,6 +678,7 @@ async fn health() -> &'static str {
         ErrorBody,
         SubmitEgressRequest,
         SenderView,
+        WorkerView,
         TopicMessagesView,
         EgressView,
         ChainInfo,
@@ -655,6 +715,7 @@ pub fn router(state: ApiState) -> Router {
         .route("/v1/accounts/{address}", get(account))
         .route("/v1/egress", post(submit_egress))
         .route("/v1/senders/{sender}", get(sender))
+        .route("/v1/workers/{key}", get(worker))
         .route("/v1/topics/{topic}/messages", get(topic_messages))
         .route("/v1/stream/blocks", get(stream_blocks))
         .route("/openapi.json", get(openapi))

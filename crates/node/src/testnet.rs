@@ -11,12 +11,12 @@ use std::{
     time::{SystemTime, UNIX_EPOCH},
 };
 use veil_chain::{
-    Genesis, GenesisSender,
+    Genesis, GenesisSender, RegistrationRules,
     genesis::{Economics, GenesisBalance, Network, Validator},
 };
 use veil_consensus::dealer;
 use veil_crypto::{AccountPair, RuntimeSigner, SecretBytes};
-use veil_primitives::{Balance, SenderId, hashing::sha256};
+use veil_primitives::{AccountId, Balance, SenderId, hashing::sha256};
 
 use crate::{config::NodeConfig, keys};
 
@@ -34,6 +34,22 @@ pub const DEV_GATEKEEPER_SEED: &str = "veil/dev/gatekeeper";
 /// The development gatekeeper's egress key (from [`DEV_GATEKEEPER_SEED`]).
 pub fn dev_gatekeeper() -> RuntimeSigner {
     RuntimeSigner::from_seed(&SecretBytes::new(sha256(DEV_GATEKEEPER_SEED.as_bytes()).0))
+}
+
+/// Choices for a local network's genesis.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct LocalOptions {
+    /// Whether software workers (no TEE) may register.
+    pub allow_insecure_workers: bool,
+    /// How long a software worker's registration lasts.
+    pub insecure_lifetime_ms: u64,
+}
+
+impl Default for LocalOptions {
+    /// Software workers allowed, for an hour at a time: local networks are for development.
+    fn default() -> Self {
+        Self { allow_insecure_workers: true, insecure_lifetime_ms: 3_600_000 }
+    }
 }
 
 /// Why a local network could not be written.
@@ -96,7 +112,12 @@ fn dev_balances() -> Vec<GenesisBalance> {
 
 /// Writes a local network of `ports.len()` validators into `out`: `genesis.toml` and
 /// `validator-<i>/` directories. Returns each validator's `node.toml`.
-pub fn write(out: &Path, chain_name: &str, ports: &[Ports]) -> Result<Vec<PathBuf>, TestnetError> {
+pub fn write(
+    out: &Path,
+    chain_name: &str,
+    ports: &[Ports],
+    options: &LocalOptions,
+) -> Result<Vec<PathBuf>, TestnetError> {
     if ports.is_empty() || ports.len() > 64 {
         return Err(TestnetError::Validators(ports.len()));
     }
@@ -109,7 +130,7 @@ pub fn write(out: &Path, chain_name: &str, ports: &[Ports]) -> Result<Vec<PathBu
     let genesis = Genesis {
         chain_name: chain_name.to_owned(),
         genesis_time_ms: now_ms,
-        allow_insecure_workers: true,
+        allow_insecure_workers: options.allow_insecure_workers,
         network: Network { namespace: format!("{chain_name}-{now_ms}"), public_key: dealing.network_key },
         validators: identities
             .iter()
@@ -126,6 +147,13 @@ pub fn write(out: &Path, chain_name: &str, ports: &[Ports]) -> Result<Vec<PathBu
             key: dev_gatekeeper().public(),
             epoch: 0,
         }],
+        registration: RegistrationRules {
+            measurement_admin: AccountPair::from_suri("//Alice", None)
+                .map(|a| a.public())
+                .unwrap_or(AccountId([0; 32])),
+            measurements: Vec::new(),
+            insecure_lifetime_ms: options.insecure_lifetime_ms,
+        },
         economics: Economics::default(),
     };
     let genesis_path = out.join("genesis.toml");
@@ -162,7 +190,7 @@ pub fn write(out: &Path, chain_name: &str, ports: &[Ports]) -> Result<Vec<PathBu
 
 /// The devnet's configuration under `data_dir`: generated on first use (or after `reset`, which
 /// deletes everything there first) and reused afterwards, so the chain persists across restarts.
-pub fn devnet(data_dir: &Path, reset: bool, api_port: u16) -> Result<PathBuf, TestnetError> {
+pub fn devnet(data_dir: &Path, reset: bool, api_port: u16, options: &LocalOptions) -> Result<PathBuf, TestnetError> {
     let config = data_dir.join("validator-0").join("node.toml");
     if reset && data_dir.exists() {
         std::fs::remove_dir_all(data_dir).map_err(io(data_dir))?;
@@ -171,7 +199,7 @@ pub fn devnet(data_dir: &Path, reset: bool, api_port: u16) -> Result<PathBuf, Te
         return Ok(config);
     }
     let ports = Ports { p2p: free_port()?, api: api_port };
-    let mut configs = write(data_dir, "veil-devnet", &[ports])?;
+    let mut configs = write(data_dir, "veil-devnet", &[ports], options)?;
     configs.pop().ok_or(TestnetError::Validators(0))
 }
 
@@ -184,7 +212,7 @@ mod tests {
     fn generated_network_loads_and_keys_match_genesis() {
         let out = std::env::temp_dir().join(format!("veil-testnet-{}", std::process::id()));
         let ports: Vec<Ports> = (0..4).map(|i| Ports { p2p: 40_000 + i, api: 0 }).collect();
-        let configs = write(&out, "veil-test", &ports).unwrap();
+        let configs = write(&out, "veil-test", &ports, &LocalOptions::default()).unwrap();
         assert_eq!(configs.len(), 4);
         for (index, path) in configs.iter().enumerate() {
             let loaded = NodeConfig::load(path).unwrap();
@@ -198,11 +226,11 @@ mod tests {
     #[test]
     fn devnet_is_generated_once_and_reset_on_request() {
         let dir = std::env::temp_dir().join(format!("veil-devnet-{}", std::process::id()));
-        let first = devnet(&dir, false, 0).unwrap();
+        let first = devnet(&dir, false, 0, &LocalOptions::default()).unwrap();
         let genesis = std::fs::read_to_string(dir.join("genesis.toml")).unwrap();
-        assert_eq!(devnet(&dir, false, 0).unwrap(), first);
+        assert_eq!(devnet(&dir, false, 0, &LocalOptions::default()).unwrap(), first);
         assert_eq!(std::fs::read_to_string(dir.join("genesis.toml")).unwrap(), genesis, "kept");
-        devnet(&dir, true, 0).unwrap();
+        devnet(&dir, true, 0, &LocalOptions::default()).unwrap();
         assert_ne!(std::fs::read_to_string(dir.join("genesis.toml")).unwrap(), genesis, "regenerated");
         std::fs::remove_dir_all(dir).unwrap();
     }

@@ -36,6 +36,6 @@ pub use codec::{BoundedVec, DecodeError, decode_strict};
 pub use hashing::Hash;
 pub use ids::{AccountId, BlockHeight, ClusterId, ContractId, KeyEpoch, Nonce};
 pub use message::{Egress, Message, Origin, SenderId, SignedEgress, SystemTopic, Topic};
-pub use registration::RegistrationInfo;
+pub use registration::{Attestation, Measurement, RegistrationInfo, TeeKind, WorkerRegistration};
 pub use ss58::{Ss58Error, Ss58Prefix};
 pub use transaction::{Call, SignedTransaction, Transaction};

@@ -3,9 +3,47 @@
 use parity_scale_codec::{Decode, Encode, MaxEncodedLen};
 
 use crate::{
+    codec::BoundedBytes,
     hashing::{Hash, blake2b_512},
     ids::AccountId,
 };
+
+/// The largest quote a registration carries (real quotes are about 5 KiB).
+pub const MAX_QUOTE_BYTES: usize = 16 * 1024;
+
+/// The largest collateral a registration carries, as JSON (real collateral is 14–25 KiB).
+pub const MAX_COLLATERAL_BYTES: usize = 64 * 1024;
+
+/// How a worker proves what it runs.
+#[derive(Clone, PartialEq, Eq, Debug, Encode, Decode, MaxEncodedLen)]
+pub enum Attestation {
+    /// No TEE: accepted only by chains whose genesis allows insecure workers.
+    #[codec(index = 0)]
+    InsecureSoftware,
+    /// An Intel DCAP quote (SGX or TDX) over the registration's report data, with Intel's
+    /// collateral in `dcap-qvl`'s JSON form.
+    #[codec(index = 1)]
+    Dcap {
+        /// The quote.
+        quote: BoundedBytes<MAX_QUOTE_BYTES>,
+        /// Its collateral.
+        collateral: BoundedBytes<MAX_COLLATERAL_BYTES>,
+    },
+}
+
+/// A worker's registration as published on the registrations topic, so gatekeepers can check the
+/// quote themselves before they hand the worker any key.
+#[derive(Clone, PartialEq, Eq, Debug, Encode, Decode, MaxEncodedLen)]
+pub struct WorkerRegistration {
+    /// The registration info the quote binds.
+    pub info: RegistrationInfo,
+    /// How it attested (the canonical quote and its collateral for DCAP).
+    pub attestation: Attestation,
+    /// Its code identity (none for software workers).
+    pub measurement: Option<Measurement>,
+    /// When it lapses, milliseconds since the Unix epoch.
+    pub expires_at_ms: u64,
+}
 
 /// Domain separator of the report data a worker's quote carries.
 pub const REGISTRATION_DOMAIN: &[u8] = b"veil/registration/v1";
@@ -29,6 +67,102 @@ impl RegistrationInfo {
     /// the SCALE encoding.
     pub fn report_data(&self) -> [u8; 64] {
         blake2b_512(&[REGISTRATION_DOMAIN, &self.encode()])
+    }
+}
+
+/// Which trusted execution environment produced a quote.
+#[derive(Clone, Copy, PartialEq, Eq, Debug, Encode, Decode, MaxEncodedLen)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize), serde(rename_all = "lowercase"))]
+pub enum TeeKind {
+    /// An Intel SGX enclave.
+    #[codec(index = 0)]
+    Sgx,
+    /// An Intel TDX trust domain.
+    #[codec(index = 1)]
+    Tdx,
+}
+
+impl std::fmt::Display for TeeKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Self::Sgx => "sgx",
+            Self::Tdx => "tdx",
+        })
+    }
+}
+
+/// The identity of the code a quote vouches for: what an allowlist names.
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Debug, Encode, Decode, MaxEncodedLen)]
+#[cfg_attr(
+    feature = "serde",
+    derive(serde::Serialize, serde::Deserialize),
+    serde(tag = "kind", rename_all = "lowercase", deny_unknown_fields)
+)]
+pub enum Measurement {
+    /// An SGX enclave: its code (MRENCLAVE), its signer (MRSIGNER), product and security version.
+    #[codec(index = 0)]
+    Sgx {
+        /// MRENCLAVE.
+        #[cfg_attr(feature = "serde", serde(with = "crate::serde_hex"))]
+        mr_enclave: [u8; 32],
+        /// MRSIGNER.
+        #[cfg_attr(feature = "serde", serde(with = "crate::serde_hex"))]
+        mr_signer: [u8; 32],
+        /// ISV product id.
+        isv_prod_id: u16,
+        /// ISV security version.
+        isv_svn: u16,
+    },
+    /// A TDX trust domain: its initial contents (MRTD) and runtime measurement registers.
+    #[codec(index = 1)]
+    Tdx {
+        /// MRTD.
+        #[cfg_attr(feature = "serde", serde(with = "crate::serde_hex"))]
+        mr_td: [u8; 48],
+        /// RTMR0.
+        #[cfg_attr(feature = "serde", serde(with = "crate::serde_hex"))]
+        rtmr0: [u8; 48],
+        /// RTMR1.
+        #[cfg_attr(feature = "serde", serde(with = "crate::serde_hex"))]
+        rtmr1: [u8; 48],
+        /// RTMR2.
+        #[cfg_attr(feature = "serde", serde(with = "crate::serde_hex"))]
+        rtmr2: [u8; 48],
+        /// RTMR3.
+        #[cfg_attr(feature = "serde", serde(with = "crate::serde_hex"))]
+        rtmr3: [u8; 48],
+    },
+}
+
+impl Measurement {
+    /// Which environment it belongs to.
+    pub fn kind(&self) -> TeeKind {
+        match self {
+            Self::Sgx { .. } => TeeKind::Sgx,
+            Self::Tdx { .. } => TeeKind::Tdx,
+        }
+    }
+}
+
+impl std::fmt::Display for Measurement {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Sgx { mr_enclave, mr_signer, isv_prod_id, isv_svn } => write!(
+                f,
+                "sgx mr_enclave=0x{} mr_signer=0x{} isv_prod_id={isv_prod_id} isv_svn={isv_svn}",
+                hex::encode(mr_enclave),
+                hex::encode(mr_signer)
+            ),
+            Self::Tdx { mr_td, rtmr0, rtmr1, rtmr2, rtmr3 } => write!(
+                f,
+                "tdx mr_td=0x{} rtmr0=0x{} rtmr1=0x{} rtmr2=0x{} rtmr3=0x{}",
+                hex::encode(mr_td),
+                hex::encode(rtmr0),
+                hex::encode(rtmr1),
+                hex::encode(rtmr2),
+                hex::encode(rtmr3)
+            ),
+        }
     }
 }
 

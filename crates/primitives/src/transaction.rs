@@ -7,6 +7,7 @@ use crate::{
     hashing::{Hash, sha256},
     ids::{AccountId, ContractId, Nonce},
     message::MessagePayload,
+    registration::{Attestation, Measurement, RegistrationInfo},
 };
 
 /// Domain separator prepended to a transaction's encoding before it is signed, so a transaction
@@ -32,6 +33,22 @@ pub enum Call {
         contract: ContractId,
         /// The command.
         payload: MessagePayload,
+    },
+    /// Register or renew the signer's worker: its keys, bound to a hardware attestation.
+    #[codec(index = 2)]
+    RegisterWorker {
+        /// What the attestation binds; `operator` must be the signer.
+        info: RegistrationInfo,
+        /// The proof.
+        attestation: Attestation,
+    },
+    /// Allow or disallow a runtime measurement (only the genesis measurement admin may).
+    #[codec(index = 3)]
+    SetMeasurementAllowed {
+        /// The measurement.
+        measurement: Measurement,
+        /// Whether workers running it may register.
+        allowed: bool,
     },
 }
 

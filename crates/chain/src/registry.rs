@@ -1,0 +1,184 @@
+//! The worker registry: workers join by attesting, and lapse when their attestation expires.
+//!
+//! A `RegisterWorker` transaction, signed by the worker's operator, carries the
+//! [`RegistrationInfo`] (signing key, X25519 key, chain id, operator) and the attestation: an Intel
+//! DCAP quote with its collateral, or nothing for a software worker. The chain verifies the quote at
+//! the block's timestamp with `veil_attestation` (Intel's chain of trust, the default TCB policy, the
+//! allowlist in the state, and report data equal to the info's hash), records the worker with its
+//! keys, TEE kind, measurement and expiry (the collateral's), registers its signing key as an egress
+//! sender, and publishes the registration (with the canonical quote and its collateral) on the
+//! registrations topic so gatekeepers can check it themselves. Renewal is the same transaction
+//! with fresh collateral; the worker keeps its egress sequence. Software workers are accepted only
+//! when genesis allows insecure workers, for `insecure_lifetime_ms`. A lapsed worker's egress is
+//! refused until it renews.
+
+use veil_attestation::{AttestationError, Collateral, Policy, parse_quote, verify_registration};
+use veil_primitives::{
+    AccountId, Attestation, Hash, Measurement, Message, Origin, RegistrationInfo, SenderId, SystemTopic, Topic,
+    WorkerRegistration,
+};
+
+use crate::{
+    Chain,
+    messages::Outbox,
+    state::{Overlay, SenderInfo, StateError, StateKey, StateReader, WorkerInfo},
+};
+
+/// Why a registration or an allowlist change is refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum RegistrationError {
+    /// The info names another operator than the signer.
+    #[error("the registration names operator {operator}, but {signer} signed it")]
+    OperatorMismatch {
+        /// The transaction's signer.
+        signer: AccountId,
+        /// The info's operator.
+        operator: AccountId,
+    },
+    /// The info names another chain.
+    #[error("the registration is for chain {found}, this chain is {expected}")]
+    WrongChain {
+        /// This chain's id.
+        expected: Hash,
+        /// The info's.
+        found: Hash,
+    },
+    /// The signing key belongs to a worker of another operator.
+    #[error("worker 0x{} is registered by operator {operator}", hex::encode(.worker))]
+    OtherOperator {
+        /// The worker's signing key.
+        worker: [u8; 32],
+        /// Its operator.
+        operator: AccountId,
+    },
+    /// A software registration on a chain that does not allow them.
+    #[error("this chain accepts only hardware-attested workers (genesis allow_insecure_workers = false)")]
+    InsecureNotAllowed,
+    /// The quote, its collateral or the policy refuses the registration.
+    #[error(transparent)]
+    Attestation(#[from] AttestationError),
+    /// Only the measurement admin changes the allowlist.
+    #[error("only {admin} may change the measurement allowlist")]
+    NotAdmin {
+        /// The admin.
+        admin: AccountId,
+    },
+}
+
+impl Chain {
+    /// Registers or renews the worker of `info` for `signer`; see the module documentation.
+    pub(crate) fn register_worker<R: StateReader + ?Sized>(
+        &self,
+        overlay: &mut Overlay<'_, R>,
+        outbox: &mut Outbox,
+        signer: &AccountId,
+        info: &RegistrationInfo,
+        attestation: &Attestation,
+    ) -> Result<(), crate::TransactionError> {
+        if info.operator != *signer {
+            return Err(RegistrationError::OperatorMismatch { signer: *signer, operator: info.operator }.into());
+        }
+        if info.genesis != self.id() {
+            return Err(RegistrationError::WrongChain { expected: self.id(), found: info.genesis }.into());
+        }
+        if let Some(existing) = overlay.worker(&info.signing_key)?
+            && existing.operator != *signer
+        {
+            return Err(
+                RegistrationError::OtherOperator { worker: info.signing_key, operator: existing.operator }.into()
+            );
+        }
+        let now_ms = outbox.time_ms();
+        let (worker, published) = match attestation {
+            Attestation::InsecureSoftware => {
+                if !self.genesis().allow_insecure_workers {
+                    return Err(RegistrationError::InsecureNotAllowed.into());
+                }
+                let expires_at_ms = now_ms.saturating_add(self.genesis().registration.insecure_lifetime_ms);
+                let worker = WorkerInfo {
+                    operator: *signer,
+                    agreement_key: info.agreement_key,
+                    tee: None,
+                    measurement: None,
+                    expires_at_ms,
+                };
+                (worker, Attestation::InsecureSoftware)
+            }
+            Attestation::Dcap { quote, collateral } => {
+                let collateral_json = Collateral::from_json(collateral).map_err(RegistrationError::from)?;
+                // The allowlist lives in the state: the policy allows exactly the quote's measurement
+                // when the state does.
+                let claimed =
+                    parse_quote(quote).map_err(|error| RegistrationError::from(AttestationError::from(error)))?;
+                let allowed = overlay.measurement_allowed(&claimed.measurement)?;
+                let policy = Policy::allowing(if allowed { vec![claimed.measurement] } else { Vec::new() });
+                let verified = verify_registration(quote, &collateral_json, now_ms / 1_000, &policy, info)
+                    .map_err(RegistrationError::from)?;
+                let worker = WorkerInfo {
+                    operator: *signer,
+                    agreement_key: info.agreement_key,
+                    tee: Some(verified.kind),
+                    measurement: Some(verified.measurement),
+                    expires_at_ms: verified.expires_at.saturating_mul(1_000),
+                };
+                let canonical = Attestation::Dcap {
+                    quote: verified.quote.try_into().map_err(|_| StateError::Store("canonical quote grew".into()))?,
+                    collateral: collateral.clone(),
+                };
+                (worker, canonical)
+            }
+        };
+        overlay.set_worker(&info.signing_key, &worker);
+        let sender = SenderId::Worker(info.signing_key);
+        let next_sequence = overlay.sender(&sender)?.map_or(0, |existing| existing.next_sequence);
+        overlay.set_sender(
+            &sender,
+            &SenderInfo { key: info.signing_key, epoch: veil_primitives::KeyEpoch(0), next_sequence },
+        );
+        let registration = WorkerRegistration {
+            info: *info,
+            attestation: published,
+            measurement: worker.measurement,
+            expires_at_ms: worker.expires_at_ms,
+        };
+        let payload = parity_scale_codec::Encode::encode(&registration)
+            .try_into()
+            .map_err(|_| StateError::Store("a registration exceeds a message".into()))?;
+        let message = Message { topic: Topic::System(SystemTopic::Registrations), origin: Origin::Chain, payload };
+        self.publish(overlay, outbox, message)?;
+        Ok(())
+    }
+
+    /// Allows or disallows a measurement, if `signer` is the genesis measurement admin.
+    pub(crate) fn set_measurement_allowed<R: StateReader + ?Sized>(
+        &self,
+        overlay: &mut Overlay<'_, R>,
+        signer: &AccountId,
+        measurement: &Measurement,
+        allowed: bool,
+    ) -> Result<(), RegistrationError> {
+        let admin = self.genesis().registration.measurement_admin;
+        if *signer != admin {
+            return Err(RegistrationError::NotAdmin { admin });
+        }
+        overlay.set_measurement_allowed(measurement, allowed);
+        Ok(())
+    }
+
+    /// The state keys registering with `info` and `attestation` reads.
+    pub(crate) fn registration_keys(&self, info: &RegistrationInfo, attestation: &Attestation) -> Vec<Vec<u8>> {
+        let mut keys = vec![
+            StateKey::Worker(info.signing_key).to_bytes(),
+            StateKey::Sender(SenderId::Worker(info.signing_key)).to_bytes(),
+        ];
+        if let Attestation::Dcap { quote, .. } = attestation
+            && let Ok(parsed) = parse_quote(quote)
+        {
+            keys.push(StateKey::AllowedMeasurement(parsed.measurement).to_bytes());
+        }
+        keys
+    }
+}
+
+#[cfg(test)]
+mod tests;
