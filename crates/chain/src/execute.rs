@@ -256,8 +256,26 @@ pub struct Execution {
     pub messages: Vec<Published>,
     /// The topic tree's root after the block: the header's `messages.root`.
     pub messages_root: Hash,
+    /// The block's timestamp.
+    pub timestamp_ms: u64,
     /// The state writes.
     pub changes: ChangeSet,
+}
+
+impl Execution {
+    /// The header of the built block on `parent`, given the state root the store computed from
+    /// [`Execution::changes`].
+    pub fn header(&self, parent: &Header, state_root: Hash) -> Header {
+        Header {
+            parent: parent.hash(),
+            height: parent.height + 1,
+            timestamp_ms: self.timestamp_ms,
+            state_root,
+            transactions_root: transactions_root(&self.transactions),
+            egress_root: egress_root(&self.egress),
+            messages: MessageCommitments { root: self.messages_root },
+        }
+    }
 }
 
 /// What a verified block did.
@@ -615,6 +633,7 @@ impl Chain {
             skipped_egress,
             messages: outbox.messages,
             messages_root,
+            timestamp_ms,
             changes: overlay.into_changes(),
         })
     }

@@ -23,13 +23,9 @@ use std::{
     sync::Arc,
     time::{Duration, SystemTime},
 };
-use veil_chain::{
-    Chain, Snapshot, StateKey, StateReader as _, TopicInfo, egress_root, messages::sibling_keys, transactions_root,
-};
+use veil_chain::{Chain, Snapshot, StateKey, StateReader as _, TopicInfo, messages::sibling_keys};
 use veil_mempool::{AdmissionError, Admitted, EgressAdmissionError, Mempool};
-use veil_primitives::{
-    Block, Hash, Header, Message, MessageCommitments, SignedEgress, SignedTransaction, Topic, topics::TopicProof,
-};
+use veil_primitives::{Block, Hash, Header, Message, SignedEgress, SignedTransaction, Topic, topics::TopicProof};
 
 use crate::{
     alias::{Context, Digest, Scheme},
@@ -168,15 +164,7 @@ impl<S: AuthenticatedState> NodeState<S> {
         let height = parent_header.height + 1;
         let (state_root, speculation) =
             self.state.speculate(parent, height, &execution.changes).await.map_err(|e| e.to_string())?;
-        let header = Header {
-            parent: parent_header.hash(),
-            height,
-            timestamp_ms,
-            state_root,
-            transactions_root: transactions_root(&execution.transactions),
-            egress_root: egress_root(&execution.egress),
-            messages: MessageCommitments { root: execution.messages_root },
-        };
+        let header = execution.header(&parent_header, state_root);
         let changed = topic_keys(&execution.changes);
         let transactions = execution.transactions.try_into().map_err(|_| "too many transactions")?;
         let egress = execution.egress.try_into().map_err(|_| "too much egress")?;
@@ -383,7 +371,7 @@ impl<S: AuthenticatedState> Node<S> {
     /// Admits an egress copy to the mempool, checked against the latest finalized state.
     pub async fn submit_egress(&self, copy: SignedEgress) -> Result<Admitted, EgressAdmissionError> {
         let mut guard = self.inner.lock().await;
-        let keys = guard.mempool.egress_keys(&copy);
+        let keys = guard.chain.egress_keys(&copy).into_iter().collect();
         let snapshot = guard.read(&keys).await.map_err(|e| {
             EgressAdmissionError::Invalid(veil_chain::EgressError::State(veil_chain::StateError::Store(e.to_string())))
         })?;

@@ -18,12 +18,11 @@ use commonware_parallel::Sequential;
 use commonware_utils::non_empty;
 use rand::SeedableRng as _;
 use veil_chain::{
-    Chain, MemoryState, egress_root,
+    Chain, MemoryState,
     testing::{command, pair},
-    transactions_root,
 };
 use veil_crypto::AccountPair;
-use veil_primitives::{ContractId, Hash, Header, Message, MessageCommitments, Topic, topics::TopicProof};
+use veil_primitives::{ContractId, Hash, Header, Message, Topic, topics::TopicProof};
 
 use crate::{
     alias::{PrivateKey, Scheme},
@@ -132,15 +131,7 @@ impl GeneratedChain {
             .build(&self.state, &parent, timestamp, [tx], [])
             .unwrap_or_else(|error| panic!("build: {error}"));
         assert_eq!(built.transactions.len(), 1, "generated command dropped: {:?}", built.dropped);
-        let header = Header {
-            parent: parent.hash(),
-            height: parent.height + 1,
-            timestamp_ms: timestamp,
-            state_root: Hash::ZERO,
-            transactions_root: transactions_root(&built.transactions),
-            egress_root: egress_root(&[]),
-            messages: MessageCommitments { root: built.messages_root },
-        };
+        let header = built.header(&parent, Hash::ZERO);
         self.state.apply(built.changes);
         self.headers.push(header);
     }

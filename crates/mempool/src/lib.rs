@@ -177,11 +177,6 @@ impl Mempool {
         accounts.chain(egress.flat_map(|pending| self.chain.egress_keys(&pending.copy))).collect()
     }
 
-    /// The state keys admitting `copy` reads.
-    pub fn egress_keys(&self, copy: &SignedEgress) -> BTreeSet<Vec<u8>> {
-        self.chain.egress_keys(copy).into_iter().collect()
-    }
-
     /// Whether `hash` is pending.
     pub fn contains(&self, hash: &Hash) -> bool {
         self.by_hash.contains_key(hash)
@@ -275,7 +270,7 @@ impl Mempool {
     }
 
     /// Checks `copy` against `state` (the latest finalized state, holding at least
-    /// [`Mempool::egress_keys`]) and admits it, or says why not.
+    /// `Chain::egress_keys`) and admits it, or says why not.
     pub fn insert_egress<R: StateReader + ?Sized>(
         &mut self,
         state: &R,

@@ -3,13 +3,12 @@ use crate::{
     BlockError, Execution, MemoryState, Snapshot, egress_root,
     genesis::GenesisSender,
     testing::{self, command, egress, pair, runtime_signer},
-    transactions_root,
 };
 use parity_scale_codec::Decode;
 use proptest::prelude::*;
 use veil_crypto::{AccountPair, RuntimeSigner};
 use veil_primitives::{
-    Block, ContractId, Header, MessageCommitments, decode_strict,
+    Block, ContractId, Header, decode_strict,
     log::LogPeaks,
     topics::{TopicError, verify_topic_range},
 };
@@ -79,15 +78,7 @@ impl Net {
         let timestamp = self.head.timestamp_ms + 1;
         let built = self.chain.build(&snapshot, &self.head, timestamp, transactions, copies).unwrap();
         let block = Block {
-            header: Header {
-                parent: self.head.hash(),
-                height: self.head.height + 1,
-                timestamp_ms: timestamp,
-                state_root: Hash::ZERO,
-                transactions_root: transactions_root(&built.transactions),
-                egress_root: egress_root(&built.egress),
-                messages: MessageCommitments { root: built.messages_root },
-            },
+            header: built.header(&self.head, Hash::ZERO),
             transactions: built.transactions.clone().try_into().unwrap(),
             egress: built.egress.clone().try_into().unwrap(),
         };
