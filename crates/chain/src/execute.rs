@@ -19,6 +19,7 @@ use veil_primitives::{
     Balance, Block, Call, Hash, Header, Message, MessageCommitments, Nonce, Origin, SignedEgress, SignedTransaction,
     Topic,
     block::MAX_BLOCK_BODY_BYTES,
+    contract::{CommandMessage, ContractMessage},
     decode_strict,
     hashing::sha256,
     topics::{self, DEPTH},
@@ -368,7 +369,10 @@ impl Chain {
         let amount = match &tx.transaction.call {
             Call::Transfer { amount: Balance::ZERO, .. } => return Err(TransactionError::ZeroAmount),
             Call::Transfer { amount, .. } => *amount,
-            Call::Command { .. } | Call::RegisterWorker { .. } | Call::SetMeasurementAllowed { .. } => Balance::ZERO,
+            Call::Command { .. }
+            | Call::RegisterWorker { .. }
+            | Call::SetMeasurementAllowed { .. }
+            | Call::AssignContract { .. } => Balance::ZERO,
         };
         Ok(Cost { fee, total: fee.checked_add(amount).ok_or(TransactionError::Overflow)? })
     }
@@ -464,10 +468,15 @@ impl Chain {
             }
             // Publishing is the last step: only a state error, which abandons the block, follows it.
             Call::Command { contract, payload } => {
+                let command =
+                    ContractMessage::Command(CommandMessage { nonce: tx.transaction.nonce, payload: payload.clone() });
                 let message = Message {
                     topic: Topic::Contract(*contract),
                     origin: Origin::Account(signer),
-                    payload: payload.clone(),
+                    payload: command
+                        .encode()
+                        .try_into()
+                        .map_err(|_| StateError::Store("a command exceeds a message".into()))?,
                 };
                 self.publish(overlay, outbox, message)?;
             }
@@ -476,6 +485,9 @@ impl Chain {
             }
             Call::SetMeasurementAllowed { measurement, allowed } => {
                 self.set_measurement_allowed(overlay, &signer, measurement, *allowed)?;
+            }
+            Call::AssignContract { contract, code, cluster, workers } => {
+                self.assign_contract(overlay, outbox, &signer, *contract, *code, *cluster, workers)?;
             }
         }
         Ok(split)
@@ -564,6 +576,9 @@ impl Chain {
                     keys.insert(StateKey::Account(*to).to_bytes());
                 }
                 Call::RegisterWorker { info, attestation } => keys.extend(self.registration_keys(info, attestation)),
+                Call::AssignContract { workers, .. } => {
+                    keys.extend(workers.iter().map(|worker| StateKey::Worker(*worker).to_bytes()));
+                }
                 Call::Command { .. } | Call::SetMeasurementAllowed { .. } => {}
             }
         }

@@ -413,6 +413,10 @@ impl Chain {
                 Call::RegisterWorker { .. } => {
                     topics.insert(Topic::System(SystemTopic::Registrations));
                 }
+                Call::AssignContract { contract, .. } => {
+                    topics.insert(Topic::System(SystemTopic::Assignments));
+                    topics.insert(Topic::Contract(*contract));
+                }
                 Call::Transfer { .. } | Call::SetMeasurementAllowed { .. } => {}
             }
         }

@@ -12,10 +12,12 @@
 //! when genesis allows insecure workers, for `insecure_lifetime_ms`. A lapsed worker's egress is
 //! refused until it renews.
 
+use parity_scale_codec::Encode;
 use veil_attestation::{AttestationError, Collateral, Policy, parse_quote, verify_registration};
 use veil_primitives::{
-    AccountId, Attestation, Hash, Measurement, Message, Origin, RegistrationInfo, SenderId, SystemTopic, Topic,
-    WorkerRegistration,
+    AccountId, Attestation, ClusterId, ContractId, Hash, KeyEpoch, Measurement, Message, Origin, RegistrationInfo,
+    SenderId, SystemTopic, Topic, WorkerRegistration,
+    contract::{AssignedWorker, Assignment, ContractMessage},
 };
 
 use crate::{
@@ -57,11 +59,28 @@ pub enum RegistrationError {
     /// The quote, its collateral or the policy refuses the registration.
     #[error(transparent)]
     Attestation(#[from] AttestationError),
-    /// Only the measurement admin changes the allowlist.
-    #[error("only {admin} may change the measurement allowlist")]
+    /// Only the registry admin changes the allowlist or assigns contracts.
+    #[error("only the registry admin {admin} may change the measurement allowlist or assign contracts")]
     NotAdmin {
         /// The admin.
         admin: AccountId,
+    },
+    /// An assignment names no worker.
+    #[error("an assignment needs at least one worker")]
+    NoWorkers,
+    /// An assignment names a worker twice.
+    #[error("worker 0x{} is named twice", hex::encode(.0))]
+    DuplicateWorker([u8; 32]),
+    /// An assignment names a worker that is not registered.
+    #[error("worker 0x{} is not registered", hex::encode(.0))]
+    UnknownWorker([u8; 32]),
+    /// An assignment names a worker whose registration has lapsed.
+    #[error("the registration of worker 0x{} lapsed at {expired_at_ms} ms; it must renew first", hex::encode(.worker))]
+    LapsedWorker {
+        /// The worker.
+        worker: [u8; 32],
+        /// When it lapsed.
+        expired_at_ms: u64,
     },
 }
 
@@ -131,17 +150,15 @@ impl Chain {
         overlay.set_worker(&info.signing_key, &worker);
         let sender = SenderId::Worker(info.signing_key);
         let next_sequence = overlay.sender(&sender)?.map_or(0, |existing| existing.next_sequence);
-        overlay.set_sender(
-            &sender,
-            &SenderInfo { key: info.signing_key, epoch: veil_primitives::KeyEpoch(0), next_sequence },
-        );
+        overlay.set_sender(&sender, &SenderInfo { key: info.signing_key, epoch: KeyEpoch(0), next_sequence });
         let registration = WorkerRegistration {
             info: *info,
             attestation: published,
             measurement: worker.measurement,
             expires_at_ms: worker.expires_at_ms,
         };
-        let payload = parity_scale_codec::Encode::encode(&registration)
+        let payload = registration
+            .encode()
             .try_into()
             .map_err(|_| StateError::Store("a registration exceeds a message".into()))?;
         let message = Message { topic: Topic::System(SystemTopic::Registrations), origin: Origin::Chain, payload };
@@ -162,6 +179,59 @@ impl Chain {
             return Err(RegistrationError::NotAdmin { admin });
         }
         overlay.set_measurement_allowed(measurement, allowed);
+        Ok(())
+    }
+
+    /// Assigns `contract` (code `code`) to a cluster of registered, current workers, if `signer` is the
+    /// registry admin: publishes the [`Assignment`] on the assignments topic (for gatekeepers) and
+    /// on the contract's topic (its first message, or a reassignment). Keys are derived for epoch 0
+    /// until rotation exists.
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn assign_contract<R: StateReader + ?Sized>(
+        &self,
+        overlay: &mut Overlay<'_, R>,
+        outbox: &mut Outbox,
+        signer: &AccountId,
+        contract: ContractId,
+        code: Hash,
+        cluster: ClusterId,
+        workers: &[[u8; 32]],
+    ) -> Result<(), crate::TransactionError> {
+        let admin = self.genesis().registration.measurement_admin;
+        if *signer != admin {
+            return Err(RegistrationError::NotAdmin { admin }.into());
+        }
+        if workers.is_empty() {
+            return Err(RegistrationError::NoWorkers.into());
+        }
+        let mut assigned = Vec::with_capacity(workers.len());
+        for (i, identity) in workers.iter().enumerate() {
+            if workers[..i].contains(identity) {
+                return Err(RegistrationError::DuplicateWorker(*identity).into());
+            }
+            let info = overlay.worker(identity)?.ok_or(RegistrationError::UnknownWorker(*identity))?;
+            if info.expires_at_ms <= outbox.time_ms() {
+                let lapsed = RegistrationError::LapsedWorker { worker: *identity, expired_at_ms: info.expires_at_ms };
+                return Err(lapsed.into());
+            }
+            assigned.push(AssignedWorker { identity: *identity, agreement: info.agreement_key });
+        }
+        let assignment = Assignment {
+            contract,
+            code,
+            cluster,
+            epoch: KeyEpoch(0),
+            workers: assigned.try_into().map_err(|_| StateError::Store("more workers than a cluster holds".into()))?,
+        };
+        let on_topic = |topic: Topic, payload: Vec<u8>| -> Result<Message, StateError> {
+            let payload =
+                payload.try_into().map_err(|_| StateError::Store("an assignment exceeds a message".into()))?;
+            Ok(Message { topic, origin: Origin::Chain, payload })
+        };
+        let for_gatekeepers = on_topic(Topic::System(SystemTopic::Assignments), assignment.encode())?;
+        let for_workers = on_topic(Topic::Contract(contract), ContractMessage::Assigned(assignment).encode())?;
+        self.publish(overlay, outbox, for_gatekeepers)?;
+        self.publish(overlay, outbox, for_workers)?;
         Ok(())
     }
 

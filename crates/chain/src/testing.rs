@@ -6,10 +6,7 @@ use veil_primitives::{
     SignedTransaction, Topic, Transaction,
 };
 
-use crate::{
-    Chain, MemoryState,
-    genesis::{Economics, Genesis, GenesisBalance, Network, Validator},
-};
+use crate::{Chain, MemoryState};
 
 /// A test chain with its genesis state applied.
 pub struct TestChain {
@@ -21,29 +18,7 @@ pub struct TestChain {
     pub head: Header,
 }
 
-/// A genesis with one validator and the given accounts funded with `tokens` each.
-pub fn genesis(funded: &[AccountId], tokens: u128) -> Genesis {
-    Genesis {
-        chain_name: "veil-test".into(),
-        genesis_time_ms: 1_763_683_200_000,
-        allow_insecure_workers: true,
-        network: Network { namespace: "veil-test".into(), public_key: [7; 96] },
-        validators: vec![Validator { identity: [1; 32], address: "127.0.0.1:30333".into() }],
-        gatekeepers: vec![AccountId([2; 32])],
-        balances: funded
-            .iter()
-            .map(|account| GenesisBalance { account: *account, amount: Balance(tokens * Balance::ONE.0) })
-            .collect(),
-        senders: Vec::new(),
-        registration: crate::genesis::RegistrationRules {
-            measurement_admin: AccountId([2; 32]),
-            measurements: Vec::new(),
-            insecure_lifetime_ms: 60_000,
-        },
-        // Blocks one millisecond apart keep tests fast.
-        economics: Economics { min_block_interval_ms: 1, ..Economics::default() },
-    }
-}
+pub use veil_genesis::testing::genesis;
 
 /// The chain of [`genesis`], with its state.
 pub fn chain(funded: &[AccountId], tokens: u128) -> TestChain {

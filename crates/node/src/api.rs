@@ -161,6 +161,10 @@ impl TransactionView {
             Call::SetMeasurementAllowed { allowed, .. } => {
                 view.call = if *allowed { "allow_measurement" } else { "disallow_measurement" }.into();
             }
+            Call::AssignContract { contract, .. } => {
+                view.call = "assign_contract".into();
+                view.contract = Some(contract.to_string());
+            }
         }
         view
     }

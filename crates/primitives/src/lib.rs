@@ -19,6 +19,7 @@
 pub mod balance;
 pub mod block;
 pub mod codec;
+pub mod contract;
 pub mod hashing;
 pub mod ids;
 pub mod log;

@@ -4,9 +4,10 @@ use parity_scale_codec::{Decode, Encode, MaxEncodedLen};
 
 use crate::{
     balance::Balance,
+    codec::{BoundedBytes, BoundedVec},
+    contract::{MAX_CLUSTER_WORKERS, MAX_COMMAND_BYTES},
     hashing::{Hash, sha256},
-    ids::{AccountId, ContractId, Nonce},
-    message::MessagePayload,
+    ids::{AccountId, ClusterId, ContractId, Nonce},
     registration::{Attestation, Measurement, RegistrationInfo},
 };
 
@@ -25,14 +26,16 @@ pub enum Call {
         /// The amount, in the smallest unit.
         amount: Balance,
     },
-    /// Send a command to a contract: published, with the signer as origin, on the contract's command
-    /// topic. The payload is opaque to the chain (an envelope sealed to the contract's key).
+    /// Send a command to a contract: published on the contract's topic as a
+    /// [`CommandMessage`](crate::contract::CommandMessage) with the signer as origin and the
+    /// transaction's nonce. The payload is opaque to the chain (an envelope sealed to the contract's
+    /// key, bound to the signer and nonce).
     #[codec(index = 1)]
     Command {
         /// The contract.
         contract: ContractId,
         /// The command.
-        payload: MessagePayload,
+        payload: BoundedBytes<MAX_COMMAND_BYTES>,
     },
     /// Register or renew the signer's worker: its keys, bound to a hardware attestation.
     #[codec(index = 2)]
@@ -49,6 +52,20 @@ pub enum Call {
         measurement: Measurement,
         /// Whether workers running it may register.
         allowed: bool,
+    },
+    /// Run `contract` (code `code`) on a cluster of registered workers; only the genesis registry
+    /// admin may, until clusters are formed by the chain itself. Publishes the
+    /// [`Assignment`](crate::contract::Assignment) on the assignments topic and the contract's topic.
+    #[codec(index = 4)]
+    AssignContract {
+        /// The contract.
+        contract: ContractId,
+        /// Its code hash.
+        code: Hash,
+        /// The cluster.
+        cluster: ClusterId,
+        /// The workers' identity keys.
+        workers: BoundedVec<[u8; 32], MAX_CLUSTER_WORKERS>,
     },
 }
 

@@ -4,11 +4,13 @@ use crate::{
     genesis::GenesisSender,
     testing::{self, command, egress, pair, runtime_signer},
 };
-use parity_scale_codec::Decode;
+use parity_scale_codec::{Decode, Encode};
 use proptest::prelude::*;
 use veil_crypto::{AccountPair, RuntimeSigner};
 use veil_primitives::{
-    Block, ContractId, Header, decode_strict,
+    Block, ContractId, Header,
+    contract::{CommandMessage, ContractMessage},
+    decode_strict,
     log::LogPeaks,
     topics::{TopicError, verify_topic_range},
 };
@@ -147,7 +149,9 @@ fn commands_publish_on_the_contract_topic_and_the_header_commits_every_log() {
     assert_eq!(published.len(), 2);
     assert_eq!((published[0].index, published[1].index), (0, 1));
     assert_eq!(published[1].message.origin, Origin::Account(net.alice.public()));
-    assert_eq!(&published[1].message.payload[..], b"second");
+    let expected =
+        ContractMessage::Command(CommandMessage { nonce: 2, payload: b"second".to_vec().try_into().unwrap() });
+    assert_eq!(published[1].message.payload[..], expected.encode(), "the command carries the transaction's nonce");
     assert_eq!(net.state.accounts().next().unwrap().1.balance.0, before - fee, "commands pay their fee");
 
     // The state's proof of the topic verifies against the header's root, with the messages.

@@ -200,3 +200,65 @@ fn dcap_registrations_are_verified_at_the_block_time_against_the_allowlist() {
     assert!(matches!(error, RegistrationError::Attestation(AttestationError::Verification(_))), "{error}");
     assert!(net.worker(&info.signing_key).is_none());
 }
+
+#[test]
+fn the_admin_assigns_a_contract_to_current_workers_and_both_topics_carry_it() {
+    let mut net = net(true, "2026-01-01T00:00:00Z");
+    let operator = net.operator.clone();
+    let (first, second) = (runtime_signer(1).public(), runtime_signer(2).public());
+    for key in [first, second] {
+        let tx = net
+            .sign(&operator, Call::RegisterWorker { info: net.info(key), attestation: Attestation::InsecureSoftware });
+        assert_eq!(net.step(1, vec![tx], vec![]).transactions.len(), 1);
+    }
+    let contract = ContractId([0xc0; 32]);
+    let code = veil_primitives::contract::builtin_code_hash("notes");
+    let assign = |workers: Vec<[u8; 32]>| Call::AssignContract {
+        contract,
+        code,
+        cluster: ClusterId(1),
+        workers: workers.try_into().unwrap(),
+    };
+
+    // Only the admin, only registered and current workers, each once, at least one.
+    let error = registration(net.refused(&operator, assign(vec![first])));
+    assert!(matches!(error, RegistrationError::NotAdmin { .. }), "{error}");
+    let admin = net.admin.clone();
+    assert_eq!(registration(net.refused(&admin, assign(vec![]))), RegistrationError::NoWorkers);
+    assert_eq!(
+        registration(net.refused(&admin, assign(vec![first, first]))),
+        RegistrationError::DuplicateWorker(first)
+    );
+    assert_eq!(registration(net.refused(&admin, assign(vec![[9; 32]]))), RegistrationError::UnknownWorker([9; 32]));
+
+    let tx = net.sign(&admin, assign(vec![first, second]));
+    let built = net.step(1, vec![tx], vec![]);
+    assert_eq!(built.transactions.len(), 1, "{:?}", built.dropped);
+    let expected = Assignment {
+        contract,
+        code,
+        cluster: ClusterId(1),
+        epoch: KeyEpoch(0),
+        workers: vec![
+            AssignedWorker { identity: first, agreement: [0xaa; 32] },
+            AssignedWorker { identity: second, agreement: [0xaa; 32] },
+        ]
+        .try_into()
+        .unwrap(),
+    };
+    let on = |topic: Topic| built.messages.iter().find(|p| p.message.topic == topic).unwrap();
+    let for_gatekeepers = on(Topic::System(SystemTopic::Assignments));
+    assert_eq!((for_gatekeepers.index, for_gatekeepers.message.origin), (0, Origin::Chain));
+    assert_eq!(decode_strict::<Assignment>(&for_gatekeepers.message.payload).unwrap(), expected);
+    let for_workers = on(Topic::Contract(contract));
+    assert_eq!(for_workers.index, 0, "the assignment opens the contract's topic");
+    assert_eq!(
+        decode_strict::<ContractMessage>(&for_workers.message.payload).unwrap(),
+        ContractMessage::Assigned(expected)
+    );
+
+    // A lapsed worker cannot be assigned.
+    net.step(60_000, vec![], vec![]);
+    let error = registration(net.refused(&admin, assign(vec![first])));
+    assert!(matches!(error, RegistrationError::LapsedWorker { .. }), "{error}");
+}

@@ -1,4 +1,11 @@
 //! The genesis configuration: everything a network starts from, and its identity.
+//!
+//! A genesis file (TOML) names the network (its consensus namespace and threshold key), the
+//! validators, gatekeepers, balances, registered off-chain senders, registration rules and
+//! economics. [`Genesis::hash`], SHA-256 of the canonical SCALE encoding, is the chain id that every
+//! transaction and worker registration binds to. This crate is separate from the state machine so a
+//! worker runtime can read the same file and compute the chain id itself, linking nothing but
+//! primitives, serde and TOML.
 
 use parity_scale_codec::{Decode, Encode};
 use serde::{Deserialize, Serialize};
@@ -312,6 +319,9 @@ impl Genesis {
         sha256(&self.encode())
     }
 }
+
+#[cfg(any(test, feature = "test-support"))]
+pub mod testing;
 
 #[cfg(test)]
 mod tests {
