@@ -17,7 +17,7 @@ use parity_scale_codec::Encode;
 use veil_primitives::{ClusterId, ContractId, KeyEpoch};
 
 use crate::{
-    envelope::AgreementSecret,
+    envelope::{AgreementPublic, AgreementSecret},
     kdf::hkdf_sha256,
     random::{RandomnessError, random_bytes},
     runtime_key::RuntimeSigner,
@@ -47,6 +47,8 @@ enum Label<'a> {
     ContractState { epoch: KeyEpoch },
     #[codec(index = 7)]
     Ephemeral { recipient: &'a [u8; 32], epoch: KeyEpoch, sequence: u64 },
+    #[codec(index = 8)]
+    MasterAgreement,
 }
 
 fn derive(parent: &SecretBytes<32>, label: Label<'_>) -> SecretBytes<32> {
@@ -72,6 +74,13 @@ impl MasterKey {
     /// The secret, for sealing or for handing to another attested gatekeeper.
     pub fn secret(&self) -> &SecretBytes<32> {
         &self.0
+    }
+
+    /// The master key's public half: the X25519 public key of a key derived from it. Published by
+    /// the gatekeeper that generated it, so another gatekeeper that receives the master key can show
+    /// it holds the same one; it reveals nothing of the secret.
+    pub fn public(&self) -> AgreementPublic {
+        AgreementSecret::from_bytes(&derive(&self.0, Label::MasterAgreement)).public()
     }
 
     /// The key of `cluster` in `epoch`.

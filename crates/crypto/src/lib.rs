@@ -17,6 +17,7 @@
 //! never panics.
 
 pub mod account;
+pub mod confidential;
 pub mod envelope;
 pub mod kdf;
 pub mod key_tree;

@@ -1,0 +1,522 @@
+//! The confidential-contract protocol: how commands, queries, answers and keys are sealed.
+//!
+//! Everything here uses the [`envelope`](crate::envelope); this module fixes, for each message, the
+//! purpose, the direction and the associated data, so client, worker and gatekeeper agree on them.
+//!
+//! - **Commands** are sealed to the contract's X25519 key with associated data binding chain id,
+//!   contract, key epoch, the signing account and the transaction nonce ([`CommandBinding`]). The
+//!   runtime rebuilds the binding from the transaction as the chain published it (origin and
+//!   nonce), so Alice's ciphertext inside Bob's transaction, or inside another of Alice's, does not
+//!   open.
+//! - **Queries** are a [`SignedQuery`] sealed to a worker's X25519 key: signed by the requester's
+//!   account key (sr25519) or by a session key (ed25519) the account certified until a block height
+//!   ([`SessionCertificate`]). The body names chain, worker, contract, a random nonce, the height the
+//!   client knows, a last valid height and a fresh X25519 key for the answer.
+//! - **Answers** are a [`SignedAnswer`]: the request's hash, the chain height, the contract's code
+//!   hash, the worker identity and whether it runs without a TEE, signed by the worker's identity key
+//!   and sealed to the client's answer key.
+//! - **Key deliveries** ([`KeyMessage`]) are a gatekeeper's egress: its master key's public half,
+//!   and per assignment the contract's public keys with the cluster key sealed to each assigned
+//!   worker. Ephemeral keys derive from (master key, recipient, epoch, assignment index) and ed25519
+//!   signatures are deterministic, so two gatekeepers holding one master key emit identical bytes.
+
+use parity_scale_codec::{Decode, Encode, MaxEncodedLen};
+use veil_primitives::{
+    AccountId, ClusterId, ContractId, Hash, KeyEpoch, Nonce,
+    codec::{BoundedBytes, BoundedVec},
+    contract::{AssignedWorker, MAX_CLUSTER_WORKERS},
+    decode_strict,
+    hashing::sha256,
+};
+use zeroize::Zeroizing;
+
+use crate::{
+    account::{SignatureError, verify_account_signature},
+    envelope::{
+        self, AgreementPublic, AgreementSecret, Direction, Envelope, EnvelopeError, EnvelopeParams, MAX_PLAINTEXT,
+        Purpose,
+    },
+    key_tree::{ClusterKey, MasterKey},
+    runtime_key::{RuntimeSignatureError, RuntimeSigner, verify_runtime_signature},
+    secret::SecretBytes,
+};
+
+/// The largest query payload.
+pub const MAX_QUERY_PAYLOAD: usize = 64 * 1024;
+/// The largest answer payload.
+pub const MAX_ANSWER_PAYLOAD: usize = MAX_PLAINTEXT - 1024;
+/// The longest refusal reason in an answer.
+pub const MAX_REASON: usize = 1024;
+
+const COMMAND_DOMAIN: &[u8] = b"veil/command/v1";
+const QUERY_DOMAIN: &[u8] = b"veil/query/v1";
+const SESSION_DOMAIN: &[u8] = b"veil/query-session/v1";
+const ANSWER_DOMAIN: &[u8] = b"veil/answer/v1";
+const KEY_DELIVERY_DOMAIN: &[u8] = b"veil/key-delivery/v1";
+
+/// Why a confidential message could not be sealed, opened or trusted.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum ConfidentialError {
+    /// The bytes are not the expected message.
+    #[error("malformed {what}: {reason}")]
+    Malformed {
+        /// What was expected.
+        what: &'static str,
+        /// Why it does not decode.
+        reason: String,
+    },
+    /// The envelope does not open (or could not be sealed).
+    #[error(transparent)]
+    Envelope(#[from] EnvelopeError),
+    /// The requester's account signature does not verify.
+    #[error("the query's account signature does not verify: {0}")]
+    AccountSignature(SignatureError),
+    /// The session certificate's signature does not verify.
+    #[error("the session certificate's signature does not verify: {0}")]
+    SessionCertificate(SignatureError),
+    /// The session key's signature over the query does not verify.
+    #[error("the query's session signature does not verify: {0}")]
+    SessionSignature(RuntimeSignatureError),
+    /// The session certificate is for another account or chain.
+    #[error("the session certificate is for account {certified} on chain {chain}, not the query's")]
+    SessionMismatch {
+        /// The account it certifies.
+        certified: AccountId,
+        /// The chain it is for.
+        chain: Hash,
+    },
+    /// The answer's signature does not verify against the worker's identity.
+    #[error("the answer is not signed by worker 0x{}: {error}", hex::encode(.worker))]
+    AnswerSignature {
+        /// The worker asked.
+        worker: [u8; 32],
+        /// Why.
+        error: RuntimeSignatureError,
+    },
+    /// The answer is for another request, or from another worker.
+    #[error("the answer is for request {found} from worker 0x{}, not for {expected}", hex::encode(.worker))]
+    WrongAnswer {
+        /// The request sent.
+        expected: Hash,
+        /// The request the answer names.
+        found: Hash,
+        /// The worker it names.
+        worker: [u8; 32],
+    },
+    /// A key delivery's cluster key does not yield the published contract keys.
+    #[error("the delivered cluster key does not yield the published keys of contract {0}")]
+    KeyMismatch(ContractId),
+    /// Too large to seal.
+    #[error("{0} exceeds its size limit")]
+    TooLarge(&'static str),
+}
+
+fn decode<T: Decode + MaxEncodedLen>(what: &'static str, bytes: &[u8]) -> Result<T, ConfidentialError> {
+    decode_strict(bytes).map_err(|error| ConfidentialError::Malformed { what, reason: error.to_string() })
+}
+
+fn with_domain(domain: &[u8], value: &impl Encode) -> Vec<u8> {
+    let mut bytes = domain.to_vec();
+    value.encode_to(&mut bytes);
+    bytes
+}
+
+/// What a command's envelope is bound to besides the contract's key.
+#[derive(Clone, Copy, PartialEq, Eq, Debug, Encode)]
+pub struct CommandBinding {
+    /// The chain id.
+    pub chain: Hash,
+    /// The contract.
+    pub contract: ContractId,
+    /// The contract key's epoch.
+    pub epoch: KeyEpoch,
+    /// The account that signs the carrying transaction.
+    pub sender: AccountId,
+    /// The carrying transaction's nonce.
+    pub nonce: Nonce,
+}
+
+impl CommandBinding {
+    fn params(&self) -> (Vec<u8>, KeyEpoch) {
+        (with_domain(COMMAND_DOMAIN, self), self.epoch)
+    }
+}
+
+/// Seals a command to a contract's X25519 key; the result is a `Command` transaction's payload.
+pub fn seal_command(
+    contract_key: &AgreementPublic,
+    binding: &CommandBinding,
+    command: &[u8],
+) -> Result<Vec<u8>, ConfidentialError> {
+    let (aad, key_epoch) = binding.params();
+    let params =
+        EnvelopeParams { purpose: Purpose::ContractCommand, direction: Direction::Request, key_epoch, aad: &aad };
+    Ok(envelope::seal(contract_key, &params, command)?.encode())
+}
+
+/// Opens a command from a contract's topic. Fails unless it was sealed for exactly this binding.
+pub fn open_command(
+    contract_key: &AgreementSecret,
+    binding: &CommandBinding,
+    payload: &[u8],
+) -> Result<Zeroizing<Vec<u8>>, ConfidentialError> {
+    let sealed: Envelope = decode("command envelope", payload)?;
+    let (aad, key_epoch) = binding.params();
+    let params =
+        EnvelopeParams { purpose: Purpose::ContractCommand, direction: Direction::Request, key_epoch, aad: &aad };
+    Ok(envelope::open(contract_key, &params, &sealed)?)
+}
+
+/// An account's permission for an ed25519 session key to sign its queries until a block height.
+#[derive(Clone, Copy, PartialEq, Eq, Debug, Encode, Decode, MaxEncodedLen)]
+pub struct SessionCertificate {
+    /// The account.
+    pub account: AccountId,
+    /// The session's ed25519 public key.
+    pub session_key: [u8; 32],
+    /// The chain id.
+    pub chain: Hash,
+    /// The last block height at which the session is valid.
+    pub expires_at: u64,
+}
+
+impl SessionCertificate {
+    /// Signs the certificate with the account key.
+    pub fn sign(self, account: &crate::AccountPair) -> SignedSessionCertificate {
+        let signature = account.sign(&with_domain(SESSION_DOMAIN, &self));
+        SignedSessionCertificate { certificate: self, signature }
+    }
+}
+
+/// A session certificate with the account's sr25519 signature.
+#[derive(Clone, Copy, PartialEq, Eq, Debug, Encode, Decode, MaxEncodedLen)]
+pub struct SignedSessionCertificate {
+    /// The certificate.
+    pub certificate: SessionCertificate,
+    /// The account's signature over the domain-separated encoding.
+    pub signature: [u8; 64],
+}
+
+/// A query to one worker about one contract.
+#[derive(Clone, PartialEq, Eq, Debug, Encode, Decode, MaxEncodedLen)]
+pub struct Query {
+    /// The chain id.
+    pub chain: Hash,
+    /// The worker's identity key: a query for one worker is refused by every other.
+    pub worker: [u8; 32],
+    /// The contract asked.
+    pub contract: ContractId,
+    /// The account asking.
+    pub requester: AccountId,
+    /// Random, unique per query: a worker answers each (requester, nonce) once.
+    pub nonce: [u8; 16],
+    /// The newest finalized height the client knows: a worker behind it by more than its bound
+    /// refuses as stale.
+    pub known_height: u64,
+    /// The last height at which the query may be answered (bounds the worker's replay memory).
+    pub valid_until: u64,
+    /// The client's fresh X25519 key: the answer is sealed to it.
+    pub response_key: AgreementPublic,
+    /// What the contract is asked.
+    pub payload: BoundedBytes<MAX_QUERY_PAYLOAD>,
+}
+
+/// Who vouches for a query.
+#[derive(Clone, PartialEq, Eq, Debug, Encode, Decode, MaxEncodedLen)]
+pub enum QueryAuth {
+    /// The requester's sr25519 account signature.
+    #[codec(index = 0)]
+    Account([u8; 64]),
+    /// A session key's ed25519 signature, with the account's certificate for it.
+    #[codec(index = 1)]
+    Session {
+        /// The certificate.
+        certificate: SignedSessionCertificate,
+        /// The session key's signature.
+        signature: [u8; 64],
+    },
+}
+
+/// A query with its signature: what is sealed to the worker.
+#[derive(Clone, PartialEq, Eq, Debug, Encode, Decode, MaxEncodedLen)]
+pub struct SignedQuery {
+    /// The query.
+    pub query: Query,
+    /// Its signature.
+    pub auth: QueryAuth,
+}
+
+impl Query {
+    fn signing_payload(&self) -> Vec<u8> {
+        with_domain(QUERY_DOMAIN, self)
+    }
+
+    /// Signs with the requester's account key.
+    pub fn sign(self, account: &crate::AccountPair) -> SignedQuery {
+        let signature = account.sign(&self.signing_payload());
+        SignedQuery { query: self, auth: QueryAuth::Account(signature) }
+    }
+
+    /// Signs with a session key under the account's certificate.
+    pub fn sign_with_session(self, session: &RuntimeSigner, certificate: SignedSessionCertificate) -> SignedQuery {
+        let signature = session.sign(&self.signing_payload());
+        SignedQuery { query: self, auth: QueryAuth::Session { certificate, signature } }
+    }
+}
+
+impl SignedQuery {
+    /// The request hash an answer names: SHA-256 of the signed query's encoding.
+    pub fn hash(&self) -> Hash {
+        sha256(&self.encode())
+    }
+
+    /// Checks the signatures. Returns the last height of the session certificate, if one was used;
+    /// whether that height has passed is the worker's check, against its view of the chain.
+    pub fn verify(&self) -> Result<Option<u64>, ConfidentialError> {
+        let payload = self.query.signing_payload();
+        match &self.auth {
+            QueryAuth::Account(signature) => {
+                verify_account_signature(&self.query.requester, &payload, signature)
+                    .map_err(ConfidentialError::AccountSignature)?;
+                Ok(None)
+            }
+            QueryAuth::Session { certificate, signature } => {
+                let cert = &certificate.certificate;
+                if cert.account != self.query.requester || cert.chain != self.query.chain {
+                    return Err(ConfidentialError::SessionMismatch { certified: cert.account, chain: cert.chain });
+                }
+                verify_account_signature(&cert.account, &with_domain(SESSION_DOMAIN, cert), &certificate.signature)
+                    .map_err(ConfidentialError::SessionCertificate)?;
+                verify_runtime_signature(&cert.session_key, &payload, signature)
+                    .map_err(ConfidentialError::SessionSignature)?;
+                Ok(Some(cert.expires_at))
+            }
+        }
+    }
+}
+
+fn query_params(direction: Direction, aad: &[u8]) -> EnvelopeParams<'_> {
+    EnvelopeParams { purpose: Purpose::Query, direction, key_epoch: KeyEpoch(0), aad }
+}
+
+/// Seals a signed query to a worker's X25519 key: the body of `POST /v1/query`.
+pub fn seal_query(worker_key: &AgreementPublic, query: &SignedQuery) -> Result<Vec<u8>, ConfidentialError> {
+    Ok(envelope::seal(worker_key, &query_params(Direction::Request, QUERY_DOMAIN), &query.encode())?.encode())
+}
+
+/// Opens a query sealed to this worker. Signatures are not checked here ([`SignedQuery::verify`]).
+pub fn open_query(worker_key: &AgreementSecret, body: &[u8]) -> Result<SignedQuery, ConfidentialError> {
+    let sealed: Envelope = decode("query envelope", body)?;
+    let plain = envelope::open(worker_key, &query_params(Direction::Request, QUERY_DOMAIN), &sealed)?;
+    decode("signed query", &plain)
+}
+
+/// What a contract answered.
+#[derive(Clone, PartialEq, Eq, Debug, Encode, Decode, MaxEncodedLen)]
+pub enum AnswerResult {
+    /// The contract's answer.
+    #[codec(index = 0)]
+    Ok(BoundedBytes<MAX_ANSWER_PAYLOAD>),
+    /// The contract refused, with its reason (for example: only the owner may read this).
+    #[codec(index = 1)]
+    Refused(BoundedBytes<MAX_REASON>),
+}
+
+/// A worker's answer to one query.
+#[derive(Clone, PartialEq, Eq, Debug, Encode, Decode, MaxEncodedLen)]
+pub struct Answer {
+    /// The request's hash ([`SignedQuery::hash`]).
+    pub request: Hash,
+    /// The chain height the answer was computed at.
+    pub height: u64,
+    /// The contract's code hash.
+    pub code: Hash,
+    /// The answering worker's identity key.
+    pub worker: [u8; 32],
+    /// True when the worker runs without a TEE (software mode): its answers prove nothing.
+    pub insecure: bool,
+    /// The result.
+    pub result: AnswerResult,
+}
+
+/// An answer with the worker's ed25519 signature over its domain-separated encoding.
+#[derive(Clone, PartialEq, Eq, Debug, Encode, Decode, MaxEncodedLen)]
+pub struct SignedAnswer {
+    /// The answer.
+    pub answer: Answer,
+    /// The worker's signature.
+    pub signature: [u8; 64],
+}
+
+/// Signs `answer` with the worker's identity key and seals it to the client's answer key.
+pub fn seal_answer(
+    worker: &RuntimeSigner,
+    answer: Answer,
+    response_key: &AgreementPublic,
+) -> Result<Vec<u8>, ConfidentialError> {
+    let aad = with_domain(ANSWER_DOMAIN, &answer.request);
+    let signature = worker.sign(&with_domain(ANSWER_DOMAIN, &answer));
+    let signed = SignedAnswer { answer, signature };
+    Ok(envelope::seal(response_key, &query_params(Direction::Response, &aad), &signed.encode())?.encode())
+}
+
+/// Opens and checks an answer: sealed to the client's answer key, for `request`, signed by `worker`.
+pub fn open_answer(
+    response_key: &AgreementSecret,
+    request: &Hash,
+    worker: &[u8; 32],
+    body: &[u8],
+) -> Result<Answer, ConfidentialError> {
+    let sealed: Envelope = decode("answer envelope", body)?;
+    let aad = with_domain(ANSWER_DOMAIN, request);
+    let plain = envelope::open(response_key, &query_params(Direction::Response, &aad), &sealed)?;
+    let signed: SignedAnswer = decode("signed answer", &plain)?;
+    if signed.answer.request != *request || signed.answer.worker != *worker {
+        return Err(ConfidentialError::WrongAnswer {
+            expected: *request,
+            found: signed.answer.request,
+            worker: signed.answer.worker,
+        });
+    }
+    verify_runtime_signature(worker, &with_domain(ANSWER_DOMAIN, &signed.answer), &signed.signature)
+        .map_err(|error| ConfidentialError::AnswerSignature { worker: *worker, error })?;
+    Ok(signed.answer)
+}
+
+/// A cluster key sealed to one assigned worker.
+#[derive(Clone, PartialEq, Eq, Debug, Encode, Decode, MaxEncodedLen)]
+pub struct KeyDelivery {
+    /// The worker's identity key.
+    pub worker: [u8; 32],
+    /// The cluster key's 32 secret bytes, sealed to the worker's X25519 key.
+    pub envelope: Envelope,
+}
+
+/// A contract's keys for an epoch, as a gatekeeper publishes them for one assignment.
+#[derive(Clone, PartialEq, Eq, Debug, Encode, Decode, MaxEncodedLen)]
+pub struct ContractKeys {
+    /// The assignment's index on the assignments topic.
+    pub assignment: u64,
+    /// The contract.
+    pub contract: ContractId,
+    /// Its code hash.
+    pub code: Hash,
+    /// Its cluster.
+    pub cluster: ClusterId,
+    /// The key epoch.
+    pub epoch: KeyEpoch,
+    /// The contract's X25519 key: clients seal commands to it.
+    pub agreement: AgreementPublic,
+    /// The contract's ed25519 key: it signs the contract's egress.
+    pub signing: [u8; 32],
+    /// The cluster key, sealed to each assigned worker that the gatekeeper verified.
+    pub deliveries: BoundedVec<KeyDelivery, MAX_CLUSTER_WORKERS>,
+}
+
+/// What a gatekeeper publishes on the key-epochs topic.
+#[derive(Clone, PartialEq, Eq, Debug, Encode, Decode, MaxEncodedLen)]
+pub enum KeyMessage {
+    /// The public half of the master key this gatekeeper holds.
+    #[codec(index = 0)]
+    MasterPublic(AgreementPublic),
+    /// A contract's public keys and its cluster key for the assigned workers.
+    #[codec(index = 1)]
+    ContractKeys(ContractKeys),
+}
+
+#[derive(Encode)]
+struct DeliveryBinding<'a> {
+    worker: &'a [u8; 32],
+    contract: &'a ContractId,
+    cluster: ClusterId,
+    epoch: KeyEpoch,
+    assignment: u64,
+}
+
+fn delivery_aad(worker: &[u8; 32], keys: &ContractKeys) -> Vec<u8> {
+    let binding = DeliveryBinding {
+        worker,
+        contract: &keys.contract,
+        cluster: keys.cluster,
+        epoch: keys.epoch,
+        assignment: keys.assignment,
+    };
+    with_domain(KEY_DELIVERY_DOMAIN, &binding)
+}
+
+impl ContractKeys {
+    /// The keys of `contract` (code `code`) derived from `cluster_key`, with the cluster key sealed
+    /// to each of `workers`, deterministically: the ephemeral key of each envelope derives from the
+    /// master key, the recipient, the epoch and the assignment index.
+    pub fn deliver(
+        master: &MasterKey,
+        cluster_key: &ClusterKey,
+        assignment: u64,
+        contract: ContractId,
+        code: Hash,
+        workers: &[AssignedWorker],
+    ) -> Result<Self, ConfidentialError> {
+        let contract_key = cluster_key.contract_key(contract);
+        let mut keys = Self {
+            assignment,
+            contract,
+            code,
+            cluster: cluster_key.cluster(),
+            epoch: cluster_key.epoch(),
+            agreement: contract_key.agreement().public(),
+            signing: contract_key.signer().public(),
+            deliveries: BoundedVec::default(),
+        };
+        for worker in workers {
+            let aad = delivery_aad(&worker.identity, &keys);
+            let params = EnvelopeParams {
+                purpose: Purpose::KeyDelivery,
+                direction: Direction::Request,
+                key_epoch: keys.epoch,
+                aad: &aad,
+            };
+            let ephemeral = master.ephemeral_for(&worker.agreement, keys.epoch, assignment);
+            let envelope =
+                envelope::seal_with_ephemeral(&ephemeral, &worker.agreement, &params, cluster_key.secret().expose())?;
+            keys.deliveries
+                .try_push(KeyDelivery { worker: worker.identity, envelope })
+                .map_err(|_| ConfidentialError::TooLarge("a cluster"))?;
+        }
+        Ok(keys)
+    }
+
+    /// Opens the cluster key sealed to the worker `identity` and checks that it yields the
+    /// published contract keys. `None` if no delivery is addressed to `identity`.
+    pub fn open(
+        &self,
+        identity: &[u8; 32],
+        agreement: &AgreementSecret,
+    ) -> Option<Result<ClusterKey, ConfidentialError>> {
+        let delivery = self.deliveries.iter().find(|delivery| delivery.worker == *identity)?;
+        let aad = delivery_aad(identity, self);
+        let params = EnvelopeParams {
+            purpose: Purpose::KeyDelivery,
+            direction: Direction::Request,
+            key_epoch: self.epoch,
+            aad: &aad,
+        };
+        Some(envelope::open(agreement, &params, &delivery.envelope).map_err(ConfidentialError::from).and_then(
+            |plain| {
+                let secret: [u8; 32] = plain.as_slice().try_into().map_err(|_| ConfidentialError::Malformed {
+                    what: "cluster key",
+                    reason: format!("{} bytes, expected 32", plain.len()),
+                })?;
+                let cluster_key = ClusterKey::from_secret(SecretBytes::new(secret), self.cluster, self.epoch);
+                let contract_key = cluster_key.contract_key(self.contract);
+                if contract_key.agreement().public() != self.agreement || contract_key.signer().public() != self.signing
+                {
+                    return Err(ConfidentialError::KeyMismatch(self.contract));
+                }
+                Ok(cluster_key)
+            },
+        ))
+    }
+}
+
+#[cfg(test)]
+mod tests;

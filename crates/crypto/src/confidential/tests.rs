@@ -1,0 +1,152 @@
+use super::*;
+use crate::AccountPair;
+
+fn pair(uri: &str) -> AccountPair {
+    AccountPair::from_suri(uri, None).unwrap()
+}
+
+const CHAIN: Hash = Hash([0xcc; 32]);
+const CONTRACT: ContractId = ContractId([0xc0; 32]);
+
+#[test]
+fn a_command_opens_only_under_its_sender_and_nonce() {
+    let contract_key = AgreementSecret::from_bytes(&SecretBytes::new([5; 32]));
+    let (alice, bob) = (pair("//Alice").public(), pair("//Bob").public());
+    let binding = CommandBinding { chain: CHAIN, contract: CONTRACT, epoch: KeyEpoch(0), sender: alice, nonce: 3 };
+    let sealed = seal_command(&contract_key.public(), &binding, b"add note").unwrap();
+    assert_eq!(open_command(&contract_key, &binding, &sealed).unwrap().as_slice(), b"add note");
+
+    // Replayed inside Bob's transaction, or inside another of Alice's, or on another contract or chain.
+    for other in [
+        CommandBinding { sender: bob, ..binding },
+        CommandBinding { nonce: 4, ..binding },
+        CommandBinding { contract: ContractId([1; 32]), ..binding },
+        CommandBinding { chain: Hash([1; 32]), ..binding },
+    ] {
+        let error = open_command(&contract_key, &other, &sealed).unwrap_err();
+        assert!(matches!(error, ConfidentialError::Envelope(EnvelopeError::Unauthentic)), "{error}");
+    }
+    let error = open_command(&contract_key, &binding, &sealed[..sealed.len() - 1]).unwrap_err();
+    assert!(matches!(error, ConfidentialError::Malformed { .. }), "{error}");
+}
+
+fn query(requester: AccountId) -> Query {
+    Query {
+        chain: CHAIN,
+        worker: [9; 32],
+        contract: CONTRACT,
+        requester,
+        nonce: [1; 16],
+        known_height: 10,
+        valid_until: 20,
+        response_key: [0; 32],
+        payload: b"notes".to_vec().try_into().unwrap(),
+    }
+}
+
+#[test]
+fn queries_verify_by_account_or_certified_session_and_nothing_else() {
+    let alice = pair("//Alice");
+    let signed = query(alice.public()).sign(&alice);
+    assert_eq!(signed.verify().unwrap(), None);
+
+    // Signed by Bob but claiming Alice.
+    let forged = query(alice.public()).sign(&pair("//Bob"));
+    assert!(matches!(forged.verify(), Err(ConfidentialError::AccountSignature(_))));
+    // Altered after signing.
+    let mut altered = signed.clone();
+    altered.query.payload = b"other".to_vec().try_into().unwrap();
+    assert!(matches!(altered.verify(), Err(ConfidentialError::AccountSignature(_))));
+
+    let session = RuntimeSigner::from_seed(&SecretBytes::new([4; 32]));
+    let certificate =
+        SessionCertificate { account: alice.public(), session_key: session.public(), chain: CHAIN, expires_at: 99 }
+            .sign(&alice);
+    let by_session = query(alice.public()).sign_with_session(&session, certificate);
+    assert_eq!(by_session.verify().unwrap(), Some(99));
+
+    // A certificate Bob signed for his own session cannot speak for Alice.
+    let bob = pair("//Bob");
+    let bobs = SessionCertificate { account: bob.public(), ..certificate.certificate }.sign(&bob);
+    let error = query(alice.public()).sign_with_session(&session, bobs).verify().unwrap_err();
+    assert!(matches!(error, ConfidentialError::SessionMismatch { .. }), "{error}");
+    // A certificate with a stretched lifetime no longer carries the account's signature.
+    let stretched = SignedSessionCertificate {
+        certificate: SessionCertificate { expires_at: 1_000, ..certificate.certificate },
+        ..certificate
+    };
+    let error = query(alice.public()).sign_with_session(&session, stretched).verify().unwrap_err();
+    assert!(matches!(error, ConfidentialError::SessionCertificate(_)), "{error}");
+    // Another session key than the certified one.
+    let other = RuntimeSigner::from_seed(&SecretBytes::new([5; 32]));
+    let error = query(alice.public()).sign_with_session(&other, certificate).verify().unwrap_err();
+    assert!(matches!(error, ConfidentialError::SessionSignature(_)), "{error}");
+}
+
+#[test]
+fn a_query_and_its_answer_round_trip_and_bind_to_each_other() {
+    let worker_agreement = AgreementSecret::from_bytes(&SecretBytes::new([6; 32]));
+    let worker = RuntimeSigner::from_seed(&SecretBytes::new([7; 32]));
+    let client = AgreementSecret::from_bytes(&SecretBytes::new([8; 32]));
+    let alice = pair("//Alice");
+    let signed = Query { response_key: client.public(), worker: worker.public(), ..query(alice.public()) }.sign(&alice);
+    let body = seal_query(&worker_agreement.public(), &signed).unwrap();
+    assert_eq!(open_query(&worker_agreement, &body).unwrap(), signed);
+    assert!(open_query(&client, &body).is_err(), "another key cannot open it");
+
+    let answer = Answer {
+        request: signed.hash(),
+        height: 12,
+        code: Hash([3; 32]),
+        worker: worker.public(),
+        insecure: true,
+        result: AnswerResult::Ok(b"[]".to_vec().try_into().unwrap()),
+    };
+    let sealed = seal_answer(&worker, answer.clone(), &client.public()).unwrap();
+    assert_eq!(open_answer(&client, &signed.hash(), &worker.public(), &sealed).unwrap(), answer);
+    // Not for another request; not from another worker.
+    assert!(open_answer(&client, &Hash([0; 32]), &worker.public(), &sealed).is_err());
+    let error = open_answer(&client, &signed.hash(), &[1; 32], &sealed).unwrap_err();
+    assert!(matches!(error, ConfidentialError::WrongAnswer { .. }), "{error}");
+    // Signed by a key other than the worker it names.
+    let impostor = RuntimeSigner::from_seed(&SecretBytes::new([2; 32]));
+    let sealed = seal_answer(&impostor, answer, &client.public()).unwrap();
+    let error = open_answer(&client, &signed.hash(), &worker.public(), &sealed).unwrap_err();
+    assert!(matches!(error, ConfidentialError::AnswerSignature { .. }), "{error}");
+}
+
+#[test]
+fn key_deliveries_are_deterministic_and_open_only_for_their_worker() {
+    let master = MasterKey::from_secret(SecretBytes::new([1; 32]));
+    let cluster_key = master.cluster_key(ClusterId(1), KeyEpoch(0));
+    let workers: Vec<(RuntimeSigner, AgreementSecret)> = (0..2u8)
+        .map(|i| {
+            let identity = RuntimeSigner::from_seed(&SecretBytes::new([10 + i; 32]));
+            (identity, AgreementSecret::from_bytes(&SecretBytes::new([20 + i; 32])))
+        })
+        .collect();
+    let assigned: Vec<AssignedWorker> = workers
+        .iter()
+        .map(|(id, agreement)| AssignedWorker { identity: id.public(), agreement: agreement.public() })
+        .collect();
+    let code = Hash([3; 32]);
+    let keys = ContractKeys::deliver(&master, &cluster_key, 4, CONTRACT, code, &assigned).unwrap();
+    // A second gatekeeper holding the same master key emits the same bytes.
+    let second = MasterKey::from_secret(SecretBytes::new([1; 32]));
+    let again =
+        ContractKeys::deliver(&second, &second.cluster_key(ClusterId(1), KeyEpoch(0)), 4, CONTRACT, code, &assigned)
+            .unwrap();
+    assert_eq!(KeyMessage::ContractKeys(keys.clone()).encode(), KeyMessage::ContractKeys(again).encode());
+
+    let (first, first_agreement) = &workers[0];
+    let opened = keys.open(&first.public(), first_agreement).unwrap().unwrap();
+    assert_eq!(opened.secret().expose(), cluster_key.secret().expose());
+    // The second worker's key does not open the first's delivery; an unassigned worker finds none.
+    assert!(keys.open(&first.public(), &workers[1].1).unwrap().is_err());
+    assert!(keys.open(&[0; 32], first_agreement).is_none());
+    // Published keys that the delivered key does not yield are refused.
+    let mut lying = keys.clone();
+    lying.signing = [0; 32];
+    assert!(matches!(lying.open(&first.public(), first_agreement).unwrap(), Err(ConfidentialError::KeyMismatch(_))));
+    assert_ne!(master.public(), MasterKey::from_secret(SecretBytes::new([2; 32])).public());
+}
