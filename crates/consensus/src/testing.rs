@@ -22,7 +22,7 @@ use veil_chain::{
     testing::{command, pair},
 };
 use veil_crypto::AccountPair;
-use veil_primitives::{ContractId, Hash, Header, Message, Topic, topics::TopicProof};
+use veil_primitives::{ContractId, Hash, Header, Message, SignedEgress, SignedTransaction, Topic, topics::TopicProof};
 
 use crate::{
     alias::{PrivateKey, Scheme},
@@ -94,9 +94,16 @@ pub struct GeneratedChain {
 impl GeneratedChain {
     /// A chain at genesis whose blocks will carry commands to `contracts` contracts, round-robin.
     pub fn new(contracts: u8) -> Self {
+        Self::with_genesis(contracts, |_| {})
+    }
+
+    /// [`GeneratedChain::new`] with a genesis that `adjust` changed (Alice is funded; the network
+    /// key and namespace are the test network's).
+    pub fn with_genesis(contracts: u8, adjust: impl FnOnce(&mut veil_chain::Genesis)) -> Self {
         let network = TestNetwork::new(7, 4, "veil-generated");
         let sender = pair("//Alice");
         let mut genesis = veil_chain::testing::genesis(&[sender.public()], 1_000_000_000);
+        adjust(&mut genesis);
         genesis.network.public_key = network.network_key;
         genesis.network.namespace = network.namespace.clone();
         let chain = Chain::new(genesis).unwrap_or_else(|error| panic!("genesis: {error}"));
@@ -117,20 +124,29 @@ impl GeneratedChain {
         self.headers.last().unwrap_or_else(|| unreachable!("the genesis header is always there"))
     }
 
-    /// Appends one block with one command (a 32-byte payload) to the next contract in turn.
+    /// Appends one block with one command (a 32-byte payload) from Alice to the next contract in
+    /// turn (Alice's nonces must not be used elsewhere).
     pub fn extend(&mut self) {
-        let parent = self.tip().clone();
-        let nonce = parent.height;
+        let nonce = self.tip().height;
         let contract = self.contracts[(nonce % self.contracts.len() as u64) as usize];
         let mut payload = [0u8; 32];
         payload[..8].copy_from_slice(&nonce.to_le_bytes());
         let tx = command(&self.chain, &self.sender, nonce, contract, &payload);
+        self.push(vec![tx], Vec::new());
+    }
+
+    /// Appends one block with these transactions and egress copies, one millisecond after the tip;
+    /// panics if the chain drops any of them.
+    pub fn push(&mut self, transactions: Vec<SignedTransaction>, egress: Vec<SignedEgress>) {
+        let parent = self.tip().clone();
+        let (count, copies) = (transactions.len(), egress.len());
         let timestamp = parent.timestamp_ms + 1;
         let built = self
             .chain
-            .build(&self.state, &parent, timestamp, [tx], [])
+            .build(&self.state, &parent, timestamp, transactions, egress)
             .unwrap_or_else(|error| panic!("build: {error}"));
-        assert_eq!(built.transactions.len(), 1, "generated command dropped: {:?}", built.dropped);
+        assert_eq!(built.transactions.len(), count, "transactions dropped: {:?}", built.dropped);
+        assert_eq!(built.egress.len(), copies, "egress skipped: {:?}", built.skipped_egress);
         let header = built.header(&parent, Hash::ZERO);
         self.state.apply(built.changes);
         self.headers.push(header);
@@ -145,18 +161,20 @@ impl GeneratedChain {
 
     /// The messages of `topic` from `from` to its length now, with their proof against the tip.
     pub fn topic_range(&self, topic: &Topic, from: u64) -> (Vec<Message>, TopicProof) {
-        let (info, proof) = self
-            .chain
-            .topic_proof(&self.state, topic)
-            .unwrap_or_else(|error| panic!("proof: {error}"))
-            .unwrap_or_else(|| panic!("topic {topic} has no message"));
+        self.try_topic_range(topic, from).unwrap_or_else(|| panic!("topic {topic} has no message"))
+    }
+
+    /// [`GeneratedChain::topic_range`], or `None` while the topic has no message.
+    pub fn try_topic_range(&self, topic: &Topic, from: u64) -> Option<(Vec<Message>, TopicProof)> {
+        let (info, proof) =
+            self.chain.topic_proof(&self.state, topic).unwrap_or_else(|error| panic!("proof: {error}"))?;
         let overlay = veil_chain::state::Overlay::new(&self.state);
         let messages = (from..info.log.length)
             .map(|index| {
                 overlay.topic_message(topic, index).ok().flatten().unwrap_or_else(|| panic!("message {index} missing"))
             })
             .collect();
-        (messages, proof)
+        Some((messages, proof))
     }
 
     /// The tip's certificate (its view is its height).

@@ -14,5 +14,7 @@
 //! checked by `tests/dependencies.rs`.
 
 pub mod checkpoint;
+pub mod contract;
 pub mod egress;
+pub mod runtime;
 pub mod sync;

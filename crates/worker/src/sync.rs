@@ -1,25 +1,30 @@
 //! Following the chain: topic messages delivered by an untrusted relayer, accepted only with proof.
 //!
-//! A [`Delivery`] is what a node's `/v1/topics/{topic}/messages` answers: a finalization
-//! certificate, the certified header, and the messages of one topic from where the runtime stands
-//! to the length the header commits, with the topic proof. [`Follower::accept`] checks it with the
-//! light client against the network key pinned from genesis; only then does the runtime's view move
-//! on, and the new messages come back in order for dispatch. A forged certificate, another header,
-//! an altered, reordered, inserted or omitted message, or an older header than the one already
-//! accepted is refused with the reason, and nothing changes.
+//! A [`Batch`] is one finalized header with its certificate and, for each followed topic that has
+//! messages, the messages from where the runtime stands to the length the header commits, with
+//! the topic proof (what a node's `/v1/topics/{topic}/messages?height=h` answers). Every topic is
+//! proven at the same header, so the runtime's whole view sits at one height and messages of
+//! different topics are handled in a fixed order whatever order the relayer fetched them in.
+//! [`Follower::accept`] checks the whole batch with the light client against the network key pinned
+//! from genesis; only if all of it verifies does the view move on. A forged certificate, another
+//! header, an altered, reordered, inserted or omitted message, a followed topic left out, or an
+//! older header than the one already accepted is refused with the reason, and nothing changes.
+//!
+//! A topic with no message yet has nothing to prove (the chain keeps no proof of absence), so it
+//! may be left out: a relayer that hides a topic's first messages only delays the runtime, which
+//! learns of every contract through topics it already follows.
 
-use parity_scale_codec::{Decode, Encode};
+use parity_scale_codec::{Decode, DecodeAll, Encode};
 use std::collections::BTreeMap;
 use veil_light_client::{LightClient, LightClientError};
 use veil_primitives::{Hash, Header, Message, Topic, log::LogPeaks, topics::TopicProof};
 
-/// One topic's new messages with everything needed to verify them.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Delivery {
-    /// The finalization certificate of `header`.
-    pub certificate: Vec<u8>,
-    /// The certified header.
-    pub header: Header,
+/// The largest encoded batch a runtime decodes: 64 MiB.
+pub const MAX_BATCH_BYTES: usize = 64 << 20;
+
+/// One topic's new messages and their proof against the batch's header.
+#[derive(Clone, Debug, PartialEq, Eq, Encode, Decode)]
+pub struct TopicDelivery {
     /// The topic.
     pub topic: Topic,
     /// The messages from the runtime's current length to the header's.
@@ -28,33 +33,76 @@ pub struct Delivery {
     pub proof: TopicProof,
 }
 
-/// Why a delivery is refused. The runtime's state is unchanged.
+/// A certified header and the new messages of the runtime's topics at it.
+#[derive(Clone, Debug, PartialEq, Eq, Encode, Decode)]
+pub struct Batch {
+    /// The finalization certificate of `header`.
+    pub certificate: Vec<u8>,
+    /// The certified header.
+    pub header: Header,
+    /// One entry per followed topic that has messages, each topic once.
+    pub topics: Vec<TopicDelivery>,
+}
+
+impl Batch {
+    /// Decodes a batch from the relayer: size limit first, then all bytes consumed.
+    pub fn decode_strict(bytes: &[u8]) -> Result<Self, SyncError> {
+        if bytes.len() > MAX_BATCH_BYTES {
+            return Err(SyncError::Malformed(format!("{} bytes; the limit is {MAX_BATCH_BYTES}", bytes.len())));
+        }
+        Self::decode_all(&mut &bytes[..]).map_err(|error| SyncError::Malformed(error.to_string()))
+    }
+}
+
+/// Why a batch is refused. The runtime's state is unchanged.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum SyncError {
-    /// The certificate, the header or the messages do not verify.
-    #[error(transparent)]
-    Verification(#[from] LightClientError),
+    /// The bytes are not a batch.
+    #[error("malformed batch: {0}")]
+    Malformed(String),
+    /// A batch without topics whose certificate or header does not verify.
+    #[error("header: {0}")]
+    Header(LightClientError),
+    /// The certificate, the header or a topic's messages do not verify.
+    #[error("topic {topic}: {error}")]
+    Verification {
+        /// The topic whose proof failed.
+        topic: Topic,
+        /// Why.
+        error: LightClientError,
+    },
     /// A header older than one already accepted: the relayer is replaying the past.
-    #[error("delivery is for height {got}, but this runtime already stands at {have}")]
+    #[error("batch is for height {got}, but this runtime already stands at {have}")]
     StaleHeader {
         /// The height already accepted.
         have: u64,
-        /// The delivery's.
+        /// The batch's.
         got: u64,
     },
     /// A topic this runtime does not follow.
     #[error("topic {0} is not followed here")]
     NotFollowed(Topic),
+    /// The same topic twice.
+    #[error("topic {0} appears twice in the batch")]
+    Duplicate(Topic),
+    /// A followed topic with messages is missing: its new messages could be withheld.
+    #[error("topic {0} has messages here but is missing from the batch")]
+    Missing(Topic),
 }
 
-/// Where the runtime stands: the newest accepted height and each followed topic's log peaks.
+/// Where the runtime stands: the newest accepted header and each followed topic's log peaks.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Encode, Decode)]
 pub struct FollowerState {
     /// The height of the newest header accepted.
     pub height: u64,
+    /// That header's timestamp, milliseconds since the Unix epoch.
+    pub timestamp_ms: u64,
     /// The kept peaks of each followed topic (their length is where the next delivery starts).
     pub topics: BTreeMap<Topic, LogPeaks>,
 }
+
+/// New messages of one topic, with their indices, in log order.
+pub type NewMessages = Vec<(u64, Message)>;
 
 /// The runtime's light-client view of its topics.
 #[derive(Clone, Debug)]
@@ -80,27 +128,43 @@ impl Follower {
         self.state.topics.entry(topic).or_default();
     }
 
-    /// Verifies `delivery` and, only if it verifies, moves the topic on. Returns the new messages
-    /// with their indices, in order.
-    pub fn accept(&mut self, delivery: &Delivery) -> Result<Vec<(u64, Message)>, SyncError> {
-        let kept = self.state.topics.get(&delivery.topic).ok_or(SyncError::NotFollowed(delivery.topic))?;
-        if delivery.header.height < self.state.height {
-            return Err(SyncError::StaleHeader { have: self.state.height, got: delivery.header.height });
+    /// Verifies all of `batch` and, only if all of it verifies, moves the view to its header.
+    /// Returns each topic's new messages, topics in their canonical order.
+    pub fn accept(&mut self, batch: &Batch) -> Result<Vec<(Topic, NewMessages)>, SyncError> {
+        if batch.header.height < self.state.height {
+            return Err(SyncError::StaleHeader { have: self.state.height, got: batch.header.height });
         }
-        let from = kept.length;
-        let hashes: Vec<(u64, Hash)> =
-            delivery.messages.iter().enumerate().map(|(i, message)| (from + i as u64, message.hash())).collect();
-        let peaks = self.client.verify_topic(
-            &delivery.certificate,
-            &delivery.header,
-            &delivery.topic,
-            kept,
-            &hashes,
-            &delivery.proof,
-        )?;
-        self.state.topics.insert(delivery.topic, peaks);
-        self.state.height = delivery.header.height;
-        Ok(delivery.messages.iter().cloned().enumerate().map(|(i, message)| (from + i as u64, message)).collect())
+        let mut next = self.state.topics.clone();
+        let mut delivered: BTreeMap<Topic, NewMessages> = BTreeMap::new();
+        for delivery in &batch.topics {
+            let topic = delivery.topic;
+            let kept = self.state.topics.get(&topic).ok_or(SyncError::NotFollowed(topic))?;
+            if delivered.contains_key(&topic) {
+                return Err(SyncError::Duplicate(topic));
+            }
+            let from = kept.length;
+            let hashes: Vec<(u64, Hash)> =
+                delivery.messages.iter().enumerate().map(|(i, message)| (from + i as u64, message.hash())).collect();
+            let peaks = self
+                .client
+                .verify_topic(&batch.certificate, &batch.header, &topic, kept, &hashes, &delivery.proof)
+                .map_err(|error| SyncError::Verification { topic, error })?;
+            next.insert(topic, peaks);
+            let messages = delivery.messages.iter().cloned().enumerate();
+            delivered.insert(topic, messages.map(|(i, message)| (from + i as u64, message)).collect());
+        }
+        if let Some((topic, _)) =
+            self.state.topics.iter().find(|(topic, kept)| kept.length > 0 && !delivered.contains_key(topic))
+        {
+            return Err(SyncError::Missing(*topic));
+        }
+        if batch.topics.is_empty() {
+            // Nothing to prove a topic against: the header alone must be certified.
+            self.client.verify_header(&batch.certificate, &batch.header).map_err(SyncError::Header)?;
+        }
+        self.state =
+            FollowerState { height: batch.header.height, timestamp_ms: batch.header.timestamp_ms, topics: next };
+        Ok(delivered.into_iter().collect())
     }
 }
 

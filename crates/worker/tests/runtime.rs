@@ -1,0 +1,230 @@
+//! The runtime against a generated chain, relayed in process: keys from the gatekeeper, commands
+//! through the chain, queries, lying relayers, restarts.
+#![allow(clippy::unwrap_used)]
+
+mod support;
+
+use support::{NOTES, Scenario, ask, notes_query};
+use veil_chain::testing::pair;
+use veil_crypto::{
+    RuntimeSigner, Sealer, SecretBytes, SoftwareSealingKey,
+    confidential::{AnswerResult, Query, SessionCertificate, seal_query},
+};
+use veil_primitives::{Call, SenderId, contract::builtin_code_hash, decode_strict};
+use veil_worker::{
+    checkpoint::CheckpointStore,
+    contract::NoteList,
+    runtime::{QueryError, QueryLimits, Runtime},
+    sync::SyncError,
+};
+
+fn notes(answer: &AnswerResult) -> Vec<Vec<u8>> {
+    match answer {
+        AnswerResult::Ok(bytes) => decode_strict::<NoteList>(bytes).unwrap().iter().map(|n| n.to_vec()).collect(),
+        AnswerResult::Refused(reason) => panic!("refused: {}", String::from_utf8_lossy(reason)),
+    }
+}
+
+#[test]
+fn keys_reach_only_verified_workers_and_the_owner_reads_their_notes() {
+    let (mut scenario, gatekeeper, mut worker) = Scenario::with_worker();
+    // The gatekeeper announced its master key and published the contract's keys, and saw both land.
+    assert!(gatekeeper.pending_egress().is_empty(), "acknowledged from the chain's own record");
+    assert_eq!(scenario.next_sequence(&SenderId::Gatekeeper(gatekeeper.identity())), 2);
+    let keys = scenario.notes_keys();
+    assert_eq!((keys.code, keys.deliveries.len()), (builtin_code_hash("notes"), 1));
+    assert_eq!(worker.contracts(), vec![(NOTES, builtin_code_hash("notes"), keys.epoch, true)]);
+
+    let (charlie, dave) = (pair("//Charlie"), pair("//Dave"));
+    let first = scenario.note(&charlie, b"buy milk");
+    let second = scenario.note(&charlie, b"call Dave");
+    scenario.block(vec![first, second]);
+    scenario.relay(&mut worker);
+
+    let (query, response) = notes_query(&scenario, &worker, &charlie, charlie.public());
+    let answer = ask(&worker, &query.sign(&charlie), &response).unwrap();
+    assert_eq!(notes(&answer.result), vec![b"buy milk".to_vec(), b"call Dave".to_vec()]);
+    assert_eq!(
+        (answer.height, answer.code, answer.worker),
+        (scenario.chain.tip().height, keys.code, worker.identity())
+    );
+    assert!(answer.insecure, "a software worker says so");
+
+    // Dave asks for Charlie's notes: the contract refuses, inside a signed answer.
+    let (query, response) = notes_query(&scenario, &worker, &dave, charlie.public());
+    let answer = ask(&worker, &query.sign(&dave), &response).unwrap();
+    assert!(matches!(answer.result, AnswerResult::Refused(_)), "{answer:?}");
+}
+
+#[test]
+fn a_command_replayed_in_another_transaction_is_refused() {
+    let (mut scenario, _, mut worker) = Scenario::with_worker();
+    let (charlie, dave) = (pair("//Charlie"), pair("//Dave"));
+    let original = scenario.note(&charlie, b"mine");
+    let Call::Command { payload, .. } = original.transaction.call.clone() else { unreachable!() };
+    scenario.block(vec![original]);
+    // Dave copies Charlie's ciphertext into his own transaction; Charlie resends it under a new nonce.
+    let (by_dave, _) = scenario.sign(&dave, Call::Command { contract: NOTES, payload: payload.clone() });
+    let (again, _) = scenario.sign(&charlie, Call::Command { contract: NOTES, payload });
+    scenario.block(vec![by_dave, again]);
+    let batch = scenario.batch_for(&worker);
+    let applied = worker.apply(&batch).unwrap();
+    assert_eq!(applied.refused.len(), 2, "{:?}", applied.refused);
+    assert!(applied.refused.iter().all(|reason| reason.contains("cannot open envelope")), "{:?}", applied.refused);
+
+    let (query, response) = notes_query(&scenario, &worker, &charlie, charlie.public());
+    assert_eq!(notes(&ask(&worker, &query.sign(&charlie), &response).unwrap().result), vec![b"mine".to_vec()]);
+    let (query, response) = notes_query(&scenario, &worker, &dave, dave.public());
+    assert!(notes(&ask(&worker, &query.sign(&dave), &response).unwrap().result).is_empty());
+}
+
+#[test]
+fn bad_queries_are_refused_with_reasons() {
+    let (mut scenario, _, mut worker) = Scenario::with_worker();
+    let (charlie, dave) = (pair("//Charlie"), pair("//Dave"));
+    let tx = scenario.note(&charlie, b"secret");
+    scenario.block(vec![tx]);
+    scenario.relay(&mut worker);
+    let height = worker.view().height;
+    let refusal = |query: &veil_crypto::confidential::SignedQuery| {
+        let body = seal_query(&worker.agreement_key(), query).unwrap();
+        worker.query(&body, 0).unwrap_err()
+    };
+
+    // Signed by Dave, claiming to be Charlie.
+    let (query, _) = notes_query(&scenario, &worker, &charlie, charlie.public());
+    assert!(matches!(refusal(&query.clone().sign(&dave)), QueryError::Unauthenticated(_)));
+
+    // A session key certified until a height that has passed; then one that is still valid.
+    let session = RuntimeSigner::from_seed(&SecretBytes::new([3; 32]));
+    let certify = |expires_at| {
+        SessionCertificate {
+            account: charlie.public(),
+            session_key: session.public(),
+            chain: scenario.genesis.hash(),
+            expires_at,
+        }
+        .sign(&charlie)
+    };
+    let expired = query.clone().sign_with_session(&session, certify(height - 1));
+    assert_eq!(refusal(&expired), QueryError::SessionExpired { expired_at: height - 1, height });
+    let (fresh, response) = notes_query(&scenario, &worker, &charlie, charlie.public());
+    let by_session = fresh.sign_with_session(&session, certify(height + 10));
+    assert_eq!(notes(&ask(&worker, &by_session, &response).unwrap().result), vec![b"secret".to_vec()]);
+
+    // The same query again.
+    assert!(matches!(refusal(&by_session), QueryError::Replayed { .. }));
+
+    // The client knows a height far past the worker's view.
+    let (mut ahead, _) = notes_query(&scenario, &worker, &charlie, charlie.public());
+    ahead.known_height = height + QueryLimits::default().max_lag_blocks + 1;
+    assert!(matches!(refusal(&ahead.sign(&charlie)), QueryError::Stale(_)));
+    // By the clock: a worker whose newest block is older than the bound.
+    let (query, _) = notes_query(&scenario, &worker, &charlie, charlie.public());
+    let body = seal_query(&worker.agreement_key(), &query.sign(&charlie)).unwrap();
+    let strict = Runtime::restore(&scenario.genesis, &worker.checkpoint(), true, QueryLimits::default()).unwrap();
+    let now = worker.view().timestamp_ms + 31_000;
+    assert!(matches!(strict.query(&body, now).unwrap_err(), QueryError::Stale(_)));
+
+    // Validity window passed, or too long.
+    let (mut late, _) = notes_query(&scenario, &worker, &charlie, charlie.public());
+    late.valid_until = height - 1;
+    assert!(matches!(refusal(&late.sign(&charlie)), QueryError::Validity { .. }));
+    // Another worker, another contract, garbage.
+    let (misaddressed, _) = notes_query(&scenario, &worker, &charlie, charlie.public());
+    let misaddressed = Query { worker: [1; 32], ..misaddressed };
+    assert!(matches!(refusal(&misaddressed.sign(&charlie)), QueryError::Misaddressed { .. }));
+    let (elsewhere, _) = notes_query(&scenario, &worker, &charlie, charlie.public());
+    let elsewhere = Query { contract: veil_primitives::ContractId([2; 32]), ..elsewhere };
+    assert!(matches!(refusal(&elsewhere.sign(&charlie)), QueryError::UnknownContract(_)));
+    assert!(matches!(worker.query(b"not a query", 0).unwrap_err(), QueryError::Unreadable(_)));
+}
+
+#[test]
+fn a_lying_relayer_changes_nothing() {
+    let (mut scenario, _, mut worker) = Scenario::with_worker();
+    let charlie = pair("//Charlie");
+    let txs = vec![scenario.note(&charlie, b"one"), scenario.note(&charlie, b"two")];
+    scenario.block(txs);
+    let honest = scenario.batch_for(&worker);
+    let (root, checkpoint) = (worker.state_root(), worker.checkpoint());
+    let contract_topic = honest.topics.iter().position(|t| t.topic == veil_primitives::Topic::Contract(NOTES)).unwrap();
+
+    let mut forged = honest.clone();
+    *forged.certificate.last_mut().unwrap() ^= 1;
+    let mut omitted = honest.clone();
+    omitted.topics[contract_topic].messages.pop();
+    let mut altered = honest.clone();
+    altered.topics[contract_topic].messages[0].payload = b"x".to_vec().try_into().unwrap();
+    let mut reordered = honest.clone();
+    reordered.topics[contract_topic].messages.reverse();
+    let mut hidden = honest.clone();
+    hidden.topics.remove(contract_topic);
+    for (what, batch) in
+        [("forged", forged), ("omitted", omitted), ("altered", altered), ("reordered", reordered), ("hidden", hidden)]
+    {
+        let error = worker.apply(&batch).map(|a| format!("{what}: accepted {a:?}")).unwrap_err();
+        assert!(matches!(error, SyncError::Verification { .. } | SyncError::Missing(_)), "{what}: {error}");
+        assert_eq!(worker.state_root(), root, "{what} changed the state");
+        assert_eq!(*worker.checkpoint(), *checkpoint, "{what} changed the checkpoint");
+    }
+    assert_eq!(worker.apply(&honest).unwrap().refused, Vec::<String>::new());
+    assert_ne!(worker.state_root(), root);
+}
+
+#[test]
+fn a_restarted_worker_matches_its_uninterrupted_twin_and_falls_back_past_a_corrupted_checkpoint() {
+    let (mut scenario, _, mut twin) = Scenario::with_worker();
+    let dir = std::env::temp_dir().join(format!("veil-worker-restart-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let sealer = || Sealer::new(&SoftwareSealingKey::open_or_create(&dir.join("sealing.key")).unwrap()).unwrap();
+    let mut store = CheckpointStore::open(&dir.join("checkpoints"), sealer()).unwrap();
+    let mut restarted = Runtime::restore(&scenario.genesis, &twin.checkpoint(), true, support::limits()).unwrap();
+    store.save(&restarted.checkpoint()).unwrap();
+
+    let charlie = pair("//Charlie");
+    for round in 0..4u8 {
+        let txs = (0..3).map(|i| scenario.note(&charlie, &[round, i])).collect();
+        scenario.block(txs);
+        let batch = scenario.batch_for(&twin);
+        twin.apply(&batch).unwrap();
+        restarted.apply(&batch).unwrap();
+        store.save(&restarted.checkpoint()).unwrap();
+    }
+    // Stopped mid-batch: the batch's effects were never saved; the restart loads the last
+    // checkpoint and the relayer brings the same messages again from where it stands.
+    let txs = (0..3).map(|i| scenario.note(&charlie, &[9, i])).collect();
+    scenario.block(txs);
+    let batch = scenario.batch_for(&twin);
+    twin.apply(&batch).unwrap();
+    restarted.apply_with(&batch, |_| {}).unwrap();
+    drop(restarted);
+    let mut store = CheckpointStore::open(&dir.join("checkpoints"), sealer()).unwrap();
+    let loaded = store.load().unwrap().unwrap();
+    let mut restarted = Runtime::restore(&scenario.genesis, &loaded.state, true, support::limits()).unwrap();
+    restarted.apply(&scenario.batch_for(&restarted)).unwrap();
+    assert_eq!(restarted.state_root(), twin.state_root());
+    assert_eq!(restarted.pending_egress(), twin.pending_egress());
+
+    // The newest checkpoint corrupted on disk: the previous generation loads, and catching up from
+    // it reaches the same state.
+    store.save(&restarted.checkpoint()).unwrap();
+    let newest = std::fs::read_dir(dir.join("checkpoints"))
+        .unwrap()
+        .map(|entry| entry.unwrap().path())
+        .max_by_key(|path| std::fs::metadata(path).unwrap().modified().unwrap())
+        .unwrap();
+    let mut bytes = std::fs::read(&newest).unwrap();
+    let middle = bytes.len() / 2;
+    bytes[middle] ^= 0xff;
+    std::fs::write(&newest, bytes).unwrap();
+    let mut store = CheckpointStore::open(&dir.join("checkpoints"), sealer()).unwrap();
+    let loaded = store.load().unwrap().unwrap();
+    assert_eq!(loaded.skipped.len(), 1, "{:?}", loaded.skipped);
+    let mut fallen_back = Runtime::restore(&scenario.genesis, &loaded.state, true, support::limits()).unwrap();
+    assert_ne!(fallen_back.state_root(), twin.state_root(), "the previous generation is older");
+    fallen_back.apply(&scenario.batch_for(&fallen_back)).unwrap();
+    assert_eq!(fallen_back.state_root(), twin.state_root());
+    let _ = std::fs::remove_dir_all(&dir);
+}
