@@ -14,6 +14,7 @@
 mod attest;
 mod key;
 mod node;
+mod relay;
 
 use clap::{Parser, Subcommand, ValueEnum};
 use std::{ffi::OsString, io::Write, process::ExitCode};
@@ -52,6 +53,9 @@ enum Command {
     Node(node::NodeArgs),
     /// Write the configuration of a local network of N validators (keys, shares, genesis).
     TestnetConfig(node::TestnetArgs),
+    /// Relay between a node and a worker runtime: feed it proven messages, submit its egress,
+    /// register it.
+    Relay(relay::RelayArgs),
 }
 
 /// A command's failure, with the exit code it maps to.
@@ -91,6 +95,7 @@ where
         Command::Devnet(args) => node::devnet(args, cli.output),
         Command::Node(args) => node::node(args, cli.output),
         Command::TestnetConfig(args) => node::testnet_config(args, cli.output, &mut std::io::stdout().lock()),
+        Command::Relay(args) => relay::relay(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

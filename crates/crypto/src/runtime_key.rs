@@ -43,6 +43,21 @@ impl RuntimeSigner {
     }
 }
 
+/// The public seed of the development gatekeeper's identity key: local networks register it in
+/// genesis, and a runtime started as the development gatekeeper (`veil-worker --dev-gatekeeper`)
+/// signs with it. Anyone can sign as it; never use it beyond a local network.
+pub const DEV_GATEKEEPER_SEED: &str = "veil/dev/gatekeeper";
+
+/// The development gatekeeper's identity seed: SHA-256 of [`DEV_GATEKEEPER_SEED`].
+pub fn dev_gatekeeper_seed() -> SecretBytes<32> {
+    SecretBytes::new(veil_primitives::hashing::sha256(DEV_GATEKEEPER_SEED.as_bytes()).0)
+}
+
+/// The development gatekeeper's identity key (from [`dev_gatekeeper_seed`]).
+pub fn dev_gatekeeper() -> RuntimeSigner {
+    RuntimeSigner::from_seed(&dev_gatekeeper_seed())
+}
+
 /// An ed25519 signature did not verify.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 pub enum RuntimeSignatureError {

@@ -15,8 +15,8 @@ use veil_chain::{
     genesis::{Economics, GenesisBalance, Network, Validator},
 };
 use veil_consensus::dealer;
-use veil_crypto::{AccountPair, RuntimeSigner, SecretBytes};
-use veil_primitives::{AccountId, Balance, SenderId, hashing::sha256};
+use veil_crypto::AccountPair;
+use veil_primitives::{AccountId, Balance, SenderId};
 
 use crate::{config::NodeConfig, keys};
 
@@ -27,14 +27,7 @@ pub const DEV_BALANCE: u128 = 1_000_000;
 /// The genesis supply, in tokens: what the development accounts do not hold sits in `//Treasury`.
 pub const GENESIS_SUPPLY: u128 = 1_000_000_000;
 
-/// The public seed of the development gatekeeper's egress key: local networks register it so
-/// egress can be tried without a runtime. Anyone can sign as it; never use it beyond a local network.
-pub const DEV_GATEKEEPER_SEED: &str = "veil/dev/gatekeeper";
-
-/// The development gatekeeper's egress key (from [`DEV_GATEKEEPER_SEED`]).
-pub fn dev_gatekeeper() -> RuntimeSigner {
-    RuntimeSigner::from_seed(&SecretBytes::new(sha256(DEV_GATEKEEPER_SEED.as_bytes()).0))
-}
+pub use veil_crypto::runtime_key::dev_gatekeeper;
 
 /// Choices for a local network's genesis.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -16,5 +16,7 @@
 pub mod checkpoint;
 pub mod contract;
 pub mod egress;
+pub mod http;
 pub mod runtime;
+pub mod service;
 pub mod sync;

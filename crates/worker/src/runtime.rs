@@ -218,10 +218,11 @@ struct SavedContract {
 }
 
 /// The public part of a runtime's state that its state root commits to: what every worker of a
-/// cluster that saw the same batches holds, byte for byte.
+/// cluster holds, byte for byte, once it has handled the same messages (whatever heights its
+/// batches were proven at).
 #[derive(Encode)]
 struct Committed<'a> {
-    follower: &'a FollowerState,
+    topics: &'a BTreeMap<Topic, veil_primitives::log::LogPeaks>,
     contracts: Vec<(ContractId, Hash, Option<Vec<u8>>)>,
 }
 
@@ -393,11 +394,11 @@ impl Runtime {
         zeroize::Zeroizing::new(saved.encode())
     }
 
-    /// SHA-256 over the follower's view and every contract's code and state: equal on every worker
-    /// that handled the same batches, whatever restarts happened in between.
+    /// SHA-256 over the followed topics' logs and every contract's code and state: equal on every
+    /// worker that handled the same messages, whatever restarts happened in between.
     pub fn state_root(&self) -> Hash {
         let committed = Committed {
-            follower: self.follower.state(),
+            topics: &self.follower.state().topics,
             contracts: self
                 .contracts
                 .iter()

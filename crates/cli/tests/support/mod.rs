@@ -13,6 +13,21 @@ use std::{
 use veil_crypto::AccountPair;
 use veil_primitives::{AccountId, Balance, Call, Hash, SignedTransaction, Transaction};
 
+/// The `veil-worker` binary: next to `veil` when the workspace was built; built here otherwise
+/// (it is another package's binary, which `cargo test -p veil-cli` alone does not build).
+pub fn worker_binary() -> PathBuf {
+    let path = Path::new(env!("CARGO_BIN_EXE_veil")).with_file_name("veil-worker");
+    if !path.exists() {
+        let status = Command::new(env!("CARGO"))
+            .args(["build", "--locked", "-p", "veil-worker", "--bin", "veil-worker"])
+            .current_dir(env!("CARGO_MANIFEST_DIR"))
+            .status()
+            .unwrap();
+        assert!(status.success(), "cannot build veil-worker");
+    }
+    path
+}
+
 /// A running `veil` process, killed (SIGKILL) when dropped.
 pub struct Process {
     pub child: Child,
@@ -23,20 +38,42 @@ pub struct Process {
 impl Process {
     /// Starts `veil ARGS`, logging to `log`, and waits for its "REST API: URL" line.
     pub fn start(args: &[&str], log: &Path) -> Process {
-        let file = std::fs::File::create(log).unwrap();
-        let child = Command::new(env!("CARGO_BIN_EXE_veil"))
+        Self::start_program(Path::new(env!("CARGO_BIN_EXE_veil")), args, &[], log, Some("REST API: "))
+    }
+
+    /// Starts `veil-worker ARGS` with environment `env`, and waits for its "listening on URL" line.
+    pub fn start_worker(args: &[&str], env: &[(&str, &str)], log: &Path) -> Process {
+        Self::start_program(&worker_binary(), args, env, log, Some("listening on "))
+    }
+
+    /// Starts `program ARGS`, logging to `log`; with a `marker`, waits for the line that has it and
+    /// takes the URL after it.
+    pub fn start_program(
+        program: &Path,
+        args: &[&str],
+        env: &[(&str, &str)],
+        log: &Path,
+        marker: Option<&str>,
+    ) -> Process {
+        let file = std::fs::OpenOptions::new().create(true).append(true).open(log).unwrap();
+        let start = file.metadata().unwrap().len() as usize;
+        let child = Command::new(program)
             .args(args)
+            .envs(env.iter().copied())
             .stdout(Stdio::from(file.try_clone().unwrap()))
             .stderr(Stdio::from(file))
             .spawn()
             .unwrap();
         // Owned by `Process` at once, so a failed start still kills it.
         let mut process = Process { child, url: String::new(), log: log.to_owned() };
+        let Some(marker) = marker else { return process };
         let deadline = Instant::now() + Duration::from_secs(60);
         loop {
             let text = std::fs::read_to_string(log).unwrap_or_default();
-            if let Some(at) = text.find("REST API: ") {
-                process.url = text[at + 10..].lines().next().unwrap().trim().to_owned();
+            let text = text.get(start..).unwrap_or_default();
+            if let Some(at) = text.find(marker) {
+                let rest = &text[at + marker.len()..];
+                process.url = rest.split_whitespace().next().unwrap().trim().to_owned();
                 return process;
             }
             assert!(Instant::now() < deadline, "veil {args:?} did not start:\n{text}");

@@ -1,0 +1,247 @@
+//! `veil relay`: the untrusted host half of a worker.
+//!
+//! Each round it asks the runtime where it stands (`/v1/status`), fetches from the node the new
+//! messages of every topic the runtime follows, all proven against one finalized header, and posts
+//! them as one batch (`/v1/sync`); then it submits the runtime's pending egress that the chain does
+//! not have yet (the sender's next sequence number on chain decides, so nothing the chain already
+//! accepted is sent again). With `--operator` it also registers the worker (and renews it when half
+//! its registration's lifetime is gone). It keeps no state of its own: after either side restarts,
+//! the next round starts from what the runtime and the chain say.
+
+/// A line on standard error: the process's log.
+macro_rules! log {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stderr().lock(), $($arg)*);
+    }};
+}
+
+use clap::Args;
+use parity_scale_codec::{Decode, DecodeAll, Encode};
+use serde_json::{Value, json};
+use std::{
+    path::PathBuf,
+    time::{Duration, Instant},
+};
+use veil_crypto::AccountPair;
+use veil_primitives::{
+    Attestation, Call, Hash, Message, RegistrationInfo, SignedEgress, Transaction, decode_strict, topics::TopicProof,
+};
+use veil_worker::{
+    http::{authority, request},
+    sync::{Batch, TopicDelivery},
+};
+
+use crate::Failure;
+
+/// Arguments of `veil relay`.
+#[derive(Args, Debug)]
+pub(crate) struct RelayArgs {
+    /// The node's API.
+    #[arg(long, default_value = "http://127.0.0.1:9933")]
+    node: String,
+    /// The runtime's API.
+    #[arg(long, default_value = "http://127.0.0.1:8090")]
+    worker: String,
+    /// Register the worker with this operator account (a secret URI such as `//Bob`).
+    #[arg(long)]
+    operator: Option<String>,
+    /// Intel collateral (JSON) to submit with a hardware quote.
+    #[arg(long)]
+    collateral: Option<PathBuf>,
+    /// Pause between rounds, in milliseconds.
+    #[arg(long, default_value_t = 200)]
+    interval_ms: u64,
+}
+
+struct Endpoint {
+    authority: String,
+}
+
+impl Endpoint {
+    fn new(url: &str) -> Result<Self, Failure> {
+        Ok(Self { authority: authority(url).map_err(Failure::BadInput)?.to_owned() })
+    }
+
+    fn json(&self, method: &str, path: &str, body: Option<&Value>) -> Result<(u16, Value), String> {
+        let body = body.map(Value::to_string).unwrap_or_default();
+        let (status, bytes) = request(&self.authority, method, path, "application/json", body.as_bytes())
+            .map_err(|e| format!("{}{path}: {e}", self.authority))?;
+        let value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+        Ok((status, value))
+    }
+
+    fn get(&self, path: &str) -> Result<(u16, Value), String> {
+        self.json("GET", path, None)
+    }
+}
+
+fn unhex(value: &Value) -> Result<Vec<u8>, String> {
+    let text = value.as_str().ok_or_else(|| format!("expected a hex string, got {value}"))?;
+    hex::decode(text.trim_start_matches("0x")).map_err(|e| format!("{text}: {e}"))
+}
+
+fn decode<T: Decode + parity_scale_codec::MaxEncodedLen>(value: &Value) -> Result<T, String> {
+    decode_strict(&unhex(value)?).map_err(|e| e.to_string())
+}
+
+/// Runs the relayer until it is stopped.
+pub(crate) fn relay(args: RelayArgs) -> Result<(), Failure> {
+    let node = Endpoint::new(&args.node)?;
+    let worker = Endpoint::new(&args.worker)?;
+    let operator = match &args.operator {
+        Some(uri) => Some(AccountPair::from_suri(uri, None).map_err(|e| Failure::BadInput(format!("{uri}: {e}")))?),
+        None => None,
+    };
+    let collateral = match &args.collateral {
+        Some(path) => Some(std::fs::read(path).map_err(|e| Failure::BadInput(format!("{}: {e}", path.display())))?),
+        None => None,
+    };
+    let mut relayer = Relayer { node, worker, operator, collateral, registration_sent: None };
+    loop {
+        if let Err(error) = relayer.round() {
+            log!("relay: {error}");
+        }
+        std::thread::sleep(Duration::from_millis(args.interval_ms));
+    }
+}
+
+struct Relayer {
+    node: Endpoint,
+    worker: Endpoint,
+    operator: Option<AccountPair>,
+    collateral: Option<Vec<u8>>,
+    /// When a registration was last submitted: wait for it to land before sending another.
+    registration_sent: Option<Instant>,
+}
+
+impl Relayer {
+    fn round(&mut self) -> Result<(), String> {
+        let (status, runtime) = self.worker.get("/v1/status")?;
+        if status != 200 {
+            return Err(format!("runtime status: {status} {runtime}"));
+        }
+        if self.operator.is_some() && runtime["role"] == "worker" {
+            self.register(&runtime)?;
+        }
+        self.sync(&runtime)?;
+        self.submit_egress()
+    }
+
+    fn register(&mut self, runtime: &Value) -> Result<(), String> {
+        let Some(operator) = &self.operator else { return Ok(()) };
+        let identity = runtime["identity"].as_str().unwrap_or_default();
+        let (status, registered) = self.node.get(&format!("/v1/workers/{identity}"))?;
+        let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis());
+        let fresh = status == 200
+            && registered["active"] == true
+            && u128::from(registered["expires_at_ms"].as_u64().unwrap_or(0)) > now + 30_000;
+        if fresh || self.registration_sent.is_some_and(|sent| sent.elapsed() < Duration::from_secs(10)) {
+            return Ok(());
+        }
+        let (status, answer) = self.worker.get(&format!("/v1/registration?operator={}", operator.public()))?;
+        if status != 200 {
+            return Err(format!("runtime registration: {status} {answer}"));
+        }
+        let info: RegistrationInfo = decode(&answer["info"])?;
+        let attestation = match (&answer["quote"], &self.collateral) {
+            (Value::Null, _) => Attestation::InsecureSoftware,
+            (quote, Some(collateral)) => Attestation::Dcap {
+                quote: unhex(quote)?.try_into().map_err(|_| "quote too large".to_string())?,
+                collateral: collateral.clone().try_into().map_err(|_| "collateral too large".to_string())?,
+            },
+            (_, None) => return Err("the runtime produced a quote: pass --collateral".into()),
+        };
+        let (_, chain) = self.node.get("/v1/chain")?;
+        let genesis: Hash = chain["chain_id"].as_str().unwrap_or_default().parse().map_err(|e| format!("{e}"))?;
+        let (_, account) = self.node.get(&format!("/v1/accounts/{}", operator.public()))?;
+        let nonce = account["nonce"].as_u64().unwrap_or(0);
+        let tx = operator.sign_transaction(Transaction {
+            genesis,
+            signer: operator.public(),
+            nonce,
+            call: Call::RegisterWorker { info, attestation },
+        });
+        let body = json!({ "transaction": format!("0x{}", hex::encode(tx.encode())) });
+        let (status, answer) = self.node.json("POST", "/v1/transactions", Some(&body))?;
+        log!("relay: registration of worker {identity} submitted: {status} {answer}");
+        self.registration_sent = Some(Instant::now());
+        Ok(())
+    }
+
+    /// One batch: every followed topic from where the runtime stands, at one finalized height.
+    fn sync(&self, runtime: &Value) -> Result<(), String> {
+        let Some(topics) = runtime["topics"].as_object() else { return Err("runtime status lists no topics".into()) };
+        let mut at: Option<(u64, Vec<u8>, Vec<u8>)> = None;
+        let mut deliveries = Vec::new();
+        for (topic, length) in topics {
+            let from = length.as_u64().unwrap_or(0);
+            let height = at.as_ref().map(|(height, _, _)| format!("&height={height}")).unwrap_or_default();
+            let (status, answer) = self.node.get(&format!("/v1/topics/{topic}/messages?from={from}{height}"))?;
+            if status == 404 && from == 0 {
+                continue; // Nothing on this topic yet.
+            }
+            if status != 200 {
+                return Err(format!("topic {topic} from {from}: {status} {answer}"));
+            }
+            if at.is_none() {
+                at = Some((
+                    answer["height"].as_u64().unwrap_or(0),
+                    unhex(&answer["header"])?,
+                    unhex(&answer["finalization"])?,
+                ));
+            }
+            let messages =
+                answer["messages"].as_array().into_iter().flatten().map(decode::<Message>).collect::<Result<_, _>>()?;
+            let proof: TopicProof = decode(&answer["proof"])?;
+            deliveries.push(TopicDelivery { topic: topic.parse().map_err(|e| format!("{e}"))?, messages, proof });
+        }
+        let Some((height, header, certificate)) = at else { return Ok(()) };
+        if height <= runtime["height"].as_u64().unwrap_or(0) && deliveries.iter().all(|d| d.messages.is_empty()) {
+            return Ok(());
+        }
+        let header = veil_primitives::Header::decode_all(&mut &header[..]).map_err(|e| format!("header: {e}"))?;
+        let batch = Batch { certificate, header, topics: deliveries };
+        let (status, body) =
+            request(&self.worker.authority, "POST", "/v1/sync", "application/octet-stream", &batch.encode())
+                .map_err(|e| format!("runtime sync: {e}"))?;
+        if status != 200 {
+            return Err(format!(
+                "the runtime refused the batch at height {height}: {}",
+                String::from_utf8_lossy(&body)
+            ));
+        }
+        Ok(())
+    }
+
+    /// Submits pending egress the chain has not accepted yet.
+    fn submit_egress(&self) -> Result<(), String> {
+        let (status, answer) = self.worker.get("/v1/egress")?;
+        if status != 200 {
+            return Err(format!("runtime egress: {status} {answer}"));
+        }
+        let mut next_on_chain = std::collections::BTreeMap::new();
+        for value in answer["egress"].as_array().into_iter().flatten() {
+            let copy: SignedEgress = decode(value)?;
+            let sender = copy.egress.sender;
+            let next = match next_on_chain.get(&sender) {
+                Some(next) => *next,
+                None => {
+                    let (status, info) = self.node.get(&format!("/v1/senders/{sender}"))?;
+                    let next = if status == 200 { info["next_sequence"].as_u64().unwrap_or(0) } else { 0 };
+                    next_on_chain.insert(sender, next);
+                    next
+                }
+            };
+            if copy.egress.sequence < next {
+                continue; // The chain has it.
+            }
+            let body = json!({ "egress": format!("0x{}", hex::encode(copy.encode())) });
+            let (status, answer) = self.node.json("POST", "/v1/egress", Some(&body))?;
+            if status != 202 {
+                log!("relay: egress {sender} #{} refused: {status} {answer}", copy.egress.sequence);
+            }
+        }
+        Ok(())
+    }
+}

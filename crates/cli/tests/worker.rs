@@ -1,0 +1,260 @@
+//! End to end with real processes on loopback: a devnet node, the development gatekeeper and two
+//! workers (`veil-worker`, software mode), each with its own relayer (`veil relay`).
+#![allow(clippy::unwrap_used)]
+
+mod support;
+
+use parity_scale_codec::Encode as _;
+use serde_json::Value;
+use std::{
+    path::Path,
+    time::{Duration, Instant},
+};
+use support::{Process, http, pair, temp_dir, unhex};
+use veil_crypto::{
+    AccountPair, AgreementSecret,
+    confidential::{
+        AnswerResult, CommandBinding, ContractKeys, KeyMessage, Query, open_answer, seal_command, seal_query,
+    },
+};
+use veil_primitives::{
+    Call, ClusterId, ContractId, Message, Origin, SenderId, Topic, Transaction, contract::builtin_code_hash,
+    decode_strict,
+};
+use veil_worker::contract::{NoteList, NotesCommand, NotesQuery};
+
+const NOTES: ContractId = ContractId([0x17; 32]);
+
+fn wait_until(what: &str, timeout: Duration, mut done: impl FnMut() -> bool) {
+    let deadline = Instant::now() + timeout;
+    while !done() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+fn status(worker: &Process) -> Value {
+    http(&worker.url, "GET", "/v1/status", None).1
+}
+
+fn start_worker(dir: &Path, name: &str, genesis: &Path, extra: &[&str], env: &[(&str, &str)]) -> Process {
+    let data = dir.join(name);
+    let mut args = vec![
+        "--genesis",
+        genesis.to_str().unwrap(),
+        "--data-dir",
+        data.to_str().unwrap(),
+        "--listen",
+        "127.0.0.1:0",
+        "--max-age-secs",
+        "60",
+    ];
+    args.extend_from_slice(extra);
+    Process::start_worker(&args, env, &dir.join(format!("{name}.log")))
+}
+
+fn relay(dir: &Path, name: &str, node: &Process, worker: &Process, operator: Option<&str>) -> Process {
+    let mut args = vec!["relay", "--node", &node.url, "--worker", &worker.url, "--interval-ms", "100"];
+    if let Some(operator) = operator {
+        args.extend(["--operator", operator]);
+    }
+    let veil = Path::new(env!("CARGO_BIN_EXE_veil"));
+    Process::start_program(veil, &args, &[], &dir.join(format!("relay-{name}.log")), None)
+}
+
+/// Submits `call` from `from` with its next nonce and waits until it is finalized.
+fn submit(node: &Process, from: &AccountPair, call: impl FnOnce(u64) -> Call) -> u64 {
+    let (nonce, _) = node.account(&from.public());
+    let tx = from.sign_transaction(Transaction {
+        genesis: node.chain_id(),
+        signer: from.public(),
+        nonce,
+        call: call(nonce),
+    });
+    let (status, body) = node.submit(&tx);
+    assert_eq!(status, 202, "{body}");
+    node.wait_finalized(&tx.hash(), Duration::from_secs(60))
+}
+
+fn topic_messages(node: &Process, topic: &Topic) -> Vec<Message> {
+    let (status, body) = node.get(&format!("/v1/topics/{topic}/messages?from=0"));
+    if status == 404 {
+        return Vec::new();
+    }
+    assert_eq!(status, 200, "{body}");
+    body["messages"].as_array().unwrap().iter().map(|m| decode_strict(&unhex(m)).unwrap()).collect()
+}
+
+fn notes_keys(node: &Process) -> Option<ContractKeys> {
+    topic_messages(node, &"key-epochs".parse().unwrap()).into_iter().find_map(|m| {
+        match (m.origin, decode_strict::<KeyMessage>(&m.payload).ok()?) {
+            (Origin::Runtime(SenderId::Gatekeeper(_)), KeyMessage::ContractKeys(keys)) if keys.contract == NOTES => {
+                Some(keys)
+            }
+            _ => None,
+        }
+    })
+}
+
+fn add_note(node: &Process, keys: &ContractKeys, from: &AccountPair, notes: &[&[u8]]) {
+    let chain = node.chain_id();
+    let (first, _) = node.account(&from.public());
+    let txs: Vec<_> = notes
+        .iter()
+        .enumerate()
+        .map(|(i, note)| {
+            let nonce = first + i as u64;
+            let binding = CommandBinding { chain, contract: NOTES, epoch: keys.epoch, sender: from.public(), nonce };
+            let command = NotesCommand::Add(note.to_vec().try_into().unwrap()).encode();
+            let payload = seal_command(&keys.agreement, &binding, &command).unwrap().try_into().unwrap();
+            from.sign_transaction(Transaction {
+                genesis: chain,
+                signer: from.public(),
+                nonce,
+                call: Call::Command { contract: NOTES, payload },
+            })
+        })
+        .collect();
+    for tx in &txs {
+        let (status, body) = node.submit(tx);
+        assert_eq!(status, 202, "{body}");
+    }
+    node.wait_finalized(&txs.last().unwrap().hash(), Duration::from_secs(60));
+}
+
+/// Asks `worker` for `owner`'s notes as `by`; the answer is verified against the worker's identity.
+fn ask_notes(
+    node: &Process,
+    worker: &Process,
+    by: &AccountPair,
+    owner: &AccountPair,
+) -> Result<AnswerResult, (u16, Value)> {
+    let status = status(worker);
+    let identity: [u8; 32] = unhex(&status["identity"]).try_into().unwrap();
+    let agreement: [u8; 32] = unhex(&status["agreement_key"]).try_into().unwrap();
+    let response = AgreementSecret::generate().unwrap();
+    let height = node.height();
+    let nonce: [u8; 16] = AgreementSecret::generate().unwrap().public()[..16].try_into().unwrap();
+    let signed = Query {
+        chain: node.chain_id(),
+        worker: identity,
+        contract: NOTES,
+        requester: by.public(),
+        nonce,
+        known_height: height,
+        valid_until: height + 100,
+        response_key: response.public(),
+        payload: NotesQuery::Notes { owner: owner.public() }.encode().try_into().unwrap(),
+    }
+    .sign(by);
+    let body = seal_query(&agreement, &signed).unwrap();
+    let authority = worker.url.strip_prefix("http://").unwrap();
+    let (code, answer) =
+        veil_worker::http::request(authority, "POST", "/v1/query", "application/octet-stream", &body).unwrap();
+    if code != 200 {
+        return Err((code, serde_json::from_slice(&answer).unwrap()));
+    }
+    let answer = open_answer(&response, &signed.hash(), &identity, &answer).unwrap();
+    assert_eq!(answer.code, builtin_code_hash("notes"));
+    assert!(answer.insecure, "a software worker says so in every answer");
+    assert!(answer.height + 20 >= height, "answered at {} while the chain is at {height}", answer.height);
+    Ok(answer.result)
+}
+
+fn notes(result: AnswerResult) -> Vec<Vec<u8>> {
+    match result {
+        AnswerResult::Ok(bytes) => decode_strict::<NoteList>(&bytes).unwrap().iter().map(|n| n.to_vec()).collect(),
+        AnswerResult::Refused(reason) => panic!("refused: {}", String::from_utf8_lossy(&reason)),
+    }
+}
+
+#[test]
+fn a_confidential_contract_runs_end_to_end_and_survives_kill_9() {
+    let dir = temp_dir("worker");
+    let data = dir.join("node");
+    let node =
+        Process::start(&["devnet", "--data-dir", data.to_str().unwrap(), "--api-port", "0"], &dir.join("node.log"));
+    let genesis = data.join("genesis.toml");
+    assert!(genesis.exists(), "devnet writes {}", genesis.display());
+
+    let mut gatekeeper = start_worker(&dir, "gatekeeper", &genesis, &["--role", "gatekeeper", "--dev-gatekeeper"], &[]);
+    let mut first = start_worker(&dir, "first", &genesis, &[], &[]);
+    let twin = start_worker(&dir, "twin", &genesis, &[], &[]);
+    let _relays = [
+        relay(&dir, "gatekeeper", &node, &gatekeeper, None),
+        relay(&dir, "first", &node, &first, Some("//Bob")),
+        relay(&dir, "twin", &node, &twin, Some("//Bob")),
+    ];
+    let identity = |worker: &Process| -> [u8; 32] { unhex(&status(worker)["identity"]).try_into().unwrap() };
+    let workers = [identity(&first), identity(&twin)];
+    for worker in &workers {
+        node.wait_for(&format!("/v1/workers/0x{}", hex::encode(worker)), Duration::from_secs(60), |s, _| s == 200);
+    }
+
+    // Alice (the devnet's registry admin) assigns the notes contract to both workers; the gatekeeper
+    // is killed -9 meanwhile and restarted: its keys still arrive, once.
+    let alice = pair("//Alice");
+    submit(&node, &alice, |_| Call::AssignContract {
+        contract: NOTES,
+        code: builtin_code_hash("notes"),
+        cluster: ClusterId(1),
+        workers: workers.to_vec().try_into().unwrap(),
+    });
+    gatekeeper.kill();
+    let gatekeeper = start_worker(&dir, "gatekeeper", &genesis, &["--role", "gatekeeper", "--dev-gatekeeper"], &[]);
+    let _gatekeeper_relay = relay(&dir, "gatekeeper-again", &node, &gatekeeper, None);
+    wait_until("the contract keys", Duration::from_secs(60), || notes_keys(&node).is_some());
+    let keys = notes_keys(&node).unwrap();
+    assert_eq!(keys.deliveries.len(), 2, "both workers were verified by the gatekeeper itself");
+    for worker in [&first, &twin] {
+        wait_until("the worker to hold the contract", Duration::from_secs(60), || {
+            status(worker)["contracts"].as_array().is_some_and(|c| c.len() == 1)
+        });
+    }
+
+    // Charlie's command, sealed to the published key, runs; only Charlie reads the result.
+    let (charlie, dave) = (pair("//Charlie"), pair("//Dave"));
+    add_note(&node, &keys, &charlie, &[b"the vault code is 1234"]);
+    let contract_topic = format!("contract:{NOTES}");
+    let length = |worker: &Process| status(worker)["topics"][&contract_topic].as_u64().unwrap_or(0);
+    wait_until("the command to reach the worker", Duration::from_secs(60), || length(&first) >= 2);
+    assert_eq!(notes(ask_notes(&node, &first, &charlie, &charlie).unwrap()), vec![b"the vault code is 1234".to_vec()]);
+    let refused = ask_notes(&node, &first, &dave, &charlie).unwrap();
+    assert!(
+        matches!(&refused, AnswerResult::Refused(reason) if String::from_utf8_lossy(reason).contains("only")),
+        "{refused:?}"
+    );
+    let authority = first.url.strip_prefix("http://").unwrap();
+    let (code, body) =
+        veil_worker::http::request(authority, "POST", "/v1/query", "application/octet-stream", b"garbage").unwrap();
+    assert_eq!(code, 400, "{}", String::from_utf8_lossy(&body));
+
+    // kill -9 the first worker; restart it so that it stops itself mid-batch (after the second of
+    // three commands, before its checkpoint), then once more normally.
+    first.kill();
+    let aborting = start_worker(&dir, "first", &genesis, &[], &[("VEIL_WORKER_ABORT_AFTER_MESSAGES", "2")]);
+    let _first_relay = relay(&dir, "first-again", &node, &aborting, None);
+    add_note(&node, &keys, &charlie, &[b"second", b"third", b"fourth"]);
+    let log = dir.join("first.log");
+    wait_until("the worker to stop mid-batch", Duration::from_secs(60), || {
+        std::fs::read_to_string(&log).unwrap_or_default().contains("aborting after 2 messages")
+    });
+    drop(aborting);
+    let first = start_worker(&dir, "first", &genesis, &[], &[]);
+    let _first_relay = relay(&dir, "first-third", &node, &first, None);
+    wait_until("both workers to handle every command", Duration::from_secs(60), || {
+        length(&first) == 5 && length(&twin) == 5
+    });
+    assert_eq!(status(&first)["state_root"], status(&twin)["state_root"], "the restarted worker matches its twin");
+    let expected: Vec<Vec<u8>> =
+        [&b"the vault code is 1234"[..], b"second", b"third", b"fourth"].iter().map(|n| n.to_vec()).collect();
+    assert_eq!(notes(ask_notes(&node, &first, &charlie, &charlie).unwrap()), expected, "none lost, none twice");
+    assert_eq!(notes(ask_notes(&node, &twin, &charlie, &charlie).unwrap()), expected);
+
+    // The gatekeeper's messages landed once each: the master key's public half and one key set.
+    let gatekeeper_id = SenderId::Gatekeeper(veil_crypto::runtime_key::dev_gatekeeper().public());
+    let (_, sender) = node.get(&format!("/v1/senders/{gatekeeper_id}"));
+    assert_eq!(sender["next_sequence"], 2, "{sender}");
+    assert!(topic_messages(&node, &"discrepancies".parse().unwrap()).is_empty(), "no differing copies");
+    drop(gatekeeper);
+}
