@@ -9,7 +9,9 @@ use support::{Process, pair, temp_dir, transfer, unhex};
 use veil_light_client::LightClientError;
 use veil_primitives::{
     Attestation, Call, ContractId, Egress, Hash, Header, KeyEpoch, Message, Origin, RegistrationInfo, SenderId,
-    SignedEgress, SystemTopic, Topic, Transaction, decode_strict,
+    SignedEgress, SystemTopic, Topic, Transaction,
+    contract::{CommandMessage, ContractMessage},
+    decode_strict,
     log::{LogPeaks, RangeError},
     message::Discrepancy,
     topics::{TopicError, TopicProof},
@@ -232,7 +234,9 @@ fn topic_messages_verify_with_the_light_client() {
     let answer = topic_answer(&node, &topic, 0, None);
     assert_eq!(answer.messages.len(), 3);
     assert_eq!(answer.messages[0].origin, Origin::Account(alice.public()));
-    assert_eq!(&answer.messages[1].payload[..], b"command 1");
+    let command =
+        ContractMessage::Command(CommandMessage { nonce: 1, payload: b"command 1".to_vec().try_into().unwrap() });
+    assert_eq!(decode_strict::<ContractMessage>(&answer.messages[1].payload).unwrap(), command);
     assert_eq!(answer.messages[2].origin, Origin::Runtime(gatekeeper));
     let verify = |kept: &LogPeaks, messages: &[(u64, Hash)], proof: &TopicProof| {
         client.verify_topic(&answer.certificate, &answer.header, &topic, kept, messages, proof)

@@ -1,14 +1,20 @@
-//! The worker runtime: the program inside the TEE.
+//! The worker runtime: the program inside the TEE, as a library and the `veil-worker` binary.
 //!
-//! It trusts only its genesis configuration (the network key and namespace that verify
-//! finalization certificates) and what it can prove: everything it learns from the chain arrives
-//! through an untrusted relayer as [`sync::Delivery`] batches, each checked with the light client
-//! (certificate, header, and the complete, ordered range of a topic's messages) before anything
-//! changes. Its state lives in memory and in sealed checkpoints ([`checkpoint`]): written
-//! atomically, two generations kept, the newest good one loaded, so a corrupted or half-written
-//! newest checkpoint falls back to the previous one. What it tells the chain leaves as signed egress
-//! with per-sender sequence numbers ([`egress`]), kept until the chain has accepted it, so a
-//! restart neither loses nor repeats a message.
+//! It trusts only its genesis file: the chain id it computes itself, and the network key and
+//! namespace that verify finalization certificates. Everything it learns from the chain arrives
+//! through an untrusted relayer as a [`sync::Batch`], checked with the light client (certificate,
+//! header, and the complete, ordered range of each followed topic) before anything changes.
+//!
+//! - [`runtime`]: the state machine. Worker role: cluster keys from a genesis gatekeeper, contracts
+//!   instantiated and their commands opened under their binding and executed; queries answered
+//!   from the current state, signed and sealed. Gatekeeper role: the master key, its own check of
+//!   every registration, deterministic contract keys and cluster-key deliveries as egress.
+//! - [`contract`]: the [`contract::Contract`] trait and the built-in contracts.
+//! - [`checkpoint`]: sealed state written atomically, two generations, the newest good one
+//!   loaded, so a corrupted or half-written newest checkpoint falls back to the previous one.
+//! - [`egress`]: outgoing messages signed with per-sender sequence numbers, kept until the chain
+//!   is proven to have them, so a restart neither loses nor repeats a message.
+//! - [`service`] and [`http`]: the API the relayer and clients use, on a small std HTTP server.
 //!
 //! Trust boundary: this crate links no node, p2p, consensus-engine or database crate; the tree is
 //! checked by `tests/dependencies.rs`.

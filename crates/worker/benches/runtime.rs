@@ -1,0 +1,305 @@
+//! Worker runtime benchmarks, against the real `veil-worker` process over its HTTP API:
+//!
+//! - sync: a generated chain of N blocks (default 100,000), each with one sealed command to the
+//!   built-in notes contract, fed as batches of 1,000 blocks (the relayer's catch-up), then the
+//!   last 1,000 blocks one batch per block (following the tip); blocks/s and the process's peak
+//!   resident memory (VmHWM). Every batch is verified (certificate, header, topic ranges), every
+//!   command opened and executed, and a sealed checkpoint written before the answer.
+//! - queries: sealed, signed notes queries over loopback HTTP: latency p50/p99 from one client,
+//!   and queries/s from two clients; against the cost of the cryptography a query needs (an
+//!   sr25519 verification, two X25519 agreements, an ed25519 signature) measured here.
+//!
+//! `cargo bench -p veil-worker --bench runtime [-- BLOCKS]`
+#![allow(clippy::unwrap_used, clippy::print_stdout, missing_docs)]
+
+#[path = "../tests/support/mod.rs"]
+mod support;
+
+use parity_scale_codec::Encode;
+use serde_json::Value;
+use std::{
+    process::{Child, Command, Stdio},
+    time::{Duration, Instant},
+};
+use support::{NOTES, Scenario};
+use veil_chain::testing::pair;
+use veil_crypto::{
+    AgreementSecret, RuntimeSigner, SecretBytes,
+    confidential::{CommandBinding, Query, open_answer, seal_command, seal_query},
+    verify_account_signature,
+};
+use veil_primitives::{Call, Topic};
+use veil_worker::{
+    contract::{NotesCommand, NotesQuery},
+    http::request,
+    sync::{Batch, TopicDelivery},
+};
+
+struct Worker {
+    child: Child,
+    authority: String,
+}
+
+impl Drop for Worker {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Worker {
+    fn status(&self) -> Value {
+        let (_, body) = request(&self.authority, "GET", "/v1/status", "application/json", b"").unwrap();
+        serde_json::from_slice(&body).unwrap()
+    }
+
+    fn sync(&self, batch: &Batch) {
+        let (status, body) =
+            request(&self.authority, "POST", "/v1/sync", "application/octet-stream", &batch.encode()).unwrap();
+        assert_eq!(status, 200, "{}", String::from_utf8_lossy(&body));
+    }
+
+    fn peak_kib(&self) -> u64 {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id())).unwrap();
+        status
+            .lines()
+            .find(|line| line.starts_with("VmHWM:"))
+            .and_then(|line| line.split_whitespace().nth(1)?.parse().ok())
+            .unwrap()
+    }
+}
+
+fn start_worker(scenario: &Scenario, dir: &std::path::Path) -> Worker {
+    std::fs::create_dir_all(dir).unwrap();
+    let genesis = dir.join("genesis.toml");
+    std::fs::write(&genesis, scenario.genesis.to_toml()).unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_veil-worker"))
+        .args(["--genesis", genesis.to_str().unwrap(), "--data-dir", dir.join("data").to_str().unwrap()])
+        .args(["--listen", "127.0.0.1:0", "--max-age-secs", "0", "--max-lag-blocks", "1000000"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    std::io::BufRead::read_line(&mut std::io::BufReader::new(child.stdout.take().unwrap()), &mut line).unwrap();
+    let url = line.split("listening on http://").nth(1).unwrap().split_whitespace().next().unwrap().to_owned();
+    Worker { child, authority: url }
+}
+
+/// A batch for a runtime standing at `lengths` (topic → length).
+fn batch(scenario: &Scenario, lengths: &[(Topic, u64)]) -> Batch {
+    let topics = lengths
+        .iter()
+        .filter_map(|(topic, from)| {
+            let (messages, proof) = scenario.chain.try_topic_range(topic, *from)?;
+            Some(TopicDelivery { topic: *topic, messages, proof })
+        })
+        .collect();
+    Batch { certificate: scenario.chain.certify_tip(), header: scenario.chain.tip().clone(), topics }
+}
+
+fn lengths_of(status: &Value) -> Vec<(Topic, u64)> {
+    status["topics"].as_object().unwrap().iter().map(|(t, l)| (t.parse().unwrap(), l.as_u64().unwrap())).collect()
+}
+
+fn per_second(count: u64, elapsed: Duration) -> f64 {
+    count as f64 / elapsed.as_secs_f64()
+}
+
+fn percentile(sorted: &[Duration], p: f64) -> Duration {
+    sorted[((sorted.len() as f64 * p) as usize).min(sorted.len() - 1)]
+}
+
+fn main() {
+    let blocks: u64 = std::env::args().skip(1).find_map(|arg| arg.parse().ok()).unwrap_or(100_000);
+    let (step, follow) = (1_000u64, 1_000u64.min(blocks / 2));
+    let dir = std::env::temp_dir().join(format!("veil-worker-bench-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+
+    // A chain where the worker process is registered and assigned, and has its keys.
+    let mut scenario = Scenario::new();
+    let worker = start_worker(&scenario, &dir);
+    let mut gatekeeper = scenario.gatekeeper();
+    let key = |name: &str| -> [u8; 32] {
+        let text = worker.status()[name].as_str().unwrap().to_owned();
+        hex::decode(text.trim_start_matches("0x")).unwrap().try_into().unwrap()
+    };
+    let (identity, agreement) = (key("identity"), key("agreement_key"));
+    let bob = scenario.bob.clone();
+    let info = veil_primitives::RegistrationInfo {
+        signing_key: identity,
+        agreement_key: agreement,
+        genesis: scenario.genesis.hash(),
+        operator: bob.public(),
+    };
+    let (tx, _) =
+        scenario.sign(&bob, Call::RegisterWorker { info, attestation: veil_primitives::Attestation::InsecureSoftware });
+    scenario.block(vec![tx]);
+    let call = Call::AssignContract {
+        contract: NOTES,
+        code: veil_primitives::contract::builtin_code_hash("notes"),
+        cluster: veil_primitives::ClusterId(1),
+        workers: vec![identity].try_into().unwrap(),
+    };
+    let (tx, _) = scenario.sign(&bob, call);
+    scenario.block(vec![tx]);
+    scenario.relay(&mut gatekeeper);
+    scenario.relay(&mut gatekeeper);
+    worker.sync(&batch(&scenario, &lengths_of(&worker.status())));
+    worker.sync(&batch(&scenario, &lengths_of(&worker.status())));
+    assert_eq!(worker.status()["contracts"].as_array().unwrap().len(), 1, "{}", worker.status());
+    let keys = scenario.notes_keys();
+
+    // The chain: one sealed command per block (Charlie adds a note, then clears, in turn).
+    let charlie = pair("//Charlie");
+    let mut lengths = lengths_of(&worker.status());
+    let (mut steps, mut singles) = (Vec::new(), Vec::new());
+    let generating = Instant::now();
+    for i in 0..blocks {
+        let command = if i % 2 == 0 { NotesCommand::Add(vec![7; 32].try_into().unwrap()) } else { NotesCommand::Clear };
+        let nonce = i;
+        let binding = CommandBinding {
+            chain: scenario.genesis.hash(),
+            contract: NOTES,
+            epoch: keys.epoch,
+            sender: charlie.public(),
+            nonce,
+        };
+        let payload = seal_command(&keys.agreement, &binding, &command.encode()).unwrap();
+        let tx = charlie.sign_transaction(veil_primitives::Transaction {
+            genesis: scenario.genesis.hash(),
+            signer: charlie.public(),
+            nonce,
+            call: Call::Command { contract: NOTES, payload: payload.try_into().unwrap() },
+        });
+        scenario.block(vec![tx]);
+        let done = i + 1;
+        if done > blocks - follow || done % step == 0 {
+            let next = batch(&scenario, &lengths);
+            lengths = lengths
+                .iter()
+                .map(|(topic, from)| {
+                    let added = next.topics.iter().find(|t| t.topic == *topic).map_or(0, |t| t.messages.len() as u64);
+                    (*topic, from + added)
+                })
+                .collect();
+            if done <= blocks - follow { steps.push(next) } else { singles.push(next) }
+        }
+    }
+    println!("generated {blocks} blocks in {:.1?}", generating.elapsed());
+
+    let idle_kib = worker.peak_kib();
+    let start = Instant::now();
+    for batch in &steps {
+        worker.sync(batch);
+    }
+    let stepping = start.elapsed();
+    let stepped_blocks = blocks - follow;
+    let after_steps_kib = worker.peak_kib();
+    let start = Instant::now();
+    for batch in &singles {
+        worker.sync(batch);
+    }
+    let following = start.elapsed();
+    let status = worker.status();
+    assert_eq!(status["height"].as_u64().unwrap(), scenario.chain.tip().height, "{status}");
+    assert!(status["refusals"].as_array().unwrap().is_empty(), "{status}");
+    println!("runtime process peak resident memory before syncing: {:.1} MiB", idle_kib as f64 / 1024.0);
+    println!(
+        "sync in steps of {step} blocks ({} batches): {stepping:.1?} = {:.0} blocks/s (one command each), peak {:.1} MiB",
+        steps.len(),
+        per_second(stepped_blocks, stepping),
+        after_steps_kib as f64 / 1024.0
+    );
+    println!(
+        "sync every block ({follow} batches): {following:.1?} = {:.0} blocks/s, peak {:.1} MiB",
+        per_second(follow, following),
+        worker.peak_kib() as f64 / 1024.0
+    );
+
+    // Queries.
+    let client_query = |by: &veil_crypto::AccountPair| {
+        let response = AgreementSecret::generate().unwrap();
+        let height = scenario.chain.tip().height;
+        let nonce: [u8; 16] = AgreementSecret::generate().unwrap().public()[..16].try_into().unwrap();
+        let signed = Query {
+            chain: scenario.genesis.hash(),
+            worker: identity,
+            contract: NOTES,
+            requester: by.public(),
+            nonce,
+            known_height: height,
+            valid_until: height + 500,
+            response_key: response.public(),
+            payload: NotesQuery::Notes { owner: by.public() }.encode().try_into().unwrap(),
+        }
+        .sign(by);
+        (seal_query(&agreement, &signed).unwrap(), signed.hash(), response)
+    };
+    let ask = |authority: &str, prepared: &(Vec<u8>, veil_primitives::Hash, AgreementSecret)| {
+        let (status, body) = request(authority, "POST", "/v1/query", "application/octet-stream", &prepared.0).unwrap();
+        assert_eq!(status, 200, "{}", String::from_utf8_lossy(&body));
+        open_answer(&prepared.2, &prepared.1, &identity, &body).unwrap();
+    };
+    let count = 2_000;
+    let prepared: Vec<_> = (0..count).map(|_| client_query(&charlie)).collect();
+    let mut latencies: Vec<Duration> = prepared
+        .iter()
+        .map(|query| {
+            let start = Instant::now();
+            ask(&worker.authority, query);
+            start.elapsed()
+        })
+        .collect();
+    latencies.sort();
+    println!(
+        "query latency over loopback HTTP ({count} sequential): p50 {:.0?} p99 {:.0?}",
+        percentile(&latencies, 0.50),
+        percentile(&latencies, 0.99)
+    );
+    let prepared: Vec<_> = (0..2 * count).map(|_| client_query(&charlie)).collect();
+    let start = Instant::now();
+    std::thread::scope(|scope| {
+        for half in prepared.chunks(count) {
+            let authority = worker.authority.clone();
+            scope.spawn(move || half.iter().for_each(|query| ask(&authority, query)));
+        }
+    });
+    let elapsed = start.elapsed();
+    let throughput = per_second(2 * count as u64, elapsed);
+    println!("queries/s with two clients ({} queries): {throughput:.0}", 2 * count);
+
+    // The cryptography a query needs, on this machine.
+    let rounds = 2_000;
+    let message = b"veil bench message";
+    let signature = charlie.sign(message);
+    let start = Instant::now();
+    for _ in 0..rounds {
+        verify_account_signature(&charlie.public(), message, &signature).unwrap();
+    }
+    let sr25519 = start.elapsed() / rounds;
+    let secret = AgreementSecret::generate().unwrap();
+    let start = Instant::now();
+    for _ in 0..rounds {
+        secret.agree(&agreement).unwrap();
+    }
+    let x25519 = start.elapsed() / rounds;
+    let signer = RuntimeSigner::from_seed(&SecretBytes::new([1; 32]));
+    let start = Instant::now();
+    for _ in 0..rounds {
+        signer.sign(message);
+    }
+    let ed25519 = start.elapsed() / rounds;
+    let bound = sr25519 + 2 * x25519 + ed25519;
+    println!(
+        "query cryptography: sr25519 verify {sr25519:.1?}, X25519 {x25519:.1?} (x2), ed25519 sign {ed25519:.1?}: {bound:.1?} per query = {:.0}/s per core",
+        1.0 / bound.as_secs_f64()
+    );
+    println!(
+        "p50 latency = {:.1}x the cryptography; throughput = {:.2} of the two-core bound",
+        percentile(&latencies, 0.5).as_secs_f64() / bound.as_secs_f64(),
+        throughput / (2.0 / bound.as_secs_f64())
+    );
+    drop(worker);
+    let _ = std::fs::remove_dir_all(&dir);
+}
