@@ -17,7 +17,11 @@
 use parity_scale_codec::{Decode, DecodeAll, Encode};
 use std::collections::BTreeMap;
 use veil_light_client::{LightClient, LightClientError};
-use veil_primitives::{Hash, Header, Message, Topic, log::LogPeaks, topics::TopicProof};
+use veil_primitives::{
+    Hash, Header, Message, Topic,
+    log::LogPeaks,
+    topics::{TopicProof, verify_topic_range},
+};
 
 /// The largest encoded batch a runtime decodes: 64 MiB.
 pub const MAX_BATCH_BYTES: usize = 64 << 20;
@@ -60,10 +64,10 @@ pub enum SyncError {
     /// The bytes are not a batch.
     #[error("malformed batch: {0}")]
     Malformed(String),
-    /// A batch without topics whose certificate or header does not verify.
+    /// The certificate does not verify, or the header is not the certified one.
     #[error("header: {0}")]
     Header(LightClientError),
-    /// The certificate, the header or a topic's messages do not verify.
+    /// A topic's messages do not verify against the certified header.
     #[error("topic {topic}: {error}")]
     Verification {
         /// The topic whose proof failed.
@@ -134,6 +138,8 @@ impl Follower {
         if batch.header.height < self.state.height {
             return Err(SyncError::StaleHeader { have: self.state.height, got: batch.header.height });
         }
+        // One certificate check for the whole batch; every topic is then proven against the header.
+        self.client.verify_header(&batch.certificate, &batch.header).map_err(SyncError::Header)?;
         let mut next = self.state.topics.clone();
         let mut delivered: BTreeMap<Topic, NewMessages> = BTreeMap::new();
         for delivery in &batch.topics {
@@ -145,10 +151,8 @@ impl Follower {
             let from = kept.length;
             let hashes: Vec<(u64, Hash)> =
                 delivery.messages.iter().enumerate().map(|(i, message)| (from + i as u64, message.hash())).collect();
-            let peaks = self
-                .client
-                .verify_topic(&batch.certificate, &batch.header, &topic, kept, &hashes, &delivery.proof)
-                .map_err(|error| SyncError::Verification { topic, error })?;
+            let peaks = verify_topic_range(&batch.header.messages.root, &topic, from, kept, &hashes, &delivery.proof)
+                .map_err(|error| SyncError::Verification { topic, error: error.into() })?;
             next.insert(topic, peaks);
             let messages = delivery.messages.iter().cloned().enumerate();
             delivered.insert(topic, messages.map(|(i, message)| (from + i as u64, message)).collect());
@@ -157,10 +161,6 @@ impl Follower {
             self.state.topics.iter().find(|(topic, kept)| kept.length > 0 && !delivered.contains_key(topic))
         {
             return Err(SyncError::Missing(*topic));
-        }
-        if batch.topics.is_empty() {
-            // Nothing to prove a topic against: the header alone must be certified.
-            self.client.verify_header(&batch.certificate, &batch.header).map_err(SyncError::Header)?;
         }
         self.state =
             FollowerState { height: batch.header.height, timestamp_ms: batch.header.timestamp_ms, topics: next };
