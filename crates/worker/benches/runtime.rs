@@ -21,19 +21,15 @@ use std::{
     process::{Child, Command, Stdio},
     time::{Duration, Instant},
 };
-use support::{NOTES, Scenario};
+use support::{Scenario, notes_query};
 use veil_chain::testing::pair;
 use veil_crypto::{
     AgreementSecret, RuntimeSigner, SecretBytes,
-    confidential::{CommandBinding, Query, open_answer, seal_command, seal_query},
+    confidential::{open_answer, seal_query},
     verify_account_signature,
 };
-use veil_primitives::{Call, Topic};
-use veil_worker::{
-    contract::{NotesCommand, NotesQuery},
-    http::request,
-    sync::{Batch, TopicDelivery},
-};
+use veil_primitives::Topic;
+use veil_worker::{contract::NotesCommand, http::request, sync::Batch};
 
 struct Worker {
     child: Child,
@@ -86,18 +82,6 @@ fn start_worker(scenario: &Scenario, dir: &std::path::Path) -> Worker {
     Worker { child, authority: url }
 }
 
-/// A batch for a runtime standing at `lengths` (topic → length).
-fn batch(scenario: &Scenario, lengths: &[(Topic, u64)]) -> Batch {
-    let topics = lengths
-        .iter()
-        .filter_map(|(topic, from)| {
-            let (messages, proof) = scenario.chain.try_topic_range(topic, *from)?;
-            Some(TopicDelivery { topic: *topic, messages, proof })
-        })
-        .collect();
-    Batch { certificate: scenario.chain.certify_tip(), header: scenario.chain.tip().clone(), topics }
-}
-
 fn lengths_of(status: &Value) -> Vec<(Topic, u64)> {
     status["topics"].as_object().unwrap().iter().map(|(t, l)| (t.parse().unwrap(), l.as_u64().unwrap())).collect()
 }
@@ -125,28 +109,12 @@ fn main() {
         hex::decode(text.trim_start_matches("0x")).unwrap().try_into().unwrap()
     };
     let (identity, agreement) = (key("identity"), key("agreement_key"));
-    let bob = scenario.bob.clone();
-    let info = veil_primitives::RegistrationInfo {
-        signing_key: identity,
-        agreement_key: agreement,
-        genesis: scenario.genesis.hash(),
-        operator: bob.public(),
-    };
-    let (tx, _) =
-        scenario.sign(&bob, Call::RegisterWorker { info, attestation: veil_primitives::Attestation::InsecureSoftware });
-    scenario.block(vec![tx]);
-    let call = Call::AssignContract {
-        contract: NOTES,
-        code: veil_primitives::contract::builtin_code_hash("notes"),
-        cluster: veil_primitives::ClusterId(1),
-        workers: vec![identity].try_into().unwrap(),
-    };
-    let (tx, _) = scenario.sign(&bob, call);
-    scenario.block(vec![tx]);
+    scenario.register(identity, agreement);
+    scenario.assign(&[identity]);
     scenario.relay(&mut gatekeeper);
     scenario.relay(&mut gatekeeper);
-    worker.sync(&batch(&scenario, &lengths_of(&worker.status())));
-    worker.sync(&batch(&scenario, &lengths_of(&worker.status())));
+    worker.sync(&scenario.batch_from(lengths_of(&worker.status())));
+    worker.sync(&scenario.batch_from(lengths_of(&worker.status())));
     assert_eq!(worker.status()["contracts"].as_array().unwrap().len(), 1, "{}", worker.status());
     let keys = scenario.notes_keys();
 
@@ -157,32 +125,16 @@ fn main() {
     let generating = Instant::now();
     for i in 0..blocks {
         let command = if i % 2 == 0 { NotesCommand::Add(vec![7; 32].try_into().unwrap()) } else { NotesCommand::Clear };
-        let nonce = i;
-        let binding = CommandBinding {
-            chain: scenario.genesis.hash(),
-            contract: NOTES,
-            epoch: keys.epoch,
-            sender: charlie.public(),
-            nonce,
-        };
-        let payload = seal_command(&keys.agreement, &binding, &command.encode()).unwrap();
-        let tx = charlie.sign_transaction(veil_primitives::Transaction {
-            genesis: scenario.genesis.hash(),
-            signer: charlie.public(),
-            nonce,
-            call: Call::Command { contract: NOTES, payload: payload.try_into().unwrap() },
-        });
+        let tx = scenario.command(&keys, &charlie, &command);
         scenario.block(vec![tx]);
         let done = i + 1;
         if done > blocks - follow || done % step == 0 {
-            let next = batch(&scenario, &lengths);
-            lengths = lengths
-                .iter()
-                .map(|(topic, from)| {
-                    let added = next.topics.iter().find(|t| t.topic == *topic).map_or(0, |t| t.messages.len() as u64);
-                    (*topic, from + added)
-                })
-                .collect();
+            let next = scenario.batch_from(lengths.iter().copied());
+            for (topic, length) in &mut lengths {
+                if let Some(delivered) = next.topics.iter().find(|t| t.topic == *topic) {
+                    *length = delivered.proof.length;
+                }
+            }
             if done <= blocks - follow { steps.push(next) } else { singles.push(next) }
         }
     }
@@ -219,21 +171,8 @@ fn main() {
 
     // Queries.
     let client_query = |by: &veil_crypto::AccountPair| {
-        let response = AgreementSecret::generate().unwrap();
-        let height = scenario.chain.tip().height;
-        let nonce: [u8; 16] = AgreementSecret::generate().unwrap().public()[..16].try_into().unwrap();
-        let signed = Query {
-            chain: scenario.genesis.hash(),
-            worker: identity,
-            contract: NOTES,
-            requester: by.public(),
-            nonce,
-            known_height: height,
-            valid_until: height + 500,
-            response_key: response.public(),
-            payload: NotesQuery::Notes { owner: by.public() }.encode().try_into().unwrap(),
-        }
-        .sign(by);
+        let (query, response) = notes_query(&scenario, identity, by, by.public());
+        let signed = query.sign(by);
         (seal_query(&agreement, &signed).unwrap(), signed.hash(), response)
     };
     let ask = |authority: &str, prepared: &(Vec<u8>, veil_primitives::Hash, AgreementSecret)| {

@@ -41,7 +41,7 @@ fn keys_reach_only_verified_workers_and_the_owner_reads_their_notes() {
     scenario.block(vec![first, second]);
     scenario.relay(&mut worker);
 
-    let (query, response) = notes_query(&scenario, &worker, &charlie, charlie.public());
+    let (query, response) = notes_query(&scenario, worker.identity(), &charlie, charlie.public());
     let answer = ask(&worker, &query.sign(&charlie), &response).unwrap();
     assert_eq!(notes(&answer.result), vec![b"buy milk".to_vec(), b"call Dave".to_vec()]);
     assert_eq!(
@@ -51,7 +51,7 @@ fn keys_reach_only_verified_workers_and_the_owner_reads_their_notes() {
     assert!(answer.insecure, "a software worker says so");
 
     // Dave asks for Charlie's notes: the contract refuses, inside a signed answer.
-    let (query, response) = notes_query(&scenario, &worker, &dave, charlie.public());
+    let (query, response) = notes_query(&scenario, worker.identity(), &dave, charlie.public());
     let answer = ask(&worker, &query.sign(&dave), &response).unwrap();
     assert!(matches!(answer.result, AnswerResult::Refused(_)), "{answer:?}");
 }
@@ -72,9 +72,9 @@ fn a_command_replayed_in_another_transaction_is_refused() {
     assert_eq!(applied.refused.len(), 2, "{:?}", applied.refused);
     assert!(applied.refused.iter().all(|reason| reason.contains("cannot open envelope")), "{:?}", applied.refused);
 
-    let (query, response) = notes_query(&scenario, &worker, &charlie, charlie.public());
+    let (query, response) = notes_query(&scenario, worker.identity(), &charlie, charlie.public());
     assert_eq!(notes(&ask(&worker, &query.sign(&charlie), &response).unwrap().result), vec![b"mine".to_vec()]);
-    let (query, response) = notes_query(&scenario, &worker, &dave, dave.public());
+    let (query, response) = notes_query(&scenario, worker.identity(), &dave, dave.public());
     assert!(notes(&ask(&worker, &query.sign(&dave), &response).unwrap().result).is_empty());
 }
 
@@ -92,7 +92,7 @@ fn bad_queries_are_refused_with_reasons() {
     };
 
     // Signed by Dave, claiming to be Charlie.
-    let (query, _) = notes_query(&scenario, &worker, &charlie, charlie.public());
+    let (query, _) = notes_query(&scenario, worker.identity(), &charlie, charlie.public());
     assert!(matches!(refusal(&query.clone().sign(&dave)), QueryError::Unauthenticated(_)));
 
     // A session key certified until a height that has passed; then one that is still valid.
@@ -108,7 +108,7 @@ fn bad_queries_are_refused_with_reasons() {
     };
     let expired = query.clone().sign_with_session(&session, certify(height - 1));
     assert_eq!(refusal(&expired), QueryError::SessionExpired { expired_at: height - 1, height });
-    let (fresh, response) = notes_query(&scenario, &worker, &charlie, charlie.public());
+    let (fresh, response) = notes_query(&scenario, worker.identity(), &charlie, charlie.public());
     let by_session = fresh.sign_with_session(&session, certify(height + 10));
     assert_eq!(notes(&ask(&worker, &by_session, &response).unwrap().result), vec![b"secret".to_vec()]);
 
@@ -116,25 +116,25 @@ fn bad_queries_are_refused_with_reasons() {
     assert!(matches!(refusal(&by_session), QueryError::Replayed { .. }));
 
     // The client knows a height far past the worker's view.
-    let (mut ahead, _) = notes_query(&scenario, &worker, &charlie, charlie.public());
+    let (mut ahead, _) = notes_query(&scenario, worker.identity(), &charlie, charlie.public());
     ahead.known_height = height + QueryLimits::default().max_lag_blocks + 1;
     assert!(matches!(refusal(&ahead.sign(&charlie)), QueryError::Stale(_)));
     // By the clock: a worker whose newest block is older than the bound.
-    let (query, _) = notes_query(&scenario, &worker, &charlie, charlie.public());
+    let (query, _) = notes_query(&scenario, worker.identity(), &charlie, charlie.public());
     let body = seal_query(&worker.agreement_key(), &query.sign(&charlie)).unwrap();
     let strict = Runtime::restore(&scenario.genesis, &worker.checkpoint(), true, QueryLimits::default()).unwrap();
     let now = worker.view().timestamp_ms + 31_000;
     assert!(matches!(strict.query(&body, now).unwrap_err(), QueryError::Stale(_)));
 
     // Validity window passed, or too long.
-    let (mut late, _) = notes_query(&scenario, &worker, &charlie, charlie.public());
+    let (mut late, _) = notes_query(&scenario, worker.identity(), &charlie, charlie.public());
     late.valid_until = height - 1;
     assert!(matches!(refusal(&late.sign(&charlie)), QueryError::Validity { .. }));
     // Another worker, another contract, garbage.
-    let (misaddressed, _) = notes_query(&scenario, &worker, &charlie, charlie.public());
+    let (misaddressed, _) = notes_query(&scenario, worker.identity(), &charlie, charlie.public());
     let misaddressed = Query { worker: [1; 32], ..misaddressed };
     assert!(matches!(refusal(&misaddressed.sign(&charlie)), QueryError::Misaddressed { .. }));
-    let (elsewhere, _) = notes_query(&scenario, &worker, &charlie, charlie.public());
+    let (elsewhere, _) = notes_query(&scenario, worker.identity(), &charlie, charlie.public());
     let elsewhere = Query { contract: veil_primitives::ContractId([2; 32]), ..elsewhere };
     assert!(matches!(refusal(&elsewhere.sign(&charlie)), QueryError::UnknownContract(_)));
     assert!(matches!(worker.query(b"not a query", 0).unwrap_err(), QueryError::Unreadable(_)));

@@ -13,8 +13,8 @@ use veil_crypto::{
     },
 };
 use veil_primitives::{
-    AccountId, Attestation, Balance, Call, ClusterId, ContractId, Origin, SenderId, SignedEgress, SignedTransaction,
-    SystemTopic, Topic, Transaction, contract::builtin_code_hash, decode_strict,
+    AccountId, Attestation, Balance, Call, ClusterId, ContractId, Origin, RegistrationInfo, SenderId, SignedEgress,
+    SignedTransaction, SystemTopic, Topic, Transaction, contract::builtin_code_hash, decode_strict,
 };
 use veil_worker::{
     contract::{NotesCommand, NotesQuery},
@@ -83,22 +83,27 @@ impl Scenario {
         self.chain.push(transactions, Vec::new());
     }
 
-    /// Registers `worker` (operated by Bob, software mode).
-    pub fn register(&mut self, worker: &Runtime) {
+    /// Registers the worker with these keys (operated by Bob, software mode).
+    pub fn register(&mut self, identity: [u8; 32], agreement: [u8; 32]) {
         let bob = self.bob.clone();
-        let info = worker.registration_info(bob.public());
+        let info = RegistrationInfo {
+            signing_key: identity,
+            agreement_key: agreement,
+            genesis: self.genesis.hash(),
+            operator: bob.public(),
+        };
         let (tx, _) = self.sign(&bob, Call::RegisterWorker { info, attestation: Attestation::InsecureSoftware });
         self.block(vec![tx]);
     }
 
-    /// Assigns the notes contract to `workers`.
-    pub fn assign(&mut self, workers: &[&Runtime]) {
+    /// Assigns the notes contract to the workers with these identities.
+    pub fn assign(&mut self, workers: &[[u8; 32]]) {
         let bob = self.bob.clone();
         let call = Call::AssignContract {
             contract: NOTES,
             code: builtin_code_hash("notes"),
             cluster: ClusterId(1),
-            workers: workers.iter().map(|w| w.identity()).collect::<Vec<_>>().try_into().unwrap(),
+            workers: workers.to_vec().try_into().unwrap(),
         };
         let (tx, _) = self.sign(&bob, call);
         self.block(vec![tx]);
@@ -106,16 +111,16 @@ impl Scenario {
 
     /// The batch a relayer would bring `runtime` now: every followed topic from where it stands.
     pub fn batch_for(&self, runtime: &Runtime) -> Batch {
-        let topics = runtime
-            .view()
-            .topics
-            .iter()
-            .filter_map(|(topic, peaks)| {
-                self.chain.try_topic_range(topic, peaks.length).map(|(messages, proof)| TopicDelivery {
-                    topic: *topic,
-                    messages,
-                    proof,
-                })
+        self.batch_from(runtime.view().topics.iter().map(|(topic, peaks)| (*topic, peaks.length)))
+    }
+
+    /// The batch at the tip for a runtime whose followed topics have these lengths.
+    pub fn batch_from(&self, lengths: impl IntoIterator<Item = (Topic, u64)>) -> Batch {
+        let topics = lengths
+            .into_iter()
+            .filter_map(|(topic, from)| {
+                let (messages, proof) = self.chain.try_topic_range(&topic, from)?;
+                Some(TopicDelivery { topic, messages, proof })
             })
             .collect();
         Batch { certificate: self.chain.certify_tip(), header: self.chain.tip().clone(), topics }
@@ -158,6 +163,11 @@ impl Scenario {
     /// A `Command` transaction from `from` carrying `note`, sealed for that transaction.
     pub fn note(&mut self, from: &AccountPair, note: &[u8]) -> SignedTransaction {
         let keys = self.notes_keys();
+        self.command(&keys, from, &NotesCommand::Add(note.to_vec().try_into().unwrap()))
+    }
+
+    /// A `Command` transaction from `from` carrying `command`, sealed to `keys` for that transaction.
+    pub fn command(&mut self, keys: &ContractKeys, from: &AccountPair, command: &NotesCommand) -> SignedTransaction {
         let nonce = *self.nonces.get(&from.public()).unwrap_or(&0);
         let binding = CommandBinding {
             chain: self.genesis.hash(),
@@ -166,8 +176,7 @@ impl Scenario {
             sender: from.public(),
             nonce,
         };
-        let command = NotesCommand::Add(note.to_vec().try_into().unwrap()).encode();
-        let payload = seal_command(&keys.agreement, &binding, &command).unwrap();
+        let payload = seal_command(&keys.agreement, &binding, &command.encode()).unwrap();
         self.sign(from, Call::Command { contract: NOTES, payload: payload.try_into().unwrap() }).0
     }
 
@@ -177,8 +186,8 @@ impl Scenario {
         let mut scenario = Self::new();
         let mut gatekeeper = scenario.gatekeeper();
         let mut worker = scenario.worker();
-        scenario.register(&worker);
-        scenario.assign(&[&worker]);
+        scenario.register(worker.identity(), worker.agreement_key());
+        scenario.assign(&[worker.identity()]);
         scenario.relay(&mut gatekeeper);
         scenario.relay(&mut gatekeeper); // sees its own messages: acknowledged
         scenario.relay(&mut worker);
@@ -187,10 +196,11 @@ impl Scenario {
     }
 }
 
-/// A client's query for `owner`'s notes, signed by `by`, for `worker`.
+/// A client's query for `owner`'s notes, by `by`, to the worker with identity `worker` (unsigned),
+/// with the secret that opens its answer.
 pub fn notes_query(
     scenario: &Scenario,
-    worker: &Runtime,
+    worker: [u8; 32],
     by: &AccountPair,
     owner: AccountId,
 ) -> (Query, AgreementSecret) {
@@ -198,7 +208,7 @@ pub fn notes_query(
     let nonce: [u8; 16] = rand_nonce();
     let query = Query {
         chain: scenario.genesis.hash(),
-        worker: worker.identity(),
+        worker,
         contract: NOTES,
         requester: by.public(),
         nonce,
