@@ -42,18 +42,46 @@ pub fn to_hash(digest: &Digest) -> Hash {
     Hash(bytes)
 }
 
+/// Writes `bytes` framed as the stores and the network carry them: a varint length, then the bytes.
+pub(crate) fn write_framed(bytes: &[u8], buf: &mut impl BufMut) {
+    UInt(bytes.len() as u64).write(buf);
+    buf.put_slice(bytes);
+}
+
+/// The size of `len` bytes framed by [`write_framed`].
+pub(crate) fn framed_size(len: usize) -> usize {
+    UInt(len as u64).encode_size() + len
+}
+
+/// Reads bytes framed by [`write_framed`], refusing a length over `limit` before allocating.
+pub(crate) fn read_framed(
+    buf: &mut impl Buf,
+    limit: usize,
+    what: &'static str,
+    too_long: &'static str,
+) -> Result<Vec<u8>, CodecError> {
+    let len: u64 = UInt::read(buf)?.into();
+    let len = usize::try_from(len).unwrap_or(usize::MAX);
+    if len > limit {
+        return Err(CodecError::Invalid(what, too_long));
+    }
+    if buf.remaining() < len {
+        return Err(CodecError::EndOfBuffer);
+    }
+    let mut bytes = vec![0u8; len];
+    buf.copy_to_slice(&mut bytes);
+    Ok(bytes)
+}
+
 impl Write for ConsensusBlock {
     fn write(&self, buf: &mut impl BufMut) {
-        let bytes = self.block.encode();
-        UInt(bytes.len() as u64).write(buf);
-        buf.put_slice(&bytes);
+        write_framed(&self.block.encode(), buf);
     }
 }
 
 impl EncodeSize for ConsensusBlock {
     fn encode_size(&self) -> usize {
-        let len = self.block.encoded_size();
-        UInt(len as u64).encode_size() + len
+        framed_size(self.block.encoded_size())
     }
 }
 
@@ -61,16 +89,7 @@ impl Read for ConsensusBlock {
     type Cfg = ();
 
     fn read_cfg(buf: &mut impl Buf, _: &()) -> Result<Self, CodecError> {
-        let len: u64 = UInt::read(buf)?.into();
-        let len = usize::try_from(len).map_err(|_| CodecError::Invalid("ConsensusBlock", "length"))?;
-        if len > MAX_BLOCK_BYTES {
-            return Err(CodecError::Invalid("ConsensusBlock", "longer than the largest block"));
-        }
-        if buf.remaining() < len {
-            return Err(CodecError::EndOfBuffer);
-        }
-        let mut bytes = vec![0u8; len];
-        buf.copy_to_slice(&mut bytes);
+        let bytes = read_framed(buf, MAX_BLOCK_BYTES, "ConsensusBlock", "longer than the largest block")?;
         let block =
             decode_strict::<Block>(&bytes).map_err(|_| CodecError::Invalid("ConsensusBlock", "not a Veil block"))?;
         Ok(Self::new(block))

@@ -14,8 +14,8 @@
 //! rebuilt by replaying the block archive, and another backend (for example a Jellyfish Merkle
 //! tree over redb) can replace it by implementing the trait.
 
-use bytes::{Buf as _, BufMut};
-use commonware_codec::{Buf, Encode as _, EncodeSize, Error as CodecError, Read, ReadExt, Write, varint::UInt};
+use bytes::BufMut;
+use commonware_codec::{Buf, Encode as _, EncodeSize, Error as CodecError, Read, Write};
 use commonware_cryptography::{Hasher, Sha256};
 use commonware_parallel::Sequential;
 use commonware_runtime::{Metrics, Spawner, Storage, buffer::paged::CacheRef};
@@ -41,7 +41,7 @@ use veil_primitives::Hash;
 
 use crate::{
     alias::Digest,
-    block::{to_digest, to_hash},
+    block::{framed_size, read_framed, to_digest, to_hash, write_framed},
 };
 
 /// The largest state value stored: far above any value the chain writes today.
@@ -59,31 +59,20 @@ pub struct StateValue(pub Vec<u8>);
 
 impl Write for StateValue {
     fn write(&self, buf: &mut impl BufMut) {
-        UInt(self.0.len() as u64).write(buf);
-        buf.put_slice(&self.0);
+        write_framed(&self.0, buf);
     }
 }
 
 impl EncodeSize for StateValue {
     fn encode_size(&self) -> usize {
-        UInt(self.0.len() as u64).encode_size() + self.0.len()
+        framed_size(self.0.len())
     }
 }
 
 impl Read for StateValue {
     type Cfg = ();
     fn read_cfg(buf: &mut impl Buf, _: &()) -> Result<Self, CodecError> {
-        let len: u64 = UInt::read(buf)?.into();
-        let len = usize::try_from(len).unwrap_or(usize::MAX);
-        if len > MAX_STATE_VALUE {
-            return Err(CodecError::Invalid("StateValue", "longer than the state value limit"));
-        }
-        if buf.remaining() < len {
-            return Err(CodecError::EndOfBuffer);
-        }
-        let mut bytes = vec![0u8; len];
-        buf.copy_to_slice(&mut bytes);
-        Ok(Self(bytes))
+        read_framed(buf, MAX_STATE_VALUE, "StateValue", "longer than the state value limit").map(Self)
     }
 }
 
