@@ -10,9 +10,15 @@
 //! master ──Cluster(id, epoch)──▶ cluster ──Contract(id, epoch)──▶ contract
 //!   │                              ├─ClusterAgreement─▶ X25519        ├─ContractAgreement─▶ X25519
 //!   └─Ephemeral(recipient,         └─ClusterSigning───▶ ed25519       ├─ContractSigning───▶ ed25519
-//!      epoch, sequence)─▶ X25519                                      └─ContractState─────▶ AES key
+//!      epoch, sequence)─▶ X25519                                      ├─ContractState─────▶ AES key
+//!                                                                     ├─ContractApplication▶ ed25519
+//!                                                                     └─ContractRandomness─▶ seed
 //! ```
+//!
+//! A contract's egress key and the key its code signs with ([`ContractKey::application_signer`])
+//! are different keys, so contract code can never sign something that passes as its egress.
 
+use aes_gcm_siv::{Aes256GcmSiv, KeyInit, aead::Aead};
 use parity_scale_codec::Encode;
 use veil_primitives::{ClusterId, ContractId, KeyEpoch};
 
@@ -49,6 +55,10 @@ enum Label<'a> {
     Ephemeral { recipient: &'a [u8; 32], epoch: KeyEpoch, sequence: u64 },
     #[codec(index = 8)]
     MasterAgreement,
+    #[codec(index = 9)]
+    ContractApplication { epoch: KeyEpoch },
+    #[codec(index = 10)]
+    ContractRandomness { epoch: KeyEpoch },
 }
 
 fn derive(parent: &SecretBytes<32>, label: Label<'_>) -> SecretBytes<32> {
@@ -175,6 +185,17 @@ impl ContractKey {
     pub fn state_key(&self) -> StateKey {
         StateKey(derive(&self.secret, Label::ContractState { epoch: self.epoch }))
     }
+
+    /// The key the contract's code signs with (its public half is the contract's to publish).
+    pub fn application_signer(&self) -> RuntimeSigner {
+        RuntimeSigner::from_seed(&derive(&self.secret, Label::ContractApplication { epoch: self.epoch }))
+    }
+
+    /// The seed of the contract's deterministic randomness: every worker derives the same bytes from
+    /// it, nobody without the contract key can predict them.
+    pub fn randomness_seed(&self) -> SecretBytes<32> {
+        derive(&self.secret, Label::ContractRandomness { epoch: self.epoch })
+    }
 }
 
 /// A contract's state-encryption key for one epoch.
@@ -186,6 +207,30 @@ impl StateKey {
     pub fn secret(&self) -> &SecretBytes<32> {
         &self.0
     }
+
+    fn cipher(&self) -> Aes256GcmSiv {
+        Aes256GcmSiv::new(self.0.expose().into())
+    }
+
+    /// Encrypts a contract's state deterministically, so every worker of a cluster holds (and
+    /// commits to) the same bytes: AES-256-GCM-SIV with the nonce HMAC-derived from the key and the
+    /// plaintext (`nonce ‖ ciphertext`). Equal states give equal ciphertexts; nothing else leaks.
+    pub fn encrypt_state(&self, plaintext: &[u8]) -> Vec<u8> {
+        let tag = hkdf_sha256::<12>(b"veil/state-nonce/v1", self.0.expose(), plaintext);
+        let nonce: [u8; 12] = *tag;
+        let mut out = nonce.to_vec();
+        // AES-GCM-SIV only fails on plaintexts over 64 GiB, far beyond any state the runtime holds.
+        out.extend(self.cipher().encrypt(&nonce.into(), plaintext).unwrap_or_default());
+        out
+    }
+
+    /// Decrypts what [`StateKey::encrypt_state`] produced; `None` if it was altered or is not
+    /// under this key.
+    pub fn decrypt_state(&self, blob: &[u8]) -> Option<zeroize::Zeroizing<Vec<u8>>> {
+        let (nonce, ciphertext) = blob.split_at_checked(12)?;
+        let nonce: [u8; 12] = nonce.try_into().ok()?;
+        self.cipher().decrypt(&nonce.into(), ciphertext).ok().map(zeroize::Zeroizing::new)
+    }
 }
 
 #[cfg(test)]
@@ -195,6 +240,22 @@ mod tests {
 
     fn master() -> MasterKey {
         MasterKey::from_secret(SecretBytes::new([42; 32]))
+    }
+
+    #[test]
+    fn state_encryption_is_deterministic_and_authentic() {
+        let cluster = master().cluster_key(ClusterId(1), KeyEpoch(0));
+        let key = cluster.contract_key(ContractId([1; 32])).state_key();
+        let other = cluster.contract_key(ContractId([2; 32])).state_key();
+        let blob = key.encrypt_state(b"balances");
+        assert_eq!(blob, key.encrypt_state(b"balances"), "replicas hold the same bytes");
+        assert_ne!(blob, key.encrypt_state(b"balancez"));
+        assert_eq!(key.decrypt_state(&blob).unwrap().as_slice(), b"balances");
+        assert!(other.decrypt_state(&blob).is_none(), "another contract's key");
+        let mut altered = blob.clone();
+        altered[20] ^= 1;
+        assert!(key.decrypt_state(&altered).is_none());
+        assert!(key.decrypt_state(&blob[..5]).is_none());
     }
 
     #[test]
