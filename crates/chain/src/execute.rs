@@ -16,16 +16,16 @@ use parity_scale_codec::Encode;
 use std::collections::BTreeSet;
 use veil_crypto::verify_account_signature;
 use veil_primitives::{
-    Balance, Block, Call, Hash, Header, Message, MessageCommitments, Nonce, Origin, SignedEgress, SignedTransaction,
-    Topic,
+    Balance, Block, Call, Hash, Header, MessageCommitments, Nonce, SignedEgress, SignedTransaction,
     block::MAX_BLOCK_BODY_BYTES,
-    contract::{CommandMessage, ContractMessage},
+    contract::contract_id,
     decode_strict,
     hashing::sha256,
     topics::{self, DEPTH},
 };
 
 use crate::{
+    contracts::ContractError,
     genesis::{Genesis, GenesisError},
     messages::{EgressError, Outbox, Published},
     registry::RegistrationError,
@@ -94,6 +94,9 @@ pub enum TransactionError {
     /// A worker registration or allowlist change is refused.
     #[error(transparent)]
     Registration(#[from] RegistrationError),
+    /// A cluster, code, instantiation or command is refused.
+    #[error(transparent)]
+    Contract(#[from] ContractError),
     /// State could not be read.
     #[error(transparent)]
     State(#[from] StateError),
@@ -238,7 +241,9 @@ pub struct FeeSplit {
 pub struct Cost {
     /// The fee.
     pub fee: Balance,
-    /// The fee plus the amount moved.
+    /// The prepaid fuel, at the genesis price: all of it goes to the worker pot.
+    pub fuel: Balance,
+    /// The fee, the fuel and the amount moved.
     pub total: Balance,
 }
 
@@ -362,19 +367,26 @@ impl Chain {
             .map(Balance)
     }
 
-    /// What `tx` takes from its signer: its fee plus the amount it moves. A transfer of nothing is
-    /// refused here, so the mempool and execution refuse it alike.
+    /// What `tx` takes from its signer: its fee, the fuel it prepays and the amount it moves. A
+    /// transfer of nothing is refused here, so the mempool and execution refuse it alike.
     pub fn cost(&self, tx: &SignedTransaction) -> Result<Cost, TransactionError> {
         let fee = self.fee(tx.encoded_size()).ok_or(TransactionError::Overflow)?;
-        let amount = match &tx.transaction.call {
+        let (fuel, amount) = match &tx.transaction.call {
             Call::Transfer { amount: Balance::ZERO, .. } => return Err(TransactionError::ZeroAmount),
-            Call::Transfer { amount, .. } => *amount,
-            Call::Command { .. }
-            | Call::RegisterWorker { .. }
+            Call::Transfer { amount, .. } => (0, *amount),
+            Call::Command { fuel, value, .. } => (*fuel, *value),
+            Call::Instantiate { fuel, .. } => (*fuel, Balance::ZERO),
+            Call::RegisterWorker { .. }
             | Call::SetMeasurementAllowed { .. }
-            | Call::AssignContract { .. } => Balance::ZERO,
+            | Call::AssignContract { .. }
+            | Call::FormCluster { .. }
+            | Call::UploadCode { .. } => (0, Balance::ZERO),
         };
-        Ok(Cost { fee, total: fee.checked_add(amount).ok_or(TransactionError::Overflow)? })
+        let fuel =
+            self.genesis.economics.fuel_price.0.checked_mul(u128::from(fuel)).ok_or(TransactionError::Overflow)?;
+        let total =
+            fee.0.checked_add(fuel).and_then(|sum| sum.checked_add(amount.0)).ok_or(TransactionError::Overflow)?;
+        Ok(Cost { fee, fuel: Balance(fuel), total: Balance(total) })
     }
 
     /// Splits a fee by the genesis percentages; the rounding remainder is burned.
@@ -441,7 +453,7 @@ impl Chain {
         if found > account.nonce {
             return Err(TransactionError::FutureNonce { expected: account.nonce, found });
         }
-        let Cost { fee, total: needed } = self.cost(tx)?;
+        let Cost { fee, fuel, total: needed } = self.cost(tx)?;
         account.balance = account
             .balance
             .checked_sub(needed)
@@ -451,7 +463,11 @@ impl Chain {
 
         let split = self.split_fee(fee);
         let mut pots = overlay.reward_pots()?;
-        pots.workers = pots.workers.checked_add(split.workers).ok_or(TransactionError::Overflow)?;
+        pots.workers = pots
+            .workers
+            .checked_add(split.workers)
+            .and_then(|pot| pot.checked_add(fuel))
+            .ok_or(TransactionError::Overflow)?;
         pots.gatekeepers = pots.gatekeepers.checked_add(split.gatekeepers).ok_or(TransactionError::Overflow)?;
         overlay.set_reward_pots(&pots);
         let mut issuance = overlay.issuance()?;
@@ -466,19 +482,14 @@ impl Chain {
                 recipient.balance = recipient.balance.checked_add(*amount).ok_or(TransactionError::Overflow)?;
                 overlay.set_account(to, &recipient);
             }
-            // Publishing is the last step: only a state error, which abandons the block, follows it.
-            Call::Command { contract, payload } => {
-                let command =
-                    ContractMessage::Command(CommandMessage { nonce: tx.transaction.nonce, payload: payload.clone() });
-                let message = Message {
-                    topic: Topic::Contract(*contract),
-                    origin: Origin::Account(signer),
-                    payload: command
-                        .encode()
-                        .try_into()
-                        .map_err(|_| StateError::Store("a command exceeds a message".into()))?,
-                };
-                self.publish(overlay, outbox, message)?;
+            Call::Command { contract, payload, fuel, value } => {
+                self.command(overlay, outbox, &signer, tx.transaction.nonce, *contract, payload, *fuel, *value)?;
+            }
+            Call::FormCluster { cluster, workers } => self.form_cluster(overlay, outbox, &signer, *cluster, workers)?,
+            Call::UploadCode { code } => self.upload_code(overlay, code)?,
+            Call::Instantiate { code, cluster, salt, fuel, argument } => {
+                let nonce = tx.transaction.nonce;
+                self.instantiate(overlay, outbox, &signer, nonce, *code, *cluster, salt, *fuel, argument)?;
             }
             Call::RegisterWorker { info, attestation } => {
                 self.register_worker(overlay, outbox, &signer, info, attestation)?;
@@ -576,10 +587,27 @@ impl Chain {
                     keys.insert(StateKey::Account(*to).to_bytes());
                 }
                 Call::RegisterWorker { info, attestation } => keys.extend(self.registration_keys(info, attestation)),
-                Call::AssignContract { workers, .. } => {
+                Call::AssignContract { workers, contract, .. } => {
                     keys.extend(workers.iter().map(|worker| StateKey::Worker(*worker).to_bytes()));
+                    keys.insert(StateKey::Contract(*contract).to_bytes());
                 }
-                Call::Command { .. } | Call::SetMeasurementAllowed { .. } => {}
+                Call::FormCluster { cluster, workers } => {
+                    keys.extend(workers.iter().map(|worker| StateKey::Worker(*worker).to_bytes()));
+                    keys.insert(StateKey::Cluster(*cluster).to_bytes());
+                }
+                Call::UploadCode { code } => {
+                    keys.insert(StateKey::Code(sha256(code)).to_bytes());
+                }
+                Call::Instantiate { code, cluster, salt, .. } => {
+                    keys.insert(StateKey::Code(*code).to_bytes());
+                    keys.insert(StateKey::Cluster(*cluster).to_bytes());
+                    let contract = contract_id(&tx.transaction.signer, code, salt);
+                    keys.insert(StateKey::Contract(contract).to_bytes());
+                }
+                Call::Command { contract, .. } => {
+                    keys.insert(StateKey::Contract(*contract).to_bytes());
+                }
+                Call::SetMeasurementAllowed { .. } => {}
             }
         }
         for copy in egress {
@@ -603,7 +631,7 @@ impl Chain {
         egress_candidates: impl IntoIterator<Item = SignedEgress>,
     ) -> Result<Execution, StateError> {
         let mut overlay = Overlay::new(state);
-        let mut outbox = Outbox::at(timestamp_ms);
+        let mut outbox = Outbox::at(parent.height + 1, timestamp_ms);
         self.mint_inflation(&mut overlay, parent.timestamp_ms, timestamp_ms)?;
         let limit = self.genesis.economics.max_block_transactions as usize;
         let mut room = MAX_BLOCK_BODY_BYTES;
@@ -686,7 +714,7 @@ impl Chain {
             return Err(BlockError::EgressRoot { header: block.header.egress_root, computed });
         }
         let mut overlay = Overlay::new(state);
-        let mut outbox = Outbox::at(block.header.timestamp_ms);
+        let mut outbox = Outbox::at(block.header.height, block.header.timestamp_ms);
         self.mint_inflation(&mut overlay, parent.timestamp_ms, block.header.timestamp_ms)?;
         for (index, tx) in block.transactions.iter().enumerate() {
             self.apply(&mut overlay, &mut outbox, tx).map_err(|error| match error {
@@ -750,4 +778,4 @@ fn merkle_root(hashes: impl ExactSizeIterator<Item = Hash>) -> Hash {
 }
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;

@@ -14,12 +14,15 @@
 //! - [`registry`]: workers join by attesting (DCAP quotes verified at the block time against the
 //!   allowlist in the state; software workers where genesis allows them) and lapse with their
 //!   collateral.
+//! - [`contracts`]: clusters, uploaded code, contract instances, the tokens they hold (commands'
+//!   values in, releases out) and their public keys as the gatekeeper publishes them.
 //! - [`messages`]: the message queue (topic logs and the topic tree the header commits to) and
 //!   egress from off-chain senders, accepted exactly once per sequence number.
 //!
 //! Invariant, kept after every block and checked by property tests: total issuance = genesis +
-//! minted − burned = the sum of all balances and reward pots.
+//! minted − burned = the sum of all balances, contracts' locked balances and reward pots.
 
+pub mod contracts;
 pub mod execute;
 /// The genesis file and the chain id (its own crate, so a worker runtime reads it without this one).
 pub use veil_genesis as genesis;
@@ -29,6 +32,7 @@ pub mod state;
 #[cfg(any(test, feature = "test-support"))]
 pub mod testing;
 
+pub use contracts::ContractError;
 pub use execute::{BlockError, Chain, Executed, Execution, TransactionError, egress_root, transactions_root};
 pub use genesis::{Economics, Genesis, GenesisError, GenesisSender, RegistrationRules, Validator};
 pub use messages::{EgressError, EgressOutcome, Outbox, Published};

@@ -26,6 +26,7 @@ use std::{
 use veil_crypto::verify_runtime_signature;
 use veil_primitives::{
     BoundedVec, Call, Hash, KeyEpoch, Message, Origin, SenderId, SignedEgress, SignedTransaction, SystemTopic, Topic,
+    contract::contract_id,
     message::Discrepancy,
     topics::{self, DEPTH, TopicProof, TreeNodes},
 };
@@ -51,13 +52,19 @@ pub struct Outbox {
     /// The messages, in publication order.
     pub messages: Vec<Published>,
     egress_used: BTreeMap<SenderId, u32>,
+    height: u64,
     time_ms: u64,
 }
 
 impl Outbox {
-    /// An empty outbox for a block (or a dry run) at `time_ms`.
-    pub fn at(time_ms: u64) -> Self {
-        Self { time_ms, ..Self::default() }
+    /// An empty outbox for a block (or a dry run) at `height` and `time_ms`.
+    pub fn at(height: u64, time_ms: u64) -> Self {
+        Self { height, time_ms, ..Self::default() }
+    }
+
+    /// The block's height.
+    pub fn height(&self) -> u64 {
+        self.height
     }
 
     /// The block's time, milliseconds since the Unix epoch.
@@ -186,12 +193,13 @@ impl EgressError {
 }
 
 /// Whether `sender` may publish on `topic`: any sender on contract command topics (results and
-/// cross-contract calls), gatekeepers on the key-epoch topic; the other system topics belong to the
-/// chain's modules.
+/// cross-contract calls), gatekeepers on the key-epoch topic, contracts on the releases topic; the
+/// other system topics belong to the chain's modules.
 pub fn may_publish(sender: &SenderId, topic: &Topic) -> bool {
     match topic {
         Topic::Contract(_) => true,
         Topic::System(SystemTopic::KeyEpochs) => matches!(sender, SenderId::Gatekeeper(_)),
+        Topic::System(SystemTopic::Releases) => matches!(sender, SenderId::Contract(_)),
         Topic::System(_) => false,
     }
 }
@@ -379,6 +387,7 @@ impl Chain {
                 if let Some(forgotten) = egress.sequence.checked_sub(self.genesis().economics.egress_window) {
                     overlay.set_egress_accepted(&sender, forgotten, None);
                 }
+                self.on_accepted_egress(overlay, sender, egress.topic, &egress.payload)?;
                 Message { topic: egress.topic, origin: Origin::Runtime(sender), payload: egress.payload.clone() }
             }
             EgressOutcome::Discrepancy => {
@@ -417,7 +426,14 @@ impl Chain {
                     topics.insert(Topic::System(SystemTopic::Assignments));
                     topics.insert(Topic::Contract(*contract));
                 }
-                Call::Transfer { .. } | Call::SetMeasurementAllowed { .. } => {}
+                Call::Instantiate { code, salt, .. } => {
+                    topics.insert(Topic::System(SystemTopic::Assignments));
+                    topics.insert(Topic::Contract(contract_id(&tx.transaction.signer, code, salt)));
+                }
+                Call::FormCluster { .. } => {
+                    topics.insert(Topic::System(SystemTopic::Assignments));
+                }
+                Call::Transfer { .. } | Call::SetMeasurementAllowed { .. } | Call::UploadCode { .. } => {}
             }
         }
         for copy in egress {
@@ -438,6 +454,7 @@ impl Chain {
         if let SenderId::Worker(key) = sender {
             keys.push(StateKey::Worker(key).to_bytes());
         }
+        keys.extend(self.accepted_egress_keys(sender, copy.egress.topic, &copy.egress.payload));
         keys
     }
 

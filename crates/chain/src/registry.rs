@@ -16,8 +16,7 @@ use parity_scale_codec::Encode;
 use veil_attestation::{AttestationError, Collateral, Policy, parse_quote, verify_registration};
 use veil_primitives::{
     AccountId, Attestation, ClusterId, ContractId, Hash, KeyEpoch, Measurement, Message, Origin, RegistrationInfo,
-    SenderId, SystemTopic, Topic, WorkerRegistration,
-    contract::{AssignedWorker, Assignment, ContractMessage},
+    SenderId, SystemTopic, Topic, WorkerRegistration, contract::Assignment,
 };
 
 use crate::{
@@ -174,10 +173,7 @@ impl Chain {
         measurement: &Measurement,
         allowed: bool,
     ) -> Result<(), RegistrationError> {
-        let admin = self.genesis().registration.measurement_admin;
-        if *signer != admin {
-            return Err(RegistrationError::NotAdmin { admin });
-        }
+        self.check_admin(signer)?;
         overlay.set_measurement_allowed(measurement, allowed);
         Ok(())
     }
@@ -197,41 +193,19 @@ impl Chain {
         cluster: ClusterId,
         workers: &[[u8; 32]],
     ) -> Result<(), crate::TransactionError> {
+        self.check_admin(signer)?;
+        let workers = self.cluster_workers(overlay, outbox, workers)?;
+        let workers = workers.try_into().map_err(|_| StateError::Store("more workers than a cluster holds".into()))?;
+        let assignment = Assignment { contract, code, cluster, epoch: KeyEpoch(0), workers };
+        self.open_contract(overlay, outbox, *signer, false, assignment)
+    }
+
+    /// Refuses anyone but the genesis registry admin.
+    pub(crate) fn check_admin(&self, signer: &AccountId) -> Result<(), RegistrationError> {
         let admin = self.genesis().registration.measurement_admin;
         if *signer != admin {
-            return Err(RegistrationError::NotAdmin { admin }.into());
+            return Err(RegistrationError::NotAdmin { admin });
         }
-        if workers.is_empty() {
-            return Err(RegistrationError::NoWorkers.into());
-        }
-        let mut assigned = Vec::with_capacity(workers.len());
-        for (i, identity) in workers.iter().enumerate() {
-            if workers[..i].contains(identity) {
-                return Err(RegistrationError::DuplicateWorker(*identity).into());
-            }
-            let info = overlay.worker(identity)?.ok_or(RegistrationError::UnknownWorker(*identity))?;
-            if info.expires_at_ms <= outbox.time_ms() {
-                let lapsed = RegistrationError::LapsedWorker { worker: *identity, expired_at_ms: info.expires_at_ms };
-                return Err(lapsed.into());
-            }
-            assigned.push(AssignedWorker { identity: *identity, agreement: info.agreement_key });
-        }
-        let assignment = Assignment {
-            contract,
-            code,
-            cluster,
-            epoch: KeyEpoch(0),
-            workers: assigned.try_into().map_err(|_| StateError::Store("more workers than a cluster holds".into()))?,
-        };
-        let on_topic = |topic: Topic, payload: Vec<u8>| -> Result<Message, StateError> {
-            let payload =
-                payload.try_into().map_err(|_| StateError::Store("an assignment exceeds a message".into()))?;
-            Ok(Message { topic, origin: Origin::Chain, payload })
-        };
-        let for_gatekeepers = on_topic(Topic::System(SystemTopic::Assignments), assignment.encode())?;
-        let for_workers = on_topic(Topic::Contract(contract), ContractMessage::Assigned(assignment).encode())?;
-        self.publish(overlay, outbox, for_gatekeepers)?;
-        self.publish(overlay, outbox, for_workers)?;
         Ok(())
     }
 

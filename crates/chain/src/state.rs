@@ -7,8 +7,13 @@
 use parity_scale_codec::{Decode, Encode, MaxEncodedLen};
 use std::collections::BTreeMap;
 use veil_primitives::{
-    AccountId, Balance, Hash, KeyEpoch, Measurement, Message, Nonce, SenderId, TeeKind, Topic, decode_strict,
-    log::LogPeaks, topics::DEPTH,
+    AccountId, Balance, BoundedVec, ClusterId, ContractId, Hash, KeyEpoch, Measurement, Message, Nonce, SenderId,
+    TeeKind, Topic,
+    codec::BoundedBytes,
+    contract::{AssignedWorker, MAX_CLUSTER_WORKERS, MAX_CODE_BYTES},
+    decode_strict,
+    log::LogPeaks,
+    topics::DEPTH,
 };
 
 /// Where a value lives. Indices are fixed forever; new kinds of state are appended.
@@ -51,6 +56,15 @@ pub enum StateKey {
     /// A runtime measurement workers may register with (present = allowed).
     #[codec(index = 11)]
     AllowedMeasurement(Measurement),
+    /// A formed cluster.
+    #[codec(index = 12)]
+    Cluster(ClusterId),
+    /// Uploaded contract code, by its hash.
+    #[codec(index = 13)]
+    Code(Hash),
+    /// A contract: its code, cluster, owner, keys and locked tokens.
+    #[codec(index = 14)]
+    Contract(ContractId),
 }
 
 impl StateKey {
@@ -119,6 +133,45 @@ pub struct WorkerInfo {
     pub measurement: Option<Measurement>,
     /// When its registration lapses, milliseconds since the Unix epoch; renewing re-attests.
     pub expires_at_ms: u64,
+}
+
+/// A cluster formed for wasm contracts.
+#[derive(Clone, Debug, PartialEq, Eq, Encode, Decode, MaxEncodedLen)]
+pub struct ClusterInfo {
+    /// Its workers.
+    pub workers: BoundedVec<AssignedWorker, MAX_CLUSTER_WORKERS>,
+    /// The key epoch.
+    pub epoch: KeyEpoch,
+    /// Its X25519 key (constructor arguments are sealed to it), once a gatekeeper published it.
+    pub agreement: Option<[u8; 32]>,
+}
+
+/// A contract.
+#[derive(Clone, Debug, PartialEq, Eq, Encode, Decode, MaxEncodedLen)]
+pub struct ContractInfo {
+    /// Its code hash.
+    pub code: Hash,
+    /// The cluster that runs it.
+    pub cluster: ClusterId,
+    /// Who instantiated it (the registry admin for built-in contracts).
+    pub owner: AccountId,
+    /// Wasm code (uploaded and instantiated), not a contract built into the runtime.
+    pub wasm: bool,
+    /// Native tokens it holds: commands' values, less what it released.
+    pub locked: Balance,
+    /// Its X25519 key (commands are sealed to it) and its egress key, once a gatekeeper published them.
+    pub keys: Option<ContractPublicKeys>,
+}
+
+/// A contract's public keys for its epoch.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Encode, Decode, MaxEncodedLen)]
+pub struct ContractPublicKeys {
+    /// The key epoch.
+    pub epoch: KeyEpoch,
+    /// The X25519 key commands are sealed to.
+    pub agreement: [u8; 32],
+    /// The ed25519 key that signs its egress.
+    pub signing: [u8; 32],
 }
 
 /// A topic's place in the topic tree and its log.
@@ -301,6 +354,36 @@ impl<'a, R: StateReader + ?Sized> Overlay<'a, R> {
         self.put(StateKey::AllowedMeasurement(*measurement), allowed.then_some(&()));
     }
 
+    /// A formed cluster.
+    pub fn cluster(&self, cluster: ClusterId) -> Result<Option<ClusterInfo>, StateError> {
+        self.read(StateKey::Cluster(cluster))
+    }
+
+    /// Records a cluster.
+    pub fn set_cluster(&mut self, cluster: ClusterId, info: &ClusterInfo) {
+        self.write(StateKey::Cluster(cluster), info);
+    }
+
+    /// Uploaded code, by hash.
+    pub fn code(&self, hash: &Hash) -> Result<Option<BoundedBytes<MAX_CODE_BYTES>>, StateError> {
+        self.read(StateKey::Code(*hash))
+    }
+
+    /// Stores code under its hash.
+    pub fn set_code(&mut self, hash: &Hash, code: &BoundedBytes<MAX_CODE_BYTES>) {
+        self.write(StateKey::Code(*hash), code);
+    }
+
+    /// A contract.
+    pub fn contract(&self, contract: &ContractId) -> Result<Option<ContractInfo>, StateError> {
+        self.read(StateKey::Contract(*contract))
+    }
+
+    /// Records a contract.
+    pub fn set_contract(&mut self, contract: &ContractId, info: &ContractInfo) {
+        self.write(StateKey::Contract(*contract), info);
+    }
+
     /// Message `index` of `topic`, if published.
     pub fn topic_message(&self, topic: &Topic, index: u64) -> Result<Option<Message>, StateError> {
         self.read(StateKey::TopicMessage(*topic, index))
@@ -396,6 +479,19 @@ impl MemoryState {
             }
             let id: [u8; 32] = id.try_into().ok()?;
             Some((AccountId(id), decode_strict::<AccountInfo>(value).ok()?))
+        })
+    }
+
+    /// Every contract with its record.
+    pub fn contracts(&self) -> impl Iterator<Item = (ContractId, ContractInfo)> + '_ {
+        let index = StateKey::Contract(ContractId([0; 32])).to_bytes()[0];
+        self.0.iter().filter_map(move |(key, value)| {
+            let (&found, id) = key.split_first()?;
+            if found != index {
+                return None;
+            }
+            let id: [u8; 32] = id.try_into().ok()?;
+            Some((ContractId(id), decode_strict::<ContractInfo>(value).ok()?))
         })
     }
 }

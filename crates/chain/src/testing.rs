@@ -59,8 +59,27 @@ pub fn command(
         call: Call::Command {
             contract,
             payload: payload.to_vec().try_into().unwrap_or_else(|_| panic!("command payload too large")),
+            fuel: 0,
+            value: Balance::ZERO,
         },
     })
+}
+
+/// Records contract `contract` (a built-in one, on cluster 0, owned by nobody) directly in `state`,
+/// for tests of commands that need no runtime.
+pub fn install_contract(state: &mut crate::MemoryState, contract: ContractId) {
+    let mut overlay = crate::state::Overlay::new(&*state);
+    let info = crate::state::ContractInfo {
+        code: veil_primitives::contract::builtin_code_hash("test"),
+        cluster: veil_primitives::ClusterId(0),
+        owner: veil_primitives::AccountId([0; 32]),
+        wasm: false,
+        locked: Balance::ZERO,
+        keys: None,
+    };
+    overlay.set_contract(&contract, &info);
+    let changes = overlay.into_changes();
+    state.apply(changes);
 }
 
 /// A deterministic runtime key for tests, from a one-byte seed.

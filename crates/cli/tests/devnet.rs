@@ -49,7 +49,7 @@ fn devnet_transfers_refusals_and_restart() {
     let cases = [
         (node.post("/v1/transactions", &serde_json::json!({ "transaction": "0x00ff" })), "malformed transaction"),
         (
-            node.post("/v1/transactions", &serde_json::json!({ "transaction": format!("0x{}", "00".repeat(70_000)) })),
+            node.post("/v1/transactions", &serde_json::json!({ "transaction": format!("0x{}", "00".repeat(330_000)) })),
             "the limit is",
         ),
         (node.post("/v1/transactions", &serde_json::json!({ "nonsense": 1 })), "missing field"),
@@ -166,10 +166,42 @@ fn topic_messages_verify_with_the_light_client() {
             genesis: chain,
             signer: alice.public(),
             nonce,
-            call: Call::Command { contract, payload: payload.to_vec().try_into().unwrap() },
+            call: Call::Command {
+                contract,
+                payload: payload.to_vec().try_into().unwrap(),
+                fuel: 0,
+                value: veil_primitives::Balance::ZERO,
+            },
         })
     };
-    let commands = [command(0, b"command 0"), command(1, b"command 1")];
+    // Commands go to existing contracts only: register a software worker and assign it the notes
+    // contract first (the assignment opens the topic at index 0).
+    let worker = [0x5a; 32];
+    let setup = [
+        Call::RegisterWorker {
+            info: RegistrationInfo {
+                signing_key: worker,
+                agreement_key: [0x5b; 32],
+                genesis: chain,
+                operator: alice.public(),
+            },
+            attestation: Attestation::InsecureSoftware,
+        },
+        Call::AssignContract {
+            contract,
+            code: veil_primitives::contract::builtin_code_hash("notes"),
+            cluster: veil_primitives::ClusterId(1),
+            workers: vec![worker].try_into().unwrap(),
+        },
+    ];
+    for (nonce, call) in setup.into_iter().enumerate() {
+        let tx =
+            alice.sign_transaction(Transaction { genesis: chain, signer: alice.public(), nonce: nonce as u64, call });
+        let (status, body) = node.submit(&tx);
+        assert_eq!(status, 202, "{body}");
+        node.wait_finalized(&tx.hash(), Duration::from_secs(30));
+    }
+    let commands = [command(2, b"command 0"), command(3, b"command 1")];
     for tx in &commands {
         let (status, body) = node.submit(tx);
         assert_eq!(status, 202, "{body}");
@@ -232,28 +264,32 @@ fn topic_messages_verify_with_the_light_client() {
     // The light client verifies the whole topic, then the rest from where it stands.
     let client = node.light_client();
     let answer = topic_answer(&node, &topic, 0, None);
-    assert_eq!(answer.messages.len(), 3);
-    assert_eq!(answer.messages[0].origin, Origin::Account(alice.public()));
-    let command =
-        ContractMessage::Command(CommandMessage { nonce: 1, payload: b"command 1".to_vec().try_into().unwrap() });
-    assert_eq!(decode_strict::<ContractMessage>(&answer.messages[1].payload).unwrap(), command);
-    assert_eq!(answer.messages[2].origin, Origin::Runtime(gatekeeper));
+    assert_eq!(answer.messages.len(), 4);
+    assert_eq!(answer.messages[0].origin, Origin::Chain, "the assignment");
+    assert_eq!(answer.messages[1].origin, Origin::Account(alice.public()));
+    let ContractMessage::Command(CommandMessage { nonce, payload, block, .. }) =
+        decode_strict::<ContractMessage>(&answer.messages[2].payload).unwrap()
+    else {
+        panic!("not a command")
+    };
+    assert_eq!((nonce, &payload[..], block.height), (3, &b"command 1"[..], command_height));
+    assert_eq!(answer.messages[3].origin, Origin::Runtime(gatekeeper));
     let verify = |kept: &LogPeaks, messages: &[(u64, Hash)], proof: &TopicProof| {
         client.verify_topic(&answer.certificate, &answer.header, &topic, kept, messages, proof)
     };
     let all = hashes(0, &answer.messages);
     let peaks = verify(&LogPeaks::default(), &all, &answer.proof).unwrap();
-    assert_eq!(peaks.length, 3);
+    assert_eq!(peaks.length, 4);
     let mut kept = LogPeaks::default();
     kept.append(&all[0].1);
     let rest = topic_answer(&node, &topic, 1, None);
     let resumed =
         client.verify_topic(&rest.certificate, &rest.header, &topic, &kept, &hashes(1, &rest.messages), &rest.proof);
-    assert_eq!(resumed.unwrap().length, 3);
+    assert_eq!(resumed.unwrap().length, 4);
 
-    // Against an older finalized header: the log as it was then, the two commands only.
+    // Against an older finalized header: the log as it was then, the assignment and the commands only.
     let then = topic_answer(&node, &topic, 0, Some(command_height));
-    assert_eq!((then.header.height, then.messages.len(), then.proof.length), (command_height, 2, 2));
+    assert_eq!((then.header.height, then.messages.len(), then.proof.length), (command_height, 3, 3));
     let old = client.verify_topic(
         &then.certificate,
         &then.header,
@@ -262,10 +298,10 @@ fn topic_messages_verify_with_the_light_client() {
         &hashes(0, &then.messages),
         &then.proof,
     );
-    assert_eq!(old.unwrap().length, 2);
+    assert_eq!(old.unwrap().length, 3);
     // That proof does not stretch to the newer header.
     let stretched =
-        client.verify_topic(&answer.certificate, &answer.header, &topic, &LogPeaks::default(), &all[..2], &then.proof);
+        client.verify_topic(&answer.certificate, &answer.header, &topic, &LogPeaks::default(), &all[..3], &then.proof);
     assert!(stretched.is_err());
 
     // Refusals, each with its reason.
@@ -277,7 +313,9 @@ fn topic_messages_verify_with_the_light_client() {
     reordered.swap(0, 1);
     let error = verify(&LogPeaks::default(), &reordered, &answer.proof).unwrap_err();
     assert!(matches!(error, LightClientError::Topic(TopicError::Range(RangeError::IndexGap { .. }))), "{error}");
-    let reordered = hashes(0, &[answer.messages[1].clone(), answer.messages[0].clone(), answer.messages[2].clone()]);
+    let mut reordered = answer.messages.clone();
+    reordered.swap(1, 2);
+    let reordered = hashes(0, &reordered);
     let error = verify(&LogPeaks::default(), &reordered, &answer.proof).unwrap_err();
     assert!(matches!(error, LightClientError::Topic(TopicError::RootMismatch)), "{error}");
     let mut inserted = answer.messages.clone();

@@ -111,7 +111,7 @@ fn add_note(node: &Process, keys: &ContractKeys, from: &AccountPair, notes: &[&[
                 genesis: chain,
                 signer: from.public(),
                 nonce,
-                call: Call::Command { contract: NOTES, payload },
+                call: Call::Command { contract: NOTES, payload, fuel: 0, value: veil_primitives::Balance::ZERO },
             })
         })
         .collect();

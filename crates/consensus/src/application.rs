@@ -361,7 +361,7 @@ impl<S: AuthenticatedState> Node<S> {
             let mut overlay = veil_chain::state::Overlay::new(&snapshot);
             let next = overlay.account(&tx.transaction.signer).map_err(veil_chain::TransactionError::State)?.nonce;
             if tx.transaction.nonce == next {
-                let mut outbox = veil_chain::Outbox::at(guard.finalized.timestamp_ms);
+                let mut outbox = veil_chain::Outbox::at(guard.finalized.height + 1, guard.finalized.timestamp_ms);
                 guard.chain.apply(&mut overlay, &mut outbox, &tx)?;
             }
         }

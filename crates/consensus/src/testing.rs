@@ -110,7 +110,10 @@ impl GeneratedChain {
         let mut state = MemoryState::default();
         state.apply(chain.genesis_changes());
         let headers = vec![chain.genesis_header(Hash::ZERO)];
-        let contracts = (0..contracts.max(1)).map(|i| ContractId([i; 32])).collect();
+        let contracts: Vec<ContractId> = (0..contracts.max(1)).map(|i| ContractId([i; 32])).collect();
+        for contract in &contracts {
+            veil_chain::testing::install_contract(&mut state, *contract);
+        }
         Self { chain, state, headers, network, sender, contracts }
     }
 

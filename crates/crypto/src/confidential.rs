@@ -422,6 +422,16 @@ pub enum KeyMessage {
     /// A contract's public keys and its cluster key for the assigned workers.
     #[codec(index = 1)]
     ContractKeys(ContractKeys),
+    /// A formed cluster's public key: constructor arguments are sealed to it.
+    #[codec(index = 2)]
+    ClusterPublic {
+        /// The cluster.
+        cluster: ClusterId,
+        /// The key epoch.
+        epoch: KeyEpoch,
+        /// The cluster's X25519 key.
+        agreement: AgreementPublic,
+    },
 }
 
 #[derive(Encode)]

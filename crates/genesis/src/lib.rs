@@ -127,7 +127,7 @@ pub struct Economics {
     /// The least time between a block and its parent: a proposer waits this long, so an idle
     /// network makes a few empty blocks a second, not as many as consensus can finalize.
     pub min_block_interval_ms: u64,
-    /// The largest encoded signed transaction.
+    /// The largest encoded signed transaction (room for the largest contract module).
     pub max_transaction_bytes: u32,
     /// The most transactions in one block.
     pub max_block_transactions: u32,
@@ -141,6 +141,11 @@ pub struct Economics {
     /// How many of a sender's latest sequence numbers keep the hash of their accepted copy, so a
     /// differing copy is recognised; an older copy is refused as stale.
     pub egress_window: u64,
+    /// What one unit of contract fuel costs; a command's or constructor's fuel limit is prepaid at
+    /// this price and goes to the worker pot.
+    pub fuel_price: Balance,
+    /// The most fuel one command or constructor may carry.
+    pub max_command_fuel: u64,
 }
 
 impl Default for Economics {
@@ -156,12 +161,14 @@ impl Default for Economics {
             inflation_floor_ppb: 32_500_000,
             max_timestamp_drift_ms: 2_000,
             min_block_interval_ms: 200,
-            max_transaction_bytes: 64 * 1024,
+            max_transaction_bytes: 320 * 1024,
             max_block_transactions: 2_048,
             max_egress_bytes: 64 * 1024,
             max_block_egress: 1_024,
             max_egress_per_sender_per_block: 64,
             egress_window: 1_024,
+            fuel_price: Balance(10),
+            max_command_fuel: 2_000_000_000,
         }
     }
 }

@@ -128,6 +128,12 @@ pub struct TransactionView {
     pub payload: Option<String>,
     /// The worker (signing key) a registration is for.
     pub worker: Option<String>,
+    /// Fuel prepaid by a command or instantiation.
+    pub fuel: Option<u64>,
+    /// Code hash of an upload or instantiation.
+    pub code: Option<String>,
+    /// Cluster of a formation or instantiation.
+    pub cluster: Option<u32>,
 }
 
 impl TransactionView {
@@ -142,6 +148,9 @@ impl TransactionView {
             contract: None,
             payload: None,
             worker: None,
+            fuel: None,
+            code: None,
+            cluster: None,
         };
         match &tx.transaction.call {
             Call::Transfer { to, amount } => {
@@ -149,10 +158,28 @@ impl TransactionView {
                 view.to = Some(to.to_string());
                 view.amount = Some(amount.0.to_string());
             }
-            Call::Command { contract, payload } => {
+            Call::Command { contract, payload, fuel, value } => {
                 view.call = "command".into();
                 view.contract = Some(contract.to_string());
                 view.payload = Some(hex0x(&payload[..]));
+                view.fuel = Some(*fuel);
+                view.amount = Some(value.0.to_string());
+            }
+            Call::FormCluster { cluster, .. } => {
+                view.call = "form_cluster".into();
+                view.cluster = Some(cluster.0);
+            }
+            Call::UploadCode { code } => {
+                view.call = "upload_code".into();
+                view.code = Some(veil_primitives::hashing::sha256(code).to_string());
+            }
+            Call::Instantiate { code, cluster, salt, fuel, .. } => {
+                view.call = "instantiate".into();
+                view.code = Some(code.to_string());
+                view.cluster = Some(cluster.0);
+                view.fuel = Some(*fuel);
+                let contract = veil_primitives::contract::contract_id(&tx.transaction.signer, code, salt);
+                view.contract = Some(contract.to_string());
             }
             Call::RegisterWorker { info, .. } => {
                 view.call = "register_worker".into();

@@ -1,23 +1,46 @@
 //! Contracts as the chain sees them: which code runs where, and the messages on a contract's topic.
 //!
 //! A contract's topic starts with the chain's [`Assignment`] (origin `Chain`): the code hash, the
-//! cluster and its workers' keys. Commands follow, one [`CommandMessage`] per `Command` transaction
-//! (origin: the signer's account), carrying the transaction's nonce so the runtime can check that
-//! the envelope inside was sealed by that signer for that nonce and no other.
+//! cluster and its workers' keys. A wasm contract's [`Deployment`] follows (its code and its sealed
+//! constructor argument). Commands follow, one [`CommandMessage`] per `Command` transaction (origin:
+//! the signer's account), carrying the transaction's nonce so the runtime can check that the
+//! envelope inside was sealed by that signer for that nonce and no other, and the block it was
+//! included in, the fuel its sender prepaid and the native tokens it carries. Messages from other
+//! contracts arrive as accepted egress (origin: the sending contract).
+//!
+//! Wasm contracts run on a cluster the chain formed ([`ClusterFormed`]); anyone uploads code and
+//! instantiates it there. A contract's id is [`contract_id`] of the deployer, the code and a salt,
+//! so a client knows it before the contract exists and can bind the sealed constructor argument to
+//! it. The constructor argument is sealed to the cluster's key (its public half is published by the
+//! gatekeeper when the cluster forms); commands are sealed to the contract's key.
 
 use parity_scale_codec::{Decode, Encode, MaxEncodedLen};
 
 use crate::{
+    balance::Balance,
     codec::{BoundedBytes, BoundedVec},
     hashing::{Hash, sha256},
-    ids::{ClusterId, ContractId, KeyEpoch, Nonce},
+    ids::{AccountId, ClusterId, ContractId, KeyEpoch, Nonce},
 };
 
 /// The most workers one cluster runs a contract on.
 pub const MAX_CLUSTER_WORKERS: usize = 16;
 
-/// The largest command a transaction carries: a message payload less the nonce and length prefix.
-pub const MAX_COMMAND_BYTES: usize = crate::message::MAX_MESSAGE_PAYLOAD - 16;
+/// The largest command a transaction carries: a message payload less the command message's other
+/// fields and length prefix.
+pub const MAX_COMMAND_BYTES: usize = crate::message::MAX_MESSAGE_PAYLOAD - 64;
+
+/// The largest contract module.
+pub const MAX_CODE_BYTES: usize = 256 * 1024;
+
+/// The largest sealed constructor argument.
+pub const MAX_ARGUMENT_BYTES: usize = 64 * 1024;
+
+/// A contract's id: SHA-256 of the domain `veil/contract/v1`, the deployer, the code hash and the
+/// salt, SCALE-encoded.
+pub fn contract_id(deployer: &AccountId, code: &Hash, salt: &[u8; 32]) -> ContractId {
+    ContractId(sha256(&(b"veil/contract/v1", deployer, code, salt).encode()).0)
+}
 
 /// The code hash of a contract built into the runtime, by name: SHA-256 of `veil/builtin/<name>`.
 /// Wasm contracts' code hashes are the SHA-256 of their code.
@@ -50,13 +73,77 @@ pub struct Assignment {
     pub workers: BoundedVec<AssignedWorker, MAX_CLUSTER_WORKERS>,
 }
 
+/// The chain's record that a cluster formed, published on the assignments topic: the gatekeeper
+/// answers with the cluster's public key.
+#[derive(Clone, PartialEq, Eq, Debug, Encode, Decode, MaxEncodedLen)]
+pub struct ClusterFormed {
+    /// The cluster.
+    pub cluster: ClusterId,
+    /// The key epoch.
+    pub epoch: KeyEpoch,
+    /// Its workers.
+    pub workers: BoundedVec<AssignedWorker, MAX_CLUSTER_WORKERS>,
+}
+
+/// What the assignments topic carries.
+#[derive(Clone, PartialEq, Eq, Debug, Encode, Decode, MaxEncodedLen)]
+pub enum AssignmentMessage {
+    /// A contract runs on a cluster.
+    #[codec(index = 0)]
+    Contract(Assignment),
+    /// A cluster formed.
+    #[codec(index = 1)]
+    Cluster(ClusterFormed),
+}
+
+/// The block a message was included in: what a contract sees as its height and time.
+#[derive(Clone, Copy, PartialEq, Eq, Debug, Default, Encode, Decode, MaxEncodedLen)]
+pub struct BlockStamp {
+    /// The height.
+    pub height: u64,
+    /// The block time, milliseconds since the Unix epoch.
+    pub timestamp_ms: u64,
+}
+
 /// What the chain publishes on a contract's topic for a `Command` transaction.
 #[derive(Clone, PartialEq, Eq, Debug, Encode, Decode, MaxEncodedLen)]
 pub struct CommandMessage {
     /// The transaction's nonce (the signer is the message's origin).
     pub nonce: Nonce,
+    /// The block that included it.
+    pub block: BlockStamp,
+    /// The fuel its sender prepaid.
+    pub fuel: u64,
+    /// Native tokens it carries, locked in the contract by the chain.
+    pub value: Balance,
     /// The command: an envelope sealed to the contract's key, opaque to the chain.
     pub payload: BoundedBytes<MAX_COMMAND_BYTES>,
+}
+
+/// What the chain publishes on a new wasm contract's topic after its assignment.
+#[derive(Clone, PartialEq, Eq, Debug, Encode, Decode, MaxEncodedLen)]
+pub struct Deployment {
+    /// The deployer, who owns the contract.
+    pub owner: AccountId,
+    /// The instantiating transaction's nonce.
+    pub nonce: Nonce,
+    /// The block that included it.
+    pub block: BlockStamp,
+    /// The fuel the constructor may use, prepaid.
+    pub fuel: u64,
+    /// The module.
+    pub code: BoundedBytes<MAX_CODE_BYTES>,
+    /// The constructor argument, sealed to the cluster's key (bound to the deployer and nonce).
+    pub argument: BoundedBytes<MAX_ARGUMENT_BYTES>,
+}
+
+/// What a contract asks of the chain, as egress on the releases topic.
+#[derive(Clone, Copy, PartialEq, Eq, Debug, Encode, Decode, MaxEncodedLen)]
+pub struct Release {
+    /// The account that receives the tokens.
+    pub to: AccountId,
+    /// How many, from the contract's locked balance.
+    pub amount: Balance,
 }
 
 /// What a contract's topic carries.
@@ -65,9 +152,13 @@ pub enum ContractMessage {
     /// The contract was assigned (origin `Chain`).
     #[codec(index = 0)]
     Assigned(Assignment),
-    /// A command (origin: the signing account).
+    /// A command (origin: the signing account), or a message from another contract (origin: that
+    /// contract, as egress; nonce, block and value are the sender's to choose and not vouched for).
     #[codec(index = 1)]
     Command(CommandMessage),
+    /// A wasm contract's code and constructor (origin `Chain`).
+    #[codec(index = 2)]
+    Deployed(Deployment),
 }
 
 #[cfg(test)]
@@ -79,10 +170,22 @@ mod tests {
     fn the_largest_command_fits_a_message() {
         let message = ContractMessage::Command(CommandMessage {
             nonce: u64::MAX,
+            block: BlockStamp { height: u64::MAX, timestamp_ms: u64::MAX },
+            fuel: u64::MAX,
+            value: Balance(u128::MAX),
             payload: vec![0; MAX_COMMAND_BYTES].try_into().unwrap(),
         });
         assert!(message.encode().len() <= MAX_MESSAGE_PAYLOAD);
         assert_eq!(decode_strict::<ContractMessage>(&message.encode()).unwrap(), message);
+        let deployment = ContractMessage::Deployed(Deployment {
+            owner: AccountId([1; 32]),
+            nonce: u64::MAX,
+            block: BlockStamp::default(),
+            fuel: u64::MAX,
+            code: vec![0; MAX_CODE_BYTES].try_into().unwrap(),
+            argument: vec![0; MAX_ARGUMENT_BYTES].try_into().unwrap(),
+        });
+        assert!(deployment.encode().len() <= MAX_MESSAGE_PAYLOAD);
     }
 
     #[test]

@@ -42,17 +42,21 @@ pub enum SystemTopic {
     /// Evidence of senders that signed two different messages under one sequence number.
     #[codec(index = 5)]
     Discrepancies,
+    /// Native tokens contracts release to accounts (egress from contracts).
+    #[codec(index = 6)]
+    Releases,
 }
 
 impl SystemTopic {
     /// Every system topic, in index order.
-    pub const ALL: [Self; 6] = [
+    pub const ALL: [Self; 7] = [
         Self::Registrations,
         Self::Assignments,
         Self::KeyEpochs,
         Self::Deposits,
         Self::ContractCode,
         Self::Discrepancies,
+        Self::Releases,
     ];
 
     /// The topic's name in URLs and configuration.
@@ -64,6 +68,7 @@ impl SystemTopic {
             Self::Deposits => "deposits",
             Self::ContractCode => "contract-code",
             Self::Discrepancies => "discrepancies",
+            Self::Releases => "releases",
         }
     }
 }
@@ -84,7 +89,7 @@ pub enum Topic {
 pub enum IdParseError {
     /// Not a known topic.
     #[error(
-        "unknown topic {0:?}: a topic is one of registrations, assignments, key-epochs, deposits, contract-code, discrepancies, or contract:0x<64 hex digits>"
+        "unknown topic {0:?}: a topic is one of registrations, assignments, key-epochs, deposits, contract-code, discrepancies, releases, or contract:0x<64 hex digits>"
     )]
     Topic(String),
     /// Not a known sender.

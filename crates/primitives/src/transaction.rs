@@ -5,7 +5,7 @@ use parity_scale_codec::{Decode, Encode, MaxEncodedLen};
 use crate::{
     balance::Balance,
     codec::{BoundedBytes, BoundedVec},
-    contract::{MAX_CLUSTER_WORKERS, MAX_COMMAND_BYTES},
+    contract::{MAX_ARGUMENT_BYTES, MAX_CLUSTER_WORKERS, MAX_CODE_BYTES, MAX_COMMAND_BYTES},
     hashing::{Hash, sha256},
     ids::{AccountId, ClusterId, ContractId, Nonce},
     registration::{Attestation, Measurement, RegistrationInfo},
@@ -36,6 +36,12 @@ pub enum Call {
         contract: ContractId,
         /// The command.
         payload: BoundedBytes<MAX_COMMAND_BYTES>,
+        /// The fuel the command may use, prepaid at the genesis fuel price whether used or not
+        /// (built-in contracts use none).
+        fuel: u64,
+        /// Native tokens sent along, locked in the contract (publicly: the amount is on chain). A
+        /// contract that refuses the command returns them.
+        value: Balance,
     },
     /// Register or renew the signer's worker: its keys, bound to a hardware attestation.
     #[codec(index = 2)]
@@ -66,6 +72,36 @@ pub enum Call {
         cluster: ClusterId,
         /// The workers' identity keys.
         workers: BoundedVec<[u8; 32], MAX_CLUSTER_WORKERS>,
+    },
+    /// Form cluster `cluster` of registered workers, for wasm contracts anyone may instantiate on
+    /// it; only the genesis registry admin may, until clusters are formed by the chain itself.
+    #[codec(index = 5)]
+    FormCluster {
+        /// The cluster's number (unused so far).
+        cluster: ClusterId,
+        /// The workers' identity keys.
+        workers: BoundedVec<[u8; 32], MAX_CLUSTER_WORKERS>,
+    },
+    /// Store contract code on chain, by its SHA-256 hash, for anyone to instantiate.
+    #[codec(index = 6)]
+    UploadCode {
+        /// The wasm module.
+        code: BoundedBytes<MAX_CODE_BYTES>,
+    },
+    /// Instantiate uploaded code on a formed cluster as contract
+    /// [`contract_id`](crate::contract::contract_id)`(signer, code, salt)`, owned by the signer.
+    #[codec(index = 7)]
+    Instantiate {
+        /// The code's hash.
+        code: Hash,
+        /// The cluster.
+        cluster: ClusterId,
+        /// Makes the id unique among the signer's instances of the same code.
+        salt: [u8; 32],
+        /// Fuel for the constructor, prepaid.
+        fuel: u64,
+        /// The constructor argument, sealed to the cluster's key.
+        argument: BoundedBytes<MAX_ARGUMENT_BYTES>,
     },
 }
 

@@ -41,7 +41,7 @@ use veil_light_client::LightClient;
 use veil_primitives::{
     AccountId, Attestation, ContractId, Hash, Message, Origin, RegistrationInfo, SenderId, SignedEgress, SystemTopic,
     Topic, WorkerRegistration,
-    contract::{AssignedWorker, Assignment, ContractMessage},
+    contract::{AssignedWorker, AssignmentMessage, ContractMessage},
     decode_strict,
     hashing::sha256,
 };
@@ -559,8 +559,17 @@ impl Runtime {
         if message.origin != Origin::Chain {
             return Err("assignments come from the chain only".into());
         }
-        let assignment: Assignment = decode_strict(&message.payload).map_err(|e| e.to_string())?;
         let Some(master) = &self.master else { return Err("no master key".into()) };
+        let assignment = match decode_strict(&message.payload).map_err(|e| e.to_string())? {
+            AssignmentMessage::Contract(assignment) => assignment,
+            AssignmentMessage::Cluster(formed) => {
+                // Publish the cluster's public key: clients seal constructor arguments to it.
+                let agreement = master.cluster_key(formed.cluster, formed.epoch).agreement().public();
+                let message = KeyMessage::ClusterPublic { cluster: formed.cluster, epoch: formed.epoch, agreement };
+                self.push_key_message(message);
+                return Ok(());
+            }
+        };
         // Only workers this gatekeeper verified itself, with the keys it verified.
         let (trusted, unverified): (Vec<AssignedWorker>, Vec<AssignedWorker>) =
             assignment.workers.iter().partition(|worker| self.verified.get(&worker.identity) == Some(worker));

@@ -53,12 +53,13 @@ fn balance(state: &MemoryState, account: &AccountId) -> Balance {
     Overlay::new(state).account(account).unwrap().balance
 }
 
-/// Total issuance = genesis + minted − burned = every balance and pot added up.
-fn assert_issuance_invariant(state: &MemoryState) {
+/// Total issuance = genesis + minted − burned = every balance, locked balance and pot added up.
+pub(crate) fn assert_issuance_invariant(state: &MemoryState) {
     let overlay = Overlay::new(state);
     let issuance = overlay.issuance().unwrap();
     let pots = overlay.reward_pots().unwrap();
-    let balances: u128 = state.accounts().map(|(_, info)| info.balance.0).sum();
+    let balances: u128 = state.accounts().map(|(_, info)| info.balance.0).sum::<u128>()
+        + state.contracts().map(|(_, info)| info.locked.0).sum::<u128>();
     assert_eq!(issuance.total.0, issuance.genesis.0 + issuance.minted.0 - issuance.burned.0);
     assert_eq!(issuance.total.0, balances + pots.workers.0 + pots.gatekeepers.0);
 }

@@ -8,8 +8,8 @@ use parity_scale_codec::{Decode, Encode};
 use proptest::prelude::*;
 use veil_crypto::{AccountPair, RuntimeSigner};
 use veil_primitives::{
-    Block, ContractId, Header,
-    contract::{CommandMessage, ContractMessage},
+    Balance, Block, ContractId, Header,
+    contract::{BlockStamp, CommandMessage, ContractMessage},
     decode_strict,
     log::LogPeaks,
     topics::{TopicError, verify_topic_range},
@@ -50,6 +50,9 @@ fn net() -> Net {
     let chain = Chain::new(genesis).unwrap();
     let mut state = MemoryState::default();
     state.apply(chain.genesis_changes());
+    for contract in [CONTRACT, OTHER] {
+        testing::install_contract(&mut state, contract);
+    }
     let head = chain.genesis_header(Hash::ZERO);
     Net { chain, state, head, alice, contract_key, gatekeeper_key }
 }
@@ -149,8 +152,13 @@ fn commands_publish_on_the_contract_topic_and_the_header_commits_every_log() {
     assert_eq!(published.len(), 2);
     assert_eq!((published[0].index, published[1].index), (0, 1));
     assert_eq!(published[1].message.origin, Origin::Account(net.alice.public()));
-    let expected =
-        ContractMessage::Command(CommandMessage { nonce: 2, payload: b"second".to_vec().try_into().unwrap() });
+    let expected = ContractMessage::Command(CommandMessage {
+        nonce: 2,
+        block: BlockStamp { height: net.head.height, timestamp_ms: net.head.timestamp_ms },
+        fuel: 0,
+        value: Balance::ZERO,
+        payload: b"second".to_vec().try_into().unwrap(),
+    });
     assert_eq!(published[1].message.payload[..], expected.encode(), "the command carries the transaction's nonce");
     assert_eq!(net.state.accounts().next().unwrap().1.balance.0, before - fee, "commands pay their fee");
 

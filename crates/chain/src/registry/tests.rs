@@ -5,6 +5,7 @@ use crate::{
 };
 use veil_attestation::time::parse_rfc3339;
 use veil_crypto::AccountPair;
+use veil_primitives::contract::{AssignedWorker, AssignmentMessage, ContractMessage};
 use veil_primitives::{
     Call, ContractId, Header, SignedEgress, SignedTransaction, Transaction, decode_strict,
     registration::MAX_QUOTE_BYTES,
@@ -28,6 +29,9 @@ fn net(allow_insecure: bool, genesis_time: &str) -> Net {
     genesis.allow_insecure_workers = allow_insecure;
     genesis.genesis_time_ms = parse_rfc3339(genesis_time).unwrap() * 1_000;
     genesis.registration.measurement_admin = admin.public();
+    let gatekeeper = gatekeeper().public();
+    genesis.senders =
+        vec![crate::GenesisSender { sender: SenderId::Gatekeeper(gatekeeper), key: gatekeeper, epoch: 0 }];
     let chain = Chain::new(genesis).unwrap();
     let mut state = MemoryState::default();
     state.apply(chain.genesis_changes());
@@ -77,6 +81,10 @@ impl Net {
     fn worker(&self, key: &[u8; 32]) -> Option<WorkerInfo> {
         Overlay::new(&self.state).worker(key).unwrap()
     }
+}
+
+fn gatekeeper() -> veil_crypto::RuntimeSigner {
+    runtime_signer(50)
 }
 
 fn registration(error: TransactionError) -> RegistrationError {
@@ -249,7 +257,10 @@ fn the_admin_assigns_a_contract_to_current_workers_and_both_topics_carry_it() {
     let on = |topic: Topic| built.messages.iter().find(|p| p.message.topic == topic).unwrap();
     let for_gatekeepers = on(Topic::System(SystemTopic::Assignments));
     assert_eq!((for_gatekeepers.index, for_gatekeepers.message.origin), (0, Origin::Chain));
-    assert_eq!(decode_strict::<Assignment>(&for_gatekeepers.message.payload).unwrap(), expected);
+    assert_eq!(
+        decode_strict::<AssignmentMessage>(&for_gatekeepers.message.payload).unwrap(),
+        AssignmentMessage::Contract(expected.clone())
+    );
     let for_workers = on(Topic::Contract(contract));
     assert_eq!(for_workers.index, 0, "the assignment opens the contract's topic");
     assert_eq!(
@@ -261,4 +272,169 @@ fn the_admin_assigns_a_contract_to_current_workers_and_both_topics_carry_it() {
     net.step(60_000, vec![], vec![]);
     let error = registration(net.refused(&admin, assign(vec![first])));
     assert!(matches!(error, RegistrationError::LapsedWorker { .. }), "{error}");
+}
+
+fn contract_error(error: TransactionError) -> crate::ContractError {
+    match error {
+        TransactionError::Contract(error) => error,
+        other => panic!("expected a contract refusal, got {other}"),
+    }
+}
+
+#[test]
+fn anyone_instantiates_uploaded_code_on_a_formed_cluster_and_tokens_move_in_and_out() {
+    use crate::ContractError;
+    use veil_crypto::confidential::{ContractKeys, KeyMessage};
+    use veil_primitives::{
+        Balance, ClusterId, SystemTopic,
+        contract::{ClusterFormed, Deployment, Release, contract_id},
+    };
+    let mut net = net(true, "2026-01-01T00:00:00Z");
+    let (operator, admin) = (net.operator.clone(), net.admin.clone());
+    let (first, second) = (runtime_signer(1).public(), runtime_signer(2).public());
+    for key in [first, second] {
+        let tx = net
+            .sign(&operator, Call::RegisterWorker { info: net.info(key), attestation: Attestation::InsecureSoftware });
+        assert_eq!(net.step(1, vec![tx], vec![]).transactions.len(), 1);
+    }
+
+    // Clusters: the admin forms them, once per number.
+    let cluster = ClusterId(3);
+    let form = |workers: Vec<[u8; 32]>| Call::FormCluster { cluster, workers: workers.try_into().unwrap() };
+    assert!(matches!(registration(net.refused(&operator, form(vec![first]))), RegistrationError::NotAdmin { .. }));
+    let tx = net.sign(&admin, form(vec![first, second]));
+    let built = net.step(1, vec![tx], vec![]);
+    assert_eq!(built.transactions.len(), 1, "{:?}", built.dropped);
+    let formed = decode_strict::<AssignmentMessage>(&built.messages[0].message.payload).unwrap();
+    assert!(matches!(formed, AssignmentMessage::Cluster(ClusterFormed { cluster: ClusterId(3), .. })), "{formed:?}");
+    assert_eq!(contract_error(net.refused(&admin, form(vec![first]))), ContractError::ClusterExists(cluster));
+
+    // Code: anyone uploads it, once.
+    let module = b"\0asm a module the workers will judge".to_vec();
+    let code = veil_primitives::hashing::sha256(&module);
+    let upload = Call::UploadCode { code: module.clone().try_into().unwrap() };
+    let tx = net.sign(&operator, upload.clone());
+    assert_eq!(net.step(1, vec![tx], vec![]).transactions.len(), 1);
+    assert_eq!(contract_error(net.refused(&admin, upload)), ContractError::CodeExists(code));
+
+    // Instantiation: known code, formed cluster, bounded fuel, a fresh id.
+    let instantiate = |code, cluster, salt: u8, fuel| Call::Instantiate {
+        code,
+        cluster,
+        salt: [salt; 32],
+        fuel,
+        argument: b"sealed".to_vec().try_into().unwrap(),
+    };
+    let max = net.chain.genesis().economics.max_command_fuel;
+    let unknown = Hash([1; 32]);
+    assert_eq!(
+        contract_error(net.refused(&operator, instantiate(unknown, cluster, 0, 1))),
+        ContractError::UnknownCode(unknown)
+    );
+    let nowhere = ClusterId(9);
+    assert_eq!(
+        contract_error(net.refused(&operator, instantiate(code, nowhere, 0, 1))),
+        ContractError::UnknownCluster(nowhere)
+    );
+    let too_much = contract_error(net.refused(&operator, instantiate(code, cluster, 0, max + 1)));
+    assert_eq!(too_much, ContractError::FuelLimit { fuel: max + 1, limit: max });
+    let nonce = net.nonces[&operator.public()];
+    let tx = net.sign(&operator, instantiate(code, cluster, 0, 1_000));
+    let built = net.step(1, vec![tx], vec![]);
+    assert_eq!(built.transactions.len(), 1, "{:?}", built.dropped);
+    let contract = contract_id(&operator.public(), &code, &[0; 32]);
+    let on_topic: Vec<ContractMessage> = built
+        .messages
+        .iter()
+        .filter(|p| p.message.topic == Topic::Contract(contract))
+        .map(|p| decode_strict(&p.message.payload).unwrap())
+        .collect();
+    let [
+        ContractMessage::Assigned(assignment),
+        ContractMessage::Deployed(Deployment { owner, nonce: at, code: shipped, .. }),
+    ] = &on_topic[..]
+    else {
+        panic!("{on_topic:?}")
+    };
+    assert_eq!((assignment.cluster, assignment.workers.len()), (cluster, 2));
+    assert_eq!((*owner, *at, shipped.to_vec()), (operator.public(), nonce, module));
+    assert_eq!(
+        contract_error(net.refused(&operator, instantiate(code, cluster, 0, 1))),
+        ContractError::ContractExists(contract)
+    );
+
+    // Commands: to existing contracts only; fuel and value are paid up front, value is locked.
+    let command = |contract, fuel, value| Call::Command {
+        contract,
+        payload: b"sealed".to_vec().try_into().unwrap(),
+        fuel,
+        value: Balance(value),
+    };
+    let stranger = ContractId([0xee; 32]);
+    assert_eq!(contract_error(net.refused(&admin, command(stranger, 0, 0))), ContractError::UnknownContract(stranger));
+    let before = Overlay::new(&net.state).account(&admin.public()).unwrap().balance;
+    let pots_before = Overlay::new(&net.state).reward_pots().unwrap();
+    let minted_before = Overlay::new(&net.state).issuance().unwrap().minted.0;
+    let tx = net.sign(&admin, command(contract, 1_000, 500));
+    let cost = net.chain.cost(&tx).unwrap();
+    assert_eq!(net.step(1, vec![tx], vec![]).transactions.len(), 1);
+    let fuel_cost = net.chain.genesis().economics.fuel_price.0 * 1_000;
+    assert_eq!(cost.fuel.0, fuel_cost);
+    let after = Overlay::new(&net.state).account(&admin.public()).unwrap().balance;
+    assert_eq!(before.0 - after.0, cost.fee.0 + fuel_cost + 500);
+    let pots = Overlay::new(&net.state).reward_pots().unwrap();
+    let minted = Overlay::new(&net.state).issuance().unwrap().minted.0 - minted_before;
+    let to_workers = pots.workers.0 - pots_before.workers.0;
+    let expected = net.chain.split_fee(cost.fee).workers.0 + fuel_cost;
+    assert!(to_workers >= expected && to_workers - expected <= minted, "fee share and fuel go to the worker pot");
+    let locked = |net: &Net| Overlay::new(&net.state).contract(&contract).unwrap().unwrap().locked.0;
+    assert_eq!(locked(&net), 500);
+
+    // The gatekeeper's key message records the contract's keys and registers its egress key.
+    let contract_signer = runtime_signer(77);
+    let keys = ContractKeys {
+        assignment: 0,
+        contract,
+        code,
+        cluster,
+        epoch: KeyEpoch(0),
+        agreement: [0xab; 32],
+        signing: contract_signer.public(),
+        deliveries: Default::default(),
+    };
+    let key_message = egress(
+        &gatekeeper(),
+        SenderId::Gatekeeper(gatekeeper().public()),
+        0,
+        0,
+        Topic::System(SystemTopic::KeyEpochs),
+        &KeyMessage::ContractKeys(keys).encode(),
+    );
+    assert_eq!(net.step(1, vec![], vec![key_message]).egress.len(), 1);
+    let recorded = Overlay::new(&net.state).contract(&contract).unwrap().unwrap().keys.unwrap();
+    assert_eq!((recorded.agreement, recorded.signing), ([0xab; 32], contract_signer.public()));
+
+    // Releases: the contract's egress moves locked tokens out; more than it holds moves nothing.
+    let release = |sequence, amount| {
+        let payload = Release { to: operator.public(), amount: Balance(amount) }.encode();
+        egress(
+            &contract_signer,
+            SenderId::Contract(contract),
+            0,
+            sequence,
+            Topic::System(SystemTopic::Releases),
+            &payload,
+        )
+    };
+    let operator_before = Overlay::new(&net.state).account(&operator.public()).unwrap().balance.0;
+    assert_eq!(net.step(1, vec![], vec![release(0, 200)]).egress.len(), 1);
+    assert_eq!(locked(&net), 300);
+    assert_eq!(Overlay::new(&net.state).account(&operator.public()).unwrap().balance.0, operator_before + 200);
+    assert_eq!(net.step(1, vec![], vec![release(1, 1_000)]).egress.len(), 1, "accepted, published, not applied");
+    assert_eq!(locked(&net), 300);
+    // A stranger cannot release: contracts only, with the registered key.
+    let forged =
+        egress(&runtime_signer(78), SenderId::Contract(contract), 0, 2, Topic::System(SystemTopic::Releases), &[]);
+    assert!(net.step(1, vec![], vec![forged]).egress.is_empty());
+    crate::execute::tests::assert_issuance_invariant(&net.state);
 }

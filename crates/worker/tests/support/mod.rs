@@ -177,7 +177,11 @@ impl Scenario {
             nonce,
         };
         let payload = seal_command(&keys.agreement, &binding, &command.encode()).unwrap();
-        self.sign(from, Call::Command { contract: NOTES, payload: payload.try_into().unwrap() }).0
+        self.sign(
+            from,
+            Call::Command { contract: NOTES, payload: payload.try_into().unwrap(), fuel: 0, value: Balance::ZERO },
+        )
+        .0
     }
 
     /// Gatekeeper and one worker, registered, assigned, with keys delivered and the worker
