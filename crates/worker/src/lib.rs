@@ -26,3 +26,4 @@ pub mod http;
 pub mod runtime;
 pub mod service;
 pub mod sync;
+pub mod wasm;
