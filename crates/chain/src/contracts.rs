@@ -19,8 +19,8 @@ use veil_primitives::{
     AccountId, Balance, ClusterId, ContractId, Hash, KeyEpoch, Message, Nonce, Origin, SenderId, SystemTopic, Topic,
     codec::BoundedBytes,
     contract::{
-        AssignedWorker, Assignment, AssignmentMessage, BlockStamp, ClusterFormed, CommandMessage, ContractMessage,
-        Deployment, MAX_ARGUMENT_BYTES, MAX_CODE_BYTES, MAX_COMMAND_BYTES, Release, contract_id,
+        AssignedWorker, Assignment, AssignmentMessage, ClusterFormed, CommandMessage, ContractMessage, Deployment,
+        MAX_ARGUMENT_BYTES, MAX_CODE_BYTES, MAX_COMMAND_BYTES, Release, contract_id,
     },
     decode_strict,
     hashing::sha256,
@@ -67,9 +67,14 @@ pub enum ContractError {
     BuiltinTakesNothing(ContractId),
 }
 
-fn chain_message(topic: Topic, payload: Vec<u8>) -> Result<Message, StateError> {
-    let payload = payload.try_into().map_err(|_| StateError::Store("a chain message exceeds its size".into()))?;
-    Ok(Message { topic, origin: Origin::Chain, payload })
+/// A message of `origin` on `topic`; every payload built here is bounded well below a message.
+fn message(topic: Topic, origin: Origin, payload: Vec<u8>) -> Result<Message, StateError> {
+    let payload = payload.try_into().map_err(|_| StateError::Store("a message exceeds its size".into()))?;
+    Ok(Message { topic, origin, payload })
+}
+
+pub(crate) fn chain_message(topic: Topic, payload: Vec<u8>) -> Result<Message, StateError> {
+    message(topic, Origin::Chain, payload)
 }
 
 impl Chain {
@@ -232,15 +237,7 @@ impl Chain {
             value,
             payload: payload.clone(),
         });
-        let message = Message {
-            topic: Topic::Contract(contract),
-            origin: Origin::Account(*signer),
-            payload: command
-                .encode()
-                .try_into()
-                .map_err(|_| StateError::Store("a command exceeds a message".into()))?,
-        };
-        self.publish(overlay, outbox, message)?;
+        self.publish(overlay, outbox, message(Topic::Contract(contract), Origin::Account(*signer), command.encode())?)?;
         Ok(())
     }
 
@@ -353,12 +350,5 @@ impl Chain {
             }
             _ => Vec::new(),
         }
-    }
-}
-
-impl Outbox {
-    /// The block the outbox belongs to, as contracts see it.
-    pub fn block(&self) -> BlockStamp {
-        BlockStamp { height: self.height(), timestamp_ms: self.time_ms() }
     }
 }

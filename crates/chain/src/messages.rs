@@ -26,7 +26,7 @@ use std::{
 use veil_crypto::verify_runtime_signature;
 use veil_primitives::{
     BoundedVec, Call, Hash, KeyEpoch, Message, Origin, SenderId, SignedEgress, SignedTransaction, SystemTopic, Topic,
-    contract::contract_id,
+    contract::{BlockStamp, contract_id},
     message::Discrepancy,
     topics::{self, DEPTH, TopicProof, TreeNodes},
 };
@@ -65,6 +65,11 @@ impl Outbox {
     /// The block's height.
     pub fn height(&self) -> u64 {
         self.height
+    }
+
+    /// The block, as contracts see it.
+    pub fn block(&self) -> BlockStamp {
+        BlockStamp { height: self.height, timestamp_ms: self.time_ms }
     }
 
     /// The block's time, milliseconds since the Unix epoch.

@@ -15,12 +15,13 @@
 use parity_scale_codec::Encode;
 use veil_attestation::{AttestationError, Collateral, Policy, parse_quote, verify_registration};
 use veil_primitives::{
-    AccountId, Attestation, ClusterId, ContractId, Hash, KeyEpoch, Measurement, Message, Origin, RegistrationInfo,
-    SenderId, SystemTopic, Topic, WorkerRegistration, contract::Assignment,
+    AccountId, Attestation, ClusterId, ContractId, Hash, KeyEpoch, Measurement, RegistrationInfo, SenderId,
+    SystemTopic, Topic, WorkerRegistration, contract::Assignment,
 };
 
 use crate::{
     Chain,
+    contracts::chain_message,
     messages::Outbox,
     state::{Overlay, SenderInfo, StateError, StateKey, StateReader, WorkerInfo},
 };
@@ -156,11 +157,7 @@ impl Chain {
             measurement: worker.measurement,
             expires_at_ms: worker.expires_at_ms,
         };
-        let payload = registration
-            .encode()
-            .try_into()
-            .map_err(|_| StateError::Store("a registration exceeds a message".into()))?;
-        let message = Message { topic: Topic::System(SystemTopic::Registrations), origin: Origin::Chain, payload };
+        let message = chain_message(Topic::System(SystemTopic::Registrations), registration.encode())?;
         self.publish(overlay, outbox, message)?;
         Ok(())
     }

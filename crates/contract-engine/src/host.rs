@@ -4,26 +4,6 @@ use super::*;
 
 type HostResult<T> = Result<T, wasmi::Error>;
 
-/// Every import a module may declare.
-pub(crate) const NAMES: [&str; 16] = [
-    "input_len",
-    "input_read",
-    "output",
-    "result_len",
-    "result_read",
-    "storage_get",
-    "storage_set",
-    "storage_remove",
-    "emit",
-    "send",
-    "release",
-    "query",
-    "signing_key",
-    "sign",
-    "random",
-    "fail",
-];
-
 fn trap(message: impl Into<String>) -> wasmi::Error {
     wasmi::Error::new(message.into())
 }
@@ -100,56 +80,72 @@ fn id32(caller: &mut Caller<'_, Host>, ptr: i32) -> HostResult<[u8; 32]> {
     bytes.try_into().map_err(|_| trap("expected 32 bytes"))
 }
 
-/// Registers every host function in `linker`.
-pub(crate) fn define(linker: &mut Linker<Host>) {
-    let defined = define_all(linker);
-    // The names are fixed and distinct: definition cannot fail.
-    debug_assert!(defined.is_ok(), "{defined:?}");
+/// Defines host functions in module `veil` and remembers their names: the one list of what a
+/// module may import.
+struct Definer<'a> {
+    linker: &'a mut Linker<Host>,
+    names: Vec<&'static str>,
 }
 
-fn define_all(linker: &mut Linker<Host>) -> Result<(), wasmi::errors::LinkerError> {
-    linker.func_wrap("veil", "input_len", |mut caller: Caller<'_, Host>| -> HostResult<i32> {
+impl Definer<'_> {
+    fn func<Params, Results>(
+        &mut self,
+        name: &'static str,
+        func: impl wasmi::IntoFunc<Host, Params, Results>,
+    ) -> Result<(), wasmi::errors::LinkerError> {
+        self.linker.func_wrap("veil", name, func)?;
+        self.names.push(name);
+        Ok(())
+    }
+}
+
+/// Registers every host function in `linker`; returns their names (module `veil`).
+pub(crate) fn define(linker: &mut Linker<Host>) -> Vec<&'static str> {
+    let mut definer = Definer { linker, names: Vec::new() };
+    let defined = define_all(&mut definer);
+    // The names are fixed and distinct: definition cannot fail.
+    debug_assert!(defined.is_ok(), "{defined:?}");
+    definer.names
+}
+
+fn define_all(definer: &mut Definer<'_>) -> Result<(), wasmi::errors::LinkerError> {
+    definer.func("input_len", |mut caller: Caller<'_, Host>| -> HostResult<i32> {
         enter(&mut caller)?;
         Ok(caller.data().input.len() as i32)
     })?;
-    linker.func_wrap("veil", "input_read", |mut caller: Caller<'_, Host>, ptr: i32| -> HostResult<()> {
+    definer.func("input_read", |mut caller: Caller<'_, Host>, ptr: i32| -> HostResult<()> {
         enter(&mut caller)?;
         let input = std::mem::take(&mut caller.data_mut().input);
         let written = write(&mut caller, ptr, &input);
         caller.data_mut().input = input;
         written
     })?;
-    linker.func_wrap("veil", "output", |mut caller: Caller<'_, Host>, ptr: i32, len: i32| -> HostResult<()> {
+    definer.func("output", |mut caller: Caller<'_, Host>, ptr: i32, len: i32| -> HostResult<()> {
         enter(&mut caller)?;
         let len = length(len, limits(&caller).max_output_bytes, "output")?;
         let bytes = read(&mut caller, ptr, len)?;
         caller.data_mut().output = bytes;
         Ok(())
     })?;
-    linker.func_wrap("veil", "result_len", |mut caller: Caller<'_, Host>| -> HostResult<i32> {
+    definer.func("result_len", |mut caller: Caller<'_, Host>| -> HostResult<i32> {
         enter(&mut caller)?;
         Ok(caller.data().result.len() as i32)
     })?;
-    linker.func_wrap("veil", "result_read", |mut caller: Caller<'_, Host>, ptr: i32| -> HostResult<()> {
+    definer.func("result_read", |mut caller: Caller<'_, Host>, ptr: i32| -> HostResult<()> {
         enter(&mut caller)?;
         let result = std::mem::take(&mut caller.data_mut().result);
         write(&mut caller, ptr, &result)
     })?;
-    linker.func_wrap(
-        "veil",
-        "storage_get",
-        |mut caller: Caller<'_, Host>, key: i32, key_len: i32| -> HostResult<i32> {
-            enter(&mut caller)?;
-            let key_len = length(key_len, limits(&caller).max_key_bytes, "storage key")?;
-            let key = read(&mut caller, key, key_len)?;
-            let value = caller.data().read(&key).cloned();
-            let found = value.is_some();
-            caller.data_mut().result = value.unwrap_or_default();
-            Ok(i32::from(found))
-        },
-    )?;
-    linker.func_wrap(
-        "veil",
+    definer.func("storage_get", |mut caller: Caller<'_, Host>, key: i32, key_len: i32| -> HostResult<i32> {
+        enter(&mut caller)?;
+        let key_len = length(key_len, limits(&caller).max_key_bytes, "storage key")?;
+        let key = read(&mut caller, key, key_len)?;
+        let value = caller.data().read(&key).cloned();
+        let found = value.is_some();
+        caller.data_mut().result = value.unwrap_or_default();
+        Ok(i32::from(found))
+    })?;
+    definer.func(
         "storage_set",
         |mut caller: Caller<'_, Host>, key: i32, key_len: i32, value: i32, value_len: i32| -> HostResult<()> {
             enter(&mut caller)?;
@@ -165,21 +161,17 @@ fn define_all(linker: &mut Linker<Host>) -> Result<(), wasmi::errors::LinkerErro
             Ok(())
         },
     )?;
-    linker.func_wrap(
-        "veil",
-        "storage_remove",
-        |mut caller: Caller<'_, Host>, key: i32, key_len: i32| -> HostResult<()> {
-            enter(&mut caller)?;
-            writable(&caller)?;
-            let key_len = length(key_len, limits(&caller).max_key_bytes, "storage key")?;
-            let cost = schedule(&caller).storage_write_byte.saturating_mul(key_len as u64);
-            charge(&mut caller, cost)?;
-            let key = read(&mut caller, key, key_len)?;
-            caller.data_mut().writes.insert(key, None);
-            Ok(())
-        },
-    )?;
-    linker.func_wrap("veil", "emit", |mut caller: Caller<'_, Host>, ptr: i32, len: i32| -> HostResult<()> {
+    definer.func("storage_remove", |mut caller: Caller<'_, Host>, key: i32, key_len: i32| -> HostResult<()> {
+        enter(&mut caller)?;
+        writable(&caller)?;
+        let key_len = length(key_len, limits(&caller).max_key_bytes, "storage key")?;
+        let cost = schedule(&caller).storage_write_byte.saturating_mul(key_len as u64);
+        charge(&mut caller, cost)?;
+        let key = read(&mut caller, key, key_len)?;
+        caller.data_mut().writes.insert(key, None);
+        Ok(())
+    })?;
+    definer.func("emit", |mut caller: Caller<'_, Host>, ptr: i32, len: i32| -> HostResult<()> {
         enter(&mut caller)?;
         effect(&mut caller)?;
         let len = length(len, limits(&caller).max_effect_bytes, "event")?;
@@ -187,8 +179,7 @@ fn define_all(linker: &mut Linker<Host>) -> Result<(), wasmi::errors::LinkerErro
         caller.data_mut().effects.events.push(event);
         Ok(())
     })?;
-    linker.func_wrap(
-        "veil",
+    definer.func(
         "send",
         |mut caller: Caller<'_, Host>, contract: i32, ptr: i32, len: i32, fuel: i64| -> HostResult<()> {
             enter(&mut caller)?;
@@ -203,83 +194,71 @@ fn define_all(linker: &mut Linker<Host>) -> Result<(), wasmi::errors::LinkerErro
             Ok(())
         },
     )?;
-    linker.func_wrap(
-        "veil",
-        "release",
-        |mut caller: Caller<'_, Host>, account: i32, amount: i32| -> HostResult<()> {
-            enter(&mut caller)?;
-            effect(&mut caller)?;
-            let account = AccountId(id32(&mut caller, account)?);
-            let amount = read(&mut caller, amount, 16)?;
-            let amount = u128::from_le_bytes(amount.try_into().map_err(|_| trap("expected 16 bytes"))?);
-            caller.data_mut().effects.released.push((account, amount));
-            Ok(())
-        },
-    )?;
-    linker.func_wrap(
-        "veil",
-        "query",
-        |mut caller: Caller<'_, Host>, contract: i32, ptr: i32, len: i32| -> HostResult<i32> {
-            enter(&mut caller)?;
-            let cost = schedule(&caller).query;
-            charge(&mut caller, cost)?;
-            let limits = limits(&caller);
-            let len = length(len, limits.max_output_bytes, "query")?;
-            let target = ContractId(id32(&mut caller, contract)?);
-            let payload = read(&mut caller, ptr, len)?;
-            let host = caller.data();
-            let (engine, peers, env, depth) = (host.engine.clone(), Arc::clone(&host.peers), host.env, host.depth);
-            let call_id = sha256(&(host.call_id, b"query", host.random_counter).encode()).0;
-            let Some(peer) = peers.get(&target).cloned() else {
-                caller.data_mut().result = format!("no contract {} in this cluster", Hash(target.0)).into_bytes();
-                return Ok(1);
-            };
-            if depth >= limits.max_query_depth {
-                caller.data_mut().result = format!("queries nest at most {} deep", limits.max_query_depth).into_bytes();
-                return Ok(1);
-            }
-            let fuel = caller.get_fuel()?;
-            let env = Env {
-                contract: target,
-                owner: peer.owner,
-                caller: ContractCaller::Contract(env.contract),
-                height: env.height,
-                timestamp_ms: env.timestamp_ms,
-                value: 0,
-            };
-            let call = Call { entry: Entry::Query, env, payload: &payload, fuel, call_id };
-            let outcome = engine.execute_at(&peer.code, &peer.storage, &peer.secrets, &peers, call, depth + 1);
-            charge(&mut caller, outcome.fuel_used)?;
-            let host = caller.data_mut();
-            host.random_counter += 1;
-            let (status, result) = match outcome.result {
-                Ok(completed) => (0, completed.output),
-                Err(Failure::Refused(reason)) => (1, reason.into_bytes()),
-                Err(failure) => (1, format!("the queried contract failed: {failure}").into_bytes()),
-            };
-            host.result = result;
-            Ok(status)
-        },
-    )?;
-    linker.func_wrap("veil", "signing_key", |mut caller: Caller<'_, Host>, out: i32| -> HostResult<()> {
+    definer.func("release", |mut caller: Caller<'_, Host>, account: i32, amount: i32| -> HostResult<()> {
+        enter(&mut caller)?;
+        effect(&mut caller)?;
+        let account = AccountId(id32(&mut caller, account)?);
+        let amount = read(&mut caller, amount, 16)?;
+        let amount = u128::from_le_bytes(amount.try_into().map_err(|_| trap("expected 16 bytes"))?);
+        caller.data_mut().effects.released.push((account, amount));
+        Ok(())
+    })?;
+    definer.func("query", |mut caller: Caller<'_, Host>, contract: i32, ptr: i32, len: i32| -> HostResult<i32> {
+        enter(&mut caller)?;
+        let cost = schedule(&caller).query;
+        charge(&mut caller, cost)?;
+        let limits = limits(&caller);
+        let len = length(len, limits.max_output_bytes, "query")?;
+        let target = ContractId(id32(&mut caller, contract)?);
+        let payload = read(&mut caller, ptr, len)?;
+        let host = caller.data();
+        let (engine, peers, env, depth) = (host.engine.clone(), Arc::clone(&host.peers), host.env, host.depth);
+        let call_id = sha256(&(host.call_id, b"query", host.random_counter).encode()).0;
+        let Some(peer) = peers.get(&target).cloned() else {
+            caller.data_mut().result = format!("no contract {} in this cluster", Hash(target.0)).into_bytes();
+            return Ok(1);
+        };
+        if depth >= limits.max_query_depth {
+            caller.data_mut().result = format!("queries nest at most {} deep", limits.max_query_depth).into_bytes();
+            return Ok(1);
+        }
+        let fuel = caller.get_fuel()?;
+        let env = Env {
+            contract: target,
+            owner: peer.owner,
+            caller: ContractCaller::Contract(env.contract),
+            height: env.height,
+            timestamp_ms: env.timestamp_ms,
+            value: 0,
+        };
+        let call = Call { entry: Entry::Query, env, payload: &payload, fuel, call_id };
+        let outcome = engine.execute_at(&peer.code, &peer.storage, &peer.secrets, &peers, call, depth + 1);
+        charge(&mut caller, outcome.fuel_used)?;
+        let host = caller.data_mut();
+        host.random_counter += 1;
+        let (status, result) = match outcome.result {
+            Ok(completed) => (0, completed.output),
+            Err(Failure::Refused(reason)) => (1, reason.into_bytes()),
+            Err(failure) => (1, format!("the queried contract failed: {failure}").into_bytes()),
+        };
+        host.result = result;
+        Ok(status)
+    })?;
+    definer.func("signing_key", |mut caller: Caller<'_, Host>, out: i32| -> HostResult<()> {
         enter(&mut caller)?;
         let key = caller.data().secrets.signer.public();
         write(&mut caller, out, &key)
     })?;
-    linker.func_wrap(
-        "veil",
-        "sign",
-        |mut caller: Caller<'_, Host>, ptr: i32, len: i32, out: i32| -> HostResult<()> {
-            enter(&mut caller)?;
-            let cost = schedule(&caller).sign;
-            charge(&mut caller, cost)?;
-            let len = length(len, limits(&caller).max_value_bytes, "message to sign")?;
-            let message = read(&mut caller, ptr, len)?;
-            let signature = caller.data().secrets.signer.sign(&message);
-            write(&mut caller, out, &signature)
-        },
-    )?;
-    linker.func_wrap("veil", "random", |mut caller: Caller<'_, Host>, out: i32, len: i32| -> HostResult<()> {
+    definer.func("sign", |mut caller: Caller<'_, Host>, ptr: i32, len: i32, out: i32| -> HostResult<()> {
+        enter(&mut caller)?;
+        let cost = schedule(&caller).sign;
+        charge(&mut caller, cost)?;
+        let len = length(len, limits(&caller).max_value_bytes, "message to sign")?;
+        let message = read(&mut caller, ptr, len)?;
+        let signature = caller.data().secrets.signer.sign(&message);
+        write(&mut caller, out, &signature)
+    })?;
+    definer.func("random", |mut caller: Caller<'_, Host>, out: i32, len: i32| -> HostResult<()> {
         enter(&mut caller)?;
         let len = length(len, 32, "random")?;
         let host = caller.data_mut();
@@ -290,7 +269,7 @@ fn define_all(linker: &mut Linker<Host>) -> Result<(), wasmi::errors::LinkerErro
         let bytes = hkdf_sha256::<32>(b"veil/contract-random", host.secrets.randomness.expose(), &info);
         write(&mut caller, out, &bytes[..len])
     })?;
-    linker.func_wrap("veil", "fail", |mut caller: Caller<'_, Host>, ptr: i32, len: i32| -> HostResult<()> {
+    definer.func("fail", |mut caller: Caller<'_, Host>, ptr: i32, len: i32| -> HostResult<()> {
         enter(&mut caller)?;
         let len = length(len, 1024, "failure reason").unwrap_or(0);
         let reason = read(&mut caller, ptr, len)?;

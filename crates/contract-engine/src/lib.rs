@@ -92,7 +92,7 @@ pub struct Limits {
 impl Limits {
     /// Limits 1.
     pub const V1: Self = Self {
-        max_code_bytes: 256 * 1024,
+        max_code_bytes: veil_primitives::contract::MAX_CODE_BYTES,
         max_memory_bytes: 16 << 20,
         max_table_elements: 4_096,
         max_key_bytes: 1_024,
@@ -233,6 +233,8 @@ pub struct Engine(Arc<Inner>);
 struct Inner {
     engine: wasmi::Engine,
     linker: Linker<Host>,
+    /// The names of the host functions (module `veil`): all a module may import.
+    imports: Vec<&'static str>,
     limits: Limits,
     schedule: FuelSchedule,
 }
@@ -265,8 +267,8 @@ impl Engine {
             .allow_start_fn(false);
         let engine = wasmi::Engine::new(&config);
         let mut linker = Linker::new(&engine);
-        host::define(&mut linker);
-        Self(Arc::new(Inner { engine, linker, limits: Limits::V1, schedule: FuelSchedule::V1 }))
+        let imports = host::define(&mut linker);
+        Self(Arc::new(Inner { engine, linker, imports, limits: Limits::V1, schedule: FuelSchedule::V1 }))
     }
 
     /// The limits.
@@ -283,7 +285,7 @@ impl Engine {
         }
         let module = Module::new(&self.0.engine, wasm).map_err(|error| CodeError::Invalid(error.to_string()))?;
         for import in module.imports() {
-            let known = import.module() == "veil" && host::NAMES.contains(&import.name());
+            let known = import.module() == "veil" && self.0.imports.contains(&import.name());
             if !known {
                 return Err(CodeError::Interface(format!("unknown import {}.{}", import.module(), import.name())));
             }

@@ -107,7 +107,8 @@ impl WasmContract {
         }
     }
 
-    /// Runs `entry` with `payload`; a successful init or command commits its writes.
+    /// Runs `entry` with `payload`; a successful init or command commits its writes (taken out of
+    /// the outcome, which then holds none).
     pub fn call(&mut self, entry: Entry, context: &CallContext, payload: &[u8], peers: &Peers) -> Outcome {
         let env = Env {
             contract: AbiContract(self.id.0),
@@ -118,11 +119,11 @@ impl WasmContract {
             value: context.value,
         };
         let call = Call { entry, env, payload, fuel: context.fuel, call_id: context.call_id };
-        let outcome = self.engine.execute(&self.code, &self.storage, &self.secrets, peers, call);
+        let mut outcome = self.engine.execute(&self.code, &self.storage, &self.secrets, peers, call);
         if entry != Entry::Query
-            && let Ok(completed) = &outcome.result
+            && let Ok(completed) = &mut outcome.result
         {
-            commit(&mut self.storage, completed.writes.clone());
+            commit(&mut self.storage, std::mem::take(&mut completed.writes));
         }
         outcome
     }

@@ -5,10 +5,13 @@ use crate::{
 };
 use veil_attestation::time::parse_rfc3339;
 use veil_crypto::AccountPair;
-use veil_primitives::contract::{AssignedWorker, AssignmentMessage, ContractMessage};
 use veil_primitives::{
     Call, ContractId, Header, SignedEgress, SignedTransaction, Transaction, decode_strict,
     registration::MAX_QUOTE_BYTES,
+};
+use veil_primitives::{
+    Origin,
+    contract::{AssignedWorker, AssignmentMessage, ContractMessage},
 };
 
 const SGX_QUOTE: &[u8] = include_bytes!("../../../attestation/testdata/sgx_quote");
