@@ -65,6 +65,21 @@ pub fn command(
     })
 }
 
+/// Asserts the issuance invariant: the total equals genesis plus minted less burned, and equals
+/// every account balance, every contract's locked balance and the reward pots together.
+///
+/// # Panics
+/// When it does not hold.
+pub fn assert_issuance_invariant(state: &crate::MemoryState) {
+    let overlay = crate::state::Overlay::new(state);
+    let issuance = overlay.issuance().unwrap_or_else(|error| panic!("issuance: {error}"));
+    let pots = overlay.reward_pots().unwrap_or_else(|error| panic!("reward pots: {error}"));
+    let balances: u128 = state.accounts().map(|(_, info)| info.balance.0).sum::<u128>()
+        + state.contracts().map(|(_, info)| info.locked.0).sum::<u128>();
+    assert_eq!(issuance.total.0, issuance.genesis.0 + issuance.minted.0 - issuance.burned.0);
+    assert_eq!(issuance.total.0, balances + pots.workers.0 + pots.gatekeepers.0);
+}
+
 /// Records contract `contract` (a built-in one, on cluster 0, owned by nobody) directly in `state`,
 /// for tests of commands that need no runtime.
 pub fn install_contract(state: &mut crate::MemoryState, contract: ContractId) {

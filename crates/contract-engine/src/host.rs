@@ -186,6 +186,11 @@ fn define_all(definer: &mut Definer<'_>) -> Result<(), wasmi::errors::LinkerErro
             effect(&mut caller)?;
             let len = length(len, limits(&caller).max_effect_bytes, "message")?;
             let target = ContractId(id32(&mut caller, contract)?);
+            // Messages stay within the cluster: its workers hold the keys to seal and open them.
+            let host = caller.data();
+            if target != host.env.contract && !host.peers.contains_key(&target) {
+                return Err(trap(format!("no contract {} in this cluster to send to", Hash(target.0))));
+            }
             let message = read(&mut caller, ptr, len)?;
             let fuel = u64::try_from(fuel).map_err(|_| trap("negative message fuel"))?;
             // The message's fuel is paid now, from this call's.

@@ -228,6 +228,9 @@ fn contracts_query_and_message_each_other() {
     assert!(matches!(&alone.result, Err(Failure::Refused(reason)) if reason.contains("no contract")), "{alone:?}");
 
     let pay = Client::Pay { token: TOKEN, to: BOB, amount: 200 }.encode();
+    let outside = client.call(Entry::Execute, ContractCaller::Account(BOB), 0, &pay, FUEL, &Peers::default());
+    let sent_outside = matches!(&outside.result, Err(Failure::Trapped(reason)) if reason.contains("in this cluster"));
+    assert!(sent_outside, "messages stay in the cluster: {outside:?}");
     let sent = client.call(Entry::Execute, ContractCaller::Account(BOB), 0, &pay, FUEL, &peers).result.unwrap();
     let [(target, message, fuel)] = &sent.effects.sent[..] else { panic!("{sent:?}") };
     assert_eq!((*target, *fuel), (TOKEN, 5_000_000));

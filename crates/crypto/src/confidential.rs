@@ -148,10 +148,23 @@ pub fn seal_command(
     binding: &CommandBinding,
     command: &[u8],
 ) -> Result<Vec<u8>, ConfidentialError> {
+    let ephemeral = AgreementSecret::generate().map_err(EnvelopeError::from)?;
+    seal_command_with(&ephemeral, contract_key, binding, command)
+}
+
+/// Seals a command deterministically with a caller-chosen ephemeral key: how one contract's
+/// runtime sends another a message (the ephemeral from [`crate::ContractKey::ephemeral_for`]), so
+/// every worker of the sending cluster emits the same bytes.
+pub fn seal_command_with(
+    ephemeral: &AgreementSecret,
+    contract_key: &AgreementPublic,
+    binding: &CommandBinding,
+    command: &[u8],
+) -> Result<Vec<u8>, ConfidentialError> {
     let (aad, key_epoch) = binding.params();
     let params =
         EnvelopeParams { purpose: Purpose::ContractCommand, direction: Direction::Request, key_epoch, aad: &aad };
-    Ok(envelope::seal(contract_key, &params, command)?.encode())
+    Ok(envelope::seal_with_ephemeral(ephemeral, contract_key, &params, command)?.encode())
 }
 
 /// Opens a command from a contract's topic. Fails unless it was sealed for exactly this binding.

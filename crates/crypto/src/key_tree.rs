@@ -12,7 +12,9 @@
 //!   └─Ephemeral(recipient,         └─ClusterSigning───▶ ed25519       ├─ContractSigning───▶ ed25519
 //!      epoch, sequence)─▶ X25519                                      ├─ContractState─────▶ AES key
 //!                                                                     ├─ContractApplication▶ ed25519
-//!                                                                     └─ContractRandomness─▶ seed
+//!                                                                     ├─ContractRandomness─▶ seed
+//!                                                                     └─ContractEphemeral(recipient,
+//!                                                                        sequence)─▶ X25519
 //! ```
 //!
 //! A contract's egress key and the key its code signs with ([`ContractKey::application_signer`])
@@ -59,6 +61,8 @@ enum Label<'a> {
     ContractApplication { epoch: KeyEpoch },
     #[codec(index = 10)]
     ContractRandomness { epoch: KeyEpoch },
+    #[codec(index = 11)]
+    ContractEphemeral { recipient: &'a [u8; 32], epoch: KeyEpoch, sequence: u64 },
 }
 
 fn derive(parent: &SecretBytes<32>, label: Label<'_>) -> SecretBytes<32> {
@@ -195,6 +199,14 @@ impl ContractKey {
     /// it, nobody without the contract key can predict them.
     pub fn randomness_seed(&self) -> SecretBytes<32> {
         derive(&self.secret, Label::ContractRandomness { epoch: self.epoch })
+    }
+
+    /// The ephemeral X25519 key of the contract's `sequence`-th egress, sealed to `recipient`.
+    /// Unique per message (egress sequence numbers never repeat) and the same on every worker of the
+    /// cluster, so all of them emit byte-identical envelopes.
+    pub fn ephemeral_for(&self, recipient: &[u8; 32], sequence: u64) -> AgreementSecret {
+        let label = Label::ContractEphemeral { recipient, epoch: self.epoch, sequence };
+        AgreementSecret::from_bytes(&derive(&self.secret, label))
     }
 }
 

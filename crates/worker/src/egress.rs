@@ -26,6 +26,11 @@ impl EgressQueue {
         *entry = (*entry).max(next);
     }
 
+    /// The number `sender`'s next message gets.
+    pub fn next(&self, sender: SenderId) -> u64 {
+        self.next.get(&sender).copied().unwrap_or_default()
+    }
+
     /// Queues `payload` for `topic` from `sender` under its next number, signed with `signer` at
     /// `epoch`. Returns the signed copy.
     pub fn push(

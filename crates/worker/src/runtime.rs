@@ -11,9 +11,19 @@
 //!   worker this gatekeeper verified, as deterministic egress on the key-epochs topic. Its own
 //!   messages seen on that topic acknowledge its egress queue.
 //! - **Worker** (role [`Role::Worker`]): a key delivery from a genesis gatekeeper addressed to
-//!   this worker gives it the cluster key; the contract is instantiated and its topic followed.
-//!   A command opens only under the binding the chain published (chain, contract, epoch, signer,
-//!   nonce) and is executed; anything else is refused, logged, and changes nothing.
+//!   this worker gives it the cluster key; the contract's topic is followed (a built-in contract
+//!   starts empty). A wasm contract's `Deployed` message brings its code (checked against the
+//!   assigned hash, compiled) and its constructor argument, which opens under the cluster's key
+//!   only for the deploying transaction; the constructor runs with the prepaid fuel. A command
+//!   opens only under the binding the chain published (chain, contract, epoch, signer, nonce) and
+//!   is executed with its block, fuel and native tokens; anything else is refused, logged without
+//!   the contract's own reason (it may quote confidential state), and changes nothing but the fuel.
+//!   A refused command's tokens go back to its sender by a release.
+//! - **Contract egress**: releases go to the releases topic; messages to other contracts of the
+//!   cluster are sealed to the target's key with an ephemeral key derived from the sender's
+//!   contract key and its egress number (the nonce the target opens them under), so every worker
+//!   emits the same bytes. Workers follow the releases topic and their cluster's contract topics,
+//!   where all of a contract's egress lands, and count it to acknowledge their queue.
 //!
 //! A message that is refused does not stop the batch: the chain already ordered it, and every
 //! worker refuses it the same way, so states stay equal. Contracts never see the batch height (a
@@ -25,31 +35,36 @@
 use parity_scale_codec::{Decode, DecodeAll, Encode};
 use std::{
     collections::{BTreeMap, BTreeSet, VecDeque},
-    sync::Mutex,
+    sync::{Arc, Mutex},
 };
 use veil_attestation::{Collateral, Policy, verify_registration};
+use veil_contract_engine::{
+    Engine,
+    abi::{AccountId as AbiAccount, ContractId as AbiContract},
+};
 use veil_crypto::{
-    AgreementSecret, ClusterKey, MasterKey, RuntimeSigner, SecretBytes,
+    AgreementSecret, ClusterKey, ContractKey, MasterKey, RuntimeSigner, SecretBytes,
     confidential::{
         Answer, AnswerResult, CommandBinding, ConfidentialError, ContractKeys, KeyMessage, open_command, open_query,
-        seal_answer,
+        seal_answer, seal_command_with,
     },
     random::random_bytes,
 };
 use veil_genesis::Genesis;
 use veil_light_client::LightClient;
 use veil_primitives::{
-    AccountId, Attestation, ContractId, Hash, Message, Origin, RegistrationInfo, SenderId, SignedEgress, SystemTopic,
-    Topic, WorkerRegistration,
-    contract::{AssignedWorker, AssignmentMessage, ContractMessage},
+    AccountId, Attestation, Balance, ContractId, Hash, Message, Origin, RegistrationInfo, SenderId, SignedEgress,
+    SystemTopic, Topic, WorkerRegistration,
+    contract::{AssignedWorker, AssignmentMessage, BlockStamp, CommandMessage, ContractMessage, Deployment, Release},
     decode_strict,
     hashing::sha256,
 };
 
 use crate::{
-    contract::{CommandContext, Contract, instantiate},
+    contract::{Caller, CommandContext, Contract, Effects, Failure, Peers, instantiate},
     egress::EgressQueue,
     sync::{Batch, Follower, FollowerState, SyncError},
+    wasm::WasmContract,
 };
 
 /// What this runtime does.
@@ -187,8 +202,12 @@ pub struct Applied {
     pub height: u64,
     /// Messages handled.
     pub messages: u64,
-    /// Messages refused, each with its reason (the state is as if they were not there).
+    /// Messages refused, each with its reason (the state is as if they were not there; a failed
+    /// command's fuel is still used).
     pub refused: Vec<String>,
+    /// Fuel used by the contract calls of the batch, failed ones included: equal on every worker
+    /// that handles the same batch.
+    pub fuel_used: u64,
 }
 
 /// The sealed form of a runtime, written to checkpoints. Holds secrets: only ever sealed.
@@ -204,6 +223,7 @@ struct Saved {
     contracts: Vec<SavedContract>,
     egress: EgressQueue,
     own_published: u64,
+    contracts_published: Vec<(ContractId, u64)>,
     announced: bool,
 }
 
@@ -244,9 +264,15 @@ pub struct Runtime {
     contracts: BTreeMap<ContractId, Instance>,
     egress: EgressQueue,
     own_published: u64,
+    /// How much of each contract's egress this worker saw accepted on chain (on the releases topic
+    /// and on the contract topics of its cluster, where all of it lands).
+    contracts_published: BTreeMap<ContractId, u64>,
     announced: bool,
     answered: Mutex<BTreeMap<(AccountId, [u8; 16]), u64>>,
     refusals: VecDeque<String>,
+    engine: Engine,
+    /// Fuel used by contract calls in the batch being applied.
+    fuel_used: u64,
 }
 
 /// How many recent refusals the runtime remembers for its status.
@@ -282,6 +308,7 @@ impl Runtime {
             contracts: Vec::new(),
             egress: EgressQueue::default(),
             own_published: 0,
+            contracts_published: Vec::new(),
             announced: false,
         };
         Self::from_saved(genesis, saved, insecure, limits)
@@ -317,16 +344,14 @@ impl Runtime {
             return Err(RuntimeError::NotAGatekeeper(identity.public()));
         }
         let agreement_seed = SecretBytes::new(saved.agreement);
+        let engine = Engine::new();
         let mut contracts = BTreeMap::new();
         for entry in saved.contracts {
             let keys = ClusterKey::from_secret(SecretBytes::new(entry.cluster_secret), entry.cluster, entry.epoch);
             let contract = match entry.state {
                 None => None,
                 Some(state) => Some(
-                    instantiate(&entry.code, Some(&state))
-                        .ok_or_else(|| {
-                            RuntimeError::Checkpoint(format!("contract code {} is not built in", entry.code))
-                        })?
+                    restore_contract(&engine, &entry.code, &state, &keys.contract_key(entry.contract))
                         .map_err(RuntimeError::Checkpoint)?,
                 ),
             };
@@ -349,12 +374,20 @@ impl Runtime {
             contracts,
             egress: saved.egress,
             own_published: saved.own_published,
+            contracts_published: saved.contracts_published.into_iter().collect(),
             announced: saved.announced,
             answered: Mutex::new(BTreeMap::new()),
             refusals: VecDeque::new(),
+            engine,
+            fuel_used: 0,
         };
         match runtime.role {
-            Role::Worker => runtime.follower.follow(Topic::System(SystemTopic::KeyEpochs)),
+            Role::Worker => {
+                // Releases: where the contracts' token releases land, acknowledging their egress.
+                for topic in [SystemTopic::KeyEpochs, SystemTopic::Releases] {
+                    runtime.follower.follow(Topic::System(topic));
+                }
+            }
             Role::Gatekeeper => {
                 for topic in [SystemTopic::Registrations, SystemTopic::Assignments, SystemTopic::KeyEpochs] {
                     runtime.follower.follow(Topic::System(topic));
@@ -389,6 +422,7 @@ impl Runtime {
             contracts,
             egress: self.egress.clone(),
             own_published: self.own_published,
+            contracts_published: self.contracts_published.iter().map(|(id, count)| (*id, *count)).collect(),
             announced: self.announced,
         };
         zeroize::Zeroizing::new(saved.encode())
@@ -461,6 +495,13 @@ impl Runtime {
             .collect()
     }
 
+    /// SHA-256 of a deployed contract's sealed state (`None` when it is not deployed here): lets
+    /// tests and operators compare replicas without seeing the state.
+    pub fn contract_state_hash(&self, contract: &ContractId) -> Option<Hash> {
+        let state = self.contracts.get(contract)?.contract.as_ref()?.state();
+        Some(sha256(&state))
+    }
+
     /// Egress not yet seen accepted on chain, in sequence order per sender.
     pub fn pending_egress(&self) -> Vec<SignedEgress> {
         self.egress.pending().cloned().collect()
@@ -481,6 +522,7 @@ impl Runtime {
     pub fn apply_with(&mut self, batch: &Batch, mut after_message: impl FnMut(u64)) -> Result<Applied, SyncError> {
         let delivered = self.follower.accept(batch)?;
         let mut applied = Applied { height: batch.header.height, ..Applied::default() };
+        self.fuel_used = 0;
         for (topic, messages) in delivered {
             for (index, message) in messages {
                 if let Err(reason) = self.handle(topic, index, &message, batch.header.timestamp_ms) {
@@ -495,6 +537,7 @@ impl Runtime {
                 after_message(applied.messages);
             }
         }
+        applied.fuel_used = std::mem::take(&mut self.fuel_used);
         if !self.announced
             && let Some(public) = self.master_public()
         {
@@ -526,7 +569,13 @@ impl Runtime {
             }
             (Topic::System(SystemTopic::Assignments), Role::Gatekeeper) => self.on_assignment(index, message),
             (Topic::System(SystemTopic::KeyEpochs), _) => self.on_key_message(message),
-            (Topic::Contract(contract), Role::Worker) => self.on_contract_message(contract, message),
+            (Topic::System(SystemTopic::Releases), Role::Worker) => {
+                if let Origin::Runtime(SenderId::Contract(contract)) = message.origin {
+                    self.acknowledge_contract(contract);
+                }
+                Ok(())
+            }
+            (Topic::Contract(contract), Role::Worker) => self.on_contract_message(contract, index, message),
             _ => Err("not a topic this runtime handles".into()),
         }
     }
@@ -610,17 +659,16 @@ impl Runtime {
         let contract = match self.contracts.remove(&keys.contract) {
             // A re-delivery keeps the contract's state.
             Some(existing) if existing.code == keys.code => existing.contract,
+            // Built-in code starts empty; wasm code waits for its deployment on the contract's topic.
             _ => instantiate(&keys.code, None).transpose()?,
         };
-        let available = contract.is_some();
         self.contracts.insert(keys.contract, Instance { code: keys.code, keys: cluster_key, contract });
         self.follower.follow(Topic::Contract(keys.contract));
-        if available { Ok(()) } else { Err(format!("contract code {} is not built into this runtime", keys.code)) }
+        Ok(())
     }
 
-    fn on_contract_message(&mut self, contract: ContractId, message: &Message) -> Result<(), String> {
-        let chain = self.chain;
-        let instance = self.contracts.get_mut(&contract).ok_or("no keys for this contract")?;
+    fn on_contract_message(&mut self, contract: ContractId, index: u64, message: &Message) -> Result<(), String> {
+        let instance = self.contracts.get(&contract).ok_or("no keys for this contract")?;
         let parsed: ContractMessage = decode_strict(&message.payload).map_err(|e| e.to_string())?;
         match (parsed, message.origin) {
             (ContractMessage::Assigned(assignment), Origin::Chain) => {
@@ -629,25 +677,184 @@ impl Runtime {
                 }
                 Ok(())
             }
+            (ContractMessage::Deployed(deployment), Origin::Chain) => self.deploy(contract, index, deployment),
             (ContractMessage::Command(command), Origin::Account(sender)) => {
-                let contract_key = instance.keys.contract_key(contract);
-                let binding =
-                    CommandBinding { chain, contract, epoch: contract_key.epoch(), sender, nonce: command.nonce };
-                let plain = open_command(&contract_key.agreement(), &binding, &command.payload)
-                    .map_err(|error| format!("command of {sender} (nonce {}) refused: {error}", command.nonce))?;
-                let runner = instance.contract.as_mut().ok_or("the contract's code is not built in")?;
-                let egress = runner.command(&CommandContext { contract, sender }, &plain)?;
-                let signer = contract_key.signer();
-                for out in egress {
-                    let payload =
-                        out.payload.try_into().map_err(|_| "contract egress exceeds a message".to_string())?;
-                    let sender = SenderId::Contract(contract);
-                    self.egress.push(&signer, sender, contract_key.epoch(), out.topic, payload);
+                self.execute(contract, index, Caller::Account(AbiAccount(sender.0)), command)
+            }
+            (ContractMessage::Command(command), Origin::Runtime(SenderId::Contract(from))) => {
+                self.acknowledge_contract(from);
+                if command.value != Balance(0) {
+                    return Err(format!(
+                        "a message from contract {from} carries native tokens; none move between contracts"
+                    ));
                 }
-                Ok(())
+                self.execute(contract, index, Caller::Contract(AbiContract(from.0)), command)
             }
             (_, origin) => Err(format!("unexpected message from {origin:?}")),
         }
+    }
+
+    /// One more message of `contract`'s egress is proven on chain.
+    fn acknowledge_contract(&mut self, contract: ContractId) {
+        if !self.contracts.contains_key(&contract) {
+            return; // Another cluster's contract.
+        }
+        let published = self.contracts_published.entry(contract).or_default();
+        *published += 1;
+        self.egress.acknowledge(SenderId::Contract(contract), *published);
+    }
+
+    /// Compiles a wasm contract's code, opens its constructor argument (sealed to the cluster's key
+    /// under the deployer's transaction) and runs its constructor. If any step fails the contract
+    /// stays undeployed: its commands are refused and their tokens returned.
+    fn deploy(&mut self, contract: ContractId, index: u64, deployment: Deployment) -> Result<(), String> {
+        let instance = self.contracts.get(&contract).ok_or("no keys for this contract")?;
+        if instance.contract.is_some() {
+            return Err("the contract is already deployed".into());
+        }
+        if sha256(&deployment.code) != instance.code {
+            return Err(format!("the deployed code's hash differs from the assigned {}", instance.code));
+        }
+        let key = instance.keys.contract_key(contract);
+        let argument = if deployment.argument.is_empty() {
+            zeroize::Zeroizing::new(Vec::new())
+        } else {
+            let binding = CommandBinding {
+                chain: self.chain,
+                contract,
+                epoch: key.epoch(),
+                sender: deployment.owner,
+                nonce: deployment.nonce,
+            };
+            open_command(&instance.keys.agreement(), &binding, &deployment.argument)
+                .map_err(|error| format!("the constructor argument does not open: {error}"))?
+        };
+        let mut wasm = WasmContract::deploy(&self.engine, &deployment.code, &key, deployment.owner)
+            .map_err(|error| format!("the code does not compile: {error}"))?;
+        let context = CommandContext {
+            contract,
+            caller: Caller::Account(AbiAccount(deployment.owner.0)),
+            block: deployment.block,
+            fuel: deployment.fuel,
+            value: 0,
+            call_id: call_id(contract, index),
+        };
+        let executed = wasm.init(&context, &argument, &self.peers(contract));
+        self.fuel_used = self.fuel_used.saturating_add(executed.fuel_used);
+        let effects = executed.result.map_err(|failure| format!("the constructor failed: {}", public(&failure)))?;
+        if let Some(instance) = self.contracts.get_mut(&contract) {
+            instance.contract = Some(Box::new(wasm));
+        }
+        self.carry_out(&key, deployment.block, effects)
+    }
+
+    /// Opens a command under the binding the chain published and executes it. A command that does
+    /// not open, reaches no deployed code or fails returns the native tokens it carried.
+    fn execute(
+        &mut self,
+        contract: ContractId,
+        index: u64,
+        caller: Caller,
+        command: CommandMessage,
+    ) -> Result<(), String> {
+        let instance = self.contracts.get(&contract).ok_or("no keys for this contract")?;
+        let key = instance.keys.contract_key(contract);
+        let sender = match caller {
+            Caller::Account(account) => AccountId(account.0),
+            Caller::Contract(from) => AccountId(from.0),
+        };
+        let who = format!("command of {sender} (nonce {})", command.nonce);
+        let binding = CommandBinding { chain: self.chain, contract, epoch: key.epoch(), sender, nonce: command.nonce };
+        let plain = match open_command(&key.agreement(), &binding, &command.payload) {
+            Ok(plain) => plain,
+            Err(error) => return self.refund(&key, sender, command.value, format!("{who} refused: {error}")),
+        };
+        let peers = self.peers(contract);
+        let Some(runner) = self.contracts.get_mut(&contract).and_then(|instance| instance.contract.as_mut()) else {
+            return self.refund(&key, sender, command.value, format!("{who} refused: the contract is not deployed"));
+        };
+        let context = CommandContext {
+            contract,
+            caller,
+            block: command.block,
+            fuel: command.fuel,
+            value: command.value.0,
+            call_id: call_id(contract, index),
+        };
+        let executed = runner.command(&context, &plain, &peers);
+        drop(peers);
+        self.fuel_used = self.fuel_used.saturating_add(executed.fuel_used);
+        match executed.result {
+            Ok(effects) => self.carry_out(&key, command.block, effects),
+            Err(failure) => {
+                let reason = format!("{who} failed after {} fuel: {}", executed.fuel_used, public(&failure));
+                self.refund(&key, sender, command.value, reason)
+            }
+        }
+    }
+
+    /// Returns `value` to `to` by a release, then reports `reason` as the message's refusal.
+    fn refund(&mut self, key: &ContractKey, to: AccountId, value: Balance, reason: String) -> Result<(), String> {
+        if value != Balance(0) {
+            self.release(key, Release { to, amount: value })?;
+        }
+        Err(reason)
+    }
+
+    /// Queues a release of the contract's locked tokens as its egress.
+    fn release(&mut self, key: &ContractKey, release: Release) -> Result<(), String> {
+        let payload = release.encode().try_into().map_err(|_| "a release exceeds a message".to_string())?;
+        let topic = Topic::System(SystemTopic::Releases);
+        self.egress.push(&key.signer(), SenderId::Contract(key.contract()), key.epoch(), topic, payload);
+        Ok(())
+    }
+
+    /// Turns a successful call's effects into the contract's egress: releases on the releases
+    /// topic, messages to contracts of the cluster sealed to their keys. Events stay inside.
+    fn carry_out(&mut self, key: &ContractKey, block: BlockStamp, effects: Effects) -> Result<(), String> {
+        let sender = SenderId::Contract(key.contract());
+        let signer = key.signer();
+        for (to, amount) in effects.released {
+            self.release(key, Release { to: AccountId(to.0), amount: Balance(amount) })?;
+        }
+        for (target, message, fuel) in effects.sent {
+            let target = ContractId(target.0);
+            let target_keys = &self.contracts.get(&target).ok_or("a message to a contract without keys")?.keys;
+            let target_key = target_keys.contract_key(target);
+            let nonce = self.egress.next(sender);
+            let binding = CommandBinding {
+                chain: self.chain,
+                contract: target,
+                epoch: target_key.epoch(),
+                sender: AccountId(key.contract().0),
+                nonce,
+            };
+            let recipient = target_key.agreement().public();
+            let sealed = seal_command_with(&key.ephemeral_for(&recipient, nonce), &recipient, &binding, &message)
+                .map_err(|error| format!("cannot seal a message to {target}: {error}"))?;
+            let payload = sealed.try_into().map_err(|_| "a message to a contract exceeds a command".to_string())?;
+            let command = CommandMessage { nonce, block, fuel, value: Balance(0), payload };
+            let payload = ContractMessage::Command(command)
+                .encode()
+                .try_into()
+                .map_err(|_| "a message to a contract exceeds a message".to_string())?;
+            self.egress.push(&signer, sender, key.epoch(), Topic::Contract(target), payload);
+        }
+        Ok(())
+    }
+
+    /// The other deployed contracts of `contract`'s cluster, for its queries and messages.
+    fn peers(&self, contract: ContractId) -> Peers {
+        let Some(cluster) = self.contracts.get(&contract).map(|instance| instance.keys.cluster()) else {
+            return Peers::default();
+        };
+        let peers = self
+            .contracts
+            .iter()
+            .filter(|(id, instance)| **id != contract && instance.keys.cluster() == cluster)
+            .filter_map(|(id, instance)| Some((AbiContract(id.0), instance.contract.as_ref()?.peer()?)))
+            .collect();
+        Arc::new(peers)
     }
 
     /// Answers a sealed query (the body of `POST /v1/query`) at the current view; `now_ms` is the
@@ -693,7 +900,8 @@ impl Runtime {
                 return Err(QueryError::Replayed { requester: query.requester, nonce: query.nonce });
             }
         }
-        let result = match contract.query(&query.requester, &query.payload) {
+        let block = BlockStamp { height, timestamp_ms: view.timestamp_ms };
+        let result = match contract.query(&query.requester, block, &query.payload, &self.peers(query.contract)) {
             Ok(bytes) => AnswerResult::Ok(bytes.try_into().map_err(|_| QueryError::Seal("answer too large".into()))?),
             Err(reason) => {
                 let mut reason = reason.into_bytes();
@@ -710,5 +918,36 @@ impl Runtime {
             result,
         };
         seal_answer(&self.identity, answer, &query.response_key).map_err(|e| QueryError::Seal(e.to_string()))
+    }
+}
+
+/// A checkpointed contract: built in, or wasm (its sealed form opens under its own contract key).
+fn restore_contract(
+    engine: &Engine,
+    code: &Hash,
+    state: &[u8],
+    key: &ContractKey,
+) -> Result<Box<dyn Contract>, String> {
+    if let Some(builtin) = instantiate(code, Some(state)) {
+        return builtin;
+    }
+    let wasm = WasmContract::restore(engine, state, key)?;
+    if wasm.code() != *code {
+        return Err(format!("the checkpointed module of {} is not its code {code}", key.contract()));
+    }
+    Ok(Box::new(wasm))
+}
+
+/// A call's id: the contract and the message's index on its topic, unique forever.
+fn call_id(contract: ContractId, index: u64) -> [u8; 32] {
+    sha256(&(b"veil/call/v1", contract, index).encode()).0
+}
+
+/// What may be logged of a failure: a contract's own refusal reason may quote confidential state,
+/// so only the kind is told.
+fn public(failure: &Failure) -> String {
+    match failure {
+        Failure::Refused(_) => "refused by the contract (its reason is confidential)".into(),
+        other => other.to_string(),
     }
 }

@@ -8,27 +8,18 @@
 use parity_scale_codec::{Decode, DecodeAll, Encode};
 use std::sync::Arc;
 use veil_contract_engine::{
-    Call, Code, CodeError, Engine, Outcome, Peer, Peers, Secrets, Storage,
+    Call, Code, CodeError, Engine, Failure, Peer, Peers, Secrets, Storage,
     abi::{AccountId as AbiAccount, Caller, ContractId as AbiContract, Entry, Env},
     commit,
 };
 use veil_crypto::{ContractKey, StateKey};
 use veil_primitives::{AccountId, ContractId, Hash, contract::BlockStamp};
 
-/// What a call runs with.
-#[derive(Clone, Copy, Debug)]
-pub struct CallContext {
-    /// Who called.
-    pub caller: Caller,
-    /// The block (for queries: the worker's newest).
-    pub block: BlockStamp,
-    /// Native tokens sent along.
-    pub value: u128,
-    /// The fuel it may use.
-    pub fuel: u64,
-    /// Unique per call: separates the randomness of calls in one block.
-    pub call_id: [u8; 32],
-}
+use crate::contract::{CommandContext, Contract, Executed};
+
+/// The most fuel one query may use: queries are free to the requester, so this bounds the work
+/// one answer costs a worker.
+pub const QUERY_FUEL: u64 = 100_000_000;
 
 /// The sealed form.
 #[derive(Encode, Decode)]
@@ -81,51 +72,76 @@ impl WasmContract {
         Ok(contract)
     }
 
-    /// The code hash: SHA-256 of the module.
-    pub fn code_hash(&self) -> Hash {
-        self.code.hash()
-    }
-
     /// The owner.
     pub fn owner(&self) -> AccountId {
         self.owner
     }
 
+    fn env(&self, caller: Caller, block: BlockStamp, value: u128) -> Env {
+        Env {
+            contract: AbiContract(self.id.0),
+            owner: AbiAccount(self.owner.0),
+            caller,
+            height: block.height,
+            timestamp_ms: block.timestamp_ms,
+            value,
+        }
+    }
+
+    /// Runs the constructor with its opened `argument`; on success its writes are committed.
+    pub fn init(&mut self, context: &CommandContext, argument: &[u8], peers: &Peers) -> Executed {
+        self.run(Entry::Init, context, argument, peers)
+    }
+
+    /// Runs an init or a command; a success commits its writes.
+    fn run(&mut self, entry: Entry, context: &CommandContext, payload: &[u8], peers: &Peers) -> Executed {
+        let env = self.env(context.caller, context.block, context.value);
+        let call = Call { entry, env, payload, fuel: context.fuel, call_id: context.call_id };
+        let outcome = self.engine.execute(&self.code, &self.storage, &self.secrets, peers, call);
+        let result = outcome.result.map(|completed| {
+            commit(&mut self.storage, completed.writes);
+            completed.effects
+        });
+        Executed { fuel_used: outcome.fuel_used, result }
+    }
+}
+
+impl Contract for WasmContract {
+    /// The SHA-256 of the module.
+    fn code(&self) -> Hash {
+        self.code.hash()
+    }
+
+    fn command(&mut self, context: &CommandContext, command: &[u8], peers: &Peers) -> Executed {
+        self.run(Entry::Execute, context, command, peers)
+    }
+
+    fn query(&self, requester: &AccountId, block: BlockStamp, query: &[u8], peers: &Peers) -> Result<Vec<u8>, String> {
+        let env = self.env(Caller::Account(AbiAccount(requester.0)), block, 0);
+        // A query's randomness is bound to its requester and payload: the same question at the same
+        // block gets the same answer.
+        let call_id = veil_primitives::hashing::sha256(&(requester, query).encode()).0;
+        let call = Call { entry: Entry::Query, env, payload: query, fuel: QUERY_FUEL, call_id };
+        match self.engine.execute(&self.code, &self.storage, &self.secrets, peers, call).result {
+            Ok(completed) => Ok(completed.output),
+            Err(Failure::Refused(reason)) => Err(reason),
+            Err(failure) => Err(format!("the query failed: {failure}")),
+        }
+    }
+
     /// The sealed form: module, owner, and the storage encrypted under the state key.
-    pub fn state(&self) -> Vec<u8> {
+    fn state(&self) -> Vec<u8> {
         let storage = self.state_key.encrypt_state(&self.storage.encode());
         Saved { module: self.module.clone(), owner: self.owner, storage }.encode()
     }
 
-    /// What other contracts of the cluster query.
-    pub fn peer(&self) -> Peer {
-        Peer {
+    fn peer(&self) -> Option<Peer> {
+        Some(Peer {
             code: Arc::clone(&self.code),
             storage: Arc::clone(&self.storage),
             secrets: Arc::clone(&self.secrets),
             owner: AbiAccount(self.owner.0),
-        }
-    }
-
-    /// Runs `entry` with `payload`; a successful init or command commits its writes (taken out of
-    /// the outcome, which then holds none).
-    pub fn call(&mut self, entry: Entry, context: &CallContext, payload: &[u8], peers: &Peers) -> Outcome {
-        let env = Env {
-            contract: AbiContract(self.id.0),
-            owner: AbiAccount(self.owner.0),
-            caller: context.caller,
-            height: context.block.height,
-            timestamp_ms: context.block.timestamp_ms,
-            value: context.value,
-        };
-        let call = Call { entry, env, payload, fuel: context.fuel, call_id: context.call_id };
-        let mut outcome = self.engine.execute(&self.code, &self.storage, &self.secrets, peers, call);
-        if entry != Entry::Query
-            && let Ok(completed) = &mut outcome.result
-        {
-            commit(&mut self.storage, std::mem::take(&mut completed.writes));
-        }
-        outcome
+        })
     }
 }
 
@@ -141,8 +157,9 @@ mod tests {
         master.cluster_key(ClusterId(1), KeyEpoch(0)).contract_key(ContractId([contract; 32]))
     }
 
-    fn context(caller: u8, value: u128) -> CallContext {
-        CallContext {
+    fn context(caller: u8, value: u128) -> CommandContext {
+        CommandContext {
+            contract: ContractId([1; 32]),
             caller: Caller::Account(AbiAccount([caller; 32])),
             block: BlockStamp { height: 3, timestamp_ms: 3_000 },
             value,
@@ -157,20 +174,21 @@ mod tests {
         let module = contract_wasm("veil_secret_token");
         let mut token = WasmContract::deploy(&engine, &module, &key(1), AccountId([9; 32])).unwrap();
         let none = Peers::default();
-        token.call(Entry::Init, &context(9, 0), &().encode(), &none).result.unwrap();
+        token.init(&context(9, 0), &().encode(), &none).result.unwrap();
         // Command::Deposit is variant 0 of the token's commands.
-        token.call(Entry::Execute, &context(1, 700), &[0], &none).result.unwrap();
+        token.command(&context(1, 700), &[0], &none).result.unwrap();
         let state = token.state();
         assert_eq!(state, token.state(), "deterministic");
         assert!(!state.windows(16).any(|w| w == 700u128.to_le_bytes()), "the balance is not in the clear");
 
-        let mut restored = WasmContract::restore(&engine, &state, &key(1)).unwrap();
+        let restored = WasmContract::restore(&engine, &state, &key(1)).unwrap();
         assert_eq!(restored.state(), state);
-        assert_eq!(restored.code_hash(), veil_primitives::hashing::sha256(&module));
-        // Query::Balance { owner, asset: Native } as the owner.
+        assert_eq!(restored.code(), veil_primitives::hashing::sha256(&module));
+        // Query::Balance { owner, asset: Native } as the owner, and as someone else.
         let query = (0u8, AbiAccount([1; 32]), 0u8).encode();
-        let answer = restored.call(Entry::Query, &context(1, 0), &query, &none).result.unwrap();
-        assert_eq!(u128::decode_all(&mut &answer.output[..]), Ok(700));
+        let answer = restored.query(&AccountId([1; 32]), BlockStamp::default(), &query, &none).unwrap();
+        assert_eq!(u128::decode_all(&mut &answer[..]), Ok(700));
+        assert!(restored.query(&AccountId([2; 32]), BlockStamp::default(), &query, &none).is_err());
 
         let error = WasmContract::restore(&engine, &state, &key(2)).err().unwrap();
         assert!(error.contains("does not open"), "{error}");

@@ -3,7 +3,7 @@ use crate::{
     AccountInfo, MemoryState, StateReader,
     genesis::GenesisBalance,
     state::Overlay,
-    testing::{self, TestChain, pair, transfer},
+    testing::{self, TestChain, assert_issuance_invariant, pair, transfer},
 };
 use proptest::prelude::*;
 use veil_crypto::AccountPair;
@@ -54,16 +54,6 @@ fn balance(state: &MemoryState, account: &AccountId) -> Balance {
 }
 
 /// Total issuance = genesis + minted − burned = every balance, locked balance and pot added up.
-pub(crate) fn assert_issuance_invariant(state: &MemoryState) {
-    let overlay = Overlay::new(state);
-    let issuance = overlay.issuance().unwrap();
-    let pots = overlay.reward_pots().unwrap();
-    let balances: u128 = state.accounts().map(|(_, info)| info.balance.0).sum::<u128>()
-        + state.contracts().map(|(_, info)| info.locked.0).sum::<u128>();
-    assert_eq!(issuance.total.0, issuance.genesis.0 + issuance.minted.0 - issuance.burned.0);
-    assert_eq!(issuance.total.0, balances + pots.workers.0 + pots.gatekeepers.0);
-}
-
 #[test]
 fn transfer_moves_funds_and_splits_the_fee() {
     let mut f = fixture();

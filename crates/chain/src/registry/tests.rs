@@ -439,5 +439,5 @@ fn anyone_instantiates_uploaded_code_on_a_formed_cluster_and_tokens_move_in_and_
     let forged =
         egress(&runtime_signer(78), SenderId::Contract(contract), 0, 2, Topic::System(SystemTopic::Releases), &[]);
     assert!(net.step(1, vec![], vec![forged]).egress.is_empty());
-    crate::execute::tests::assert_issuance_invariant(&net.state);
+    testing::assert_issuance_invariant(&net.state);
 }

@@ -13,8 +13,11 @@ use veil_crypto::{
     },
 };
 use veil_primitives::{
-    AccountId, Attestation, Balance, Call, ClusterId, ContractId, Origin, RegistrationInfo, SenderId, SignedEgress,
-    SignedTransaction, SystemTopic, Topic, Transaction, contract::builtin_code_hash, decode_strict,
+    AccountId, Attestation, Balance, Call, ClusterId, ContractId, KeyEpoch, Origin, RegistrationInfo, SenderId,
+    SignedEgress, SignedTransaction, SystemTopic, Topic, Transaction,
+    contract::{builtin_code_hash, contract_id},
+    decode_strict,
+    hashing::sha256,
 };
 use veil_worker::{
     contract::{NotesCommand, NotesQuery},
@@ -26,6 +29,8 @@ use veil_worker::{
 pub const GATEKEEPER_SEED: [u8; 32] = [0x6b; 32];
 /// The notes contract's id in these tests.
 pub const NOTES: ContractId = ContractId([0x17; 32]);
+/// The cluster wasm contracts run on in these tests.
+pub const CLUSTER: ClusterId = ClusterId(1);
 
 /// Query limits without the clock check: generated chains have old timestamps.
 pub fn limits() -> QueryLimits {
@@ -146,18 +151,93 @@ impl Scenario {
         Overlay::new(&self.chain.state).sender(sender).unwrap().map_or(0, |info| info.next_sequence)
     }
 
-    /// The contract keys the gatekeeper published for the notes contract.
-    pub fn notes_keys(&self) -> ContractKeys {
+    /// The gatekeepers' messages on the key-epochs topic so far.
+    pub fn key_messages(&self) -> Vec<KeyMessage> {
         let topic = Topic::System(SystemTopic::KeyEpochs);
         let (messages, _) = self.chain.topic_range(&topic, 0);
         messages
             .iter()
             .filter(|m| matches!(m.origin, Origin::Runtime(SenderId::Gatekeeper(_))))
-            .find_map(|m| match decode_strict::<KeyMessage>(&m.payload).unwrap() {
-                KeyMessage::ContractKeys(keys) if keys.contract == NOTES => Some(keys),
+            .map(|m| decode_strict::<KeyMessage>(&m.payload).unwrap())
+            .collect()
+    }
+
+    /// The contract keys the gatekeeper published for `contract`.
+    pub fn contract_keys(&self, contract: ContractId) -> ContractKeys {
+        self.key_messages()
+            .into_iter()
+            .find_map(|message| match message {
+                KeyMessage::ContractKeys(keys) if keys.contract == contract => Some(keys),
                 _ => None,
             })
-            .expect("the gatekeeper published the notes contract's keys")
+            .expect("the gatekeeper published the contract's keys")
+    }
+
+    /// The contract keys the gatekeeper published for the notes contract.
+    pub fn notes_keys(&self) -> ContractKeys {
+        self.contract_keys(NOTES)
+    }
+
+    /// Forms cluster [`CLUSTER`] of the workers with these identities (Bob is the admin).
+    pub fn form_cluster(&mut self, workers: &[[u8; 32]]) {
+        let bob = self.bob.clone();
+        let call = Call::FormCluster { cluster: CLUSTER, workers: workers.to_vec().try_into().unwrap() };
+        let (tx, _) = self.sign(&bob, call);
+        self.block(vec![tx]);
+    }
+
+    /// The public key the gatekeeper published for [`CLUSTER`].
+    pub fn cluster_public(&self) -> [u8; 32] {
+        self.key_messages()
+            .into_iter()
+            .find_map(|message| match message {
+                KeyMessage::ClusterPublic { cluster, agreement, .. } if cluster == CLUSTER => Some(agreement),
+                _ => None,
+            })
+            .expect("the gatekeeper published the cluster's key")
+    }
+
+    /// Uploads `code` and instantiates it on [`CLUSTER`] from `from` (with `salt` repeated) with
+    /// `argument` sealed to the cluster's key: two transactions, and the new contract's id.
+    pub fn instantiate(
+        &mut self,
+        from: &AccountPair,
+        code: &[u8],
+        argument: &[u8],
+        fuel: u64,
+        salt: u8,
+    ) -> (ContractId, [SignedTransaction; 2]) {
+        let (upload, _) = self.sign(from, Call::UploadCode { code: code.to_vec().try_into().unwrap() });
+        let hash = sha256(code);
+        let salt = [salt; 32];
+        let contract = contract_id(&from.public(), &hash, &salt);
+        let nonce = *self.nonces.get(&from.public()).unwrap_or(&0);
+        let binding =
+            CommandBinding { chain: self.genesis.hash(), contract, epoch: KeyEpoch(0), sender: from.public(), nonce };
+        let argument = seal_command(&self.cluster_public(), &binding, argument).unwrap();
+        let call =
+            Call::Instantiate { code: hash, cluster: CLUSTER, salt, fuel, argument: argument.try_into().unwrap() };
+        let (instantiate, _) = self.sign(from, call);
+        (contract, [upload, instantiate])
+    }
+
+    /// A `Command` transaction to `contract` from `from`, sealed to the contract's published key for
+    /// that transaction, with prepaid `fuel` and `value` native tokens.
+    pub fn call(
+        &mut self,
+        contract: ContractId,
+        from: &AccountPair,
+        command: &[u8],
+        fuel: u64,
+        value: u128,
+    ) -> SignedTransaction {
+        let keys = self.contract_keys(contract);
+        let nonce = *self.nonces.get(&from.public()).unwrap_or(&0);
+        let binding =
+            CommandBinding { chain: self.genesis.hash(), contract, epoch: keys.epoch, sender: from.public(), nonce };
+        let payload = seal_command(&keys.agreement, &binding, command).unwrap();
+        let call = Call::Command { contract, payload: payload.try_into().unwrap(), fuel, value: Balance(value) };
+        self.sign(from, call).0
     }
 
     /// A `Command` transaction from `from` carrying `note`, sealed for that transaction.
@@ -168,20 +248,8 @@ impl Scenario {
 
     /// A `Command` transaction from `from` carrying `command`, sealed to `keys` for that transaction.
     pub fn command(&mut self, keys: &ContractKeys, from: &AccountPair, command: &NotesCommand) -> SignedTransaction {
-        let nonce = *self.nonces.get(&from.public()).unwrap_or(&0);
-        let binding = CommandBinding {
-            chain: self.genesis.hash(),
-            contract: NOTES,
-            epoch: keys.epoch,
-            sender: from.public(),
-            nonce,
-        };
-        let payload = seal_command(&keys.agreement, &binding, &command.encode()).unwrap();
-        self.sign(
-            from,
-            Call::Command { contract: NOTES, payload: payload.try_into().unwrap(), fuel: 0, value: Balance::ZERO },
-        )
-        .0
+        assert_eq!(keys.contract, NOTES);
+        self.call(NOTES, from, &command.encode(), 0, 0)
     }
 
     /// Gatekeeper and one worker, registered, assigned, with keys delivered and the worker
@@ -208,18 +276,29 @@ pub fn notes_query(
     by: &AccountPair,
     owner: AccountId,
 ) -> (Query, AgreementSecret) {
+    contract_query(scenario, worker, by, NOTES, &NotesQuery::Notes { owner }.encode())
+}
+
+/// A client's query `payload` to `contract`, by `by`, to the worker with identity `worker`
+/// (unsigned), with the secret that opens its answer.
+pub fn contract_query(
+    scenario: &Scenario,
+    worker: [u8; 32],
+    by: &AccountPair,
+    contract: ContractId,
+    payload: &[u8],
+) -> (Query, AgreementSecret) {
     let response = AgreementSecret::generate().unwrap();
-    let nonce: [u8; 16] = rand_nonce();
     let query = Query {
         chain: scenario.genesis.hash(),
         worker,
-        contract: NOTES,
+        contract,
         requester: by.public(),
-        nonce,
+        nonce: rand_nonce(),
         known_height: scenario.chain.tip().height,
         valid_until: scenario.chain.tip().height + 100,
         response_key: response.public(),
-        payload: NotesQuery::Notes { owner }.encode().try_into().unwrap(),
+        payload: payload.to_vec().try_into().unwrap(),
     };
     (query, response)
 }
