@@ -6,84 +6,20 @@ mod support;
 
 use parity_scale_codec::Encode as _;
 use serde_json::Value;
-use std::{
-    path::Path,
-    time::{Duration, Instant},
+use std::time::Duration;
+use support::{
+    Process, ask_worker, pair, relay, start_worker, status, submit, temp_dir, topic_messages, unhex, wait_until,
 };
-use support::{Process, http, pair, temp_dir, unhex};
 use veil_crypto::{
-    AccountPair, AgreementSecret,
-    confidential::{
-        AnswerResult, CommandBinding, ContractKeys, KeyMessage, Query, open_answer, seal_command, seal_query,
-    },
+    AccountPair,
+    confidential::{AnswerResult, CommandBinding, ContractKeys, KeyMessage, seal_command},
 };
 use veil_primitives::{
-    Call, ClusterId, ContractId, Message, Origin, SenderId, Topic, Transaction, contract::builtin_code_hash,
-    decode_strict,
+    Call, ClusterId, ContractId, Origin, SenderId, Transaction, contract::builtin_code_hash, decode_strict,
 };
 use veil_worker::contract::{NoteList, NotesCommand, NotesQuery};
 
 const NOTES: ContractId = ContractId([0x17; 32]);
-
-fn wait_until(what: &str, timeout: Duration, mut done: impl FnMut() -> bool) {
-    let deadline = Instant::now() + timeout;
-    while !done() {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(100));
-    }
-}
-
-fn status(worker: &Process) -> Value {
-    http(&worker.url, "GET", "/v1/status", None).1
-}
-
-fn start_worker(dir: &Path, name: &str, genesis: &Path, extra: &[&str], env: &[(&str, &str)]) -> Process {
-    let data = dir.join(name);
-    let mut args = vec![
-        "--genesis",
-        genesis.to_str().unwrap(),
-        "--data-dir",
-        data.to_str().unwrap(),
-        "--listen",
-        "127.0.0.1:0",
-        "--max-age-secs",
-        "60",
-    ];
-    args.extend_from_slice(extra);
-    Process::start_worker(&args, env, &dir.join(format!("{name}.log")))
-}
-
-fn relay(dir: &Path, name: &str, node: &Process, worker: &Process, operator: Option<&str>) -> Process {
-    let mut args = vec!["relay", "--node", &node.url, "--worker", &worker.url, "--interval-ms", "100"];
-    if let Some(operator) = operator {
-        args.extend(["--operator", operator]);
-    }
-    let veil = Path::new(env!("CARGO_BIN_EXE_veil"));
-    Process::start_program(veil, &args, &[], &dir.join(format!("relay-{name}.log")), None)
-}
-
-/// Submits `call` from `from` with its next nonce and waits until it is finalized.
-fn submit(node: &Process, from: &AccountPair, call: impl FnOnce(u64) -> Call) -> u64 {
-    let (nonce, _) = node.account(&from.public());
-    let tx = from.sign_transaction(Transaction {
-        genesis: node.chain_id(),
-        signer: from.public(),
-        nonce,
-        call: call(nonce),
-    });
-    let (status, body) = node.submit(&tx);
-    assert_eq!(status, 202, "{body}");
-    node.wait_finalized(&tx.hash(), Duration::from_secs(60))
-}
-
-fn topic_messages(node: &Process, topic: &Topic) -> Vec<Message> {
-    let (status, body) = node.get(&format!("/v1/topics/{topic}/messages?from=0"));
-    if status == 404 {
-        return Vec::new();
-    }
-    assert_eq!(status, 200, "{body}");
-    body["messages"].as_array().unwrap().iter().map(|m| decode_strict(&unhex(m)).unwrap()).collect()
-}
 
 fn notes_keys(node: &Process) -> Option<ContractKeys> {
     topic_messages(node, &"key-epochs".parse().unwrap()).into_iter().find_map(|m| {
@@ -129,35 +65,9 @@ fn ask_notes(
     by: &AccountPair,
     owner: &AccountPair,
 ) -> Result<AnswerResult, (u16, Value)> {
-    let status = status(worker);
-    let identity: [u8; 32] = unhex(&status["identity"]).try_into().unwrap();
-    let agreement: [u8; 32] = unhex(&status["agreement_key"]).try_into().unwrap();
-    let response = AgreementSecret::generate().unwrap();
-    let height = node.height();
-    let nonce: [u8; 16] = AgreementSecret::generate().unwrap().public()[..16].try_into().unwrap();
-    let signed = Query {
-        chain: node.chain_id(),
-        worker: identity,
-        contract: NOTES,
-        requester: by.public(),
-        nonce,
-        known_height: height,
-        valid_until: height + 100,
-        response_key: response.public(),
-        payload: NotesQuery::Notes { owner: owner.public() }.encode().try_into().unwrap(),
-    }
-    .sign(by);
-    let body = seal_query(&agreement, &signed).unwrap();
-    let authority = worker.url.strip_prefix("http://").unwrap();
-    let (code, answer) =
-        veil_worker::http::request(authority, "POST", "/v1/query", "application/octet-stream", &body).unwrap();
-    if code != 200 {
-        return Err((code, serde_json::from_slice(&answer).unwrap()));
-    }
-    let answer = open_answer(&response, &signed.hash(), &identity, &answer).unwrap();
+    let payload = NotesQuery::Notes { owner: owner.public() }.encode();
+    let answer = ask_worker(node, worker, by, NOTES, &payload)?;
     assert_eq!(answer.code, builtin_code_hash("notes"));
-    assert!(answer.insecure, "a software worker says so in every answer");
-    assert!(answer.height + 20 >= height, "answered at {} while the chain is at {height}", answer.height);
     Ok(answer.result)
 }
 

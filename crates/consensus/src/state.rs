@@ -44,8 +44,10 @@ use crate::{
     block::{framed_size, read_framed, to_digest, to_hash, write_framed},
 };
 
-/// The largest state value stored: far above any value the chain writes today.
-pub const MAX_STATE_VALUE: usize = 4096;
+/// The largest state value stored: above the largest value the chain writes (a topic message with
+/// the largest payload; uploaded contract code is smaller). A value over it stops block building,
+/// so the bound must stay above everything the chain can write (the tests below check).
+pub const MAX_STATE_VALUE: usize = veil_primitives::message::MAX_MESSAGE_PAYLOAD + 1024;
 const BITMAP_CHUNK: usize = 32;
 
 type Family = mmr::Family;
@@ -395,6 +397,14 @@ pub fn verify_proof(root: &Hash, key: &[u8], proof: &StateProof) -> bool {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn the_largest_values_the_chain_writes_fit() {
+        use parity_scale_codec::MaxEncodedLen as _;
+        assert!(veil_primitives::Message::max_encoded_len() <= super::MAX_STATE_VALUE);
+        let code = veil_primitives::contract::MAX_CODE_BYTES + 8;
+        assert!(code <= super::MAX_STATE_VALUE);
+    }
+
     use super::*;
     use commonware_runtime::{Runner as _, Supervisor as _, deterministic};
     use veil_chain::{

@@ -27,7 +27,7 @@ use veil_consensus::{
     state::{QmdbState, StateProof},
 };
 use veil_mempool::{AdmissionError, Admitted, EgressAdmissionError};
-use veil_primitives::{AccountId, Block, Call, Hash, SenderId, SignedTransaction, Topic};
+use veil_primitives::{AccountId, Block, Call, ClusterId, ContractId, Hash, SenderId, SignedTransaction, Topic};
 
 /// What the handlers share.
 #[derive(Clone)]
@@ -105,6 +105,71 @@ pub struct ChainInfo {
     pub allow_insecure_workers: bool,
     /// The latest finalized height.
     pub finalized_height: u64,
+    /// Issuance accounting at that height.
+    pub issuance: IssuanceView,
+}
+
+/// Issuance accounting: `total = genesis + minted − burned`, and `total` is every balance, every
+/// contract's locked tokens and the reward pots together. Amounts in the smallest unit, as decimal
+/// strings.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct IssuanceView {
+    /// Tokens in existence.
+    pub total: String,
+    /// Supply at genesis.
+    pub genesis: String,
+    /// Minted by inflation since genesis.
+    pub minted: String,
+    /// Burned from fees since genesis.
+    pub burned: String,
+}
+
+/// A contract as the chain records it: what a client needs to seal commands to it and to check
+/// the tokens it holds.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct ContractView {
+    /// The contract id, `0x` hex.
+    pub contract: String,
+    /// Its code hash (SHA-256 of the module for wasm contracts).
+    pub code: String,
+    /// The cluster that runs it.
+    pub cluster: u32,
+    /// Its owner (the deployer).
+    pub owner: String,
+    /// Whether it is wasm code (else built into the runtime).
+    pub wasm: bool,
+    /// Native tokens locked in it, in the smallest unit, as a decimal string.
+    pub locked_units: String,
+    /// Its public keys, once the gatekeeper published them.
+    pub keys: Option<ContractKeysView>,
+    /// The finalized height this describes.
+    pub height: u64,
+}
+
+/// A contract's public keys for one epoch.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct ContractKeysView {
+    /// The key epoch.
+    pub epoch: u32,
+    /// The X25519 key commands are sealed to, `0x` hex.
+    pub agreement: String,
+    /// The ed25519 key its egress is signed with, `0x` hex.
+    pub signing: String,
+}
+
+/// A cluster of workers.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct ClusterView {
+    /// The cluster's number.
+    pub cluster: u32,
+    /// The key epoch.
+    pub epoch: u32,
+    /// Its workers' identity keys, `0x` hex.
+    pub workers: Vec<String>,
+    /// The X25519 key constructor arguments are sealed to, once the gatekeeper published it.
+    pub agreement: Option<String>,
+    /// The finalized height this describes.
+    pub height: u64,
 }
 
 /// A transaction as the API shows it.
@@ -340,10 +405,12 @@ pub struct AccountView {
 }
 
 #[utoipa::path(get, path = "/v1/chain", responses((status = 200, body = ChainInfo)))]
-async fn chain_info(State(api): State<ApiState>) -> Json<ChainInfo> {
+async fn chain_info(State(api): State<ApiState>) -> Result<Json<ChainInfo>, ApiError> {
     let node = api.validator.node().lock().await;
+    let snapshot = node.read(&BTreeSet::from([StateKey::Issuance.to_bytes()])).await.map_err(internal)?;
+    let issuance = Overlay::new(&snapshot).issuance().map_err(internal)?;
     let genesis = node.chain().genesis();
-    Json(ChainInfo {
+    Ok(Json(ChainInfo {
         chain_id: node.chain().id().to_string(),
         chain_name: genesis.chain_name.clone(),
         namespace: genesis.network.namespace.clone(),
@@ -351,7 +418,58 @@ async fn chain_info(State(api): State<ApiState>) -> Json<ChainInfo> {
         genesis_time_ms: genesis.genesis_time_ms,
         allow_insecure_workers: genesis.allow_insecure_workers,
         finalized_height: node.finalized_header().height,
-    })
+        issuance: IssuanceView {
+            total: issuance.total.0.to_string(),
+            genesis: issuance.genesis.0.to_string(),
+            minted: issuance.minted.0.to_string(),
+            burned: issuance.burned.0.to_string(),
+        },
+    }))
+}
+
+#[utoipa::path(get, path = "/v1/contracts/{contract}", responses((status = 200, body = ContractView), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)))]
+async fn contract(State(api): State<ApiState>, Path(id): Path<String>) -> Result<Json<ContractView>, ApiError> {
+    let id = ContractId(
+        parse_hash(&id).map_err(|_| bad_request("bad_contract", "a contract is its 0x id (64 hex digits)"))?.0,
+    );
+    let node = api.validator.node().lock().await;
+    let snapshot = node.read(&BTreeSet::from([StateKey::Contract(id).to_bytes()])).await.map_err(internal)?;
+    let info = Overlay::new(&snapshot)
+        .contract(&id)
+        .map_err(internal)?
+        .ok_or_else(|| not_found(format!("contract {} does not exist", hex0x(id.0))))?;
+    Ok(Json(ContractView {
+        contract: hex0x(id.0),
+        code: info.code.to_string(),
+        cluster: info.cluster.0,
+        owner: info.owner.to_string(),
+        wasm: info.wasm,
+        locked_units: info.locked.0.to_string(),
+        keys: info.keys.map(|keys| ContractKeysView {
+            epoch: keys.epoch.0,
+            agreement: hex0x(keys.agreement),
+            signing: hex0x(keys.signing),
+        }),
+        height: node.finalized_header().height,
+    }))
+}
+
+#[utoipa::path(get, path = "/v1/clusters/{cluster}", responses((status = 200, body = ClusterView), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)))]
+async fn cluster(State(api): State<ApiState>, Path(number): Path<String>) -> Result<Json<ClusterView>, ApiError> {
+    let id = ClusterId(number.parse().map_err(|_| bad_request("bad_cluster", "a cluster is its number"))?);
+    let node = api.validator.node().lock().await;
+    let snapshot = node.read(&BTreeSet::from([StateKey::Cluster(id).to_bytes()])).await.map_err(internal)?;
+    let info = Overlay::new(&snapshot)
+        .cluster(id)
+        .map_err(internal)?
+        .ok_or_else(|| not_found(format!("cluster {number} has not formed")))?;
+    Ok(Json(ClusterView {
+        cluster: id.0,
+        epoch: info.epoch.0,
+        workers: info.workers.iter().map(|worker| hex0x(worker.identity)).collect(),
+        agreement: info.agreement.map(hex0x),
+        height: node.finalized_header().height,
+    }))
 }
 
 #[utoipa::path(post, path = "/v1/transactions", request_body = SubmitRequest,
@@ -702,6 +820,8 @@ async fn health() -> &'static str {
         submit_egress,
         sender,
         worker,
+        contract,
+        cluster,
         topic_messages,
         stream_blocks
     ),
@@ -710,6 +830,10 @@ async fn health() -> &'static str {
         SubmitEgressRequest,
         SenderView,
         WorkerView,
+        ContractView,
+        ContractKeysView,
+        ClusterView,
+        IssuanceView,
         TopicMessagesView,
         EgressView,
         ChainInfo,
@@ -747,6 +871,8 @@ pub fn router(state: ApiState) -> Router {
         .route("/v1/egress", post(submit_egress))
         .route("/v1/senders/{sender}", get(sender))
         .route("/v1/workers/{key}", get(worker))
+        .route("/v1/contracts/{contract}", get(contract))
+        .route("/v1/clusters/{cluster}", get(cluster))
         .route("/v1/topics/{topic}/messages", get(topic_messages))
         .route("/v1/stream/blocks", get(stream_blocks))
         .route("/openapi.json", get(openapi))

@@ -11,7 +11,7 @@ use std::{
     time::{Duration, Instant},
 };
 use veil_crypto::AccountPair;
-use veil_primitives::{AccountId, Balance, Call, Hash, SignedTransaction, Transaction};
+use veil_primitives::{AccountId, Balance, Call, Hash, Message, SignedTransaction, Topic, Transaction, decode_strict};
 
 /// The `veil-worker` binary: next to `veil` when the workspace was built; built here otherwise
 /// (it is another package's binary, which `cargo test -p veil-cli` alone does not build).
@@ -254,4 +254,114 @@ pub fn transfer(chain: Hash, from: &AccountPair, nonce: u64, to: AccountId, toke
         nonce,
         call: Call::Transfer { to, amount: Balance(tokens * Balance::ONE.0) },
     })
+}
+
+/// Polls `done` every 100 ms until it holds; panics after `timeout`.
+pub fn wait_until(what: &str, timeout: Duration, mut done: impl FnMut() -> bool) {
+    let deadline = Instant::now() + timeout;
+    while !done() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// A worker's `/v1/status`.
+pub fn status(worker: &Process) -> Value {
+    http(&worker.url, "GET", "/v1/status", None).1
+}
+
+/// Starts `veil-worker` named `name` on loopback, with its data in `dir/name` and log in `dir/name.log`.
+pub fn start_worker(dir: &Path, name: &str, genesis: &Path, extra: &[&str], env: &[(&str, &str)]) -> Process {
+    let data = dir.join(name);
+    let mut args = vec![
+        "--genesis",
+        genesis.to_str().unwrap(),
+        "--data-dir",
+        data.to_str().unwrap(),
+        "--listen",
+        "127.0.0.1:0",
+        "--max-age-secs",
+        "60",
+    ];
+    args.extend_from_slice(extra);
+    Process::start_worker(&args, env, &dir.join(format!("{name}.log")))
+}
+
+/// Starts `veil relay` between `node` and `worker` (registering the worker for `operator` if given).
+pub fn relay(dir: &Path, name: &str, node: &Process, worker: &Process, operator: Option<&str>) -> Process {
+    let mut args = vec!["relay", "--node", &node.url, "--worker", &worker.url, "--interval-ms", "100"];
+    if let Some(operator) = operator {
+        args.extend(["--operator", operator]);
+    }
+    let veil = Path::new(env!("CARGO_BIN_EXE_veil"));
+    Process::start_program(veil, &args, &[], &dir.join(format!("relay-{name}.log")), None)
+}
+
+/// Submits `call` from `from` with its next nonce and waits until it is finalized.
+pub fn submit(node: &Process, from: &AccountPair, call: impl FnOnce(u64) -> Call) -> u64 {
+    let (nonce, _) = node.account(&from.public());
+    let tx = from.sign_transaction(Transaction {
+        genesis: node.chain_id(),
+        signer: from.public(),
+        nonce,
+        call: call(nonce),
+    });
+    let (status, body) = node.submit(&tx);
+    assert_eq!(status, 202, "{body}");
+    node.wait_finalized(&tx.hash(), Duration::from_secs(60))
+}
+
+/// A topic's messages so far (none when it does not exist yet).
+pub fn topic_messages(node: &Process, topic: &Topic) -> Vec<Message> {
+    let (status, body) = node.get(&format!("/v1/topics/{topic}/messages?from=0"));
+    if status == 404 {
+        return Vec::new();
+    }
+    assert_eq!(status, 200, "{body}");
+    body["messages"].as_array().unwrap().iter().map(|m| decode_strict(&unhex(m)).unwrap()).collect()
+}
+
+/// Asks `worker` the query `payload` to `contract` as `by`, sealed to the worker's key from its
+/// status; the answer is opened and verified against the worker's identity. `Err` is the HTTP
+/// refusal.
+pub fn ask_worker(
+    node: &Process,
+    worker: &Process,
+    by: &AccountPair,
+    contract: veil_primitives::ContractId,
+    payload: &[u8],
+) -> Result<veil_crypto::confidential::Answer, (u16, Value)> {
+    use veil_crypto::{
+        AgreementSecret,
+        confidential::{Query, open_answer, seal_query},
+    };
+    let status = status(worker);
+    let identity: [u8; 32] = unhex(&status["identity"]).try_into().unwrap();
+    let agreement: [u8; 32] = unhex(&status["agreement_key"]).try_into().unwrap();
+    let response = AgreementSecret::generate().unwrap();
+    let height = node.height();
+    let nonce: [u8; 16] = AgreementSecret::generate().unwrap().public()[..16].try_into().unwrap();
+    let signed = Query {
+        chain: node.chain_id(),
+        worker: identity,
+        contract,
+        requester: by.public(),
+        nonce,
+        known_height: height,
+        valid_until: height + 100,
+        response_key: response.public(),
+        payload: payload.to_vec().try_into().unwrap(),
+    }
+    .sign(by);
+    let body = seal_query(&agreement, &signed).unwrap();
+    let authority = worker.url.strip_prefix("http://").unwrap();
+    let (code, answer) =
+        veil_worker::http::request(authority, "POST", "/v1/query", "application/octet-stream", &body).unwrap();
+    if code != 200 {
+        return Err((code, serde_json::from_slice(&answer).unwrap()));
+    }
+    let answer = open_answer(&response, &signed.hash(), &identity, &answer).unwrap();
+    assert!(answer.insecure, "a software worker says so in every answer");
+    assert!(answer.height + 20 >= height, "answered at {} while the chain is at {height}", answer.height);
+    Ok(answer)
 }
