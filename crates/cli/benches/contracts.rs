@@ -19,7 +19,7 @@ mod support;
 
 use parity_scale_codec::{DecodeAll as _, Encode as _};
 use std::time::{Duration, Instant};
-use support::{Process, ask_worker, pair, relay, start_worker, status, submit, temp_dir, unhex};
+use support::{ContractNetwork, Process, ask_worker, pair, status, temp_dir};
 use veil_contract_engine::{
     abi::AccountId as AbiAccount,
     testing::{contract_wasm, open_command_cost},
@@ -28,10 +28,7 @@ use veil_crypto::{
     AccountPair,
     confidential::{AnswerResult, CommandBinding, seal_command},
 };
-use veil_primitives::{
-    Balance, Call, ClusterId, ContractId, KeyEpoch, SignedTransaction, Transaction, contract::contract_id,
-    hashing::sha256,
-};
+use veil_primitives::{Balance, Call, ContractId, KeyEpoch, SignedTransaction, Transaction};
 use veil_secret_token::{Asset, Command as Token, Query as TokenQuery};
 
 const FUEL: u64 = 20_000_000;
@@ -95,48 +92,15 @@ fn main() {
     let numbers: Vec<usize> = std::env::args().skip(1).filter_map(|arg| arg.parse().ok()).collect();
     let (sequential, burst) = (numbers.first().copied().unwrap_or(40), numbers.get(1).copied().unwrap_or(500));
     let dir = temp_dir("bench-contracts");
-    let data = dir.join("node");
-    let node =
-        Process::start(&["devnet", "--data-dir", data.to_str().unwrap(), "--api-port", "0"], &dir.join("node.log"));
-    let genesis = data.join("genesis.toml");
-    let gatekeeper = start_worker(&dir, "gatekeeper", &genesis, &["--role", "gatekeeper", "--dev-gatekeeper"], &[]);
-    let worker = start_worker(&dir, "worker", &genesis, &[], &[]);
-    let _relays =
-        [relay(&dir, "gatekeeper", &node, &gatekeeper, None), relay(&dir, "worker", &node, &worker, Some("//Bob"))];
-    let identity: [u8; 32] = unhex(&status(&worker)["identity"]).try_into().unwrap();
-    node.wait_for(&format!("/v1/workers/0x{}", hex::encode(identity)), Duration::from_secs(60), |s, _| s == 200);
-
-    let (alice, charlie, dave) = (pair("//Alice"), pair("//Charlie"), pair("//Dave"));
-    submit(&node, &alice, |_| Call::FormCluster { cluster: ClusterId(1), workers: vec![identity].try_into().unwrap() });
-    let cluster =
-        node.wait_for("/v1/clusters/1", Duration::from_secs(60), |s, body| s == 200 && body["agreement"].is_string());
-    let cluster_key: [u8; 32] = unhex(&cluster["agreement"]).try_into().unwrap();
-    let wasm = contract_wasm("veil_secret_token");
-    let (code, salt) = (sha256(&wasm), [1; 32]);
-    let id = contract_id(&charlie.public(), &code, &salt);
-    submit(&node, &charlie, |_| Call::UploadCode { code: wasm.clone().try_into().unwrap() });
-    submit(&node, &charlie, |nonce| {
-        let binding = CommandBinding {
-            chain: node.chain_id(),
-            contract: id,
-            epoch: KeyEpoch(0),
-            sender: charlie.public(),
-            nonce,
-        };
-        let argument = seal_command(&cluster_key, &binding, &[]).unwrap().try_into().unwrap();
-        Call::Instantiate { code, cluster: ClusterId(1), salt, fuel: FUEL, argument }
-    });
-    let view = node.wait_for(&format!("/v1/contracts/{id}"), Duration::from_secs(60), |s, body| {
-        s == 200 && body["keys"].is_object()
-    });
-    let token = TokenContract { id, agreement: unhex(&view["keys"]["agreement"]).try_into().unwrap() };
-    poll("the worker to deploy the token", || {
-        status(&worker)["contracts"].as_array().unwrap().iter().any(|c| c["available"] == true)
-    });
+    let network = ContractNetwork::start(&dir);
+    let (node, worker) = (&network.node, &network.worker);
+    let (charlie, dave) = (pair("//Charlie"), pair("//Dave"));
+    let (id, _, agreement) = network.deploy(&charlie, &contract_wasm("veil_secret_token"), &[], FUEL);
+    let token = TokenContract { id, agreement };
     let (nonce, _) = node.account(&charlie.public());
-    let deposit = token.signed(&node, &charlie, nonce, &Token::Deposit, 10_000 * Balance::ONE.0);
+    let deposit = token.signed(node, &charlie, nonce, &Token::Deposit, 10_000 * Balance::ONE.0);
     assert_eq!(node.submit(&deposit).0, 202);
-    poll("the deposit", || token.balance(&node, &worker, &charlie) > 0);
+    poll("the deposit", || token.balance(node, worker, &charlie) > 0);
 
     // Latency, one transfer at a time.
     let topic = format!("contract:{id}");
@@ -144,16 +108,16 @@ fn main() {
     let (mut finalized, mut run, mut queryable) = (Vec::new(), Vec::new(), Vec::new());
     for i in 0..sequential {
         let (nonce, _) = node.account(&charlie.public());
-        let transfer = token.transfer(&node, &charlie, nonce, &dave);
-        let length = executed(&worker);
+        let transfer = token.transfer(node, &charlie, nonce, &dave);
+        let length = executed(worker);
         let start = Instant::now();
         assert_eq!(node.submit(&transfer).0, 202);
         let path = format!("/v1/transactions/{}", transfer.hash());
         poll("finalization", || node.get(&path).1["status"] == "finalized");
         finalized.push(start.elapsed());
-        poll("execution", || executed(&worker) > length);
+        poll("execution", || executed(worker) > length);
         run.push(start.elapsed());
-        poll("the new balance", || token.balance(&node, &worker, &dave) == i as u128 + 1);
+        poll("the new balance", || token.balance(node, worker, &dave) == i as u128 + 1);
         queryable.push(start.elapsed());
     }
     for list in [&mut finalized, &mut run, &mut queryable] {
@@ -166,8 +130,8 @@ fn main() {
 
     // Throughput, a burst.
     let (first, _) = node.account(&charlie.public());
-    let before = token.balance(&node, &worker, &dave);
-    let transfers: Vec<_> = (0..burst as u64).map(|i| token.transfer(&node, &charlie, first + i, &dave)).collect();
+    let before = token.balance(node, worker, &dave);
+    let transfers: Vec<_> = (0..burst as u64).map(|i| token.transfer(node, &charlie, first + i, &dave)).collect();
     let start = Instant::now();
     for (i, transfer) in transfers.iter().enumerate() {
         // The mempool takes nonces at most 64 ahead of the account's: keep 60 in flight.
@@ -176,7 +140,7 @@ fn main() {
         assert_eq!(code, 202, "{body}");
     }
     let submitted = start.elapsed();
-    poll("the burst", || token.balance(&node, &worker, &dave) == before + burst as u128);
+    poll("the burst", || token.balance(node, worker, &dave) == before + burst as u128);
     let elapsed = start.elapsed();
     let rate = burst as f64 / elapsed.as_secs_f64();
     println!(

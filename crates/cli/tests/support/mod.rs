@@ -365,3 +365,69 @@ pub fn ask_worker(
     assert!(answer.height + 20 >= height, "answered at {} while the chain is at {height}", answer.height);
     Ok(answer)
 }
+
+/// A devnet for wasm contracts, all real processes on loopback: the node, the development
+/// gatekeeper and one worker (software mode), each behind `veil relay`; the worker registered for
+/// `//Bob` and alone in cluster 1, formed by `//Alice` (the devnet's registry admin), whose key the
+/// gatekeeper published. Dropping it stops the relayers first.
+pub struct ContractNetwork {
+    pub relays: [Process; 2],
+    pub worker: Process,
+    pub gatekeeper: Process,
+    pub node: Process,
+    /// Cluster 1's X25519 key: constructor arguments are sealed to it.
+    pub cluster_key: [u8; 32],
+}
+
+impl ContractNetwork {
+    /// Starts it with everything under `dir` (the node's data in `dir/node`).
+    pub fn start(dir: &Path) -> Self {
+        let data = dir.join("node");
+        let node =
+            Process::start(&["devnet", "--data-dir", data.to_str().unwrap(), "--api-port", "0"], &dir.join("node.log"));
+        let genesis = data.join("genesis.toml");
+        let gatekeeper = start_worker(dir, "gatekeeper", &genesis, &["--role", "gatekeeper", "--dev-gatekeeper"], &[]);
+        let worker = start_worker(dir, "worker", &genesis, &[], &[]);
+        let relays =
+            [relay(dir, "gatekeeper", &node, &gatekeeper, None), relay(dir, "worker", &node, &worker, Some("//Bob"))];
+        let identity: [u8; 32] = unhex(&status(&worker)["identity"]).try_into().unwrap();
+        node.wait_for(&format!("/v1/workers/0x{}", hex::encode(identity)), Duration::from_secs(60), |s, _| s == 200);
+        let workers = vec![identity].try_into().unwrap();
+        submit(&node, &pair("//Alice"), |_| Call::FormCluster { cluster: veil_primitives::ClusterId(1), workers });
+        let cluster = node
+            .wait_for("/v1/clusters/1", Duration::from_secs(60), |s, body| s == 200 && body["agreement"].is_string());
+        let cluster_key = unhex(&cluster["agreement"]).try_into().unwrap();
+        Self { relays, worker, gatekeeper, node, cluster_key }
+    }
+
+    /// Uploads `wasm` and instantiates it on cluster 1 from `deployer` (salt `[1; 32]`, `argument`
+    /// sealed to the cluster's key, `fuel` for the constructor); waits until the gatekeeper published
+    /// its keys and the worker deployed it. Returns its id, its code hash and the key commands are
+    /// sealed to.
+    pub fn deploy(
+        &self,
+        deployer: &AccountPair,
+        wasm: &[u8],
+        argument: &[u8],
+        fuel: u64,
+    ) -> (veil_primitives::ContractId, Hash, [u8; 32]) {
+        use veil_crypto::confidential::{CommandBinding, seal_command};
+        let node = &self.node;
+        let (code, salt) = (veil_primitives::hashing::sha256(wasm), [1; 32]);
+        let contract = veil_primitives::contract::contract_id(&deployer.public(), &code, &salt);
+        submit(node, deployer, |_| Call::UploadCode { code: wasm.to_vec().try_into().unwrap() });
+        submit(node, deployer, |nonce| {
+            let epoch = veil_primitives::KeyEpoch(0);
+            let binding = CommandBinding { chain: node.chain_id(), contract, epoch, sender: deployer.public(), nonce };
+            let argument = seal_command(&self.cluster_key, &binding, argument).unwrap().try_into().unwrap();
+            Call::Instantiate { code, cluster: veil_primitives::ClusterId(1), salt, fuel, argument }
+        });
+        let path = format!("/v1/contracts/{contract}");
+        let view = node.wait_for(&path, Duration::from_secs(60), |s, body| s == 200 && body["keys"].is_object());
+        assert_eq!((view["code"].as_str(), view["wasm"].as_bool()), (Some(code.to_string().as_str()), Some(true)));
+        wait_until("the worker to deploy the contract", Duration::from_secs(60), || {
+            status(&self.worker)["contracts"].as_array().unwrap().iter().any(|c| c["available"] == true)
+        });
+        (contract, code, unhex(&view["keys"]["agreement"]).try_into().unwrap())
+    }
+}
