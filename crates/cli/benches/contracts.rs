@@ -19,16 +19,13 @@ mod support;
 
 use parity_scale_codec::{DecodeAll as _, Encode as _};
 use std::time::{Duration, Instant};
-use support::{ContractNetwork, Process, ask_worker, pair, status, temp_dir};
+use support::{CommandKey, ContractNetwork, Process, ask_worker, pair, status, temp_dir};
 use veil_contract_engine::{
     abi::AccountId as AbiAccount,
     testing::{contract_wasm, open_command_cost},
 };
-use veil_crypto::{
-    AccountPair,
-    confidential::{AnswerResult, CommandBinding, seal_command},
-};
-use veil_primitives::{Balance, Call, ContractId, KeyEpoch, SignedTransaction, Transaction};
+use veil_crypto::{AccountPair, confidential::AnswerResult};
+use veil_primitives::{Balance, SignedTransaction, Transaction};
 use veil_secret_token::{Asset, Command as Token, Query as TokenQuery};
 
 const FUEL: u64 = 20_000_000;
@@ -46,11 +43,8 @@ fn poll(what: &str, mut done: impl FnMut() -> bool) {
     }
 }
 
-/// The deployed token and its published command key.
-struct TokenContract {
-    id: ContractId,
-    agreement: [u8; 32],
-}
+/// The deployed token, by its published command key.
+struct TokenContract(CommandKey);
 
 impl TokenContract {
     fn transfer(&self, node: &Process, from: &AccountPair, nonce: u64, to: &AccountPair) -> SignedTransaction {
@@ -67,21 +61,13 @@ impl TokenContract {
         command: &Token,
         value: u128,
     ) -> SignedTransaction {
-        let binding = CommandBinding {
-            chain: node.chain_id(),
-            contract: self.id,
-            epoch: KeyEpoch(0),
-            sender: from.public(),
-            nonce,
-        };
-        let payload = seal_command(&self.agreement, &binding, &command.encode()).unwrap().try_into().unwrap();
-        let call = Call::Command { contract: self.id, payload, fuel: FUEL, value: Balance(value) };
+        let call = self.0.call(node.chain_id(), from, nonce, &command.encode(), FUEL, value);
         from.sign_transaction(Transaction { genesis: node.chain_id(), signer: from.public(), nonce, call })
     }
 
     fn balance(&self, node: &Process, worker: &Process, owner: &AccountPair) -> u128 {
         let query = TokenQuery::Balance { owner: AbiAccount(owner.public().0), asset: Asset::Native };
-        match ask_worker(node, worker, owner, self.id, &query.encode()).unwrap().result {
+        match ask_worker(node, worker, owner, self.0.contract, &query.encode()).unwrap().result {
             AnswerResult::Ok(bytes) => u128::decode_all(&mut &bytes[..]).unwrap(),
             AnswerResult::Refused(reason) => panic!("refused: {}", String::from_utf8_lossy(&reason)),
         }
@@ -95,15 +81,15 @@ fn main() {
     let network = ContractNetwork::start(&dir);
     let (node, worker) = (&network.node, &network.worker);
     let (charlie, dave) = (pair("//Charlie"), pair("//Dave"));
-    let (id, _, agreement) = network.deploy(&charlie, &contract_wasm("veil_secret_token"), &[], FUEL);
-    let token = TokenContract { id, agreement };
+    let (key, _) = network.deploy(&charlie, &contract_wasm("veil_secret_token"), &[], FUEL);
+    let token = TokenContract(key);
     let (nonce, _) = node.account(&charlie.public());
     let deposit = token.signed(node, &charlie, nonce, &Token::Deposit, 10_000 * Balance::ONE.0);
     assert_eq!(node.submit(&deposit).0, 202);
     poll("the deposit", || token.balance(node, worker, &charlie) > 0);
 
     // Latency, one transfer at a time.
-    let topic = format!("contract:{id}");
+    let topic = format!("contract:{}", key.contract);
     let executed = |worker: &Process| status(worker)["topics"][&topic].as_u64().unwrap_or(0);
     let (mut finalized, mut run, mut queryable) = (Vec::new(), Vec::new(), Vec::new());
     for i in 0..sequential {

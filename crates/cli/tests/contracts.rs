@@ -12,11 +12,8 @@ use serde_json::Value;
 use std::{path::Path, time::Duration};
 use support::{ContractNetwork, Process, ask_worker, pair, status, submit, temp_dir, wait_until};
 use veil_contract_engine::testing::contract_wasm;
-use veil_crypto::{
-    AccountPair, AgreementSecret,
-    confidential::{AnswerResult, CommandBinding, seal_command},
-};
-use veil_primitives::{AccountId, Balance, Call, ContractId, KeyEpoch, SignedTransaction, Transaction};
+use veil_crypto::{AccountPair, AgreementSecret, confidential::AnswerResult};
+use veil_primitives::{AccountId, Balance, Call, SignedTransaction, Transaction};
 use veil_secret_token::{Asset, Command as Token, Query as TokenQuery};
 
 const ONE: u128 = Balance::ONE.0;
@@ -46,22 +43,6 @@ fn sign_all<'a>(
             from.sign_transaction(transaction)
         })
         .collect()
-}
-
-/// A command to the token sealed to its published key for the transaction with `nonce`.
-fn command(
-    node: &Process,
-    token: ContractId,
-    agreement: &[u8; 32],
-    from: &AccountPair,
-    nonce: u64,
-    token_command: &Token,
-    value: u128,
-) -> Call {
-    let binding =
-        CommandBinding { chain: node.chain_id(), contract: token, epoch: KeyEpoch(0), sender: from.public(), nonce };
-    let payload = seal_command(agreement, &binding, &token_command.encode()).unwrap();
-    Call::Command { contract: token, payload: payload.try_into().unwrap(), fuel: FUEL, value: Balance(value) }
 }
 
 /// Every file under `dir` that contains `needle` raw or as lowercase hex.
@@ -99,7 +80,11 @@ fn the_secret_token_runs_end_to_end_and_its_private_fields_stay_private() {
     // Charlie uploads the token and instantiates it, the (empty) constructor argument sealed to the
     // cluster's key for that transaction.
     let wasm = contract_wasm("veil_secret_token");
-    let (token, code, agreement) = network.deploy(&charlie, &wasm, &().encode(), FUEL);
+    let (key, code) = network.deploy(&charlie, &wasm, &().encode(), FUEL);
+    let token = key.contract;
+    let command = |from: &AccountPair, nonce: u64, command: &Token, value: u128| {
+        key.call(node.chain_id(), from, nonce, &command.encode(), FUEL, value)
+    };
     let path = format!("/v1/contracts/{token}");
 
     // Markers in the private fields of confidential transfers: a memo, a recipient, an amount.
@@ -120,10 +105,10 @@ fn the_secret_token_runs_end_to_end_and_its_private_fields_stay_private() {
         node,
         &charlie,
         vec![
-            Box::new(|n| command(node, token, &agreement, &charlie, n, &Token::Deposit, 1_000 * ONE)),
-            Box::new(|n| command(node, token, &agreement, &charlie, n, &native_transfer, 0)),
-            Box::new(|n| command(node, token, &agreement, &charlie, n, &issue, 0)),
-            Box::new(|n| command(node, token, &agreement, &charlie, n, &hidden_transfer, 0)),
+            Box::new(|n| command(&charlie, n, &Token::Deposit, 1_000 * ONE)),
+            Box::new(|n| command(&charlie, n, &native_transfer, 0)),
+            Box::new(|n| command(&charlie, n, &issue, 0)),
+            Box::new(|n| command(&charlie, n, &hidden_transfer, 0)),
         ],
     );
     // The positive control: a marker in a public field, a plain transfer's recipient.
@@ -142,7 +127,7 @@ fn the_secret_token_runs_end_to_end_and_its_private_fields_stay_private() {
         node.wait_finalized(&transaction.hash(), Duration::from_secs(60));
     }
     let withdraw = Token::Withdraw { amount: 100 * ONE, to: abi(eve.public()) };
-    submit(node, &dave, |n| command(node, token, &agreement, &dave, n, &withdraw, 0));
+    submit(node, &dave, |n| command(&dave, n, &withdraw, 0));
 
     // The release reaches the chain: Eve holds exactly what Dave withdrew.
     let eve_before = node.account(&eve.public()).1;

@@ -8,11 +8,12 @@ use parity_scale_codec::Encode as _;
 use serde_json::Value;
 use std::time::Duration;
 use support::{
-    Process, ask_worker, pair, relay, start_worker, status, submit, temp_dir, topic_messages, unhex, wait_until,
+    CommandKey, Process, ask_worker, pair, relay, start_worker, status, submit, temp_dir, topic_messages, unhex,
+    wait_until,
 };
 use veil_crypto::{
     AccountPair,
-    confidential::{AnswerResult, CommandBinding, ContractKeys, KeyMessage, seal_command},
+    confidential::{AnswerResult, ContractKeys, KeyMessage},
 };
 use veil_primitives::{
     Call, ClusterId, ContractId, Origin, SenderId, Transaction, contract::builtin_code_hash, decode_strict,
@@ -34,21 +35,16 @@ fn notes_keys(node: &Process) -> Option<ContractKeys> {
 
 fn add_note(node: &Process, keys: &ContractKeys, from: &AccountPair, notes: &[&[u8]]) {
     let chain = node.chain_id();
+    let key = CommandKey { contract: NOTES, epoch: keys.epoch, agreement: keys.agreement };
     let (first, _) = node.account(&from.public());
     let txs: Vec<_> = notes
         .iter()
         .enumerate()
         .map(|(i, note)| {
             let nonce = first + i as u64;
-            let binding = CommandBinding { chain, contract: NOTES, epoch: keys.epoch, sender: from.public(), nonce };
             let command = NotesCommand::Add(note.to_vec().try_into().unwrap()).encode();
-            let payload = seal_command(&keys.agreement, &binding, &command).unwrap().try_into().unwrap();
-            from.sign_transaction(Transaction {
-                genesis: chain,
-                signer: from.public(),
-                nonce,
-                call: Call::Command { contract: NOTES, payload, fuel: 0, value: veil_primitives::Balance::ZERO },
-            })
+            let call = key.call(chain, from, nonce, &command, 0, 0);
+            from.sign_transaction(Transaction { genesis: chain, signer: from.public(), nonce, call })
         })
         .collect();
     for tx in &txs {

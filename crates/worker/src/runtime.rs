@@ -782,7 +782,6 @@ impl Runtime {
             call_id: call_id(contract, index),
         };
         let executed = runner.command(&context, &plain, &peers);
-        drop(peers);
         self.fuel_used = self.fuel_used.saturating_add(executed.fuel_used);
         match executed.result {
             Ok(effects) => self.carry_out(&key, command.block, effects),

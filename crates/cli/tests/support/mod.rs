@@ -402,15 +402,9 @@ impl ContractNetwork {
 
     /// Uploads `wasm` and instantiates it on cluster 1 from `deployer` (salt `[1; 32]`, `argument`
     /// sealed to the cluster's key, `fuel` for the constructor); waits until the gatekeeper published
-    /// its keys and the worker deployed it. Returns its id, its code hash and the key commands are
-    /// sealed to.
-    pub fn deploy(
-        &self,
-        deployer: &AccountPair,
-        wasm: &[u8],
-        argument: &[u8],
-        fuel: u64,
-    ) -> (veil_primitives::ContractId, Hash, [u8; 32]) {
+    /// its keys and the worker deployed it. Returns the key its commands are sealed to, and its code
+    /// hash.
+    pub fn deploy(&self, deployer: &AccountPair, wasm: &[u8], argument: &[u8], fuel: u64) -> (CommandKey, Hash) {
         use veil_crypto::confidential::{CommandBinding, seal_command};
         let node = &self.node;
         let (code, salt) = (veil_primitives::hashing::sha256(wasm), [1; 32]);
@@ -428,6 +422,27 @@ impl ContractNetwork {
         wait_until("the worker to deploy the contract", Duration::from_secs(60), || {
             status(&self.worker)["contracts"].as_array().unwrap().iter().any(|c| c["available"] == true)
         });
-        (contract, code, unhex(&view["keys"]["agreement"]).try_into().unwrap())
+        let agreement = unhex(&view["keys"]["agreement"]).try_into().unwrap();
+        (CommandKey { contract, epoch: veil_primitives::KeyEpoch(0), agreement }, code)
+    }
+}
+
+/// What a client seals a contract's commands to: its published key for an epoch.
+#[derive(Clone, Copy, Debug)]
+pub struct CommandKey {
+    pub contract: veil_primitives::ContractId,
+    pub epoch: veil_primitives::KeyEpoch,
+    pub agreement: [u8; 32],
+}
+
+impl CommandKey {
+    /// A `Command` call carrying `command` sealed for `from`'s transaction with `nonce` on `chain`,
+    /// with prepaid `fuel` and `value` native tokens.
+    pub fn call(&self, chain: Hash, from: &AccountPair, nonce: u64, command: &[u8], fuel: u64, value: u128) -> Call {
+        use veil_crypto::confidential::{CommandBinding, seal_command};
+        let binding =
+            CommandBinding { chain, contract: self.contract, epoch: self.epoch, sender: from.public(), nonce };
+        let payload = seal_command(&self.agreement, &binding, command).unwrap().try_into().unwrap();
+        Call::Command { contract: self.contract, payload, fuel, value: Balance(value) }
     }
 }
