@@ -16,11 +16,11 @@
 use parity_scale_codec::Encode;
 use veil_crypto::confidential::KeyMessage;
 use veil_primitives::{
-    AccountId, Balance, ClusterId, ContractId, Hash, KeyEpoch, Message, Nonce, Origin, SenderId, SystemTopic, Topic,
+    AccountId, Balance, ClusterId, ContractId, Hash, Message, Nonce, Origin, SenderId, SystemTopic, Topic,
     codec::BoundedBytes,
     contract::{
-        AssignedWorker, Assignment, AssignmentMessage, ClusterFormed, CommandMessage, ContractMessage, Deployment,
-        MAX_ARGUMENT_BYTES, MAX_CODE_BYTES, MAX_COMMAND_BYTES, Release, contract_id,
+        Assignment, AssignmentMessage, ClusterFormed, CommandMessage, ContractMessage, Deployment, MAX_ARGUMENT_BYTES,
+        MAX_CODE_BYTES, MAX_COMMAND_BYTES, Release, contract_id,
     },
     decode_strict,
     hashing::sha256,
@@ -30,7 +30,10 @@ use crate::{
     Chain, TransactionError,
     messages::Outbox,
     registry::RegistrationError,
-    state::{ClusterInfo, ContractInfo, ContractPublicKeys, Overlay, SenderInfo, StateError, StateKey, StateReader},
+    state::{
+        ClusterInfo, ContractInfo, ContractPublicKeys, Overlay, SenderInfo, StateError, StateKey, StateReader,
+        WorkerInfo,
+    },
 };
 
 /// Why a contract transaction is refused. Every variant says what to fix.
@@ -92,7 +95,7 @@ impl Chain {
         overlay: &Overlay<'_, R>,
         outbox: &Outbox,
         identities: &[[u8; 32]],
-    ) -> Result<Vec<AssignedWorker>, TransactionError> {
+    ) -> Result<Vec<([u8; 32], WorkerInfo)>, TransactionError> {
         if identities.is_empty() {
             return Err(RegistrationError::NoWorkers.into());
         }
@@ -106,12 +109,13 @@ impl Chain {
                 let lapsed = RegistrationError::LapsedWorker { worker: *identity, expired_at_ms: info.expires_at_ms };
                 return Err(lapsed.into());
             }
-            workers.push(AssignedWorker { identity: *identity, agreement: info.agreement_key });
+            workers.push((*identity, info));
         }
         Ok(workers)
     }
 
-    /// Forms `cluster` of `identities` (registry admin only).
+    /// Forms `cluster` of `identities` (registry admin only): each must be a standby worker with
+    /// keys for the current and the next epoch.
     pub(crate) fn form_cluster<R: StateReader + ?Sized>(
         &self,
         overlay: &mut Overlay<'_, R>,
@@ -124,11 +128,19 @@ impl Chain {
         if overlay.cluster(cluster)?.is_some() {
             return Err(ContractError::ClusterExists(cluster).into());
         }
-        let workers = self.cluster_workers(overlay, outbox, identities)?;
-        let workers = workers.try_into().map_err(|_| StateError::Store("more workers than a cluster holds".into()))?;
-        let info = ClusterInfo { workers, epoch: KeyEpoch(0), agreement: None };
+        let workers = self.enlist(overlay, outbox, cluster, identities)?;
+        let epoch = overlay.epochs()?.epoch();
+        let identities: Vec<[u8; 32]> = workers.iter().map(|worker| worker.identity).collect();
+        let too_many = || StateError::Store("more workers than a cluster holds".into());
+        let info = ClusterInfo {
+            workers: identities.try_into().map_err(|_| too_many())?,
+            epoch,
+            agreement: None,
+            signing: None,
+        };
         overlay.set_cluster(cluster, &info);
-        let formed = AssignmentMessage::Cluster(ClusterFormed { cluster, epoch: info.epoch, workers: info.workers });
+        let workers = workers.try_into().map_err(|_| too_many())?;
+        let formed = AssignmentMessage::Cluster(ClusterFormed { cluster, epoch, workers });
         self.publish(overlay, outbox, chain_message(Topic::System(SystemTopic::Assignments), formed.encode())?)?;
         Ok(())
     }
@@ -192,9 +204,11 @@ impl Chain {
     ) -> Result<(), TransactionError> {
         self.check_fuel(fuel)?;
         let module = overlay.code(&code)?.ok_or(ContractError::UnknownCode(code))?;
-        let info = overlay.cluster(cluster)?.ok_or(ContractError::UnknownCluster(cluster))?;
+        overlay.cluster(cluster)?.ok_or(ContractError::UnknownCluster(cluster))?;
+        let epochs = overlay.epochs()?;
+        self.check_envelope_epoch(&epochs, argument, outbox.time_ms())?;
         let contract = contract_id(signer, &code, salt);
-        let assignment = Assignment { contract, code, cluster, epoch: info.epoch, workers: info.workers };
+        let assignment = Assignment { contract, code, cluster, epoch: epochs.epoch() };
         self.open_contract(overlay, outbox, *signer, true, assignment)?;
         let deployment = ContractMessage::Deployed(Deployment {
             owner: *signer,
@@ -226,6 +240,7 @@ impl Chain {
         if !info.wasm && (fuel != 0 || value != Balance::ZERO) {
             return Err(ContractError::BuiltinTakesNothing(contract).into());
         }
+        self.check_envelope_epoch(&overlay.epochs()?, payload, outbox.time_ms())?;
         if value != Balance::ZERO {
             info.locked = info.locked.checked_add(value).ok_or(TransactionError::Overflow)?;
             overlay.set_contract(&contract, &info);
@@ -241,20 +256,22 @@ impl Chain {
         Ok(())
     }
 
-    /// Acts on an accepted egress payload that the chain itself must act on: a gatekeeper's key
-    /// message (records public keys, registers the contract's egress key) or a contract's release.
+    /// Acts on an accepted egress payload that the chain itself must act on: the gatekeeper set's
+    /// key messages (records public keys, registers and re-keys contracts' egress keys), proposals,
+    /// epoch keys and workers' signs of life ([`crate::epochs`]), and contracts' releases.
     /// Anything that cannot apply is left as a published message only: egress is already accepted.
     pub(crate) fn on_accepted_egress<R: StateReader + ?Sized>(
         &self,
         overlay: &mut Overlay<'_, R>,
+        outbox: &mut Outbox,
         sender: SenderId,
         topic: Topic,
         payload: &[u8],
     ) -> Result<(), StateError> {
         match (sender, topic) {
-            (SenderId::Gatekeeper(_), Topic::System(SystemTopic::KeyEpochs)) => {
+            (SenderId::GatekeeperSet, Topic::System(SystemTopic::KeyEpochs)) => {
                 if let Ok(message) = decode_strict::<KeyMessage>(payload) {
-                    self.record_key_message(overlay, &message)?;
+                    self.record_key_message(overlay, outbox, &message)?;
                 }
             }
             (SenderId::Contract(contract), Topic::System(SystemTopic::Releases)) => {
@@ -262,48 +279,52 @@ impl Chain {
                     self.release(overlay, contract, release)?;
                 }
             }
-            _ => {}
+            _ => self.on_runtime_egress(overlay, outbox, sender, topic, payload)?,
         }
         Ok(())
     }
 
-    /// Records the public keys a gatekeeper published. The first keys of a cluster or contract stand
-    /// (rotation is a later epoch); a contract's egress key is registered as its sender key.
+    /// Records the public keys the gatekeeper set published. A cluster's or contract's keys of a
+    /// newer epoch replace the older ones; a contract's egress key is registered with its first
+    /// keys and moved to each new epoch, which the chain announces on the contract's topic
+    /// ([`ContractMessage::Rekeyed`]).
     pub(crate) fn record_key_message<R: StateReader + ?Sized>(
         &self,
         overlay: &mut Overlay<'_, R>,
+        outbox: &mut Outbox,
         message: &KeyMessage,
     ) -> Result<(), StateError> {
         match message {
-            KeyMessage::MasterPublic(_) => {}
-            KeyMessage::ClusterPublic { cluster, epoch, agreement } => {
-                if let Some(mut info) = overlay.cluster(*cluster)?
-                    && info.epoch == *epoch
-                    && info.agreement.is_none()
+            KeyMessage::Proposal(_) | KeyMessage::MasterShare(_) => {}
+            KeyMessage::ClusterKeys(keys) => {
+                if let Some(mut info) = overlay.cluster(keys.cluster)?
+                    && (keys.epoch > info.epoch || (keys.epoch == info.epoch && info.agreement.is_none()))
                 {
-                    info.agreement = Some(*agreement);
-                    overlay.set_cluster(*cluster, &info);
+                    info.epoch = keys.epoch;
+                    info.agreement = Some(keys.agreement);
+                    info.signing = Some(keys.signing);
+                    overlay.set_cluster(keys.cluster, &info);
                 }
             }
             KeyMessage::ContractKeys(keys) => {
-                if let Some(mut info) = overlay.contract(&keys.contract)?
-                    && info.keys.is_none()
-                    && info.code == keys.code
-                    && info.cluster == keys.cluster
-                {
-                    info.keys = Some(ContractPublicKeys {
-                        epoch: keys.epoch,
-                        agreement: keys.agreement,
-                        signing: keys.signing,
-                    });
-                    overlay.set_contract(&keys.contract, &info);
-                    let sender = SenderId::Contract(keys.contract);
-                    if overlay.sender(&sender)?.is_none() {
-                        overlay.set_sender(
-                            &sender,
-                            &SenderInfo { key: keys.signing, epoch: keys.epoch, next_sequence: 0 },
-                        );
-                    }
+                let Some(mut info) = overlay.contract(&keys.contract)? else { return Ok(()) };
+                if info.code != keys.code || info.cluster != keys.cluster {
+                    return Ok(());
+                }
+                let rekeyed = match info.keys {
+                    None => false,
+                    Some(published) if keys.epoch > published.epoch => true,
+                    Some(_) => return Ok(()),
+                };
+                info.keys =
+                    Some(ContractPublicKeys { epoch: keys.epoch, agreement: keys.agreement, signing: keys.signing });
+                overlay.set_contract(&keys.contract, &info);
+                let sender = SenderId::Contract(keys.contract);
+                let next_sequence = overlay.sender(&sender)?.map_or(0, |existing| existing.next_sequence);
+                overlay.set_sender(&sender, &SenderInfo { key: keys.signing, epoch: keys.epoch, next_sequence });
+                if rekeyed {
+                    let message = ContractMessage::Rekeyed { epoch: keys.epoch };
+                    self.publish(overlay, outbox, chain_message(Topic::Contract(keys.contract), message.encode())?)?;
                 }
             }
         }
@@ -330,15 +351,18 @@ impl Chain {
     /// The state keys acting on an accepted egress payload reads (see [`Chain::on_accepted_egress`]).
     pub(crate) fn accepted_egress_keys(&self, sender: SenderId, topic: Topic, payload: &[u8]) -> Vec<Vec<u8>> {
         match (sender, topic) {
-            (SenderId::Gatekeeper(_), Topic::System(SystemTopic::KeyEpochs)) => {
+            (SenderId::GatekeeperSet, Topic::System(SystemTopic::KeyEpochs)) => {
                 match decode_strict::<KeyMessage>(payload) {
-                    Ok(KeyMessage::ClusterPublic { cluster, .. }) => vec![StateKey::Cluster(cluster).to_bytes()],
+                    Ok(KeyMessage::ClusterKeys(keys)) => vec![StateKey::Cluster(keys.cluster).to_bytes()],
                     Ok(KeyMessage::ContractKeys(keys)) => vec![
                         StateKey::Contract(keys.contract).to_bytes(),
                         StateKey::Sender(SenderId::Contract(keys.contract)).to_bytes(),
                     ],
                     _ => Vec::new(),
                 }
+            }
+            (SenderId::Gatekeeper(_), Topic::System(SystemTopic::KeyEpochs)) => {
+                vec![StateKey::Sender(SenderId::GatekeeperSet).to_bytes()]
             }
             (SenderId::Contract(contract), Topic::System(SystemTopic::Releases)) => {
                 match decode_strict::<Release>(payload) {

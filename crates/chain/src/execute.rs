@@ -97,6 +97,9 @@ pub enum TransactionError {
     /// A cluster, code, instantiation or command is refused.
     #[error(transparent)]
     Contract(#[from] ContractError),
+    /// A rotation, an offline report, a cluster's workers or an envelope's key epoch is refused.
+    #[error(transparent)]
+    Epoch(#[from] crate::epochs::EpochError),
     /// State could not be read.
     #[error(transparent)]
     State(#[from] StateError),
@@ -380,7 +383,9 @@ impl Chain {
             | Call::SetMeasurementAllowed { .. }
             | Call::AssignContract { .. }
             | Call::FormCluster { .. }
-            | Call::UploadCode { .. } => (0, Balance::ZERO),
+            | Call::UploadCode { .. }
+            | Call::RotateKeys
+            | Call::ReportOffline { .. } => (0, Balance::ZERO),
         };
         let fuel =
             self.genesis.economics.fuel_price.0.checked_mul(u128::from(fuel)).ok_or(TransactionError::Overflow)?;
@@ -497,9 +502,11 @@ impl Chain {
             Call::SetMeasurementAllowed { measurement, allowed } => {
                 self.set_measurement_allowed(overlay, &signer, measurement, *allowed)?;
             }
-            Call::AssignContract { contract, code, cluster, workers } => {
-                self.assign_contract(overlay, outbox, &signer, *contract, *code, *cluster, workers)?;
+            Call::AssignContract { contract, code, cluster } => {
+                self.assign_contract(overlay, outbox, &signer, *contract, *code, *cluster)?;
             }
+            Call::RotateKeys => self.rotate_keys(overlay, outbox, &signer)?,
+            Call::ReportOffline { cluster, worker } => self.report_offline(overlay, outbox, *cluster, *worker)?,
         }
         Ok(split)
     }
@@ -579,6 +586,7 @@ impl Chain {
             StateKey::RewardPots.to_bytes(),
             StateKey::TopicCount.to_bytes(),
             StateKey::topic_node(DEPTH, 0).to_bytes(),
+            StateKey::Epochs.to_bytes(),
         ]);
         for tx in transactions {
             keys.insert(StateKey::Account(tx.transaction.signer).to_bytes());
@@ -587,13 +595,19 @@ impl Chain {
                     keys.insert(StateKey::Account(*to).to_bytes());
                 }
                 Call::RegisterWorker { info, attestation } => keys.extend(self.registration_keys(info, attestation)),
-                Call::AssignContract { workers, contract, .. } => {
-                    keys.extend(workers.iter().map(|worker| StateKey::Worker(*worker).to_bytes()));
+                Call::AssignContract { contract, cluster, .. } => {
+                    keys.insert(StateKey::Cluster(*cluster).to_bytes());
                     keys.insert(StateKey::Contract(*contract).to_bytes());
                 }
                 Call::FormCluster { cluster, workers } => {
                     keys.extend(workers.iter().map(|worker| StateKey::Worker(*worker).to_bytes()));
                     keys.insert(StateKey::Cluster(*cluster).to_bytes());
+                    keys.insert(StateKey::Standby.to_bytes());
+                }
+                Call::ReportOffline { cluster, worker } => {
+                    keys.insert(StateKey::Cluster(*cluster).to_bytes());
+                    keys.insert(StateKey::Worker(*worker).to_bytes());
+                    keys.insert(StateKey::Standby.to_bytes());
                 }
                 Call::UploadCode { code } => {
                     keys.insert(StateKey::Code(sha256(code)).to_bytes());
@@ -607,7 +621,7 @@ impl Chain {
                 Call::Command { contract, .. } => {
                     keys.insert(StateKey::Contract(*contract).to_bytes());
                 }
-                Call::SetMeasurementAllowed { .. } => {}
+                Call::SetMeasurementAllowed { .. } | Call::RotateKeys => {}
             }
         }
         for copy in egress {
@@ -633,6 +647,7 @@ impl Chain {
         let mut overlay = Overlay::new(state);
         let mut outbox = Outbox::at(parent.height + 1, timestamp_ms);
         self.mint_inflation(&mut overlay, parent.timestamp_ms, timestamp_ms)?;
+        self.begin_block(&mut overlay, &mut outbox)?;
         let limit = self.genesis.economics.max_block_transactions as usize;
         let mut room = MAX_BLOCK_BODY_BYTES;
         let mut transactions = Vec::new();
@@ -716,6 +731,7 @@ impl Chain {
         let mut overlay = Overlay::new(state);
         let mut outbox = Outbox::at(block.header.height, block.header.timestamp_ms);
         self.mint_inflation(&mut overlay, parent.timestamp_ms, block.header.timestamp_ms)?;
+        self.begin_block(&mut overlay, &mut outbox)?;
         for (index, tx) in block.transactions.iter().enumerate() {
             self.apply(&mut overlay, &mut outbox, tx).map_err(|error| match error {
                 TransactionError::State(error) => BlockError::State(error),

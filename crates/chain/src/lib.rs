@@ -16,6 +16,9 @@
 //!   collateral.
 //! - [`contracts`]: clusters, uploaded code, contract instances, the tokens they hold (commands'
 //!   values in, releases out) and their public keys as the gatekeeper publishes them.
+//! - [`epochs`]: key epochs (the first opened by the generating gatekeeper, later ones on a schedule
+//!   or on demand, each by the first gatekeeper proposal accepted), runtimes' signed per-epoch keys,
+//!   worker liveness and the replacement of silent cluster workers from the standby list.
 //! - [`messages`]: the message queue (topic logs and the topic tree the header commits to) and
 //!   egress from off-chain senders, accepted exactly once per sequence number.
 //!
@@ -23,6 +26,7 @@
 //! minted − burned = the sum of all balances, contracts' locked balances and reward pots.
 
 pub mod contracts;
+pub mod epochs;
 pub mod execute;
 /// The genesis file and the chain id (its own crate, so a worker runtime reads it without this one).
 pub use veil_genesis as genesis;
@@ -33,11 +37,12 @@ pub mod state;
 pub mod testing;
 
 pub use contracts::ContractError;
+pub use epochs::EpochError;
 pub use execute::{BlockError, Chain, Executed, Execution, TransactionError, egress_root, transactions_root};
 pub use genesis::{Economics, Genesis, GenesisError, GenesisSender, RegistrationRules, Validator};
 pub use messages::{EgressError, EgressOutcome, Outbox, Published};
 pub use registry::RegistrationError;
 pub use state::{
-    AccountInfo, ChangeSet, Issuance, MemoryState, RewardPots, SenderInfo, Snapshot, StateError, StateKey, StateReader,
-    TopicInfo,
+    AccountInfo, ChangeSet, EpochState, Issuance, MemoryState, RewardPots, SenderInfo, Snapshot, StateError, StateKey,
+    StateReader, TopicInfo, WorkerInfo,
 };

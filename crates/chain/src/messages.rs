@@ -11,22 +11,27 @@
 //! **Egress.** An off-chain sender registered on chain ([`SenderInfo`]) signs each message with its
 //! ed25519 key under its current key epoch and its next sequence number. The chain accepts each
 //! sequence number exactly once, in order: a copy under the next number is **accepted** and published
-//! on its topic; a copy identical to the one accepted is a **duplicate** (replicas of a cluster sign
-//! the same bytes) and is never included, so it costs nobody anything; a validly signed copy that
-//! differs from the accepted one is a **discrepancy**, recorded in the state and published, with the
-//! differing copy as evidence, on the discrepancies topic, once per sequence number. Numbers ahead of
-//! the next one wait in the mempool; numbers older than the window are stale. Egress pays no fee; the
-//! rate limit is a per-block quota per sender.
+//! on its topic; a copy with the accepted one's content (topic and payload; see
+//! `Egress::content_hash`) is a **duplicate** (replicas of a cluster sign the same bytes, or one
+//! re-signed it under a newer epoch after a rotation) and is never included, so it costs nobody
+//! anything; a validly signed copy whose content differs from the accepted one is a
+//! **discrepancy**, recorded in the state and published, with the differing copy as evidence, on
+//! the discrepancies topic, once per sequence number. Numbers ahead of the next one wait in the
+//! mempool; numbers older than the window are stale; a copy signed under an epoch older than the
+//! sender's is refused (its key is retired). Runtimes' payloads on system topics are checked before
+//! they are accepted ([`crate::epochs`]). Egress pays no fee; the rate limit is a per-block quota per
+//! sender.
 
 use parity_scale_codec::Encode;
 use std::{
     cell::RefCell,
     collections::{BTreeMap, BTreeSet},
 };
-use veil_crypto::verify_runtime_signature;
+use veil_crypto::{confidential::KeyMessage, verify_runtime_signature};
 use veil_primitives::{
     BoundedVec, Call, Hash, KeyEpoch, Message, Origin, SenderId, SignedEgress, SignedTransaction, SystemTopic, Topic,
     contract::{BlockStamp, contract_id},
+    decode_strict,
     message::Discrepancy,
     topics::{self, DEPTH, TopicProof, TreeNodes},
 };
@@ -185,6 +190,15 @@ pub enum EgressError {
         /// The limit.
         limit: u32,
     },
+    /// A runtime's payload on a system topic that the chain does not take (see
+    /// [`crate::epochs`]).
+    #[error("{sender}: {reason}")]
+    Payload {
+        /// The sender.
+        sender: SenderId,
+        /// What is wrong.
+        reason: String,
+    },
     /// State could not be read.
     #[error(transparent)]
     State(#[from] StateError),
@@ -198,12 +212,15 @@ impl EgressError {
 }
 
 /// Whether `sender` may publish on `topic`: any sender on contract command topics (results and
-/// cross-contract calls), gatekeepers on the key-epoch topic, contracts on the releases topic; the
-/// other system topics belong to the chain's modules.
+/// cross-contract calls), gatekeepers and the gatekeeper set on the key-epoch topic, runtimes'
+/// epoch keys on the duty log, workers' heartbeats, contracts on the releases topic; the other
+/// system topics belong to the chain's modules.
 pub fn may_publish(sender: &SenderId, topic: &Topic) -> bool {
     match topic {
         Topic::Contract(_) => true,
-        Topic::System(SystemTopic::KeyEpochs) => matches!(sender, SenderId::Gatekeeper(_)),
+        Topic::System(SystemTopic::KeyEpochs) => matches!(sender, SenderId::Gatekeeper(_) | SenderId::GatekeeperSet),
+        Topic::System(SystemTopic::Assignments) => matches!(sender, SenderId::Gatekeeper(_) | SenderId::Worker(_)),
+        Topic::System(SystemTopic::Heartbeats) => matches!(sender, SenderId::Worker(_)),
         Topic::System(SystemTopic::Releases) => matches!(sender, SenderId::Contract(_)),
         Topic::System(_) => false,
     }
@@ -340,7 +357,7 @@ impl Chain {
                 return Err(stale);
             }
             let accepted = overlay.egress_accepted(&sender, egress.sequence)?.ok_or(stale)?;
-            if accepted == copy.hash() {
+            if accepted == egress.content_hash() {
                 return Err(EgressError::Duplicate { sender, sequence: egress.sequence });
             }
             if overlay.discrepancy(&sender, egress.sequence)?.is_some() {
@@ -354,6 +371,9 @@ impl Chain {
         }
         if egress.sequence > next {
             return Err(EgressError::FutureSequence { sender, next, found: egress.sequence });
+        }
+        if outcome == EgressOutcome::Accepted {
+            self.check_runtime_payload(sender, egress.topic, &egress.payload)?;
         }
         Ok(outcome)
     }
@@ -388,12 +408,17 @@ impl Chain {
                 let mut info = overlay.sender(&sender)?.ok_or(EgressError::UnknownSender(sender))?;
                 info.next_sequence += 1;
                 overlay.set_sender(&sender, &info);
-                overlay.set_egress_accepted(&sender, egress.sequence, Some(&hash));
+                overlay.set_egress_accepted(&sender, egress.sequence, Some(&egress.content_hash()));
                 if let Some(forgotten) = egress.sequence.checked_sub(self.genesis().economics.egress_window) {
                     overlay.set_egress_accepted(&sender, forgotten, None);
                 }
-                self.on_accepted_egress(overlay, sender, egress.topic, &egress.payload)?;
-                Message { topic: egress.topic, origin: Origin::Runtime(sender), payload: egress.payload.clone() }
+                let message =
+                    Message { topic: egress.topic, origin: Origin::Runtime(sender), payload: egress.payload.clone() };
+                // Published before what the chain does in answer (an epoch opening, a re-keying).
+                self.publish(overlay, outbox, message)?;
+                self.on_accepted_egress(overlay, outbox, sender, egress.topic, &egress.payload)?;
+                *outbox.egress_used.entry(sender).or_default() += 1;
+                return Ok(outcome);
             }
             EgressOutcome::Discrepancy => {
                 let accepted = overlay.egress_accepted(&sender, egress.sequence)?.unwrap_or_default();
@@ -435,7 +460,7 @@ impl Chain {
                     topics.insert(Topic::System(SystemTopic::Assignments));
                     topics.insert(Topic::Contract(contract_id(&tx.transaction.signer, code, salt)));
                 }
-                Call::FormCluster { .. } => {
+                Call::FormCluster { .. } | Call::RotateKeys | Call::ReportOffline { .. } => {
                     topics.insert(Topic::System(SystemTopic::Assignments));
                 }
                 Call::Transfer { .. } | Call::SetMeasurementAllowed { .. } | Call::UploadCode { .. } => {}
@@ -444,7 +469,22 @@ impl Chain {
         for copy in egress {
             topics.insert(copy.egress.topic);
             topics.insert(Topic::System(SystemTopic::Discrepancies));
+            match (copy.egress.sender, copy.egress.topic) {
+                // A proposal opens an epoch on the duty log.
+                (SenderId::Gatekeeper(_), Topic::System(SystemTopic::KeyEpochs)) => {
+                    topics.insert(Topic::System(SystemTopic::Assignments));
+                }
+                // A contract's keys of a new epoch are announced on its topic.
+                (SenderId::GatekeeperSet, Topic::System(SystemTopic::KeyEpochs)) => {
+                    if let Ok(KeyMessage::ContractKeys(keys)) = decode_strict::<KeyMessage>(&copy.egress.payload) {
+                        topics.insert(Topic::Contract(keys.contract));
+                    }
+                }
+                _ => {}
+            }
         }
+        // The start of every block may ask for a rotation.
+        topics.insert(Topic::System(SystemTopic::Assignments));
         topics
     }
 
@@ -455,9 +495,11 @@ impl Chain {
             StateKey::Sender(sender).to_bytes(),
             StateKey::EgressAccepted(sender, sequence).to_bytes(),
             StateKey::Discrepancy(sender, sequence).to_bytes(),
+            StateKey::Epochs.to_bytes(),
         ];
         if let SenderId::Worker(key) = sender {
             keys.push(StateKey::Worker(key).to_bytes());
+            keys.push(StateKey::Standby.to_bytes());
         }
         keys.extend(self.accepted_egress_keys(sender, copy.egress.topic, &copy.egress.payload));
         keys

@@ -7,7 +7,10 @@
 //! allowlist in the state, and report data equal to the info's hash), records the worker with its
 //! keys, TEE kind, measurement and expiry (the collateral's), registers its signing key as an egress
 //! sender, and publishes the registration (with the canonical quote and its collateral) on the
-//! registrations topic so gatekeepers can check it themselves. Renewal is the same transaction
+//! registrations topic so gatekeepers can check it themselves. A new worker joins the standby list
+//! (see [`crate::epochs`]). A genesis gatekeeper registers the same way, to attest before the
+//! others share the master key with it; it signs its egress as a gatekeeper, not as a worker, and
+//! never stands by. Renewal is the same transaction
 //! with fresh collateral; the worker keeps its egress sequence. Software workers are accepted only
 //! when genesis allows insecure workers, for `insecure_lifetime_ms`. A lapsed worker's egress is
 //! refused until it renews.
@@ -120,6 +123,9 @@ impl Chain {
                     tee: None,
                     measurement: None,
                     expires_at_ms,
+                    epoch_keys: Default::default(),
+                    cluster: None,
+                    last_seen_ms: now_ms,
                 };
                 (worker, Attestation::InsecureSoftware)
             }
@@ -139,6 +145,9 @@ impl Chain {
                     tee: Some(verified.kind),
                     measurement: Some(verified.measurement),
                     expires_at_ms: verified.expires_at.saturating_mul(1_000),
+                    epoch_keys: Default::default(),
+                    cluster: None,
+                    last_seen_ms: now_ms,
                 };
                 let canonical = Attestation::Dcap {
                     quote: verified.quote.try_into().map_err(|_| StateError::Store("canonical quote grew".into()))?,
@@ -147,10 +156,26 @@ impl Chain {
                 (worker, canonical)
             }
         };
+        // A renewal keeps the worker's epoch keys and cluster.
+        let existing = overlay.worker(&info.signing_key)?;
+        let worker = match existing {
+            Some(existing) => WorkerInfo { epoch_keys: existing.epoch_keys, cluster: existing.cluster, ..worker },
+            None => worker,
+        };
+        let gatekeeper = self.is_gatekeeper(&info.signing_key);
+        if !gatekeeper && worker.cluster.is_none() {
+            let mut standby = overlay.standby()?;
+            if !standby.contains(&info.signing_key) && standby.try_push(info.signing_key).is_ok() {
+                overlay.set_standby(&standby);
+            }
+        }
         overlay.set_worker(&info.signing_key, &worker);
-        let sender = SenderId::Worker(info.signing_key);
-        let next_sequence = overlay.sender(&sender)?.map_or(0, |existing| existing.next_sequence);
-        overlay.set_sender(&sender, &SenderInfo { key: info.signing_key, epoch: KeyEpoch(0), next_sequence });
+        if !gatekeeper {
+            // A gatekeeper signs as itself (a genesis sender); it registers only to attest.
+            let sender = SenderId::Worker(info.signing_key);
+            let next_sequence = overlay.sender(&sender)?.map_or(0, |existing| existing.next_sequence);
+            overlay.set_sender(&sender, &SenderInfo { key: info.signing_key, epoch: KeyEpoch(0), next_sequence });
+        }
         let registration = WorkerRegistration {
             info: *info,
             attestation: published,
@@ -175,11 +200,9 @@ impl Chain {
         Ok(())
     }
 
-    /// Assigns `contract` (code `code`) to a cluster of registered, current workers, if `signer` is the
-    /// registry admin: publishes the [`Assignment`] on the assignments topic (for gatekeepers) and
-    /// on the contract's topic (its first message, or a reassignment). Keys are derived for epoch 0
-    /// until rotation exists.
-    #[allow(clippy::too_many_arguments)]
+    /// Assigns built-in `contract` (code `code`) to formed `cluster`, if `signer` is the registry
+    /// admin: publishes the [`Assignment`] on the assignments topic (for gatekeepers) and as the
+    /// first message of the contract's topic. Its keys are of the current epoch.
     pub(crate) fn assign_contract<R: StateReader + ?Sized>(
         &self,
         overlay: &mut Overlay<'_, R>,
@@ -188,12 +211,11 @@ impl Chain {
         contract: ContractId,
         code: Hash,
         cluster: ClusterId,
-        workers: &[[u8; 32]],
     ) -> Result<(), crate::TransactionError> {
         self.check_admin(signer)?;
-        let workers = self.cluster_workers(overlay, outbox, workers)?;
-        let workers = workers.try_into().map_err(|_| StateError::Store("more workers than a cluster holds".into()))?;
-        let assignment = Assignment { contract, code, cluster, epoch: KeyEpoch(0), workers };
+        overlay.cluster(cluster)?.ok_or(crate::ContractError::UnknownCluster(cluster))?;
+        let epoch = overlay.epochs()?.epoch();
+        let assignment = Assignment { contract, code, cluster, epoch };
         self.open_contract(overlay, outbox, *signer, false, assignment)
     }
 
@@ -211,6 +233,7 @@ impl Chain {
         let mut keys = vec![
             StateKey::Worker(info.signing_key).to_bytes(),
             StateKey::Sender(SenderId::Worker(info.signing_key)).to_bytes(),
+            StateKey::Standby.to_bytes(),
         ];
         if let Attestation::Dcap { quote, .. } = attestation
             && let Ok(parsed) = parse_quote(quote)
@@ -222,4 +245,4 @@ impl Chain {
 }
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;

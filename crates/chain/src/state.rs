@@ -10,8 +10,9 @@ use veil_primitives::{
     AccountId, Balance, BoundedVec, ClusterId, ContractId, Hash, KeyEpoch, Measurement, Message, Nonce, SenderId,
     TeeKind, Topic,
     codec::BoundedBytes,
-    contract::{AssignedWorker, MAX_CLUSTER_WORKERS, MAX_CODE_BYTES},
+    contract::{MAX_CLUSTER_WORKERS, MAX_CODE_BYTES},
     decode_strict,
+    epoch::EpochOpening,
     log::LogPeaks,
     topics::DEPTH,
 };
@@ -65,6 +66,13 @@ pub enum StateKey {
     /// A contract: its code, cluster, owner, keys and locked tokens.
     #[codec(index = 14)]
     Contract(ContractId),
+    /// The key epochs: the current one, the previous one until it retires, a requested rotation.
+    #[codec(index = 15)]
+    Epochs,
+    /// Registered workers in no cluster, in the order they became available: replacements are
+    /// taken from the front.
+    #[codec(index = 16)]
+    Standby,
 }
 
 impl StateKey {
@@ -121,11 +129,11 @@ pub struct SenderInfo {
 }
 
 /// A registered worker.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Encode, Decode, MaxEncodedLen)]
+#[derive(Clone, Debug, PartialEq, Eq, Encode, Decode, MaxEncodedLen)]
 pub struct WorkerInfo {
     /// The account that operates it.
     pub operator: AccountId,
-    /// Its X25519 key.
+    /// Its X25519 key (queries are sealed to it).
     pub agreement_key: [u8; 32],
     /// How it attested: `None` for an insecure software worker.
     pub tee: Option<TeeKind>,
@@ -133,17 +141,79 @@ pub struct WorkerInfo {
     pub measurement: Option<Measurement>,
     /// When its registration lapses, milliseconds since the Unix epoch; renewing re-attests.
     pub expires_at_ms: u64,
+    /// Its announced keys of the current and the next epoch (older ones are dropped).
+    pub epoch_keys: BoundedVec<(KeyEpoch, [u8; 32]), MAX_EPOCH_KEYS>,
+    /// The cluster it works in, if any.
+    pub cluster: Option<ClusterId>,
+    /// The block time of its last accepted egress (a heartbeat or anything else).
+    pub last_seen_ms: u64,
 }
 
-/// A cluster formed for wasm contracts.
+/// How many epoch keys a worker record keeps: the current and the next epoch's.
+pub const MAX_EPOCH_KEYS: usize = 2;
+
+impl WorkerInfo {
+    /// Its announced key of `epoch`.
+    pub fn epoch_key(&self, epoch: KeyEpoch) -> Option<[u8; 32]> {
+        self.epoch_keys.iter().find(|(announced, _)| *announced == epoch).map(|(_, key)| *key)
+    }
+}
+
+/// The key epochs as the chain keeps them.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Encode, Decode, MaxEncodedLen)]
+pub struct EpochState {
+    /// The newest opened epoch; `None` until the generating gatekeeper opens the first.
+    pub current: Option<EpochOpening>,
+    /// The epoch before `current`, while its grace period runs.
+    pub previous: Option<KeyEpoch>,
+    /// A rotation the chain asked the gatekeepers for.
+    pub requested: Option<KeyEpoch>,
+    /// How many workers are in clusters.
+    pub cluster_workers: u32,
+    /// How many of them have not announced a key for the epoch after `current`: a rotation waits
+    /// until none are missing, so every worker can receive its cluster's new key at once.
+    pub lacking_next: u32,
+}
+
+impl EpochState {
+    /// The current epoch's number (0 before the first opens).
+    pub fn epoch(&self) -> KeyEpoch {
+        self.current.map_or(KeyEpoch(0), |opening| opening.epoch)
+    }
+
+    /// The epoch after the current one.
+    pub fn next(&self) -> KeyEpoch {
+        match self.current {
+            Some(opening) => KeyEpoch(opening.epoch.0.saturating_add(1)),
+            None => KeyEpoch(1),
+        }
+    }
+
+    /// Whether commands and constructor arguments sealed to keys of `epoch` still open at `now_ms`:
+    /// the current epoch, or the previous one during its grace period.
+    pub fn usable(&self, epoch: KeyEpoch, now_ms: u64) -> bool {
+        match self.current {
+            Some(opening) if opening.epoch == epoch => true,
+            Some(opening) => self.previous == Some(epoch) && now_ms < opening.previous_retires_at_ms,
+            None => epoch == KeyEpoch(0),
+        }
+    }
+}
+
+/// The most workers waiting in the standby list.
+pub const MAX_STANDBY: usize = 1024;
+
+/// A formed cluster.
 #[derive(Clone, Debug, PartialEq, Eq, Encode, Decode, MaxEncodedLen)]
 pub struct ClusterInfo {
-    /// Its workers.
-    pub workers: BoundedVec<AssignedWorker, MAX_CLUSTER_WORKERS>,
-    /// The key epoch.
+    /// Its workers' identities.
+    pub workers: BoundedVec<[u8; 32], MAX_CLUSTER_WORKERS>,
+    /// The epoch of its published keys.
     pub epoch: KeyEpoch,
-    /// Its X25519 key (constructor arguments are sealed to it), once a gatekeeper published it.
+    /// Its X25519 key (constructor arguments are sealed to it), once the gatekeepers published it.
     pub agreement: Option<[u8; 32]>,
+    /// Its signing key (it signs the cluster's state snapshots), once published.
+    pub signing: Option<[u8; 32]>,
 }
 
 /// A contract.
@@ -372,6 +442,26 @@ impl<'a, R: StateReader + ?Sized> Overlay<'a, R> {
     /// Stores code under its hash.
     pub fn set_code(&mut self, hash: &Hash, code: &BoundedBytes<MAX_CODE_BYTES>) {
         self.write(StateKey::Code(*hash), code);
+    }
+
+    /// The key epochs.
+    pub fn epochs(&self) -> Result<EpochState, StateError> {
+        Ok(self.read(StateKey::Epochs)?.unwrap_or_default())
+    }
+
+    /// Records the key epochs.
+    pub fn set_epochs(&mut self, epochs: &EpochState) {
+        self.write(StateKey::Epochs, epochs);
+    }
+
+    /// The standby list.
+    pub fn standby(&self) -> Result<BoundedVec<[u8; 32], MAX_STANDBY>, StateError> {
+        Ok(self.read(StateKey::Standby)?.unwrap_or_default())
+    }
+
+    /// Records the standby list.
+    pub fn set_standby(&mut self, standby: &BoundedVec<[u8; 32], MAX_STANDBY>) {
+        self.write(StateKey::Standby, standby);
     }
 
     /// A contract.

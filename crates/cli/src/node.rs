@@ -35,13 +35,39 @@ pub(crate) struct LocalArgs {
     /// How long a software worker's registration lasts, in seconds.
     #[arg(long, default_value_t = 3_600)]
     insecure_lifetime_secs: u64,
+    /// How many development gatekeepers genesis names (1 to 16).
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u8).range(1..=16))]
+    gatekeepers: u8,
+    /// Rotate every key this often, in seconds (0: only on demand, by //Alice).
+    #[arg(long, default_value_t = 86_400)]
+    rotation_interval_secs: u64,
+    /// How long the previous epoch's keys still open commands after a rotation, in milliseconds.
+    #[arg(long, default_value_t = 60_000, value_parser = clap::value_parser!(u64).range(1..))]
+    grace_ms: u64,
+    /// How often workers send heartbeats, in milliseconds.
+    #[arg(long, default_value_t = 2_000, value_parser = clap::value_parser!(u64).range(1..))]
+    heartbeat_ms: u64,
+    /// A cluster worker silent this long may be reported offline and replaced, in milliseconds.
+    #[arg(long, default_value_t = 10_000)]
+    offline_after_ms: u64,
 }
 
 impl LocalArgs {
     fn options(&self) -> testnet::LocalOptions {
+        let defaults = testnet::LocalOptions::default();
         testnet::LocalOptions {
             allow_insecure_workers: !self.no_insecure_workers,
             insecure_lifetime_ms: self.insecure_lifetime_secs.saturating_mul(1_000).max(1),
+            gatekeepers: self.gatekeepers,
+            keys: testnet::KeyRules {
+                rotation_interval_ms: self.rotation_interval_secs.saturating_mul(1_000),
+                grace_ms: self.grace_ms,
+                ..defaults.keys
+            },
+            liveness: testnet::Liveness {
+                heartbeat_interval_ms: self.heartbeat_ms,
+                offline_after_ms: self.offline_after_ms,
+            },
         }
     }
 }

@@ -8,8 +8,8 @@ use std::time::Duration;
 use support::{Process, pair, temp_dir, transfer, unhex};
 use veil_light_client::LightClientError;
 use veil_primitives::{
-    Attestation, Call, ContractId, Egress, Hash, Header, KeyEpoch, Message, Origin, RegistrationInfo, SenderId,
-    SignedEgress, SystemTopic, Topic, Transaction,
+    Attestation, Call, ContractId, Hash, Header, KeyEpoch, Message, Origin, RegistrationInfo, SenderId, SignedEgress,
+    SystemTopic, Topic, Transaction,
     contract::{CommandMessage, ContractMessage},
     decode_strict,
     log::{LogPeaks, RangeError},
@@ -174,56 +174,91 @@ fn topic_messages_verify_with_the_light_client() {
             },
         })
     };
-    // Commands go to existing contracts only: register a software worker and assign it the notes
-    // contract first (the assignment opens the topic at index 0).
-    let worker = [0x5a; 32];
-    let setup = [
-        Call::RegisterWorker {
-            info: RegistrationInfo {
-                signing_key: worker,
-                agreement_key: [0x5b; 32],
-                genesis: chain,
-                operator: alice.public(),
-            },
-            attestation: Attestation::InsecureSoftware,
+    // Commands go to existing contracts only. The development gatekeeper opens the first key
+    // epoch, a software worker registers and announces its epoch keys, Alice forms a cluster of it
+    // and assigns it the notes contract (the assignment opens the topic at index 0).
+    let post = |copy: &SignedEgress| {
+        node.post("/v1/egress", &serde_json::json!({ "egress": format!("0x{}", hex::encode(copy.encode())) }))
+    };
+    let dev = veil_node::testnet::dev_gatekeeper();
+    let master = veil_crypto::MasterKey::from_secret(veil_crypto::SecretBytes::new([7; 32]));
+    let proposal = veil_crypto::confidential::Proposal::new(&master, KeyEpoch(0), &[]).unwrap();
+    let opening = veil_chain::testing::egress(
+        &dev,
+        SenderId::Gatekeeper(dev.public()),
+        0,
+        0,
+        Topic::System(SystemTopic::KeyEpochs),
+        &veil_crypto::confidential::KeyMessage::Proposal(proposal).encode(),
+    );
+    assert_eq!(post(&opening).0, 202);
+    let worker_key = veil_crypto::RuntimeSigner::from_seed(&veil_crypto::SecretBytes::new([0x5a; 32]));
+    let worker = worker_key.public();
+    let register = Call::RegisterWorker {
+        info: RegistrationInfo {
+            signing_key: worker,
+            agreement_key: [0x5b; 32],
+            genesis: chain,
+            operator: alice.public(),
         },
+        attestation: Attestation::InsecureSoftware,
+    };
+    let tx = alice.sign_transaction(Transaction { genesis: chain, signer: alice.public(), nonce: 0, call: register });
+    assert_eq!(node.submit(&tx).0, 202);
+    node.wait_finalized(&tx.hash(), Duration::from_secs(30));
+    for epoch in 0..2u32 {
+        let agreement = [0x60 + epoch as u8; 32];
+        let signature = worker_key.sign(&veil_primitives::epoch::EpochKey::signing_payload(
+            &chain,
+            &worker,
+            KeyEpoch(epoch),
+            &agreement,
+        ));
+        let key = veil_primitives::contract::AssignmentMessage::EpochKey(veil_primitives::epoch::EpochKey {
+            epoch: KeyEpoch(epoch),
+            agreement,
+            signature,
+        });
+        let sender = SenderId::Worker(worker);
+        let copy = veil_chain::testing::egress(
+            &worker_key,
+            sender,
+            0,
+            u64::from(epoch),
+            Topic::System(SystemTopic::Assignments),
+            &key.encode(),
+        );
+        assert_eq!(post(&copy).0, 202);
+    }
+    node.wait_for(&format!("/v1/senders/worker:0x{}", hex::encode(worker)), Duration::from_secs(30), |s, body| {
+        s == 200 && body["next_sequence"] == 2
+    });
+    let setup = [
+        Call::FormCluster { cluster: veil_primitives::ClusterId(1), workers: vec![worker].try_into().unwrap() },
         Call::AssignContract {
             contract,
             code: veil_primitives::contract::builtin_code_hash("notes"),
             cluster: veil_primitives::ClusterId(1),
-            workers: vec![worker].try_into().unwrap(),
         },
     ];
     for (nonce, call) in setup.into_iter().enumerate() {
-        let tx =
-            alice.sign_transaction(Transaction { genesis: chain, signer: alice.public(), nonce: nonce as u64, call });
+        let nonce = nonce as u64 + 1;
+        let tx = alice.sign_transaction(Transaction { genesis: chain, signer: alice.public(), nonce, call });
         let (status, body) = node.submit(&tx);
         assert_eq!(status, 202, "{body}");
         node.wait_finalized(&tx.hash(), Duration::from_secs(30));
     }
-    let commands = [command(2, b"command 0"), command(3, b"command 1")];
+    let commands = [command(3, b"command 0"), command(4, b"command 1")];
     for tx in &commands {
         let (status, body) = node.submit(tx);
         assert_eq!(status, 202, "{body}");
     }
     let command_height = node.wait_finalized(&commands[1].hash(), Duration::from_secs(30));
 
-    // Egress from the development gatekeeper: two replicas send the same copy.
-    let key = veil_node::testnet::dev_gatekeeper();
-    let gatekeeper = SenderId::Gatekeeper(key.public());
+    // Egress from the development gatekeeper, after its proposal: two replicas send the same copy.
+    let gatekeeper = SenderId::Gatekeeper(dev.public());
     let sign = |sequence: u64, epoch: u32, payload: &[u8]| {
-        let egress = Egress {
-            sender: gatekeeper,
-            epoch: KeyEpoch(epoch),
-            sequence,
-            topic,
-            payload: payload.to_vec().try_into().unwrap(),
-        };
-        let signature = key.sign(&egress.signing_payload());
-        SignedEgress { egress, signature }
-    };
-    let post = |copy: &SignedEgress| {
-        node.post("/v1/egress", &serde_json::json!({ "egress": format!("0x{}", hex::encode(copy.encode())) }))
+        veil_chain::testing::egress(&dev, gatekeeper, epoch, sequence + 1, topic, payload)
     };
     let result = sign(0, 0, b"result");
     let (status, first) = post(&result);
@@ -231,7 +266,7 @@ fn topic_messages_verify_with_the_light_client() {
     let (status, second) = post(&result);
     assert_eq!((status, second["status"].as_str()), (202, Some("duplicate")), "{second}");
     let sender_path = format!("/v1/senders/{gatekeeper}");
-    node.wait_for(&sender_path, Duration::from_secs(30), |status, body| status == 200 && body["next_sequence"] == 1);
+    node.wait_for(&sender_path, Duration::from_secs(30), |status, body| status == 200 && body["next_sequence"] == 2);
     // A block later, the replica's copy is still a free duplicate; a differing copy is evidence.
     let (_, late) = post(&result);
     assert_eq!(late["status"], "duplicate", "{late}");
@@ -242,7 +277,7 @@ fn topic_messages_verify_with_the_light_client() {
     node.wait_for(&format!("/v1/topics/{discrepancies}/messages"), Duration::from_secs(30), |status, _| status == 200);
     let evidence = topic_answer(&node, &discrepancies, 0, None);
     let recorded: Discrepancy = decode_strict(&evidence.messages[0].payload).unwrap();
-    assert_eq!(recorded, Discrepancy { accepted: result.hash(), differing: differing.clone() });
+    assert_eq!(recorded, Discrepancy { accepted: result.egress.content_hash(), differing: differing.clone() });
 
     // Refused egress says why: wrong signer, old or unknown epoch, stale number, malformed bytes.
     let mut forged = sign(1, 0, b"x");
@@ -272,7 +307,7 @@ fn topic_messages_verify_with_the_light_client() {
     else {
         panic!("not a command")
     };
-    assert_eq!((nonce, &payload[..], block.height), (3, &b"command 1"[..], command_height));
+    assert_eq!((nonce, &payload[..], block.height), (4, &b"command 1"[..], command_height));
     assert_eq!(answer.messages[3].origin, Origin::Runtime(gatekeeper));
     let verify = |kept: &LogPeaks, messages: &[(u64, Hash)], proof: &TopicProof| {
         client.verify_topic(&answer.certificate, &answer.header, &topic, kept, messages, proof)

@@ -8,8 +8,8 @@ use parity_scale_codec::Encode as _;
 use serde_json::Value;
 use std::time::Duration;
 use support::{
-    CommandKey, Process, ask_worker, pair, relay, start_worker, status, submit, temp_dir, topic_messages, unhex,
-    wait_until,
+    CommandKey, Process, ask_worker, form_cluster, pair, relay, start_worker, status, submit, temp_dir, topic_messages,
+    unhex, wait_until,
 };
 use veil_crypto::{
     AccountPair,
@@ -25,7 +25,7 @@ const NOTES: ContractId = ContractId([0x17; 32]);
 fn notes_keys(node: &Process) -> Option<ContractKeys> {
     topic_messages(node, &"key-epochs".parse().unwrap()).into_iter().find_map(|m| {
         match (m.origin, decode_strict::<KeyMessage>(&m.payload).ok()?) {
-            (Origin::Runtime(SenderId::Gatekeeper(_)), KeyMessage::ContractKeys(keys)) if keys.contract == NOTES => {
+            (Origin::Runtime(SenderId::GatekeeperSet), KeyMessage::ContractKeys(keys)) if keys.contract == NOTES => {
                 Some(keys)
             }
             _ => None,
@@ -97,21 +97,20 @@ fn a_confidential_contract_runs_end_to_end_and_survives_kill_9() {
         node.wait_for(&format!("/v1/workers/0x{}", hex::encode(worker)), Duration::from_secs(60), |s, _| s == 200);
     }
 
-    // Alice (the devnet's registry admin) assigns the notes contract to both workers; the gatekeeper
-    // is killed -9 meanwhile and restarted: its keys still arrive, once.
+    // Alice (the devnet's registry admin) forms a cluster of both workers and assigns it the notes
+    // contract; the gatekeeper is killed -9 meanwhile and restarted: its keys still arrive, once.
     let alice = pair("//Alice");
+    form_cluster(&node, 1, &workers);
     submit(&node, &alice, |_| Call::AssignContract {
         contract: NOTES,
         code: builtin_code_hash("notes"),
         cluster: ClusterId(1),
-        workers: workers.to_vec().try_into().unwrap(),
     });
     gatekeeper.kill();
     let gatekeeper = start_worker(&dir, "gatekeeper", &genesis, &["--role", "gatekeeper", "--dev-gatekeeper"], &[]);
     let _gatekeeper_relay = relay(&dir, "gatekeeper-again", &node, &gatekeeper, None);
     wait_until("the contract keys", Duration::from_secs(60), || notes_keys(&node).is_some());
     let keys = notes_keys(&node).unwrap();
-    assert_eq!(keys.deliveries.len(), 2, "both workers were verified by the gatekeeper itself");
     for worker in [&first, &twin] {
         wait_until("the worker to hold the contract", Duration::from_secs(60), || {
             status(worker)["contracts"].as_array().is_some_and(|c| c.len() == 1)
@@ -157,10 +156,13 @@ fn a_confidential_contract_runs_end_to_end_and_survives_kill_9() {
     assert_eq!(notes(ask_notes(&node, &first, &charlie, &charlie).unwrap()), expected, "none lost, none twice");
     assert_eq!(notes(ask_notes(&node, &twin, &charlie, &charlie).unwrap()), expected);
 
-    // The gatekeeper's messages landed once each: the master key's public half and one key set.
+    // The gatekeeper's messages landed once each: as itself, its proposal of the first master key
+    // and its two epoch keys; as the gatekeeper set, the cluster's keys and the contract's.
     let gatekeeper_id = SenderId::Gatekeeper(veil_crypto::runtime_key::dev_gatekeeper().public());
     let (_, sender) = node.get(&format!("/v1/senders/{gatekeeper_id}"));
-    assert_eq!(sender["next_sequence"], 2, "{sender}");
+    assert_eq!(sender["next_sequence"], 3, "{sender}");
+    let (_, set) = node.get(&format!("/v1/senders/{}", SenderId::GatekeeperSet));
+    assert_eq!(set["next_sequence"], 2, "{set}");
     assert!(topic_messages(&node, &"discrepancies".parse().unwrap()).is_empty(), "no differing copies");
     drop(gatekeeper);
 }

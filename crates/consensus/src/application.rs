@@ -103,7 +103,7 @@ impl<S: AuthenticatedState> NodeState<S> {
     }
 
     /// Reads ahead, from the post-state of `at`, every key executing these transactions and egress
-    /// reads: the keys they name, then the topic-tree nodes those lead to.
+    /// reads: the keys they name, then the topic-tree nodes and the records those lead to.
     async fn prefetch(
         &self,
         at: &Digest,
@@ -113,8 +113,9 @@ impl<S: AuthenticatedState> NodeState<S> {
         let keys = self.chain.keys_touched(transactions, egress);
         let mut snapshot = self.state.read(at, &keys).await.map_err(|e| e.to_string())?;
         let topics = self.chain.topics_touched(transactions, egress);
-        let nodes = self.chain.tree_keys_touched(&snapshot, &topics).map_err(|e| e.to_string())?;
-        snapshot.extend(self.state.read(at, &nodes).await.map_err(|e| e.to_string())?);
+        let mut more = self.chain.tree_keys_touched(&snapshot, &topics).map_err(|e| e.to_string())?;
+        more.extend(self.chain.dependent_keys(&snapshot, transactions).map_err(|e| e.to_string())?);
+        snapshot.extend(self.state.read(at, &more).await.map_err(|e| e.to_string())?);
         Ok(snapshot)
     }
 
@@ -356,7 +357,12 @@ impl<S: AuthenticatedState> Node<S> {
             AdmissionError::Invalid(veil_chain::TransactionError::State(veil_chain::StateError::Store(e.to_string())))
         };
         let keys = guard.chain.keys_touched(std::slice::from_ref(&tx), &[]);
-        let snapshot = guard.read(&keys).await.map_err(store_error)?;
+        let mut snapshot = guard.read(&keys).await.map_err(store_error)?;
+        let dependent = guard
+            .chain
+            .dependent_keys(&snapshot, std::slice::from_ref(&tx))
+            .map_err(|error| AdmissionError::Invalid(veil_chain::TransactionError::State(error)))?;
+        snapshot.extend(guard.read(&dependent.into_iter().collect()).await.map_err(store_error)?);
         if !matches!(tx.transaction.call, veil_primitives::Call::Transfer { .. }) {
             let mut overlay = veil_chain::state::Overlay::new(&snapshot);
             let next = overlay.account(&tx.transaction.signer).map_err(veil_chain::TransactionError::State)?.nonce;

@@ -141,18 +141,30 @@ impl GeneratedChain {
     /// Appends one block with these transactions and egress copies, one millisecond after the tip;
     /// panics if the chain drops any of them.
     pub fn push(&mut self, transactions: Vec<SignedTransaction>, egress: Vec<SignedEgress>) {
-        let parent = self.tip().clone();
         let (count, copies) = (transactions.len(), egress.len());
-        let timestamp = parent.timestamp_ms + 1;
+        let built = self.push_after(1, transactions, egress);
+        assert_eq!(built.transactions.len(), count, "transactions dropped: {:?}", built.dropped);
+        assert_eq!(built.egress.len(), copies, "egress skipped: {:?}", built.skipped_egress);
+    }
+
+    /// Appends one block `after_ms` after the tip with whichever of these transactions and egress
+    /// copies apply; returns what the block kept and what it left out, with reasons.
+    pub fn push_after(
+        &mut self,
+        after_ms: u64,
+        transactions: Vec<SignedTransaction>,
+        egress: Vec<SignedEgress>,
+    ) -> veil_chain::Execution {
+        let parent = self.tip().clone();
+        let timestamp = parent.timestamp_ms + after_ms.max(1);
         let built = self
             .chain
             .build(&self.state, &parent, timestamp, transactions, egress)
             .unwrap_or_else(|error| panic!("build: {error}"));
-        assert_eq!(built.transactions.len(), count, "transactions dropped: {:?}", built.dropped);
-        assert_eq!(built.egress.len(), copies, "egress skipped: {:?}", built.skipped_egress);
         let header = built.header(&parent, Hash::ZERO);
-        self.state.apply(built.changes);
+        self.state.apply(built.changes.clone());
         self.headers.push(header);
+        built
     }
 
     /// Appends `blocks` blocks.

@@ -15,10 +15,14 @@
 //! - **Answers** are a [`SignedAnswer`]: the request's hash, the chain height, the contract's code
 //!   hash, the worker identity and whether it runs without a TEE, signed by the worker's identity key
 //!   and sealed to the client's answer key.
-//! - **Key deliveries** ([`KeyMessage`]) are a gatekeeper's egress: its master key's public half,
-//!   and per assignment the contract's public keys with the cluster key sealed to each assigned
-//!   worker. Ephemeral keys derive from (master key, recipient, epoch, assignment index) and ed25519
-//!   signatures are deterministic, so two gatekeepers holding one master key emit identical bytes.
+//! - **Key messages** ([`KeyMessage`]) are gatekeepers' egress: a proposal of a new epoch's master
+//!   key (signed by the proposer's identity, with the master key sealed to the other gatekeepers'
+//!   keys of that epoch); then, from the gatekeeper set, each cluster's keys with the cluster key
+//!   sealed to each worker's key of the epoch, each contract's public keys, and master shares for
+//!   gatekeepers that join. Every delivery is sealed to a per-epoch key the recipient signed with
+//!   its identity and destroys when the epoch retires. Ephemeral keys derive from (master key,
+//!   recipient, epoch, duty) and ed25519 signatures are deterministic, so every gatekeeper holding
+//!   the master key emits identical bytes.
 
 use parity_scale_codec::{Decode, Encode, MaxEncodedLen};
 use veil_primitives::{
@@ -26,6 +30,7 @@ use veil_primitives::{
     codec::{BoundedBytes, BoundedVec},
     contract::{AssignedWorker, MAX_CLUSTER_WORKERS},
     decode_strict,
+    epoch::MAX_GATEKEEPERS,
     hashing::sha256,
 };
 use zeroize::Zeroizing;
@@ -103,9 +108,18 @@ pub enum ConfidentialError {
         /// The worker it names.
         worker: [u8; 32],
     },
-    /// A key delivery's cluster key does not yield the published contract keys.
-    #[error("the delivered cluster key does not yield the published keys of contract {0}")]
-    KeyMismatch(ContractId),
+    /// A delivered cluster key does not yield the cluster's published keys.
+    #[error("the delivered key does not yield the published keys of cluster {}", .0.0)]
+    ClusterKeyMismatch(ClusterId),
+    /// A master share that is not the master key the chain recorded for its epoch.
+    #[error("the shared master key is not the one recorded for {0}")]
+    MasterMismatch(KeyEpoch),
+    /// A delivery addressed to another runtime.
+    #[error("the delivery is addressed to 0x{}, not to this runtime", hex::encode(.recipient))]
+    Misdirected {
+        /// Whom it names.
+        recipient: [u8; 32],
+    },
     /// Too large to seal.
     #[error("{0} exceeds its size limit")]
     TooLarge(&'static str),
@@ -396,20 +410,61 @@ pub fn open_answer(
     Ok(signed.answer)
 }
 
-/// A cluster key sealed to one assigned worker.
+/// A secret sealed to one runtime's key of an epoch.
 #[derive(Clone, PartialEq, Eq, Debug, Encode, Decode, MaxEncodedLen)]
 pub struct KeyDelivery {
-    /// The worker's identity key.
-    pub worker: [u8; 32],
-    /// The cluster key's 32 secret bytes, sealed to the worker's X25519 key.
+    /// The recipient's identity key.
+    pub recipient: [u8; 32],
+    /// The 32 secret bytes, sealed to the recipient's X25519 key of the epoch.
     pub envelope: Envelope,
 }
 
-/// A contract's keys for an epoch, as a gatekeeper publishes them for one assignment.
+/// A gatekeeper's proposal of a new epoch: the new master key's public half, the gatekeeper set's
+/// egress key derived from it, and the master key sealed to the other gatekeepers' keys of the
+/// epoch. Signed by the proposer's identity key, never by a master key: whoever held an old master
+/// key cannot open an epoch. The chain takes the first proposal for the epoch it asked for.
 #[derive(Clone, PartialEq, Eq, Debug, Encode, Decode, MaxEncodedLen)]
+pub struct Proposal {
+    /// The epoch proposed.
+    pub epoch: KeyEpoch,
+    /// The new master key's public half.
+    pub master: AgreementPublic,
+    /// The gatekeeper set's egress key for the epoch ([`MasterKey::set_signer`]).
+    pub signing: [u8; 32],
+    /// The new master key for the other gatekeepers.
+    pub shares: BoundedVec<KeyDelivery, MAX_GATEKEEPERS>,
+}
+
+/// The master key of an epoch, for a gatekeeper that joined after the epoch opened.
+#[derive(Clone, PartialEq, Eq, Debug, Encode, Decode, MaxEncodedLen)]
+pub struct MasterShare {
+    /// The epoch.
+    pub epoch: KeyEpoch,
+    /// The master key, sealed to the gatekeeper's key of the epoch.
+    pub delivery: KeyDelivery,
+}
+
+/// A cluster's keys for an epoch: its public halves, and the cluster key sealed to each worker
+/// whose key of the epoch the gatekeeper checked.
+#[derive(Clone, PartialEq, Eq, Debug, Encode, Decode, MaxEncodedLen)]
+pub struct ClusterKeys {
+    /// The duty (position on the assignments topic) this answers.
+    pub duty: u64,
+    /// The cluster.
+    pub cluster: ClusterId,
+    /// The key epoch.
+    pub epoch: KeyEpoch,
+    /// The cluster's X25519 key: constructor arguments are sealed to it.
+    pub agreement: AgreementPublic,
+    /// The cluster's signing key: it signs the cluster's state snapshots.
+    pub signing: [u8; 32],
+    /// The cluster key, for each worker.
+    pub deliveries: BoundedVec<KeyDelivery, MAX_CLUSTER_WORKERS>,
+}
+
+/// A contract's public keys for an epoch, derived from its cluster's key.
+#[derive(Clone, Copy, PartialEq, Eq, Debug, Encode, Decode, MaxEncodedLen)]
 pub struct ContractKeys {
-    /// The assignment's index on the assignments topic.
-    pub assignment: u64,
     /// The contract.
     pub contract: ContractId,
     /// Its code hash.
@@ -422,122 +477,200 @@ pub struct ContractKeys {
     pub agreement: AgreementPublic,
     /// The contract's ed25519 key: it signs the contract's egress.
     pub signing: [u8; 32],
-    /// The cluster key, sealed to each assigned worker that the gatekeeper verified.
-    pub deliveries: BoundedVec<KeyDelivery, MAX_CLUSTER_WORKERS>,
 }
 
-/// What a gatekeeper publishes on the key-epochs topic.
+/// What gatekeepers publish on the key-epochs topic: proposals from one gatekeeper's identity,
+/// everything else from the gatekeeper set ([`veil_primitives::SenderId::GatekeeperSet`]).
 #[derive(Clone, PartialEq, Eq, Debug, Encode, Decode, MaxEncodedLen)]
 pub enum KeyMessage {
-    /// The public half of the master key this gatekeeper holds.
+    /// A new epoch's master key.
     #[codec(index = 0)]
-    MasterPublic(AgreementPublic),
-    /// A contract's public keys and its cluster key for the assigned workers.
+    Proposal(Proposal),
+    /// A contract's public keys.
     #[codec(index = 1)]
     ContractKeys(ContractKeys),
-    /// A formed cluster's public key: constructor arguments are sealed to it.
+    /// A cluster's keys.
     #[codec(index = 2)]
-    ClusterPublic {
-        /// The cluster.
-        cluster: ClusterId,
-        /// The key epoch.
-        epoch: KeyEpoch,
-        /// The cluster's X25519 key.
-        agreement: AgreementPublic,
-    },
+    ClusterKeys(ClusterKeys),
+    /// A master key for a gatekeeper that joined.
+    #[codec(index = 3)]
+    MasterShare(MasterShare),
 }
 
+/// What a delivery's envelope is bound to: what it carries, for whom, in which epoch.
 #[derive(Encode)]
-struct DeliveryBinding<'a> {
-    worker: &'a [u8; 32],
-    contract: &'a ContractId,
-    cluster: ClusterId,
-    epoch: KeyEpoch,
-    assignment: u64,
+enum DeliveryBinding<'a> {
+    #[codec(index = 0)]
+    Cluster { recipient: &'a [u8; 32], cluster: ClusterId, epoch: KeyEpoch, duty: u64 },
+    #[codec(index = 1)]
+    Master { recipient: &'a [u8; 32], epoch: KeyEpoch, master: &'a AgreementPublic },
 }
 
-fn delivery_aad(worker: &[u8; 32], keys: &ContractKeys) -> Vec<u8> {
-    let binding = DeliveryBinding {
-        worker,
-        contract: &keys.contract,
-        cluster: keys.cluster,
-        epoch: keys.epoch,
-        assignment: keys.assignment,
-    };
-    with_domain(KEY_DELIVERY_DOMAIN, &binding)
+impl DeliveryBinding<'_> {
+    fn recipient(&self) -> &[u8; 32] {
+        match self {
+            Self::Cluster { recipient, .. } | Self::Master { recipient, .. } => recipient,
+        }
+    }
+
+    fn epoch(&self) -> KeyEpoch {
+        match self {
+            Self::Cluster { epoch, .. } | Self::Master { epoch, .. } => *epoch,
+        }
+    }
+
+    fn seal(
+        &self,
+        ephemeral: &AgreementSecret,
+        to: &AgreementPublic,
+        secret: &SecretBytes<32>,
+    ) -> Result<KeyDelivery, ConfidentialError> {
+        let aad = with_domain(KEY_DELIVERY_DOMAIN, self);
+        let params = EnvelopeParams {
+            purpose: Purpose::KeyDelivery,
+            direction: Direction::Request,
+            key_epoch: self.epoch(),
+            aad: &aad,
+        };
+        let envelope = envelope::seal_with_ephemeral(ephemeral, to, &params, secret.expose())?;
+        Ok(KeyDelivery { recipient: *self.recipient(), envelope })
+    }
+
+    fn open(&self, with: &AgreementSecret, delivery: &KeyDelivery) -> Result<SecretBytes<32>, ConfidentialError> {
+        let aad = with_domain(KEY_DELIVERY_DOMAIN, self);
+        let params = EnvelopeParams {
+            purpose: Purpose::KeyDelivery,
+            direction: Direction::Request,
+            key_epoch: self.epoch(),
+            aad: &aad,
+        };
+        let plain = envelope::open(with, &params, &delivery.envelope)?;
+        let secret: [u8; 32] = plain.as_slice().try_into().map_err(|_| ConfidentialError::Malformed {
+            what: "delivered key",
+            reason: format!("{} bytes, expected 32", plain.len()),
+        })?;
+        Ok(SecretBytes::new(secret))
+    }
 }
 
-impl ContractKeys {
-    /// The keys of `contract` (code `code`) derived from `cluster_key`, with the cluster key sealed
-    /// to each of `workers`, deterministically: the ephemeral key of each envelope derives from the
-    /// master key, the recipient, the epoch and the assignment index.
+/// A runtime that keys are delivered to: its identity and its X25519 key of the epoch.
+pub type Recipient = AssignedWorker;
+
+impl Proposal {
+    /// Proposes `master` as epoch `epoch`'s master key, sealed to each of `gatekeepers` (their keys
+    /// of that epoch).
+    pub fn new(master: &MasterKey, epoch: KeyEpoch, gatekeepers: &[Recipient]) -> Result<Self, ConfidentialError> {
+        let mut shares = BoundedVec::default();
+        for gatekeeper in gatekeepers {
+            shares
+                .try_push(MasterShare::seal(master, epoch, gatekeeper, u64::MAX)?.delivery)
+                .map_err(|_| ConfidentialError::TooLarge("a gatekeeper set"))?;
+        }
+        Ok(Self { epoch, master: master.public(), signing: master.set_signer(epoch).public(), shares })
+    }
+
+    /// Opens the share addressed to `identity`; `None` if there is none.
+    pub fn open(&self, identity: &[u8; 32], key: &AgreementSecret) -> Option<Result<MasterKey, ConfidentialError>> {
+        let delivery = self.shares.iter().find(|share| share.recipient == *identity)?;
+        let share = MasterShare { epoch: self.epoch, delivery: delivery.clone() };
+        Some(share.open(identity, key, &self.master, &self.signing))
+    }
+}
+
+impl MasterShare {
+    /// Seals `master` (of `epoch`) to `gatekeeper`, deterministically: the ephemeral key derives
+    /// from the master key, the recipient, the epoch and `sequence`, so every holder emits the
+    /// same bytes.
+    pub fn seal(
+        master: &MasterKey,
+        epoch: KeyEpoch,
+        gatekeeper: &Recipient,
+        sequence: u64,
+    ) -> Result<Self, ConfidentialError> {
+        let public = master.public();
+        let binding = DeliveryBinding::Master { recipient: &gatekeeper.identity, epoch, master: &public };
+        let ephemeral = master.ephemeral_for(&gatekeeper.agreement, epoch, sequence);
+        Ok(Self { epoch, delivery: binding.seal(&ephemeral, &gatekeeper.agreement, master.secret())? })
+    }
+
+    /// Opens the share with the gatekeeper's key of the epoch and checks that it is the master key
+    /// whose public half and set key the chain recorded for the epoch.
+    pub fn open(
+        &self,
+        identity: &[u8; 32],
+        key: &AgreementSecret,
+        master: &AgreementPublic,
+        signing: &[u8; 32],
+    ) -> Result<MasterKey, ConfidentialError> {
+        if self.delivery.recipient != *identity {
+            return Err(ConfidentialError::Misdirected { recipient: self.delivery.recipient });
+        }
+        let binding = DeliveryBinding::Master { recipient: identity, epoch: self.epoch, master };
+        let opened = MasterKey::from_secret(binding.open(key, &self.delivery)?);
+        if opened.public() != *master || opened.set_signer(self.epoch).public() != *signing {
+            return Err(ConfidentialError::MasterMismatch(self.epoch));
+        }
+        Ok(opened)
+    }
+}
+
+impl ClusterKeys {
+    /// The keys of `cluster_key`'s cluster, with the cluster key sealed to each of `workers`
+    /// deterministically: the ephemeral key of each envelope derives from the master key, the
+    /// recipient, the epoch and the duty, so every gatekeeper emits the same bytes.
     pub fn deliver(
         master: &MasterKey,
         cluster_key: &ClusterKey,
-        assignment: u64,
-        contract: ContractId,
-        code: Hash,
-        workers: &[AssignedWorker],
+        duty: u64,
+        workers: &[Recipient],
     ) -> Result<Self, ConfidentialError> {
-        let contract_key = cluster_key.contract_key(contract);
+        let (cluster, epoch) = (cluster_key.cluster(), cluster_key.epoch());
         let mut keys = Self {
-            assignment,
-            contract,
-            code,
-            cluster: cluster_key.cluster(),
-            epoch: cluster_key.epoch(),
-            agreement: contract_key.agreement().public(),
-            signing: contract_key.signer().public(),
+            duty,
+            cluster,
+            epoch,
+            agreement: cluster_key.agreement().public(),
+            signing: cluster_key.signer().public(),
             deliveries: BoundedVec::default(),
         };
         for worker in workers {
-            let aad = delivery_aad(&worker.identity, &keys);
-            let params = EnvelopeParams {
-                purpose: Purpose::KeyDelivery,
-                direction: Direction::Request,
-                key_epoch: keys.epoch,
-                aad: &aad,
-            };
-            let ephemeral = master.ephemeral_for(&worker.agreement, keys.epoch, assignment);
-            let envelope =
-                envelope::seal_with_ephemeral(&ephemeral, &worker.agreement, &params, cluster_key.secret().expose())?;
+            let binding = DeliveryBinding::Cluster { recipient: &worker.identity, cluster, epoch, duty };
+            let ephemeral = master.ephemeral_for(&worker.agreement, epoch, duty);
             keys.deliveries
-                .try_push(KeyDelivery { worker: worker.identity, envelope })
+                .try_push(binding.seal(&ephemeral, &worker.agreement, cluster_key.secret())?)
                 .map_err(|_| ConfidentialError::TooLarge("a cluster"))?;
         }
         Ok(keys)
     }
 
-    /// Opens the cluster key sealed to the worker `identity` and checks that it yields the
-    /// published contract keys. `None` if no delivery is addressed to `identity`.
-    pub fn open(
-        &self,
-        identity: &[u8; 32],
-        agreement: &AgreementSecret,
-    ) -> Option<Result<ClusterKey, ConfidentialError>> {
-        let delivery = self.deliveries.iter().find(|delivery| delivery.worker == *identity)?;
-        let aad = delivery_aad(identity, self);
-        let params = EnvelopeParams {
-            purpose: Purpose::KeyDelivery,
-            direction: Direction::Request,
-            key_epoch: self.epoch,
-            aad: &aad,
-        };
-        Some(envelope::open(agreement, &params, &delivery.envelope).map_err(ConfidentialError::from).and_then(
-            |plain| {
-                let secret: [u8; 32] = plain.as_slice().try_into().map_err(|_| ConfidentialError::Malformed {
-                    what: "cluster key",
-                    reason: format!("{} bytes, expected 32", plain.len()),
-                })?;
-                let cluster_key = ClusterKey::from_secret(SecretBytes::new(secret), self.cluster, self.epoch);
-                let contract_key = cluster_key.contract_key(self.contract);
-                if contract_key.agreement().public() != self.agreement || contract_key.signer().public() != self.signing
-                {
-                    return Err(ConfidentialError::KeyMismatch(self.contract));
-                }
-                Ok(cluster_key)
-            },
-        ))
+    /// Opens the cluster key sealed to the worker `identity` with its key of the epoch and checks
+    /// that it yields the published public keys. `None` if no delivery is addressed to `identity`.
+    pub fn open(&self, identity: &[u8; 32], key: &AgreementSecret) -> Option<Result<ClusterKey, ConfidentialError>> {
+        let delivery = self.deliveries.iter().find(|delivery| delivery.recipient == *identity)?;
+        let binding =
+            DeliveryBinding::Cluster { recipient: identity, cluster: self.cluster, epoch: self.epoch, duty: self.duty };
+        Some(binding.open(key, delivery).and_then(|secret| {
+            let cluster_key = ClusterKey::from_secret(secret, self.cluster, self.epoch);
+            if cluster_key.agreement().public() != self.agreement || cluster_key.signer().public() != self.signing {
+                return Err(ConfidentialError::ClusterKeyMismatch(self.cluster));
+            }
+            Ok(cluster_key)
+        }))
+    }
+}
+
+impl ContractKeys {
+    /// The public keys of `contract` (code `code`) derived from `cluster_key`.
+    pub fn derive(cluster_key: &ClusterKey, contract: ContractId, code: Hash) -> Self {
+        let key = cluster_key.contract_key(contract);
+        Self {
+            contract,
+            code,
+            cluster: cluster_key.cluster(),
+            epoch: cluster_key.epoch(),
+            agreement: key.agreement().public(),
+            signing: key.signer().public(),
+        }
     }
 }
 

@@ -8,14 +8,17 @@
 //!
 //! ```text
 //! master ──Cluster(id, epoch)──▶ cluster ──Contract(id, epoch)──▶ contract
-//!   │                              ├─ClusterAgreement─▶ X25519        ├─ContractAgreement─▶ X25519
-//!   └─Ephemeral(recipient,         └─ClusterSigning───▶ ed25519       ├─ContractSigning───▶ ed25519
-//!      epoch, sequence)─▶ X25519                                      ├─ContractState─────▶ AES key
-//!                                                                     ├─ContractApplication▶ ed25519
+//!   ├─GatekeeperSet(epoch)─▶       ├─ClusterAgreement─▶ X25519        ├─ContractAgreement─▶ X25519
+//!   │    ed25519                   ├─ClusterSigning───▶ ed25519       ├─ContractSigning───▶ ed25519
+//!   └─Ephemeral(recipient,         └─ClusterSnapshot──▶ AES key        ├─ContractState─────▶ AES key
+//!      epoch, sequence)─▶ X25519                                      ├─ContractApplication▶ ed25519
 //!                                                                     ├─ContractRandomness─▶ seed
 //!                                                                     └─ContractEphemeral(recipient,
 //!                                                                        sequence)─▶ X25519
 //! ```
+//!
+//! A master key belongs to one epoch: rotation generates a new random one (never derived from the
+//! old, so a leaked master key opens no later epoch), and every key below it carries the epoch.
 //!
 //! A contract's egress key and the key its code signs with ([`ContractKey::application_signer`])
 //! are different keys, so contract code can never sign something that passes as its egress.
@@ -63,6 +66,10 @@ enum Label<'a> {
     ContractRandomness { epoch: KeyEpoch },
     #[codec(index = 11)]
     ContractEphemeral { recipient: &'a [u8; 32], epoch: KeyEpoch, sequence: u64 },
+    #[codec(index = 12)]
+    GatekeeperSet { epoch: KeyEpoch },
+    #[codec(index = 13)]
+    ClusterSnapshot { epoch: KeyEpoch },
 }
 
 fn derive(parent: &SecretBytes<32>, label: Label<'_>) -> SecretBytes<32> {
@@ -95,6 +102,12 @@ impl MasterKey {
     /// it holds the same one; it reveals nothing of the secret.
     pub fn public(&self) -> AgreementPublic {
         AgreementSecret::from_bytes(&derive(&self.0, Label::MasterAgreement)).public()
+    }
+
+    /// The gatekeeper set's egress key for `epoch`, the epoch of this master key: every gatekeeper
+    /// holding it signs the same deliveries with it, byte for byte.
+    pub fn set_signer(&self, epoch: KeyEpoch) -> RuntimeSigner {
+        RuntimeSigner::from_seed(&derive(&self.0, Label::GatekeeperSet { epoch }))
     }
 
     /// The key of `cluster` in `epoch`.
@@ -150,9 +163,15 @@ impl ClusterKey {
         AgreementSecret::from_bytes(&derive(&self.secret, Label::ClusterAgreement { epoch: self.epoch }))
     }
 
-    /// The cluster's egress signing key.
+    /// The cluster's signing key: it signs the cluster's state snapshots.
     pub fn signer(&self) -> RuntimeSigner {
         RuntimeSigner::from_seed(&derive(&self.secret, Label::ClusterSigning { epoch: self.epoch }))
+    }
+
+    /// The key a cluster's state snapshot is encrypted under: only holders of the cluster key (its
+    /// workers, who got it from a gatekeeper that checked their quotes) can read one.
+    pub fn snapshot_key(&self) -> StateKey {
+        StateKey(derive(&self.secret, Label::ClusterSnapshot { epoch: self.epoch }))
     }
 }
 
@@ -317,7 +336,10 @@ mod tests {
             }
             assert!(seen.insert(cluster_key.agreement().public()));
             assert!(seen.insert(cluster_key.signer().public()));
+            assert!(seen.insert(*cluster_key.snapshot_key().secret().expose()));
         }
+        assert!(seen.insert(master().set_signer(KeyEpoch(0)).public()));
+        assert!(seen.insert(master().set_signer(KeyEpoch(1)).public()));
     }
 
     #[test]

@@ -58,6 +58,15 @@ pub fn dev_gatekeeper() -> RuntimeSigner {
     RuntimeSigner::from_seed(&dev_gatekeeper_seed())
 }
 
+/// The identity seed of local network gatekeeper `index`: [`dev_gatekeeper_seed`] for 0, SHA-256 of
+/// `veil/dev/gatekeeper/<index>` for the others. Public: local networks only.
+pub fn dev_gatekeeper_seed_at(index: u8) -> SecretBytes<32> {
+    if index == 0 {
+        return dev_gatekeeper_seed();
+    }
+    SecretBytes::new(veil_primitives::hashing::sha256(format!("{DEV_GATEKEEPER_SEED}/{index}").as_bytes()).0)
+}
+
 /// An ed25519 signature did not verify.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 pub enum RuntimeSignatureError {

@@ -13,6 +13,7 @@ use std::collections::BTreeSet;
 use veil_primitives::{
     AccountId, Balance, Hash, Measurement, SenderId,
     block::{MAX_BLOCK_EGRESS, MAX_BLOCK_TRANSACTIONS},
+    epoch::MAX_GATEKEEPERS,
     hashing::sha256,
     message::MAX_MESSAGE_PAYLOAD,
 };
@@ -83,6 +84,30 @@ pub struct RegistrationRules {
     /// How long a software worker's registration lasts before it must renew (it has no collateral
     /// whose expiry would bound it).
     pub insecure_lifetime_ms: u64,
+}
+
+/// When keys rotate and how long the keys of the epoch before stay usable.
+#[derive(Clone, Debug, PartialEq, Eq, Encode, Decode, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct KeyRules {
+    /// Rotate every key this long after the current epoch opened (0: only on demand).
+    pub rotation_interval_ms: u64,
+    /// The account whose `RotateKeys` transactions rotate keys on demand (until governance takes
+    /// over).
+    pub rotation_admin: AccountId,
+    /// How long after a new epoch opens the previous epoch's keys still open commands; then they
+    /// are destroyed everywhere and commands sealed to them are refused.
+    pub grace_ms: u64,
+}
+
+/// How the chain tells that a worker is alive.
+#[derive(Clone, Debug, PartialEq, Eq, Encode, Decode, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Liveness {
+    /// How often a worker sends a heartbeat, by block time.
+    pub heartbeat_interval_ms: u64,
+    /// A cluster worker silent for longer than this may be reported offline and replaced.
+    pub offline_after_ms: u64,
 }
 
 /// Serde through `Display` and `FromStr`, for ids that have a text form.
@@ -198,6 +223,10 @@ pub struct Genesis {
     pub registration: RegistrationRules,
     /// Economic parameters.
     pub economics: Economics,
+    /// Key rotation.
+    pub keys: KeyRules,
+    /// Worker liveness.
+    pub liveness: Liveness,
 }
 
 /// Why a genesis configuration is unusable.
@@ -244,6 +273,18 @@ pub enum GenesisError {
     /// The same sender twice.
     #[error("sender {0} is registered twice")]
     DuplicateSender(SenderId),
+    /// No gatekeeper, or more than a network has.
+    #[error("genesis names {0} gatekeeper senders; a network has 1 to {MAX_GATEKEEPERS}")]
+    GatekeeperCount(usize),
+    /// A gatekeeper sender whose key is not its identity.
+    #[error("gatekeeper sender {0} must sign with its own identity key")]
+    GatekeeperKey(SenderId),
+    /// Liveness windows that cannot work.
+    #[error("liveness: heartbeat_interval_ms must be at least 1 and below offline_after_ms")]
+    Liveness,
+    /// A grace period of zero.
+    #[error("keys.grace_ms must be at least 1")]
+    Grace,
 }
 
 impl Genesis {
@@ -293,6 +334,25 @@ impl Genesis {
             if !senders.insert(entry.sender) {
                 return Err(GenesisError::DuplicateSender(entry.sender));
             }
+            if let SenderId::Gatekeeper(identity) = entry.sender
+                && (identity != entry.key || entry.epoch != 0)
+            {
+                return Err(GenesisError::GatekeeperKey(entry.sender));
+            }
+            if entry.sender == SenderId::GatekeeperSet {
+                return Err(GenesisError::GatekeeperKey(entry.sender));
+            }
+        }
+        let gatekeepers = self.gatekeeper_identities().len();
+        if !(1..=MAX_GATEKEEPERS).contains(&gatekeepers) {
+            return Err(GenesisError::GatekeeperCount(gatekeepers));
+        }
+        let liveness = &self.liveness;
+        if liveness.heartbeat_interval_ms == 0 || liveness.heartbeat_interval_ms >= liveness.offline_after_ms {
+            return Err(GenesisError::Liveness);
+        }
+        if self.keys.grace_ms == 0 {
+            return Err(GenesisError::Grace);
         }
         if self.network.namespace.is_empty() {
             return Err(GenesisError::EmptyNamespace);
@@ -314,6 +374,18 @@ impl Genesis {
         }
         self.total_supply().ok_or(GenesisError::SupplyOverflow)?;
         Ok(())
+    }
+
+    /// The gatekeeper set: the identities of the gatekeeper senders, in genesis order. The first
+    /// one generates the first master key; the others receive it once they have attested.
+    pub fn gatekeeper_identities(&self) -> Vec<[u8; 32]> {
+        self.senders
+            .iter()
+            .filter_map(|entry| match entry.sender {
+                SenderId::Gatekeeper(identity) => Some(identity),
+                _ => None,
+            })
+            .collect()
     }
 
     /// The sum of genesis balances, or `None` on overflow.
@@ -395,6 +467,18 @@ mod tests {
         let sender = GenesisSender { sender: SenderId::Gatekeeper([1; 32]), key: [1; 32], epoch: 0 };
         g.senders = vec![sender.clone(), sender];
         assert!(matches!(g.validate(), Err(GenesisError::DuplicateSender(_))));
+        let mut g = sample();
+        g.senders.clear();
+        assert_eq!(g.validate(), Err(GenesisError::GatekeeperCount(0)));
+        let mut g = sample();
+        g.senders = vec![GenesisSender { sender: SenderId::Gatekeeper([1; 32]), key: [2; 32], epoch: 0 }];
+        assert!(matches!(g.validate(), Err(GenesisError::GatekeeperKey(_))));
+        let mut g = sample();
+        g.liveness.heartbeat_interval_ms = g.liveness.offline_after_ms;
+        assert_eq!(g.validate(), Err(GenesisError::Liveness));
+        let mut g = sample();
+        g.keys.grace_ms = 0;
+        assert_eq!(g.validate(), Err(GenesisError::Grace));
     }
 
     #[test]

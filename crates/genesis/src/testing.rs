@@ -1,8 +1,14 @@
 //! A small genesis for tests, here and in the crates built on this one.
 
-use veil_primitives::{AccountId, Balance};
+use veil_primitives::{AccountId, Balance, SenderId};
 
-use crate::{Economics, Genesis, GenesisBalance, Network, RegistrationRules, Validator};
+/// The identity of the gatekeeper [`genesis`] names (an arbitrary key: tests that run a gatekeeper
+/// replace the senders with their own).
+pub const TEST_GATEKEEPER: [u8; 32] = [0x6c; 32];
+
+use crate::{
+    Economics, Genesis, GenesisBalance, GenesisSender, KeyRules, Liveness, Network, RegistrationRules, Validator,
+};
 
 /// A genesis with one validator, software workers allowed, and the given accounts funded with
 /// `tokens` each.
@@ -18,7 +24,7 @@ pub fn genesis(funded: &[AccountId], tokens: u128) -> Genesis {
             .iter()
             .map(|account| GenesisBalance { account: *account, amount: Balance(tokens * Balance::ONE.0) })
             .collect(),
-        senders: Vec::new(),
+        senders: vec![GenesisSender { sender: SenderId::Gatekeeper(TEST_GATEKEEPER), key: TEST_GATEKEEPER, epoch: 0 }],
         registration: RegistrationRules {
             measurement_admin: AccountId([2; 32]),
             measurements: Vec::new(),
@@ -26,5 +32,7 @@ pub fn genesis(funded: &[AccountId], tokens: u128) -> Genesis {
         },
         // Blocks one millisecond apart keep tests fast.
         economics: Economics { min_block_interval_ms: 1, ..Economics::default() },
+        keys: KeyRules { rotation_interval_ms: 0, rotation_admin: AccountId([2; 32]), grace_ms: 10_000 },
+        liveness: Liveness { heartbeat_interval_ms: 1_000, offline_after_ms: 5_000 },
     }
 }

@@ -140,7 +140,7 @@ mod egress {
         let key = runtime_signer(5);
         let mut genesis = testing::genesis(&[], 0);
         genesis.economics.egress_window = 2;
-        genesis.senders = vec![GenesisSender { sender: SENDER, key: key.public(), epoch: 0 }];
+        genesis.senders.push(GenesisSender { sender: SENDER, key: key.public(), epoch: 0 });
         let chain = Chain::new(genesis).unwrap();
         let mut state = MemoryState::default();
         state.apply(chain.genesis_changes());

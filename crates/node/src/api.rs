@@ -253,9 +253,16 @@ impl TransactionView {
             Call::SetMeasurementAllowed { allowed, .. } => {
                 view.call = if *allowed { "allow_measurement" } else { "disallow_measurement" }.into();
             }
-            Call::AssignContract { contract, .. } => {
+            Call::AssignContract { contract, cluster, .. } => {
                 view.call = "assign_contract".into();
                 view.contract = Some(contract.to_string());
+                view.cluster = Some(cluster.0);
+            }
+            Call::RotateKeys => view.call = "rotate_keys".into(),
+            Call::ReportOffline { cluster, worker } => {
+                view.call = "report_offline".into();
+                view.cluster = Some(cluster.0);
+                view.worker = Some(hex0x(worker));
             }
         }
         view
@@ -466,7 +473,7 @@ async fn cluster(State(api): State<ApiState>, Path(number): Path<String>) -> Res
     Ok(Json(ClusterView {
         cluster: id.0,
         epoch: info.epoch.0,
-        workers: info.workers.iter().map(|worker| hex0x(worker.identity)).collect(),
+        workers: info.workers.iter().map(hex0x).collect(),
         agreement: info.agreement.map(hex0x),
         height: node.finalized_header().height,
     }))

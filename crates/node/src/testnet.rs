@@ -15,7 +15,7 @@ use veil_chain::{
     genesis::{Economics, GenesisBalance, Network, Validator},
 };
 use veil_consensus::dealer;
-use veil_crypto::AccountPair;
+use veil_crypto::{AccountPair, RuntimeSigner, runtime_key::dev_gatekeeper_seed_at};
 use veil_primitives::{AccountId, Balance, SenderId};
 
 use crate::{config::NodeConfig, keys};
@@ -27,22 +27,41 @@ pub const DEV_BALANCE: u128 = 1_000_000;
 /// The genesis supply, in tokens: what the development accounts do not hold sits in `//Treasury`.
 pub const GENESIS_SUPPLY: u128 = 1_000_000_000;
 
+pub use veil_chain::genesis::{KeyRules, Liveness};
 pub use veil_crypto::runtime_key::dev_gatekeeper;
 
 /// Choices for a local network's genesis.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct LocalOptions {
     /// Whether software workers (no TEE) may register.
     pub allow_insecure_workers: bool,
     /// How long a software worker's registration lasts.
     pub insecure_lifetime_ms: u64,
+    /// How many development gatekeepers genesis names (seeds from `dev_gatekeeper_seed_at`).
+    pub gatekeepers: u8,
+    /// Key rotation and grace.
+    pub keys: KeyRules,
+    /// Heartbeats and the offline window.
+    pub liveness: Liveness,
 }
 
 impl Default for LocalOptions {
-    /// Software workers allowed, for an hour at a time: local networks are for development.
+    /// Software workers allowed, for an hour at a time: local networks are for development. One
+    /// gatekeeper, keys rotated daily with a minute's grace; heartbeats every 2 s, offline after 10 s.
     fn default() -> Self {
-        Self { allow_insecure_workers: true, insecure_lifetime_ms: 3_600_000 }
+        Self {
+            allow_insecure_workers: true,
+            insecure_lifetime_ms: 3_600_000,
+            gatekeepers: 1,
+            keys: KeyRules { rotation_interval_ms: 86_400_000, rotation_admin: dev_admin(), grace_ms: 60_000 },
+            liveness: Liveness { heartbeat_interval_ms: 2_000, offline_after_ms: 10_000 },
+        }
     }
+}
+
+/// `//Alice`: the development registry and rotation admin.
+fn dev_admin() -> AccountId {
+    AccountPair::from_suri("//Alice", None).map(|a| a.public()).unwrap_or(AccountId([0; 32]))
 }
 
 /// Why a local network could not be written.
@@ -135,19 +154,20 @@ pub fn write(
             .collect(),
         gatekeepers: AccountPair::from_suri("//Alice", None).map(|a| vec![a.public()]).unwrap_or_default(),
         balances: dev_balances(),
-        senders: vec![GenesisSender {
-            sender: SenderId::Gatekeeper(dev_gatekeeper().public()),
-            key: dev_gatekeeper().public(),
-            epoch: 0,
-        }],
+        senders: (0..options.gatekeepers.max(1))
+            .map(|index| {
+                let identity = RuntimeSigner::from_seed(&dev_gatekeeper_seed_at(index)).public();
+                GenesisSender { sender: SenderId::Gatekeeper(identity), key: identity, epoch: 0 }
+            })
+            .collect(),
         registration: RegistrationRules {
-            measurement_admin: AccountPair::from_suri("//Alice", None)
-                .map(|a| a.public())
-                .unwrap_or(AccountId([0; 32])),
+            measurement_admin: dev_admin(),
             measurements: Vec::new(),
             insecure_lifetime_ms: options.insecure_lifetime_ms,
         },
         economics: Economics::default(),
+        keys: options.keys.clone(),
+        liveness: options.liveness.clone(),
     };
     let genesis_path = out.join("genesis.toml");
     std::fs::write(&genesis_path, genesis.to_toml()).map_err(io(&genesis_path))?;

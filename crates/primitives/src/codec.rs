@@ -113,6 +113,11 @@ impl<T, const N: usize> BoundedVec<T, N> {
         Ok(())
     }
 
+    /// Keeps only the items `keep` accepts (never grows the vector).
+    pub fn retain(&mut self, keep: impl FnMut(&T) -> bool) {
+        self.0.retain(keep);
+    }
+
     /// The items, by value.
     pub fn into_inner(self) -> Vec<T> {
         self.0

@@ -48,12 +48,12 @@ pub fn builtin_code_hash(name: &str) -> Hash {
     sha256(format!("veil/builtin/{name}").as_bytes())
 }
 
-/// A worker of a cluster, with the keys the gatekeeper needs to reach it.
+/// A worker of a cluster, with the key the gatekeeper seals the cluster key to.
 #[derive(Clone, Copy, PartialEq, Eq, Debug, Encode, Decode, MaxEncodedLen)]
 pub struct AssignedWorker {
     /// Its ed25519 identity (its registration's signing key).
     pub identity: [u8; 32],
-    /// Its X25519 key: the cluster key is sealed to it.
+    /// Its X25519 key of the epoch the record is for (see [`crate::epoch::EpochKey`]).
     pub agreement: [u8; 32],
 }
 
@@ -67,14 +67,12 @@ pub struct Assignment {
     pub code: Hash,
     /// The cluster that runs it.
     pub cluster: ClusterId,
-    /// The key epoch its keys are derived for.
+    /// The key epoch its first keys are derived for.
     pub epoch: KeyEpoch,
-    /// The cluster's workers, each registered and not lapsed when the assignment was made.
-    pub workers: BoundedVec<AssignedWorker, MAX_CLUSTER_WORKERS>,
 }
 
-/// The chain's record that a cluster formed, published on the assignments topic: the gatekeeper
-/// answers with the cluster's public key.
+/// The chain's record that a cluster formed, published on the assignments topic: the gatekeepers
+/// answer with the cluster's keys, sealed to each worker's key of the epoch.
 #[derive(Clone, PartialEq, Eq, Debug, Encode, Decode, MaxEncodedLen)]
 pub struct ClusterFormed {
     /// The cluster.
@@ -85,7 +83,10 @@ pub struct ClusterFormed {
     pub workers: BoundedVec<AssignedWorker, MAX_CLUSTER_WORKERS>,
 }
 
-/// What the assignments topic carries.
+/// What the assignments topic, the gatekeepers' duty log, carries. Everything but [`EpochKey`]
+/// comes from the chain; epoch keys are runtimes' egress.
+///
+/// [`EpochKey`]: AssignmentMessage::EpochKey
 #[derive(Clone, PartialEq, Eq, Debug, Encode, Decode, MaxEncodedLen)]
 pub enum AssignmentMessage {
     /// A contract runs on a cluster.
@@ -94,6 +95,21 @@ pub enum AssignmentMessage {
     /// A cluster formed.
     #[codec(index = 1)]
     Cluster(ClusterFormed),
+    /// A runtime's key for an epoch (origin: the runtime, as egress).
+    #[codec(index = 2)]
+    EpochKey(crate::epoch::EpochKey),
+    /// The chain asks the gatekeepers for a new epoch: a schedule or the rotation admin said so.
+    #[codec(index = 3)]
+    Rotation {
+        /// The epoch to open.
+        epoch: KeyEpoch,
+    },
+    /// An epoch opened.
+    #[codec(index = 4)]
+    EpochOpened(crate::epoch::EpochOpening),
+    /// A silent worker left a cluster, and a standby worker took its place.
+    #[codec(index = 5)]
+    Replaced(crate::epoch::Replacement),
 }
 
 /// The block a message was included in: what a contract sees as its height and time.
@@ -159,6 +175,14 @@ pub enum ContractMessage {
     /// A wasm contract's code and constructor (origin `Chain`).
     #[codec(index = 2)]
     Deployed(Deployment),
+    /// The contract's keys of a new epoch were published (origin `Chain`): from here on its egress
+    /// is signed, its state encrypted and new commands sealed under them. Commands sealed to the
+    /// previous epoch's key still open until that epoch retires.
+    #[codec(index = 3)]
+    Rekeyed {
+        /// The new epoch.
+        epoch: KeyEpoch,
+    },
 }
 
 #[cfg(test)]

@@ -20,6 +20,7 @@ pub mod balance;
 pub mod block;
 pub mod codec;
 pub mod contract;
+pub mod epoch;
 pub mod hashing;
 pub mod ids;
 pub mod log;

@@ -27,7 +27,9 @@ pub enum SystemTopic {
     /// Worker registrations, with their keys and quotes.
     #[codec(index = 0)]
     Registrations,
-    /// Contract-to-cluster assignments.
+    /// The gatekeepers' duty log: cluster formations, contract assignments, replacements,
+    /// rotations, epoch openings (chain origin), and the runtimes' signed per-epoch keys (egress).
+    /// One ordered log, so every gatekeeper derives the same outputs in the same order.
     #[codec(index = 1)]
     Assignments,
     /// Key epochs and key deliveries.
@@ -45,11 +47,14 @@ pub enum SystemTopic {
     /// Native tokens contracts release to accounts (egress from contracts).
     #[codec(index = 6)]
     Releases,
+    /// Workers' signed heartbeats (egress from workers): the chain's evidence that they are alive.
+    #[codec(index = 7)]
+    Heartbeats,
 }
 
 impl SystemTopic {
     /// Every system topic, in index order.
-    pub const ALL: [Self; 7] = [
+    pub const ALL: [Self; 8] = [
         Self::Registrations,
         Self::Assignments,
         Self::KeyEpochs,
@@ -57,6 +62,7 @@ impl SystemTopic {
         Self::ContractCode,
         Self::Discrepancies,
         Self::Releases,
+        Self::Heartbeats,
     ];
 
     /// The topic's name in URLs and configuration.
@@ -69,6 +75,7 @@ impl SystemTopic {
             Self::ContractCode => "contract-code",
             Self::Discrepancies => "discrepancies",
             Self::Releases => "releases",
+            Self::Heartbeats => "heartbeats",
         }
     }
 }
@@ -89,12 +96,12 @@ pub enum Topic {
 pub enum IdParseError {
     /// Not a known topic.
     #[error(
-        "unknown topic {0:?}: a topic is one of registrations, assignments, key-epochs, deposits, contract-code, discrepancies, releases, or contract:0x<64 hex digits>"
+        "unknown topic {0:?}: a topic is one of registrations, assignments, key-epochs, deposits, contract-code, discrepancies, releases, heartbeats, or contract:0x<64 hex digits>"
     )]
     Topic(String),
     /// Not a known sender.
     #[error(
-        "unknown sender {0:?}: a sender is worker:0x<key>, gatekeeper:0x<key>, contract:0x<id> (64 hex digits each) or cluster:<number>"
+        "unknown sender {0:?}: a sender is worker:0x<key>, gatekeeper:0x<key>, contract:0x<id> (64 hex digits each), cluster:<number> or gatekeepers"
     )]
     Sender(String),
 }
@@ -126,7 +133,7 @@ impl std::str::FromStr for Topic {
     }
 }
 
-/// Writes `worker:0x…`, `cluster:3`, `contract:0x…` or `gatekeeper:0x…`; [`std::str::FromStr`]
+/// Writes `worker:0x…`, `cluster:3`, `contract:0x…`, `gatekeeper:0x…` or `gatekeepers`; [`std::str::FromStr`]
 /// parses the same.
 impl std::fmt::Display for SenderId {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -135,6 +142,7 @@ impl std::fmt::Display for SenderId {
             Self::Cluster(cluster) => write!(f, "cluster:{}", cluster.0),
             Self::Contract(contract) => write!(f, "contract:{contract}"),
             Self::Gatekeeper(key) => write!(f, "gatekeeper:0x{}", hex::encode(key)),
+            Self::GatekeeperSet => f.write_str("gatekeepers"),
         }
     }
 }
@@ -143,6 +151,9 @@ impl std::str::FromStr for SenderId {
     type Err = IdParseError;
     fn from_str(text: &str) -> Result<Self, IdParseError> {
         let error = || IdParseError::Sender(text.to_owned());
+        if text == "gatekeepers" {
+            return Ok(Self::GatekeeperSet);
+        }
         let (kind, id) = text.split_once(':').ok_or_else(error)?;
         match kind {
             "worker" => parse_32(id).map(Self::Worker),
@@ -167,9 +178,14 @@ pub enum SenderId {
     /// A contract (signed with the contract key of the epoch).
     #[codec(index = 2)]
     Contract(ContractId),
-    /// A gatekeeper, by its ed25519 identity key.
+    /// A gatekeeper, by its ed25519 identity key: its own announcements and rotation proposals.
     #[codec(index = 3)]
     Gatekeeper([u8; 32]),
+    /// The gatekeeper set as one sender, signing with a key derived from the epoch's master key:
+    /// every gatekeeper holding it signs the same deliveries byte for byte, so the chain keeps the
+    /// first copy and records a differing one as a discrepancy.
+    #[codec(index = 4)]
+    GatekeeperSet,
 }
 
 /// Who put a message on a topic.
@@ -220,6 +236,13 @@ pub struct Egress {
 }
 
 impl Egress {
+    /// What replicas must agree on: SHA-256 of the sender, sequence number, topic and payload, but
+    /// not the key epoch. Two copies with the same content are one message, even when a replica
+    /// re-signed it under a newer epoch after a rotation.
+    pub fn content_hash(&self) -> Hash {
+        sha256(&(b"veil/egress-content/v1", &self.sender, self.sequence, &self.topic, &self.payload).encode())
+    }
+
     /// The exact bytes the sender signs: the domain separator, then the SCALE encoding.
     pub fn signing_payload(&self) -> Vec<u8> {
         let mut payload = EGRESS_SIGNING_DOMAIN.to_vec();
@@ -249,7 +272,7 @@ impl SignedEgress {
 /// message under a sequence number the chain had already accepted.
 #[derive(Clone, PartialEq, Eq, Debug, Encode, Decode, MaxEncodedLen)]
 pub struct Discrepancy {
-    /// The hash of the copy the chain accepted.
+    /// The content hash ([`Egress::content_hash`]) of the copy the chain accepted.
     pub accepted: Hash,
     /// The differing copy, with its valid signature.
     pub differing: SignedEgress,
@@ -267,6 +290,7 @@ mod tests {
             any::<u32>().prop_map(|n| SenderId::Cluster(ClusterId(n))),
             any::<[u8; 32]>().prop_map(|id| SenderId::Contract(ContractId(id))),
             any::<[u8; 32]>().prop_map(SenderId::Gatekeeper),
+            Just(SenderId::GatekeeperSet),
         ]
     }
 

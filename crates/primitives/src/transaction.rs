@@ -59,9 +59,9 @@ pub enum Call {
         /// Whether workers running it may register.
         allowed: bool,
     },
-    /// Run `contract` (code `code`) on a cluster of registered workers; only the genesis registry
-    /// admin may, until clusters are formed by the chain itself. Publishes the
-    /// [`Assignment`](crate::contract::Assignment) on the assignments topic and the contract's topic.
+    /// Run built-in `contract` (code `code`) on a formed cluster; only the genesis registry admin
+    /// may. Publishes the [`Assignment`](crate::contract::Assignment) on the assignments topic and
+    /// the contract's topic.
     #[codec(index = 4)]
     AssignContract {
         /// The contract.
@@ -70,8 +70,6 @@ pub enum Call {
         code: Hash,
         /// The cluster.
         cluster: ClusterId,
-        /// The workers' identity keys.
-        workers: BoundedVec<[u8; 32], MAX_CLUSTER_WORKERS>,
     },
     /// Form cluster `cluster` of registered workers, for wasm contracts anyone may instantiate on
     /// it; only the genesis registry admin may, until clusters are formed by the chain itself.
@@ -102,6 +100,18 @@ pub enum Call {
         fuel: u64,
         /// The constructor argument, sealed to the cluster's key.
         argument: BoundedBytes<MAX_ARGUMENT_BYTES>,
+    },
+    /// Ask the gatekeepers to rotate every key now (only the genesis rotation admin may).
+    #[codec(index = 8)]
+    RotateKeys,
+    /// Report that `worker` of `cluster` has sent no heartbeat for longer than the genesis
+    /// window: anyone may, the chain checks it, removes the worker and assigns a standby worker.
+    #[codec(index = 9)]
+    ReportOffline {
+        /// The cluster.
+        cluster: ClusterId,
+        /// The silent worker's identity key.
+        worker: [u8; 32],
     },
 }
 

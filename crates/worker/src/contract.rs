@@ -68,6 +68,12 @@ pub trait Contract: Send + Sync {
     fn peer(&self) -> Option<Peer> {
         None
     }
+
+    /// Moves the contract to the keys of a new epoch: from here on its state is encrypted and its
+    /// secrets derived under `key`. Contracts that hold no derived keys ignore it.
+    fn rekey(&mut self, key: &veil_crypto::ContractKey) {
+        let _ = key;
+    }
 }
 
 /// A built-in contract of code `code`, empty or restored from `state`. `None` for code this runtime

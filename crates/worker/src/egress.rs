@@ -50,6 +50,18 @@ impl EgressQueue {
         copy
     }
 
+    /// Signs `sender`'s pending copies again with `signer` under `epoch`, same numbers and content:
+    /// after a rotation the chain refuses the old epoch's signatures, and takes a re-signed copy of
+    /// a message it already has as a duplicate.
+    pub fn resign(&mut self, signer: &RuntimeSigner, sender: SenderId, epoch: KeyEpoch) {
+        for ((owner, _), copy) in self.pending.iter_mut() {
+            if *owner == sender && copy.egress.epoch != epoch {
+                copy.egress.epoch = epoch;
+                copy.signature = signer.sign(&copy.egress.signing_payload());
+            }
+        }
+    }
+
     /// What still has to reach the chain, per sender in sequence order.
     pub fn pending(&self) -> impl Iterator<Item = &SignedEgress> {
         self.pending.values()

@@ -1,29 +1,41 @@
 //! The runtime's state machine: keys, followed topics, contracts, gatekeeper duties, queries.
 //!
 //! [`Runtime::apply`] takes one [`Batch`] from the relayer. The whole batch is verified first
-//! ([`Follower::accept`]); then its messages are handled in topic order (registrations,
-//! assignments, key epochs, then contract topics), each message in log order:
+//! ([`Follower::accept`]); then its messages are handled in topic order (registrations, the duty
+//! log, key epochs, releases, heartbeats, then contract topics), each message in log order:
 //!
 //! - **Gatekeeper** (role [`Role::Gatekeeper`]): a registration is checked again here, inside the
 //!   TEE (the DCAP quote against Intel's roots, the TCB policy and the report data at the batch's
-//!   block time; software workers only where genesis allows them), and remembered; an assignment
-//!   gets the contract's public keys for the epoch and the cluster key sealed to each assigned
-//!   worker this gatekeeper verified, as deterministic egress on the key-epochs topic. Its own
-//!   messages seen on that topic acknowledge its egress queue.
-//! - **Worker** (role [`Role::Worker`]): a key delivery from a genesis gatekeeper addressed to
-//!   this worker gives it the cluster key; the contract's topic is followed (a built-in contract
-//!   starts empty). A wasm contract's `Deployed` message brings its code (checked against the
-//!   assigned hash, compiled) and its constructor argument, which opens under the cluster's key
-//!   only for the deploying transaction; the constructor runs with the prepaid fuel. A command
-//!   opens only under the binding the chain published (chain, contract, epoch, signer, nonce) and
-//!   is executed with its block, fuel and native tokens; anything else is refused, logged without
-//!   the contract's own reason (it may quote confidential state), and changes nothing but the fuel.
-//!   A refused command's tokens go back to its sender by a release.
+//!   block time; software workers only where genesis allows them). The duty log (assignments topic)
+//!   drives everything else, in one order for every gatekeeper: runtimes' epoch keys (signatures
+//!   checked here), cluster formations and replacements (the cluster key sealed to each verified
+//!   worker's key of the epoch), contract assignments (the contract's public keys), rotation
+//!   requests (a proposal of a fresh master key, signed by this gatekeeper's identity) and epoch
+//!   openings (every cluster's and contract's new keys). Outputs are the gatekeeper set's egress,
+//!   numbered per duty whether this gatekeeper holds the epoch's master key or not, so all of them
+//!   sign byte-identical copies. The first genesis gatekeeper generates the first master key; the
+//!   others get it sealed to their epoch keys, from the winning proposal or a master share.
+//! - **Worker** (role [`Role::Worker`]): it announces a key for the current and the next epoch,
+//!   and a heartbeat at the genesis interval. A cluster key sealed to its epoch key gives it the
+//!   cluster's keys of that epoch; it then runs the contracts assigned to its cluster. A wasm
+//!   contract's `Deployed` message brings its code (checked against the assigned hash, compiled)
+//!   and its constructor argument, which opens under the cluster's key only for the deploying
+//!   transaction; the constructor runs with the prepaid fuel. A command opens only under the
+//!   binding the chain published (chain, contract, epoch, signer, nonce), with the key of the epoch
+//!   its envelope names if that epoch was usable at the command's block time, and is executed with
+//!   its block, fuel and native tokens; anything else is refused, logged without the contract's
+//!   own reason (it may quote confidential state), and changes nothing but the fuel. A refused
+//!   command's tokens go back to its sender by a release. `Rekeyed` moves a contract to a new
+//!   epoch: state encrypted, secrets derived and egress signed under the new keys.
+//! - **Retirement**: once a batch's block time passes an epoch's retirement, every key of that
+//!   epoch (master, epoch keys, cluster keys) is destroyed, and [`Applied::destroyed_keys`] tells
+//!   the service to overwrite both checkpoint slots.
 //! - **Contract egress**: releases go to the releases topic; messages to other contracts of the
-//!   cluster are sealed to the target's key with an ephemeral key derived from the sender's
-//!   contract key and its egress number (the nonce the target opens them under), so every worker
-//!   emits the same bytes. Workers follow the releases topic and their cluster's contract topics,
-//!   where all of a contract's egress lands, and count it to acknowledge their queue.
+//!   cluster are sealed to the target's key of the sender's epoch with an ephemeral key derived
+//!   from the sender's contract key and its egress number (the nonce the target opens them under),
+//!   so every worker emits the same bytes. Workers follow the releases topic and their cluster's
+//!   contract topics, where all of a contract's egress lands, and count it to acknowledge their
+//!   queue.
 //!
 //! A message that is refused does not stop the batch: the chain already ordered it, and every
 //! worker refuses it the same way, so states stay equal. Contracts never see the batch height (a
@@ -45,18 +57,19 @@ use veil_contract_engine::{
 use veil_crypto::{
     AgreementSecret, ClusterKey, ContractKey, MasterKey, RuntimeSigner, SecretBytes,
     confidential::{
-        Answer, AnswerResult, CommandBinding, ConfidentialError, ContractKeys, KeyMessage, open_command, open_query,
-        seal_answer, seal_command_with,
+        Answer, AnswerResult, ClusterKeys, CommandBinding, ConfidentialError, ContractKeys, KeyMessage, MasterShare,
+        Proposal, open_command, open_query, seal_answer, seal_command_with,
     },
     random::random_bytes,
 };
 use veil_genesis::Genesis;
 use veil_light_client::LightClient;
 use veil_primitives::{
-    AccountId, Attestation, Balance, ContractId, Hash, Message, Origin, RegistrationInfo, SenderId, SignedEgress,
-    SystemTopic, Topic, WorkerRegistration,
+    AccountId, Attestation, Balance, ClusterId, ContractId, Hash, KeyEpoch, Message, Origin, RegistrationInfo,
+    SenderId, SignedEgress, SystemTopic, Topic, WorkerRegistration,
     contract::{AssignedWorker, AssignmentMessage, BlockStamp, CommandMessage, ContractMessage, Deployment, Release},
     decode_strict,
+    epoch::{EpochKey, EpochOpening, Heartbeat, Replacement},
     hashing::sha256,
 };
 
@@ -188,10 +201,11 @@ impl QueryError {
     }
 }
 
-/// A contract this runtime knows of.
+/// A contract this runtime runs.
 struct Instance {
     code: Hash,
-    keys: ClusterKey,
+    /// The epoch of its current keys (derived from the cluster key of that epoch).
+    epoch: KeyEpoch,
     contract: Option<Box<dyn Contract>>,
 }
 
@@ -208,6 +222,59 @@ pub struct Applied {
     /// Fuel used by the contract calls of the batch, failed ones included: equal on every worker
     /// that handles the same batch.
     pub fuel_used: u64,
+    /// Keys of a retired epoch were destroyed in this batch: older checkpoints that hold them must
+    /// be overwritten, not kept as a fallback.
+    pub destroyed_keys: bool,
+}
+
+/// The key epochs as this runtime read them on the duty log: every opening, oldest first.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Encode, Decode)]
+struct Epochs {
+    openings: Vec<EpochOpening>,
+}
+
+impl Epochs {
+    fn current(&self) -> Option<&EpochOpening> {
+        self.openings.last()
+    }
+
+    /// The current epoch (0 before the first opens).
+    fn epoch(&self) -> KeyEpoch {
+        self.current().map_or(KeyEpoch(0), |opening| opening.epoch)
+    }
+
+    fn next(&self) -> KeyEpoch {
+        self.current().map_or(KeyEpoch(1), |opening| KeyEpoch(opening.epoch.0.saturating_add(1)))
+    }
+
+    fn opening(&self, epoch: KeyEpoch) -> Option<&EpochOpening> {
+        self.openings.iter().find(|opening| opening.epoch == epoch)
+    }
+
+    /// When `epoch` retires (its successor's grace period ends); `None` while it is current.
+    fn retires_at(&self, epoch: KeyEpoch) -> Option<u64> {
+        let next = KeyEpoch(epoch.0.checked_add(1)?);
+        self.opening(next).map(|opening| opening.previous_retires_at_ms)
+    }
+
+    /// Whether keys of `epoch` open commands at block time `at_ms`: it had opened, and had not
+    /// retired. Judged by the block's time, never by how far this runtime has read, so every
+    /// worker decides alike whatever its batches.
+    fn usable(&self, epoch: KeyEpoch, at_ms: u64) -> bool {
+        self.opening(epoch).is_some_and(|opening| opening.opened_at_ms <= at_ms)
+            && self.retires_at(epoch).is_none_or(|retires| at_ms < retires)
+    }
+}
+
+/// A runtime's identity and an epoch: what an announced epoch key is filed under.
+type RuntimeEpoch = ([u8; 32], KeyEpoch);
+
+/// This worker's place in a cluster.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Encode, Decode)]
+struct Membership {
+    cluster: ClusterId,
+    /// It joined as a replacement: its contracts' state comes from a snapshot of a live worker.
+    awaiting_snapshot: bool,
 }
 
 /// The sealed form of a runtime, written to checkpoints. Holds secrets: only ever sealed.
@@ -217,23 +284,31 @@ struct Saved {
     role: Role,
     identity: [u8; 32],
     agreement: [u8; 32],
-    master: Option<[u8; 32]>,
+    epochs: Epochs,
+    epoch_secrets: Vec<(KeyEpoch, [u8; 32])>,
+    masters: Vec<(KeyEpoch, [u8; 32])>,
+    candidate: Option<(KeyEpoch, [u8; 32])>,
     follower: FollowerState,
-    verified: Vec<AssignedWorker>,
+    verified: Vec<[u8; 32]>,
+    runtime_keys: Vec<(RuntimeEpoch, [u8; 32])>,
+    clusters: Vec<(ClusterId, Vec<[u8; 32]>)>,
+    assigned: Vec<(ContractId, (Hash, ClusterId, KeyEpoch))>,
+    membership: Option<Membership>,
+    cluster_keys: Vec<(KeyEpoch, [u8; 32])>,
     contracts: Vec<SavedContract>,
     egress: EgressQueue,
     own_published: u64,
+    set_published: u64,
+    set_next: u64,
     contracts_published: Vec<(ContractId, u64)>,
-    announced: bool,
+    last_heartbeat_ms: u64,
 }
 
 #[derive(Encode, Decode)]
 struct SavedContract {
     contract: ContractId,
     code: Hash,
-    cluster: veil_primitives::ClusterId,
-    epoch: veil_primitives::KeyEpoch,
-    cluster_secret: [u8; 32],
+    epoch: KeyEpoch,
     state: Option<Vec<u8>>,
 }
 
@@ -252,22 +327,47 @@ pub struct Runtime {
     role: Role,
     allow_insecure: bool,
     insecure: bool,
-    gatekeepers: BTreeSet<[u8; 32]>,
+    /// The genesis gatekeeper set, in genesis order (the first generates the first master key).
+    gatekeepers: Vec<[u8; 32]>,
     limits: QueryLimits,
     identity_seed: SecretBytes<32>,
     identity: RuntimeSigner,
     agreement_seed: SecretBytes<32>,
     agreement: AgreementSecret,
-    master: Option<MasterKey>,
+    epochs: Epochs,
+    /// The secret halves of this runtime's announced epoch keys; destroyed when the epoch retires.
+    epoch_secrets: BTreeMap<KeyEpoch, SecretBytes<32>>,
+    /// Gatekeepers: the master keys of usable epochs.
+    masters: BTreeMap<KeyEpoch, MasterKey>,
+    /// Gatekeepers: a master key proposed for an epoch not yet opened.
+    candidate: Option<(KeyEpoch, MasterKey)>,
     follower: Follower,
-    verified: BTreeMap<[u8; 32], AssignedWorker>,
+    /// Gatekeepers: runtimes whose attestation this gatekeeper checked itself.
+    verified: BTreeSet<[u8; 32]>,
+    /// Gatekeepers: every runtime's announced epoch keys, signatures checked here.
+    runtime_keys: BTreeMap<RuntimeEpoch, [u8; 32]>,
+    /// Every cluster's workers, as the duty log says.
+    clusters: BTreeMap<ClusterId, BTreeSet<[u8; 32]>>,
+    /// Every contract's code, cluster and first epoch, as the duty log says.
+    assigned: BTreeMap<ContractId, (Hash, ClusterId, KeyEpoch)>,
+    /// Workers: the cluster this worker is in.
+    membership: Option<Membership>,
+    /// Workers: its cluster's keys, by epoch.
+    cluster_keys: BTreeMap<KeyEpoch, ClusterKey>,
     contracts: BTreeMap<ContractId, Instance>,
     egress: EgressQueue,
+    /// How much of this runtime's own egress (its identity's) it saw accepted on chain.
     own_published: u64,
+    /// Gatekeepers: how much of the gatekeeper set's egress it saw accepted on chain.
+    set_published: u64,
+    /// Gatekeepers: the sequence number of the set's next output; advanced for every duty, held
+    /// keys or not, so every gatekeeper numbers the same outputs alike.
+    set_next: u64,
     /// How much of each contract's egress this worker saw accepted on chain (on the releases topic
     /// and on the contract topics of its cluster, where all of it lands).
     contracts_published: BTreeMap<ContractId, u64>,
-    announced: bool,
+    last_heartbeat_ms: u64,
+    heartbeat_interval_ms: u64,
     answered: Mutex<BTreeMap<(AccountId, [u8; 16]), u64>>,
     refusals: VecDeque<String>,
     engine: Engine,
@@ -278,10 +378,15 @@ pub struct Runtime {
 /// How many recent refusals the runtime remembers for its status.
 const KEPT_REFUSALS: usize = 64;
 
+fn secrets<K: Ord + Copy>(map: impl Iterator<Item = (K, [u8; 32])>) -> BTreeMap<K, SecretBytes<32>> {
+    map.map(|(key, secret)| (key, SecretBytes::new(secret))).collect()
+}
+
 impl Runtime {
     /// A fresh runtime for the chain of `genesis`: new random keys (or the given identity seed,
-    /// for a development gatekeeper whose key genesis names), and for a gatekeeper a new master
-    /// key. `insecure` says it runs without a TEE; answers say so.
+    /// for a development gatekeeper whose key genesis names). `insecure` says it runs without a
+    /// TEE; answers say so. The first genesis gatekeeper generates the first master key when it
+    /// first sees the chain; the others receive it.
     pub fn new(
         genesis: &Genesis,
         role: Role,
@@ -293,23 +398,29 @@ impl Runtime {
             Some(seed) => seed,
             None => SecretBytes::new(random_bytes()?),
         };
-        let master = match role {
-            Role::Gatekeeper => Some(MasterKey::generate()?),
-            Role::Worker => None,
-        };
         let saved = Saved {
             chain: genesis.hash(),
             role,
             identity: *identity.expose(),
             agreement: random_bytes()?,
-            master: master.map(|key| *key.secret().expose()),
+            epochs: Epochs::default(),
+            epoch_secrets: Vec::new(),
+            masters: Vec::new(),
+            candidate: None,
             follower: FollowerState::default(),
             verified: Vec::new(),
+            runtime_keys: Vec::new(),
+            clusters: Vec::new(),
+            assigned: Vec::new(),
+            membership: None,
+            cluster_keys: Vec::new(),
             contracts: Vec::new(),
             egress: EgressQueue::default(),
             own_published: 0,
+            set_published: 0,
+            set_next: 0,
             contracts_published: Vec::new(),
-            announced: false,
+            last_heartbeat_ms: 0,
         };
         Self::from_saved(genesis, saved, insecure, limits)
     }
@@ -330,14 +441,7 @@ impl Runtime {
     fn from_saved(genesis: &Genesis, saved: Saved, insecure: bool, limits: QueryLimits) -> Result<Self, RuntimeError> {
         let client = LightClient::new(&genesis.network.public_key, &genesis.network.namespace)
             .map_err(|error| RuntimeError::NetworkKey(error.to_string()))?;
-        let gatekeepers: BTreeSet<[u8; 32]> = genesis
-            .senders
-            .iter()
-            .filter_map(|entry| match entry.sender {
-                SenderId::Gatekeeper(key) if key == entry.key => Some(key),
-                _ => None,
-            })
-            .collect();
+        let gatekeepers = genesis.gatekeeper_identities();
         let identity_seed = SecretBytes::new(saved.identity);
         let identity = RuntimeSigner::from_seed(&identity_seed);
         if saved.role == Role::Gatekeeper && !gatekeepers.contains(&identity.public()) {
@@ -345,17 +449,29 @@ impl Runtime {
         }
         let agreement_seed = SecretBytes::new(saved.agreement);
         let engine = Engine::new();
+        let cluster = saved.membership.map(|membership| membership.cluster);
+        let cluster_keys: BTreeMap<KeyEpoch, ClusterKey> = saved
+            .cluster_keys
+            .into_iter()
+            .filter_map(|(epoch, secret)| {
+                Some((epoch, ClusterKey::from_secret(SecretBytes::new(secret), cluster?, epoch)))
+            })
+            .collect();
         let mut contracts = BTreeMap::new();
         for entry in saved.contracts {
-            let keys = ClusterKey::from_secret(SecretBytes::new(entry.cluster_secret), entry.cluster, entry.epoch);
             let contract = match entry.state {
                 None => None,
-                Some(state) => Some(
-                    restore_contract(&engine, &entry.code, &state, &keys.contract_key(entry.contract))
-                        .map_err(RuntimeError::Checkpoint)?,
-                ),
+                Some(state) => {
+                    let keys = cluster_keys.get(&entry.epoch).ok_or_else(|| {
+                        RuntimeError::Checkpoint(format!("no cluster key of {} for {}", entry.epoch, entry.contract))
+                    })?;
+                    Some(
+                        restore_contract(&engine, &entry.code, &state, &keys.contract_key(entry.contract))
+                            .map_err(RuntimeError::Checkpoint)?,
+                    )
+                }
             };
-            contracts.insert(entry.contract, Instance { code: entry.code, keys, contract });
+            contracts.insert(entry.contract, Instance { code: entry.code, epoch: entry.epoch, contract });
         }
         let mut runtime = Self {
             chain: saved.chain,
@@ -368,64 +484,95 @@ impl Runtime {
             agreement_seed,
             identity,
             identity_seed,
-            master: saved.master.map(|secret| MasterKey::from_secret(SecretBytes::new(secret))),
+            epochs: saved.epochs,
+            epoch_secrets: secrets(saved.epoch_secrets.into_iter()),
+            masters: secrets(saved.masters.into_iter())
+                .into_iter()
+                .map(|(epoch, secret)| (epoch, MasterKey::from_secret(secret)))
+                .collect(),
+            candidate: saved.candidate.map(|(epoch, secret)| (epoch, MasterKey::from_secret(SecretBytes::new(secret)))),
             follower: Follower::new(client, saved.follower),
-            verified: saved.verified.into_iter().map(|worker| (worker.identity, worker)).collect(),
+            verified: saved.verified.into_iter().collect(),
+            runtime_keys: saved.runtime_keys.into_iter().collect(),
+            clusters: saved.clusters.into_iter().map(|(id, workers)| (id, workers.into_iter().collect())).collect(),
+            assigned: saved.assigned.into_iter().collect(),
+            membership: saved.membership,
+            cluster_keys,
             contracts,
             egress: saved.egress,
             own_published: saved.own_published,
+            set_published: saved.set_published,
+            set_next: saved.set_next,
             contracts_published: saved.contracts_published.into_iter().collect(),
-            announced: saved.announced,
+            last_heartbeat_ms: saved.last_heartbeat_ms,
+            heartbeat_interval_ms: genesis.liveness.heartbeat_interval_ms,
             answered: Mutex::new(BTreeMap::new()),
             refusals: VecDeque::new(),
             engine,
             fuel_used: 0,
         };
-        match runtime.role {
+        let topics: &[SystemTopic] = match runtime.role {
+            // Releases and contract topics: where the contracts' egress lands, acknowledging it.
             Role::Worker => {
-                // Releases: where the contracts' token releases land, acknowledging their egress.
-                for topic in [SystemTopic::KeyEpochs, SystemTopic::Releases] {
-                    runtime.follower.follow(Topic::System(topic));
-                }
+                &[SystemTopic::Assignments, SystemTopic::KeyEpochs, SystemTopic::Releases, SystemTopic::Heartbeats]
             }
-            Role::Gatekeeper => {
-                for topic in [SystemTopic::Registrations, SystemTopic::Assignments, SystemTopic::KeyEpochs] {
-                    runtime.follower.follow(Topic::System(topic));
-                }
-            }
+            Role::Gatekeeper => &[SystemTopic::Registrations, SystemTopic::Assignments, SystemTopic::KeyEpochs],
+        };
+        for topic in topics {
+            runtime.follower.follow(Topic::System(*topic));
         }
         Ok(runtime)
     }
 
     /// The checkpoint bytes: everything needed to resume, secrets included. Seal before storing.
     pub fn checkpoint(&self) -> zeroize::Zeroizing<Vec<u8>> {
+        let expose = |secret: &SecretBytes<32>| *secret.expose();
         let contracts = self
             .contracts
             .iter()
             .map(|(id, instance)| SavedContract {
                 contract: *id,
                 code: instance.code,
-                cluster: instance.keys.cluster(),
-                epoch: instance.keys.epoch(),
-                cluster_secret: *instance.keys.secret().expose(),
+                epoch: instance.epoch,
                 state: instance.contract.as_ref().map(|contract| contract.state()),
             })
             .collect();
         let saved = Saved {
             chain: self.chain,
             role: self.role,
-            identity: *self.identity_seed.expose(),
-            agreement: *self.agreement_seed.expose(),
-            master: self.master.as_ref().map(|key| *key.secret().expose()),
+            identity: expose(&self.identity_seed),
+            agreement: expose(&self.agreement_seed),
+            epochs: self.epochs.clone(),
+            epoch_secrets: self.epoch_secrets.iter().map(|(epoch, secret)| (*epoch, expose(secret))).collect(),
+            masters: self.masters.iter().map(|(epoch, master)| (*epoch, expose(master.secret()))).collect(),
+            candidate: self.candidate.as_ref().map(|(epoch, master)| (*epoch, expose(master.secret()))),
             follower: self.follower.state().clone(),
-            verified: self.verified.values().copied().collect(),
+            verified: self.verified.iter().copied().collect(),
+            runtime_keys: self.runtime_keys.iter().map(|(key, value)| (*key, *value)).collect(),
+            clusters: self.clusters.iter().map(|(id, workers)| (*id, workers.iter().copied().collect())).collect(),
+            assigned: self.assigned.iter().map(|(id, entry)| (*id, *entry)).collect(),
+            membership: self.membership,
+            cluster_keys: self.cluster_keys.iter().map(|(epoch, key)| (*epoch, expose(key.secret()))).collect(),
             contracts,
             egress: self.egress.clone(),
             own_published: self.own_published,
+            set_published: self.set_published,
+            set_next: self.set_next,
             contracts_published: self.contracts_published.iter().map(|(id, count)| (*id, *count)).collect(),
-            announced: self.announced,
+            last_heartbeat_ms: self.last_heartbeat_ms,
         };
         zeroize::Zeroizing::new(saved.encode())
+    }
+
+    /// Every secret key this runtime holds, with its epoch (`None`: not tied to an epoch: the
+    /// identity and query keys). For tests that check a retired epoch's keys are gone from sealed
+    /// state.
+    pub fn secret_keys(&self) -> Vec<(Option<KeyEpoch>, [u8; 32])> {
+        let mut keys = vec![(None, *self.identity_seed.expose()), (None, *self.agreement_seed.expose())];
+        keys.extend(self.epoch_secrets.iter().map(|(epoch, secret)| (Some(*epoch), *secret.expose())));
+        keys.extend(self.masters.iter().map(|(epoch, master)| (Some(*epoch), *master.secret().expose())));
+        keys.extend(self.cluster_keys.iter().map(|(epoch, key)| (Some(*epoch), *key.secret().expose())));
+        keys
     }
 
     /// SHA-256 over the followed topics' logs and every contract's code and state: equal on every
@@ -462,14 +609,24 @@ impl Runtime {
         self.identity.public()
     }
 
-    /// The X25519 key queries and key deliveries are sealed to.
+    /// The X25519 key queries are sealed to.
     pub fn agreement_key(&self) -> [u8; 32] {
         self.agreement.public()
     }
 
-    /// The master key's public half (gatekeepers only).
+    /// The current master key's public half (gatekeepers holding it only).
     pub fn master_public(&self) -> Option<[u8; 32]> {
-        self.master.as_ref().map(MasterKey::public)
+        self.masters.get(&self.epochs.epoch()).map(MasterKey::public)
+    }
+
+    /// The current key epoch as this runtime read it (`None` before the first opened).
+    pub fn key_epoch(&self) -> Option<KeyEpoch> {
+        self.epochs.current().map(|opening| opening.epoch)
+    }
+
+    /// The cluster this worker is in, and whether it waits for a snapshot to join it.
+    pub fn cluster(&self) -> Option<(ClusterId, bool)> {
+        self.membership.map(|membership| (membership.cluster, membership.awaiting_snapshot))
     }
 
     /// What a registration of this runtime by `operator` binds: its report data goes into the quote.
@@ -488,10 +645,10 @@ impl Runtime {
     }
 
     /// The contracts it runs: id, code hash, key epoch, and whether the code is available here.
-    pub fn contracts(&self) -> Vec<(ContractId, Hash, veil_primitives::KeyEpoch, bool)> {
+    pub fn contracts(&self) -> Vec<(ContractId, Hash, KeyEpoch, bool)> {
         self.contracts
             .iter()
-            .map(|(id, instance)| (*id, instance.code, instance.keys.epoch(), instance.contract.is_some()))
+            .map(|(id, instance)| (*id, instance.code, instance.epoch, instance.contract.is_some()))
             .collect()
     }
 
@@ -510,6 +667,13 @@ impl Runtime {
     /// The most recent refusals, newest last.
     pub fn refusals(&self) -> impl Iterator<Item = &String> {
         self.refusals.iter()
+    }
+
+    fn own_sender(&self) -> SenderId {
+        match self.role {
+            Role::Worker => SenderId::Worker(self.identity()),
+            Role::Gatekeeper => SenderId::Gatekeeper(self.identity()),
+        }
     }
 
     /// Verifies `batch` and handles its messages; on `Err` nothing changed.
@@ -538,28 +702,138 @@ impl Runtime {
             }
         }
         applied.fuel_used = std::mem::take(&mut self.fuel_used);
-        if !self.announced
-            && let Some(public) = self.master_public()
-        {
-            // After its first verified view of the key-epochs topic, a gatekeeper announces its
-            // master key's public half once, numbered after whatever its identity already published.
-            self.push_key_message(KeyMessage::MasterPublic(public));
-            self.announced = true;
-        }
+        applied.destroyed_keys = self.retire(batch.header.timestamp_ms);
+        self.generate_first_master();
+        self.announce_epoch_keys();
+        self.beat(batch.header.height, batch.header.timestamp_ms);
         Ok(applied)
     }
 
-    /// Queues a gatekeeper message; numbering continues after the messages of this identity proven
-    /// on chain.
-    fn push_key_message(&mut self, message: KeyMessage) {
-        let sender = SenderId::Gatekeeper(self.identity());
-        self.egress.resume(sender, self.own_published);
-        let Ok(payload) = message.encode().try_into() else {
-            self.refusals.push_back("a key message exceeds the message size".into());
+    /// The first genesis gatekeeper generates the first master key and proposes it, once.
+    fn generate_first_master(&mut self) {
+        if self.role != Role::Gatekeeper
+            || self.gatekeepers.first() != Some(&self.identity())
+            || self.epochs.current().is_some()
+            || self.candidate.is_some()
+        {
             return;
+        }
+        self.propose(KeyEpoch(0));
+    }
+
+    /// Generates a master key for `epoch` and proposes it, sealed to the other gatekeepers' keys
+    /// of the epoch that this gatekeeper verified.
+    fn propose(&mut self, epoch: KeyEpoch) {
+        let master = match MasterKey::generate() {
+            Ok(master) => master,
+            Err(error) => return self.note(format!("cannot generate a master key: {error}")),
         };
-        let topic = Topic::System(SystemTopic::KeyEpochs);
-        self.egress.push(&self.identity, sender, veil_primitives::KeyEpoch(0), topic, payload);
+        let others = self.verified_gatekeepers(epoch);
+        match Proposal::new(&master, epoch, &others) {
+            Ok(proposal) => {
+                self.candidate = Some((epoch, master));
+                self.push_own(Topic::System(SystemTopic::KeyEpochs), KeyMessage::Proposal(proposal).encode());
+            }
+            Err(error) => self.note(format!("cannot propose {epoch}: {error}")),
+        }
+    }
+
+    /// The other genesis gatekeepers this one verified, with their keys of `epoch`.
+    fn verified_gatekeepers(&self, epoch: KeyEpoch) -> Vec<AssignedWorker> {
+        self.gatekeepers
+            .iter()
+            .filter(|identity| **identity != self.identity() && self.verified.contains(*identity))
+            .filter_map(|identity| {
+                let agreement = *self.runtime_keys.get(&(*identity, epoch))?;
+                Some(AssignedWorker { identity: *identity, agreement })
+            })
+            .collect()
+    }
+
+    /// Announces this runtime's keys for the current and the next epoch, once each. A gatekeeper
+    /// announces only after its own registration is on chain, so the others can check its quote
+    /// before they seal the master key to it.
+    fn announce_epoch_keys(&mut self) {
+        if self.role == Role::Gatekeeper
+            && self.gatekeepers.first() != Some(&self.identity())
+            && !self.verified.contains(&self.identity())
+        {
+            return;
+        }
+        for epoch in [self.epochs.epoch(), self.epochs.next()] {
+            if self.epoch_secrets.contains_key(&epoch) {
+                continue;
+            }
+            let secret = match random_bytes() {
+                Ok(bytes) => SecretBytes::new(bytes),
+                Err(error) => return self.note(format!("cannot generate an epoch key: {error}")),
+            };
+            let agreement = AgreementSecret::from_bytes(&secret).public();
+            let signed = EpochKey::signing_payload(&self.chain, &self.identity(), epoch, &agreement);
+            let key = EpochKey { epoch, agreement, signature: self.identity.sign(&signed) };
+            self.epoch_secrets.insert(epoch, secret);
+            self.push_own(Topic::System(SystemTopic::Assignments), AssignmentMessage::EpochKey(key).encode());
+        }
+    }
+
+    /// A worker's heartbeat, when the interval has passed by block time.
+    fn beat(&mut self, height: u64, now_ms: u64) {
+        if self.role != Role::Worker || now_ms < self.last_heartbeat_ms.saturating_add(self.heartbeat_interval_ms) {
+            return;
+        }
+        self.last_heartbeat_ms = now_ms;
+        self.push_own(Topic::System(SystemTopic::Heartbeats), Heartbeat { height }.encode());
+    }
+
+    /// Destroys every key of epochs retired by `now_ms`: master keys, this runtime's epoch keys,
+    /// cluster keys. Returns whether anything was destroyed.
+    fn retire(&mut self, now_ms: u64) -> bool {
+        let retired = |epoch: &KeyEpoch, epochs: &Epochs| epochs.retires_at(*epoch).is_some_and(|at| now_ms >= at);
+        let before = self.masters.len() + self.epoch_secrets.len() + self.cluster_keys.len();
+        let epochs = &self.epochs;
+        self.masters.retain(|epoch, _| !retired(epoch, epochs));
+        self.epoch_secrets.retain(|epoch, _| !retired(epoch, epochs));
+        self.cluster_keys.retain(|epoch, _| !retired(epoch, epochs));
+        self.runtime_keys.retain(|(_, epoch), _| !retired(epoch, epochs));
+        before != self.masters.len() + self.epoch_secrets.len() + self.cluster_keys.len()
+    }
+
+    fn note(&mut self, refusal: String) {
+        if self.refusals.len() == KEPT_REFUSALS {
+            self.refusals.pop_front();
+        }
+        self.refusals.push_back(refusal);
+    }
+
+    /// Queues egress of this runtime's own identity; numbering continues after its messages
+    /// proven on chain.
+    fn push_own(&mut self, topic: Topic, payload: Vec<u8>) {
+        let sender = self.own_sender();
+        self.egress.resume(sender, self.own_published);
+        let Ok(payload) = payload.try_into() else {
+            return self.note(format!("a message on {topic} exceeds the message size"));
+        };
+        self.egress.push(&self.identity, sender, KeyEpoch(0), topic, payload);
+    }
+
+    /// The gatekeeper set's next output: signed and queued when this gatekeeper holds the master
+    /// key of `epoch`, skipped otherwise; numbered alike on every gatekeeper either way.
+    fn push_set(&mut self, epoch: KeyEpoch, message: Result<KeyMessage, String>) {
+        let sequence = self.set_next;
+        self.set_next += 1;
+        let Some(master) = self.masters.get(&epoch) else { return };
+        let signer = master.set_signer(epoch);
+        let message = match message {
+            Ok(message) => message,
+            Err(error) => return self.note(format!("gatekeeper set output {sequence}: {error}")),
+        };
+        let Ok(payload) = message.encode().try_into() else {
+            return self.note("a key message exceeds the message size".into());
+        };
+        self.egress.resume(SenderId::GatekeeperSet, sequence);
+        let copy =
+            self.egress.push(&signer, SenderId::GatekeeperSet, epoch, Topic::System(SystemTopic::KeyEpochs), payload);
+        debug_assert_eq!(copy.egress.sequence, sequence);
     }
 
     fn handle(&mut self, topic: Topic, index: u64, message: &Message, block_time_ms: u64) -> Result<(), String> {
@@ -567,7 +841,7 @@ impl Runtime {
             (Topic::System(SystemTopic::Registrations), Role::Gatekeeper) => {
                 self.on_registration(message, block_time_ms)
             }
-            (Topic::System(SystemTopic::Assignments), Role::Gatekeeper) => self.on_assignment(index, message),
+            (Topic::System(SystemTopic::Assignments), _) => self.on_duty(index, message),
             (Topic::System(SystemTopic::KeyEpochs), _) => self.on_key_message(message),
             (Topic::System(SystemTopic::Releases), Role::Worker) => {
                 if let Origin::Runtime(SenderId::Contract(contract)) = message.origin {
@@ -575,8 +849,20 @@ impl Runtime {
                 }
                 Ok(())
             }
+            (Topic::System(SystemTopic::Heartbeats), Role::Worker) => {
+                self.acknowledge_own(message);
+                Ok(())
+            }
             (Topic::Contract(contract), Role::Worker) => self.on_contract_message(contract, index, message),
             _ => Err("not a topic this runtime handles".into()),
+        }
+    }
+
+    /// Counts this runtime's own messages proven on chain.
+    fn acknowledge_own(&mut self, message: &Message) {
+        if message.origin == Origin::Runtime(self.own_sender()) {
+            self.own_published += 1;
+            self.egress.acknowledge(self.own_sender(), self.own_published);
         }
     }
 
@@ -599,72 +885,328 @@ impl Runtime {
                     .map_err(|error| format!("the gatekeeper's own check refuses the quote: {error}"))?;
             }
         }
-        let worker = AssignedWorker { identity: info.signing_key, agreement: info.agreement_key };
-        self.verified.insert(worker.identity, worker);
+        self.verified.insert(info.signing_key);
         Ok(())
     }
 
-    fn on_assignment(&mut self, index: u64, message: &Message) -> Result<(), String> {
-        if message.origin != Origin::Chain {
-            return Err("assignments come from the chain only".into());
-        }
-        let Some(master) = &self.master else { return Err("no master key".into()) };
-        let assignment = match decode_strict(&message.payload).map_err(|e| e.to_string())? {
-            AssignmentMessage::Contract(assignment) => assignment,
-            AssignmentMessage::Cluster(formed) => {
-                // Publish the cluster's public key: clients seal constructor arguments to it.
-                let agreement = master.cluster_key(formed.cluster, formed.epoch).agreement().public();
-                let message = KeyMessage::ClusterPublic { cluster: formed.cluster, epoch: formed.epoch, agreement };
-                self.push_key_message(message);
-                return Ok(());
+    /// One entry of the duty log, in order: the same on every runtime, whatever its batches.
+    fn on_duty(&mut self, index: u64, message: &Message) -> Result<(), String> {
+        let duty: AssignmentMessage = decode_strict(&message.payload).map_err(|e| e.to_string())?;
+        match (message.origin, duty) {
+            (
+                Origin::Runtime(SenderId::Worker(identity) | SenderId::Gatekeeper(identity)),
+                AssignmentMessage::EpochKey(key),
+            ) => {
+                self.acknowledge_own(message);
+                self.on_epoch_key(identity, message.origin, key)
             }
-        };
-        // Only workers this gatekeeper verified itself, with the keys it verified.
-        let (trusted, unverified): (Vec<AssignedWorker>, Vec<AssignedWorker>) =
-            assignment.workers.iter().partition(|worker| self.verified.get(&worker.identity) == Some(worker));
-        let cluster_key = master.cluster_key(assignment.cluster, assignment.epoch);
-        let keys = ContractKeys::deliver(master, &cluster_key, index, assignment.contract, assignment.code, &trusted)
-            .map_err(|e| e.to_string())?;
-        self.push_key_message(KeyMessage::ContractKeys(keys));
+            (Origin::Chain, AssignmentMessage::Cluster(formed)) => {
+                let members = formed.workers.iter().map(|worker| worker.identity).collect();
+                self.clusters.insert(formed.cluster, members);
+                if formed.workers.iter().any(|worker| worker.identity == self.identity()) && self.role == Role::Worker {
+                    self.membership = Some(Membership { cluster: formed.cluster, awaiting_snapshot: false });
+                }
+                self.deliver_cluster(index, formed.cluster, formed.epoch, &formed.workers)
+            }
+            (Origin::Chain, AssignmentMessage::Contract(assignment)) => {
+                self.assigned.insert(assignment.contract, (assignment.code, assignment.cluster, assignment.epoch));
+                if self.role == Role::Gatekeeper {
+                    let keys = self
+                        .masters
+                        .get(&assignment.epoch)
+                        .map(|master| master.cluster_key(assignment.cluster, assignment.epoch))
+                        .map(|cluster_key| ContractKeys::derive(&cluster_key, assignment.contract, assignment.code));
+                    self.push_set(assignment.epoch, keys.map(KeyMessage::ContractKeys).ok_or_else(String::new));
+                }
+                self.adopt_contracts();
+                Ok(())
+            }
+            (Origin::Chain, AssignmentMessage::Replaced(replacement)) => self.on_replacement(index, replacement),
+            (Origin::Chain, AssignmentMessage::Rotation { epoch }) => {
+                if self.role == Role::Gatekeeper && self.masters.contains_key(&self.epochs.epoch()) {
+                    self.propose(epoch);
+                }
+                Ok(())
+            }
+            (Origin::Chain, AssignmentMessage::EpochOpened(opening)) => self.on_epoch_opened(index, opening),
+            (origin, _) => Err(format!("unexpected duty from {origin:?}")),
+        }
+    }
+
+    /// A runtime's announced key: checked here (its identity's signature) and remembered. A
+    /// verified gatekeeper's key for the current epoch gets the master key (one set output).
+    fn on_epoch_key(&mut self, identity: [u8; 32], origin: Origin, key: EpochKey) -> Result<(), String> {
+        if self.role != Role::Gatekeeper {
+            return Ok(());
+        }
+        let signed = EpochKey::signing_payload(&self.chain, &identity, key.epoch, &key.agreement);
+        veil_crypto::verify_runtime_signature(&identity, &signed, &key.signature)
+            .map_err(|_| format!("the epoch key of 0x{} is not signed by it", hex::encode(identity)))?;
+        if self.runtime_keys.contains_key(&(identity, key.epoch)) {
+            return Ok(()); // The first announcement stands.
+        }
+        self.runtime_keys.insert((identity, key.epoch), key.agreement);
+        let current = self.epochs.current().map(|opening| opening.epoch);
+        if matches!(origin, Origin::Runtime(SenderId::Gatekeeper(_)))
+            && current == Some(key.epoch)
+            && self.verified.contains(&identity)
+        {
+            let recipient = AssignedWorker { identity, agreement: key.agreement };
+            let sequence = self.set_next;
+            let share = self
+                .masters
+                .get(&key.epoch)
+                .map(|master| MasterShare::seal(master, key.epoch, &recipient, sequence).map_err(|e| e.to_string()));
+            let share = match share {
+                Some(Ok(share)) => Ok(KeyMessage::MasterShare(share)),
+                Some(Err(error)) => Err(error),
+                None => Err(String::new()),
+            };
+            self.push_set(key.epoch, share);
+        }
+        Ok(())
+    }
+
+    /// Gatekeepers: the cluster key of `epoch`, sealed to each worker of `workers` whose key of the
+    /// epoch this gatekeeper checked, as one set output. The chain's record of a worker's key must
+    /// be the key the worker itself signed.
+    fn deliver_cluster(
+        &mut self,
+        duty: u64,
+        cluster: ClusterId,
+        epoch: KeyEpoch,
+        workers: &[AssignedWorker],
+    ) -> Result<(), String> {
+        if self.role != Role::Gatekeeper {
+            self.adopt_contracts();
+            return Ok(());
+        }
+        let (trusted, unverified): (Vec<AssignedWorker>, Vec<AssignedWorker>) = workers.iter().partition(|worker| {
+            self.verified.contains(&worker.identity)
+                && self.runtime_keys.get(&(worker.identity, epoch)) == Some(&worker.agreement)
+        });
+        let keys = self
+            .masters
+            .get(&epoch)
+            .map(|master| ClusterKeys::deliver(master, &master.cluster_key(cluster, epoch), duty, &trusted))
+            .map(|keys| keys.map(KeyMessage::ClusterKeys).map_err(|e| e.to_string()));
+        self.push_set(epoch, keys.unwrap_or_else(|| Err(String::new())));
         if unverified.is_empty() {
             Ok(())
         } else {
             let names: Vec<String> = unverified.iter().map(|w| format!("0x{}", hex::encode(w.identity))).collect();
-            Err(format!("no key for workers this gatekeeper has not verified: {}", names.join(", ")))
+            Err(format!(
+                "no key for workers whose attestation or epoch key this gatekeeper has not verified: {}",
+                names.join(", ")
+            ))
         }
     }
 
-    fn on_key_message(&mut self, message: &Message) -> Result<(), String> {
-        let Origin::Runtime(SenderId::Gatekeeper(gatekeeper)) = message.origin else {
-            return Err("key messages come from gatekeepers only".into());
-        };
-        if !self.gatekeepers.contains(&gatekeeper) {
-            return Err(format!("0x{} is not a genesis gatekeeper", hex::encode(gatekeeper)));
+    /// A cluster lost a silent worker and perhaps gained a replacement: gatekeepers deliver the
+    /// current cluster key to the workers now in it; the replacement waits for a snapshot.
+    fn on_replacement(&mut self, duty: u64, replacement: Replacement) -> Result<(), String> {
+        let members = self.clusters.entry(replacement.cluster).or_default();
+        members.remove(&replacement.removed);
+        if let Some(added) = replacement.added {
+            members.insert(added.identity);
         }
-        if self.role == Role::Gatekeeper {
-            if gatekeeper == self.identity() {
-                // Proof that the chain accepted this much of our egress.
-                self.own_published += 1;
-                self.egress.acknowledge(SenderId::Gatekeeper(gatekeeper), self.own_published);
+        let me = self.identity();
+        if self.role == Role::Worker {
+            if replacement.removed == me && self.membership.map(|m| m.cluster) == Some(replacement.cluster) {
+                // Declared offline: it leaves the cluster, its keys and its contracts.
+                self.membership = None;
+                self.cluster_keys.clear();
+                for (id, _) in std::mem::take(&mut self.contracts) {
+                    self.follower.unfollow(&Topic::Contract(id));
+                }
+                return Ok(());
+            }
+            if replacement.added.is_some_and(|added| added.identity == me) {
+                self.membership = Some(Membership { cluster: replacement.cluster, awaiting_snapshot: true });
             }
             return Ok(());
         }
-        let KeyMessage::ContractKeys(keys) = decode_strict(&message.payload).map_err(|e| e.to_string())? else {
+        let Some(added) = replacement.added else { return Ok(()) };
+        // Everyone in the cluster, each with its verified key of the epoch: the added worker is
+        // named with the key the chain recorded, the others with theirs.
+        let workers: Vec<AssignedWorker> = self.clusters[&replacement.cluster]
+            .iter()
+            .filter_map(|identity| {
+                if *identity == added.identity {
+                    return Some(added);
+                }
+                let agreement = *self.runtime_keys.get(&(*identity, replacement.epoch))?;
+                Some(AssignedWorker { identity: *identity, agreement })
+            })
+            .collect();
+        self.deliver_cluster(duty, replacement.cluster, replacement.epoch, &workers)
+    }
+
+    /// An epoch opened. Its proposer (if this gatekeeper) keeps its candidate as the master key
+    /// and the set's keys move to it; every gatekeeper numbers the epoch's outputs: each cluster's
+    /// new keys, then each contract's.
+    fn on_epoch_opened(&mut self, duty: u64, opening: EpochOpening) -> Result<(), String> {
+        if self.epochs.opening(opening.epoch).is_some() {
+            return Err(format!("{} opened twice", opening.epoch));
+        }
+        self.epochs.openings.push(opening);
+        if self.role != Role::Gatekeeper {
+            return Ok(());
+        }
+        if let Some((epoch, candidate)) = self.candidate.take()
+            && epoch == opening.epoch
+            && opening.proposer == self.identity()
+            && candidate.public() == opening.master
+            && candidate.set_signer(epoch).public() == opening.signing
+        {
+            self.take_master(epoch, candidate);
+        }
+        let epoch = opening.epoch;
+        let clusters: Vec<(ClusterId, Vec<[u8; 32]>)> =
+            self.clusters.iter().map(|(id, workers)| (*id, workers.iter().copied().collect())).collect();
+        for (cluster, identities) in clusters {
+            let workers: Vec<AssignedWorker> = identities
+                .iter()
+                .filter_map(|identity| {
+                    let agreement = *self.runtime_keys.get(&(*identity, epoch))?;
+                    Some(AssignedWorker { identity: *identity, agreement })
+                })
+                .collect();
+            if let Err(error) = self.deliver_cluster(duty, cluster, epoch, &workers) {
+                self.note(error);
+            }
+        }
+        let contracts: Vec<(ContractId, Hash, ClusterId)> =
+            self.assigned.iter().map(|(id, (code, cluster, _))| (*id, *code, *cluster)).collect();
+        for (contract, code, cluster) in contracts {
+            let keys = self
+                .masters
+                .get(&epoch)
+                .map(|master| ContractKeys::derive(&master.cluster_key(cluster, epoch), contract, code));
+            self.push_set(epoch, keys.map(KeyMessage::ContractKeys).ok_or_else(String::new));
+        }
+        Ok(())
+    }
+
+    /// A gatekeeper now holds the master key of `epoch`: the set's pending outputs are signed
+    /// again with the epoch's key (the chain refuses the older epoch's signatures from now on).
+    fn take_master(&mut self, epoch: KeyEpoch, master: MasterKey) {
+        if epoch == self.epochs.epoch() {
+            self.egress.resign(&master.set_signer(epoch), SenderId::GatekeeperSet, epoch);
+        }
+        self.masters.insert(epoch, master);
+    }
+
+    fn on_key_message(&mut self, message: &Message) -> Result<(), String> {
+        let key_message: KeyMessage = decode_strict(&message.payload).map_err(|e| e.to_string())?;
+        match (message.origin, key_message) {
+            (Origin::Runtime(SenderId::Gatekeeper(proposer)), KeyMessage::Proposal(proposal)) => {
+                if !self.gatekeepers.contains(&proposer) {
+                    return Err(format!("0x{} is not a genesis gatekeeper", hex::encode(proposer)));
+                }
+                if proposer == self.identity() {
+                    self.acknowledge_own(message);
+                }
+                if self.role != Role::Gatekeeper || self.masters.contains_key(&proposal.epoch) {
+                    return Ok(());
+                }
+                // Only the proposal that opened its epoch counts; a later one lost the race.
+                let Some(opening) = self.epochs.opening(proposal.epoch).copied() else { return Ok(()) };
+                if opening.proposer != proposer || opening.master != proposal.master {
+                    return Ok(());
+                }
+                let Some(secret) = self.epoch_secrets.get(&proposal.epoch) else { return Ok(()) };
+                let key = AgreementSecret::from_bytes(secret);
+                match proposal.open(&self.identity(), &key) {
+                    None => Ok(()),
+                    Some(Ok(master)) => {
+                        self.take_master(proposal.epoch, master);
+                        Ok(())
+                    }
+                    Some(Err(error)) => Err(format!("the master key of {} does not open: {error}", proposal.epoch)),
+                }
+            }
+            (Origin::Runtime(SenderId::GatekeeperSet), message) => {
+                if self.role == Role::Gatekeeper {
+                    self.set_published += 1;
+                    self.egress.acknowledge(SenderId::GatekeeperSet, self.set_published);
+                }
+                match message {
+                    KeyMessage::MasterShare(share) if self.role == Role::Gatekeeper => self.on_master_share(share),
+                    KeyMessage::ClusterKeys(keys) if self.role == Role::Worker => self.on_cluster_keys(keys),
+                    _ => Ok(()),
+                }
+            }
+            (origin, _) => Err(format!("key messages come from gatekeepers only, not {origin:?}")),
+        }
+    }
+
+    fn on_master_share(&mut self, share: MasterShare) -> Result<(), String> {
+        if share.delivery.recipient != self.identity() || self.masters.contains_key(&share.epoch) {
+            return Ok(());
+        }
+        let opening =
+            self.epochs.opening(share.epoch).copied().ok_or(format!("a share of unopened {}", share.epoch))?;
+        let secret =
+            self.epoch_secrets.get(&share.epoch).ok_or(format!("no key of {} to open a share", share.epoch))?;
+        let master = share
+            .open(&self.identity(), &AgreementSecret::from_bytes(secret), &opening.master, &opening.signing)
+            .map_err(|error| format!("the master share of {} is refused: {error}", share.epoch))?;
+        self.take_master(share.epoch, master);
+        Ok(())
+    }
+
+    /// A worker's cluster key of an epoch, if addressed to it: checked against the published keys,
+    /// for an epoch still usable. Contracts of the cluster waiting for that key start.
+    fn on_cluster_keys(&mut self, keys: ClusterKeys) -> Result<(), String> {
+        let Some(membership) = self.membership else { return Ok(()) };
+        if keys.cluster != membership.cluster || self.cluster_keys.contains_key(&keys.epoch) {
+            return Ok(());
+        }
+        let Some(secret) = self.epoch_secrets.get(&keys.epoch) else {
+            if keys.deliveries.iter().any(|delivery| delivery.recipient == self.identity()) {
+                return Err(format!("a cluster key of {} for which this worker holds no key", keys.epoch));
+            }
             return Ok(());
         };
-        let Some(opened) = keys.open(&self.identity(), &self.agreement) else {
-            return Ok(()); // Not assigned to this worker.
+        let Some(opened) = keys.open(&self.identity(), &AgreementSecret::from_bytes(secret)) else {
+            return Ok(()); // Not addressed to this worker.
         };
         let cluster_key = opened.map_err(|error: ConfidentialError| error.to_string())?;
-        let contract = match self.contracts.remove(&keys.contract) {
-            // A re-delivery keeps the contract's state.
-            Some(existing) if existing.code == keys.code => existing.contract,
-            // Built-in code starts empty; wasm code waits for its deployment on the contract's topic.
-            _ => instantiate(&keys.code, None).transpose()?,
-        };
-        self.contracts.insert(keys.contract, Instance { code: keys.code, keys: cluster_key, contract });
-        self.follower.follow(Topic::Contract(keys.contract));
+        self.cluster_keys.insert(keys.epoch, cluster_key);
+        self.adopt_contracts();
         Ok(())
+    }
+
+    /// Starts following every contract of this worker's cluster that it does not run yet and
+    /// whose first epoch's cluster key it holds (not for a replacement: its contracts come with a
+    /// snapshot). A built-in contract starts empty; wasm code waits for its deployment.
+    fn adopt_contracts(&mut self) {
+        let Some(membership) = self.membership else { return };
+        if membership.awaiting_snapshot {
+            return;
+        }
+        let waiting: Vec<(ContractId, Hash, KeyEpoch)> = self
+            .assigned
+            .iter()
+            .filter(|(id, (_, cluster, epoch))| {
+                *cluster == membership.cluster
+                    && !self.contracts.contains_key(id)
+                    && self.cluster_keys.contains_key(epoch)
+            })
+            .map(|(id, (code, _, epoch))| (*id, *code, *epoch))
+            .collect();
+        for (contract, code, epoch) in waiting {
+            let runner = match instantiate(&code, None).transpose() {
+                Ok(runner) => runner,
+                Err(error) => {
+                    self.note(format!("contract {contract}: {error}"));
+                    None
+                }
+            };
+            self.contracts.insert(contract, Instance { code, epoch, contract: runner });
+            self.follower.follow(Topic::Contract(contract));
+        }
     }
 
     fn on_contract_message(&mut self, contract: ContractId, index: u64, message: &Message) -> Result<(), String> {
@@ -673,11 +1215,15 @@ impl Runtime {
         match (parsed, message.origin) {
             (ContractMessage::Assigned(assignment), Origin::Chain) => {
                 if assignment.code != instance.code {
-                    return Err(format!("assigned code {} differs from the keys' {}", assignment.code, instance.code));
+                    return Err(format!(
+                        "assigned code {} differs from the duty log's {}",
+                        assignment.code, instance.code
+                    ));
                 }
                 Ok(())
             }
             (ContractMessage::Deployed(deployment), Origin::Chain) => self.deploy(contract, index, deployment),
+            (ContractMessage::Rekeyed { epoch }, Origin::Chain) => self.rekey(contract, epoch),
             (ContractMessage::Command(command), Origin::Account(sender)) => {
                 self.execute(contract, index, Caller::Account(AbiAccount(sender.0)), command)
             }
@@ -694,6 +1240,23 @@ impl Runtime {
         }
     }
 
+    /// The contract's keys move to `epoch`: its state is encrypted, its secrets derived and its
+    /// egress signed under the new keys from here on; its pending egress is signed again.
+    fn rekey(&mut self, contract: ContractId, epoch: KeyEpoch) -> Result<(), String> {
+        let cluster_key = self.cluster_keys.get(&epoch).ok_or(format!("no cluster key of {epoch} to re-key with"))?;
+        let key = cluster_key.contract_key(contract);
+        let instance = self.contracts.get_mut(&contract).ok_or("no keys for this contract")?;
+        if epoch <= instance.epoch {
+            return Err(format!("re-keyed to {epoch}, but it already runs under {}", instance.epoch));
+        }
+        instance.epoch = epoch;
+        if let Some(runner) = instance.contract.as_mut() {
+            runner.rekey(&key);
+        }
+        self.egress.resign(&key.signer(), SenderId::Contract(contract), epoch);
+        Ok(())
+    }
+
     /// One more message of `contract`'s egress is proven on chain.
     fn acknowledge_contract(&mut self, contract: ContractId) {
         if !self.contracts.contains_key(&contract) {
@@ -702,6 +1265,24 @@ impl Runtime {
         let published = self.contracts_published.entry(contract).or_default();
         *published += 1;
         self.egress.acknowledge(SenderId::Contract(contract), *published);
+    }
+
+    /// The key an envelope sealed to `contract`'s keys opens under: the epoch its header names, if
+    /// that epoch's keys were usable at the message's block time.
+    fn contract_key_for(
+        &self,
+        contract: ContractId,
+        sealed: &[u8],
+        at_ms: u64,
+    ) -> Result<(ClusterKey, KeyEpoch), String> {
+        let epoch = decode_strict::<veil_crypto::Envelope>(sealed)
+            .map(|envelope| envelope.header.key_epoch)
+            .map_err(|error| format!("not an envelope: {error}"))?;
+        if !self.epochs.usable(epoch, at_ms) {
+            return Err(format!("key epoch expired: sealed to {epoch}, which was retired at that block"));
+        }
+        let key = self.cluster_keys.get(&epoch).ok_or(format!("no key of {epoch} for contract {contract}"))?;
+        Ok((key.clone(), epoch))
     }
 
     /// Compiles a wasm contract's code, opens its constructor argument (sealed to the cluster's key
@@ -715,18 +1296,21 @@ impl Runtime {
         if sha256(&deployment.code) != instance.code {
             return Err(format!("the deployed code's hash differs from the assigned {}", instance.code));
         }
-        let key = instance.keys.contract_key(contract);
+        let current = self.cluster_keys.get(&instance.epoch).ok_or("no cluster key of the contract's epoch")?;
+        let key = current.contract_key(contract);
         let argument = if deployment.argument.is_empty() {
             zeroize::Zeroizing::new(Vec::new())
         } else {
+            let (cluster_key, epoch) =
+                self.contract_key_for(contract, &deployment.argument, deployment.block.timestamp_ms)?;
             let binding = CommandBinding {
                 chain: self.chain,
                 contract,
-                epoch: key.epoch(),
+                epoch,
                 sender: deployment.owner,
                 nonce: deployment.nonce,
             };
-            open_command(&instance.keys.agreement(), &binding, &deployment.argument)
+            open_command(&cluster_key.agreement(), &binding, &deployment.argument)
                 .map_err(|error| format!("the constructor argument does not open: {error}"))?
         };
         let mut wasm = WasmContract::deploy(&self.engine, &deployment.code, &key, deployment.owner)
@@ -758,14 +1342,24 @@ impl Runtime {
         command: CommandMessage,
     ) -> Result<(), String> {
         let instance = self.contracts.get(&contract).ok_or("no keys for this contract")?;
-        let key = instance.keys.contract_key(contract);
+        let key = self
+            .cluster_keys
+            .get(&instance.epoch)
+            .ok_or("no cluster key of the contract's epoch")?
+            .contract_key(contract);
         let sender = match caller {
             Caller::Account(account) => AccountId(account.0),
             Caller::Contract(from) => AccountId(from.0),
         };
         let who = format!("command of {sender} (nonce {})", command.nonce);
-        let binding = CommandBinding { chain: self.chain, contract, epoch: key.epoch(), sender, nonce: command.nonce };
-        let plain = match open_command(&key.agreement(), &binding, &command.payload) {
+        let opened = self.contract_key_for(contract, &command.payload, command.block.timestamp_ms).and_then(
+            |(sealed_to, epoch)| {
+                let binding = CommandBinding { chain: self.chain, contract, epoch, sender, nonce: command.nonce };
+                open_command(&sealed_to.contract_key(contract).agreement(), &binding, &command.payload)
+                    .map_err(|error| error.to_string())
+            },
+        );
+        let plain = match opened {
             Ok(plain) => plain,
             Err(error) => return self.refund(&key, sender, command.value, format!("{who} refused: {error}")),
         };
@@ -809,7 +1403,7 @@ impl Runtime {
     }
 
     /// Turns a successful call's effects into the contract's egress: releases on the releases
-    /// topic, messages to contracts of the cluster sealed to their keys. Events stay inside.
+    /// topic, messages to contracts of the cluster sealed to their current keys. Events stay inside.
     fn carry_out(&mut self, key: &ContractKey, block: BlockStamp, effects: Effects) -> Result<(), String> {
         let sender = SenderId::Contract(key.contract());
         let signer = key.signer();
@@ -818,8 +1412,13 @@ impl Runtime {
         }
         for (target, message, fuel) in effects.sent {
             let target = ContractId(target.0);
-            let target_keys = &self.contracts.get(&target).ok_or("a message to a contract without keys")?.keys;
-            let target_key = target_keys.contract_key(target);
+            if !self.contracts.contains_key(&target) {
+                return Err(format!("a message to {target}, which does not run in this cluster"));
+            }
+            // Sealed to the target's key of the sender's epoch: decided by the sender's own topic,
+            // so every worker seals alike whatever its batches.
+            let target_key =
+                self.cluster_keys.get(&key.epoch()).ok_or("no cluster key of the sender's epoch")?.contract_key(target);
             let nonce = self.egress.next(sender);
             let binding = CommandBinding {
                 chain: self.chain,
@@ -842,15 +1441,12 @@ impl Runtime {
         Ok(())
     }
 
-    /// The other deployed contracts of `contract`'s cluster, for its queries and messages.
+    /// The other deployed contracts of this worker's cluster, for `contract`'s queries and messages.
     fn peers(&self, contract: ContractId) -> Peers {
-        let Some(cluster) = self.contracts.get(&contract).map(|instance| instance.keys.cluster()) else {
-            return Peers::default();
-        };
         let peers = self
             .contracts
             .iter()
-            .filter(|(id, instance)| **id != contract && instance.keys.cluster() == cluster)
+            .filter(|(id, _)| **id != contract)
             .filter_map(|(id, instance)| Some((AbiContract(id.0), instance.contract.as_ref()?.peer()?)))
             .collect();
         Arc::new(peers)

@@ -8,8 +8,9 @@
 //! | `GET /v1/egress` | | JSON: pending signed egress, SCALE hex, in sequence order |
 //! | `POST /v1/query` | a sealed query | the sealed, signed answer; `4xx` JSON with the reason on refusal |
 //!
-//! A batch is applied under the write lock and the sealed checkpoint is written before the answer,
-//! so a relayer that saw `200` never has to send it again; a runtime killed before that answer
+//! A batch is applied under the write lock and the sealed checkpoint is written before the answer
+//! (into both slots when the batch destroyed a retired epoch's keys, so the fallback slot does not
+//! keep them), so a relayer that saw `200` never has to send it again; a runtime killed before that answer
 //! restarts from the previous checkpoint and the relayer sends the same messages again. Queries share
 //! a read lock. Answers never include secrets; refusals name what was wrong.
 
@@ -159,9 +160,13 @@ impl Service {
         }
         let checkpoint = runtime.checkpoint();
         let mut store = self.store.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-        if let Err(error) = store.save(&checkpoint) {
-            // The view moved on in memory only; a restart resumes from the previous checkpoint.
-            return Response::error(503, "checkpoint", error);
+        // After keys were destroyed, both slots are written, so no fallback still holds them.
+        let writes = if applied.destroyed_keys { 2 } else { 1 };
+        for _ in 0..writes {
+            if let Err(error) = store.save(&checkpoint) {
+                // The view moved on in memory only; a restart resumes from the previous checkpoint.
+                return Response::error(503, "checkpoint", error);
+            }
         }
         Response::json(
             200,

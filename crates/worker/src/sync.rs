@@ -132,6 +132,12 @@ impl Follower {
         self.state.topics.entry(topic).or_default();
     }
 
+    /// Stops following `topic` (a contract this worker no longer runs); following it again starts
+    /// from its first message.
+    pub fn unfollow(&mut self, topic: &Topic) {
+        self.state.topics.remove(topic);
+    }
+
     /// Verifies all of `batch` and, only if all of it verifies, moves the view to its header.
     /// Returns each topic's new messages, topics in their canonical order.
     pub fn accept(&mut self, batch: &Batch) -> Result<Vec<(Topic, NewMessages)>, SyncError> {

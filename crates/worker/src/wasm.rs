@@ -135,6 +135,13 @@ impl Contract for WasmContract {
         Saved { module: self.module.clone(), owner: self.owner, storage }.encode()
     }
 
+    /// The storage stays; the state key, the signing key and the randomness seed become the new
+    /// epoch's, so the next [`Contract::state`] is encrypted under the new key only.
+    fn rekey(&mut self, key: &ContractKey) {
+        self.secrets = Arc::new(Secrets::new(key.application_signer(), key.randomness_seed()));
+        self.state_key = key.state_key();
+    }
+
     fn peer(&self) -> Option<Peer> {
         Some(Peer {
             code: Arc::clone(&self.code),
@@ -189,6 +196,19 @@ mod tests {
         let answer = restored.query(&AccountId([1; 32]), BlockStamp::default(), &query, &none).unwrap();
         assert_eq!(u128::decode_all(&mut &answer[..]), Ok(700));
         assert!(restored.query(&AccountId([2; 32]), BlockStamp::default(), &query, &none).is_err());
+
+        // Re-keyed: the same storage, encrypted under the new epoch's key only.
+        let mut rekeyed = WasmContract::restore(&engine, &state, &key(1)).unwrap();
+        let next = MasterKey::from_secret(SecretBytes::new([6; 32]))
+            .cluster_key(ClusterId(1), KeyEpoch(1))
+            .contract_key(ContractId([1; 32]));
+        rekeyed.rekey(&next);
+        let moved = rekeyed.state();
+        assert_ne!(moved, state);
+        assert!(WasmContract::restore(&engine, &moved, &key(1)).is_err(), "the old key no longer opens it");
+        let reopened = WasmContract::restore(&engine, &moved, &next).unwrap();
+        let answer = reopened.query(&AccountId([1; 32]), BlockStamp::default(), &query, &none).unwrap();
+        assert_eq!(u128::decode_all(&mut &answer[..]), Ok(700));
 
         let error = WasmContract::restore(&engine, &state, &key(2)).err().unwrap();
         assert!(error.contains("does not open"), "{error}");

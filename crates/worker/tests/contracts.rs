@@ -77,15 +77,10 @@ fn locked(scenario: &Scenario, contract: &ContractId) -> u128 {
 
 /// Gatekeeper and two workers registered, the cluster formed and its key published.
 fn cluster() -> (Scenario, Runtime, [Runtime; 2]) {
-    let mut scenario = Scenario::new();
-    let mut gatekeeper = scenario.gatekeeper();
-    let workers = [scenario.worker(), scenario.worker()];
-    for worker in &workers {
-        scenario.register(worker.identity(), worker.agreement_key());
-    }
+    let (mut scenario, mut gatekeeper, mut workers) = Scenario::with_workers(2);
     scenario.form_cluster(&[workers[0].identity(), workers[1].identity()]);
-    scenario.relay(&mut gatekeeper);
-    scenario.relay(&mut gatekeeper);
+    scenario.settle_all(&mut gatekeeper, &mut workers);
+    let workers: [Runtime; 2] = workers.try_into().unwrap_or_else(|_| unreachable!());
     (scenario, gatekeeper, workers)
 }
 

@@ -235,7 +235,7 @@ fn a_differing_copy_is_recorded_once_as_a_discrepancy() {
     assert_eq!(evidence.message.topic, Topic::System(SystemTopic::Discrepancies));
     assert_eq!(evidence.message.origin, Origin::Chain);
     let decoded: Discrepancy = decode_strict(&evidence.message.payload).unwrap();
-    assert_eq!(decoded, Discrepancy { accepted: accepted.hash(), differing: differing.clone() });
+    assert_eq!(decoded, Discrepancy { accepted: accepted.egress.content_hash(), differing: differing.clone() });
     let recorded = Overlay::new(&net.state).discrepancy(&contract_sender(), 0).unwrap();
     assert_eq!(recorded, Some(differing.hash()));
     assert_eq!(net.sender(&contract_sender()).next_sequence, 1, "a discrepancy does not advance the sequence");
@@ -276,7 +276,10 @@ fn wrong_signer_old_epoch_stale_and_strangers_are_refused() {
     assert!(matches!(check(&net, &system), EgressError::TopicNotAllowed { .. }));
     let gatekeeper = gatekeeper_sender(&net);
     let keys = egress(&net.gatekeeper_key, gatekeeper, 0, 0, Topic::System(SystemTopic::KeyEpochs), b"k");
-    assert_eq!(net.chain.check_egress(&Overlay::new(&net.state), &keys), Ok(EgressOutcome::Accepted));
+    let error = check(&net, &keys);
+    assert!(matches!(error, EgressError::Payload { .. }), "a gatekeeper's own egress must be a proposal: {error}");
+    let heartbeat = egress(&net.gatekeeper_key, gatekeeper, 0, 0, Topic::System(SystemTopic::Heartbeats), b"");
+    assert!(matches!(check(&net, &heartbeat), EgressError::TopicNotAllowed { .. }), "heartbeats are workers'");
 
     // A number ahead waits; after six accepted numbers (window four), number 1 is stale.
     let future = net.output(3, b"later");

@@ -17,21 +17,27 @@ use veil_primitives::{
 const SGX_QUOTE: &[u8] = include_bytes!("../../../attestation/testdata/sgx_quote");
 const SGX_COLLATERAL: &[u8] = include_bytes!("../../../attestation/testdata/sgx_quote_collateral.json");
 
-struct Net {
-    chain: Chain,
-    state: MemoryState,
-    head: Header,
-    operator: AccountPair,
-    admin: AccountPair,
-    nonces: std::collections::HashMap<AccountId, u64>,
+pub(crate) struct Net {
+    pub(crate) chain: Chain,
+    pub(crate) state: MemoryState,
+    pub(crate) head: Header,
+    pub(crate) operator: AccountPair,
+    pub(crate) admin: AccountPair,
+    pub(crate) nonces: std::collections::HashMap<AccountId, u64>,
 }
 
-fn net(allow_insecure: bool, genesis_time: &str) -> Net {
+/// The first epoch's master key in these tests.
+pub(crate) fn master() -> veil_crypto::MasterKey {
+    veil_crypto::MasterKey::from_secret(veil_crypto::SecretBytes::new([0x4d; 32]))
+}
+
+pub(crate) fn net(allow_insecure: bool, genesis_time: &str) -> Net {
     let (operator, admin) = (pair("//Operator"), pair("//Admin"));
     let mut genesis = testing::genesis(&[operator.public(), admin.public()], 1_000);
     genesis.allow_insecure_workers = allow_insecure;
     genesis.genesis_time_ms = parse_rfc3339(genesis_time).unwrap() * 1_000;
     genesis.registration.measurement_admin = admin.public();
+    genesis.keys.rotation_admin = admin.public();
     let gatekeeper = gatekeeper().public();
     genesis.senders =
         vec![crate::GenesisSender { sender: SenderId::Gatekeeper(gatekeeper), key: gatekeeper, epoch: 0 }];
@@ -43,7 +49,7 @@ fn net(allow_insecure: bool, genesis_time: &str) -> Net {
 }
 
 impl Net {
-    fn info(&self, signing_key: [u8; 32]) -> RegistrationInfo {
+    pub(crate) fn info(&self, signing_key: [u8; 32]) -> RegistrationInfo {
         RegistrationInfo {
             signing_key,
             agreement_key: [0xaa; 32],
@@ -52,7 +58,7 @@ impl Net {
         }
     }
 
-    fn sign(&mut self, from: &AccountPair, call: Call) -> SignedTransaction {
+    pub(crate) fn sign(&mut self, from: &AccountPair, call: Call) -> SignedTransaction {
         let nonce = self.nonces.entry(from.public()).or_default();
         let tx =
             from.sign_transaction(Transaction { genesis: self.chain.id(), signer: from.public(), nonce: *nonce, call });
@@ -61,7 +67,7 @@ impl Net {
     }
 
     /// A block `after_ms` after the head with these candidates; what it kept is applied.
-    fn step(&mut self, after_ms: u64, txs: Vec<SignedTransaction>, copies: Vec<SignedEgress>) -> Execution {
+    pub(crate) fn step(&mut self, after_ms: u64, txs: Vec<SignedTransaction>, copies: Vec<SignedEgress>) -> Execution {
         let timestamp = self.head.timestamp_ms + after_ms;
         let built = self.chain.build(&self.state, &self.head, timestamp, txs, copies).unwrap();
         for (_, error) in &built.dropped {
@@ -73,7 +79,7 @@ impl Net {
         built
     }
 
-    fn refused(&mut self, from: &AccountPair, call: Call) -> TransactionError {
+    pub(crate) fn refused(&mut self, from: &AccountPair, call: Call) -> TransactionError {
         let tx = self.sign(from, call);
         let mut built = self.step(1, vec![tx], vec![]);
         *self.nonces.get_mut(&from.public()).unwrap() -= 1;
@@ -81,12 +87,82 @@ impl Net {
         built.dropped.remove(0).1
     }
 
-    fn worker(&self, key: &[u8; 32]) -> Option<WorkerInfo> {
+    pub(crate) fn worker(&self, key: &[u8; 32]) -> Option<WorkerInfo> {
         Overlay::new(&self.state).worker(key).unwrap()
+    }
+
+    pub(crate) fn epochs(&self) -> crate::EpochState {
+        Overlay::new(&self.state).epochs().unwrap()
+    }
+
+    pub(crate) fn next_sequence(&self, sender: SenderId) -> u64 {
+        Overlay::new(&self.state).sender(&sender).unwrap().map_or(0, |info| info.next_sequence)
+    }
+
+    /// `gatekeeper`'s proposal of `master` as `epoch`'s master key, with its next sequence number.
+    pub(crate) fn proposal(
+        &self,
+        gatekeeper: &veil_crypto::RuntimeSigner,
+        master: &veil_crypto::MasterKey,
+        epoch: u32,
+    ) -> SignedEgress {
+        let proposal = veil_crypto::confidential::Proposal::new(master, KeyEpoch(epoch), &[]).unwrap();
+        let sender = SenderId::Gatekeeper(gatekeeper.public());
+        let payload = veil_crypto::confidential::KeyMessage::Proposal(proposal).encode();
+        egress(gatekeeper, sender, 0, self.next_sequence(sender), Topic::System(SystemTopic::KeyEpochs), &payload)
+    }
+
+    /// Opens epoch 0 with [`master`], proposed by the genesis gatekeeper.
+    pub(crate) fn open_first_epoch(&mut self) {
+        let proposal = self.proposal(&gatekeeper(), &master(), 0);
+        assert_eq!(self.step(1, vec![], vec![proposal]).egress.len(), 1);
+    }
+
+    /// `worker`'s announcement of its key for `epoch` (an X25519 key derived from its seed).
+    pub(crate) fn epoch_key(&self, worker: &veil_crypto::RuntimeSigner, epoch: u32) -> SignedEgress {
+        let identity = worker.public();
+        let agreement = epoch_agreement(&identity, epoch);
+        let signature = worker.sign(&veil_primitives::epoch::EpochKey::signing_payload(
+            &self.chain.id(),
+            &identity,
+            KeyEpoch(epoch),
+            &agreement,
+        ));
+        let key = veil_primitives::epoch::EpochKey { epoch: KeyEpoch(epoch), agreement, signature };
+        let sender = SenderId::Worker(identity);
+        let payload = AssignmentMessage::EpochKey(key).encode();
+        egress(worker, sender, 0, self.next_sequence(sender), Topic::System(SystemTopic::Assignments), &payload)
+    }
+
+    /// Registers software workers with these seeds and has each announce its keys for the current
+    /// and the next epoch.
+    pub(crate) fn register_workers(&mut self, seeds: &[u8]) -> Vec<veil_crypto::RuntimeSigner> {
+        let operator = self.operator.clone();
+        let workers: Vec<_> = seeds.iter().map(|seed| runtime_signer(*seed)).collect();
+        for worker in &workers {
+            let register =
+                Call::RegisterWorker { info: self.info(worker.public()), attestation: Attestation::InsecureSoftware };
+            let tx = self.sign(&operator, register);
+            assert_eq!(self.step(1, vec![tx], vec![]).transactions.len(), 1);
+        }
+        let (current, next) = (self.epochs().epoch().0, self.epochs().next().0);
+        for worker in &workers {
+            let first = self.epoch_key(worker, current);
+            assert_eq!(self.step(1, vec![], vec![first]).egress.len(), 1);
+            let second = self.epoch_key(worker, next);
+            let built = self.step(1, vec![], vec![second]);
+            assert_eq!(built.egress.len(), 1, "{:?}", built.skipped_egress);
+        }
+        workers
     }
 }
 
-fn gatekeeper() -> veil_crypto::RuntimeSigner {
+/// The X25519 public key a test worker announces for `epoch`.
+pub(crate) fn epoch_agreement(identity: &[u8; 32], epoch: u32) -> [u8; 32] {
+    veil_primitives::hashing::sha256(&(identity, epoch).encode()).0
+}
+
+pub(crate) fn gatekeeper() -> veil_crypto::RuntimeSigner {
     runtime_signer(50)
 }
 
@@ -213,53 +289,33 @@ fn dcap_registrations_are_verified_at_the_block_time_against_the_allowlist() {
 }
 
 #[test]
-fn the_admin_assigns_a_contract_to_current_workers_and_both_topics_carry_it() {
+fn the_admin_assigns_a_contract_to_a_formed_cluster_and_both_topics_carry_it() {
     let mut net = net(true, "2026-01-01T00:00:00Z");
     let operator = net.operator.clone();
-    let (first, second) = (runtime_signer(1).public(), runtime_signer(2).public());
-    for key in [first, second] {
-        let tx = net
-            .sign(&operator, Call::RegisterWorker { info: net.info(key), attestation: Attestation::InsecureSoftware });
-        assert_eq!(net.step(1, vec![tx], vec![]).transactions.len(), 1);
-    }
+    let admin = net.admin.clone();
     let contract = ContractId([0xc0; 32]);
     let code = veil_primitives::contract::builtin_code_hash("notes");
-    let assign = |workers: Vec<[u8; 32]>| Call::AssignContract {
-        contract,
-        code,
-        cluster: ClusterId(1),
-        workers: workers.try_into().unwrap(),
-    };
-
-    // Only the admin, only registered and current workers, each once, at least one.
-    let error = registration(net.refused(&operator, assign(vec![first])));
+    let assign = |cluster| Call::AssignContract { contract, code, cluster };
+    let error = registration(net.refused(&operator, assign(ClusterId(1))));
     assert!(matches!(error, RegistrationError::NotAdmin { .. }), "{error}");
-    let admin = net.admin.clone();
-    assert_eq!(registration(net.refused(&admin, assign(vec![]))), RegistrationError::NoWorkers);
     assert_eq!(
-        registration(net.refused(&admin, assign(vec![first, first]))),
-        RegistrationError::DuplicateWorker(first)
+        contract_error(net.refused(&admin, assign(ClusterId(1)))),
+        crate::ContractError::UnknownCluster(ClusterId(1))
     );
-    assert_eq!(registration(net.refused(&admin, assign(vec![[9; 32]]))), RegistrationError::UnknownWorker([9; 32]));
 
-    let tx = net.sign(&admin, assign(vec![first, second]));
+    net.open_first_epoch();
+    let workers = net.register_workers(&[1, 2]);
+    let identities: Vec<[u8; 32]> = workers.iter().map(|worker| worker.public()).collect();
+    let tx = net.sign(&admin, Call::FormCluster { cluster: ClusterId(1), workers: identities.try_into().unwrap() });
+    assert_eq!(net.step(1, vec![tx], vec![]).transactions.len(), 1);
+
+    let tx = net.sign(&admin, assign(ClusterId(1)));
     let built = net.step(1, vec![tx], vec![]);
     assert_eq!(built.transactions.len(), 1, "{:?}", built.dropped);
-    let expected = Assignment {
-        contract,
-        code,
-        cluster: ClusterId(1),
-        epoch: KeyEpoch(0),
-        workers: vec![
-            AssignedWorker { identity: first, agreement: [0xaa; 32] },
-            AssignedWorker { identity: second, agreement: [0xaa; 32] },
-        ]
-        .try_into()
-        .unwrap(),
-    };
+    let expected = Assignment { contract, code, cluster: ClusterId(1), epoch: KeyEpoch(0) };
     let on = |topic: Topic| built.messages.iter().find(|p| p.message.topic == topic).unwrap();
     let for_gatekeepers = on(Topic::System(SystemTopic::Assignments));
-    assert_eq!((for_gatekeepers.index, for_gatekeepers.message.origin), (0, Origin::Chain));
+    assert_eq!(for_gatekeepers.message.origin, Origin::Chain);
     assert_eq!(
         decode_strict::<AssignmentMessage>(&for_gatekeepers.message.payload).unwrap(),
         AssignmentMessage::Contract(expected.clone())
@@ -270,11 +326,6 @@ fn the_admin_assigns_a_contract_to_current_workers_and_both_topics_carry_it() {
         decode_strict::<ContractMessage>(&for_workers.message.payload).unwrap(),
         ContractMessage::Assigned(expected)
     );
-
-    // A lapsed worker cannot be assigned.
-    net.step(60_000, vec![], vec![]);
-    let error = registration(net.refused(&admin, assign(vec![first])));
-    assert!(matches!(error, RegistrationError::LapsedWorker { .. }), "{error}");
 }
 
 fn contract_error(error: TransactionError) -> crate::ContractError {
@@ -294,23 +345,44 @@ fn anyone_instantiates_uploaded_code_on_a_formed_cluster_and_tokens_move_in_and_
     };
     let mut net = net(true, "2026-01-01T00:00:00Z");
     let (operator, admin) = (net.operator.clone(), net.admin.clone());
-    let (first, second) = (runtime_signer(1).public(), runtime_signer(2).public());
-    for key in [first, second] {
-        let tx = net
-            .sign(&operator, Call::RegisterWorker { info: net.info(key), attestation: Attestation::InsecureSoftware });
-        assert_eq!(net.step(1, vec![tx], vec![]).transactions.len(), 1);
-    }
-
-    // Clusters: the admin forms them, once per number.
     let cluster = ClusterId(3);
     let form = |workers: Vec<[u8; 32]>| Call::FormCluster { cluster, workers: workers.try_into().unwrap() };
+    // Before the first epoch opens, no cluster forms.
+    let error = net.refused(&admin, form(vec![[1; 32]]));
+    assert!(matches!(error, TransactionError::Registration(_) | TransactionError::Epoch(_)), "{error}");
+    net.open_first_epoch();
+    let registered = net.register_workers(&[1, 2]);
+    let (first, second) = (registered[0].public(), registered[1].public());
+    // A registered worker that announced no epoch keys cannot join.
+    let silent = runtime_signer(3).public();
+    let tx = net
+        .sign(&operator, Call::RegisterWorker { info: net.info(silent), attestation: Attestation::InsecureSoftware });
+    assert_eq!(net.step(1, vec![tx], vec![]).transactions.len(), 1);
+    let error = net.refused(&admin, form(vec![first, silent]));
+    assert!(matches!(error, TransactionError::Epoch(crate::EpochError::NoEpochKeys { .. })), "{error}");
+
+    // Clusters: the admin forms them, once per number, of registered workers each named once.
     assert!(matches!(registration(net.refused(&operator, form(vec![first]))), RegistrationError::NotAdmin { .. }));
+    assert_eq!(registration(net.refused(&admin, form(vec![]))), RegistrationError::NoWorkers);
+    assert_eq!(registration(net.refused(&admin, form(vec![first, first]))), RegistrationError::DuplicateWorker(first));
+    assert_eq!(registration(net.refused(&admin, form(vec![[9; 32]]))), RegistrationError::UnknownWorker([9; 32]));
     let tx = net.sign(&admin, form(vec![first, second]));
     let built = net.step(1, vec![tx], vec![]);
     assert_eq!(built.transactions.len(), 1, "{:?}", built.dropped);
     let formed = decode_strict::<AssignmentMessage>(&built.messages[0].message.payload).unwrap();
-    assert!(matches!(formed, AssignmentMessage::Cluster(ClusterFormed { cluster: ClusterId(3), .. })), "{formed:?}");
-    assert_eq!(contract_error(net.refused(&admin, form(vec![first]))), ContractError::ClusterExists(cluster));
+    let AssignmentMessage::Cluster(ClusterFormed { cluster: ClusterId(3), epoch: KeyEpoch(0), workers }) = formed
+    else {
+        panic!("{formed:?}")
+    };
+    let expected: Vec<AssignedWorker> = [first, second]
+        .iter()
+        .map(|identity| AssignedWorker { identity: *identity, agreement: epoch_agreement(identity, 0) })
+        .collect();
+    assert_eq!(workers.to_vec(), expected, "each worker with its key of the epoch");
+    assert_eq!(contract_error(net.refused(&admin, form(vec![silent]))), ContractError::ClusterExists(cluster));
+    let error =
+        net.refused(&admin, Call::FormCluster { cluster: ClusterId(4), workers: vec![first].try_into().unwrap() });
+    assert!(matches!(error, TransactionError::Epoch(crate::EpochError::InCluster { .. })), "{error}");
 
     // Code: anyone uploads it, once.
     let module = b"\0asm a module the workers will judge".to_vec();
@@ -359,7 +431,7 @@ fn anyone_instantiates_uploaded_code_on_a_formed_cluster_and_tokens_move_in_and_
     else {
         panic!("{on_topic:?}")
     };
-    assert_eq!((assignment.cluster, assignment.workers.len()), (cluster, 2));
+    assert_eq!((assignment.cluster, assignment.epoch), (cluster, KeyEpoch(0)));
     assert_eq!((*owner, *at, shipped.to_vec()), (operator.public(), nonce, module));
     assert_eq!(
         contract_error(net.refused(&operator, instantiate(code, cluster, 0, 1))),
@@ -373,6 +445,7 @@ fn anyone_instantiates_uploaded_code_on_a_formed_cluster_and_tokens_move_in_and_
         fuel,
         value: Balance(value),
     };
+    let _ = &registered;
     let stranger = ContractId([0xee; 32]);
     assert_eq!(contract_error(net.refused(&admin, command(stranger, 0, 0))), ContractError::UnknownContract(stranger));
     let before = Overlay::new(&net.state).account(&admin.public()).unwrap().balance;
@@ -393,23 +466,21 @@ fn anyone_instantiates_uploaded_code_on_a_formed_cluster_and_tokens_move_in_and_
     let locked = |net: &Net| Overlay::new(&net.state).contract(&contract).unwrap().unwrap().locked.0;
     assert_eq!(locked(&net), 500);
 
-    // The gatekeeper's key message records the contract's keys and registers its egress key.
+    // The gatekeeper set's key message records the contract's keys and registers its egress key.
     let contract_signer = runtime_signer(77);
     let keys = ContractKeys {
-        assignment: 0,
         contract,
         code,
         cluster,
         epoch: KeyEpoch(0),
         agreement: [0xab; 32],
         signing: contract_signer.public(),
-        deliveries: Default::default(),
     };
     let key_message = egress(
-        &gatekeeper(),
-        SenderId::Gatekeeper(gatekeeper().public()),
+        &master().set_signer(KeyEpoch(0)),
+        SenderId::GatekeeperSet,
         0,
-        0,
+        net.next_sequence(SenderId::GatekeeperSet),
         Topic::System(SystemTopic::KeyEpochs),
         &KeyMessage::ContractKeys(keys).encode(),
     );

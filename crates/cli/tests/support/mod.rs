@@ -311,6 +311,30 @@ pub fn submit(node: &Process, from: &AccountPair, call: impl FnOnce(u64) -> Call
     node.wait_finalized(&tx.hash(), Duration::from_secs(60))
 }
 
+/// Forms cluster `number` of `workers` as `//Alice` (the devnet's registry admin) once the first key
+/// epoch is open and the workers have announced their epoch keys: the chain refuses the cluster
+/// before that, so this retries until it is admitted, then waits until it is finalized.
+pub fn form_cluster(node: &Process, number: u32, workers: &[[u8; 32]]) {
+    let alice = pair("//Alice");
+    let mut refusal = String::new();
+    wait_until("the first epoch and the workers' epoch keys", Duration::from_secs(60), || {
+        let (nonce, _) = node.account(&alice.public());
+        let call = Call::FormCluster {
+            cluster: veil_primitives::ClusterId(number),
+            workers: workers.to_vec().try_into().unwrap(),
+        };
+        let tx = alice.sign_transaction(Transaction { genesis: node.chain_id(), signer: alice.public(), nonce, call });
+        let (status, body) = node.submit(&tx);
+        if status == 202 {
+            node.wait_finalized(&tx.hash(), Duration::from_secs(60));
+            return true;
+        }
+        refusal = body.to_string();
+        assert!(refusal.contains("epoch"), "{refusal}");
+        false
+    });
+}
+
 /// A topic's messages so far (none when it does not exist yet).
 pub fn topic_messages(node: &Process, topic: &Topic) -> Vec<Message> {
     let (status, body) = node.get(&format!("/v1/topics/{topic}/messages?from=0"));
@@ -392,8 +416,7 @@ impl ContractNetwork {
             [relay(dir, "gatekeeper", &node, &gatekeeper, None), relay(dir, "worker", &node, &worker, Some("//Bob"))];
         let identity: [u8; 32] = unhex(&status(&worker)["identity"]).try_into().unwrap();
         node.wait_for(&format!("/v1/workers/0x{}", hex::encode(identity)), Duration::from_secs(60), |s, _| s == 200);
-        let workers = vec![identity].try_into().unwrap();
-        submit(&node, &pair("//Alice"), |_| Call::FormCluster { cluster: veil_primitives::ClusterId(1), workers });
+        form_cluster(&node, 1, &[identity]);
         let cluster = node
             .wait_for("/v1/clusters/1", Duration::from_secs(60), |s, body| s == 200 && body["agreement"].is_string());
         let cluster_key = unhex(&cluster["agreement"]).try_into().unwrap();

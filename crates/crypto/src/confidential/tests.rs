@@ -115,38 +115,93 @@ fn a_query_and_its_answer_round_trip_and_bind_to_each_other() {
     assert!(matches!(error, ConfidentialError::AnswerSignature { .. }), "{error}");
 }
 
-#[test]
-fn key_deliveries_are_deterministic_and_open_only_for_their_worker() {
-    let master = MasterKey::from_secret(SecretBytes::new([1; 32]));
-    let cluster_key = master.cluster_key(ClusterId(1), KeyEpoch(0));
-    let workers: Vec<(RuntimeSigner, AgreementSecret)> = (0..2u8)
+fn recipients(n: u8) -> Vec<(RuntimeSigner, AgreementSecret, AssignedWorker)> {
+    (0..n)
         .map(|i| {
             let identity = RuntimeSigner::from_seed(&SecretBytes::new([10 + i; 32]));
-            (identity, AgreementSecret::from_bytes(&SecretBytes::new([20 + i; 32])))
+            let key = AgreementSecret::from_bytes(&SecretBytes::new([20 + i; 32]));
+            let recipient = AssignedWorker { identity: identity.public(), agreement: key.public() };
+            (identity, key, recipient)
         })
-        .collect();
-    let assigned: Vec<AssignedWorker> = workers
-        .iter()
-        .map(|(id, agreement)| AssignedWorker { identity: id.public(), agreement: agreement.public() })
-        .collect();
-    let code = Hash([3; 32]);
-    let keys = ContractKeys::deliver(&master, &cluster_key, 4, CONTRACT, code, &assigned).unwrap();
+        .collect()
+}
+
+#[test]
+fn cluster_keys_are_deterministic_and_open_only_for_their_worker() {
+    let master = MasterKey::from_secret(SecretBytes::new([1; 32]));
+    let cluster_key = master.cluster_key(ClusterId(1), KeyEpoch(0));
+    let workers = recipients(2);
+    let assigned: Vec<AssignedWorker> = workers.iter().map(|(_, _, recipient)| *recipient).collect();
+    let keys = ClusterKeys::deliver(&master, &cluster_key, 4, &assigned).unwrap();
     // A second gatekeeper holding the same master key emits the same bytes.
     let second = MasterKey::from_secret(SecretBytes::new([1; 32]));
-    let again =
-        ContractKeys::deliver(&second, &second.cluster_key(ClusterId(1), KeyEpoch(0)), 4, CONTRACT, code, &assigned)
-            .unwrap();
-    assert_eq!(KeyMessage::ContractKeys(keys.clone()).encode(), KeyMessage::ContractKeys(again).encode());
+    let again = ClusterKeys::deliver(&second, &second.cluster_key(ClusterId(1), KeyEpoch(0)), 4, &assigned).unwrap();
+    assert_eq!(KeyMessage::ClusterKeys(keys.clone()).encode(), KeyMessage::ClusterKeys(again).encode());
 
-    let (first, first_agreement) = &workers[0];
-    let opened = keys.open(&first.public(), first_agreement).unwrap().unwrap();
+    let (first, first_key, _) = &workers[0];
+    let opened = keys.open(&first.public(), first_key).unwrap().unwrap();
     assert_eq!(opened.secret().expose(), cluster_key.secret().expose());
     // The second worker's key does not open the first's delivery; an unassigned worker finds none.
     assert!(keys.open(&first.public(), &workers[1].1).unwrap().is_err());
-    assert!(keys.open(&[0; 32], first_agreement).is_none());
+    assert!(keys.open(&[0; 32], first_key).is_none());
+    // A delivery moved to another duty, epoch or recipient does not open.
+    for forged in [
+        ClusterKeys { duty: 5, ..keys.clone() },
+        ClusterKeys { epoch: KeyEpoch(1), ..keys.clone() },
+        ClusterKeys { cluster: ClusterId(2), ..keys.clone() },
+    ] {
+        assert!(forged.open(&first.public(), first_key).unwrap().is_err());
+    }
+    let mut readdressed = keys.clone();
+    let second_delivery = KeyDelivery { recipient: first.public(), ..keys.deliveries[1].clone() };
+    readdressed.deliveries = vec![second_delivery].try_into().unwrap();
+    assert!(readdressed.open(&first.public(), &workers[1].1).unwrap().is_err());
     // Published keys that the delivered key does not yield are refused.
     let mut lying = keys.clone();
     lying.signing = [0; 32];
-    assert!(matches!(lying.open(&first.public(), first_agreement).unwrap(), Err(ConfidentialError::KeyMismatch(_))));
-    assert_ne!(master.public(), MasterKey::from_secret(SecretBytes::new([2; 32])).public());
+    let error = lying.open(&first.public(), first_key).unwrap().unwrap_err();
+    assert!(matches!(error, ConfidentialError::ClusterKeyMismatch(_)), "{error}");
+    // Contract keys derive from the delivered cluster key.
+    let contract = ContractKeys::derive(&opened, CONTRACT, Hash([3; 32]));
+    assert_eq!(contract, ContractKeys::derive(&cluster_key, CONTRACT, Hash([3; 32])));
+    assert_eq!(contract.agreement, cluster_key.contract_key(CONTRACT).agreement().public());
+}
+
+#[test]
+fn master_shares_open_only_for_their_gatekeeper_and_only_as_the_recorded_master() {
+    let master = MasterKey::from_secret(SecretBytes::new([1; 32]));
+    let epoch = KeyEpoch(3);
+    let gatekeepers = recipients(2);
+    let set: Vec<AssignedWorker> = gatekeepers.iter().map(|(_, _, recipient)| *recipient).collect();
+    let proposal = Proposal::new(&master, epoch, &set).unwrap();
+    assert_eq!(proposal.master, master.public());
+    assert_eq!(proposal.signing, master.set_signer(epoch).public());
+    let (first, first_key, first_recipient) = &gatekeepers[0];
+    let opened = proposal.open(&first.public(), first_key).unwrap().unwrap();
+    assert_eq!(opened.secret().expose(), master.secret().expose());
+    assert!(proposal.open(&[0; 32], first_key).is_none());
+    assert!(proposal.open(&first.public(), &gatekeepers[1].1).unwrap().is_err());
+
+    let share = MasterShare::seal(&master, epoch, first_recipient, 7).unwrap();
+    assert_eq!(share, MasterShare::seal(&master, epoch, first_recipient, 7).unwrap(), "deterministic");
+    let (public, signing) = (master.public(), master.set_signer(epoch).public());
+    assert!(share.open(&first.public(), first_key, &public, &signing).is_ok());
+    // Addressed to someone else.
+    let error = share.open(&gatekeepers[1].0.public(), &gatekeepers[1].1, &public, &signing).unwrap_err();
+    assert!(matches!(error, ConfidentialError::Misdirected { .. }), "{error}");
+    // Replayed as another epoch's share.
+    let replayed = MasterShare { epoch: KeyEpoch(4), ..share.clone() };
+    assert!(replayed.open(&first.public(), first_key, &public, &signing).is_err());
+    // Another master key than the one the chain recorded (an old one, or an impostor's).
+    let old = MasterKey::from_secret(SecretBytes::new([2; 32]));
+    let error = MasterShare::seal(&old, epoch, first_recipient, 7)
+        .unwrap()
+        .open(&first.public(), first_key, &public, &signing)
+        .unwrap_err();
+    assert!(matches!(error, ConfidentialError::Envelope(_)), "bound to the recorded master: {error}");
+    let error = MasterShare::seal(&old, epoch, first_recipient, 7)
+        .unwrap()
+        .open(&first.public(), first_key, &old.public(), &signing)
+        .unwrap_err();
+    assert!(matches!(error, ConfidentialError::MasterMismatch(_)), "{error}");
 }

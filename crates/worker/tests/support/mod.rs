@@ -13,8 +13,8 @@ use veil_crypto::{
     },
 };
 use veil_primitives::{
-    AccountId, Attestation, Balance, Call, ClusterId, ContractId, KeyEpoch, Origin, RegistrationInfo, SenderId,
-    SignedEgress, SignedTransaction, SystemTopic, Topic, Transaction,
+    AccountId, Attestation, Balance, Call, ClusterId, ContractId, KeyEpoch, RegistrationInfo, SenderId, SignedEgress,
+    SignedTransaction, SystemTopic, Topic, Transaction,
     contract::{builtin_code_hash, contract_id},
     decode_strict,
     hashing::sha256,
@@ -56,7 +56,9 @@ impl Scenario {
             for account in [bob.public(), charlie.public(), dave.public()] {
                 genesis.balances.push(GenesisBalance { account, amount: Balance(1_000_000 * Balance::ONE.0) });
             }
-            genesis.senders.push(GenesisSender { sender: SenderId::Gatekeeper(gatekeeper), key: gatekeeper, epoch: 0 });
+            genesis.senders =
+                vec![GenesisSender { sender: SenderId::Gatekeeper(gatekeeper), key: gatekeeper, epoch: 0 }];
+            genesis.keys.rotation_admin = bob.public();
         });
         let genesis = chain.chain.genesis().clone();
         Self { chain, genesis, bob, nonces: BTreeMap::new() }
@@ -101,15 +103,11 @@ impl Scenario {
         self.block(vec![tx]);
     }
 
-    /// Assigns the notes contract to the workers with these identities.
+    /// Forms [`CLUSTER`] of the workers with these identities and assigns the notes contract to it.
     pub fn assign(&mut self, workers: &[[u8; 32]]) {
+        self.form_cluster(workers);
         let bob = self.bob.clone();
-        let call = Call::AssignContract {
-            contract: NOTES,
-            code: builtin_code_hash("notes"),
-            cluster: ClusterId(1),
-            workers: workers.to_vec().try_into().unwrap(),
-        };
+        let call = Call::AssignContract { contract: NOTES, code: builtin_code_hash("notes"), cluster: CLUSTER };
         let (tx, _) = self.sign(&bob, call);
         self.block(vec![tx]);
     }
@@ -138,13 +136,28 @@ impl Scenario {
         self.submit(runtime.pending_egress());
     }
 
-    /// Puts the copies the chain does not have yet in a block (none: no block).
+    /// Relays to each runtime in turn, `rounds` times: what a network of relayers does.
+    pub fn settle(&mut self, runtimes: &mut [&mut Runtime], rounds: usize) {
+        for _ in 0..rounds {
+            for runtime in runtimes.iter_mut() {
+                self.relay(runtime);
+            }
+        }
+    }
+
+    /// Puts the copies the chain does not have yet in a block (none: no block); copies the chain
+    /// refuses (a sender not registered yet) are left out, as a mempool would keep them out.
     pub fn submit(&mut self, copies: Vec<SignedEgress>) {
         let copies: Vec<SignedEgress> =
             copies.into_iter().filter(|copy| copy.egress.sequence >= self.next_sequence(&copy.egress.sender)).collect();
         if !copies.is_empty() {
-            self.chain.push(Vec::new(), copies);
+            self.chain.push_after(1, Vec::new(), copies);
         }
+    }
+
+    /// An empty block `after_ms` after the tip.
+    pub fn wait(&mut self, after_ms: u64) {
+        self.chain.push_after(after_ms, Vec::new(), Vec::new());
     }
 
     pub fn next_sequence(&self, sender: &SenderId) -> u64 {
@@ -154,23 +167,25 @@ impl Scenario {
     /// The gatekeepers' messages on the key-epochs topic so far.
     pub fn key_messages(&self) -> Vec<KeyMessage> {
         let topic = Topic::System(SystemTopic::KeyEpochs);
-        let (messages, _) = self.chain.topic_range(&topic, 0);
-        messages
-            .iter()
-            .filter(|m| matches!(m.origin, Origin::Runtime(SenderId::Gatekeeper(_))))
-            .map(|m| decode_strict::<KeyMessage>(&m.payload).unwrap())
-            .collect()
+        let Some((messages, _)) = self.chain.try_topic_range(&topic, 0) else { return Vec::new() };
+        messages.iter().map(|m| decode_strict::<KeyMessage>(&m.payload).unwrap()).collect()
     }
 
-    /// The contract keys the gatekeeper published for `contract`.
+    /// The newest contract keys the gatekeepers published for `contract`.
     pub fn contract_keys(&self, contract: ContractId) -> ContractKeys {
         self.key_messages()
             .into_iter()
+            .rev()
             .find_map(|message| match message {
                 KeyMessage::ContractKeys(keys) if keys.contract == contract => Some(keys),
                 _ => None,
             })
             .expect("the gatekeeper published the contract's keys")
+    }
+
+    /// The chain's key epochs.
+    pub fn epochs(&self) -> veil_chain::EpochState {
+        Overlay::new(&self.chain.state).epochs().unwrap()
     }
 
     /// The contract keys the gatekeeper published for the notes contract.
@@ -186,15 +201,10 @@ impl Scenario {
         self.block(vec![tx]);
     }
 
-    /// The public key the gatekeeper published for [`CLUSTER`].
-    pub fn cluster_public(&self) -> [u8; 32] {
-        self.key_messages()
-            .into_iter()
-            .find_map(|message| match message {
-                KeyMessage::ClusterPublic { cluster, agreement, .. } if cluster == CLUSTER => Some(agreement),
-                _ => None,
-            })
-            .expect("the gatekeeper published the cluster's key")
+    /// The public key the gatekeepers published for [`CLUSTER`], and its epoch.
+    pub fn cluster_public(&self) -> ([u8; 32], KeyEpoch) {
+        let info = Overlay::new(&self.chain.state).cluster(CLUSTER).unwrap().expect("the cluster is formed");
+        (info.agreement.expect("the gatekeepers published the cluster's key"), info.epoch)
     }
 
     /// Uploads `code` and instantiates it on [`CLUSTER`] from `from` (with `salt` repeated) with
@@ -212,9 +222,9 @@ impl Scenario {
         let salt = [salt; 32];
         let contract = contract_id(&from.public(), &hash, &salt);
         let nonce = *self.nonces.get(&from.public()).unwrap_or(&0);
-        let binding =
-            CommandBinding { chain: self.genesis.hash(), contract, epoch: KeyEpoch(0), sender: from.public(), nonce };
-        let argument = seal_command(&self.cluster_public(), &binding, argument).unwrap();
+        let (cluster_key, epoch) = self.cluster_public();
+        let binding = CommandBinding { chain: self.genesis.hash(), contract, epoch, sender: from.public(), nonce };
+        let argument = seal_command(&cluster_key, &binding, argument).unwrap();
         let call =
             Call::Instantiate { code: hash, cluster: CLUSTER, salt, fuel, argument: argument.try_into().unwrap() };
         let (instantiate, _) = self.sign(from, call);
@@ -252,18 +262,38 @@ impl Scenario {
         self.call(NOTES, from, &command.encode(), 0, 0)
     }
 
+    /// A gatekeeper that opened the first epoch, and `count` workers registered with their
+    /// epoch keys announced.
+    pub fn with_workers(count: usize) -> (Self, Runtime, Vec<Runtime>) {
+        let mut scenario = Self::new();
+        let mut gatekeeper = scenario.gatekeeper();
+        scenario.relay(&mut gatekeeper); // generates and proposes the first master key
+        scenario.relay(&mut gatekeeper); // the epoch opened
+        let mut workers: Vec<Runtime> = (0..count).map(|_| scenario.worker()).collect();
+        for worker in &mut workers {
+            scenario.register(worker.identity(), worker.agreement_key());
+            scenario.relay(worker); // announces its epoch keys
+        }
+        (scenario, gatekeeper, workers)
+    }
+
+    /// Relays to the gatekeeper and the workers until their keys and contracts settle.
+    pub fn settle_all(&mut self, gatekeeper: &mut Runtime, workers: &mut [Runtime]) {
+        for _ in 0..3 {
+            self.relay(gatekeeper);
+            for worker in workers.iter_mut() {
+                self.relay(worker);
+            }
+        }
+    }
+
     /// Gatekeeper and one worker, registered, assigned, with keys delivered and the worker
     /// following the contract.
     pub fn with_worker() -> (Self, Runtime, Runtime) {
-        let mut scenario = Self::new();
-        let mut gatekeeper = scenario.gatekeeper();
-        let mut worker = scenario.worker();
-        scenario.register(worker.identity(), worker.agreement_key());
-        scenario.assign(&[worker.identity()]);
-        scenario.relay(&mut gatekeeper);
-        scenario.relay(&mut gatekeeper); // sees its own messages: acknowledged
-        scenario.relay(&mut worker);
-        scenario.relay(&mut worker);
+        let (mut scenario, mut gatekeeper, mut workers) = Self::with_workers(1);
+        scenario.assign(&[workers[0].identity()]);
+        scenario.settle_all(&mut gatekeeper, &mut workers);
+        let worker = workers.pop().unwrap();
         (scenario, gatekeeper, worker)
     }
 }

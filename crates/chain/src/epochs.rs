@@ -1,0 +1,443 @@
+//! Key epochs, the gatekeeper set and worker liveness.
+//!
+//! **Epochs.** The chain keeps one [`EpochState`]. The first epoch opens when the generating
+//! gatekeeper (the first gatekeeper in genesis) publishes its proposal: the public half of the
+//! master key it generated and the gatekeeper set's egress key derived from it. Later epochs are
+//! asked for by the chain, on the genesis schedule or a `RotateKeys` transaction of the rotation
+//! admin, as a [`AssignmentMessage::Rotation`] on the duty log; any gatekeeper of the set answers
+//! with a proposal signed by its identity key (never by a master key), and the first one accepted
+//! opens the epoch ([`EpochOpening`]). The set's egress key then moves to the new epoch, so egress
+//! signed under the old master key is refused from that block on; commands sealed to the old keys
+//! still open until the grace period ends. A rotation waits until every cluster worker has
+//! announced its key of the coming epoch and the previous epoch has retired, so at most two epochs
+//! are ever usable.
+//!
+//! **Epoch keys.** Every runtime announces, as egress on the duty log, an X25519 key for the
+//! current and for the next epoch, signed by its identity key ([`EpochKey`]); the chain checks the
+//! signature and keeps workers' keys in their records. Gatekeepers seal keys only to these.
+//!
+//! **Liveness.** Any accepted egress of a worker counts as a sign of life; workers send heartbeats
+//! when they have nothing else to say. Anyone may report a cluster worker silent for longer than
+//! the genesis window (`ReportOffline`); the chain checks the claim, removes the worker and takes
+//! the first live worker from the standby list (registered workers in no cluster, with keys for the
+//! current and the next epoch) as its replacement, published as [`AssignmentMessage::Replaced`].
+
+use parity_scale_codec::Encode;
+use veil_crypto::{confidential::KeyMessage, verify_runtime_signature};
+use veil_primitives::{
+    AccountId, ClusterId, KeyEpoch, SenderId, SignedTransaction, SystemTopic, Topic,
+    contract::{AssignedWorker, AssignmentMessage},
+    decode_strict,
+    epoch::{EpochKey, EpochOpening, Heartbeat, Replacement},
+};
+
+use crate::{
+    Chain, TransactionError,
+    contracts::chain_message,
+    messages::{EgressError, Outbox},
+    state::{EpochState, Overlay, SenderInfo, StateError, StateKey, StateReader},
+};
+
+/// Why a rotation request or an offline report is refused. Every variant says what to do.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum EpochError {
+    /// Only the rotation admin may ask for a rotation.
+    #[error("only the rotation admin {admin} may rotate keys on demand")]
+    NotRotationAdmin {
+        /// The admin.
+        admin: AccountId,
+    },
+    /// No epoch is open yet.
+    #[error("no key epoch is open yet: a gatekeeper has not started; start the genesis gatekeeper first")]
+    NoEpoch,
+    /// A rotation is under way.
+    #[error("a rotation to {0} is under way; wait for a gatekeeper to open it")]
+    RotationPending(KeyEpoch),
+    /// The previous epoch is still in its grace period.
+    #[error("{epoch} is still in its grace period until {retires_at_ms} ms; rotate after that")]
+    GraceRunning {
+        /// The previous epoch.
+        epoch: KeyEpoch,
+        /// When it retires.
+        retires_at_ms: u64,
+    },
+    /// Some cluster workers have no key for the next epoch yet.
+    #[error("{0} cluster workers have not announced their key for the next epoch yet; retry in a few blocks")]
+    KeysMissing(u32),
+    /// The reported worker is not in the cluster.
+    #[error("worker 0x{} is not in cluster {}", hex::encode(.worker), .cluster.0)]
+    NotAMember {
+        /// The cluster.
+        cluster: ClusterId,
+        /// The worker.
+        worker: [u8; 32],
+    },
+    /// The reported worker was seen recently.
+    #[error("worker 0x{} was seen at {last_seen_ms} ms, within the {window_ms} ms window", hex::encode(.worker))]
+    StillAlive {
+        /// The worker.
+        worker: [u8; 32],
+        /// Its last sign of life.
+        last_seen_ms: u64,
+        /// The genesis window.
+        window_ms: u64,
+    },
+    /// A worker to form a cluster with has not announced its epoch keys.
+    #[error("worker 0x{} has not announced its keys for {current} and {next}; start it and let it sync", hex::encode(.worker))]
+    NoEpochKeys {
+        /// The worker.
+        worker: [u8; 32],
+        /// The current epoch.
+        current: KeyEpoch,
+        /// The next one.
+        next: KeyEpoch,
+    },
+    /// A worker already in a cluster.
+    #[error("worker 0x{} already works in cluster {}", hex::encode(.worker), .cluster.0)]
+    InCluster {
+        /// The worker.
+        worker: [u8; 32],
+        /// Its cluster.
+        cluster: ClusterId,
+    },
+    /// A command or constructor argument sealed to a retired key.
+    #[error(
+        "key epoch expired: the envelope is sealed to {found}, which is retired (the current epoch is {current}); fetch the current key and seal again"
+    )]
+    KeyEpochExpired {
+        /// The envelope's epoch.
+        found: KeyEpoch,
+        /// The current epoch.
+        current: KeyEpoch,
+    },
+}
+
+/// Why a runtime's egress payload on a system topic is refused.
+fn payload_error(sender: SenderId, reason: impl std::fmt::Display) -> EgressError {
+    EgressError::Payload { sender, reason: reason.to_string() }
+}
+
+impl Chain {
+    /// Whether `identity` is one of the genesis gatekeepers.
+    pub fn is_gatekeeper(&self, identity: &[u8; 32]) -> bool {
+        self.genesis().gatekeeper_identities().contains(identity)
+    }
+
+    /// At the start of every block: retires the previous epoch once its grace period is over, and
+    /// asks for a rotation when the schedule says so and nothing holds it back.
+    pub(crate) fn begin_block<R: StateReader + ?Sized>(
+        &self,
+        overlay: &mut Overlay<'_, R>,
+        outbox: &mut Outbox,
+    ) -> Result<(), StateError> {
+        let mut epochs = overlay.epochs()?;
+        let now = outbox.time_ms();
+        let Some(current) = epochs.current else { return Ok(()) };
+        let mut changed = false;
+        if epochs.previous.is_some() && now >= current.previous_retires_at_ms {
+            epochs.previous = None;
+            changed = true;
+        }
+        let interval = self.genesis().keys.rotation_interval_ms;
+        if interval > 0
+            && now >= current.opened_at_ms.saturating_add(interval)
+            && self.rotation_blocker(&epochs).is_none()
+        {
+            self.request_rotation(overlay, outbox, &mut epochs)?;
+            changed = true;
+        }
+        if changed {
+            overlay.set_epochs(&epochs);
+        }
+        Ok(())
+    }
+
+    fn rotation_blocker(&self, epochs: &EpochState) -> Option<EpochError> {
+        let Some(current) = epochs.current else { return Some(EpochError::NoEpoch) };
+        if let Some(epoch) = epochs.requested {
+            return Some(EpochError::RotationPending(epoch));
+        }
+        if let Some(epoch) = epochs.previous {
+            return Some(EpochError::GraceRunning { epoch, retires_at_ms: current.previous_retires_at_ms });
+        }
+        (epochs.lacking_next > 0).then_some(EpochError::KeysMissing(epochs.lacking_next))
+    }
+
+    fn request_rotation<R: StateReader + ?Sized>(
+        &self,
+        overlay: &mut Overlay<'_, R>,
+        outbox: &mut Outbox,
+        epochs: &mut EpochState,
+    ) -> Result<(), StateError> {
+        let epoch = epochs.next();
+        epochs.requested = Some(epoch);
+        let message = AssignmentMessage::Rotation { epoch };
+        self.publish(overlay, outbox, chain_message(Topic::System(SystemTopic::Assignments), message.encode())?)
+    }
+
+    /// A `RotateKeys` transaction: the rotation admin asks for a new epoch now.
+    pub(crate) fn rotate_keys<R: StateReader + ?Sized>(
+        &self,
+        overlay: &mut Overlay<'_, R>,
+        outbox: &mut Outbox,
+        signer: &AccountId,
+    ) -> Result<(), TransactionError> {
+        let admin = self.genesis().keys.rotation_admin;
+        if *signer != admin {
+            return Err(EpochError::NotRotationAdmin { admin }.into());
+        }
+        let mut epochs = overlay.epochs()?;
+        if let Some(blocker) = self.rotation_blocker(&epochs) {
+            return Err(blocker.into());
+        }
+        self.request_rotation(overlay, outbox, &mut epochs)?;
+        overlay.set_epochs(&epochs);
+        Ok(())
+    }
+
+    /// Refuses an envelope (a command or a constructor argument) sealed to a retired epoch's key.
+    /// Bytes that are not an envelope pass: the runtime refuses them and returns their tokens.
+    pub(crate) fn check_envelope_epoch(
+        &self,
+        epochs: &EpochState,
+        payload: &[u8],
+        now_ms: u64,
+    ) -> Result<(), EpochError> {
+        let Ok(envelope) = decode_strict::<veil_crypto::Envelope>(payload) else { return Ok(()) };
+        let found = envelope.header.key_epoch;
+        if epochs.usable(found, now_ms) || found > epochs.epoch() {
+            // A newer epoch than the chain knows cannot have been sealed honestly; the runtime
+            // refuses it like any envelope that does not open.
+            return Ok(());
+        }
+        Err(EpochError::KeyEpochExpired { found, current: epochs.epoch() })
+    }
+
+    /// Checks a runtime's payload on a system topic before its egress is accepted: it must be
+    /// what the sender may say there, well formed and, for an epoch key, signed by the sender's
+    /// identity. Whether it still applies (a proposal for the epoch asked for, a key for a usable
+    /// epoch, announced once) is decided when it is accepted: an honest runtime that was a block
+    /// late must not be refused, because a refused sequence number would block all its later egress.
+    pub(crate) fn check_runtime_payload(
+        &self,
+        sender: SenderId,
+        topic: Topic,
+        payload: &[u8],
+    ) -> Result<(), EgressError> {
+        match (sender, topic) {
+            (SenderId::Gatekeeper(_), Topic::System(SystemTopic::KeyEpochs)) => match decode_strict(payload) {
+                Ok(KeyMessage::Proposal(_)) => Ok(()),
+                _ => Err(payload_error(sender, "a gatekeeper's own key messages are epoch proposals")),
+            },
+            (SenderId::GatekeeperSet, Topic::System(SystemTopic::KeyEpochs)) => match decode_strict(payload) {
+                Ok(KeyMessage::Proposal(_)) => {
+                    Err(payload_error(sender, "proposals come from one gatekeeper's identity"))
+                }
+                Ok(_) => Ok(()),
+                Err(error) => Err(payload_error(sender, error)),
+            },
+            (SenderId::Worker(identity) | SenderId::Gatekeeper(identity), Topic::System(SystemTopic::Assignments)) => {
+                let Ok(AssignmentMessage::EpochKey(key)) = decode_strict(payload) else {
+                    return Err(payload_error(sender, "runtimes publish only epoch keys on the duty log"));
+                };
+                let signed = EpochKey::signing_payload(&self.id(), &identity, key.epoch, &key.agreement);
+                verify_runtime_signature(&identity, &signed, &key.signature)
+                    .map_err(|_| payload_error(sender, "the epoch key is not signed by the sender's identity"))
+            }
+            (SenderId::Worker(_), Topic::System(SystemTopic::Heartbeats)) => {
+                decode_strict::<Heartbeat>(payload).map(|_| ()).map_err(|error| payload_error(sender, error))
+            }
+            _ => Ok(()),
+        }
+    }
+
+    /// Acts on an accepted proposal, epoch key or worker egress (see the module documentation).
+    pub(crate) fn on_runtime_egress<R: StateReader + ?Sized>(
+        &self,
+        overlay: &mut Overlay<'_, R>,
+        outbox: &mut Outbox,
+        sender: SenderId,
+        topic: Topic,
+        payload: &[u8],
+    ) -> Result<(), StateError> {
+        match (sender, topic) {
+            (SenderId::Gatekeeper(identity), Topic::System(SystemTopic::KeyEpochs)) => {
+                let Ok(KeyMessage::Proposal(proposal)) = decode_strict::<KeyMessage>(payload) else { return Ok(()) };
+                let epochs = overlay.epochs()?;
+                let opens = match epochs.current {
+                    // The first epoch: epoch 0, by the first genesis gatekeeper.
+                    None => {
+                        proposal.epoch == KeyEpoch(0)
+                            && self.genesis().gatekeeper_identities().first() == Some(&identity)
+                    }
+                    // Later ones: the first proposal for the epoch the chain asked for.
+                    Some(_) => epochs.requested == Some(proposal.epoch),
+                };
+                if opens {
+                    self.open_epoch(overlay, outbox, identity, proposal.epoch, proposal.master, proposal.signing)?;
+                }
+            }
+            (SenderId::Worker(identity), _) => {
+                let Some(mut worker) = overlay.worker(&identity)? else { return Ok(()) };
+                worker.last_seen_ms = outbox.time_ms();
+                if let (Topic::System(SystemTopic::Assignments), Ok(AssignmentMessage::EpochKey(key))) =
+                    (topic, decode_strict::<AssignmentMessage>(payload))
+                {
+                    // The first key for the current or the next epoch counts; others change nothing.
+                    let mut epochs = overlay.epochs()?;
+                    let current = epochs.epoch();
+                    let usable = key.epoch == current || key.epoch == epochs.next();
+                    if usable && worker.epoch_key(key.epoch).is_none() {
+                        worker.epoch_keys.retain(|(epoch, _)| *epoch >= current);
+                        let _ = worker.epoch_keys.try_push((key.epoch, key.agreement));
+                        if worker.cluster.is_some() && epochs.current.is_some() && key.epoch == epochs.next() {
+                            epochs.lacking_next = epochs.lacking_next.saturating_sub(1);
+                            overlay.set_epochs(&epochs);
+                        }
+                    }
+                }
+                if worker.cluster.is_none() && !self.is_gatekeeper(&identity) {
+                    let mut standby = overlay.standby()?;
+                    if !standby.contains(&identity) && standby.try_push(identity).is_ok() {
+                        overlay.set_standby(&standby);
+                    }
+                }
+                overlay.set_worker(&identity, &worker);
+            }
+            _ => {}
+        }
+        Ok(())
+    }
+
+    fn open_epoch<R: StateReader + ?Sized>(
+        &self,
+        overlay: &mut Overlay<'_, R>,
+        outbox: &mut Outbox,
+        proposer: [u8; 32],
+        epoch: KeyEpoch,
+        master: [u8; 32],
+        signing: [u8; 32],
+    ) -> Result<(), StateError> {
+        let mut epochs = overlay.epochs()?;
+        let now = outbox.time_ms();
+        let previous_retires_at_ms =
+            if epochs.current.is_some() { now.saturating_add(self.genesis().keys.grace_ms) } else { 0 };
+        let opening = EpochOpening { epoch, master, signing, proposer, opened_at_ms: now, previous_retires_at_ms };
+        epochs.previous = epochs.current.map(|current| current.epoch);
+        epochs.current = Some(opening);
+        epochs.requested = None;
+        epochs.lacking_next = epochs.cluster_workers;
+        overlay.set_epochs(&epochs);
+        let set = SenderId::GatekeeperSet;
+        let next_sequence = overlay.sender(&set)?.map_or(0, |info| info.next_sequence);
+        overlay.set_sender(&set, &SenderInfo { key: signing, epoch, next_sequence });
+        let message = AssignmentMessage::EpochOpened(opening);
+        self.publish(overlay, outbox, chain_message(Topic::System(SystemTopic::Assignments), message.encode())?)
+    }
+
+    /// The workers of a new cluster, each registered, current, in no cluster and with keys for
+    /// the current and the next epoch; each leaves the standby list. Returns them with their keys
+    /// of the current epoch.
+    pub(crate) fn enlist<R: StateReader + ?Sized>(
+        &self,
+        overlay: &mut Overlay<'_, R>,
+        outbox: &Outbox,
+        cluster: ClusterId,
+        identities: &[[u8; 32]],
+    ) -> Result<Vec<AssignedWorker>, TransactionError> {
+        let mut epochs = overlay.epochs()?;
+        let current = epochs.current.ok_or(EpochError::NoEpoch)?.epoch;
+        let next = epochs.next();
+        let workers = self.cluster_workers(overlay, outbox, identities)?;
+        let mut standby = overlay.standby()?;
+        let mut enlisted = Vec::with_capacity(workers.len());
+        for (identity, mut worker) in workers {
+            if let Some(cluster) = worker.cluster {
+                return Err(EpochError::InCluster { worker: identity, cluster }.into());
+            }
+            let (Some(agreement), Some(_)) = (worker.epoch_key(current), worker.epoch_key(next)) else {
+                return Err(EpochError::NoEpochKeys { worker: identity, current, next }.into());
+            };
+            worker.cluster = Some(cluster);
+            overlay.set_worker(&identity, &worker);
+            standby.retain(|waiting| *waiting != identity);
+            enlisted.push(AssignedWorker { identity, agreement });
+        }
+        overlay.set_standby(&standby);
+        epochs.cluster_workers = epochs.cluster_workers.saturating_add(enlisted.len() as u32);
+        overlay.set_epochs(&epochs);
+        Ok(enlisted)
+    }
+
+    /// A `ReportOffline` transaction; see the module documentation.
+    pub(crate) fn report_offline<R: StateReader + ?Sized>(
+        &self,
+        overlay: &mut Overlay<'_, R>,
+        outbox: &mut Outbox,
+        cluster: ClusterId,
+        reported: [u8; 32],
+    ) -> Result<(), TransactionError> {
+        let mut info = overlay.cluster(cluster)?.ok_or(crate::ContractError::UnknownCluster(cluster))?;
+        let not_a_member = EpochError::NotAMember { cluster, worker: reported };
+        if !info.workers.contains(&reported) {
+            return Err(not_a_member.into());
+        }
+        let mut worker = overlay.worker(&reported)?.ok_or(not_a_member)?;
+        let now = outbox.time_ms();
+        let window_ms = self.genesis().liveness.offline_after_ms;
+        if now.saturating_sub(worker.last_seen_ms) <= window_ms && worker.expires_at_ms > now {
+            let alive = EpochError::StillAlive { worker: reported, last_seen_ms: worker.last_seen_ms, window_ms };
+            return Err(alive.into());
+        }
+        let mut epochs = overlay.epochs()?;
+        let (current, next) = (epochs.epoch(), epochs.next());
+        info.workers.retain(|member| *member != reported);
+        epochs.cluster_workers = epochs.cluster_workers.saturating_sub(1);
+        if worker.epoch_key(next).is_none() {
+            epochs.lacking_next = epochs.lacking_next.saturating_sub(1);
+        }
+        worker.cluster = None;
+        overlay.set_worker(&reported, &worker);
+
+        let mut standby = overlay.standby()?;
+        let mut added = None;
+        for candidate in standby.iter() {
+            let Some(mut record) = overlay.worker(candidate)? else { continue };
+            let live = now.saturating_sub(record.last_seen_ms) <= window_ms && record.expires_at_ms > now;
+            if let (true, None, Some(agreement), Some(_)) =
+                (live, record.cluster, record.epoch_key(current), record.epoch_key(next))
+            {
+                record.cluster = Some(cluster);
+                overlay.set_worker(candidate, &record);
+                added = Some(AssignedWorker { identity: *candidate, agreement });
+                break;
+            }
+        }
+        if let Some(added) = added {
+            standby.retain(|waiting| *waiting != added.identity);
+            overlay.set_standby(&standby);
+            // Bounded like the cluster it left: one out, one in.
+            let _ = info.workers.try_push(added.identity);
+            epochs.cluster_workers = epochs.cluster_workers.saturating_add(1);
+        }
+        overlay.set_cluster(cluster, &info);
+        overlay.set_epochs(&epochs);
+        let message = AssignmentMessage::Replaced(Replacement { cluster, epoch: current, removed: reported, added });
+        self.publish(overlay, outbox, chain_message(Topic::System(SystemTopic::Assignments), message.encode())?)?;
+        Ok(())
+    }
+
+    /// Keys whose names depend on state the first round read: the standby workers a replacement is
+    /// chosen from. `state` must hold [`Chain::keys_touched`] of the same transactions.
+    pub fn dependent_keys<R: StateReader + ?Sized>(
+        &self,
+        state: &R,
+        transactions: &[SignedTransaction],
+    ) -> Result<Vec<Vec<u8>>, StateError> {
+        if !transactions.iter().any(|tx| matches!(tx.transaction.call, veil_primitives::Call::ReportOffline { .. })) {
+            return Ok(Vec::new());
+        }
+        let standby = Overlay::new(state).standby()?;
+        Ok(standby.iter().map(|identity| StateKey::Worker(*identity).to_bytes()).collect())
+    }
+}

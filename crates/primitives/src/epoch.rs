@@ -1,0 +1,119 @@
+//! Key epochs and liveness as the chain sees them: what runtimes announce and what the chain tells
+//! gatekeepers about rotations and replacements.
+//!
+//! Every key below the master key belongs to one [`KeyEpoch`]. Each runtime (worker or gatekeeper)
+//! announces, for the current epoch and the next one, a fresh X25519 key signed by its identity key
+//! ([`EpochKey`]); gatekeepers seal keys only to those, and the runtime destroys the secret half
+//! when the epoch retires, so a later leak of its long-lived keys opens no past delivery. An epoch
+//! opens when the chain records the first gatekeeper proposal for it ([`EpochOpening`]); the epoch
+//! before it stays usable until its grace period ends, then it is retired everywhere.
+
+use parity_scale_codec::{Decode, Encode, MaxEncodedLen};
+
+use crate::{
+    contract::AssignedWorker,
+    hashing::Hash,
+    ids::{ClusterId, KeyEpoch},
+};
+
+/// Domain separator of an epoch key's signature.
+pub const EPOCH_KEY_DOMAIN: &[u8] = b"veil/epoch-key/v1";
+
+/// The most gatekeepers a network has.
+pub const MAX_GATEKEEPERS: usize = 16;
+
+/// A runtime's key-agreement key for one epoch, signed by its identity key. Published as the
+/// runtime's egress on the assignments topic; keys of that epoch are sealed to it.
+#[derive(Clone, Copy, PartialEq, Eq, Debug, Encode, Decode, MaxEncodedLen)]
+pub struct EpochKey {
+    /// The epoch.
+    pub epoch: KeyEpoch,
+    /// The X25519 public key.
+    pub agreement: [u8; 32],
+    /// The identity key's ed25519 signature over [`EpochKey::signing_payload`].
+    pub signature: [u8; 64],
+}
+
+impl EpochKey {
+    /// What the identity key signs: the domain, the chain id, the identity, the epoch and the key.
+    pub fn signing_payload(chain: &Hash, identity: &[u8; 32], epoch: KeyEpoch, agreement: &[u8; 32]) -> Vec<u8> {
+        let mut payload = EPOCH_KEY_DOMAIN.to_vec();
+        (chain, identity, epoch, agreement).encode_to(&mut payload);
+        payload
+    }
+}
+
+/// The chain's record that an epoch opened: the first gatekeeper proposal for it that the chain
+/// accepted. Published on the assignments topic.
+#[derive(Clone, Copy, PartialEq, Eq, Debug, Encode, Decode, MaxEncodedLen)]
+pub struct EpochOpening {
+    /// The epoch.
+    pub epoch: KeyEpoch,
+    /// The public half of the epoch's master key (see `veil_crypto::MasterKey::public`).
+    pub master: [u8; 32],
+    /// The gatekeeper set's egress key for the epoch, derived from the master key.
+    pub signing: [u8; 32],
+    /// The gatekeeper whose proposal opened it.
+    pub proposer: [u8; 32],
+    /// When it opened (the block time), milliseconds since the Unix epoch.
+    pub opened_at_ms: u64,
+    /// When the previous epoch retires (its grace period ends), milliseconds since the Unix epoch;
+    /// 0 for the first epoch.
+    pub previous_retires_at_ms: u64,
+}
+
+/// The chain's record that a cluster lost a worker that fell silent and, if one was available, got
+/// a replacement. Published on the assignments topic.
+#[derive(Clone, PartialEq, Eq, Debug, Encode, Decode, MaxEncodedLen)]
+pub struct Replacement {
+    /// The cluster.
+    pub cluster: ClusterId,
+    /// The key epoch the replacement's key is for.
+    pub epoch: KeyEpoch,
+    /// The worker removed.
+    pub removed: [u8; 32],
+    /// The worker added, with its key for `epoch`; `None` when no standby worker was available.
+    pub added: Option<AssignedWorker>,
+}
+
+/// A worker's periodic sign of life, its egress on the heartbeats topic.
+#[derive(Clone, Copy, PartialEq, Eq, Debug, Encode, Decode, MaxEncodedLen)]
+pub struct Heartbeat {
+    /// The newest chain height the worker had verified when it sent this.
+    pub height: u64,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::codec::strict_check;
+    use proptest::prelude::*;
+
+    proptest! {
+        #[test]
+        fn epoch_keys_and_openings_decode_strictly(
+            epoch: u32, key: [u8; 32], extra: u8, cut in 1usize..200, flip_at: usize, flip: u8,
+        ) {
+            let announced = EpochKey { epoch: KeyEpoch(epoch), agreement: key, signature: [epoch as u8; 64] };
+            prop_assert_eq!(strict_check::check(&announced, extra, cut, flip_at, flip), Ok(()));
+            let opening = EpochOpening {
+                epoch: KeyEpoch(epoch), master: key, signing: [1; 32], proposer: [2; 32], opened_at_ms: 8, previous_retires_at_ms: 9,
+            };
+            prop_assert_eq!(strict_check::check(&opening, extra, cut, flip_at, flip), Ok(()));
+        }
+    }
+
+    #[test]
+    fn the_epoch_key_signature_binds_chain_identity_epoch_and_key() {
+        let base = EpochKey::signing_payload(&Hash([1; 32]), &[2; 32], KeyEpoch(3), &[4; 32]);
+        assert!(base.starts_with(EPOCH_KEY_DOMAIN));
+        for other in [
+            EpochKey::signing_payload(&Hash([9; 32]), &[2; 32], KeyEpoch(3), &[4; 32]),
+            EpochKey::signing_payload(&Hash([1; 32]), &[9; 32], KeyEpoch(3), &[4; 32]),
+            EpochKey::signing_payload(&Hash([1; 32]), &[2; 32], KeyEpoch(9), &[4; 32]),
+            EpochKey::signing_payload(&Hash([1; 32]), &[2; 32], KeyEpoch(3), &[9; 32]),
+        ] {
+            assert_ne!(base, other);
+        }
+    }
+}
