@@ -120,7 +120,7 @@ fn payload_error(sender: SenderId, reason: impl std::fmt::Display) -> EgressErro
 impl Chain {
     /// Whether `identity` is one of the genesis gatekeepers.
     pub fn is_gatekeeper(&self, identity: &[u8; 32]) -> bool {
-        self.genesis().gatekeeper_identities().contains(identity)
+        self.gatekeepers().contains(identity)
     }
 
     /// At the start of every block: retires the previous epoch once its grace period is over, and
@@ -266,10 +266,7 @@ impl Chain {
                 let epochs = overlay.epochs()?;
                 let opens = match epochs.current {
                     // The first epoch: epoch 0, by the first genesis gatekeeper.
-                    None => {
-                        proposal.epoch == KeyEpoch(0)
-                            && self.genesis().gatekeeper_identities().first() == Some(&identity)
-                    }
+                    None => proposal.epoch == KeyEpoch(0) && self.gatekeepers().first() == Some(&identity),
                     // Later ones: the first proposal for the epoch the chain asked for.
                     Some(_) => epochs.requested == Some(proposal.epoch),
                 };

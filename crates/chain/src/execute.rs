@@ -301,6 +301,8 @@ pub struct Executed {
 pub struct Chain {
     genesis: Genesis,
     id: Hash,
+    /// The genesis gatekeeper set, in genesis order (read on every worker egress).
+    gatekeepers: Vec<[u8; 32]>,
 }
 
 impl Chain {
@@ -308,12 +310,18 @@ impl Chain {
     pub fn new(genesis: Genesis) -> Result<Self, GenesisError> {
         genesis.validate()?;
         let id = genesis.hash();
-        Ok(Self { genesis, id })
+        let gatekeepers = genesis.gatekeeper_identities();
+        Ok(Self { genesis, id, gatekeepers })
     }
 
     /// The genesis configuration.
     pub fn genesis(&self) -> &Genesis {
         &self.genesis
+    }
+
+    /// The genesis gatekeeper set, in genesis order: the first generates the first master key.
+    pub fn gatekeepers(&self) -> &[[u8; 32]] {
+        &self.gatekeepers
     }
 
     /// The chain id that transactions bind to.

@@ -401,7 +401,6 @@ impl Chain {
         if used >= limit {
             return Err(EgressError::RateLimited { sender, limit });
         }
-        let hash = copy.hash();
         // Only a state error can fail from here on, and it abandons the whole block.
         let message = match outcome {
             EgressOutcome::Accepted => {
@@ -412,13 +411,7 @@ impl Chain {
                 if let Some(forgotten) = egress.sequence.checked_sub(self.genesis().economics.egress_window) {
                     overlay.set_egress_accepted(&sender, forgotten, None);
                 }
-                let message =
-                    Message { topic: egress.topic, origin: Origin::Runtime(sender), payload: egress.payload.clone() };
-                // Published before what the chain does in answer (an epoch opening, a re-keying).
-                self.publish(overlay, outbox, message)?;
-                self.on_accepted_egress(overlay, outbox, sender, egress.topic, &egress.payload)?;
-                *outbox.egress_used.entry(sender).or_default() += 1;
-                return Ok(outcome);
+                Message { topic: egress.topic, origin: Origin::Runtime(sender), payload: egress.payload.clone() }
             }
             EgressOutcome::Discrepancy => {
                 let accepted = overlay.egress_accepted(&sender, egress.sequence)?.unwrap_or_default();
@@ -428,11 +421,15 @@ impl Chain {
                     .encode()
                     .try_into()
                     .map_err(|_| StateError::Store("discrepancy evidence exceeds a message".into()))?;
-                overlay.set_discrepancy(&sender, egress.sequence, &hash);
+                overlay.set_discrepancy(&sender, egress.sequence, &copy.hash());
                 Message { topic: Topic::System(SystemTopic::Discrepancies), origin: Origin::Chain, payload }
             }
         };
+        // Published before what the chain does in answer (an epoch opening, a re-keying).
         self.publish(overlay, outbox, message)?;
+        if outcome == EgressOutcome::Accepted {
+            self.on_accepted_egress(overlay, outbox, sender, egress.topic, &egress.payload)?;
+        }
         *outbox.egress_used.entry(sender).or_default() += 1;
         Ok(outcome)
     }

@@ -519,6 +519,10 @@ impl DeliveryBinding<'_> {
         }
     }
 
+    fn params<'a>(&self, aad: &'a [u8]) -> EnvelopeParams<'a> {
+        EnvelopeParams { purpose: Purpose::KeyDelivery, direction: Direction::Request, key_epoch: self.epoch(), aad }
+    }
+
     fn seal(
         &self,
         ephemeral: &AgreementSecret,
@@ -526,25 +530,13 @@ impl DeliveryBinding<'_> {
         secret: &SecretBytes<32>,
     ) -> Result<KeyDelivery, ConfidentialError> {
         let aad = with_domain(KEY_DELIVERY_DOMAIN, self);
-        let params = EnvelopeParams {
-            purpose: Purpose::KeyDelivery,
-            direction: Direction::Request,
-            key_epoch: self.epoch(),
-            aad: &aad,
-        };
-        let envelope = envelope::seal_with_ephemeral(ephemeral, to, &params, secret.expose())?;
+        let envelope = envelope::seal_with_ephemeral(ephemeral, to, &self.params(&aad), secret.expose())?;
         Ok(KeyDelivery { recipient: *self.recipient(), envelope })
     }
 
     fn open(&self, with: &AgreementSecret, delivery: &KeyDelivery) -> Result<SecretBytes<32>, ConfidentialError> {
         let aad = with_domain(KEY_DELIVERY_DOMAIN, self);
-        let params = EnvelopeParams {
-            purpose: Purpose::KeyDelivery,
-            direction: Direction::Request,
-            key_epoch: self.epoch(),
-            aad: &aad,
-        };
-        let plain = envelope::open(with, &params, &delivery.envelope)?;
+        let plain = envelope::open(with, &self.params(&aad), &delivery.envelope)?;
         let secret: [u8; 32] = plain.as_slice().try_into().map_err(|_| ConfidentialError::Malformed {
             what: "delivered key",
             reason: format!("{} bytes, expected 32", plain.len()),

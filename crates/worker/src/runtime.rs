@@ -740,9 +740,18 @@ impl Runtime {
 
     /// The other genesis gatekeepers this one verified, with their keys of `epoch`.
     fn verified_gatekeepers(&self, epoch: KeyEpoch) -> Vec<AssignedWorker> {
-        self.gatekeepers
-            .iter()
-            .filter(|identity| **identity != self.identity() && self.verified.contains(*identity))
+        let others = self.gatekeepers.iter().filter(|id| **id != self.identity() && self.verified.contains(*id));
+        self.with_keys(others, epoch)
+    }
+
+    /// Each of `identities` that announced a key of `epoch`, with that key.
+    fn with_keys<'a>(
+        &self,
+        identities: impl IntoIterator<Item = &'a [u8; 32]>,
+        epoch: KeyEpoch,
+    ) -> Vec<AssignedWorker> {
+        identities
+            .into_iter()
             .filter_map(|identity| {
                 let agreement = *self.runtime_keys.get(&(*identity, epoch))?;
                 Some(AssignedWorker { identity: *identity, agreement })
@@ -818,12 +827,17 @@ impl Runtime {
 
     /// The gatekeeper set's next output: signed and queued when this gatekeeper holds the master
     /// key of `epoch`, skipped otherwise; numbered alike on every gatekeeper either way.
-    fn push_set(&mut self, epoch: KeyEpoch, message: Result<KeyMessage, String>) {
+    /// `make` builds it from the master key and its sequence number.
+    fn push_set(
+        &mut self,
+        epoch: KeyEpoch,
+        make: impl FnOnce(&MasterKey, u64) -> Result<KeyMessage, ConfidentialError>,
+    ) {
         let sequence = self.set_next;
         self.set_next += 1;
         let Some(master) = self.masters.get(&epoch) else { return };
         let signer = master.set_signer(epoch);
-        let message = match message {
+        let message = match make(master, sequence) {
             Ok(message) => message,
             Err(error) => return self.note(format!("gatekeeper set output {sequence}: {error}")),
         };
@@ -911,12 +925,15 @@ impl Runtime {
             (Origin::Chain, AssignmentMessage::Contract(assignment)) => {
                 self.assigned.insert(assignment.contract, (assignment.code, assignment.cluster, assignment.epoch));
                 if self.role == Role::Gatekeeper {
-                    let keys = self
-                        .masters
-                        .get(&assignment.epoch)
-                        .map(|master| master.cluster_key(assignment.cluster, assignment.epoch))
-                        .map(|cluster_key| ContractKeys::derive(&cluster_key, assignment.contract, assignment.code));
-                    self.push_set(assignment.epoch, keys.map(KeyMessage::ContractKeys).ok_or_else(String::new));
+                    let (epoch, cluster) = (assignment.epoch, assignment.cluster);
+                    self.push_set(epoch, |master, _| {
+                        let cluster_key = master.cluster_key(cluster, epoch);
+                        Ok(KeyMessage::ContractKeys(ContractKeys::derive(
+                            &cluster_key,
+                            assignment.contract,
+                            assignment.code,
+                        )))
+                    });
                 }
                 self.adopt_contracts();
                 Ok(())
@@ -952,17 +969,9 @@ impl Runtime {
             && self.verified.contains(&identity)
         {
             let recipient = AssignedWorker { identity, agreement: key.agreement };
-            let sequence = self.set_next;
-            let share = self
-                .masters
-                .get(&key.epoch)
-                .map(|master| MasterShare::seal(master, key.epoch, &recipient, sequence).map_err(|e| e.to_string()));
-            let share = match share {
-                Some(Ok(share)) => Ok(KeyMessage::MasterShare(share)),
-                Some(Err(error)) => Err(error),
-                None => Err(String::new()),
-            };
-            self.push_set(key.epoch, share);
+            self.push_set(key.epoch, |master, sequence| {
+                MasterShare::seal(master, key.epoch, &recipient, sequence).map(KeyMessage::MasterShare)
+            });
         }
         Ok(())
     }
@@ -985,12 +994,10 @@ impl Runtime {
             self.verified.contains(&worker.identity)
                 && self.runtime_keys.get(&(worker.identity, epoch)) == Some(&worker.agreement)
         });
-        let keys = self
-            .masters
-            .get(&epoch)
-            .map(|master| ClusterKeys::deliver(master, &master.cluster_key(cluster, epoch), duty, &trusted))
-            .map(|keys| keys.map(KeyMessage::ClusterKeys).map_err(|e| e.to_string()));
-        self.push_set(epoch, keys.unwrap_or_else(|| Err(String::new())));
+        self.push_set(epoch, |master, _| {
+            ClusterKeys::deliver(master, &master.cluster_key(cluster, epoch), duty, &trusted)
+                .map(KeyMessage::ClusterKeys)
+        });
         if unverified.is_empty() {
             Ok(())
         } else {
@@ -1027,18 +1034,12 @@ impl Runtime {
             return Ok(());
         }
         let Some(added) = replacement.added else { return Ok(()) };
-        // Everyone in the cluster, each with its verified key of the epoch: the added worker is
-        // named with the key the chain recorded, the others with theirs.
-        let workers: Vec<AssignedWorker> = self.clusters[&replacement.cluster]
-            .iter()
-            .filter_map(|identity| {
-                if *identity == added.identity {
-                    return Some(added);
-                }
-                let agreement = *self.runtime_keys.get(&(*identity, replacement.epoch))?;
-                Some(AssignedWorker { identity: *identity, agreement })
-            })
-            .collect();
+        // Everyone in the cluster with a key of the epoch; the added worker is named with the key
+        // the chain recorded, which `deliver_cluster` checks against the one it signed.
+        let others = self.clusters[&replacement.cluster].iter().filter(|identity| **identity != added.identity);
+        let mut workers = self.with_keys(others, replacement.epoch);
+        workers.push(added);
+        workers.sort_by_key(|worker| worker.identity);
         self.deliver_cluster(duty, replacement.cluster, replacement.epoch, &workers)
     }
 
@@ -1065,13 +1066,7 @@ impl Runtime {
         let clusters: Vec<(ClusterId, Vec<[u8; 32]>)> =
             self.clusters.iter().map(|(id, workers)| (*id, workers.iter().copied().collect())).collect();
         for (cluster, identities) in clusters {
-            let workers: Vec<AssignedWorker> = identities
-                .iter()
-                .filter_map(|identity| {
-                    let agreement = *self.runtime_keys.get(&(*identity, epoch))?;
-                    Some(AssignedWorker { identity: *identity, agreement })
-                })
-                .collect();
+            let workers = self.with_keys(&identities, epoch);
             if let Err(error) = self.deliver_cluster(duty, cluster, epoch, &workers) {
                 self.note(error);
             }
@@ -1079,11 +1074,9 @@ impl Runtime {
         let contracts: Vec<(ContractId, Hash, ClusterId)> =
             self.assigned.iter().map(|(id, (code, cluster, _))| (*id, *code, *cluster)).collect();
         for (contract, code, cluster) in contracts {
-            let keys = self
-                .masters
-                .get(&epoch)
-                .map(|master| ContractKeys::derive(&master.cluster_key(cluster, epoch), contract, code));
-            self.push_set(epoch, keys.map(KeyMessage::ContractKeys).ok_or_else(String::new));
+            self.push_set(epoch, |master, _| {
+                Ok(KeyMessage::ContractKeys(ContractKeys::derive(&master.cluster_key(cluster, epoch), contract, code)))
+            });
         }
         Ok(())
     }
@@ -1267,9 +1260,9 @@ impl Runtime {
         self.egress.acknowledge(SenderId::Contract(contract), *published);
     }
 
-    /// The key an envelope sealed to `contract`'s keys opens under: the epoch its header names, if
-    /// that epoch's keys were usable at the message's block time.
-    fn contract_key_for(
+    /// The cluster key whose derived keys an envelope sealed for `contract` opens under: the epoch its
+    /// header names, if that epoch's keys were usable at the message's block time.
+    fn cluster_key_for(
         &self,
         contract: ContractId,
         sealed: &[u8],
@@ -1302,7 +1295,7 @@ impl Runtime {
             zeroize::Zeroizing::new(Vec::new())
         } else {
             let (cluster_key, epoch) =
-                self.contract_key_for(contract, &deployment.argument, deployment.block.timestamp_ms)?;
+                self.cluster_key_for(contract, &deployment.argument, deployment.block.timestamp_ms)?;
             let binding = CommandBinding {
                 chain: self.chain,
                 contract,
@@ -1352,7 +1345,7 @@ impl Runtime {
             Caller::Contract(from) => AccountId(from.0),
         };
         let who = format!("command of {sender} (nonce {})", command.nonce);
-        let opened = self.contract_key_for(contract, &command.payload, command.block.timestamp_ms).and_then(
+        let opened = self.cluster_key_for(contract, &command.payload, command.block.timestamp_ms).and_then(
             |(sealed_to, epoch)| {
                 let binding = CommandBinding { chain: self.chain, contract, epoch, sender, nonce: command.nonce };
                 open_command(&sealed_to.contract_key(contract).agreement(), &binding, &command.payload)
