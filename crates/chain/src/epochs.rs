@@ -438,3 +438,6 @@ impl Chain {
         Ok(standby.iter().map(|identity| StateKey::Worker(*identity).to_bytes()).collect())
     }
 }
+
+#[cfg(test)]
+mod tests;

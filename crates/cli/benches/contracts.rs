@@ -79,7 +79,7 @@ fn main() {
     let (sequential, burst) = (numbers.first().copied().unwrap_or(40), numbers.get(1).copied().unwrap_or(500));
     let dir = temp_dir("bench-contracts");
     let network = ContractNetwork::start(&dir);
-    let (node, worker) = (&network.node, &network.worker);
+    let (node, worker) = (&network.node, network.worker());
     let (charlie, dave) = (pair("//Charlie"), pair("//Dave"));
     let (key, _) = network.deploy(&charlie, &contract_wasm("veil_secret_token"), &[], FUEL);
     let token = TokenContract(key);

@@ -5,8 +5,14 @@
 //! them as one batch (`/v1/sync`); then it submits the runtime's pending egress that the chain does
 //! not have yet (the sender's next sequence number on chain decides, so nothing the chain already
 //! accepted is sent again). With `--operator` it also registers the worker (and renews it when half
-//! its registration's lifetime is gone). It keeps no state of its own: after either side restarts,
-//! the next round starts from what the runtime and the chain say.
+//! its registration's lifetime is gone).
+//!
+//! For a worker in a cluster it also keeps the cluster alive: it uploads the runtime's sealed
+//! snapshot of the cluster state to the node (`PUT /v1/snapshots/{cluster}`) every
+//! `--snapshot-interval-ms`; with `--operator` it reports members the node shows offline
+//! (`ReportOffline`); and when its runtime joined as a replacement, it downloads the newest
+//! snapshot and hands it over (`POST /v1/snapshot`). It keeps no state of its own: after either
+//! side restarts, the next round starts from what the runtime and the chain say.
 
 /// A line on standard error: the process's log.
 macro_rules! log {
@@ -52,6 +58,9 @@ pub(crate) struct RelayArgs {
     /// Pause between rounds, in milliseconds.
     #[arg(long, default_value_t = 200)]
     interval_ms: u64,
+    /// How often to upload the cluster's sealed state snapshot, in milliseconds.
+    #[arg(long, default_value_t = 2_000)]
+    snapshot_interval_ms: u64,
 }
 
 struct Endpoint {
@@ -97,7 +106,16 @@ pub(crate) fn relay(args: RelayArgs) -> Result<(), Failure> {
         Some(path) => Some(std::fs::read(path).map_err(|e| Failure::BadInput(format!("{}: {e}", path.display())))?),
         None => None,
     };
-    let mut relayer = Relayer { node, worker, operator, collateral, registration_sent: None };
+    let mut relayer = Relayer {
+        node,
+        worker,
+        operator,
+        collateral,
+        registration_sent: None,
+        snapshot_interval: Duration::from_millis(args.snapshot_interval_ms),
+        snapshot_sent: None,
+        reported: std::collections::BTreeMap::new(),
+    };
     loop {
         if let Err(error) = relayer.round() {
             log!("relay: {error}");
@@ -113,7 +131,15 @@ struct Relayer {
     collateral: Option<Vec<u8>>,
     /// When a registration was last submitted: wait for it to land before sending another.
     registration_sent: Option<Instant>,
+    snapshot_interval: Duration,
+    /// When a snapshot was last uploaded.
+    snapshot_sent: Option<Instant>,
+    /// When each silent cluster member was last reported: wait for the report to land.
+    reported: std::collections::BTreeMap<String, Instant>,
 }
+
+/// How long to wait for a submitted registration or report to land before sending it again.
+const RESUBMIT_AFTER: Duration = Duration::from_secs(10);
 
 impl Relayer {
     fn round(&mut self) -> Result<(), String> {
@@ -121,11 +147,100 @@ impl Relayer {
         if status != 200 {
             return Err(format!("runtime status: {status} {runtime}"));
         }
-        if self.operator.is_some() && runtime["role"] == "worker" {
+        // A gatekeeper registers too: the others check its quote before they share the master key.
+        if self.operator.is_some() {
             self.register(&runtime)?;
         }
         self.sync(&runtime)?;
-        self.submit_egress()
+        self.submit_egress()?;
+        if let Some(cluster) = runtime["cluster"]["cluster"].as_u64() {
+            if runtime["cluster"]["awaiting_snapshot"] == true {
+                self.take_over_snapshot(cluster)?;
+            } else {
+                self.upload_snapshot(cluster)?;
+                self.report_offline(cluster)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Signs `call` with the operator's next nonce and submits it.
+    fn submit_transaction(&self, operator: &AccountPair, call: Call) -> Result<(u16, Value), String> {
+        let (_, chain) = self.node.get("/v1/chain")?;
+        let genesis: Hash = chain["chain_id"].as_str().unwrap_or_default().parse().map_err(|e| format!("{e}"))?;
+        let (_, account) = self.node.get(&format!("/v1/accounts/{}", operator.public()))?;
+        let nonce = account["nonce"].as_u64().unwrap_or(0);
+        let tx = operator.sign_transaction(Transaction { genesis, signer: operator.public(), nonce, call });
+        let body = json!({ "transaction": format!("0x{}", hex::encode(tx.encode())) });
+        self.node.json("POST", "/v1/transactions", Some(&body))
+    }
+
+    /// Uploads the runtime's sealed cluster snapshot, at most once per interval.
+    fn upload_snapshot(&mut self, cluster: u64) -> Result<(), String> {
+        if self.snapshot_sent.is_some_and(|sent| sent.elapsed() < self.snapshot_interval) {
+            return Ok(());
+        }
+        self.snapshot_sent = Some(Instant::now());
+        let (status, body) = request(&self.worker.authority, "GET", "/v1/snapshot", "application/octet-stream", &[])
+            .map_err(|e| format!("runtime snapshot: {e}"))?;
+        if status != 200 {
+            return Err(format!("runtime snapshot: {status} {}", String::from_utf8_lossy(&body)));
+        }
+        let upload = json!({ "snapshot": format!("0x{}", hex::encode(&body)) });
+        let (status, answer) = self.node.json("PUT", &format!("/v1/snapshots/{cluster}"), Some(&upload))?;
+        match status {
+            // 409: another member's snapshot is as new; nothing to do.
+            202 | 409 => Ok(()),
+            _ => Err(format!("snapshot upload: {status} {answer}")),
+        }
+    }
+
+    /// Hands the newest stored snapshot of the cluster to a runtime that joined as a replacement.
+    fn take_over_snapshot(&self, cluster: u64) -> Result<(), String> {
+        let (status, stored) = self.node.get(&format!("/v1/snapshots/{cluster}"))?;
+        if status == 404 {
+            return Ok(()); // No live member uploaded one yet.
+        }
+        if status != 200 {
+            return Err(format!("snapshot download: {status} {stored}"));
+        }
+        let bytes = unhex(&stored["snapshot"])?;
+        let (status, body) =
+            request(&self.worker.authority, "POST", "/v1/snapshot", "application/octet-stream", &bytes)
+                .map_err(|e| format!("runtime snapshot: {e}"))?;
+        if status != 200 {
+            return Err(format!(
+                "the runtime refused the snapshot at height {}: {}",
+                stored["height"],
+                String::from_utf8_lossy(&body)
+            ));
+        }
+        log!("relay: the runtime took over cluster {cluster}'s snapshot at height {}", stored["height"]);
+        Ok(())
+    }
+
+    /// Reports members of the cluster that the node shows offline (needs `--operator`, who pays).
+    fn report_offline(&mut self, cluster: u64) -> Result<(), String> {
+        let Some(operator) = &self.operator else { return Ok(()) };
+        let (status, view) = self.node.get(&format!("/v1/clusters/{cluster}"))?;
+        if status != 200 {
+            return Err(format!("cluster {cluster}: {status} {view}"));
+        }
+        for member in view["workers"].as_array().into_iter().flatten() {
+            let worker = member["worker"].as_str().unwrap_or_default().to_owned();
+            if member["offline"] != true || self.reported.get(&worker).is_some_and(|at| at.elapsed() < RESUBMIT_AFTER) {
+                continue;
+            }
+            let identity: [u8; 32] =
+                unhex(&member["worker"])?.try_into().map_err(|_| format!("worker {worker} is not 32 bytes"))?;
+            let cluster_id =
+                u32::try_from(cluster).map_err(|_| format!("cluster {cluster} is not a cluster number"))?;
+            let call = Call::ReportOffline { cluster: veil_primitives::ClusterId(cluster_id), worker: identity };
+            let (status, answer) = self.submit_transaction(operator, call)?;
+            log!("relay: reported worker {worker} of cluster {cluster} offline: {status} {answer}");
+            self.reported.insert(worker, Instant::now());
+        }
+        Ok(())
     }
 
     fn register(&mut self, runtime: &Value) -> Result<(), String> {
@@ -136,7 +251,7 @@ impl Relayer {
         let fresh = status == 200
             && registered["active"] == true
             && u128::from(registered["expires_at_ms"].as_u64().unwrap_or(0)) > now + 30_000;
-        if fresh || self.registration_sent.is_some_and(|sent| sent.elapsed() < Duration::from_secs(10)) {
+        if fresh || self.registration_sent.is_some_and(|sent| sent.elapsed() < RESUBMIT_AFTER) {
             return Ok(());
         }
         let (status, answer) = self.worker.get(&format!("/v1/registration?operator={}", operator.public()))?;
@@ -152,18 +267,7 @@ impl Relayer {
             },
             (_, None) => return Err("the runtime produced a quote: pass --collateral".into()),
         };
-        let (_, chain) = self.node.get("/v1/chain")?;
-        let genesis: Hash = chain["chain_id"].as_str().unwrap_or_default().parse().map_err(|e| format!("{e}"))?;
-        let (_, account) = self.node.get(&format!("/v1/accounts/{}", operator.public()))?;
-        let nonce = account["nonce"].as_u64().unwrap_or(0);
-        let tx = operator.sign_transaction(Transaction {
-            genesis,
-            signer: operator.public(),
-            nonce,
-            call: Call::RegisterWorker { info, attestation },
-        });
-        let body = json!({ "transaction": format!("0x{}", hex::encode(tx.encode())) });
-        let (status, answer) = self.node.json("POST", "/v1/transactions", Some(&body))?;
+        let (status, answer) = self.submit_transaction(operator, Call::RegisterWorker { info, attestation })?;
         log!("relay: registration of worker {identity} submitted: {status} {answer}");
         self.registration_sent = Some(Instant::now());
         Ok(())

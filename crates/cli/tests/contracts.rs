@@ -74,7 +74,7 @@ fn balance_of(answer: AnswerResult) -> u128 {
 fn the_secret_token_runs_end_to_end_and_its_private_fields_stay_private() {
     let dir = temp_dir("contracts");
     let network = ContractNetwork::start(&dir);
-    let (node, worker) = (&network.node, &network.worker);
+    let (node, worker) = (&network.node, network.worker());
     let (alice, charlie, dave, eve) = (pair("//Alice"), pair("//Charlie"), pair("//Dave"), pair("//Eve"));
 
     // Charlie uploads the token and instantiates it, the (empty) constructor argument sealed to the

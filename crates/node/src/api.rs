@@ -6,6 +6,7 @@
 
 use axum::{
     Json, Router,
+    extract::DefaultBodyLimit,
     extract::{Path, Query, State},
     http::{StatusCode, header},
     response::{
@@ -18,7 +19,12 @@ use commonware_runtime::{Metrics as _, tokio::Context};
 use futures::StreamExt as _;
 use parity_scale_codec::Encode as _;
 use serde::{Deserialize, Serialize};
-use std::{collections::BTreeSet, convert::Infallible, str::FromStr as _, sync::Arc};
+use std::{
+    collections::{BTreeMap, BTreeSet},
+    convert::Infallible,
+    str::FromStr as _,
+    sync::{Arc, Mutex},
+};
 use utoipa::{OpenApi, ToSchema};
 use veil_chain::{StateKey, state::Overlay};
 use veil_consensus::{
@@ -27,19 +33,25 @@ use veil_consensus::{
     state::{QmdbState, StateProof},
 };
 use veil_mempool::{AdmissionError, Admitted, EgressAdmissionError};
-use veil_primitives::{AccountId, Block, Call, ClusterId, ContractId, Hash, SenderId, SignedTransaction, Topic};
+use veil_primitives::{
+    AccountId, Block, Call, ClusterId, ContractId, Hash, SenderId, SignedTransaction, Topic, decode_strict,
+    epoch::{MAX_SNAPSHOT_BYTES, SealedSnapshot},
+};
 
 /// What the handlers share.
 #[derive(Clone)]
 pub struct ApiState {
     validator: Validator<QmdbState<Context>>,
     metrics: Arc<Context>,
+    /// The newest cluster snapshot uploaded per cluster (kept in memory: the clusters' relayers
+    /// upload again after a restart).
+    snapshots: Arc<Mutex<BTreeMap<ClusterId, SealedSnapshot>>>,
 }
 
 impl ApiState {
     /// The API over a running validator; `metrics` renders the runtime's registry.
     pub fn new(validator: Validator<QmdbState<Context>>, metrics: Context) -> Self {
-        Self { validator, metrics: Arc::new(metrics) }
+        Self { validator, metrics: Arc::new(metrics), snapshots: Arc::default() }
     }
 }
 
@@ -164,12 +176,26 @@ pub struct ClusterView {
     pub cluster: u32,
     /// The key epoch.
     pub epoch: u32,
-    /// Its workers' identity keys, `0x` hex.
-    pub workers: Vec<String>,
+    /// Its workers.
+    pub workers: Vec<ClusterMemberView>,
     /// The X25519 key constructor arguments are sealed to, once the gatekeeper published it.
     pub agreement: Option<String>,
+    /// The ed25519 key its state snapshots are signed with, once the gatekeepers published it.
+    pub signing: Option<String>,
     /// The finalized height this describes.
     pub height: u64,
+}
+
+/// A worker of a cluster, and whether the chain would take a report that it is offline.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct ClusterMemberView {
+    /// Its identity key, `0x` hex.
+    pub worker: String,
+    /// When the chain last saw its egress, milliseconds since the Unix epoch.
+    pub last_seen_ms: u64,
+    /// Silent past the genesis window (or its registration lapsed) at the latest finalized block's
+    /// time: a `ReportOffline` would remove it.
+    pub offline: bool,
 }
 
 /// A transaction as the API shows it.
@@ -463,19 +489,117 @@ async fn contract(State(api): State<ApiState>, Path(id): Path<String>) -> Result
 
 #[utoipa::path(get, path = "/v1/clusters/{cluster}", responses((status = 200, body = ClusterView), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)))]
 async fn cluster(State(api): State<ApiState>, Path(number): Path<String>) -> Result<Json<ClusterView>, ApiError> {
-    let id = ClusterId(number.parse().map_err(|_| bad_request("bad_cluster", "a cluster is its number"))?);
+    let id = parse_cluster(&number)?;
     let node = api.validator.node().lock().await;
     let snapshot = node.read(&BTreeSet::from([StateKey::Cluster(id).to_bytes()])).await.map_err(internal)?;
     let info = Overlay::new(&snapshot)
         .cluster(id)
         .map_err(internal)?
         .ok_or_else(|| not_found(format!("cluster {number} has not formed")))?;
+    let keys = info.workers.iter().map(|worker| StateKey::Worker(*worker).to_bytes()).collect();
+    let records = node.read(&keys).await.map_err(internal)?;
+    let records = Overlay::new(&records);
+    let header = node.finalized_header();
+    let window_ms = node.chain().genesis().liveness.offline_after_ms;
+    let mut workers = Vec::new();
+    for worker in info.workers.iter() {
+        let record = records.worker(worker).map_err(internal)?;
+        let (last_seen_ms, expires_at_ms) = record.map_or((0, 0), |record| (record.last_seen_ms, record.expires_at_ms));
+        workers.push(ClusterMemberView {
+            worker: hex0x(worker),
+            last_seen_ms,
+            offline: header.timestamp_ms.saturating_sub(last_seen_ms) > window_ms
+                || expires_at_ms <= header.timestamp_ms,
+        });
+    }
     Ok(Json(ClusterView {
         cluster: id.0,
         epoch: info.epoch.0,
-        workers: info.workers.iter().map(hex0x).collect(),
+        workers,
         agreement: info.agreement.map(hex0x),
-        height: node.finalized_header().height,
+        signing: info.signing.map(hex0x),
+        height: header.height,
+    }))
+}
+
+/// A cluster snapshot, uploaded by a cluster worker's relayer or downloaded by a replacement's.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct SnapshotBody {
+    /// The sealed snapshot's SCALE encoding, `0x` hex.
+    pub snapshot: String,
+}
+
+/// A stored cluster snapshot.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct SnapshotView {
+    /// The cluster.
+    pub cluster: u32,
+    /// The key epoch it is sealed and signed under.
+    pub epoch: u32,
+    /// The height of the view it captures.
+    pub height: u64,
+    /// Its SCALE encoding, `0x` hex.
+    pub snapshot: String,
+}
+
+fn parse_cluster(number: &str) -> Result<ClusterId, ApiError> {
+    Ok(ClusterId(number.parse().map_err(|_| bad_request("bad_cluster", "a cluster is its number"))?))
+}
+
+/// Stores a cluster's snapshot if the cluster's signing key of its current epoch signed it and it
+/// is newer than the one stored. The node cannot read it; it only keeps it for a replacement.
+#[utoipa::path(put, path = "/v1/snapshots/{cluster}", request_body = SnapshotBody,
+    responses((status = 202, description = "stored"), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody),
+        (status = 409, description = "a snapshot as new or newer is stored", body = ErrorBody)))]
+async fn put_snapshot(
+    State(api): State<ApiState>,
+    Path(number): Path<String>,
+    body: Result<Json<SnapshotBody>, axum::extract::rejection::JsonRejection>,
+) -> Result<StatusCode, ApiError> {
+    let id = parse_cluster(&number)?;
+    let Json(request) = body.map_err(|rejection| bad_request("bad_request", rejection.body_text()))?;
+    let bytes = unhex(&request.snapshot, "bad_snapshot", "snapshot")?;
+    let snapshot: SealedSnapshot = decode_strict(&bytes).map_err(|e| bad_request("bad_snapshot", e))?;
+    if snapshot.cluster != id {
+        return Err(bad_request("bad_snapshot", format!("the snapshot is of {}, not of {id}", snapshot.cluster)));
+    }
+    let node = api.validator.node().lock().await;
+    let state = node.read(&BTreeSet::from([StateKey::Cluster(id).to_bytes()])).await.map_err(internal)?;
+    let info = Overlay::new(&state)
+        .cluster(id)
+        .map_err(internal)?
+        .ok_or_else(|| not_found(format!("cluster {number} has not formed")))?;
+    let signing = info.signing.filter(|_| info.epoch == snapshot.epoch).ok_or_else(|| {
+        bad_request(
+            "bad_snapshot",
+            format!("the snapshot is of {}; the cluster's keys are of {}", snapshot.epoch, info.epoch),
+        )
+    })?;
+    veil_crypto::verify_runtime_signature(&signing, &snapshot.signing_payload(&node.chain().id()), &snapshot.signature)
+        .map_err(|_| bad_request("bad_snapshot", "the snapshot is not signed by the cluster's key"))?;
+    drop(node);
+    let mut stored = api.snapshots.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+    if let Some(kept) = stored.get(&id)
+        && (kept.epoch, kept.height) >= (snapshot.epoch, snapshot.height)
+    {
+        let message = format!("a snapshot of {} at height {} is stored", kept.epoch, kept.height);
+        return Err(ApiError(StatusCode::CONFLICT, "not_newer", message));
+    }
+    stored.insert(id, snapshot);
+    Ok(StatusCode::ACCEPTED)
+}
+
+/// The newest snapshot stored for a cluster.
+#[utoipa::path(get, path = "/v1/snapshots/{cluster}", responses((status = 200, body = SnapshotView), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)))]
+async fn get_snapshot(State(api): State<ApiState>, Path(number): Path<String>) -> Result<Json<SnapshotView>, ApiError> {
+    let id = parse_cluster(&number)?;
+    let stored = api.snapshots.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+    let snapshot = stored.get(&id).ok_or_else(|| not_found(format!("no snapshot of cluster {number} is stored")))?;
+    Ok(Json(SnapshotView {
+        cluster: id.0,
+        epoch: snapshot.epoch.0,
+        height: snapshot.height,
+        snapshot: hex0x(snapshot.encode()),
     }))
 }
 
@@ -829,6 +953,8 @@ async fn health() -> &'static str {
         worker,
         contract,
         cluster,
+        put_snapshot,
+        get_snapshot,
         topic_messages,
         stream_blocks
     ),
@@ -840,6 +966,9 @@ async fn health() -> &'static str {
         ContractView,
         ContractKeysView,
         ClusterView,
+        ClusterMemberView,
+        SnapshotBody,
+        SnapshotView,
         IssuanceView,
         TopicMessagesView,
         EgressView,
@@ -880,6 +1009,10 @@ pub fn router(state: ApiState) -> Router {
         .route("/v1/workers/{key}", get(worker))
         .route("/v1/contracts/{contract}", get(contract))
         .route("/v1/clusters/{cluster}", get(cluster))
+        .route(
+            "/v1/snapshots/{cluster}",
+            get(get_snapshot).put(put_snapshot).layer(DefaultBodyLimit::max(2 * MAX_SNAPSHOT_BYTES + 1024)),
+        )
         .route("/v1/topics/{topic}/messages", get(topic_messages))
         .route("/v1/stream/blocks", get(stream_blocks))
         .route("/openapi.json", get(openapi))

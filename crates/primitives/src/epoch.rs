@@ -6,11 +6,13 @@
 //! ([`EpochKey`]); gatekeepers seal keys only to those, and the runtime destroys the secret half
 //! when the epoch retires, so a later leak of its long-lived keys opens no past delivery. An epoch
 //! opens when the chain records the first gatekeeper proposal for it ([`EpochOpening`]); the epoch
-//! before it stays usable until its grace period ends, then it is retired everywhere.
+//! before it stays usable until its grace period ends, then it is retired everywhere. A worker that
+//! replaces a silent one gets its cluster's state as a [`SealedSnapshot`].
 
 use parity_scale_codec::{Decode, Encode, MaxEncodedLen};
 
 use crate::{
+    codec::BoundedBytes,
     contract::AssignedWorker,
     hashing::Hash,
     ids::{ClusterId, KeyEpoch},
@@ -83,6 +85,40 @@ pub struct Heartbeat {
     pub height: u64,
 }
 
+/// Domain separator of a cluster snapshot's signature.
+pub const SNAPSHOT_DOMAIN: &[u8] = b"veil/cluster-snapshot/v1";
+
+/// The largest sealed cluster snapshot: 8 MiB.
+pub const MAX_SNAPSHOT_BYTES: usize = 8 << 20;
+
+/// A cluster's state as one of its workers saw it at a height, for a replacement worker: sealed
+/// under the cluster's snapshot key of `epoch` (only the cluster's workers can open it) and signed by
+/// the cluster's signing key of that epoch (published on chain, so a node can refuse anything else
+/// before storing it).
+#[derive(Clone, PartialEq, Eq, Debug, Encode, Decode, MaxEncodedLen)]
+pub struct SealedSnapshot {
+    /// The cluster.
+    pub cluster: ClusterId,
+    /// The epoch of the cluster key it is sealed and signed under.
+    pub epoch: KeyEpoch,
+    /// The height of the view it captures.
+    pub height: u64,
+    /// The sealed content (only the runtime reads it).
+    pub sealed: BoundedBytes<MAX_SNAPSHOT_BYTES>,
+    /// The cluster signing key's ed25519 signature over [`SealedSnapshot::signing_payload`].
+    pub signature: [u8; 64],
+}
+
+impl SealedSnapshot {
+    /// What the cluster's signing key signs: the domain, the chain id, the cluster, the epoch, the
+    /// height and the sealed bytes.
+    pub fn signing_payload(&self, chain: &Hash) -> Vec<u8> {
+        let mut payload = SNAPSHOT_DOMAIN.to_vec();
+        (chain, self.cluster, self.epoch, self.height, &self.sealed).encode_to(&mut payload);
+        payload
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -100,6 +136,11 @@ mod tests {
                 epoch: KeyEpoch(epoch), master: key, signing: [1; 32], proposer: [2; 32], opened_at_ms: 8, previous_retires_at_ms: 9,
             };
             prop_assert_eq!(strict_check::check(&opening, extra, cut, flip_at, flip), Ok(()));
+            let snapshot = SealedSnapshot {
+                cluster: ClusterId(epoch), epoch: KeyEpoch(1), height: 7,
+                sealed: key.to_vec().try_into().unwrap(), signature: [extra; 64],
+            };
+            prop_assert_eq!(strict_check::check(&snapshot, extra, cut, flip_at, flip), Ok(()));
         }
     }
 

@@ -67,6 +67,22 @@ impl EgressQueue {
         self.pending.values()
     }
 
+    /// `sender`'s next number and its pending copies (a contract's, for a cluster snapshot).
+    pub fn of_sender(&self, sender: SenderId) -> (u64, Vec<SignedEgress>) {
+        let copies = self.pending.iter().filter(|((owner, _), _)| *owner == sender).map(|(_, copy)| copy.clone());
+        (self.next(sender), copies.collect())
+    }
+
+    /// Takes over `sender`'s numbering and pending copies from a cluster snapshot, replacing what
+    /// this queue had of it.
+    pub fn adopt(&mut self, sender: SenderId, next: u64, copies: Vec<SignedEgress>) {
+        self.pending.retain(|(owner, _), _| *owner != sender);
+        self.next.insert(sender, next);
+        for copy in copies.into_iter().filter(|copy| copy.egress.sender == sender) {
+            self.pending.insert((sender, copy.egress.sequence), copy);
+        }
+    }
+
     /// The chain's next number for `sender` is `next_on_chain`: every copy below it has landed.
     pub fn acknowledge(&mut self, sender: SenderId, next_on_chain: u64) {
         self.pending.retain(|(owner, sequence), _| *owner != sender || *sequence >= next_on_chain);

@@ -5,7 +5,7 @@
 use clap::{Parser, ValueEnum};
 use std::{io::Write, net::TcpListener, path::PathBuf, process::ExitCode, sync::Arc};
 use veil_attestation::{GramineSgx, InsecureSoftware, Platform};
-use veil_crypto::{Sealer, runtime_key::dev_gatekeeper_seed};
+use veil_crypto::{Sealer, runtime_key::dev_gatekeeper_seed_at};
 use veil_genesis::Genesis;
 use veil_worker::{
     checkpoint::CheckpointStore,
@@ -48,10 +48,10 @@ struct Args {
     /// The TEE platform.
     #[arg(long, value_enum, default_value = "software")]
     platform: PlatformArg,
-    /// Act as the development gatekeeper, whose identity seed is public (local networks only; refused
-    /// unless genesis allows insecure workers).
-    #[arg(long)]
-    dev_gatekeeper: bool,
+    /// Act as development gatekeeper N (0 when no number is given), whose identity seed is public
+    /// (local networks only; refused unless genesis allows insecure workers).
+    #[arg(long, value_name = "N", num_args = 0..=1, default_missing_value = "0")]
+    dev_gatekeeper: Option<u8>,
     /// Refuse queries from clients that know a height more than this many blocks ahead.
     #[arg(long, default_value_t = 20)]
     max_lag_blocks: u64,
@@ -91,7 +91,7 @@ fn run(args: Args) -> Result<(), String> {
         RoleArg::Worker => Role::Worker,
         RoleArg::Gatekeeper => Role::Gatekeeper,
     };
-    if args.dev_gatekeeper && (!genesis.allow_insecure_workers || !matches!(role, Role::Gatekeeper)) {
+    if args.dev_gatekeeper.is_some() && (!genesis.allow_insecure_workers || !matches!(role, Role::Gatekeeper)) {
         return Err("--dev-gatekeeper needs --role gatekeeper and a genesis that allows insecure workers".into());
     }
     let loaded = store.load().map_err(|e| e.to_string())?;
@@ -112,7 +112,7 @@ fn run(args: Args) -> Result<(), String> {
             runtime
         }
         None => {
-            let seed = args.dev_gatekeeper.then(dev_gatekeeper_seed);
+            let seed = args.dev_gatekeeper.map(dev_gatekeeper_seed_at);
             let runtime = Runtime::new(&genesis, role, insecure, limits, seed).map_err(|e| e.to_string())?;
             store.save(&runtime.checkpoint()).map_err(|e| e.to_string())?;
             runtime

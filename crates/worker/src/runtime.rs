@@ -27,6 +27,11 @@
 //!   own reason (it may quote confidential state), and changes nothing but the fuel. A refused
 //!   command's tokens go back to its sender by a release. `Rekeyed` moves a contract to a new
 //!   epoch: state encrypted, secrets derived and egress signed under the new keys.
+//! - **Replacement**: a worker declared offline leaves its cluster, keys and contracts; a worker
+//!   named as its replacement gets the cluster key and waits for a snapshot of a live member
+//!   ([`Runtime::snapshot`], sealed under the cluster's snapshot key), which it takes over
+//!   ([`Runtime::import_snapshot`]) if it is at least as recent as its joining: contracts' state,
+//!   topic positions and egress queues. It then catches up like any worker.
 //! - **Retirement**: once a batch's block time passes an epoch's retirement, every key of that
 //!   epoch (master, epoch keys, cluster keys) is destroyed, and [`Applied::destroyed_keys`] tells
 //!   the service to overwrite both checkpoint slots.
@@ -69,7 +74,7 @@ use veil_primitives::{
     SenderId, SignedEgress, SystemTopic, Topic, WorkerRegistration,
     contract::{AssignedWorker, AssignmentMessage, BlockStamp, CommandMessage, ContractMessage, Deployment, Release},
     decode_strict,
-    epoch::{EpochKey, EpochOpening, Heartbeat, Replacement},
+    epoch::{EpochKey, EpochOpening, Heartbeat, MAX_SNAPSHOT_BYTES, Replacement, SealedSnapshot},
     hashing::sha256,
 };
 
@@ -126,6 +131,17 @@ pub enum RuntimeError {
     /// No randomness.
     #[error(transparent)]
     Randomness(#[from] veil_crypto::random::RandomnessError),
+}
+
+/// Why a cluster snapshot cannot be taken or taken over; nothing changes either way.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SnapshotError {
+    /// This runtime has no snapshot to give or does not wait for one (yet).
+    #[error("{0}")]
+    Unavailable(String),
+    /// The snapshot is not one this runtime may take over.
+    #[error("snapshot refused: {0}")]
+    Refused(String),
 }
 
 /// Why a query is refused. None of these reveal anything of a contract's state.
@@ -275,6 +291,8 @@ struct Membership {
     cluster: ClusterId,
     /// It joined as a replacement: its contracts' state comes from a snapshot of a live worker.
     awaiting_snapshot: bool,
+    /// The height at which it saw itself join: a snapshot must be at least this recent.
+    since_height: u64,
 }
 
 /// The sealed form of a runtime, written to checkpoints. Holds secrets: only ever sealed.
@@ -310,6 +328,30 @@ struct SavedContract {
     code: Hash,
     epoch: KeyEpoch,
     state: Option<Vec<u8>>,
+}
+
+/// What a cluster snapshot holds, sealed under the cluster's snapshot key: the contracts' state
+/// and topic positions, their egress counts and queues, and the cluster keys the snapshot's
+/// worker held. Holds secrets: only ever sealed.
+#[derive(Encode, Decode)]
+struct SnapshotContent {
+    chain: Hash,
+    cluster: ClusterId,
+    height: u64,
+    timestamp_ms: u64,
+    /// The releases topic's position: the contracts' egress counts below count up to it.
+    releases: veil_primitives::log::LogPeaks,
+    cluster_keys: Vec<(KeyEpoch, [u8; 32])>,
+    contracts: Vec<SnapshotContract>,
+}
+
+#[derive(Encode, Decode)]
+struct SnapshotContract {
+    saved: SavedContract,
+    topic: veil_primitives::log::LogPeaks,
+    published: u64,
+    egress_next: u64,
+    pending: Vec<SignedEgress>,
 }
 
 /// The public part of a runtime's state that its state root commits to: what every worker of a
@@ -459,19 +501,9 @@ impl Runtime {
             .collect();
         let mut contracts = BTreeMap::new();
         for entry in saved.contracts {
-            let contract = match entry.state {
-                None => None,
-                Some(state) => {
-                    let keys = cluster_keys.get(&entry.epoch).ok_or_else(|| {
-                        RuntimeError::Checkpoint(format!("no cluster key of {} for {}", entry.epoch, entry.contract))
-                    })?;
-                    Some(
-                        restore_contract(&engine, &entry.code, &state, &keys.contract_key(entry.contract))
-                            .map_err(RuntimeError::Checkpoint)?,
-                    )
-                }
-            };
-            contracts.insert(entry.contract, Instance { code: entry.code, epoch: entry.epoch, contract });
+            let id = entry.contract;
+            let instance = restore_instance(&engine, &cluster_keys, entry).map_err(RuntimeError::Checkpoint)?;
+            contracts.insert(id, instance);
         }
         let mut runtime = Self {
             chain: saved.chain,
@@ -524,19 +556,19 @@ impl Runtime {
         Ok(runtime)
     }
 
+    fn saved_contract(id: ContractId, instance: &Instance) -> SavedContract {
+        SavedContract {
+            contract: id,
+            code: instance.code,
+            epoch: instance.epoch,
+            state: instance.contract.as_ref().map(|contract| contract.state()),
+        }
+    }
+
     /// The checkpoint bytes: everything needed to resume, secrets included. Seal before storing.
     pub fn checkpoint(&self) -> zeroize::Zeroizing<Vec<u8>> {
         let expose = |secret: &SecretBytes<32>| *secret.expose();
-        let contracts = self
-            .contracts
-            .iter()
-            .map(|(id, instance)| SavedContract {
-                contract: *id,
-                code: instance.code,
-                epoch: instance.epoch,
-                state: instance.contract.as_ref().map(|contract| contract.state()),
-            })
-            .collect();
+        let contracts = self.contracts.iter().map(|(id, instance)| Self::saved_contract(*id, instance)).collect();
         let saved = Saved {
             chain: self.chain,
             role: self.role,
@@ -562,6 +594,127 @@ impl Runtime {
             last_heartbeat_ms: self.last_heartbeat_ms,
         };
         zeroize::Zeroizing::new(saved.encode())
+    }
+
+    /// A snapshot of this worker's cluster state for a replacement worker: sealed under the cluster's
+    /// snapshot key of the newest epoch it holds, signed by that epoch's cluster signing key.
+    pub fn snapshot(&self) -> Result<SealedSnapshot, SnapshotError> {
+        let membership = match self.membership {
+            Some(membership) if self.role == Role::Worker && !membership.awaiting_snapshot => membership,
+            _ => return Err(SnapshotError::Unavailable("this runtime runs no cluster's contracts".into())),
+        };
+        let Some((epoch, cluster_key)) = self.cluster_keys.last_key_value() else {
+            return Err(SnapshotError::Unavailable("this worker holds no cluster key yet".into()));
+        };
+        let view = self.follower.state();
+        let contracts = self
+            .contracts
+            .iter()
+            .map(|(id, instance)| {
+                let (egress_next, pending) = self.egress.of_sender(SenderId::Contract(*id));
+                SnapshotContract {
+                    saved: Self::saved_contract(*id, instance),
+                    topic: view.topics.get(&Topic::Contract(*id)).cloned().unwrap_or_default(),
+                    published: self.contracts_published.get(id).copied().unwrap_or_default(),
+                    egress_next,
+                    pending,
+                }
+            })
+            .collect();
+        let content = SnapshotContent {
+            chain: self.chain,
+            cluster: membership.cluster,
+            height: view.height,
+            timestamp_ms: view.timestamp_ms,
+            releases: view.topics.get(&Topic::System(SystemTopic::Releases)).cloned().unwrap_or_default(),
+            cluster_keys: self.cluster_keys.iter().map(|(epoch, key)| (*epoch, *key.secret().expose())).collect(),
+            contracts,
+        };
+        let plain = zeroize::Zeroizing::new(content.encode());
+        let sealed = cluster_key.snapshot_key().encrypt_state(&plain).try_into().map_err(|_| {
+            SnapshotError::Unavailable(format!("the cluster's state exceeds a snapshot ({MAX_SNAPSHOT_BYTES} bytes)"))
+        })?;
+        let mut snapshot = SealedSnapshot {
+            cluster: membership.cluster,
+            epoch: *epoch,
+            height: view.height,
+            sealed,
+            signature: [0; 64],
+        };
+        snapshot.signature = cluster_key.signer().sign(&snapshot.signing_payload(&self.chain));
+        Ok(snapshot)
+    }
+
+    /// Takes over a snapshot of this worker's cluster, if it joined as a replacement and waits for
+    /// one: the contracts continue from the snapshot's state and topic positions, with its egress
+    /// queues. The snapshot must open under a cluster key this worker holds and be at least as
+    /// recent as its joining. On `Err` nothing changed.
+    pub fn import_snapshot(&mut self, snapshot: &SealedSnapshot) -> Result<(), SnapshotError> {
+        let membership = match self.membership {
+            Some(membership) if membership.awaiting_snapshot => membership,
+            _ => return Err(SnapshotError::Unavailable("this runtime does not wait for a snapshot".into())),
+        };
+        let refused = SnapshotError::Refused;
+        if snapshot.cluster != membership.cluster {
+            return Err(refused(format!("it is of {}, this worker joined {}", snapshot.cluster, membership.cluster)));
+        }
+        if snapshot.height < membership.since_height {
+            return Err(refused(format!(
+                "it was taken at height {}, before this worker joined at {}",
+                snapshot.height, membership.since_height
+            )));
+        }
+        let cluster_key = self.cluster_keys.get(&snapshot.epoch).ok_or_else(|| {
+            refused(format!(
+                "it is sealed under the cluster key of {}, which this worker does not hold",
+                snapshot.epoch
+            ))
+        })?;
+        veil_crypto::verify_runtime_signature(
+            &cluster_key.signer().public(),
+            &snapshot.signing_payload(&self.chain),
+            &snapshot.signature,
+        )
+        .map_err(|_| refused("it is not signed by the cluster's key".into()))?;
+        let plain = cluster_key
+            .snapshot_key()
+            .decrypt_state(&snapshot.sealed)
+            .ok_or_else(|| refused("it does not open under the cluster's snapshot key".into()))?;
+        let content = SnapshotContent::decode_all(&mut &plain[..]).map_err(|error| refused(error.to_string()))?;
+        if (content.chain, content.cluster, content.height) != (self.chain, snapshot.cluster, snapshot.height) {
+            return Err(refused("its content is of another chain, cluster or height than its header".into()));
+        }
+        // Keys of epochs this worker already retired stay destroyed.
+        let now_ms = self.follower.state().timestamp_ms;
+        let mut cluster_keys = self.cluster_keys.clone();
+        for (epoch, secret) in content.cluster_keys {
+            if self.epochs.retires_at(epoch).is_none_or(|at| now_ms < at) {
+                cluster_keys
+                    .entry(epoch)
+                    .or_insert_with(|| ClusterKey::from_secret(SecretBytes::new(secret), membership.cluster, epoch));
+            }
+        }
+        let mut contracts = BTreeMap::new();
+        let mut positions = Vec::new();
+        for entry in content.contracts {
+            let SnapshotContract { saved, topic, published, egress_next, pending } = entry;
+            let id = saved.contract;
+            contracts.insert(id, restore_instance(&self.engine, &cluster_keys, saved).map_err(refused)?);
+            positions.push((id, topic, published, egress_next, pending));
+        }
+        // Nothing can fail from here on.
+        self.cluster_keys = cluster_keys;
+        let mut topics = vec![(Topic::System(SystemTopic::Releases), content.releases)];
+        for (id, topic, published, egress_next, pending) in positions {
+            topics.push((Topic::Contract(id), topic));
+            self.contracts_published.insert(id, published);
+            self.egress.adopt(SenderId::Contract(id), egress_next, pending);
+        }
+        self.contracts = contracts;
+        self.follower.adopt(content.height, content.timestamp_ms, topics);
+        self.membership = Some(Membership { awaiting_snapshot: false, ..membership });
+        self.adopt_contracts();
+        Ok(())
     }
 
     /// Every secret key this runtime holds, with its epoch (`None`: not tied to an epoch: the
@@ -760,13 +913,11 @@ impl Runtime {
     }
 
     /// Announces this runtime's keys for the current and the next epoch, once each. A gatekeeper
-    /// announces only after its own registration is on chain, so the others can check its quote
-    /// before they seal the master key to it.
+    /// (the generating one too) announces only after its own registration is on chain, so every
+    /// gatekeeper has checked its quote before it handles the key, and decides alike whether to
+    /// seal the master key to it.
     fn announce_epoch_keys(&mut self) {
-        if self.role == Role::Gatekeeper
-            && self.gatekeepers.first() != Some(&self.identity())
-            && !self.verified.contains(&self.identity())
-        {
+        if self.role == Role::Gatekeeper && !self.verified.contains(&self.identity()) {
             return;
         }
         for epoch in [self.epochs.epoch(), self.epochs.next()] {
@@ -827,12 +978,9 @@ impl Runtime {
 
     /// The gatekeeper set's next output: signed and queued when this gatekeeper holds the master
     /// key of `epoch`, skipped otherwise; numbered alike on every gatekeeper either way.
-    /// `make` builds it from the master key and its sequence number.
-    fn push_set(
-        &mut self,
-        epoch: KeyEpoch,
-        make: impl FnOnce(&MasterKey, u64) -> Result<KeyMessage, ConfidentialError>,
-    ) {
+    /// `make` builds it from the master key and its sequence number, or says why this gatekeeper
+    /// will not (the output is then skipped, still numbered).
+    fn push_set(&mut self, epoch: KeyEpoch, make: impl FnOnce(&MasterKey, u64) -> Result<KeyMessage, String>) {
         let sequence = self.set_next;
         self.set_next += 1;
         let Some(master) = self.masters.get(&epoch) else { return };
@@ -918,7 +1066,8 @@ impl Runtime {
                 let members = formed.workers.iter().map(|worker| worker.identity).collect();
                 self.clusters.insert(formed.cluster, members);
                 if formed.workers.iter().any(|worker| worker.identity == self.identity()) && self.role == Role::Worker {
-                    self.membership = Some(Membership { cluster: formed.cluster, awaiting_snapshot: false });
+                    self.membership =
+                        Some(Membership { cluster: formed.cluster, awaiting_snapshot: false, since_height: 0 });
                 }
                 self.deliver_cluster(index, formed.cluster, formed.epoch, &formed.workers)
             }
@@ -963,14 +1112,19 @@ impl Runtime {
             return Ok(()); // The first announcement stands.
         }
         self.runtime_keys.insert((identity, key.epoch), key.agreement);
-        let current = self.epochs.current().map(|opening| opening.epoch);
+        // Every gatekeeper decides alike: a gatekeeper announces its keys only after its own
+        // registration is on chain, so the registration is always handled before the key.
+        let Some(opening) = self.epochs.current().copied() else { return Ok(()) };
         if matches!(origin, Origin::Runtime(SenderId::Gatekeeper(_)))
-            && current == Some(key.epoch)
+            && opening.epoch == key.epoch
+            && opening.proposer != identity
             && self.verified.contains(&identity)
         {
             let recipient = AssignedWorker { identity, agreement: key.agreement };
             self.push_set(key.epoch, |master, sequence| {
-                MasterShare::seal(master, key.epoch, &recipient, sequence).map(KeyMessage::MasterShare)
+                MasterShare::seal(master, key.epoch, &recipient, sequence)
+                    .map(KeyMessage::MasterShare)
+                    .map_err(|error| error.to_string())
             });
         }
         Ok(())
@@ -997,6 +1151,7 @@ impl Runtime {
         self.push_set(epoch, |master, _| {
             ClusterKeys::deliver(master, &master.cluster_key(cluster, epoch), duty, &trusted)
                 .map(KeyMessage::ClusterKeys)
+                .map_err(|error| error.to_string())
         });
         if unverified.is_empty() {
             Ok(())
@@ -1029,7 +1184,9 @@ impl Runtime {
                 return Ok(());
             }
             if replacement.added.is_some_and(|added| added.identity == me) {
-                self.membership = Some(Membership { cluster: replacement.cluster, awaiting_snapshot: true });
+                let since_height = self.follower.state().height;
+                self.membership =
+                    Some(Membership { cluster: replacement.cluster, awaiting_snapshot: true, since_height });
             }
             return Ok(());
         }
@@ -1509,7 +1666,25 @@ impl Runtime {
     }
 }
 
-/// A checkpointed contract: built in, or wasm (its sealed form opens under its own contract key).
+/// A checkpointed or snapshotted contract, its state opened under its key of its epoch.
+fn restore_instance(
+    engine: &Engine,
+    cluster_keys: &BTreeMap<KeyEpoch, ClusterKey>,
+    saved: SavedContract,
+) -> Result<Instance, String> {
+    let contract = match saved.state {
+        None => None,
+        Some(state) => {
+            let keys = cluster_keys
+                .get(&saved.epoch)
+                .ok_or_else(|| format!("no cluster key of {} for {}", saved.epoch, saved.contract))?;
+            Some(restore_contract(engine, &saved.code, &state, &keys.contract_key(saved.contract))?)
+        }
+    };
+    Ok(Instance { code: saved.code, epoch: saved.epoch, contract })
+}
+
+/// A contract's state: built in, or wasm (its sealed form opens under its own contract key).
 fn restore_contract(
     engine: &Engine,
     code: &Hash,

@@ -7,6 +7,8 @@
 //! | `POST /v1/sync` | a SCALE [`Batch`] | JSON: height, messages handled, refusals; `400` with the reason if the batch does not verify (nothing changes) |
 //! | `GET /v1/egress` | | JSON: pending signed egress, SCALE hex, in sequence order |
 //! | `POST /v1/query` | a sealed query | the sealed, signed answer; `4xx` JSON with the reason on refusal |
+//! | `GET /v1/snapshot` | | a SCALE [`SealedSnapshot`] of the worker's cluster state; `409` when it runs no cluster |
+//! | `POST /v1/snapshot` | a SCALE [`SealedSnapshot`] | JSON: the height it continues from; `409` unless it joined as a replacement and waits for one, `400` with the reason if it is refused (nothing changes) |
 //!
 //! A batch is applied under the write lock and the sealed checkpoint is written before the answer
 //! (into both slots when the batch destroyed a retired epoch's keys, so the fallback slot does not
@@ -19,12 +21,12 @@ use std::sync::{Arc, Mutex, RwLock};
 use parity_scale_codec::Encode;
 use serde_json::json;
 use veil_attestation::Platform;
-use veil_primitives::AccountId;
+use veil_primitives::{AccountId, decode_strict, epoch::SealedSnapshot};
 
 use crate::{
     checkpoint::CheckpointStore,
     http::{Request, Response},
-    runtime::{QueryError, Role, Runtime},
+    runtime::{QueryError, Role, Runtime, SnapshotError},
     sync::Batch,
 };
 
@@ -70,7 +72,13 @@ impl Service {
             ("POST", "/v1/sync") => self.sync(&request.body),
             ("GET", "/v1/egress") => self.egress(),
             ("POST", "/v1/query") => self.query(&request.body),
-            _ => Response::error(404, "not_found", "no such endpoint; see /v1/status, /v1/sync, /v1/egress, /v1/query"),
+            ("GET", "/v1/snapshot") => self.snapshot(),
+            ("POST", "/v1/snapshot") => self.import_snapshot(&request.body),
+            _ => Response::error(
+                404,
+                "not_found",
+                "no such endpoint; see /v1/status, /v1/sync, /v1/egress, /v1/query, /v1/snapshot",
+            ),
         }
     }
 
@@ -105,6 +113,7 @@ impl Service {
                 "state_root": runtime.state_root().to_string(),
                 "topics": topics,
                 "contracts": contracts,
+                "cluster": runtime.cluster().map(|(cluster, awaiting)| json!({ "cluster": cluster.0, "awaiting_snapshot": awaiting })),
                 "pending_egress": runtime.pending_egress().len(),
                 "refusals": runtime.refusals().collect::<Vec<_>>(),
             }),
@@ -134,12 +143,52 @@ impl Service {
         )
     }
 
+    fn write(&self) -> std::sync::RwLockWriteGuard<'_, Runtime> {
+        self.runtime.write().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Writes `runtime`'s checkpoint `times` times (twice overwrites the fallback slot too).
+    fn save(&self, runtime: &Runtime, times: usize) -> Result<(), Response> {
+        let checkpoint = runtime.checkpoint();
+        let mut store = self.store.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        for _ in 0..times {
+            // On failure the change lives in memory only; a restart resumes from the previous checkpoint.
+            store.save(&checkpoint).map_err(|error| Response::error(503, "checkpoint", error))?;
+        }
+        Ok(())
+    }
+
+    fn snapshot(&self) -> Response {
+        match self.read().snapshot() {
+            Ok(snapshot) => Response::bytes(200, snapshot.encode()),
+            Err(error) => Response::error(409, "unavailable", error),
+        }
+    }
+
+    fn import_snapshot(&self, body: &[u8]) -> Response {
+        let snapshot: SealedSnapshot = match decode_strict(body) {
+            Ok(snapshot) => snapshot,
+            Err(error) => return Response::error(400, "malformed", format!("not a sealed snapshot: {error}")),
+        };
+        let mut runtime = self.write();
+        match runtime.import_snapshot(&snapshot) {
+            Ok(()) => {}
+            Err(error @ SnapshotError::Unavailable(_)) => return Response::error(409, "unavailable", error),
+            Err(error) => return Response::error(400, "refused", error),
+        }
+        log(format_args!("took over the state of {} from a snapshot at height {}", snapshot.cluster, snapshot.height));
+        if let Err(response) = self.save(&runtime, 1) {
+            return response;
+        }
+        Response::json(200, &json!({ "height": runtime.view().height }))
+    }
+
     fn sync(&self, body: &[u8]) -> Response {
         let batch = match Batch::decode_strict(body) {
             Ok(batch) => batch,
             Err(error) => return Response::error(400, "malformed", error),
         };
-        let mut runtime = self.runtime.write().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let mut runtime = self.write();
         let abort_after = self.abort_after_messages;
         let applied = match runtime.apply_with(&batch, |count| {
             if abort_after == Some(count) {
@@ -158,15 +207,9 @@ impl Service {
         for refusal in &applied.refused {
             log(format_args!("message refused: {refusal}"));
         }
-        let checkpoint = runtime.checkpoint();
-        let mut store = self.store.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
         // After keys were destroyed, both slots are written, so no fallback still holds them.
-        let writes = if applied.destroyed_keys { 2 } else { 1 };
-        for _ in 0..writes {
-            if let Err(error) = store.save(&checkpoint) {
-                // The view moved on in memory only; a restart resumes from the previous checkpoint.
-                return Response::error(503, "checkpoint", error);
-            }
+        if let Err(response) = self.save(&runtime, if applied.destroyed_keys { 2 } else { 1 }) {
+            return response;
         }
         Response::json(
             200,

@@ -138,6 +138,18 @@ impl Follower {
         self.state.topics.remove(topic);
     }
 
+    /// Takes over topic positions from a cluster snapshot taken at `height` (`timestamp_ms`): each
+    /// given topic continues from the snapshot's peaks, and the view stands at the later of the two
+    /// heights. Every topic's next delivery is proven from its own peaks against a later header, so
+    /// topics may stand at different lengths of one chain.
+    pub fn adopt(&mut self, height: u64, timestamp_ms: u64, topics: impl IntoIterator<Item = (Topic, LogPeaks)>) {
+        self.state.topics.extend(topics);
+        if height > self.state.height {
+            self.state.height = height;
+            self.state.timestamp_ms = timestamp_ms;
+        }
+    }
+
     /// Verifies all of `batch` and, only if all of it verifies, moves the view to its header.
     /// Returns each topic's new messages, topics in their canonical order.
     pub fn accept(&mut self, batch: &Batch) -> Result<Vec<(Topic, NewMessages)>, SyncError> {

@@ -270,6 +270,11 @@ pub fn status(worker: &Process) -> Value {
     http(&worker.url, "GET", "/v1/status", None).1
 }
 
+/// A runtime's identity key, from its status.
+pub fn identity(worker: &Process) -> [u8; 32] {
+    unhex(&status(worker)["identity"]).try_into().unwrap()
+}
+
 /// Starts `veil-worker` named `name` on loopback, with its data in `dir/name` and log in `dir/name.log`.
 pub fn start_worker(dir: &Path, name: &str, genesis: &Path, extra: &[&str], env: &[(&str, &str)]) -> Process {
     let data = dir.join(name);
@@ -390,37 +395,83 @@ pub fn ask_worker(
     Ok(answer)
 }
 
-/// A devnet for wasm contracts, all real processes on loopback: the node, the development
-/// gatekeeper and one worker (software mode), each behind `veil relay`; the worker registered for
-/// `//Bob` and alone in cluster 1, formed by `//Alice` (the devnet's registry admin), whose key the
-/// gatekeeper published. Dropping it stops the relayers first.
+/// A devnet for wasm contracts, all real processes on loopback: the node, development gatekeepers
+/// and workers (software mode), each behind `veil relay`; the workers registered for `//Bob`, the
+/// first ones in cluster 1, formed by `//Alice` (the devnet's registry admin), whose key the
+/// gatekeepers published. Dropping it stops the relayers first.
 pub struct ContractNetwork {
-    pub relays: [Process; 2],
-    pub worker: Process,
-    pub gatekeeper: Process,
+    /// The gatekeepers' relayers, then the workers'.
+    pub relays: Vec<Process>,
+    pub workers: Vec<Process>,
+    pub gatekeepers: Vec<Process>,
     pub node: Process,
     /// Cluster 1's X25519 key: constructor arguments are sealed to it.
     pub cluster_key: [u8; 32],
+    /// How many of the workers (the first ones) form cluster 1.
+    pub cluster_size: usize,
+}
+
+/// How a [`ContractNetwork`] is laid out.
+pub struct Layout<'a> {
+    /// Development gatekeepers (genesis names as many).
+    pub gatekeepers: u8,
+    /// Workers.
+    pub workers: usize,
+    /// How many of the workers form cluster 1; the others stand by.
+    pub cluster_size: usize,
+    /// More `veil devnet` arguments.
+    pub devnet: &'a [&'a str],
 }
 
 impl ContractNetwork {
-    /// Starts it with everything under `dir` (the node's data in `dir/node`).
+    /// One gatekeeper and one worker, with everything under `dir` (the node's data in `dir/node`).
     pub fn start(dir: &Path) -> Self {
+        Self::start_with(dir, &Layout { gatekeepers: 1, workers: 1, cluster_size: 1, devnet: &[] })
+    }
+
+    /// Starts `layout` with everything under `dir`. Every gatekeeper registers (for `//Bob`), so
+    /// the others check its quote before they share a master key with it.
+    pub fn start_with(dir: &Path, layout: &Layout<'_>) -> Self {
         let data = dir.join("node");
-        let node =
-            Process::start(&["devnet", "--data-dir", data.to_str().unwrap(), "--api-port", "0"], &dir.join("node.log"));
+        let count = layout.gatekeepers.to_string();
+        let mut args = vec!["devnet", "--data-dir", data.to_str().unwrap(), "--api-port", "0", "--gatekeepers", &count];
+        args.extend_from_slice(layout.devnet);
+        let node = Process::start(&args, &dir.join("node.log"));
         let genesis = data.join("genesis.toml");
-        let gatekeeper = start_worker(dir, "gatekeeper", &genesis, &["--role", "gatekeeper", "--dev-gatekeeper"], &[]);
-        let worker = start_worker(dir, "worker", &genesis, &[], &[]);
-        let relays =
-            [relay(dir, "gatekeeper", &node, &gatekeeper, None), relay(dir, "worker", &node, &worker, Some("//Bob"))];
-        let identity: [u8; 32] = unhex(&status(&worker)["identity"]).try_into().unwrap();
-        node.wait_for(&format!("/v1/workers/0x{}", hex::encode(identity)), Duration::from_secs(60), |s, _| s == 200);
-        form_cluster(&node, 1, &[identity]);
+        let mut relays = Vec::new();
+        let gatekeepers: Vec<Process> = (0..layout.gatekeepers)
+            .map(|index| {
+                let (name, number) = (format!("gatekeeper{index}"), index.to_string());
+                let gatekeeper =
+                    start_worker(dir, &name, &genesis, &["--role", "gatekeeper", "--dev-gatekeeper", &number], &[]);
+                relays.push(relay(dir, &name, &node, &gatekeeper, Some("//Bob")));
+                gatekeeper
+            })
+            .collect();
+        let workers: Vec<Process> = (0..layout.workers)
+            .map(|index| {
+                let name = format!("worker{index}");
+                let worker = start_worker(dir, &name, &genesis, &[], &[]);
+                relays.push(relay(dir, &name, &node, &worker, Some("//Bob")));
+                worker
+            })
+            .collect();
+        let identities: Vec<[u8; 32]> = workers.iter().map(identity).collect();
+        for identity in &identities {
+            node.wait_for(&format!("/v1/workers/0x{}", hex::encode(identity)), Duration::from_secs(60), |s, _| {
+                s == 200
+            });
+        }
+        form_cluster(&node, 1, &identities[..layout.cluster_size]);
         let cluster = node
             .wait_for("/v1/clusters/1", Duration::from_secs(60), |s, body| s == 200 && body["agreement"].is_string());
         let cluster_key = unhex(&cluster["agreement"]).try_into().unwrap();
-        Self { relays, worker, gatekeeper, node, cluster_key }
+        Self { relays, workers, gatekeepers, node, cluster_key, cluster_size: layout.cluster_size }
+    }
+
+    /// The first worker.
+    pub fn worker(&self) -> &Process {
+        &self.workers[0]
     }
 
     /// Uploads `wasm` and instantiates it on cluster 1 from `deployer` (salt `[1; 32]`, `argument`
@@ -442,9 +493,11 @@ impl ContractNetwork {
         let path = format!("/v1/contracts/{contract}");
         let view = node.wait_for(&path, Duration::from_secs(60), |s, body| s == 200 && body["keys"].is_object());
         assert_eq!((view["code"].as_str(), view["wasm"].as_bool()), (Some(code.to_string().as_str()), Some(true)));
-        wait_until("the worker to deploy the contract", Duration::from_secs(60), || {
-            status(&self.worker)["contracts"].as_array().unwrap().iter().any(|c| c["available"] == true)
-        });
+        for worker in &self.workers[..self.cluster_size] {
+            wait_until("the cluster's workers to deploy the contract", Duration::from_secs(60), || {
+                status(worker)["contracts"].as_array().unwrap().iter().any(|c| c["available"] == true)
+            });
+        }
         let agreement = unhex(&view["keys"]["agreement"]).try_into().unwrap();
         (CommandKey { contract, epoch: veil_primitives::KeyEpoch(0), agreement }, code)
     }

@@ -27,6 +27,11 @@ use veil_worker::{
 
 /// The development gatekeeper identity seed these tests use.
 pub const GATEKEEPER_SEED: [u8; 32] = [0x6b; 32];
+/// The identity seed of genesis gatekeeper `index` in these tests.
+pub fn gatekeeper_seed(index: u8) -> [u8; 32] {
+    [GATEKEEPER_SEED[0] + index; 32]
+}
+
 /// The notes contract's id in these tests.
 pub const NOTES: ContractId = ContractId([0x17; 32]);
 /// The cluster wasm contracts run on in these tests.
@@ -49,15 +54,23 @@ impl Scenario {
     /// A chain whose genesis names the development gatekeeper, with Bob as registry admin and
     /// Charlie and Dave funded.
     pub fn new() -> Self {
-        let gatekeeper = RuntimeSigner::from_seed(&SecretBytes::new(GATEKEEPER_SEED)).public();
+        Self::with_gatekeepers(1)
+    }
+
+    /// The same with `count` genesis gatekeepers (seeds [`gatekeeper_seed`]), the first generating.
+    pub fn with_gatekeepers(count: u8) -> Self {
         let (bob, charlie, dave) = (pair("//Bob"), pair("//Charlie"), pair("//Dave"));
         let chain = GeneratedChain::with_genesis(1, |genesis| {
             genesis.registration.measurement_admin = bob.public();
             for account in [bob.public(), charlie.public(), dave.public()] {
                 genesis.balances.push(GenesisBalance { account, amount: Balance(1_000_000 * Balance::ONE.0) });
             }
-            genesis.senders =
-                vec![GenesisSender { sender: SenderId::Gatekeeper(gatekeeper), key: gatekeeper, epoch: 0 }];
+            genesis.senders = (0..count)
+                .map(|index| {
+                    let gatekeeper = RuntimeSigner::from_seed(&SecretBytes::new(gatekeeper_seed(index))).public();
+                    GenesisSender { sender: SenderId::Gatekeeper(gatekeeper), key: gatekeeper, epoch: 0 }
+                })
+                .collect();
             genesis.keys.rotation_admin = bob.public();
         });
         let genesis = chain.chain.genesis().clone();
@@ -65,7 +78,13 @@ impl Scenario {
     }
 
     pub fn gatekeeper(&self) -> Runtime {
-        Runtime::new(&self.genesis, Role::Gatekeeper, true, limits(), Some(SecretBytes::new(GATEKEEPER_SEED))).unwrap()
+        self.gatekeeper_at(0)
+    }
+
+    /// Genesis gatekeeper `index`.
+    pub fn gatekeeper_at(&self, index: u8) -> Runtime {
+        let seed = Some(SecretBytes::new(gatekeeper_seed(index)));
+        Runtime::new(&self.genesis, Role::Gatekeeper, true, limits(), seed).unwrap()
     }
 
     pub fn worker(&self) -> Runtime {

@@ -1,0 +1,189 @@
+//! Rotation, key distribution and liveness on chain: forged, replayed and misdirected messages are
+//! refused or change nothing; offline reports follow the window and the standby list.
+
+use super::*;
+use crate::{
+    registry::tests::{Net, gatekeeper, master, net},
+    testing::{egress, runtime_signer},
+};
+use veil_crypto::{MasterKey, SecretBytes, confidential::Proposal};
+use veil_primitives::{Call, SignedEgress, contract::AssignmentMessage};
+
+fn check(net: &Net, copy: &SignedEgress) -> Result<(), EgressError> {
+    net.chain.check_egress(&Overlay::new(&net.state), copy).map(|_| ())
+}
+
+fn epoch_error(error: TransactionError) -> EpochError {
+    match error {
+        TransactionError::Epoch(error) => error,
+        other => panic!("expected an epoch refusal, got {other}"),
+    }
+}
+
+fn proposal_payload(master: &MasterKey, epoch: u32) -> Vec<u8> {
+    KeyMessage::Proposal(Proposal::new(master, KeyEpoch(epoch), &[]).unwrap()).encode()
+}
+
+fn key_epochs() -> Topic {
+    Topic::System(SystemTopic::KeyEpochs)
+}
+
+#[test]
+fn forged_replayed_and_unrequested_rotation_messages_are_refused_or_change_nothing() {
+    let mut net = net(true, "2026-01-01T00:00:00Z");
+    net.open_first_epoch();
+    let workers = net.register_workers(&[1]);
+    let sender = SenderId::Gatekeeper(gatekeeper().public());
+    let next = |net: &Net| net.next_sequence(sender);
+    let second = MasterKey::from_secret(SecretBytes::new([0x5e; 32]));
+
+    // Wrong signer: a proposal in the gatekeeper's name signed by another key.
+    let forged = egress(&runtime_signer(99), sender, 0, next(&net), key_epochs(), &proposal_payload(&second, 1));
+    assert_eq!(check(&net, &forged), Err(EgressError::BadSignature(sender)));
+    // A worker may not propose, and the gatekeeper set (a master-derived key) may not either:
+    // rotation messages are signed by a gatekeeper's identity only.
+    let worker = SenderId::Worker(workers[0].public());
+    let by_worker =
+        egress(&workers[0], worker, 0, net.next_sequence(worker), key_epochs(), &proposal_payload(&second, 1));
+    assert!(matches!(check(&net, &by_worker), Err(EgressError::TopicNotAllowed { .. })));
+    let set_signer = master().set_signer(KeyEpoch(0));
+    let by_master = egress(&set_signer, SenderId::GatekeeperSet, 0, 0, key_epochs(), &proposal_payload(&second, 1));
+    let error = check(&net, &by_master).unwrap_err();
+    assert!(error.to_string().contains("one gatekeeper's identity"), "{error}");
+
+    // Unrequested: a genuine proposal before any rotation was asked for opens nothing.
+    let early = egress(&gatekeeper(), sender, 0, next(&net), key_epochs(), &proposal_payload(&second, 1));
+    assert_eq!(net.step(1, vec![], vec![early.clone()]).egress.len(), 1);
+    assert_eq!(net.epochs().epoch(), KeyEpoch(0));
+    // Replayed: the same copy again is a duplicate.
+    assert!(matches!(check(&net, &early), Err(EgressError::Duplicate { .. })));
+
+    // Only the rotation admin asks for a rotation; then the first proposal opens the epoch.
+    let operator = net.operator.clone();
+    assert!(matches!(epoch_error(net.refused(&operator, Call::RotateKeys)), EpochError::NotRotationAdmin { .. }));
+    let admin = net.admin.clone();
+    let tx = net.sign(&admin, Call::RotateKeys);
+    assert_eq!(net.step(1, vec![tx], vec![]).transactions.len(), 1);
+    assert_eq!(net.epochs().requested, Some(KeyEpoch(1)));
+    let genuine = net.proposal(&gatekeeper(), &second, 1);
+    assert_eq!(net.step(1, vec![], vec![genuine]).egress.len(), 1);
+    let opened = net.epochs().current.unwrap();
+    assert_eq!((opened.epoch, opened.master, opened.proposer), (KeyEpoch(1), second.public(), gatekeeper().public()));
+
+    // A later proposal for the open epoch (a replay of the race, or another master) changes nothing.
+    let third = MasterKey::from_secret(SecretBytes::new([0x7f; 32]));
+    let late = net.proposal(&gatekeeper(), &third, 1);
+    assert_eq!(net.step(1, vec![], vec![late]).egress.len(), 1);
+    assert_eq!(net.epochs().current.unwrap().master, second.public());
+
+    // Signed by the old master key: the gatekeeper set's egress under epoch 0 is refused now.
+    let keys = KeyMessage::MasterShare(
+        veil_crypto::confidential::MasterShare::seal(
+            &master(),
+            KeyEpoch(0),
+            &AssignedWorker { identity: workers[0].public(), agreement: [7; 32] },
+            0,
+        )
+        .unwrap(),
+    );
+    let next_set = net.next_sequence(SenderId::GatekeeperSet);
+    let old = egress(&set_signer, SenderId::GatekeeperSet, 0, next_set, key_epochs(), &keys.encode());
+    assert!(matches!(check(&net, &old), Err(EgressError::OldEpoch { .. })), "{:?}", check(&net, &old));
+    let new_signer = second.set_signer(KeyEpoch(1));
+    let current = egress(&new_signer, SenderId::GatekeeperSet, 1, next_set, key_epochs(), &keys.encode());
+    assert_eq!(check(&net, &current), Ok(()), "the same message under the current epoch's key passes");
+}
+
+#[test]
+fn an_epoch_key_must_be_signed_by_the_runtime_that_announces_it() {
+    let mut net = net(true, "2026-01-01T00:00:00Z");
+    net.open_first_epoch();
+    let workers = net.register_workers(&[1, 2]);
+    let (one, two) = (&workers[0], &workers[1]);
+    let sender = SenderId::Worker(one.public());
+    let key = veil_primitives::epoch::EpochKey {
+        epoch: KeyEpoch(1),
+        agreement: [9; 32],
+        // Signed by another runtime.
+        signature: two.sign(&EpochKey::signing_payload(&net.chain.id(), &one.public(), KeyEpoch(1), &[9; 32])),
+    };
+    let payload = AssignmentMessage::EpochKey(key).encode();
+    let forged = egress(one, sender, 0, net.next_sequence(sender), Topic::System(SystemTopic::Assignments), &payload);
+    let error = check(&net, &forged).unwrap_err();
+    assert!(error.to_string().contains("not signed by the sender's identity"), "{error}");
+    // Its announced key stands.
+    assert_eq!(net.worker(&one.public()).unwrap().epoch_key(KeyEpoch(1)), Some(registry_key(one, 1)));
+}
+
+fn registry_key(worker: &veil_crypto::RuntimeSigner, epoch: u32) -> [u8; 32] {
+    crate::registry::tests::epoch_agreement(&worker.public(), epoch)
+}
+
+fn heartbeat(net: &Net, worker: &veil_crypto::RuntimeSigner) -> SignedEgress {
+    let sender = SenderId::Worker(worker.public());
+    let payload = Heartbeat { height: net.head.height }.encode();
+    egress(worker, sender, 0, net.next_sequence(sender), Topic::System(SystemTopic::Heartbeats), &payload)
+}
+
+#[test]
+fn a_silent_cluster_worker_is_reported_removed_and_replaced_from_the_standby_list() {
+    let mut net = net(true, "2026-01-01T00:00:00Z");
+    net.open_first_epoch();
+    let workers = net.register_workers(&[1, 2, 3]);
+    let [one, two, three] = [&workers[0], &workers[1], &workers[2]].map(|worker| worker.public());
+    let admin = net.admin.clone();
+    let cluster = ClusterId(1);
+    let tx = net.sign(&admin, Call::FormCluster { cluster, workers: vec![one, two].try_into().unwrap() });
+    assert_eq!(net.step(1, vec![tx], vec![]).transactions.len(), 1);
+    assert_eq!(Overlay::new(&net.state).standby().unwrap().to_vec(), vec![three]);
+
+    // Anyone may report, but only a member silent past the window.
+    let reporter = net.operator.clone();
+    let report = |worker| Call::ReportOffline { cluster, worker };
+    let error = epoch_error(net.refused(&reporter, report(three)));
+    assert!(matches!(error, EpochError::NotAMember { .. }), "{error}");
+    let error = epoch_error(net.refused(&reporter, report(one)));
+    assert!(matches!(error, EpochError::StillAlive { .. }), "{error}");
+
+    // Workers two and three beat; one is silent past the window.
+    let window = net.chain.genesis().liveness.offline_after_ms;
+    let beat = net.chain.genesis().liveness.heartbeat_interval_ms;
+    for _ in 0..window / beat + 1 {
+        let beats = vec![heartbeat(&net, &workers[1]), heartbeat(&net, &workers[2])];
+        assert_eq!(net.step(beat, vec![], beats).egress.len(), 2);
+    }
+    let error = epoch_error(net.refused(&reporter, report(two)));
+    assert!(matches!(error, EpochError::StillAlive { .. }), "a beating member stays: {error}");
+    let tx = net.sign(&reporter, report(one));
+    let built = net.step(1, vec![tx], vec![]);
+    assert_eq!(built.transactions.len(), 1, "{:?}", built.dropped);
+    let info = Overlay::new(&net.state).cluster(cluster).unwrap().unwrap();
+    assert_eq!(info.workers.to_vec(), vec![two, three]);
+    assert!(Overlay::new(&net.state).standby().unwrap().is_empty());
+    assert_eq!(net.worker(&one).unwrap().cluster, None);
+    let duty = built.messages.iter().find(|p| p.message.topic == Topic::System(SystemTopic::Assignments)).unwrap();
+    let expected = Replacement {
+        cluster,
+        epoch: KeyEpoch(0),
+        removed: one,
+        added: Some(AssignedWorker { identity: three, agreement: registry_key(&workers[2], 0) }),
+    };
+    assert_eq!(
+        decode_strict::<AssignmentMessage>(&duty.message.payload).unwrap(),
+        AssignmentMessage::Replaced(expected)
+    );
+
+    // Reported again: no longer a member. With no standby left, a silent member leaves unreplaced.
+    let error = epoch_error(net.refused(&reporter, report(one)));
+    assert!(matches!(error, EpochError::NotAMember { .. }), "{error}");
+    for _ in 0..window / beat + 1 {
+        assert_eq!(net.step(beat, vec![], vec![heartbeat(&net, &workers[2])]).egress.len(), 1);
+    }
+    let tx = net.sign(&reporter, report(two));
+    let built = net.step(1, vec![tx], vec![]);
+    assert_eq!(built.transactions.len(), 1, "{:?}", built.dropped);
+    assert_eq!(Overlay::new(&net.state).cluster(cluster).unwrap().unwrap().workers.to_vec(), vec![three]);
+    let duty = built.messages.iter().find(|p| p.message.topic == Topic::System(SystemTopic::Assignments)).unwrap();
+    let AssignmentMessage::Replaced(replaced) = decode_strict(&duty.message.payload).unwrap() else { panic!() };
+    assert_eq!((replaced.removed, replaced.added), (two, None));
+}

@@ -1,0 +1,115 @@
+//! A worker that falls silent is replaced, relayed in process against a generated chain: the chain
+//! removes it on a report and assigns a standby worker, the gatekeeper seals the cluster key to the
+//! replacement, and the replacement takes over a live worker's snapshot and continues with the same
+//! state root. Snapshots that are not the cluster's, not recent enough or altered are refused.
+#![allow(clippy::unwrap_used)]
+
+mod support;
+
+use support::{CLUSTER, NOTES, Scenario, ask, notes_query};
+use veil_chain::state::Overlay;
+use veil_crypto::confidential::AnswerResult;
+use veil_primitives::{Call, ClusterId, decode_strict, epoch::SealedSnapshot};
+use veil_worker::{
+    contract::NoteList,
+    runtime::{Runtime, SnapshotError},
+};
+
+fn notes(worker: &Runtime, scenario: &Scenario, by: &veil_crypto::AccountPair) -> Vec<Vec<u8>> {
+    let (query, response) = notes_query(scenario, worker.identity(), by, by.public());
+    match ask(worker, &query.sign(by), &response).unwrap().result {
+        AnswerResult::Ok(bytes) => decode_strict::<NoteList>(&bytes).unwrap().iter().map(|n| n.to_vec()).collect(),
+        AnswerResult::Refused(reason) => panic!("refused: {}", String::from_utf8_lossy(&reason)),
+    }
+}
+
+fn refused(result: Result<(), SnapshotError>) -> String {
+    match result {
+        Err(SnapshotError::Refused(reason)) => reason,
+        other => panic!("expected a refusal, got {other:?}"),
+    }
+}
+
+#[test]
+fn a_silent_worker_is_replaced_and_the_replacement_continues_from_a_snapshot() {
+    let (mut scenario, mut gatekeeper, workers) = Scenario::with_workers(3);
+    let [mut silent, mut live, mut standby]: [Runtime; 3] = workers.try_into().ok().unwrap();
+    scenario.assign(&[silent.identity(), live.identity()]);
+    scenario.settle(&mut [&mut gatekeeper, &mut silent, &mut live, &mut standby], 3);
+    let charlie = veil_chain::testing::pair("//Charlie");
+    let tx = scenario.note(&charlie, b"one");
+    scenario.block(vec![tx]);
+    scenario.settle(&mut [&mut gatekeeper, &mut silent, &mut live, &mut standby], 2);
+    assert_eq!(notes(&silent, &scenario, &charlie), vec![b"one".to_vec()]);
+
+    // A report while the worker is alive is refused (anyone may report; Dave's nonce is spent).
+    let (bob, dave) = (scenario.bob.clone(), veil_chain::testing::pair("//Dave"));
+    let report = Call::ReportOffline { cluster: CLUSTER, worker: silent.identity() };
+    let (tx, _) = scenario.sign(&dave, report.clone());
+    let built = scenario.chain.push_after(1, vec![tx], Vec::new());
+    assert!(built.dropped[0].1.to_string().contains("within the"), "{}", built.dropped[0].1);
+
+    // `silent` stops; the others keep relaying (heartbeats) past the offline window.
+    let window = scenario.genesis.liveness.offline_after_ms;
+    let beat = scenario.genesis.liveness.heartbeat_interval_ms;
+    for _ in 0..window / beat + 2 {
+        scenario.wait(beat);
+        scenario.settle(&mut [&mut gatekeeper, &mut live, &mut standby], 1);
+    }
+    let before_joining = live.snapshot().unwrap();
+    let (tx, _) = scenario.sign(&bob, report);
+    let built = scenario.chain.push_after(1, vec![tx], Vec::new());
+    assert!(built.dropped.is_empty(), "{:?}", built.dropped);
+    let cluster = Overlay::new(&scenario.chain.state).cluster(CLUSTER).unwrap().unwrap();
+    assert_eq!(cluster.workers.to_vec(), vec![live.identity(), standby.identity()], "the standby replaced the silent");
+
+    // The gatekeeper seals the cluster key to the replacement, which waits for a snapshot.
+    scenario.settle(&mut [&mut gatekeeper, &mut live, &mut standby], 2);
+    assert_eq!(standby.cluster(), Some((CLUSTER, true)));
+    assert!(standby.contracts().is_empty());
+    assert!(matches!(standby.snapshot(), Err(SnapshotError::Unavailable(_))), "it has nothing to give yet");
+
+    // Notes keep arriving while only `live` runs the contract.
+    let tx = scenario.note(&charlie, b"two");
+    scenario.block(vec![tx]);
+    scenario.settle(&mut [&mut gatekeeper, &mut live, &mut standby], 1);
+    assert_eq!(notes(&live, &scenario, &charlie), vec![b"one".to_vec(), b"two".to_vec()]);
+    let snapshot = live.snapshot().unwrap();
+
+    // Refusals change nothing.
+    let wire = |snapshot: &SealedSnapshot| parity_scale_codec::Encode::encode(snapshot);
+    let mut forged = snapshot.clone();
+    forged.signature[0] ^= 1;
+    assert!(refused(standby.import_snapshot(&forged)).contains("not signed by the cluster"));
+    let mut altered = snapshot.clone();
+    let mut sealed = altered.sealed.to_vec();
+    sealed[20] ^= 1;
+    altered.sealed = sealed.try_into().unwrap();
+    assert!(refused(standby.import_snapshot(&altered)).contains("not signed"), "the signature covers the bytes");
+    let mut other = snapshot.clone();
+    other.cluster = ClusterId(9);
+    assert!(refused(standby.import_snapshot(&other)).contains("is of cluster"));
+    // A snapshot older than the worker's joining (it could replay a retired epoch's commands).
+    assert!(refused(standby.import_snapshot(&before_joining)).contains("before this worker joined"));
+    assert_eq!(standby.cluster(), Some((CLUSTER, true)));
+    assert!(matches!(live.import_snapshot(&snapshot), Err(SnapshotError::Unavailable(_))), "only a replacement");
+    assert_eq!(decode_strict::<SealedSnapshot>(&wire(&snapshot)).unwrap(), snapshot);
+
+    // The replacement takes over and catches up: the same notes, the same state root.
+    standby.import_snapshot(&snapshot).unwrap();
+    assert_eq!(standby.cluster(), Some((CLUSTER, false)));
+    let tx = scenario.note(&charlie, b"three");
+    scenario.block(vec![tx]);
+    scenario.settle(&mut [&mut gatekeeper, &mut live, &mut standby], 2);
+    let all = vec![b"one".to_vec(), b"two".to_vec(), b"three".to_vec()];
+    assert_eq!(notes(&standby, &scenario, &charlie), all);
+    assert_eq!(notes(&live, &scenario, &charlie), all);
+    assert_eq!(standby.view().height, live.view().height);
+    assert_eq!(standby.state_root(), live.state_root());
+    assert_eq!(standby.contract_state_hash(&NOTES), live.contract_state_hash(&NOTES));
+
+    // The silent worker, back, learns it was removed and drops the cluster's keys and contracts.
+    scenario.relay(&mut silent);
+    assert_eq!(silent.cluster(), None);
+    assert!(silent.contracts().is_empty());
+}
