@@ -73,10 +73,17 @@ impl EgressQueue {
         (self.next(sender), copies.collect())
     }
 
+    /// Forgets `sender` (a contract this worker no longer runs): its copies are no longer this
+    /// queue's to deliver.
+    pub fn forget(&mut self, sender: SenderId) {
+        self.pending.retain(|(owner, _), _| *owner != sender);
+        self.next.remove(&sender);
+    }
+
     /// Takes over `sender`'s numbering and pending copies from a cluster snapshot, replacing what
     /// this queue had of it.
     pub fn adopt(&mut self, sender: SenderId, next: u64, copies: Vec<SignedEgress>) {
-        self.pending.retain(|(owner, _), _| *owner != sender);
+        self.forget(sender);
         self.next.insert(sender, next);
         for copy in copies.into_iter().filter(|copy| copy.egress.sender == sender) {
             self.pending.insert((sender, copy.egress.sequence), copy);
@@ -117,5 +124,15 @@ mod tests {
         queue.resume(a, 0);
         let third = queue.push(&signer, a, KeyEpoch(0), topic, b"3".to_vec().try_into().unwrap());
         assert_eq!(third.egress.sequence, 2, "resuming never goes back");
+
+        // A snapshot's queue replaces what this queue had of the sender; forgetting drops it.
+        let (next, copies) = queue.of_sender(a);
+        assert_eq!((next, copies.len()), (3, 2));
+        let mut taken = EgressQueue::default();
+        taken.push(&signer, a, KeyEpoch(0), topic, b"stale".to_vec().try_into().unwrap());
+        taken.adopt(a, next, copies.clone());
+        assert_eq!(taken.of_sender(a), (3, copies));
+        taken.forget(a);
+        assert_eq!(taken.of_sender(a), (0, Vec::new()));
     }
 }

@@ -1180,6 +1180,8 @@ impl Runtime {
                 self.cluster_keys.clear();
                 for (id, _) in std::mem::take(&mut self.contracts) {
                     self.follower.unfollow(&Topic::Contract(id));
+                    self.egress.forget(SenderId::Contract(id));
+                    self.contracts_published.remove(&id);
                 }
                 return Ok(());
             }

@@ -9,7 +9,7 @@ mod support;
 use support::{CLUSTER, NOTES, Scenario, ask, notes_query};
 use veil_chain::state::Overlay;
 use veil_crypto::confidential::AnswerResult;
-use veil_primitives::{Call, ClusterId, decode_strict, epoch::SealedSnapshot};
+use veil_primitives::{Call, ClusterId, SenderId, decode_strict, epoch::SealedSnapshot};
 use veil_worker::{
     contract::NoteList,
     runtime::{Runtime, SnapshotError},
@@ -112,4 +112,7 @@ fn a_silent_worker_is_replaced_and_the_replacement_continues_from_a_snapshot() {
     scenario.relay(&mut silent);
     assert_eq!(silent.cluster(), None);
     assert!(silent.contracts().is_empty());
+    let contract_egress =
+        silent.pending_egress().into_iter().filter(|c| matches!(c.egress.sender, SenderId::Contract(_)));
+    assert_eq!(contract_egress.count(), 0, "it no longer sends the contracts' egress");
 }
