@@ -382,7 +382,7 @@ impl Chain {
         let mut worker = overlay.worker(&reported)?.ok_or(not_a_member)?;
         let now = outbox.time_ms();
         let window_ms = self.genesis().liveness.offline_after_ms;
-        if now.saturating_sub(worker.last_seen_ms) <= window_ms && worker.expires_at_ms > now {
+        if worker.is_live(now, window_ms) {
             let alive = EpochError::StillAlive { worker: reported, last_seen_ms: worker.last_seen_ms, window_ms };
             return Err(alive.into());
         }
@@ -400,7 +400,7 @@ impl Chain {
         let mut added = None;
         for candidate in standby.iter() {
             let Some(mut record) = overlay.worker(candidate)? else { continue };
-            let live = now.saturating_sub(record.last_seen_ms) <= window_ms && record.expires_at_ms > now;
+            let live = record.is_live(now, window_ms);
             if let (true, None, Some(agreement), Some(_)) =
                 (live, record.cluster, record.epoch_key(current), record.epoch_key(next))
             {

@@ -157,6 +157,13 @@ impl WorkerInfo {
     pub fn epoch_key(&self, epoch: KeyEpoch) -> Option<[u8; 32]> {
         self.epoch_keys.iter().find(|(announced, _)| *announced == epoch).map(|(_, key)| *key)
     }
+
+    /// Whether it counts as live at `now_ms`: seen within `window_ms` (genesis
+    /// `liveness.offline_after_ms`) and its registration current. A cluster worker that is not may
+    /// be reported offline.
+    pub fn is_live(&self, now_ms: u64, window_ms: u64) -> bool {
+        now_ms.saturating_sub(self.last_seen_ms) <= window_ms && self.expires_at_ms > now_ms
+    }
 }
 
 /// The key epochs as the chain keeps them.

@@ -83,6 +83,12 @@ impl Endpoint {
     fn get(&self, path: &str) -> Result<(u16, Value), String> {
         self.json("GET", path, None)
     }
+
+    /// A request with a binary body; the answer's raw bytes.
+    fn bytes(&self, method: &str, path: &str, body: &[u8]) -> Result<(u16, Vec<u8>), String> {
+        request(&self.authority, method, path, "application/octet-stream", body)
+            .map_err(|e| format!("{}{path}: {e}", self.authority))
+    }
 }
 
 fn unhex(value: &Value) -> Result<Vec<u8>, String> {
@@ -181,8 +187,7 @@ impl Relayer {
             return Ok(());
         }
         self.snapshot_sent = Some(Instant::now());
-        let (status, body) = request(&self.worker.authority, "GET", "/v1/snapshot", "application/octet-stream", &[])
-            .map_err(|e| format!("runtime snapshot: {e}"))?;
+        let (status, body) = self.worker.bytes("GET", "/v1/snapshot", &[])?;
         if status != 200 {
             return Err(format!("runtime snapshot: {status} {}", String::from_utf8_lossy(&body)));
         }
@@ -205,9 +210,7 @@ impl Relayer {
             return Err(format!("snapshot download: {status} {stored}"));
         }
         let bytes = unhex(&stored["snapshot"])?;
-        let (status, body) =
-            request(&self.worker.authority, "POST", "/v1/snapshot", "application/octet-stream", &bytes)
-                .map_err(|e| format!("runtime snapshot: {e}"))?;
+        let (status, body) = self.worker.bytes("POST", "/v1/snapshot", &bytes)?;
         if status != 200 {
             return Err(format!(
                 "the runtime refused the snapshot at height {}: {}",
@@ -306,9 +309,7 @@ impl Relayer {
         }
         let header = veil_primitives::Header::decode_all(&mut &header[..]).map_err(|e| format!("header: {e}"))?;
         let batch = Batch { certificate, header, topics: deliveries };
-        let (status, body) =
-            request(&self.worker.authority, "POST", "/v1/sync", "application/octet-stream", &batch.encode())
-                .map_err(|e| format!("runtime sync: {e}"))?;
+        let (status, body) = self.worker.bytes("POST", "/v1/sync", &batch.encode())?;
         if status != 200 {
             return Err(format!(
                 "the runtime refused the batch at height {height}: {}",

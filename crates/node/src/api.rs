@@ -504,12 +504,10 @@ async fn cluster(State(api): State<ApiState>, Path(number): Path<String>) -> Res
     let mut workers = Vec::new();
     for worker in info.workers.iter() {
         let record = records.worker(worker).map_err(internal)?;
-        let (last_seen_ms, expires_at_ms) = record.map_or((0, 0), |record| (record.last_seen_ms, record.expires_at_ms));
         workers.push(ClusterMemberView {
             worker: hex0x(worker),
-            last_seen_ms,
-            offline: header.timestamp_ms.saturating_sub(last_seen_ms) > window_ms
-                || expires_at_ms <= header.timestamp_ms,
+            last_seen_ms: record.as_ref().map_or(0, |record| record.last_seen_ms),
+            offline: !record.is_some_and(|record| record.is_live(header.timestamp_ms, window_ms)),
         });
     }
     Ok(Json(ClusterView {

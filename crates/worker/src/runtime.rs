@@ -273,12 +273,16 @@ impl Epochs {
         self.opening(next).map(|opening| opening.previous_retires_at_ms)
     }
 
+    /// Whether `epoch` has retired by block time `at_ms`.
+    fn retired(&self, epoch: KeyEpoch, at_ms: u64) -> bool {
+        self.retires_at(epoch).is_some_and(|retires| at_ms >= retires)
+    }
+
     /// Whether keys of `epoch` open commands at block time `at_ms`: it had opened, and had not
     /// retired. Judged by the block's time, never by how far this runtime has read, so every
     /// worker decides alike whatever its batches.
     fn usable(&self, epoch: KeyEpoch, at_ms: u64) -> bool {
-        self.opening(epoch).is_some_and(|opening| opening.opened_at_ms <= at_ms)
-            && self.retires_at(epoch).is_none_or(|retires| at_ms < retires)
+        self.opening(epoch).is_some_and(|opening| opening.opened_at_ms <= at_ms) && !self.retired(epoch, at_ms)
     }
 }
 
@@ -688,7 +692,7 @@ impl Runtime {
         let now_ms = self.follower.state().timestamp_ms;
         let mut cluster_keys = self.cluster_keys.clone();
         for (epoch, secret) in content.cluster_keys {
-            if self.epochs.retires_at(epoch).is_none_or(|at| now_ms < at) {
+            if !self.epochs.retired(epoch, now_ms) {
                 cluster_keys
                     .entry(epoch)
                     .or_insert_with(|| ClusterKey::from_secret(SecretBytes::new(secret), membership.cluster, epoch));
@@ -948,13 +952,12 @@ impl Runtime {
     /// Destroys every key of epochs retired by `now_ms`: master keys, this runtime's epoch keys,
     /// cluster keys. Returns whether anything was destroyed.
     fn retire(&mut self, now_ms: u64) -> bool {
-        let retired = |epoch: &KeyEpoch, epochs: &Epochs| epochs.retires_at(*epoch).is_some_and(|at| now_ms >= at);
         let before = self.masters.len() + self.epoch_secrets.len() + self.cluster_keys.len();
         let epochs = &self.epochs;
-        self.masters.retain(|epoch, _| !retired(epoch, epochs));
-        self.epoch_secrets.retain(|epoch, _| !retired(epoch, epochs));
-        self.cluster_keys.retain(|epoch, _| !retired(epoch, epochs));
-        self.runtime_keys.retain(|(_, epoch), _| !retired(epoch, epochs));
+        self.masters.retain(|epoch, _| !epochs.retired(*epoch, now_ms));
+        self.epoch_secrets.retain(|epoch, _| !epochs.retired(*epoch, now_ms));
+        self.cluster_keys.retain(|epoch, _| !epochs.retired(*epoch, now_ms));
+        self.runtime_keys.retain(|(_, epoch), _| !epochs.retired(*epoch, now_ms));
         before != self.masters.len() + self.epoch_secrets.len() + self.cluster_keys.len()
     }
 

@@ -47,10 +47,8 @@ fn a_late_gatekeeper_gets_the_master_key_and_both_sign_identical_outputs() {
     let identities: Vec<[u8; 32]> = workers.iter().map(Runtime::identity).collect();
     scenario.assign(&identities);
     let settle = |scenario: &mut Scenario, first: &mut Runtime, second: &mut Runtime, workers: &mut [Runtime]| {
-        for _ in 0..3 {
-            let [one, two] = workers else { unreachable!() };
-            scenario.settle(&mut [&mut *first, &mut *second, one, two], 1);
-        }
+        let [one, two] = workers else { unreachable!() };
+        scenario.settle(&mut [first, second, one, two], 3);
     };
     settle(&mut scenario, &mut first, &mut second, &mut workers);
     // Unregistered, the second gatekeeper announces nothing and holds no key; it numbered the set's

@@ -3,7 +3,7 @@
 
 use super::*;
 use crate::{
-    registry::tests::{Net, gatekeeper, master, net},
+    registry::tests::{Net, epoch_agreement, gatekeeper, master, net},
     testing::{egress, runtime_signer},
 };
 use veil_crypto::{MasterKey, SecretBytes, confidential::Proposal};
@@ -112,11 +112,7 @@ fn an_epoch_key_must_be_signed_by_the_runtime_that_announces_it() {
     let error = check(&net, &forged).unwrap_err();
     assert!(error.to_string().contains("not signed by the sender's identity"), "{error}");
     // Its announced key stands.
-    assert_eq!(net.worker(&one.public()).unwrap().epoch_key(KeyEpoch(1)), Some(registry_key(one, 1)));
-}
-
-fn registry_key(worker: &veil_crypto::RuntimeSigner, epoch: u32) -> [u8; 32] {
-    crate::registry::tests::epoch_agreement(&worker.public(), epoch)
+    assert_eq!(net.worker(&one.public()).unwrap().epoch_key(KeyEpoch(1)), Some(epoch_agreement(&one.public(), 1)));
 }
 
 fn heartbeat(net: &Net, worker: &veil_crypto::RuntimeSigner) -> SignedEgress {
@@ -166,7 +162,7 @@ fn a_silent_cluster_worker_is_reported_removed_and_replaced_from_the_standby_lis
         cluster,
         epoch: KeyEpoch(0),
         removed: one,
-        added: Some(AssignedWorker { identity: three, agreement: registry_key(&workers[2], 0) }),
+        added: Some(AssignedWorker { identity: three, agreement: epoch_agreement(&three, 0) }),
     };
     assert_eq!(
         decode_strict::<AssignmentMessage>(&duty.message.payload).unwrap(),
