@@ -90,6 +90,20 @@ pub fn dispatch<C: Contract>(input: &[u8]) -> Result<Vec<u8>, Error> {
     }
 }
 
+/// Embeds the contract's interface description (JSON, at `path` relative to the invoking file) in
+/// the wasm module as the custom section `veil:interface`, so it travels with the code: tools read
+/// it from the uploaded code to encode commands and queries and decode answers as JSON (see
+/// `veil_client::interface` for the format). Native builds embed nothing.
+#[macro_export]
+macro_rules! interface {
+    ($path:literal) => {
+        #[cfg(target_arch = "wasm32")]
+        #[link_section = "veil:interface"]
+        #[used]
+        static VEIL_INTERFACE: [u8; include_bytes!($path).len()] = *include_bytes!($path);
+    };
+}
+
 /// Exports contract type `$contract` as the wasm module's entry point (nothing in native builds,
 /// where tests call [`testing::TestHost`] instead).
 #[macro_export]

@@ -324,6 +324,8 @@ impl Contract for SecretToken {
 
 #[cfg(feature = "entry")]
 veil_contract_sdk::export!(SecretToken);
+#[cfg(feature = "entry")]
+veil_contract_sdk::interface!("../interface.json");
 
 #[cfg(test)]
 mod tests;

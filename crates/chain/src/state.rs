@@ -18,7 +18,7 @@ use veil_primitives::{
 };
 
 /// Where a value lives. Indices are fixed forever; new kinds of state are appended.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Encode)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Encode, Decode, MaxEncodedLen)]
 pub enum StateKey {
     /// An account's nonce and balance.
     #[codec(index = 0)]

@@ -182,7 +182,7 @@ fn main() {
     let devnet = {
         let data = dir.join("devnet");
         let node = Process::start(
-            &["devnet", "--data-dir", data.to_str().unwrap(), "--api-port", "0"],
+            &["devnet", "--data-dir", data.to_str().unwrap(), "--api-port", "0", "--validator-only"],
             &dir.join("devnet.log"),
         );
         run_load(&[node], waves)

@@ -8,13 +8,26 @@
 //! | 0 | success |
 //! | 1 | the command ran and the answer is "no" (for example, a signature that does not verify) |
 //! | 2 | bad input: a malformed argument, key, address or file; the message says what was wrong |
+//! | 3 | the network failed: a node or worker is unreachable, answered something malformed, or a wait timed out |
 //!
-//! Errors are one line on standard error, never a stack trace.
+//! Exit 1 also covers what the network says no to: a refused transaction or query, a contract or
+//! worker that does not exist, an answer that does not verify.
+//!
+//! Errors are one line on standard error, never a stack trace. The network commands (`account`,
+//! `contract`, `worker`, `block`, `tx`) are built on the `veil-client` SDK: every value they show
+//! from the chain is proven against a certified header, every worker answer verified.
 
+mod account;
 mod attest;
+mod chain;
+mod connect;
+mod contract;
+mod devnet;
+mod endpoint;
 mod key;
 mod node;
 mod relay;
+mod workers;
 
 use clap::{Parser, Subcommand, ValueEnum};
 use std::{ffi::OsString, io::Write, process::ExitCode};
@@ -26,6 +39,9 @@ struct Cli {
     /// Output format.
     #[arg(long, short = 'o', global = true, value_enum, default_value_t = OutputFormat::Text)]
     output: OutputFormat,
+    /// Print only the result a script wants (an id, a hash, an answer) instead of the text.
+    #[arg(long, short = 'q', global = true)]
+    quiet: bool,
     #[command(subcommand)]
     command: Command,
 }
@@ -47,12 +63,31 @@ enum Command {
     /// Remote attestation: verify a quote as the chain would.
     #[command(subcommand)]
     Attest(attest::AttestCommand),
-    /// Run a one-validator development network (generated on first use, kept across restarts).
-    Devnet(node::DevnetArgs),
+    /// Run a whole development network on 127.0.0.1: a validator, gatekeepers, workers, relayers.
+    ///
+    /// The validator runs in this process; the development gatekeepers genesis names and `--workers`
+    /// workers run as `veil-worker` processes in software mode (no TEE: insecure, for development
+    /// only), each with a `veil relay` that registers it for //Bob; //Alice forms cluster 1 of the
+    /// workers. Prints `devnet ready` with the URLs and the funded accounts. Everything is kept under
+    /// `--data-dir` and resumes on the next start; Ctrl-C stops it all.
+    Devnet(devnet::DevnetArgs),
     /// Run one validator of a network, from its configuration file.
     Node(node::NodeArgs),
     /// Write the configuration of a local network of N validators (keys, shares, genesis).
     TestnetConfig(node::TestnetArgs),
+    /// Accounts: balances (proven) and transfers.
+    #[command(subcommand)]
+    Account(account::AccountCommand),
+    /// Confidential contracts: upload, instantiate, call, query, info.
+    #[command(subcommand)]
+    Contract(contract::ContractCommand),
+    /// Registered workers and gatekeepers.
+    #[command(subcommand)]
+    Worker(workers::WorkerCommand),
+    /// A finalized block, its certificate and body verified.
+    Block(chain::BlockArgs),
+    /// Where a transaction stands.
+    Tx(chain::TxArgs),
     /// Relay between a node and a worker runtime: feed it proven messages, submit its egress,
     /// register it.
     Relay(relay::RelayArgs),
@@ -65,6 +100,8 @@ pub(crate) enum Failure {
     BadInput(String),
     /// The command ran and the answer is no (exit 1).
     Negative(String),
+    /// The network failed: unreachable, malformed or too slow (exit 3).
+    Unavailable(String),
 }
 
 impl Failure {
@@ -89,13 +126,19 @@ where
     };
     // Commands that return lock standard output for their answer; long-running ones must not hold
     // the lock, or every log line from another thread would wait for it forever.
+    let output = connect::Output { format: cli.output, quiet: cli.quiet };
     let result = match cli.command {
         Command::Key(command) => key::run(command, cli.output, &mut std::io::stdout().lock()),
         Command::Attest(command) => attest::run(command, cli.output, &mut std::io::stdout().lock()),
-        Command::Devnet(args) => node::devnet(args, cli.output),
+        Command::Devnet(args) => devnet::devnet(args, cli.output),
         Command::Node(args) => node::node(args, cli.output),
         Command::TestnetConfig(args) => node::testnet_config(args, cli.output, &mut std::io::stdout().lock()),
         Command::Relay(args) => relay::relay(args),
+        Command::Account(command) => account::run(command, output),
+        Command::Contract(command) => contract::run(command, output),
+        Command::Worker(command) => workers::run(command, output),
+        Command::Block(args) => chain::block(args, output),
+        Command::Tx(args) => chain::tx(args, output),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -103,6 +146,7 @@ where
             let (code, message) = match failure {
                 Failure::BadInput(message) => (2, message),
                 Failure::Negative(message) => (1, message),
+                Failure::Unavailable(message) => (3, message),
             };
             let _ = writeln!(std::io::stderr(), "error: {message}");
             ExitCode::from(code)

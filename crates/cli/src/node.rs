@@ -1,4 +1,4 @@
-//! `veil devnet`, `veil node` and `veil testnet-config`.
+//! `veil node` and `veil testnet-config`, and the genesis choices they share with `veil devnet`.
 
 use clap::Args;
 use serde_json::json;
@@ -10,21 +10,6 @@ use veil_node::{
 };
 
 use crate::{Failure, OutputFormat, print_json, print_text};
-
-#[derive(Args, Debug)]
-pub(crate) struct DevnetArgs {
-    /// Where the devnet keeps its keys, configuration and chain data.
-    #[arg(long, default_value_os_t = default_devnet_dir())]
-    data_dir: PathBuf,
-    /// Delete the devnet's data and start a new chain.
-    #[arg(long)]
-    reset: bool,
-    /// Port of the REST API on 127.0.0.1 (0: any free port). Used when the devnet is created.
-    #[arg(long, default_value_t = 9933)]
-    api_port: u16,
-    #[command(flatten)]
-    local: LocalArgs,
-}
 
 /// Genesis choices of a local network (used when it is created).
 #[derive(Args, Debug)]
@@ -53,7 +38,7 @@ pub(crate) struct LocalArgs {
 }
 
 impl LocalArgs {
-    fn options(&self) -> testnet::LocalOptions {
+    pub(crate) fn options(&self) -> testnet::LocalOptions {
         let defaults = testnet::LocalOptions::default();
         testnet::LocalOptions {
             allow_insecure_workers: !self.no_insecure_workers,
@@ -70,11 +55,6 @@ impl LocalArgs {
             },
         }
     }
-}
-
-fn default_devnet_dir() -> PathBuf {
-    std::env::var_os("HOME")
-        .map_or_else(|| PathBuf::from(".veil/devnet"), |home| PathBuf::from(home).join(".veil/devnet"))
 }
 
 #[derive(Args, Debug)]
@@ -102,7 +82,8 @@ pub(crate) struct TestnetArgs {
     local: LocalArgs,
 }
 
-fn announce(output: OutputFormat, what: &'static str) -> impl FnOnce(Started) + Send + 'static {
+/// Prints where the validator's API is once it listens: `REST API: URL` (or `rest_api` in JSON).
+pub(crate) fn announce(output: OutputFormat, what: &'static str) -> impl FnOnce(Started) + Send + 'static {
     move |started: Started| {
         let url = format!("http://{}", started.api);
         let mut stdout = std::io::stdout().lock();
@@ -114,16 +95,9 @@ fn announce(output: OutputFormat, what: &'static str) -> impl FnOnce(Started) + 
     }
 }
 
-pub(crate) fn devnet(args: DevnetArgs, output: OutputFormat) -> Result<(), Failure> {
-    let config = testnet::devnet(&args.data_dir, args.reset, args.api_port, &args.local.options())
-        .map_err(Failure::bad_input)?;
-    let loaded = NodeConfig::load(&config).map_err(Failure::bad_input)?;
-    run::run(loaded, announce(output, "Veil devnet (1 validator, data in the --data-dir)")).map_err(Failure::bad_input)
-}
-
 pub(crate) fn node(args: NodeArgs, output: OutputFormat) -> Result<(), Failure> {
     let loaded = NodeConfig::load(&args.config).map_err(Failure::bad_input)?;
-    run::run(loaded, announce(output, "Veil validator")).map_err(Failure::bad_input)
+    run::run(loaded, run::Logs::Stdout, announce(output, "Veil validator")).map_err(Failure::bad_input)
 }
 
 pub(crate) fn testnet_config(args: TestnetArgs, output: OutputFormat, out: &mut dyn Write) -> Result<(), Failure> {

@@ -30,15 +30,10 @@ use std::{
     time::{Duration, Instant},
 };
 use veil_crypto::AccountPair;
-use veil_primitives::{
-    Attestation, Call, Hash, Message, RegistrationInfo, SignedEgress, Transaction, decode_strict, topics::TopicProof,
-};
-use veil_worker::{
-    http::{authority, request},
-    sync::{Batch, TopicDelivery},
-};
+use veil_primitives::{Attestation, Call, Message, RegistrationInfo, SignedEgress, decode_strict, topics::TopicProof};
+use veil_worker::sync::{Batch, TopicDelivery};
 
-use crate::Failure;
+use crate::{Failure, endpoint::Endpoint};
 
 /// Arguments of `veil relay`.
 #[derive(Args, Debug)]
@@ -61,34 +56,9 @@ pub(crate) struct RelayArgs {
     /// How often to upload the cluster's sealed state snapshot, in milliseconds.
     #[arg(long, default_value_t = 2_000)]
     snapshot_interval_ms: u64,
-}
-
-struct Endpoint {
-    authority: String,
-}
-
-impl Endpoint {
-    fn new(url: &str) -> Result<Self, Failure> {
-        Ok(Self { authority: authority(url).map_err(Failure::BadInput)?.to_owned() })
-    }
-
-    fn json(&self, method: &str, path: &str, body: Option<&Value>) -> Result<(u16, Value), String> {
-        let body = body.map(Value::to_string).unwrap_or_default();
-        let (status, bytes) = request(&self.authority, method, path, "application/json", body.as_bytes())
-            .map_err(|e| format!("{}{path}: {e}", self.authority))?;
-        let value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
-        Ok((status, value))
-    }
-
-    fn get(&self, path: &str) -> Result<(u16, Value), String> {
-        self.json("GET", path, None)
-    }
-
-    /// A request with a binary body; the answer's raw bytes.
-    fn bytes(&self, method: &str, path: &str, body: &[u8]) -> Result<(u16, Vec<u8>), String> {
-        request(&self.authority, method, path, "application/octet-stream", body)
-            .map_err(|e| format!("{}{path}: {e}", self.authority))
-    }
+    /// Exit when standard input closes (`veil devnet` holds the other end).
+    #[arg(long, hide = true)]
+    exit_with_stdin: bool,
 }
 
 fn unhex(value: &Value) -> Result<Vec<u8>, String> {
@@ -102,6 +72,9 @@ fn decode<T: Decode + parity_scale_codec::MaxEncodedLen>(value: &Value) -> Resul
 
 /// Runs the relayer until it is stopped.
 pub(crate) fn relay(args: RelayArgs) -> Result<(), Failure> {
+    if args.exit_with_stdin {
+        exit_when_stdin_closes();
+    }
     let node = Endpoint::new(&args.node)?;
     let worker = Endpoint::new(&args.worker)?;
     let operator = match &args.operator {
@@ -128,6 +101,15 @@ pub(crate) fn relay(args: RelayArgs) -> Result<(), Failure> {
         }
         std::thread::sleep(Duration::from_millis(args.interval_ms));
     }
+}
+
+/// Ends the process once standard input reaches its end: a parent that holds the pipe's other end
+/// takes this process with it whenever it ends, even by SIGKILL.
+fn exit_when_stdin_closes() {
+    std::thread::spawn(|| {
+        let _ = std::io::copy(&mut std::io::stdin().lock(), &mut std::io::sink());
+        std::process::exit(0);
+    });
 }
 
 struct Relayer {
@@ -168,17 +150,6 @@ impl Relayer {
             }
         }
         Ok(())
-    }
-
-    /// Signs `call` with the operator's next nonce and submits it.
-    fn submit_transaction(&self, operator: &AccountPair, call: Call) -> Result<(u16, Value), String> {
-        let (_, chain) = self.node.get("/v1/chain")?;
-        let genesis: Hash = chain["chain_id"].as_str().unwrap_or_default().parse().map_err(|e| format!("{e}"))?;
-        let (_, account) = self.node.get(&format!("/v1/accounts/{}", operator.public()))?;
-        let nonce = account["nonce"].as_u64().unwrap_or(0);
-        let tx = operator.sign_transaction(Transaction { genesis, signer: operator.public(), nonce, call });
-        let body = json!({ "transaction": format!("0x{}", hex::encode(tx.encode())) });
-        self.node.json("POST", "/v1/transactions", Some(&body))
     }
 
     /// Uploads the runtime's sealed cluster snapshot, at most once per interval.
@@ -239,7 +210,7 @@ impl Relayer {
             let cluster_id =
                 u32::try_from(cluster).map_err(|_| format!("cluster {cluster} is not a cluster number"))?;
             let call = Call::ReportOffline { cluster: veil_primitives::ClusterId(cluster_id), worker: identity };
-            let (status, answer) = self.submit_transaction(operator, call)?;
+            let (status, answer) = self.node.submit_transaction(operator, call)?;
             log!("relay: reported worker {worker} of cluster {cluster} offline: {status} {answer}");
             self.reported.insert(worker, Instant::now());
         }
@@ -270,7 +241,12 @@ impl Relayer {
             },
             (_, None) => return Err("the runtime produced a quote: pass --collateral".into()),
         };
-        let (status, answer) = self.submit_transaction(operator, Call::RegisterWorker { info, attestation })?;
+        let (status, answer) = self.node.submit_transaction(operator, Call::RegisterWorker { info, attestation })?;
+        // 409: another pending transaction of the operator (another relayer's registration) holds
+        // the nonce, so nothing was submitted; the next round retries once that one finalizes.
+        if status == 409 {
+            return Ok(());
+        }
         log!("relay: registration of worker {identity} submitted: {status} {answer}");
         self.registration_sent = Some(Instant::now());
         Ok(())

@@ -1,11 +1,11 @@
-//! `veil devnet` as a user runs it: a real process serving the REST API on loopback.
+//! `veil devnet` as a user runs it: real processes on loopback, the validator alone or the whole network.
 #![allow(clippy::unwrap_used)]
 
 mod support;
 
 use parity_scale_codec::Encode as _;
 use std::time::Duration;
-use support::{Process, pair, temp_dir, transfer, unhex};
+use support::{Process, pair, temp_dir, transfer, unhex, wait_until};
 use veil_light_client::LightClientError;
 use veil_primitives::{
     Attestation, Call, ContractId, Hash, Header, KeyEpoch, Message, Origin, RegistrationInfo, SenderId, SignedEgress,
@@ -25,7 +25,7 @@ const ONE: u128 = 1_000_000_000_000;
 fn devnet_transfers_refusals_and_restart() {
     let dir = temp_dir("devnet");
     let data = dir.join("data");
-    let args = ["devnet", "--data-dir", data.to_str().unwrap(), "--api-port", "0"];
+    let args = ["devnet", "--data-dir", data.to_str().unwrap(), "--api-port", "0", "--validator-only"];
     let node = Process::start(&args, &dir.join("first.log"));
     let chain = node.chain_id();
     let (alice, bob) = (pair("//Alice"), pair("//Bob"));
@@ -154,8 +154,10 @@ fn hashes(from: u64, messages: &[Message]) -> Vec<(u64, Hash)> {
 fn topic_messages_verify_with_the_light_client() {
     let dir = temp_dir("topics");
     let data = dir.join("data");
-    let node =
-        Process::start(&["devnet", "--data-dir", data.to_str().unwrap(), "--api-port", "0"], &dir.join("node.log"));
+    let node = Process::start(
+        &["devnet", "--data-dir", data.to_str().unwrap(), "--api-port", "0", "--validator-only"],
+        &dir.join("node.log"),
+    );
     let chain = node.chain_id();
     let alice = pair("//Alice");
     let contract = ContractId([0xc0; 32]);
@@ -395,10 +397,27 @@ fn topic_messages_verify_with_the_light_client() {
 fn worker_registration_on_devnets() {
     let dir = temp_dir("workers");
     let open = dir.join("open");
-    let args = ["devnet", "--data-dir", open.to_str().unwrap(), "--api-port", "0", "--insecure-lifetime-secs", "3"];
+    let args = [
+        "devnet",
+        "--data-dir",
+        open.to_str().unwrap(),
+        "--api-port",
+        "0",
+        "--insecure-lifetime-secs",
+        "3",
+        "--validator-only",
+    ];
     let node = Process::start(&args, &dir.join("open.log"));
     let closed = dir.join("closed");
-    let args = ["devnet", "--data-dir", closed.to_str().unwrap(), "--api-port", "0", "--no-insecure-workers"];
+    let args = [
+        "devnet",
+        "--data-dir",
+        closed.to_str().unwrap(),
+        "--api-port",
+        "0",
+        "--no-insecure-workers",
+        "--validator-only",
+    ];
     let strict = Process::start(&args, &dir.join("closed.log"));
 
     let alice = pair("//Alice");
@@ -467,4 +486,111 @@ fn worker_registration_on_devnets() {
     assert_eq!(node.submit(&tx).0, 202);
     node.wait_finalized(&tx.hash(), Duration::from_secs(30));
     assert_eq!(node.get(&worker_path).1["active"], true);
+}
+
+/// The URLs the devnet's progress lines give for the runtimes named `prefix`N.
+fn runtime_urls(output: &str, prefix: &str) -> Vec<String> {
+    output
+        .lines()
+        .filter_map(|line| line.split_once("] ")?.1.strip_prefix(prefix)?.split_whitespace().nth(1).map(str::to_owned))
+        .collect()
+}
+
+fn identities(runtimes: &serde_json::Value) -> Vec<String> {
+    runtimes.as_array().unwrap().iter().map(|r| r["identity"].as_str().unwrap().to_owned()).collect()
+}
+
+/// SIGKILLs the devnet and waits until its children followed it. (Their ports are not checked:
+/// under parallel tests another process may take one at once.)
+fn kill_devnet(mut devnet: Process) {
+    let children = support::descendants(devnet.child.id());
+    assert_eq!(children.len(), 6, "1 gatekeeper and 2 workers, each with its relayer");
+    devnet.kill();
+    wait_until("the devnet's children to exit", Duration::from_secs(10), || {
+        children.iter().all(|&pid| !support::running(pid))
+    });
+}
+
+/// `veil devnet` alone runs a whole network: the validator, the development gatekeeper and two
+/// workers in cluster 1, each runtime with its relayer, every child's log under the data dir. The
+/// children die with the devnet even when it is SIGKILLed; a restart resumes the same network
+/// without forming the cluster again; `--reset` starts a new one.
+#[test]
+fn a_single_command_runs_a_ready_network() {
+    support::worker_binary();
+    let dir = temp_dir("single-command");
+    let data = dir.join("data");
+    let args = ["devnet", "--data-dir", data.to_str().unwrap(), "--api-port", "0"];
+    let devnet = Process::start_until(&args, &dir.join("first.log"), "devnet ready");
+    let output = devnet.output();
+    assert!(output.contains("INSECURE") && output.contains("//Alice"), "{output}");
+    let chain = devnet.chain_id();
+    let (status, cluster) = devnet.get("/v1/clusters/1");
+    assert_eq!(status, 200, "{cluster}");
+    let members: Vec<String> =
+        cluster["workers"].as_array().unwrap().iter().map(|m| m["worker"].as_str().unwrap().to_owned()).collect();
+    assert_eq!(members.len(), 2, "{cluster}");
+    let workers = runtime_urls(&output, "worker-");
+    assert_eq!(workers.len(), 2, "{output}");
+    for url in &workers {
+        let status = support::http(url, "GET", "/v1/status", None).1;
+        assert_eq!((status["role"].as_str(), status["cluster"]["cluster"].as_u64()), (Some("worker"), Some(1)));
+        assert_eq!(status["contracts"].as_array().map(Vec::len), Some(0), "{status}");
+        assert!(members.contains(&status["identity"].as_str().unwrap().to_owned()));
+    }
+    let recorded: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(data.join("devnet.json")).unwrap()).unwrap();
+    assert_eq!(
+        (recorded["rest_api"].as_str(), recorded["workers"][1]["url"].as_str()),
+        (Some(&*devnet.url), Some(&*workers[1]))
+    );
+    for name in ["gatekeeper-0", "worker-1", "worker-2", "relay-gatekeeper-0", "relay-worker-1", "relay-worker-2"] {
+        let log = data.join("logs").join(format!("{name}.log"));
+        assert!(std::fs::metadata(&log).is_ok_and(|m| m.len() > 0), "{} is empty or missing", log.display());
+    }
+    let alice = pair("//Alice").public();
+    let (alice_nonce, _) = devnet.account(&alice);
+    let height = devnet.height();
+    kill_devnet(devnet);
+
+    // The same network again: chain, identities and cluster; Alice sends no second FormCluster.
+    let json = ["--output", "json"];
+    let devnet = Process::start_until(&[&args[..], &json[..]].concat(), &dir.join("second.log"), "ready_after_ms");
+    let ready = devnet.ready_json();
+    assert_eq!(devnet.chain_id(), chain);
+    assert!(ready["height"].as_u64().unwrap() >= height, "{ready}");
+    assert_eq!(identities(&ready["workers"]), members);
+    assert_eq!(devnet.get("/v1/clusters/1").1["agreement"], cluster["agreement"]);
+    assert_eq!(devnet.account(&alice).0, alice_nonce);
+    assert_eq!(ready["cluster"], 1);
+    assert!(ready["first_block_after_ms"].as_u64().unwrap() <= ready["ready_after_ms"].as_u64().unwrap());
+    kill_devnet(devnet);
+
+    // --reset: a new chain and new runtimes.
+    let reset = [&args[..], &json[..], &["--reset"][..]].concat();
+    let devnet = Process::start_until(&reset, &dir.join("third.log"), "ready_after_ms");
+    let ready = devnet.ready_json();
+    assert_ne!(devnet.chain_id(), chain);
+    assert!(identities(&ready["workers"]).iter().all(|identity| !members.contains(identity)), "{ready}");
+    drop(devnet);
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
+/// Without `veil-worker` the devnet stops at once with one line that says how to fix it.
+#[test]
+fn a_missing_worker_binary_is_one_clear_error() {
+    let dir = temp_dir("no-worker");
+    let data = dir.join("data");
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_veil"))
+        .args(["devnet", "--data-dir", data.to_str().unwrap(), "--api-port", "0"])
+        .env("VEIL_WORKER_BIN", "/nonexistent")
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    let stderr = String::from_utf8(output.stderr).unwrap();
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    assert!(stderr.contains("veil-worker not found") && stderr.contains("cargo build"), "{stderr}");
+    assert!(!stderr.contains("panic") && !stderr.contains("backtrace"), "{stderr}");
+    assert!(!data.exists(), "nothing is written");
+    std::fs::remove_dir_all(dir).unwrap();
 }

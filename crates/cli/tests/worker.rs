@@ -78,8 +78,10 @@ fn notes(result: AnswerResult) -> Vec<Vec<u8>> {
 fn a_confidential_contract_runs_end_to_end_and_survives_kill_9() {
     let dir = temp_dir("worker");
     let data = dir.join("node");
-    let node =
-        Process::start(&["devnet", "--data-dir", data.to_str().unwrap(), "--api-port", "0"], &dir.join("node.log"));
+    let node = Process::start(
+        &["devnet", "--data-dir", data.to_str().unwrap(), "--api-port", "0", "--validator-only"],
+        &dir.join("node.log"),
+    );
     let genesis = data.join("genesis.toml");
     assert!(genesis.exists(), "devnet writes {}", genesis.display());
 
@@ -131,7 +133,7 @@ fn a_confidential_contract_runs_end_to_end_and_survives_kill_9() {
     );
     let authority = first.url.strip_prefix("http://").unwrap();
     let (code, body) =
-        veil_worker::http::request(authority, "POST", "/v1/query", "application/octet-stream", b"garbage").unwrap();
+        veil_http::request(authority, "POST", "/v1/query", "application/octet-stream", b"garbage").unwrap();
     assert_eq!(code, 400, "{}", String::from_utf8_lossy(&body));
 
     // kill -9 the first worker; restart it so that it stops itself mid-batch (after the second of

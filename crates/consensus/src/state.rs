@@ -7,24 +7,22 @@
 //! applies and commits its batch, and drops the batches it made stale.
 //!
 //! Proofs (inclusion and exclusion) are served against the committed root, which the latest
-//! finalized header commits to.
+//! finalized header commits to; their format and verification live in `veil_light_client::state`,
+//! so clients check them without this crate.
 //!
 //! Execution and the node reach state only through [`AuthenticatedState`]; [`QmdbState`] is its
 //! implementation over Commonware's QMDB (`current::ordered`, ALPHA). Everything it holds can be
 //! rebuilt by replaying the block archive, and another backend (for example a Jellyfish Merkle
 //! tree over redb) can replace it by implementing the trait.
 
-use bytes::BufMut;
-use commonware_codec::{Buf, Encode as _, EncodeSize, Error as CodecError, Read, Write};
-use commonware_cryptography::{Hasher, Sha256};
+use commonware_codec::Encode as _;
+use commonware_cryptography::Sha256;
 use commonware_parallel::Sequential;
 use commonware_runtime::{Metrics, Spawner, Storage, buffer::paged::CacheRef};
 use commonware_storage::{
     journal::contiguous::variable::Config as JournalConfig,
     merkle::full::Config as MerkleConfig,
-    mmr,
     qmdb::{
-        self,
         any::{ordered::Update, value::VariableEncoding},
         current::{VariableConfig, batch::MerkleizedBatch, ordered::variable},
         floor::Proportional,
@@ -37,51 +35,18 @@ use std::{
     sync::Arc,
 };
 use veil_chain::{Chain, ChangeSet, Snapshot};
+use veil_light_client::state::{BITMAP_CHUNK, Family};
+pub use veil_light_client::state::{MAX_STATE_VALUE, StateProof, StateValue, store_key, verify_proof};
 use veil_primitives::Hash;
 
 use crate::{
     alias::Digest,
-    block::{framed_size, read_framed, to_digest, to_hash, write_framed},
+    block::{to_digest, to_hash},
 };
 
-/// The largest state value stored: above the largest value the chain writes (a topic message with
-/// the largest payload; uploaded contract code is smaller). A value over it stops block building,
-/// so the bound must stay above everything the chain can write (the tests below check).
-pub const MAX_STATE_VALUE: usize = veil_primitives::message::MAX_MESSAGE_PAYLOAD + 1024;
-const BITMAP_CHUNK: usize = 32;
-
-type Family = mmr::Family;
 type Db<E> = variable::Db<Family, E, Digest, StateValue, Sha256, EightCap, BITMAP_CHUNK, Sequential>;
 type Batch =
     Arc<MerkleizedBatch<Family, Digest, Update<Digest, VariableEncoding<StateValue>>, BITMAP_CHUNK, Sequential>>;
-
-/// A state value's bytes, in Commonware's codec with a strict length bound.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct StateValue(pub Vec<u8>);
-
-impl Write for StateValue {
-    fn write(&self, buf: &mut impl BufMut) {
-        write_framed(&self.0, buf);
-    }
-}
-
-impl EncodeSize for StateValue {
-    fn encode_size(&self) -> usize {
-        framed_size(self.0.len())
-    }
-}
-
-impl Read for StateValue {
-    type Cfg = ();
-    fn read_cfg(buf: &mut impl Buf, _: &()) -> Result<Self, CodecError> {
-        read_framed(buf, MAX_STATE_VALUE, "StateValue", "longer than the state value limit").map(Self)
-    }
-}
-
-/// The store key of a chain state key.
-pub fn store_key(key: &[u8]) -> Digest {
-    Sha256::hash(&[key])
-}
 
 /// Why the state store failed.
 #[derive(Debug, thiserror::Error)]
@@ -116,23 +81,6 @@ fn commit_metadata(height: u64, genesis_root: Option<&Hash>) -> StateValue {
         bytes.extend_from_slice(root.as_bytes());
     }
     StateValue(bytes)
-}
-
-/// A Merkle proof of one key against a committed state root, encoded with Commonware's codec.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum StateProof {
-    /// The key holds `value`.
-    Inclusion {
-        /// The value bytes.
-        value: Vec<u8>,
-        /// The encoded proof.
-        proof: Vec<u8>,
-    },
-    /// The key holds nothing.
-    Exclusion {
-        /// The encoded proof.
-        proof: Vec<u8>,
-    },
 }
 
 /// The authenticated public state a validator keeps: committed after the last finalized block,
@@ -360,37 +308,6 @@ impl<E: Storage + Metrics + Spawner + commonware_runtime::Clock> AuthenticatedSt
                 let proof = db.exclusion_proof(&store_key).await.map_err(db_error)?;
                 Ok(StateProof::Exclusion { proof: proof.encode().to_vec() })
             }
-        }
-    }
-}
-
-/// Checks a [`StateProof`] for `key` against a state `root`, with the proof types of the store.
-pub fn verify_proof(root: &Hash, key: &[u8], proof: &StateProof) -> bool {
-    use commonware_codec::Decode as _;
-    use qmdb::current::ordered::proof::constant::{ExclusionProof, KeyValueProof};
-    let root = to_digest(*root);
-    let store_key = store_key(key);
-    const MAX_DIGESTS: usize = 4096;
-    match proof {
-        StateProof::Inclusion { value, proof } => {
-            let Ok(proof) = KeyValueProof::<Family, Digest, Digest, BITMAP_CHUNK>::decode_cfg(
-                commonware_codec::Copying(proof),
-                &(MAX_DIGESTS, ()),
-            ) else {
-                return false;
-            };
-            proof.verify::<Sha256, VariableEncoding<StateValue>>(store_key, StateValue(value.clone()), &root)
-        }
-        StateProof::Exclusion { proof } => {
-            let Ok(proof) =
-                ExclusionProof::<Family, Digest, VariableEncoding<StateValue>, Digest, BITMAP_CHUNK>::decode_cfg(
-                    commonware_codec::Copying(proof),
-                    &(MAX_DIGESTS, ((), ()), ()),
-                )
-            else {
-                return false;
-            };
-            proof.verify::<Sha256>(&store_key, &root)
         }
     }
 }

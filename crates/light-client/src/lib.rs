@@ -21,9 +21,16 @@
 //! see `veil_primitives::log` and `veil_primitives::topics`): nothing added, changed, reordered or
 //! left out, at a cost proportional to its own messages.
 //!
+//! A client reads the public state with proofs against a certified header ([`state`], feature
+//! `state-proofs`): a worker's registration, a contract's code hash, an account's balance.
+//!
 //! This crate depends on Commonware's cryptography and codec only, never on its consensus crate
 //! (which pulls networking, storage and a runtime): it re-encodes the proposal itself, and a test
-//! checks the layout against consensus's own certificates.
+//! checks the layout against consensus's own certificates. The `state-proofs` feature adds
+//! Commonware's storage crate for the proof types; the worker runtime never enables it.
+
+#[cfg(feature = "state-proofs")]
+pub mod state;
 
 use bytes::Buf as _;
 use commonware_codec::{Copying, ReadExt as _, varint::UInt};

@@ -34,7 +34,7 @@ use veil_consensus::{
 };
 use veil_mempool::{AdmissionError, Admitted, EgressAdmissionError};
 use veil_primitives::{
-    AccountId, Block, Call, ClusterId, ContractId, Hash, SenderId, SignedTransaction, Topic, decode_strict,
+    AccountId, Block, Call, ClusterId, ContractId, Hash, Header, SenderId, SignedTransaction, Topic, decode_strict,
     epoch::{MAX_SNAPSHOT_BYTES, SealedSnapshot},
 };
 
@@ -405,12 +405,12 @@ pub struct TransactionStatusView {
     pub index: Option<u32>,
 }
 
-/// A Merkle proof of an account's state.
+/// A Merkle proof of one state key.
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct ProofView {
-    /// `inclusion` (the account exists) or `exclusion` (it does not).
+    /// `inclusion` (the key holds a value) or `exclusion` (it holds nothing).
     pub kind: String,
-    /// The proven value (SCALE of the account state), for inclusion proofs.
+    /// The proven value (its SCALE encoding), for inclusion proofs.
     pub value: Option<String>,
     /// The encoded proof.
     pub proof: String,
@@ -797,10 +797,7 @@ async fn topic_messages(
         .map_err(|e| bad_request("bad_range", e))?
         .ok_or_else(|| not_found(format!("topic {topic} has no messages at this height")))?;
     let height = answer.height;
-    let (block, finalization) = api.validator.certified_block(height).await.ok_or_else(|| {
-        let message = format!("the certificate of block {height} is not stored yet; retry");
-        ApiError(StatusCode::SERVICE_UNAVAILABLE, "not_ready", message)
-    })?;
+    let (block, finalization) = certified(&api, height).await?;
     Ok(Json(TopicMessagesView {
         topic: topic.to_string(),
         from: query.from,
@@ -856,19 +853,8 @@ async fn block_by_hash(State(api): State<ApiState>, Path(hash): Path<String>) ->
 async fn account(State(api): State<ApiState>, Path(address): Path<String>) -> Result<Json<AccountView>, ApiError> {
     let account = AccountId::from_str(&address).map_err(|e| bad_request("bad_address", format!("{address}: {e}")))?;
     let key = StateKey::Account(account).to_bytes();
-    // One lock: the value, the proof and the header all describe the same committed state.
-    let node = api.validator.node().lock().await;
-    let snapshot = node.read(&BTreeSet::from([key.clone()])).await.map_err(internal)?;
+    let (snapshot, proof, header) = read_proven(&api, key).await?;
     let info = Overlay::new(&snapshot).account(&account).map_err(internal)?;
-    let proof = node.prove(&key).await.map_err(internal)?;
-    let header = node.finalized_header().clone();
-    drop(node);
-    let proof = match proof {
-        StateProof::Inclusion { value, proof } => {
-            ProofView { kind: "inclusion".into(), value: Some(hex0x(value)), proof: hex0x(proof) }
-        }
-        StateProof::Exclusion { proof } => ProofView { kind: "exclusion".into(), value: None, proof: hex0x(proof) },
-    };
     Ok(Json(AccountView {
         address: account.to_string(),
         nonce: info.nonce,
@@ -877,7 +863,72 @@ async fn account(State(api): State<ApiState>, Path(address): Path<String>) -> Re
         state_root: header.state_root.to_string(),
         height: header.height,
         block_hash: header.hash().to_string(),
-        proof,
+        proof: ProofView::from(proof),
+    }))
+}
+
+/// The finalized block at `height` with its certificate; `503` while the certificate is not stored
+/// (the genesis block has none, so a new chain answers `503` until its first block is final).
+async fn certified(api: &ApiState, height: u64) -> Result<(Block, Vec<u8>), ApiError> {
+    api.validator.certified_block(height).await.ok_or_else(|| {
+        let message = format!("the certificate of block {height} is not stored yet; retry");
+        ApiError(StatusCode::SERVICE_UNAVAILABLE, "not_ready", message)
+    })
+}
+
+/// Reads `key` from the committed state with its proof, and the finalized header whose state root
+/// the proof is against: under one lock, so all three describe the same committed state.
+async fn read_proven(api: &ApiState, key: Vec<u8>) -> Result<(veil_chain::Snapshot, StateProof, Header), ApiError> {
+    let node = api.validator.node().lock().await;
+    let snapshot = node.read(&BTreeSet::from([key.clone()])).await.map_err(internal)?;
+    let proof = node.prove(&key).await.map_err(internal)?;
+    Ok((snapshot, proof, node.finalized_header().clone()))
+}
+
+impl From<StateProof> for ProofView {
+    fn from(proof: StateProof) -> Self {
+        match proof {
+            StateProof::Inclusion { value, proof } => {
+                Self { kind: "inclusion".into(), value: Some(hex0x(value)), proof: hex0x(proof) }
+            }
+            StateProof::Exclusion { proof } => Self { kind: "exclusion".into(), value: None, proof: hex0x(proof) },
+        }
+    }
+}
+
+/// A state key's value (or absence) with everything a light client needs to check it without
+/// trusting this node: the proof, the finalized header whose state root it is against, and that
+/// header's finalization certificate.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct ProvenStateView {
+    /// The state key's SCALE encoding, `0x` hex.
+    pub key: String,
+    /// The finalized header's height.
+    pub height: u64,
+    /// The header's SCALE encoding, `0x` hex.
+    pub header: String,
+    /// The finalization certificate of that header, `0x` hex.
+    pub finalization: String,
+    /// The proof (its `value` is the SCALE-encoded state value, for inclusion).
+    pub proof: ProofView,
+}
+
+#[utoipa::path(get, path = "/v1/state/{key}",
+    responses((status = 200, body = ProvenStateView), (status = 400, body = ErrorBody), (status = 503, body = ErrorBody)))]
+async fn proven_state(State(api): State<ApiState>, Path(key): Path<String>) -> Result<Json<ProvenStateView>, ApiError> {
+    let bytes = hex::decode(key.trim_start_matches("0x"))
+        .map_err(|_| bad_request("bad_key", "a state key is the 0x hex of its SCALE encoding"))?;
+    decode_strict::<StateKey>(&bytes)
+        .map_err(|e| bad_request("bad_key", format!("{key} is not the SCALE encoding of a state key: {e}")))?;
+    let (_, proof, header) = read_proven(&api, bytes.clone()).await?;
+    let height = header.height;
+    let (_, finalization) = certified(&api, height).await?;
+    Ok(Json(ProvenStateView {
+        key: hex0x(&bytes),
+        height,
+        header: hex0x(header.encode()),
+        finalization: hex0x(finalization),
+        proof: ProofView::from(proof),
     }))
 }
 
@@ -946,6 +997,7 @@ async fn health() -> &'static str {
         block_by_height,
         block_by_hash,
         account,
+        proven_state,
         submit_egress,
         sender,
         worker,
@@ -958,6 +1010,7 @@ async fn health() -> &'static str {
     ),
     components(schemas(
         ErrorBody,
+        ProvenStateView,
         SubmitEgressRequest,
         SenderView,
         WorkerView,
@@ -1002,6 +1055,7 @@ pub fn router(state: ApiState) -> Router {
         .route("/v1/blocks/{height}", get(block_by_height))
         .route("/v1/blocks/hash/{hash}", get(block_by_hash))
         .route("/v1/accounts/{address}", get(account))
+        .route("/v1/state/{key}", get(proven_state))
         .route("/v1/egress", post(submit_egress))
         .route("/v1/senders/{sender}", get(sender))
         .route("/v1/workers/{key}", get(worker))

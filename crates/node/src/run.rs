@@ -42,6 +42,14 @@ pub enum NodeError {
     /// The validator failed to start.
     #[error(transparent)]
     Engine(#[from] EngineError),
+    /// The log file cannot be opened.
+    #[error("cannot open the log file {}: {source}", path.display())]
+    Log {
+        /// The file.
+        path: std::path::PathBuf,
+        /// The error.
+        source: std::io::Error,
+    },
     /// The API could not listen.
     #[error("cannot serve the API on {address}: {source}")]
     Listen {
@@ -61,9 +69,18 @@ pub struct Started {
     pub height: u64,
 }
 
-/// Runs the validator described by `loaded` until the process ends. `on_start` is called once the
-/// API listens.
-pub fn run(loaded: Loaded, on_start: impl FnOnce(Started) + Send + 'static) -> Result<(), NodeError> {
+/// Where a validator's log lines go.
+#[derive(Clone, Debug)]
+pub enum Logs {
+    /// Standard output, as a service manager expects.
+    Stdout,
+    /// Appended to a file (created if needed), for a process whose terminal shows something else.
+    File(std::path::PathBuf),
+}
+
+/// Runs the validator described by `loaded` until the process ends, logging to `logs`. `on_start`
+/// is called once the API listens.
+pub fn run(loaded: Loaded, logs: Logs, on_start: impl FnOnce(Started) + Send + 'static) -> Result<(), NodeError> {
     let Loaded { config, genesis } = loaded;
     let chain = Chain::new(genesis)?;
     let identity = dealer::decode_identity(&keys::read_secret(&config.identity_key)?)?;
@@ -106,12 +123,29 @@ pub fn run(loaded: Loaded, on_start: impl FnOnce(Started) + Send + 'static) -> R
         .with_tcp_nodelay(Some(true))
         .with_catch_panics(false);
     tokio::Runner::new(runtime).start(|context| async move {
-        tokio::telemetry::init(
-            context.child("telemetry"),
-            tokio::telemetry::Logs { level: tracing::Level::INFO, json: false },
-            None,
-            None,
-        );
+        match logs {
+            Logs::Stdout => tokio::telemetry::init(
+                context.child("telemetry"),
+                tokio::telemetry::Logs { level: tracing::Level::INFO, json: false },
+                None,
+                None,
+            ),
+            Logs::File(path) => {
+                let file = std::fs::OpenOptions::new()
+                    .create(true)
+                    .append(true)
+                    .open(&path)
+                    .map_err(|source| NodeError::Log { path: path.clone(), source })?;
+                // Another subscriber may already be installed (tests run nodes in one process).
+                let _ = tracing_subscriber::fmt()
+                    .with_writer(std::sync::Mutex::new(file))
+                    .with_ansi(false)
+                    .with_max_level(tracing::Level::INFO)
+                    .with_thread_ids(true)
+                    .compact()
+                    .try_init();
+            }
+        }
         let validator =
             network::start_validator(context.child("validator"), identity, config.p2p_listen, &peers, validator_config)
                 .await?;

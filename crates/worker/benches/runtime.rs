@@ -28,8 +28,9 @@ use veil_crypto::{
     confidential::{open_answer, seal_query},
     verify_account_signature,
 };
+use veil_http::request;
 use veil_primitives::Topic;
-use veil_worker::{contract::NotesCommand, http::request, sync::Batch};
+use veil_worker::{contract::NotesCommand, sync::Batch};
 
 struct Worker {
     child: Child,

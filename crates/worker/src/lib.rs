@@ -14,7 +14,7 @@
 //!   loaded, so a corrupted or half-written newest checkpoint falls back to the previous one.
 //! - [`egress`]: outgoing messages signed with per-sender sequence numbers, kept until the chain
 //!   is proven to have them, so a restart neither loses nor repeats a message.
-//! - [`service`] and [`http`]: the API the relayer and clients use, on a small std HTTP server.
+//! - [`service`]: the API the relayer and clients use, on the small std HTTP server of `veil-http`.
 //!
 //! Trust boundary: this crate links no node, p2p, consensus-engine or database crate; the tree is
 //! checked by `tests/dependencies.rs`.
@@ -22,7 +22,6 @@
 pub mod checkpoint;
 pub mod contract;
 pub mod egress;
-pub mod http;
 pub mod runtime;
 pub mod service;
 pub mod sync;

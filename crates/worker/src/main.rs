@@ -61,9 +61,24 @@ struct Args {
     /// Threads serving the API.
     #[arg(long, default_value_t = 2)]
     threads: usize,
+    /// Exit when standard input closes (`veil devnet` holds the other end).
+    #[arg(long, hide = true)]
+    exit_with_stdin: bool,
+}
+
+/// Ends the process once standard input reaches its end: a parent that holds the pipe's other end
+/// takes this process with it whenever it ends, even by SIGKILL. Checkpoints survive any stop.
+fn exit_when_stdin_closes() {
+    std::thread::spawn(|| {
+        let _ = std::io::copy(&mut std::io::stdin().lock(), &mut std::io::sink());
+        std::process::exit(0);
+    });
 }
 
 fn run(args: Args) -> Result<(), String> {
+    if args.exit_with_stdin {
+        exit_when_stdin_closes();
+    }
     let text = std::fs::read_to_string(&args.genesis).map_err(|e| format!("{}: {e}", args.genesis.display()))?;
     let genesis = Genesis::from_toml(&text).map_err(|e| format!("{}: {e}", args.genesis.display()))?;
     std::fs::create_dir_all(&args.data_dir).map_err(|e| format!("{}: {e}", args.data_dir.display()))?;

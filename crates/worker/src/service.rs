@@ -21,11 +21,11 @@ use std::sync::{Arc, Mutex, RwLock};
 use parity_scale_codec::Encode;
 use serde_json::json;
 use veil_attestation::Platform;
+use veil_http::{Request, Response};
 use veil_primitives::{AccountId, decode_strict, epoch::SealedSnapshot};
 
 use crate::{
     checkpoint::CheckpointStore,
-    http::{Request, Response},
     runtime::{QueryError, Role, Runtime, SnapshotError},
     sync::Batch,
 };
@@ -248,5 +248,5 @@ pub fn log(line: std::fmt::Arguments<'_>) {
 
 /// Serves `service` on `listener` with `threads` threads, forever.
 pub fn serve(service: Arc<Service>, listener: std::net::TcpListener, threads: usize) -> std::io::Result<()> {
-    crate::http::serve(listener, threads, MAX_BODY, Arc::new(move |request| service.handle(request)))
+    veil_http::serve(listener, threads, MAX_BODY, Arc::new(move |request| service.handle(request)))
 }

@@ -14,12 +14,15 @@ use veil_crypto::AccountPair;
 use veil_primitives::{AccountId, Balance, Call, Hash, Message, SignedTransaction, Topic, Transaction, decode_strict};
 
 /// The `veil-worker` binary: next to `veil` when the workspace was built; built here otherwise
-/// (it is another package's binary, which `cargo test -p veil-cli` alone does not build).
+/// (it is another package's binary, which `cargo test -p veil-cli` alone does not build), in the
+/// profile `veil` was built in (benchmarks run release builds).
 pub fn worker_binary() -> PathBuf {
     let path = Path::new(env!("CARGO_BIN_EXE_veil")).with_file_name("veil-worker");
     if !path.exists() {
+        let release = path.parent().is_some_and(|dir| dir.ends_with("release"));
         let status = Command::new(env!("CARGO"))
             .args(["build", "--locked", "-p", "veil-worker", "--bin", "veil-worker"])
+            .args(release.then_some("--release"))
             .current_dir(env!("CARGO_MANIFEST_DIR"))
             .status()
             .unwrap();
@@ -33,12 +36,26 @@ pub struct Process {
     pub child: Child,
     pub url: String,
     pub log: PathBuf,
+    /// Where this process's output starts in `log`.
+    log_start: usize,
 }
 
 impl Process {
     /// Starts `veil ARGS`, logging to `log`, and waits for its "REST API: URL" line.
     pub fn start(args: &[&str], log: &Path) -> Process {
         Self::start_program(Path::new(env!("CARGO_BIN_EXE_veil")), args, &[], log, Some("REST API: "))
+    }
+
+    /// Starts `veil ARGS`, logging to `log`, and waits until its output has `ready`. Its URL is the
+    /// one after "REST API: " (text output) or in `rest_api` (`--output json`).
+    pub fn start_until(args: &[&str], log: &Path, ready: &str) -> Process {
+        let mut process = Self::start_program(Path::new(env!("CARGO_BIN_EXE_veil")), args, &[], log, None);
+        process.wait_output(ready);
+        process.url = match process.output().split_once("REST API: ") {
+            Some((_, rest)) => rest.split_whitespace().next().unwrap().to_owned(),
+            None => process.ready_json()["rest_api"].as_str().unwrap().to_owned(),
+        };
+        process
     }
 
     /// Starts `veil-worker ARGS` with environment `env`, and waits for its "listening on URL" line.
@@ -56,7 +73,7 @@ impl Process {
         marker: Option<&str>,
     ) -> Process {
         let file = std::fs::OpenOptions::new().create(true).append(true).open(log).unwrap();
-        let start = file.metadata().unwrap().len() as usize;
+        let log_start = file.metadata().unwrap().len() as usize;
         let child = Command::new(program)
             .args(args)
             .envs(env.iter().copied())
@@ -65,20 +82,40 @@ impl Process {
             .spawn()
             .unwrap();
         // Owned by `Process` at once, so a failed start still kills it.
-        let mut process = Process { child, url: String::new(), log: log.to_owned() };
-        let Some(marker) = marker else { return process };
-        let deadline = Instant::now() + Duration::from_secs(60);
+        let mut process = Process { child, url: String::new(), log: log.to_owned(), log_start };
+        if let Some(marker) = marker {
+            process.url = process.wait_output(marker);
+        }
+        process
+    }
+
+    /// What the process wrote since it started.
+    pub fn output(&self) -> String {
+        let text = std::fs::read_to_string(&self.log).unwrap_or_default();
+        text.get(self.log_start..).unwrap_or_default().to_owned()
+    }
+
+    /// Waits until the process's output has `marker`; returns the word after it.
+    pub fn wait_output(&mut self, marker: &str) -> String {
+        let deadline = Instant::now() + Duration::from_secs(120);
         loop {
-            let text = std::fs::read_to_string(log).unwrap_or_default();
-            let text = text.get(start..).unwrap_or_default();
+            let text = self.output();
             if let Some(at) = text.find(marker) {
-                let rest = &text[at + marker.len()..];
-                process.url = rest.split_whitespace().next().unwrap().trim().to_owned();
-                return process;
+                return text[at + marker.len()..].split_whitespace().next().unwrap_or_default().to_owned();
             }
-            assert!(Instant::now() < deadline, "veil {args:?} did not start:\n{text}");
+            if let Some(status) = self.child.try_wait().unwrap() {
+                panic!("{} exited ({status}) before printing {marker:?}:\n{text}", self.log.display());
+            }
+            assert!(Instant::now() < deadline, "{} did not print {marker:?}:\n{text}", self.log.display());
             std::thread::sleep(Duration::from_millis(100));
         }
+    }
+
+    /// The one JSON object `veil devnet --output json` prints when it is ready.
+    pub fn ready_json(&self) -> Value {
+        let output = self.output();
+        let line = output.lines().find(|line| line.starts_with('{') && line.contains("\"ready_after_ms\""));
+        serde_json::from_str(line.unwrap_or_else(|| panic!("no ready object in:\n{output}"))).unwrap()
     }
 
     /// SIGKILL.
@@ -215,6 +252,34 @@ pub fn sse(url: &str, path: &str, name: &str, count: usize) -> Vec<Value> {
         }
     }
     events
+}
+
+/// Every process descended from `pid` (its children, theirs, ...), found in /proc.
+pub fn descendants(pid: u32) -> Vec<u32> {
+    let parents: Vec<(u32, u32)> = std::fs::read_dir("/proc")
+        .unwrap()
+        .filter_map(|entry| {
+            let pid: u32 = entry.ok()?.file_name().to_str()?.parse().ok()?;
+            let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+            // "pid (command) state ppid ...": the command may hold spaces and parentheses.
+            let ppid = stat.rsplit_once(')')?.1.split_whitespace().nth(1)?.parse().ok()?;
+            Some((pid, ppid))
+        })
+        .collect();
+    let (mut found, mut next) = (Vec::new(), vec![pid]);
+    while let Some(parent) = next.pop() {
+        for &(child, _) in parents.iter().filter(|(_, ppid)| *ppid == parent) {
+            found.push(child);
+            next.push(child);
+        }
+    }
+    found
+}
+
+/// Whether process `pid` runs (a zombie waiting to be reaped does not).
+pub fn running(pid: u32) -> bool {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    stat.rsplit_once(')').is_some_and(|(_, rest)| rest.split_whitespace().next() != Some("Z"))
 }
 
 pub fn temp_dir(name: &str) -> PathBuf {
@@ -384,8 +449,7 @@ pub fn ask_worker(
     .sign(by);
     let body = seal_query(&agreement, &signed).unwrap();
     let authority = worker.url.strip_prefix("http://").unwrap();
-    let (code, answer) =
-        veil_worker::http::request(authority, "POST", "/v1/query", "application/octet-stream", &body).unwrap();
+    let (code, answer) = veil_http::request(authority, "POST", "/v1/query", "application/octet-stream", &body).unwrap();
     if code != 200 {
         return Err((code, serde_json::from_slice(&answer).unwrap()));
     }
@@ -435,6 +499,8 @@ impl ContractNetwork {
         let data = dir.join("node");
         let count = layout.gatekeepers.to_string();
         let mut args = vec!["devnet", "--data-dir", data.to_str().unwrap(), "--api-port", "0", "--gatekeepers", &count];
+        // The runtimes here are started by hand, so that tests can stop, restart and replace them.
+        args.push("--validator-only");
         args.extend_from_slice(layout.devnet);
         let node = Process::start(&args, &dir.join("node.log"));
         let genesis = data.join("genesis.toml");

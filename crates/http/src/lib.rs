@@ -1,9 +1,9 @@
 //! A deliberately small HTTP/1.1 server and client over std sockets.
 //!
-//! The runtime serves its API itself and must keep its trusted code small, so it carries no web
-//! framework: requests are parsed with `httparse`, bodies need a `Content-Length` (no chunked
-//! encoding) under a limit, every connection serves one request and closes. The same module's
-//! [`request`] is the client the relayer and tests use.
+//! The worker runtime serves its API with it and must keep its trusted code small, so it carries no
+//! web framework: requests are parsed with `httparse`, bodies need a `Content-Length` (no chunked
+//! encoding) under a limit, every connection serves one request and closes. [`request`] is the
+//! client the relayer, the client SDK and the tests use, against runtimes and nodes alike.
 
 use std::{
     io::{self, BufRead, BufReader, Read, Write},

@@ -1,0 +1,132 @@
+//! `veil block` and `veil tx`: finalized blocks (certificate verified) and transactions.
+
+use clap::Args;
+use serde_json::{Value, json};
+use veil_client::{Node, TransactionState};
+use veil_primitives::{Block, Call, Hash, SignedTransaction};
+
+use crate::{
+    Failure,
+    connect::{Connection, Output, Report},
+};
+
+#[derive(Args, Debug)]
+pub(crate) struct BlockArgs {
+    /// The height [default: the newest finalized block].
+    height: Option<u64>,
+    #[command(flatten)]
+    connection: Connection,
+}
+
+#[derive(Args, Debug)]
+pub(crate) struct TxArgs {
+    /// The transaction hash (0x and 64 hex digits).
+    hash: String,
+    #[command(flatten)]
+    connection: Connection,
+}
+
+/// One line about a call, for people.
+pub(crate) fn describe(call: &Call) -> String {
+    match call {
+        Call::Transfer { to, amount } => format!("transfer {amount} to {to}"),
+        Call::Command { contract, payload, fuel, value } => {
+            format!("command to contract {contract} ({} sealed bytes, fuel {fuel}, value {value})", payload.len())
+        }
+        Call::RegisterWorker { info, .. } => format!("register worker 0x{}", hex::encode(info.signing_key)),
+        Call::SetMeasurementAllowed { allowed, .. } => format!("set a measurement allowed: {allowed}"),
+        Call::AssignContract { contract, cluster, .. } => {
+            format!("assign contract {contract} to cluster {}", cluster.0)
+        }
+        Call::FormCluster { cluster, workers } => format!("form cluster {} of {} workers", cluster.0, workers.len()),
+        Call::UploadCode { code } => {
+            format!("upload code {} ({} bytes)", veil_primitives::hashing::sha256(code), code.len())
+        }
+        Call::Instantiate { code, cluster, .. } => format!("instantiate code {code} on cluster {}", cluster.0),
+        Call::RotateKeys => "rotate every key".to_owned(),
+        Call::ReportOffline { cluster, worker } => {
+            format!("report worker 0x{} of cluster {} offline", hex::encode(worker), cluster.0)
+        }
+    }
+}
+
+fn transaction_json(tx: &SignedTransaction) -> Value {
+    json!({
+        "hash": tx.hash().to_string(),
+        "signer": tx.transaction.signer.to_string(),
+        "nonce": tx.transaction.nonce,
+        "call": describe(&tx.transaction.call),
+    })
+}
+
+fn block_report(block: &Block) -> Report {
+    let header = &block.header;
+    let time = veil_attestation::time::format_rfc3339(header.timestamp_ms / 1_000);
+    let mut text = format!(
+        "Block {} {} (finalized; certificate and body verified)\n  time:       {time}\n  parent:     {}\n  state root: {}\n  transactions: {}\n",
+        header.height,
+        header.hash(),
+        header.parent,
+        header.state_root,
+        block.transactions.len()
+    );
+    for tx in block.transactions.iter() {
+        let call = describe(&tx.transaction.call);
+        text.push_str(&format!("    {} {} #{}: {call}\n", tx.hash(), tx.transaction.signer, tx.transaction.nonce));
+    }
+    text.push_str(&format!("  egress: {}\n", block.egress.len()));
+    Report {
+        text,
+        json: json!({
+            "height": header.height,
+            "hash": header.hash().to_string(),
+            "parent": header.parent.to_string(),
+            "timestamp_ms": header.timestamp_ms,
+            "state_root": header.state_root.to_string(),
+            "transactions": block.transactions.iter().map(transaction_json).collect::<Vec<_>>(),
+            "egress": block.egress.len(),
+        }),
+        quiet: header.hash().to_string(),
+    }
+}
+
+pub(crate) fn block(args: BlockArgs, output: Output) -> Result<(), Failure> {
+    let node = args.connection.node()?;
+    output.emit(block_report(&node.block(args.height)?))
+}
+
+pub(crate) fn tx(args: TxArgs, output: Output) -> Result<(), Failure> {
+    let hash: Hash = args
+        .hash
+        .parse()
+        .map_err(|_| Failure::BadInput(format!("{:?} is not a transaction hash (0x and 64 hex digits)", args.hash)))?;
+    let node: Node = args.connection.node()?;
+    let report = match node.transaction(&hash)? {
+        TransactionState::Pending => Report {
+            text: format!("Transaction {hash}: pending (in the node's pool, not yet in a finalized block)\n"),
+            json: json!({ "hash": hash.to_string(), "status": "pending" }),
+            quiet: "pending".into(),
+        },
+        TransactionState::Finalized { height, index } => {
+            let block = node.block(Some(height))?;
+            let tx = block.transactions.get(index as usize).filter(|tx| tx.hash() == hash).ok_or_else(|| {
+                Failure::Negative(format!("block {height} does not hold transaction {hash} at {index}"))
+            })?;
+            let mut json = transaction_json(tx);
+            json["status"] = json!("finalized");
+            json["height"] = json!(height);
+            json["index"] = json!(index);
+            Report {
+                text: format!(
+                    "Transaction {hash}: finalized in block {height} (position {index}; verified)\n  signer: {} (nonce {})\n  call:   {}\n",
+                    tx.transaction.signer,
+                    tx.transaction.nonce,
+                    describe(&tx.transaction.call)
+                ),
+                json,
+                quiet: "finalized".into(),
+            }
+        }
+    };
+    output.emit(report)
+}

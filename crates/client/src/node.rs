@@ -1,0 +1,307 @@
+//! A node's REST API, with every read of the public state verified.
+
+use parity_scale_codec::Encode as _;
+use serde_json::{Value, json};
+use std::time::{Duration, Instant};
+use veil_chain::{
+    AccountInfo, EpochState, StateError, StateKey, WorkerInfo,
+    state::{ClusterInfo, ContractInfo, Overlay, Snapshot},
+};
+use veil_crypto::AccountPair;
+use veil_light_client::state::{StateProof, verify_state};
+use veil_primitives::{
+    AccountId, Block, Call, ClusterId, ContractId, Hash, Header, Message, SignedTransaction, Topic, Transaction,
+    decode_strict, log::LogPeaks, registration::Measurement, topics::TopicProof,
+};
+
+use crate::{
+    Error, Network,
+    endpoint::{Endpoint, bytes, number, text},
+    hex0x,
+};
+
+/// How long a read waits for the first certified block of a new chain.
+const CERTIFICATE_WAIT: Duration = Duration::from_secs(20);
+
+/// A value read from the public state and proven against a header whose finalization certificate
+/// verified under the network key.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Proven<T> {
+    /// The value.
+    pub value: T,
+    /// The certified header it was proven against (the state after that block).
+    pub header: Header,
+}
+
+impl<T> Proven<T> {
+    fn map<U>(self, f: impl FnOnce(T) -> U) -> Proven<U> {
+        Proven { value: f(self.value), header: self.header }
+    }
+}
+
+/// A submitted transaction.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Submitted {
+    /// Its hash.
+    pub hash: Hash,
+    /// The nonce it carries.
+    pub nonce: u64,
+}
+
+/// Where a transaction stands at a node.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TransactionState {
+    /// In the node's pool, not yet in a finalized block.
+    Pending,
+    /// In the finalized block at `height`, at position `index`.
+    Finalized {
+        /// The block height.
+        height: u64,
+        /// The position in the block.
+        index: u32,
+    },
+}
+
+/// A node of one network.
+#[derive(Clone, Debug)]
+pub struct Node {
+    endpoint: Endpoint,
+    network: Network,
+}
+
+impl Node {
+    /// Connects to the node at `url` (`http://host:port`) and checks that it serves `network`.
+    pub fn connect(url: &str, network: Network) -> Result<Self, Error> {
+        let node = Self { endpoint: Endpoint::new(url, "node")?, network };
+        let info = node.endpoint.get("/v1/chain")?;
+        let chain = text(&info, "chain_id")?;
+        let expected = node.network.chain_id().to_string();
+        if chain != expected {
+            return Err(Error::WrongChain { url: node.url().to_owned(), node: chain.to_owned(), expected });
+        }
+        Ok(node)
+    }
+
+    /// The node's URL.
+    pub fn url(&self) -> &str {
+        self.endpoint.url()
+    }
+
+    /// The network it serves.
+    pub fn network(&self) -> &Network {
+        &self.network
+    }
+
+    /// The node's summary of the chain (`GET /v1/chain`), unverified: for display.
+    pub fn chain_info(&self) -> Result<Value, Error> {
+        self.endpoint.get("/v1/chain")
+    }
+
+    /// The newest finalized height the node reports (unverified: a hint, for example a query's
+    /// `known_height`).
+    pub fn finalized_height(&self) -> Result<u64, Error> {
+        number(&self.chain_info()?, "finalized_height")
+    }
+
+    /// Reads state key `key` with its proof, and checks the certificate, the header and the proof.
+    /// `None`: the key holds nothing (proven absent).
+    pub fn read(&self, key: StateKey) -> Result<Proven<Option<Vec<u8>>>, Error> {
+        let key_bytes = key.to_bytes();
+        let answer = self.certified_get(&format!("/v1/state/{}", hex0x(&key_bytes)))?;
+        if bytes(&answer, "key")? != key_bytes {
+            return Err(Error::Unverified("the node proved another key than the one asked".into()));
+        }
+        let header: Header =
+            decode_strict(&bytes(&answer, "header")?).map_err(|e| Error::Malformed(format!("header: {e}")))?;
+        self.network
+            .light_client()
+            .verify_header(&bytes(&answer, "finalization")?, &header)
+            .map_err(|e| Error::Unverified(e.to_string()))?;
+        let proof = answer.get("proof").ok_or_else(|| Error::Malformed("no proof".into()))?;
+        let proof = match text(proof, "kind")? {
+            "inclusion" => StateProof::Inclusion { value: bytes(proof, "value")?, proof: bytes(proof, "proof")? },
+            "exclusion" => StateProof::Exclusion { proof: bytes(proof, "proof")? },
+            other => return Err(Error::Malformed(format!("unknown proof kind {other:?}"))),
+        };
+        let value = verify_state(&header, &key_bytes, &proof).map_err(|e| Error::Unverified(e.to_string()))?;
+        Ok(Proven { value, header })
+    }
+
+    /// A GET of something certified. A node has no certificate for the genesis block, so right
+    /// after a chain starts it answers `503` until the first block is final: wait for it.
+    fn certified_get(&self, path: &str) -> Result<Value, Error> {
+        let start = Instant::now();
+        loop {
+            match self.endpoint.get(path) {
+                Err(Error::Refused { status: 503, .. }) if start.elapsed() < CERTIFICATE_WAIT => {
+                    std::thread::sleep(Duration::from_millis(200));
+                }
+                other => return other,
+            }
+        }
+    }
+
+    /// A proven read decoded by the chain's own typed accessor (so the client decodes state exactly
+    /// as the chain does).
+    fn read_typed<T>(
+        &self,
+        key: StateKey,
+        accessor: impl FnOnce(&Overlay<'_, Snapshot>) -> Result<T, StateError>,
+    ) -> Result<Proven<T>, Error> {
+        let proven = self.read(key)?;
+        let mut snapshot = Snapshot::default();
+        snapshot.insert(key.to_bytes(), proven.value.clone());
+        let value = accessor(&Overlay::new(&snapshot)).map_err(|e| Error::Malformed(e.to_string()))?;
+        Ok(proven.map(|_| value))
+    }
+
+    /// An account's nonce and balance.
+    pub fn account(&self, account: &AccountId) -> Result<Proven<AccountInfo>, Error> {
+        self.read_typed(StateKey::Account(*account), |state| state.account(account))
+    }
+
+    /// A registered worker (or gatekeeper), by identity key.
+    pub fn worker(&self, identity: &[u8; 32]) -> Result<Proven<Option<WorkerInfo>>, Error> {
+        self.read_typed(StateKey::Worker(*identity), |state| state.worker(identity))
+    }
+
+    /// Whether workers may register with `measurement`.
+    pub fn measurement_allowed(&self, measurement: &Measurement) -> Result<Proven<bool>, Error> {
+        self.read_typed(StateKey::AllowedMeasurement(*measurement), |state| state.measurement_allowed(measurement))
+    }
+
+    /// A contract.
+    pub fn contract(&self, contract: &ContractId) -> Result<Proven<Option<ContractInfo>>, Error> {
+        self.read_typed(StateKey::Contract(*contract), |state| state.contract(contract))
+    }
+
+    /// A cluster.
+    pub fn cluster(&self, cluster: ClusterId) -> Result<Proven<Option<ClusterInfo>>, Error> {
+        self.read_typed(StateKey::Cluster(cluster), |state| state.cluster(cluster))
+    }
+
+    /// Uploaded code, by hash.
+    pub fn code(&self, hash: &Hash) -> Result<Proven<Option<Vec<u8>>>, Error> {
+        self.read_typed(StateKey::Code(*hash), |state| state.code(hash).map(|code| code.map(|code| code.to_vec())))
+    }
+
+    /// The key epochs.
+    pub fn epochs(&self) -> Result<Proven<EpochState>, Error> {
+        self.read_typed(StateKey::Epochs, |state| state.epochs())
+    }
+
+    /// Every message of `topic` so far, each page checked with the light client against its
+    /// certified header: complete and in order, nothing added or left out.
+    pub fn topic_messages(&self, topic: &Topic) -> Result<Vec<Message>, Error> {
+        let mut messages: Vec<Message> = Vec::new();
+        let mut peaks = LogPeaks::default();
+        loop {
+            let from = messages.len() as u64;
+            let answer = match self.certified_get(&format!("/v1/topics/{topic}/messages?from={from}")) {
+                Err(Error::NotFound(_)) if messages.is_empty() => return Ok(messages),
+                other => other?,
+            };
+            let header: Header =
+                decode_strict(&bytes(&answer, "header")?).map_err(|e| Error::Malformed(format!("header: {e}")))?;
+            let proof: TopicProof =
+                decode_strict(&bytes(&answer, "proof")?).map_err(|e| Error::Malformed(format!("topic proof: {e}")))?;
+            let page = answer
+                .get("messages")
+                .and_then(Value::as_array)
+                .ok_or_else(|| Error::Malformed("no messages".into()))?
+                .iter()
+                .map(|m| {
+                    let hex = m.as_str().ok_or_else(|| Error::Malformed("a message is not hex".into()))?;
+                    decode_strict::<Message>(&crate::unhex(hex)?).map_err(|e| Error::Malformed(format!("message: {e}")))
+                })
+                .collect::<Result<Vec<_>, _>>()?;
+            let hashes: Vec<(u64, Hash)> =
+                page.iter().enumerate().map(|(i, message)| (from + i as u64, message.hash())).collect();
+            peaks = self
+                .network
+                .light_client()
+                .verify_topic(&bytes(&answer, "finalization")?, &header, topic, &peaks, &hashes, &proof)
+                .map_err(|e| Error::Unverified(e.to_string()))?;
+            let done = page.is_empty() || peaks.length >= proof.length;
+            messages.extend(page);
+            if done {
+                return Ok(messages);
+            }
+        }
+    }
+
+    /// A finalized block (the newest with `None`), its certificate verified and its header's
+    /// transaction and egress roots checked against its body.
+    pub fn block(&self, height: Option<u64>) -> Result<Block, Error> {
+        let path = height.map_or_else(|| "/v1/blocks/latest".to_owned(), |height| format!("/v1/blocks/{height}"));
+        let answer = self.endpoint.get(&path)?;
+        let view = answer.get("block").ok_or_else(|| Error::Malformed("no block".into()))?;
+        let block: Block =
+            decode_strict(&bytes(view, "encoded")?).map_err(|e| Error::Malformed(format!("block: {e}")))?;
+        self.network
+            .light_client()
+            .verify_header(&bytes(&answer, "finalization")?, &block.header)
+            .map_err(|e| Error::Unverified(e.to_string()))?;
+        if veil_chain::transactions_root(&block.transactions) != block.header.transactions_root
+            || veil_chain::egress_root(&block.egress) != block.header.egress_root
+        {
+            return Err(Error::Unverified(format!("block {}'s body does not match its header", block.header.height)));
+        }
+        Ok(block)
+    }
+
+    /// Submits a signed transaction to the pool; the node checks it as the chain would.
+    pub fn submit(&self, transaction: &SignedTransaction) -> Result<Hash, Error> {
+        let body = json!({ "transaction": hex0x(transaction.encode()) });
+        self.endpoint.json("POST", "/v1/transactions", Some(&body))?;
+        Ok(transaction.hash())
+    }
+
+    /// Signs `call` as `from` with its next nonce (from the proven committed state) and submits it.
+    pub fn sign_and_submit(&self, from: &AccountPair, call: Call) -> Result<Submitted, Error> {
+        self.sign_and_submit_with(from, |_| Ok(call))
+    }
+
+    /// Like [`Node::sign_and_submit`], for calls that depend on the nonce (sealed commands bind it).
+    pub fn sign_and_submit_with(
+        &self,
+        from: &AccountPair,
+        call: impl FnOnce(u64) -> Result<Call, Error>,
+    ) -> Result<Submitted, Error> {
+        let nonce = self.account(&from.public())?.value.nonce;
+        let transaction =
+            Transaction { genesis: self.network.chain_id(), signer: from.public(), nonce, call: call(nonce)? };
+        let hash = self.submit(&from.sign_transaction(transaction))?;
+        Ok(Submitted { hash, nonce })
+    }
+
+    /// Where transaction `hash` stands (`NotFound` if the node does not know it).
+    pub fn transaction(&self, hash: &Hash) -> Result<TransactionState, Error> {
+        let answer = self.endpoint.get(&format!("/v1/transactions/{hash}"))?;
+        match text(&answer, "status")? {
+            "pending" => Ok(TransactionState::Pending),
+            "finalized" => Ok(TransactionState::Finalized {
+                height: number(&answer, "height")?,
+                index: u32::try_from(number(&answer, "index")?).map_err(|_| Error::Malformed("index".into()))?,
+            }),
+            other => Err(Error::Malformed(format!("unknown transaction status {other:?}"))),
+        }
+    }
+
+    /// Waits until transaction `hash` is finalized and returns its block height.
+    pub fn wait_finalized(&self, hash: &Hash, timeout: Duration) -> Result<u64, Error> {
+        let start = Instant::now();
+        loop {
+            if let TransactionState::Finalized { height, .. } = self.transaction(hash)? {
+                return Ok(height);
+            }
+            if start.elapsed() > timeout {
+                return Err(Error::Timeout {
+                    what: format!("transaction {hash} to finalize"),
+                    seconds: timeout.as_secs(),
+                });
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+}
