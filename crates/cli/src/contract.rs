@@ -12,7 +12,7 @@ use std::{
     time::{Duration, Instant},
 };
 use veil_client::{
-    Node, Worker, contracts,
+    Node, contracts,
     contracts::{Acceptance, Outcome, Session},
     interface::Interface,
     unhex,
@@ -283,15 +283,6 @@ fn wait_for_keys(node: &Node, contract: &ContractId) -> Result<(), Failure> {
     }
 }
 
-/// The first of the given workers that the chain lists in `cluster`, if any answers.
-fn cluster_worker(node: &Node, workers: &[Worker], cluster: ClusterId) -> Option<Worker> {
-    workers.iter().find_map(|worker| {
-        let identity = worker.status().ok()?.identity;
-        let info = node.worker(&identity).ok()?.value?;
-        (info.cluster == Some(cluster)).then(|| worker.clone())
-    })
-}
-
 #[allow(clippy::too_many_arguments)]
 fn call(
     contract: &str,
@@ -323,11 +314,14 @@ fn call(
     }
     let height = node.wait_finalized(&submitted.hash, FINALITY_TIMEOUT)?;
     let workers = connection.workers().unwrap_or_default();
-    let outcome = match cluster_worker(&node, &workers, info.cluster) {
-        Some(worker) => {
-            Some((contracts::outcome(&worker, &from.public(), submitted.nonce, height, FINALITY_TIMEOUT)?, worker))
+    // Without a reachable worker of the cluster the command is still final; only its outcome is
+    // unknown here.
+    let outcome = match contracts::cluster_member(&node, &workers, info.cluster) {
+        Ok(member) => {
+            let outcome = contracts::outcome(member.worker, &from.public(), submitted.nonce, height, FINALITY_TIMEOUT)?;
+            Some((outcome, member.worker.clone()))
         }
-        None => None,
+        Err(_) => None,
     };
     let (status, executed) = match &outcome {
         Some((Outcome::Executed { .. }, worker)) => (format!("executed by the worker at {}", worker.url()), Some(true)),

@@ -34,7 +34,12 @@ use std::{ffi::OsString, io::Write, process::ExitCode};
 
 /// Veil: a confidential smart contract network.
 #[derive(Parser, Debug)]
-#[command(name = "veil", version, about, propagate_version = true)]
+#[command(
+    name = "veil",
+    version,
+    about = "Veil: a confidential smart contract network. New here? Run `veil devnet`, then follow docs/quickstart.md.",
+    propagate_version = true
+)]
 struct Cli {
     /// Output format.
     #[arg(long, short = 'o', global = true, value_enum, default_value_t = OutputFormat::Text)]
@@ -57,12 +62,6 @@ pub(crate) enum OutputFormat {
 
 #[derive(Subcommand, Debug)]
 enum Command {
-    /// Account keys: generate, inspect, sign and verify (compatible with Substrate's `subkey`).
-    #[command(subcommand)]
-    Key(key::KeyCommand),
-    /// Remote attestation: verify a quote as the chain would.
-    #[command(subcommand)]
-    Attest(attest::AttestCommand),
     /// Run a whole development network on 127.0.0.1: a validator, gatekeepers, workers, relayers.
     ///
     /// The validator runs in this process; the development gatekeepers genesis names and `--workers`
@@ -71,10 +70,6 @@ enum Command {
     /// workers. Prints `devnet ready` with the URLs and the funded accounts. Everything is kept under
     /// `--data-dir` and resumes on the next start; Ctrl-C stops it all.
     Devnet(devnet::DevnetArgs),
-    /// Run one validator of a network, from its configuration file.
-    Node(node::NodeArgs),
-    /// Write the configuration of a local network of N validators (keys, shares, genesis).
-    TestnetConfig(node::TestnetArgs),
     /// Accounts: balances (proven) and transfers.
     #[command(subcommand)]
     Account(account::AccountCommand),
@@ -88,6 +83,16 @@ enum Command {
     Block(chain::BlockArgs),
     /// Where a transaction stands.
     Tx(chain::TxArgs),
+    /// Account keys: generate, inspect, sign and verify (compatible with Substrate's `subkey`).
+    #[command(subcommand)]
+    Key(key::KeyCommand),
+    /// Remote attestation: verify a quote as the chain would.
+    #[command(subcommand)]
+    Attest(attest::AttestCommand),
+    /// Run one validator of a network, from its configuration file.
+    Node(node::NodeArgs),
+    /// Write the configuration of a local network of N validators (keys, shares, genesis).
+    TestnetConfig(node::TestnetArgs),
     /// Relay between a node and a worker runtime: feed it proven messages, submit its egress,
     /// register it.
     Relay(relay::RelayArgs),

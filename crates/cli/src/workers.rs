@@ -152,7 +152,7 @@ fn info(worker: &str, connection: &Connection, output: Output) -> Result<(), Fai
             "platform": status.platform,
             "height": status.height,
             "state_root": status.state_root,
-            "contracts": status.contracts.iter().map(|(id, code, epoch, available)| json!({ "contract": id, "code": code, "epoch": epoch, "available": available })).collect::<Vec<_>>(),
+            "contracts": status.contracts.iter().map(|c| json!({ "contract": c.contract, "code": c.code, "epoch": c.epoch, "available": c.available })).collect::<Vec<_>>(),
             "refusals": status.refusals,
         });
     }

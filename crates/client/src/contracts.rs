@@ -221,7 +221,7 @@ pub fn query(
     accept: Acceptance,
 ) -> Result<Answer, Error> {
     let (info, _) = deployed(node, contract)?;
-    let (worker, identity, registration, header) = member_of(node, workers, info.cluster)?;
+    let Member { worker, identity, registration, header } = cluster_member(node, workers, info.cluster)?;
     let software = registration.tee.is_none();
     if software {
         if !node.network().genesis().allow_insecure_workers {
@@ -285,13 +285,22 @@ pub fn query(
     Ok(Answer { result, height: answer.height, code: answer.code, worker: identity, insecure: answer.insecure })
 }
 
+/// A worker the chain lists in a cluster.
+#[derive(Clone, Debug)]
+pub struct Member<'a> {
+    /// Where it answers.
+    pub worker: &'a Worker,
+    /// Its identity key.
+    pub identity: [u8; 32],
+    /// Its registration, proven.
+    pub registration: WorkerInfo,
+    /// The certified header the registration was proven against.
+    pub header: Header,
+}
+
 /// The first of `workers` registered (proven) as a member of `cluster`, with its registration
-/// current at the proof's certified header.
-fn member_of<'a>(
-    node: &Node,
-    workers: &'a [Worker],
-    cluster: ClusterId,
-) -> Result<(&'a Worker, [u8; 32], WorkerInfo, Header), Error> {
+/// current at the proof's certified header. When none answers at all, the first connection error.
+pub fn cluster_member<'a>(node: &Node, workers: &'a [Worker], cluster: ClusterId) -> Result<Member<'a>, Error> {
     if workers.is_empty() {
         return Err(Error::Invalid("no worker to ask: give a worker URL".into()));
     }
@@ -320,7 +329,7 @@ fn member_of<'a>(
             Some(info) if info.expires_at_ms <= proven.header.timestamp_ms => {
                 reasons.push(format!("the worker at {}'s registration has lapsed", worker.url()));
             }
-            Some(info) => return Ok((worker, identity, info, proven.header)),
+            Some(registration) => return Ok(Member { worker, identity, registration, header: proven.header }),
         }
     }
     if unreachable.len() == workers.len() {

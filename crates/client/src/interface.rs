@@ -362,8 +362,9 @@ impl Interface {
             }
             Type::Vec(inner) => {
                 let length = Compact::<u32>::decode(input).map_err(short)?.0 as usize;
-                // Every element takes at least one byte: a hostile length cannot allocate more.
-                if length > input.len() && !matches!(Type::parse(inner)?, Type::Unit) {
+                // Elements of every type but `()` take at least a byte; a vector longer than the
+                // bytes left is refused, so a hostile length cannot make work or allocate.
+                if length > input.len() {
                     return Err(Error::Malformed(format!("a {ty} claims {length} elements in {} bytes", input.len())));
                 }
                 let mut items = Vec::new();

@@ -33,7 +33,7 @@ pub mod interface;
 pub use error::Error;
 pub use network::Network;
 pub use node::{Node, Proven, Submitted, TransactionState};
-pub use worker::{Worker, WorkerStatus};
+pub use worker::{ContractStatus, Worker, WorkerStatus};
 
 /// `0x`-prefixed lowercase hex.
 pub fn hex0x(bytes: impl AsRef<[u8]>) -> String {

@@ -28,10 +28,23 @@ pub struct WorkerStatus {
     pub state_root: String,
     /// The cluster it works in, if any.
     pub cluster: Option<u32>,
-    /// Its contracts: id, code hash, key epoch, and whether it can run them.
-    pub contracts: Vec<(String, String, u64, bool)>,
+    /// Its contracts.
+    pub contracts: Vec<ContractStatus>,
     /// Its most recent refusals (commands and messages it could not carry out), newest last.
     pub refusals: Vec<String>,
+}
+
+/// A contract as a runtime reports it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ContractStatus {
+    /// The contract id, `0x` hex.
+    pub contract: String,
+    /// Its code hash, `0x` hex.
+    pub code: String,
+    /// The key epoch the runtime holds it under.
+    pub epoch: u64,
+    /// Whether the runtime can run it (its keys and code are there).
+    pub available: bool,
 }
 
 /// A worker runtime at a URL.
@@ -64,12 +77,12 @@ impl Worker {
                 contracts
                     .iter()
                     .map(|c| {
-                        Ok((
-                            text(c, "contract")?.to_owned(),
-                            text(c, "code")?.to_owned(),
-                            number(c, "epoch")?,
-                            c.get("available").and_then(Value::as_bool).unwrap_or(false),
-                        ))
+                        Ok(ContractStatus {
+                            contract: text(c, "contract")?.to_owned(),
+                            code: text(c, "code")?.to_owned(),
+                            epoch: number(c, "epoch")?,
+                            available: c.get("available").and_then(Value::as_bool).unwrap_or(false),
+                        })
                     })
                     .collect::<Result<Vec<_>, Error>>()
             })
