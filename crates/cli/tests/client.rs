@@ -113,6 +113,24 @@ fn the_sdk_deploys_commands_and_verifies_every_answer() {
     let query = contracts::query(&lied_to, &workers, &session, &token, &balance, dev);
     assert!(matches!(query, Err(Error::Unverified(_))), "{query:?}");
 
+    // Older blocks are verified by the hash chain from the newest certified one: a node that
+    // alters one (a byte of a transaction's signature) is caught.
+    let verified = node.block(Some(height)).unwrap();
+    assert!(verified.transactions.iter().any(|tx| tx.hash() == refused.hash));
+    let forging_node = proxy(&network.node.url, |req, body| {
+        if req.path == "/v1/blocks/latest" || !req.path.starts_with("/v1/blocks/") {
+            return body;
+        }
+        let mut value: serde_json::Value = serde_json::from_slice(&body).unwrap();
+        let mut bytes = hex::decode(&value["encoded"].as_str().unwrap()[2..]).unwrap();
+        let last = bytes.len() - 1;
+        bytes[last] ^= 1;
+        value["encoded"] = format!("0x{}", hex::encode(bytes)).into();
+        value.to_string().into_bytes()
+    });
+    let forged = Node::connect(&forging_node, trusted.clone()).unwrap().block(Some(height - 1));
+    assert!(matches!(forged, Err(Error::Unverified(_) | Error::Malformed(_))), "{forged:?}");
+
     // A node of another chain is refused at connection.
     let mut other = trusted.genesis().clone();
     other.chain_name.push_str("-other");

@@ -32,7 +32,7 @@ pub mod interface;
 
 pub use error::Error;
 pub use network::Network;
-pub use node::{Node, Proven, Submitted, TransactionState};
+pub use node::{MAX_HASH_CHAIN, Node, Proven, Submitted, TransactionState};
 pub use worker::{ContractStatus, Worker, WorkerStatus};
 
 /// `0x`-prefixed lowercase hex.

@@ -23,6 +23,15 @@ use crate::{
 /// How long a read waits for the first certified block of a new chain.
 const CERTIFICATE_WAIT: Duration = Duration::from_secs(20);
 
+/// How far below the newest certified block [`Node::block`] follows parent hashes.
+pub const MAX_HASH_CHAIN: u64 = 1_024;
+
+/// A block from a node's block view (its SCALE encoding in `encoded`).
+fn decode_block(view: Option<&Value>) -> Result<Block, Error> {
+    let view = view.ok_or_else(|| Error::Malformed("no block".into()))?;
+    decode_strict(&bytes(view, "encoded")?).map_err(|e| Error::Malformed(format!("block: {e}")))
+}
+
 /// A value read from the public state and proven against a header whose finalization certificate
 /// verified under the network key.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -230,18 +239,40 @@ impl Node {
         }
     }
 
-    /// A finalized block (the newest with `None`), its certificate verified and its header's
-    /// transaction and egress roots checked against its body.
+    /// A finalized block (the newest with `None`), verified: the newest block's finalization
+    /// certificate under the network key, an older block by the hash chain from the newest down to
+    /// it (at most [`MAX_HASH_CHAIN`] blocks), and the block's transaction and egress roots against
+    /// its body.
     pub fn block(&self, height: Option<u64>) -> Result<Block, Error> {
-        let path = height.map_or_else(|| "/v1/blocks/latest".to_owned(), |height| format!("/v1/blocks/{height}"));
-        let answer = self.endpoint.get(&path)?;
-        let view = answer.get("block").ok_or_else(|| Error::Malformed("no block".into()))?;
-        let block: Block =
-            decode_strict(&bytes(view, "encoded")?).map_err(|e| Error::Malformed(format!("block: {e}")))?;
+        let answer = self.certified_get("/v1/blocks/latest")?;
+        let newest = decode_block(answer.get("block"))?;
         self.network
             .light_client()
-            .verify_header(&bytes(&answer, "finalization")?, &block.header)
+            .verify_header(&bytes(&answer, "finalization")?, &newest.header)
             .map_err(|e| Error::Unverified(e.to_string()))?;
+        let height = height.unwrap_or(newest.header.height);
+        if height > newest.header.height {
+            return Err(Error::NotFound(format!(
+                "no finalized block at height {height} yet (the newest is {})",
+                newest.header.height
+            )));
+        }
+        if newest.header.height - height > MAX_HASH_CHAIN {
+            return Err(Error::Unverified(format!(
+                "block {height} is more than {MAX_HASH_CHAIN} blocks below the newest certified one: too far to verify by hashes"
+            )));
+        }
+        let mut block = newest;
+        while block.header.height > height {
+            let parent = decode_block(Some(&self.endpoint.get(&format!("/v1/blocks/{}", block.header.height - 1))?))?;
+            if parent.header.hash() != block.header.parent {
+                return Err(Error::Unverified(format!(
+                    "block {} is not the parent of the certified chain",
+                    parent.header.height
+                )));
+            }
+            block = parent;
+        }
         if veil_chain::transactions_root(&block.transactions) != block.header.transactions_root
             || veil_chain::egress_root(&block.egress) != block.header.egress_root
         {
