@@ -6,14 +6,10 @@
 
 use clap::{Args, Subcommand};
 use serde_json::{Value, json};
-use std::{
-    path::PathBuf,
-    str::FromStr,
-    time::{Duration, Instant},
-};
+use std::{path::PathBuf, str::FromStr};
 use veil_client::{
     Node, contracts,
-    contracts::{Acceptance, Outcome, Session},
+    contracts::{Acceptance, Deployed, Outcome, Session},
     interface::Interface,
     unhex,
 };
@@ -166,10 +162,12 @@ fn json_argument(text: &str) -> Value {
     serde_json::from_str(text).unwrap_or_else(|_| Value::String(text.trim().to_owned()))
 }
 
-/// The interface carried by the code of `contract` (proven), with a hint when it has none.
+/// The interface carried by code `code` (proven), with a hint when there is none.
 fn interface_of(node: &Node, code: &Hash) -> Result<Interface, Failure> {
     let module = node.code(code)?.value.ok_or_else(|| {
-        Failure::Negative(format!("code {code} is not on chain (a built-in contract): pass --hex with SCALE bytes"))
+        Failure::Negative(format!(
+            "no code {code} on chain: upload the module first (built-in contracts have none: pass --hex with SCALE bytes)"
+        ))
     })?;
     Interface::from_wasm(&module)?.ok_or_else(|| {
         Failure::BadInput(format!("code {code} carries no interface description: pass --hex with SCALE bytes"))
@@ -247,7 +245,7 @@ fn instantiate(
     let mut height = None;
     if !submit.no_wait {
         height = Some(node.wait_finalized(&submitted.hash, FINALITY_TIMEOUT)?);
-        wait_for_keys(&node, &contract)?;
+        contracts::wait_for_keys(&node, &contract, FINALITY_TIMEOUT)?;
     }
     let status = height.map_or_else(|| "submitted".to_owned(), |h| format!("finalized in block {h}, keys published"));
     output.emit(Report {
@@ -266,23 +264,6 @@ fn instantiate(
     })
 }
 
-/// Waits until the gatekeepers published the contract's keys (commands are sealed to them).
-fn wait_for_keys(node: &Node, contract: &ContractId) -> Result<(), Failure> {
-    let start = Instant::now();
-    loop {
-        if node.contract(contract)?.value.is_some_and(|info| info.keys.is_some()) {
-            return Ok(());
-        }
-        if start.elapsed() > FINALITY_TIMEOUT {
-            return Err(Failure::Unavailable(format!(
-                "contract {contract} exists but its keys were not published within {} s: is a gatekeeper running?",
-                FINALITY_TIMEOUT.as_secs()
-            )));
-        }
-        std::thread::sleep(Duration::from_millis(200));
-    }
-}
-
 #[allow(clippy::too_many_arguments)]
 fn call(
     contract: &str,
@@ -298,13 +279,14 @@ fn call(
     let from = signer(from)?;
     let value = Balance::from_str(value).map_err(|e| Failure::BadInput(format!("--value: {e}")))?;
     let node = connection.node()?;
-    let info = node.contract(&contract)?.value.ok_or_else(|| no_contract(&contract))?;
+    let deployed = contracts::deployed(&node, &contract)?;
+    let info = &deployed.info;
     let bytes = if message.hex {
         unhex(command)?
     } else {
         interface_of(&node, &info.code)?.encode_command(&json_argument(command))?
     };
-    let submitted = contracts::command(&node, &from, &contract, &bytes, message.fuel, value)?;
+    let submitted = contracts::command(&node, &from, &deployed, &bytes, message.fuel, value)?;
     if submit.no_wait {
         return output.emit(Report {
             text: format!("Command to {contract} submitted\n  transaction: {}\n", submitted.hash),
@@ -345,12 +327,6 @@ fn call(
     output.emit(report)
 }
 
-fn no_contract(contract: &ContractId) -> Failure {
-    Failure::Negative(format!(
-        "no contract {contract} on this chain (check the id `veil contract instantiate` printed)"
-    ))
-}
-
 fn ask(
     contract: &str,
     query: &str,
@@ -363,7 +339,8 @@ fn ask(
     let contract = parse_contract(contract)?;
     let from = signer(from)?;
     let node = connection.node()?;
-    let info = node.contract(&contract)?.value.ok_or_else(|| no_contract(&contract))?;
+    let deployed = contracts::deployed(&node, &contract)?;
+    let info = &deployed.info;
     let (interface, question) =
         if hex { (None, Value::Null) } else { (Some(interface_of(&node, &info.code)?), json_argument(query)) };
     let payload = match &interface {
@@ -371,10 +348,9 @@ fn ask(
         None => unhex(query)?,
     };
     let workers = connection.workers()?;
-    let height = node.finalized_height()?;
-    let session = Session::new(&from, node.network().chain_id(), height + SESSION_BLOCKS)?;
+    let session = Session::new(&from, node.network().chain_id(), deployed.header.height + SESSION_BLOCKS)?;
     let accept = Acceptance { insecure_workers: !require_tee, ..Acceptance::default() };
-    let answer = contracts::query(&node, &workers, &session, &contract, &payload, accept)?;
+    let answer = contracts::query(&node, &workers, &session, &deployed, &payload, accept)?;
     let bytes = answer.result.map_err(|reason| Failure::Negative(format!("the contract refused: {reason}")))?;
     let value = match &interface {
         Some(interface) => {
@@ -409,13 +385,12 @@ fn ask(
 fn info(contract: &str, connection: &Connection, output: Output) -> Result<(), Failure> {
     let contract = parse_contract(contract)?;
     let node = connection.node()?;
-    let proven = node.contract(&contract)?;
-    let info = proven.value.ok_or_else(|| no_contract(&contract))?;
+    let Deployed { info, header, .. } = contracts::deployed(&node, &contract)?;
     let interface = if info.wasm { interface_of(&node, &info.code).ok() } else { None };
     let keys = info.keys.map_or_else(|| "not published yet".to_owned(), |k| format!("epoch {}", k.epoch.0));
     let mut text = format!(
         "Contract {contract} (proven at block {})\n  code:    {}{}\n  cluster: {}\n  owner:   {}\n  locked:  {}\n  keys:    {keys}\n",
-        proven.header.height,
+        header.height,
         info.code,
         if info.wasm { "" } else { " (built into the runtime)" },
         info.cluster.0,
@@ -441,7 +416,7 @@ fn info(contract: &str, connection: &Connection, output: Output) -> Result<(), F
             "locked_units": info.locked.0.to_string(),
             "key_epoch": info.keys.map(|k| k.epoch.0),
             "interface": interface.as_ref().map(|i| json!({ "name": i.name, "commands": i.commands(), "queries": i.queries() })),
-            "height": proven.header.height,
+            "height": header.height,
         }),
         quiet: info.code.to_string(),
     })

@@ -54,9 +54,8 @@ fn the_sdk_deploys_commands_and_verifies_every_answer() {
     let (token, created) =
         contracts::instantiate(&node, &alice, code, ClusterId(1), [3; 32], &().encode(), FUEL).unwrap();
     node.wait_finalized(&created.hash, Duration::from_secs(60)).unwrap();
-    support::wait_until("the token's keys", Duration::from_secs(60), || {
-        node.contract(&token).unwrap().value.is_some_and(|info| info.keys.is_some())
-    });
+    let token = contracts::wait_for_keys(&node, &token, Duration::from_secs(60)).unwrap();
+    assert_eq!(token.info.code, code);
     let deposit = contracts::command(&node, &alice, &token, &Token::Deposit.encode(), FUEL, Balance(500)).unwrap();
     let height = node.wait_finalized(&deposit.hash, Duration::from_secs(60)).unwrap();
     let outcome = contracts::outcome(&member, &alice.public(), deposit.nonce, height, Duration::from_secs(60)).unwrap();
@@ -110,6 +109,8 @@ fn the_sdk_deploys_commands_and_verifies_every_answer() {
     let lied_to = Node::connect(&lying_node, trusted.clone()).unwrap();
     let read = lied_to.account(&alice.public());
     assert!(matches!(read, Err(Error::Unverified(_))), "{read:?}");
+    let contract = contracts::deployed(&lied_to, &token.id);
+    assert!(matches!(contract, Err(Error::Unverified(_))), "{contract:?}");
     let query = contracts::query(&lied_to, &workers, &session, &token, &balance, dev);
     assert!(matches!(query, Err(Error::Unverified(_))), "{query:?}");
 

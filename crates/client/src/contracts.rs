@@ -8,7 +8,7 @@
 //! this query and signed by the worker. [`query`] returns an answer only after checking all of
 //! [`query`]'s list.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 use veil_chain::{WorkerInfo, state::ContractInfo};
 use veil_crypto::{
     AccountPair, AgreementSecret, RuntimeSigner,
@@ -25,6 +25,10 @@ use crate::{Error, Node, Submitted, Worker};
 /// How long a query stays answerable, in blocks after the height the client knows.
 const QUERY_VALIDITY_BLOCKS: u64 = 100;
 
+fn no_randomness(error: impl std::fmt::Display) -> Error {
+    Error::Invalid(format!("no randomness: {error}"))
+}
+
 /// An ed25519 session key certified by an account to sign its queries until a height: an
 /// application asks the account (a wallet) for one signature, then signs every query itself.
 pub struct Session {
@@ -35,7 +39,7 @@ pub struct Session {
 impl Session {
     /// A fresh session key for `account` on `chain`, valid through block `expires_at`.
     pub fn new(account: &AccountPair, chain: Hash, expires_at: u64) -> Result<Self, Error> {
-        let signer = RuntimeSigner::generate().map_err(|e| Error::Invalid(format!("no randomness: {e}")))?;
+        let signer = RuntimeSigner::generate().map_err(no_randomness)?;
         let certificate =
             SessionCertificate { account: account.public(), session_key: signer.public(), chain, expires_at }
                 .sign(account);
@@ -96,11 +100,34 @@ pub fn instantiate(
     Ok((contract, submitted))
 }
 
-/// A contract that exists and has published keys, as proven on chain.
-fn deployed(node: &Node, contract: &ContractId) -> Result<(ContractInfo, Header), Error> {
-    let proven = node.contract(contract)?;
-    let info = proven.value.ok_or_else(|| Error::NotFound(format!("no contract {contract} on this chain")))?;
-    Ok((info, proven.header))
+/// A contract as the chain records it, proven once and then used for its commands and queries.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Deployed {
+    /// Its id.
+    pub id: ContractId,
+    /// Its record: code hash, cluster, owner, keys, locked tokens.
+    pub info: ContractInfo,
+    /// The certified header the record was proven against.
+    pub header: Header,
+}
+
+/// Contract `id`, proven; [`Error::NotFound`] if the chain has none.
+pub fn deployed(node: &Node, id: &ContractId) -> Result<Deployed, Error> {
+    let proven = node.contract(id)?;
+    let info = proven.value.ok_or_else(|| Error::NotFound(format!("no contract {id} on this chain (check its id)")))?;
+    Ok(Deployed { id: *id, info, header: proven.header })
+}
+
+/// Waits until the gatekeepers published contract `id`'s keys (commands are sealed to them).
+pub fn wait_for_keys(node: &Node, id: &ContractId, timeout: Duration) -> Result<Deployed, Error> {
+    crate::poll(
+        || format!("contract {id}'s keys (is a gatekeeper running?)"),
+        timeout,
+        || {
+            let contract = deployed(node, id)?;
+            Ok(contract.info.keys.is_some().then_some(contract))
+        },
+    )
 }
 
 /// Sends `command` (the contract's SCALE-encoded command) to `contract` as `from`, sealed to the
@@ -108,17 +135,16 @@ fn deployed(node: &Node, contract: &ContractId) -> Result<(ContractInfo, Header)
 pub fn command(
     node: &Node,
     from: &AccountPair,
-    contract: &ContractId,
+    contract: &Deployed,
     command: &[u8],
     fuel: u64,
     value: Balance,
 ) -> Result<Submitted, Error> {
-    let (info, _) = deployed(node, contract)?;
-    let keys = info.keys.ok_or_else(|| {
-        Error::NotFound(format!("contract {contract}'s keys are not published yet: retry in a few seconds"))
+    let keys = contract.info.keys.ok_or_else(|| {
+        Error::NotFound(format!("contract {}'s keys are not published yet: retry in a few seconds", contract.id))
     })?;
     let chain = node.network().chain_id();
-    let contract = *contract;
+    let contract = contract.id;
     node.sign_and_submit_with(from, |nonce| {
         let binding = CommandBinding { chain, contract, epoch: keys.epoch, sender: from.public(), nonce };
         let sealed = seal_command(&keys.agreement, &binding, command).map_err(|e| Error::Invalid(e.to_string()))?;
@@ -149,24 +175,21 @@ pub fn outcome(
     height: u64,
     timeout: Duration,
 ) -> Result<Outcome, Error> {
-    let start = Instant::now();
     let mark = format!("command of {sender} (nonce {nonce})");
-    loop {
-        let status = worker.status()?;
-        if status.height >= height {
-            return Ok(match status.refusals.iter().rev().find(|refusal| refusal.contains(&mark)) {
+    crate::poll(
+        || format!("the worker at {} to reach block {height}", worker.url()),
+        timeout,
+        || {
+            let status = worker.status()?;
+            if status.height < height {
+                return Ok(None);
+            }
+            Ok(Some(match status.refusals.iter().rev().find(|refusal| refusal.contains(&mark)) {
                 Some(refusal) => Outcome::Refused(refusal.clone()),
                 None => Outcome::Executed { height: status.height },
-            });
-        }
-        if start.elapsed() > timeout {
-            return Err(Error::Timeout {
-                what: format!("the worker at {} to reach block {height}", worker.url()),
-                seconds: timeout.as_secs(),
-            });
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
+            }))
+        },
+    )
 }
 
 /// What a client accepts in an answer.
@@ -203,8 +226,8 @@ pub struct Answer {
 
 /// Asks `payload` (the contract's SCALE-encoded query) of `contract`, signed under `session`, from
 /// the first of `workers` that works in the contract's cluster, and verifies the answer:
-/// - the contract exists (proven), and the worker is registered (proven), its registration current
-///   at the certified header, and it works in the contract's cluster;
+/// - the worker is registered (proven), its registration current at the certified header, and it
+///   works in the contract's cluster (as `contract` was proven);
 /// - it attested with a measurement the chain allows (proven), or it is a software worker, the
 ///   genesis allows those and `accept.insecure_workers` is set;
 /// - the query is sealed to the worker's registered key, and the answer opens under this query's
@@ -216,11 +239,11 @@ pub fn query(
     node: &Node,
     workers: &[Worker],
     session: &Session,
-    contract: &ContractId,
+    contract: &Deployed,
     payload: &[u8],
     accept: Acceptance,
 ) -> Result<Answer, Error> {
-    let (info, _) = deployed(node, contract)?;
+    let info = &contract.info;
     let Member { worker, identity, registration, header } = cluster_member(node, workers, info.cluster)?;
     let software = registration.tee.is_none();
     if software {
@@ -243,13 +266,13 @@ pub fn query(
     if session.expires_at() < header.height {
         return Err(Error::Invalid(format!("the session expired at block {}", session.expires_at())));
     }
-    let response = AgreementSecret::generate().map_err(|e| Error::Invalid(format!("no randomness: {e}")))?;
+    let response = AgreementSecret::generate().map_err(no_randomness)?;
     let signed = Query {
         chain: node.network().chain_id(),
         worker: identity,
-        contract: *contract,
+        contract: contract.id,
         requester: session.account(),
-        nonce: random_bytes().map_err(|e| Error::Invalid(format!("no randomness: {e}")))?,
+        nonce: random_bytes().map_err(no_randomness)?,
         known_height: header.height,
         valid_until: (header.height + QUERY_VALIDITY_BLOCKS).min(session.expires_at()),
         response_key: response.public(),
@@ -258,9 +281,9 @@ pub fn query(
     .sign_with_session(&session.signer, session.certificate);
     let sealed = seal_query(&registration.agreement_key, &signed).map_err(|e| Error::Invalid(e.to_string()))?;
     let body = worker.post_query(&sealed)?;
-    let answer =
-        open_answer(&response, &signed.hash(), &identity, &body).map_err(|e| Error::Unverified(e.to_string()))?;
-    if answer.worker != identity || answer.request != signed.hash() {
+    let request = signed.hash();
+    let answer = open_answer(&response, &request, &identity, &body).map_err(|e| Error::Unverified(e.to_string()))?;
+    if answer.worker != identity || answer.request != request {
         return Err(Error::Unverified("the answer names another worker or request".into()));
     }
     if answer.code != info.code {

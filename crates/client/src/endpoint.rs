@@ -84,3 +84,11 @@ pub(crate) fn number(value: &Value, field: &str) -> Result<u64, Error> {
 pub(crate) fn bytes(value: &Value, field: &str) -> Result<Vec<u8>, Error> {
     crate::unhex(text(value, field)?)
 }
+
+/// A JSON field holding the `0x` hex of a SCALE encoding, decoded strictly.
+pub(crate) fn scale<T: parity_scale_codec::Decode + parity_scale_codec::MaxEncodedLen>(
+    value: &Value,
+    field: &str,
+) -> Result<T, Error> {
+    veil_primitives::decode_strict(&bytes(value, field)?).map_err(|e| Error::Malformed(format!("{field}: {e}")))
+}

@@ -35,6 +35,25 @@ pub use network::Network;
 pub use node::{MAX_HASH_CHAIN, Node, Proven, Submitted, TransactionState};
 pub use worker::{ContractStatus, Worker, WorkerStatus};
 
+/// Calls `check` every 100 ms until it gives a value, an error, or `timeout` passes
+/// ([`Error::Timeout`] naming `what`).
+pub(crate) fn poll<T>(
+    what: impl FnOnce() -> String,
+    timeout: std::time::Duration,
+    mut check: impl FnMut() -> Result<Option<T>, Error>,
+) -> Result<T, Error> {
+    let start = std::time::Instant::now();
+    loop {
+        if let Some(value) = check()? {
+            return Ok(value);
+        }
+        if start.elapsed() > timeout {
+            return Err(Error::Timeout { what: what(), seconds: timeout.as_secs() });
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+}
+
 /// `0x`-prefixed lowercase hex.
 pub fn hex0x(bytes: impl AsRef<[u8]>) -> String {
     format!("0x{}", hex::encode(bytes))

@@ -16,7 +16,7 @@ use veil_primitives::{
 
 use crate::{
     Error, Network,
-    endpoint::{Endpoint, bytes, number, text},
+    endpoint::{Endpoint, bytes, number, scale, text},
     hex0x,
 };
 
@@ -28,8 +28,7 @@ pub const MAX_HASH_CHAIN: u64 = 1_024;
 
 /// A block from a node's block view (its SCALE encoding in `encoded`).
 fn decode_block(view: Option<&Value>) -> Result<Block, Error> {
-    let view = view.ok_or_else(|| Error::Malformed("no block".into()))?;
-    decode_strict(&bytes(view, "encoded")?).map_err(|e| Error::Malformed(format!("block: {e}")))
+    scale(view.ok_or_else(|| Error::Malformed("no block".into()))?, "encoded")
 }
 
 /// A value read from the public state and proven against a header whose finalization certificate
@@ -40,12 +39,6 @@ pub struct Proven<T> {
     pub value: T,
     /// The certified header it was proven against (the state after that block).
     pub header: Header,
-}
-
-impl<T> Proven<T> {
-    fn map<U>(self, f: impl FnOnce(T) -> U) -> Proven<U> {
-        Proven { value: f(self.value), header: self.header }
-    }
 }
 
 /// A submitted transaction.
@@ -120,8 +113,7 @@ impl Node {
         if bytes(&answer, "key")? != key_bytes {
             return Err(Error::Unverified("the node proved another key than the one asked".into()));
         }
-        let header: Header =
-            decode_strict(&bytes(&answer, "header")?).map_err(|e| Error::Malformed(format!("header: {e}")))?;
+        let header: Header = scale(&answer, "header")?;
         self.network
             .light_client()
             .verify_header(&bytes(&answer, "finalization")?, &header)
@@ -157,11 +149,11 @@ impl Node {
         key: StateKey,
         accessor: impl FnOnce(&Overlay<'_, Snapshot>) -> Result<T, StateError>,
     ) -> Result<Proven<T>, Error> {
-        let proven = self.read(key)?;
+        let Proven { value, header } = self.read(key)?;
         let mut snapshot = Snapshot::default();
-        snapshot.insert(key.to_bytes(), proven.value.clone());
+        snapshot.insert(key.to_bytes(), value);
         let value = accessor(&Overlay::new(&snapshot)).map_err(|e| Error::Malformed(e.to_string()))?;
-        Ok(proven.map(|_| value))
+        Ok(Proven { value, header })
     }
 
     /// An account's nonce and balance.
@@ -210,10 +202,8 @@ impl Node {
                 Err(Error::NotFound(_)) if messages.is_empty() => return Ok(messages),
                 other => other?,
             };
-            let header: Header =
-                decode_strict(&bytes(&answer, "header")?).map_err(|e| Error::Malformed(format!("header: {e}")))?;
-            let proof: TopicProof =
-                decode_strict(&bytes(&answer, "proof")?).map_err(|e| Error::Malformed(format!("topic proof: {e}")))?;
+            let header: Header = scale(&answer, "header")?;
+            let proof: TopicProof = scale(&answer, "proof")?;
             let page = answer
                 .get("messages")
                 .and_then(Value::as_array)
@@ -321,18 +311,13 @@ impl Node {
 
     /// Waits until transaction `hash` is finalized and returns its block height.
     pub fn wait_finalized(&self, hash: &Hash, timeout: Duration) -> Result<u64, Error> {
-        let start = Instant::now();
-        loop {
-            if let TransactionState::Finalized { height, .. } = self.transaction(hash)? {
-                return Ok(height);
-            }
-            if start.elapsed() > timeout {
-                return Err(Error::Timeout {
-                    what: format!("transaction {hash} to finalize"),
-                    seconds: timeout.as_secs(),
-                });
-            }
-            std::thread::sleep(Duration::from_millis(100));
-        }
+        crate::poll(
+            || format!("transaction {hash} to finalize"),
+            timeout,
+            || match self.transaction(hash)? {
+                TransactionState::Finalized { height, .. } => Ok(Some(height)),
+                TransactionState::Pending => Ok(None),
+            },
+        )
     }
 }
