@@ -31,8 +31,8 @@ use crate::{
     messages::Outbox,
     registry::RegistrationError,
     state::{
-        ClusterInfo, ContractInfo, ContractPublicKeys, Overlay, SenderInfo, StateError, StateKey, StateReader,
-        WorkerInfo,
+        ClusterInfo, ContractInfo, ContractPublicKeys, EpochHistory, Overlay, ReadState, SenderInfo, StateError,
+        StateKey, StateReader, WorkerInfo,
     },
 };
 

@@ -35,7 +35,7 @@ use crate::{
     Chain, TransactionError,
     contracts::chain_message,
     messages::{EgressError, Outbox},
-    state::{EpochState, Overlay, SenderInfo, StateError, StateKey, StateReader},
+    state::{EpochHistory, EpochState, Overlay, ReadState, SenderInfo, StateError, StateKey, StateReader},
 };
 
 /// Why a rotation request or an offline report is refused. Every variant says what to do.
@@ -134,7 +134,7 @@ impl Chain {
         let now = outbox.time_ms();
         let Some(current) = epochs.current else { return Ok(()) };
         let mut changed = false;
-        if epochs.previous.is_some() && now >= current.previous_retires_at_ms {
+        if epochs.previous.is_some_and(|previous| epochs.retired(previous.epoch, now)) {
             epochs.previous = None;
             changed = true;
         }
@@ -157,8 +157,11 @@ impl Chain {
         if let Some(epoch) = epochs.requested {
             return Some(EpochError::RotationPending(epoch));
         }
-        if let Some(epoch) = epochs.previous {
-            return Some(EpochError::GraceRunning { epoch, retires_at_ms: current.previous_retires_at_ms });
+        if let Some(previous) = epochs.previous {
+            return Some(EpochError::GraceRunning {
+                epoch: previous.epoch,
+                retires_at_ms: current.previous_retires_at_ms,
+            });
         }
         (epochs.lacking_next > 0).then_some(EpochError::KeysMissing(epochs.lacking_next))
     }
@@ -205,6 +208,10 @@ impl Chain {
     ) -> Result<(), EpochError> {
         let Ok(envelope) = decode_strict::<veil_crypto::Envelope>(payload) else { return Ok(()) };
         let found = envelope.header.key_epoch;
+        if epochs.current.is_none() {
+            // No key exists yet that anything could have been sealed to.
+            return Err(EpochError::NoEpoch);
+        }
         if epochs.usable(found, now_ms) || found > epochs.epoch() {
             // A newer epoch than the chain knows cannot have been sealed honestly; the runtime
             // refuses it like any envelope that does not open.
@@ -320,7 +327,7 @@ impl Chain {
         let previous_retires_at_ms =
             if epochs.current.is_some() { now.saturating_add(self.genesis().keys.grace_ms) } else { 0 };
         let opening = EpochOpening { epoch, master, signing, proposer, opened_at_ms: now, previous_retires_at_ms };
-        epochs.previous = epochs.current.map(|current| current.epoch);
+        epochs.previous = epochs.current;
         epochs.current = Some(opening);
         epochs.requested = None;
         epochs.lacking_next = epochs.cluster_workers;

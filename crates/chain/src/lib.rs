@@ -8,7 +8,8 @@
 //!
 //! - [`genesis`]: the genesis file (TOML), its validation, and the chain id: SHA-256 of the
 //!   canonical SCALE encoding, which a worker runtime computes itself without any database.
-//! - [`state`]: typed keys and values of the public state, the reader trait and the write overlay.
+//! - [`state`]: the write overlay execution buffers its writes in, with a journal so a failed
+//!   transaction's rollback costs its own writes; keys, records and reads come from `veil_types`.
 //! - [`execute`]: transaction checks (shared with the mempool) and block execution: header rules,
 //!   fees (split to the worker pot, the gatekeeper pot and burned), transfers, commands, and inflation.
 //! - [`registry`]: workers join by attesting (DCAP quotes verified at the block time against the
@@ -38,11 +39,14 @@ pub mod testing;
 
 pub use contracts::ContractError;
 pub use epochs::EpochError;
-pub use execute::{BlockError, Chain, Executed, Execution, TransactionError, egress_root, transactions_root};
+pub use execute::{BlockError, Chain, Executed, Execution, TransactionError};
 pub use genesis::{Economics, Genesis, GenesisError, GenesisSender, RegistrationRules, Validator};
 pub use messages::{EgressError, EgressOutcome, Outbox, Published};
 pub use registry::RegistrationError;
-pub use state::{
-    AccountInfo, ChangeSet, EpochState, Issuance, MemoryState, RewardPots, SenderInfo, Snapshot, StateError, StateKey,
-    StateReader, TopicInfo, WorkerInfo,
+pub use state::Overlay;
+/// The portable half of the state (keys, records, reads, the epoch rule), shared with the runtime
+/// and the SDKs.
+pub use veil_types::{
+    AccountInfo, ChangeSet, EpochHistory, EpochState, Issuance, MemoryState, ReadState, RewardPots, SenderInfo,
+    Snapshot, StateError, StateKey, StateReader, TopicInfo, WorkerInfo, egress_root, transactions_root,
 };

@@ -38,7 +38,7 @@ use veil_primitives::{
 
 use crate::{
     Chain,
-    state::{Overlay, StateError, StateKey, StateReader, TopicInfo},
+    state::{Overlay, ReadState, StateError, StateKey, StateReader, TopicInfo},
 };
 
 /// A message a block appended to a topic's log, at `index`.

@@ -26,7 +26,7 @@ use crate::{
     Chain,
     contracts::chain_message,
     messages::Outbox,
-    state::{Overlay, SenderInfo, StateError, StateKey, StateReader, WorkerInfo},
+    state::{EpochHistory, Overlay, ReadState, SenderInfo, StateError, StateKey, StateReader, WorkerInfo},
 };
 
 /// Why a registration or an allowlist change is refused.

@@ -71,9 +71,9 @@ pub fn command(
 /// # Panics
 /// When it does not hold.
 pub fn assert_issuance_invariant(state: &crate::MemoryState) {
-    let overlay = crate::state::Overlay::new(state);
-    let issuance = overlay.issuance().unwrap_or_else(|error| panic!("issuance: {error}"));
-    let pots = overlay.reward_pots().unwrap_or_else(|error| panic!("reward pots: {error}"));
+    use crate::ReadState as _;
+    let issuance = state.issuance().unwrap_or_else(|error| panic!("issuance: {error}"));
+    let pots = state.reward_pots().unwrap_or_else(|error| panic!("reward pots: {error}"));
     let balances: u128 = state.accounts().map(|(_, info)| info.balance.0).sum::<u128>()
         + state.contracts().map(|(_, info)| info.locked.0).sum::<u128>();
     assert_eq!(issuance.total.0, issuance.genesis.0 + issuance.minted.0 - issuance.burned.0);

@@ -75,8 +75,12 @@ impl TokenContract {
 }
 
 fn main() {
+    // Run without `--bench` (by `cargo test --benches`), a smoke size: the bench runs, tiny.
+    let smoke = !std::env::args().any(|arg| arg == "--bench");
     let numbers: Vec<usize> = std::env::args().skip(1).filter_map(|arg| arg.parse().ok()).collect();
-    let (sequential, burst) = (numbers.first().copied().unwrap_or(40), numbers.get(1).copied().unwrap_or(500));
+    let (sequential, burst) = if smoke { (2, 5) } else { (40, 500) };
+    let (sequential, burst) =
+        (numbers.first().copied().unwrap_or(sequential), numbers.get(1).copied().unwrap_or(burst));
     let dir = temp_dir("bench-contracts");
     let network = ContractNetwork::start(&dir);
     let (node, worker) = (&network.node, network.worker());

@@ -78,25 +78,28 @@ fn main() {
     if std::env::args().any(|a| a == "--list") {
         return; // `cargo test --benches` lists; nothing to list here.
     }
+    // Run without `--bench` (by `cargo test --benches`), a smoke size: the bench runs, tiny.
+    let smoke = !std::env::args().any(|arg| arg == "--bench");
+    let (fresh_runs, idle) = if smoke { (1, Duration::from_secs(1)) } else { (FRESH_RUNS, IDLE) };
     support::worker_binary();
     let dir = temp_dir("bench-devnet");
     let (mut first_block, mut ready) = (Vec::new(), Vec::new());
     let mut memory = None;
-    for run in 0..FRESH_RUNS {
+    for run in 0..fresh_runs {
         let (devnet, answer) = start(&dir.join(format!("run-{run}")), &dir.join(format!("run-{run}.log")));
         first_block.push(millis(&answer, "first_block_after_ms"));
         ready.push(millis(&answer, "ready_after_ms"));
         if run == 0 {
             let at_ready = devnet_memory(devnet.child.id());
-            std::thread::sleep(IDLE);
+            std::thread::sleep(idle);
             memory = Some((at_ready, devnet_memory(devnet.child.id())));
         }
         stop(devnet);
     }
-    let (devnet, restart) = start(&dir.join(format!("run-{}", FRESH_RUNS - 1)), &dir.join("restart.log"));
+    let (devnet, restart) = start(&dir.join(format!("run-{}", fresh_runs - 1)), &dir.join("restart.log"));
     stop(devnet);
 
-    println!("\n| `veil devnet` ({FRESH_RUNS} fresh starts) | min | median | max |");
+    println!("\n| `veil devnet` ({fresh_runs} fresh starts) | min | median | max |");
     println!("|---|---|---|---|");
     println!("| first finalized block {}", spread(&mut first_block));
     println!("| ready (cluster formed, key published) {}", spread(&mut ready));
@@ -106,16 +109,16 @@ fn main() {
         seconds("first_block_after_ms"),
         seconds("ready_after_ms")
     );
-    let (ready, idle) = memory.unwrap();
+    let (at_ready, after_idle) = memory.unwrap();
     println!(
         "resident memory of the whole devnet ({} processes): {:.0} MiB when ready ({:.0} MiB of it the \
          validator's process), {:.0} MiB after {} s idle ({:.0} MiB)",
-        ready.processes,
-        ready.total,
-        ready.validator,
-        idle.total,
-        IDLE.as_secs(),
-        idle.validator
+        at_ready.processes,
+        at_ready.total,
+        at_ready.validator,
+        after_idle.total,
+        idle.as_secs(),
+        after_idle.validator
     );
     let _ = std::fs::remove_dir_all(dir);
 }

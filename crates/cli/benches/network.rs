@@ -79,7 +79,8 @@ struct Report {
     load_p99: Duration,
 }
 
-fn run_load(nodes: &[Process], waves: u64) -> Report {
+/// `waves` waves of `per_wave` transfers from each load account.
+fn run_load(nodes: &[Process], waves: u64, per_wave: u64) -> Report {
     let chain = nodes[0].chain_id();
     let seen = watch_finality(&nodes[0].url);
     let treasury = pair("//Treasury");
@@ -114,7 +115,7 @@ fn run_load(nodes: &[Process], waves: u64) -> Report {
     let mut total = 0;
     for _ in 0..waves {
         let mut wave = Vec::new();
-        for _ in 0..PER_WAVE {
+        for _ in 0..per_wave {
             for (index, account) in accounts.iter().enumerate() {
                 let tx = transfer(chain, account, nonces[index], recipient, 1);
                 nonces[index] += 1;
@@ -175,7 +176,11 @@ fn main() {
     if std::env::args().any(|a| a == "--list") {
         return; // `cargo test --benches` lists; nothing to list here.
     }
-    let waves: u64 = std::env::var("VEIL_BENCH_WAVES").ok().and_then(|w| w.parse().ok()).unwrap_or(3);
+    // Run without `--bench` (by `cargo test --benches`), a smoke size: the bench runs, tiny.
+    let smoke = !std::env::args().any(|arg| arg == "--bench");
+    let default_waves = if smoke { 1 } else { 3 };
+    let per_wave = if smoke { 1 } else { PER_WAVE };
+    let waves: u64 = std::env::var("VEIL_BENCH_WAVES").ok().and_then(|w| w.parse().ok()).unwrap_or(default_waves);
     let verify = sr25519_verifications_per_second();
 
     let dir = temp_dir("bench");
@@ -185,7 +190,7 @@ fn main() {
             &["devnet", "--data-dir", data.to_str().unwrap(), "--api-port", "0", "--validator-only"],
             &dir.join("devnet.log"),
         );
-        run_load(&[node], waves)
+        run_load(&[node], waves, per_wave)
     };
 
     let four = {
@@ -203,7 +208,7 @@ fn main() {
                 Process::start(&["node", "--config", config.to_str().unwrap()], &dir.join(format!("v{i}.log")))
             })
             .collect();
-        run_load(&nodes, waves)
+        run_load(&nodes, waves, per_wave)
     };
 
     println!("\nsr25519 verifications, one core, same run: {verify:.0}/s");

@@ -9,7 +9,6 @@
 //! [`query`]'s list.
 
 use std::time::Duration;
-use veil_chain::{WorkerInfo, state::ContractInfo};
 use veil_crypto::{
     AccountPair, AgreementSecret, RuntimeSigner,
     confidential::{
@@ -19,6 +18,7 @@ use veil_crypto::{
     random::random_bytes,
 };
 use veil_primitives::{AccountId, Balance, Call, ClusterId, ContractId, Hash, Header, contract::contract_id, hashing};
+use veil_types::{ContractInfo, WorkerInfo};
 
 use crate::{Error, Node, Submitted, Worker};
 

@@ -3,15 +3,14 @@
 use parity_scale_codec::Encode as _;
 use serde_json::{Value, json};
 use std::time::{Duration, Instant};
-use veil_chain::{
-    AccountInfo, EpochState, StateError, StateKey, WorkerInfo,
-    state::{ClusterInfo, ContractInfo, Overlay, Snapshot},
-};
 use veil_crypto::AccountPair;
 use veil_light_client::state::{StateProof, verify_state};
 use veil_primitives::{
     AccountId, Block, Call, ClusterId, ContractId, Hash, Header, Message, SignedTransaction, Topic, Transaction,
     decode_strict, log::LogPeaks, registration::Measurement, topics::TopicProof,
+};
+use veil_types::{
+    AccountInfo, ClusterInfo, ContractInfo, EpochState, ReadState, Snapshot, StateError, StateKey, WorkerInfo,
 };
 
 use crate::{
@@ -142,17 +141,17 @@ impl Node {
         }
     }
 
-    /// A proven read decoded by the chain's own typed accessor (so the client decodes state exactly
-    /// as the chain does).
+    /// A proven read decoded by the typed accessor the chain reads with (so the client decodes
+    /// state exactly as the chain does).
     fn read_typed<T>(
         &self,
         key: StateKey,
-        accessor: impl FnOnce(&Overlay<'_, Snapshot>) -> Result<T, StateError>,
+        accessor: impl FnOnce(&Snapshot) -> Result<T, StateError>,
     ) -> Result<Proven<T>, Error> {
         let Proven { value, header } = self.read(key)?;
         let mut snapshot = Snapshot::default();
         snapshot.insert(key.to_bytes(), value);
-        let value = accessor(&Overlay::new(&snapshot)).map_err(|e| Error::Malformed(e.to_string()))?;
+        let value = accessor(&snapshot).map_err(|e| Error::Malformed(e.to_string()))?;
         Ok(Proven { value, header })
     }
 
@@ -263,8 +262,8 @@ impl Node {
             }
             block = parent;
         }
-        if veil_chain::transactions_root(&block.transactions) != block.header.transactions_root
-            || veil_chain::egress_root(&block.egress) != block.header.egress_root
+        if veil_types::transactions_root(&block.transactions) != block.header.transactions_root
+            || veil_types::egress_root(&block.egress) != block.header.egress_root
         {
             return Err(Error::Unverified(format!("block {}'s body does not match its header", block.header.height)));
         }

@@ -23,6 +23,7 @@ use std::{
     sync::Arc,
     time::{Duration, SystemTime},
 };
+use veil_chain::ReadState as _;
 use veil_chain::{Chain, Snapshot, StateKey, StateReader as _, TopicInfo, messages::sibling_keys};
 use veil_mempool::{AdmissionError, Admitted, EgressAdmissionError, Mempool};
 use veil_primitives::{Block, Hash, Header, Message, SignedEgress, SignedTransaction, Topic, topics::TopicProof};
@@ -253,7 +254,7 @@ impl<S: AuthenticatedState> NodeState<S> {
         let key = BTreeSet::from([StateKey::Topic(*topic).to_bytes()]);
         let mut snapshot = self.state.read(&at, &key).await.map_err(|e| e.to_string())?;
         let then = HistoricalState { current: &snapshot, history: &self.history, height };
-        let Some(info) = veil_chain::state::Overlay::new(&then).topic(topic).map_err(|e| e.to_string())? else {
+        let Some(info) = then.topic(topic).map_err(|e| e.to_string())? else {
             return Ok(None);
         };
         let TopicInfo { slot, log } = info;

@@ -325,7 +325,7 @@ mod tests {
     use super::*;
     use commonware_runtime::{Runner as _, Supervisor as _, deterministic};
     use veil_chain::{
-        StateKey,
+        ReadState as _, StateKey,
         state::Overlay,
         testing::{self, pair, transfer},
     };
@@ -370,7 +370,7 @@ mod tests {
             assert_eq!(store.finalize(Digest::from([2; 32])).await.unwrap(), root_2);
             let bob_key = StateKey::Account(bob.public()).to_bytes();
             let snapshot = store.read(&Digest::from([2; 32]), &BTreeSet::from([bob_key.clone()])).await.unwrap();
-            assert_eq!(Overlay::new(&snapshot).account(&bob.public()).unwrap().balance, Balance(30));
+            assert_eq!(snapshot.account(&bob.public()).unwrap().balance, Balance(30));
 
             // Inclusion of Bob, exclusion of a stranger, both against the committed root.
             let proof = store.prove(&bob_key).await.unwrap();

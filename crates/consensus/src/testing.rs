@@ -17,6 +17,7 @@ use commonware_cryptography::Signer as _;
 use commonware_parallel::Sequential;
 use commonware_utils::non_empty;
 use rand::SeedableRng as _;
+use veil_chain::ReadState as _;
 use veil_chain::{
     Chain, MemoryState,
     testing::{command, pair},

@@ -7,7 +7,8 @@ use commonware_p2p::{Manager as _, simulated};
 use commonware_runtime::{Clock as _, Quota, Runner as _, Supervisor as _, deterministic};
 use commonware_utils::{NZU32, NZUsize, ordered::Set};
 use std::{collections::BTreeSet, time::Duration};
-use veil_chain::{Chain, StateKey, state::Overlay, testing};
+use veil_chain::ReadState as _;
+use veil_chain::{Chain, StateKey, testing};
 use veil_consensus::{
     alias::PrivateKey,
     application::{Node, TransactionStatus},
@@ -27,7 +28,7 @@ struct Outcome {
 async fn balance(node: &Node<QmdbState<deterministic::Context>>, account: AccountId) -> Balance {
     let guard = node.lock().await;
     let snapshot = guard.read(&BTreeSet::from([StateKey::Account(account).to_bytes()])).await.unwrap();
-    Overlay::new(&snapshot).account(&account).unwrap().balance
+    snapshot.account(&account).unwrap().balance
 }
 
 /// The setup both runs of a determinism check must share: sr25519 signing is randomized, so the

@@ -120,9 +120,11 @@ fn main() {
     if let Some(at) = args.iter().position(|arg| arg == "--reader") {
         return reader(Path::new(&args[at + 1]));
     }
-    let blocks: u64 = args.iter().skip(1).find_map(|arg| arg.parse().ok()).unwrap_or(100_000);
-    let step_blocks = 1_000u64;
-    let follow_blocks = 1_000u64.min(blocks / 2);
+    // Run without `--bench` (by `cargo test --benches`), a smoke size: the bench runs, tiny.
+    let smoke = !std::env::args().any(|arg| arg == "--bench");
+    let blocks: u64 = args.iter().skip(1).find_map(|arg| arg.parse().ok()).unwrap_or(if smoke { 20 } else { 100_000 });
+    let step_blocks = if smoke { 5 } else { 1_000u64 };
+    let follow_blocks = step_blocks.min(blocks / 2);
 
     let mut generated = GeneratedChain::new(16);
     let topic = generated.topic(0);
@@ -175,21 +177,22 @@ fn main() {
     );
 
     // Hardware limits in this run: BLS verification (one certificate) and SHA-256 of a message.
-    let rounds = 200;
+    let rounds = if smoke { 5 } else { 200 };
     let (_, bls) = timed(|| {
         for _ in 0..rounds {
             client.verify_header(&certificate, &tip).unwrap_or_else(|error| panic!("{error}"));
         }
     });
     let certificate_cost = bls / rounds;
+    let hashes = if smoke { 1_000 } else { 100_000u32 };
     let (_, hashing) = timed(|| {
         let mut acc = Hash::ZERO;
-        for i in 0..100_000u32 {
+        for i in 0..hashes {
             acc = sha256(&[acc.as_bytes().as_slice(), &i.to_le_bytes()].concat());
         }
         acc
     });
-    let sha256_cost = hashing / 100_000;
+    let sha256_cost = hashing / hashes;
 
     // Range-proof cost per message, in process: catch-up less its one certificate.
     let (peaks, catch_up_in_process) =

@@ -23,6 +23,7 @@
 use parity_scale_codec::Encode;
 use std::collections::BTreeSet;
 use std::collections::{BTreeMap, HashMap};
+use veil_chain::ReadState as _;
 use veil_chain::{Chain, EgressError, StateError, StateKey, StateReader, TransactionError, state::Overlay};
 use veil_primitives::{AccountId, Balance, Hash, Nonce, SenderId, SignedEgress, SignedTransaction};
 
@@ -198,7 +199,7 @@ impl Mempool {
 
         let signer = tx.transaction.signer;
         let nonce = tx.transaction.nonce;
-        let account = Overlay::new(state).account(&signer).map_err(TransactionError::State)?;
+        let account = state.account(&signer).map_err(TransactionError::State)?;
         if nonce < account.nonce {
             return Err(TransactionError::StaleNonce { expected: account.nonce, found: nonce }.into());
         }

@@ -26,6 +26,7 @@ use std::{
     sync::{Arc, Mutex},
 };
 use utoipa::{OpenApi, ToSchema};
+use veil_chain::ReadState as _;
 use veil_chain::{StateKey, state::Overlay};
 use veil_consensus::{
     application::TransactionStatus,
@@ -441,7 +442,7 @@ pub struct AccountView {
 async fn chain_info(State(api): State<ApiState>) -> Result<Json<ChainInfo>, ApiError> {
     let node = api.validator.node().lock().await;
     let snapshot = node.read(&BTreeSet::from([StateKey::Issuance.to_bytes()])).await.map_err(internal)?;
-    let issuance = Overlay::new(&snapshot).issuance().map_err(internal)?;
+    let issuance = snapshot.issuance().map_err(internal)?;
     let genesis = node.chain().genesis();
     Ok(Json(ChainInfo {
         chain_id: node.chain().id().to_string(),
@@ -467,7 +468,7 @@ async fn contract(State(api): State<ApiState>, Path(id): Path<String>) -> Result
     );
     let node = api.validator.node().lock().await;
     let snapshot = node.read(&BTreeSet::from([StateKey::Contract(id).to_bytes()])).await.map_err(internal)?;
-    let info = Overlay::new(&snapshot)
+    let info = snapshot
         .contract(&id)
         .map_err(internal)?
         .ok_or_else(|| not_found(format!("contract {} does not exist", hex0x(id.0))))?;
@@ -492,10 +493,8 @@ async fn cluster(State(api): State<ApiState>, Path(number): Path<String>) -> Res
     let id = parse_cluster(&number)?;
     let node = api.validator.node().lock().await;
     let snapshot = node.read(&BTreeSet::from([StateKey::Cluster(id).to_bytes()])).await.map_err(internal)?;
-    let info = Overlay::new(&snapshot)
-        .cluster(id)
-        .map_err(internal)?
-        .ok_or_else(|| not_found(format!("cluster {number} has not formed")))?;
+    let info =
+        snapshot.cluster(id).map_err(internal)?.ok_or_else(|| not_found(format!("cluster {number} has not formed")))?;
     let keys = info.workers.iter().map(|worker| StateKey::Worker(*worker).to_bytes()).collect();
     let records = node.read(&keys).await.map_err(internal)?;
     let records = Overlay::new(&records);
@@ -563,10 +562,8 @@ async fn put_snapshot(
     }
     let node = api.validator.node().lock().await;
     let state = node.read(&BTreeSet::from([StateKey::Cluster(id).to_bytes()])).await.map_err(internal)?;
-    let info = Overlay::new(&state)
-        .cluster(id)
-        .map_err(internal)?
-        .ok_or_else(|| not_found(format!("cluster {number} has not formed")))?;
+    let info =
+        state.cluster(id).map_err(internal)?.ok_or_else(|| not_found(format!("cluster {number} has not formed")))?;
     let signing = info.signing.filter(|_| info.epoch == snapshot.epoch).ok_or_else(|| {
         bad_request(
             "bad_snapshot",
@@ -682,7 +679,7 @@ async fn sender(State(api): State<ApiState>, Path(sender): Path<String>) -> Resu
     let sender = SenderId::from_str(&sender).map_err(|e| bad_request("bad_sender", e))?;
     let node = api.validator.node().lock().await;
     let snapshot = node.read(&BTreeSet::from([StateKey::Sender(sender).to_bytes()])).await.map_err(internal)?;
-    let info = Overlay::new(&snapshot)
+    let info = snapshot
         .sender(&sender)
         .map_err(internal)?
         .ok_or_else(|| not_found(format!("sender {sender} is not registered")))?;
@@ -725,7 +722,7 @@ async fn worker(State(api): State<ApiState>, Path(key): Path<String>) -> Result<
         parse_hash(&key).map_err(|_| bad_request("bad_worker", "a worker is its 0x signing key (64 hex digits)"))?.0;
     let node = api.validator.node().lock().await;
     let snapshot = node.read(&BTreeSet::from([StateKey::Worker(key).to_bytes()])).await.map_err(internal)?;
-    let info = Overlay::new(&snapshot)
+    let info = snapshot
         .worker(&key)
         .map_err(internal)?
         .ok_or_else(|| not_found(format!("worker {} is not registered", hex0x(key))))?;
@@ -854,7 +851,7 @@ async fn account(State(api): State<ApiState>, Path(address): Path<String>) -> Re
     let account = AccountId::from_str(&address).map_err(|e| bad_request("bad_address", format!("{address}: {e}")))?;
     let key = StateKey::Account(account).to_bytes();
     let (snapshot, proof, header) = read_proven(&api, key).await?;
-    let info = Overlay::new(&snapshot).account(&account).map_err(internal)?;
+    let info = snapshot.account(&account).map_err(internal)?;
     Ok(Json(AccountView {
         address: account.to_string(),
         nonce: info.nonce,

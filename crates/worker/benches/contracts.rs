@@ -26,15 +26,16 @@ const FUEL: u64 = 20_000_000;
 const PER_BLOCK: u64 = 250;
 
 fn main() {
-    let transfers: u64 = std::env::args().skip(1).find_map(|arg| arg.parse().ok()).unwrap_or(5_000);
+    // Run without `--bench` (by `cargo test --benches`), a smoke size: the bench runs, tiny.
+    let smoke = !std::env::args().any(|arg| arg == "--bench");
+    let default = if smoke { 10 } else { 5_000 };
+    let transfers: u64 = std::env::args().skip(1).find_map(|arg| arg.parse().ok()).unwrap_or(default);
     let blocks = transfers.div_ceil(PER_BLOCK);
     let (charlie, dave) = (pair("//Charlie"), pair("//Dave"));
 
     // A worker of cluster 1 that runs the token, with Charlie's deposit in it.
-    let mut scenario = Scenario::new();
-    let mut gatekeeper = scenario.gatekeeper();
-    let mut worker = scenario.worker();
-    scenario.register(worker.identity(), worker.agreement_key());
+    let (mut scenario, mut gatekeeper, mut workers) = Scenario::with_workers(1);
+    let mut worker = workers.pop().unwrap();
     scenario.form_cluster(&[worker.identity()]);
     scenario.relay(&mut gatekeeper);
     scenario.relay(&mut gatekeeper);

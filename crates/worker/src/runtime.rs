@@ -77,6 +77,7 @@ use veil_primitives::{
     epoch::{EpochKey, EpochOpening, Heartbeat, MAX_SNAPSHOT_BYTES, Replacement, SealedSnapshot},
     hashing::sha256,
 };
+use veil_types::{EpochHistory, EpochLog};
 
 use crate::{
     contract::{Caller, CommandContext, Contract, Effects, Failure, Peers, instantiate},
@@ -243,49 +244,6 @@ pub struct Applied {
     pub destroyed_keys: bool,
 }
 
-/// The key epochs as this runtime read them on the duty log: every opening, oldest first.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Encode, Decode)]
-struct Epochs {
-    openings: Vec<EpochOpening>,
-}
-
-impl Epochs {
-    fn current(&self) -> Option<&EpochOpening> {
-        self.openings.last()
-    }
-
-    /// The current epoch (0 before the first opens).
-    fn epoch(&self) -> KeyEpoch {
-        self.current().map_or(KeyEpoch(0), |opening| opening.epoch)
-    }
-
-    fn next(&self) -> KeyEpoch {
-        self.current().map_or(KeyEpoch(1), |opening| KeyEpoch(opening.epoch.0.saturating_add(1)))
-    }
-
-    fn opening(&self, epoch: KeyEpoch) -> Option<&EpochOpening> {
-        self.openings.iter().find(|opening| opening.epoch == epoch)
-    }
-
-    /// When `epoch` retires (its successor's grace period ends); `None` while it is current.
-    fn retires_at(&self, epoch: KeyEpoch) -> Option<u64> {
-        let next = KeyEpoch(epoch.0.checked_add(1)?);
-        self.opening(next).map(|opening| opening.previous_retires_at_ms)
-    }
-
-    /// Whether `epoch` has retired by block time `at_ms`.
-    fn retired(&self, epoch: KeyEpoch, at_ms: u64) -> bool {
-        self.retires_at(epoch).is_some_and(|retires| at_ms >= retires)
-    }
-
-    /// Whether keys of `epoch` open commands at block time `at_ms`: it had opened, and had not
-    /// retired. Judged by the block's time, never by how far this runtime has read, so every
-    /// worker decides alike whatever its batches.
-    fn usable(&self, epoch: KeyEpoch, at_ms: u64) -> bool {
-        self.opening(epoch).is_some_and(|opening| opening.opened_at_ms <= at_ms) && !self.retired(epoch, at_ms)
-    }
-}
-
 /// A runtime's identity and an epoch: what an announced epoch key is filed under.
 type RuntimeEpoch = ([u8; 32], KeyEpoch);
 
@@ -306,7 +264,7 @@ struct Saved {
     role: Role,
     identity: [u8; 32],
     agreement: [u8; 32],
-    epochs: Epochs,
+    epochs: EpochLog,
     epoch_secrets: Vec<(KeyEpoch, [u8; 32])>,
     masters: Vec<(KeyEpoch, [u8; 32])>,
     candidate: Option<(KeyEpoch, [u8; 32])>,
@@ -380,7 +338,7 @@ pub struct Runtime {
     identity: RuntimeSigner,
     agreement_seed: SecretBytes<32>,
     agreement: AgreementSecret,
-    epochs: Epochs,
+    epochs: EpochLog,
     /// The secret halves of this runtime's announced epoch keys; destroyed when the epoch retires.
     epoch_secrets: BTreeMap<KeyEpoch, SecretBytes<32>>,
     /// Gatekeepers: the master keys of usable epochs.
@@ -449,7 +407,7 @@ impl Runtime {
             role,
             identity: *identity.expose(),
             agreement: random_bytes()?,
-            epochs: Epochs::default(),
+            epochs: EpochLog::default(),
             epoch_secrets: Vec::new(),
             masters: Vec::new(),
             candidate: None,
@@ -1209,10 +1167,9 @@ impl Runtime {
     /// and the set's keys move to it; every gatekeeper numbers the epoch's outputs: each cluster's
     /// new keys, then each contract's.
     fn on_epoch_opened(&mut self, duty: u64, opening: EpochOpening) -> Result<(), String> {
-        if self.epochs.opening(opening.epoch).is_some() {
+        if !self.epochs.record(opening) {
             return Err(format!("{} opened twice", opening.epoch));
         }
-        self.epochs.openings.push(opening);
         if self.role != Role::Gatekeeper {
             return Ok(());
         }

@@ -8,10 +8,8 @@ mod support;
 
 use parity_scale_codec::{DecodeAll, Encode};
 use support::{Scenario, ask, contract_query};
-use veil_chain::{
-    state::Overlay,
-    testing::{assert_issuance_invariant, pair},
-};
+use veil_chain::ReadState as _;
+use veil_chain::testing::{assert_issuance_invariant, pair};
 use veil_contract_engine::{
     abi::{AccountId as AbiAccount, ContractId as AbiContract},
     testing::contract_wasm,
@@ -68,11 +66,11 @@ fn balance(scenario: &Scenario, worker: &Runtime, token: ContractId, owner: AbiA
 }
 
 fn chain_balance(scenario: &Scenario, account: &AccountId) -> u128 {
-    Overlay::new(&scenario.chain.state).account(account).unwrap().balance.0
+    scenario.chain.state.account(account).unwrap().balance.0
 }
 
 fn locked(scenario: &Scenario, contract: &ContractId) -> u128 {
-    Overlay::new(&scenario.chain.state).contract(contract).unwrap().unwrap().locked.0
+    scenario.chain.state.contract(contract).unwrap().unwrap().locked.0
 }
 
 /// Gatekeeper and two workers registered, the cluster formed and its key published.
@@ -226,7 +224,7 @@ fn failing_contracts_change_nothing_charge_their_fuel_and_return_tokens() {
     let state = workers[0].contract_state_hash(&faulty).unwrap();
 
     let before = chain_balance(&scenario, &charlie.public());
-    let pot_before = Overlay::new(&scenario.chain.state).reward_pots().unwrap().workers.0;
+    let pot_before = scenario.chain.state.reward_pots().unwrap().workers.0;
     let failing = [
         (Faulty::Spin.encode(), "out of fuel"),
         (Faulty::Allocate { megabytes: 64 }.encode(), "trapped"),
@@ -249,7 +247,7 @@ fn failing_contracts_change_nothing_charge_their_fuel_and_return_tokens() {
     let paid = before - chain_balance(&scenario, &charlie.public());
     let fuel_cost = failing.len() as u128 * u128::from(FUEL) * scenario.genesis.economics.fuel_price.0;
     assert!(paid > fuel_cost && paid < fuel_cost + ONE, "paid {paid}, fuel alone {fuel_cost}");
-    let pot_after = Overlay::new(&scenario.chain.state).reward_pots().unwrap().workers.0;
+    let pot_after = scenario.chain.state.reward_pots().unwrap().workers.0;
     assert!(pot_after - pot_before >= fuel_cost, "the prepaid fuel went to the workers' pot");
     assert_eq!(locked(&scenario, &faulty), 0, "every token sent along was returned");
     assert_issuance_invariant(&scenario.chain.state);

@@ -7,7 +7,7 @@
 mod support;
 
 use support::{CLUSTER, NOTES, Scenario, ask, notes_query};
-use veil_chain::state::Overlay;
+use veil_chain::ReadState as _;
 use veil_crypto::confidential::AnswerResult;
 use veil_primitives::{Call, ClusterId, SenderId, decode_strict, epoch::SealedSnapshot};
 use veil_worker::{
@@ -60,7 +60,7 @@ fn a_silent_worker_is_replaced_and_the_replacement_continues_from_a_snapshot() {
     let (tx, _) = scenario.sign(&bob, report);
     let built = scenario.chain.push_after(1, vec![tx], Vec::new());
     assert!(built.dropped.is_empty(), "{:?}", built.dropped);
-    let cluster = Overlay::new(&scenario.chain.state).cluster(CLUSTER).unwrap().unwrap();
+    let cluster = scenario.chain.state.cluster(CLUSTER).unwrap().unwrap();
     assert_eq!(cluster.workers.to_vec(), vec![live.identity(), standby.identity()], "the standby replaced the silent");
 
     // The gatekeeper seals the cluster key to the replacement, which waits for a snapshot.

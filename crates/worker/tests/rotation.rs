@@ -7,6 +7,7 @@ mod support;
 
 use support::{NOTES, Scenario, ask, notes_query};
 use veil_chain::{EgressError, state::Overlay, testing::egress};
+use veil_chain::{EpochHistory as _, ReadState as _};
 use veil_crypto::{ClusterKey, MasterKey, SecretBytes, confidential::AnswerResult};
 use veil_primitives::{Call, ClusterId, KeyEpoch, SenderId, SystemTopic, Topic, decode_strict};
 use veil_worker::{contract::NoteList, runtime::Runtime};
@@ -90,7 +91,7 @@ fn keys_rotate_across_two_epochs_and_retired_keys_are_gone() {
 
     // Epoch 2, with a transfer in between: the state is still readable.
     let epoch_one_contract = scenario.contract_keys(NOTES).signing;
-    let epoch_one_set = Overlay::new(&scenario.chain.state).sender(&SenderId::GatekeeperSet).unwrap().unwrap().key;
+    let epoch_one_set = scenario.chain.state.sender(&SenderId::GatekeeperSet).unwrap().unwrap().key;
     let epoch_one_worker = secrets_of(&workers[0], 1);
     let epoch_one_gatekeeper = secrets_of(&gatekeeper, 1);
     rotate(&mut scenario, &mut gatekeeper, &mut workers);

@@ -183,3 +183,38 @@ fn a_silent_cluster_worker_is_reported_removed_and_replaced_from_the_standby_lis
     let AssignmentMessage::Replaced(replaced) = decode_strict(&duty.message.payload).unwrap() else { panic!() };
     assert_eq!((replaced.removed, replaced.added), (two, None));
 }
+
+#[test]
+fn an_envelope_before_the_first_epoch_or_after_its_epoch_retired_is_refused() {
+    use veil_crypto::confidential::{CommandBinding, seal_command};
+    let net = net(true, "2026-01-01T00:00:00Z");
+    let sealed_to = |epoch: u32| {
+        let binding = CommandBinding {
+            chain: net.chain.id(),
+            contract: veil_primitives::ContractId([1; 32]),
+            epoch: KeyEpoch(epoch),
+            sender: veil_primitives::AccountId([2; 32]),
+            nonce: 0,
+        };
+        seal_command(&[9; 32], &binding, b"command").unwrap()
+    };
+    // No epoch has opened: no key existed to seal to, whatever epoch the envelope names.
+    let none = EpochState::default();
+    assert_eq!(net.chain.check_envelope_epoch(&none, &sealed_to(0), 0), Err(EpochError::NoEpoch));
+    // Epoch 1 is current, epoch 0 in its grace period until 500, then retired.
+    let opening = |epoch: u32, opened_at_ms: u64, previous_retires_at_ms: u64| EpochOpening {
+        epoch: KeyEpoch(epoch),
+        master: [0; 32],
+        signing: [0; 32],
+        proposer: [0; 32],
+        opened_at_ms,
+        previous_retires_at_ms,
+    };
+    let epochs = EpochState { current: Some(opening(1, 100, 500)), previous: Some(opening(0, 0, 0)), ..none };
+    assert_eq!(net.chain.check_envelope_epoch(&epochs, &sealed_to(0), 499), Ok(()));
+    assert_eq!(net.chain.check_envelope_epoch(&epochs, &sealed_to(1), 499), Ok(()));
+    let expired = EpochError::KeyEpochExpired { found: KeyEpoch(0), current: KeyEpoch(1) };
+    assert_eq!(net.chain.check_envelope_epoch(&epochs, &sealed_to(0), 500), Err(expired));
+    // Bytes that are not an envelope pass: the runtime refuses them and returns their tokens.
+    assert_eq!(net.chain.check_envelope_epoch(&none, b"not an envelope", 0), Ok(()));
+}

@@ -4,7 +4,8 @@
 
 use parity_scale_codec::Encode;
 use std::collections::BTreeMap;
-use veil_chain::{Genesis, GenesisSender, genesis::GenesisBalance, state::Overlay, testing::pair};
+use veil_chain::ReadState as _;
+use veil_chain::{Genesis, GenesisSender, genesis::GenesisBalance, testing::pair};
 use veil_consensus::testing::GeneratedChain;
 use veil_crypto::{
     AccountPair, AgreementSecret, RuntimeSigner, SecretBytes,
@@ -180,7 +181,7 @@ impl Scenario {
     }
 
     pub fn next_sequence(&self, sender: &SenderId) -> u64 {
-        Overlay::new(&self.chain.state).sender(sender).unwrap().map_or(0, |info| info.next_sequence)
+        self.chain.state.sender(sender).unwrap().map_or(0, |info| info.next_sequence)
     }
 
     /// The gatekeepers' messages on the key-epochs topic so far.
@@ -204,7 +205,7 @@ impl Scenario {
 
     /// The chain's key epochs.
     pub fn epochs(&self) -> veil_chain::EpochState {
-        Overlay::new(&self.chain.state).epochs().unwrap()
+        self.chain.state.epochs().unwrap()
     }
 
     /// The contract keys the gatekeeper published for the notes contract.
@@ -222,7 +223,7 @@ impl Scenario {
 
     /// The public key the gatekeepers published for [`CLUSTER`], and its epoch.
     pub fn cluster_public(&self) -> ([u8; 32], KeyEpoch) {
-        let info = Overlay::new(&self.chain.state).cluster(CLUSTER).unwrap().expect("the cluster is formed");
+        let info = self.chain.state.cluster(CLUSTER).unwrap().expect("the cluster is formed");
         (info.agreement.expect("the gatekeepers published the cluster's key"), info.epoch)
     }
 
