@@ -510,12 +510,11 @@ impl Chain {
         state: &R,
         topics: &BTreeSet<Topic>,
     ) -> Result<BTreeSet<Vec<u8>>, StateError> {
-        let overlay = Overlay::new(state);
-        let count = overlay.topic_count()?;
+        let count = state.topic_count()?;
         let mut slots = BTreeSet::new();
         let mut new_topics = 0u32;
         for topic in topics {
-            match overlay.topic(topic)? {
+            match state.topic(topic)? {
                 Some(info) => slots.insert(info.slot),
                 None => {
                     new_topics += 1;
@@ -534,12 +533,11 @@ impl Chain {
         state: &R,
         topic: &Topic,
     ) -> Result<Option<(TopicInfo, TopicProof)>, StateError> {
-        let overlay = Overlay::new(state);
-        let Some(info) = overlay.topic(topic)? else { return Ok(None) };
+        let Some(info) = state.topic(topic)? else { return Ok(None) };
         let mut index = u64::from(info.slot);
         let mut siblings = Vec::with_capacity(DEPTH);
         for level in 0..DEPTH {
-            siblings.push(overlay.topic_node(level, index ^ 1)?.unwrap_or_else(|| topics::empty(level)));
+            siblings.push(state.topic_node(level, index ^ 1)?.unwrap_or_else(|| topics::empty(level)));
             index >>= 1;
         }
         let siblings = BoundedVec::try_from_vec(siblings).map_err(|_| StateError::Store("path too long".into()))?;

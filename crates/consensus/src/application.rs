@@ -273,10 +273,9 @@ impl<S: AuthenticatedState> NodeState<S> {
         let then = HistoricalState { current: &snapshot, history: &self.history, height };
         let (_, proof) = self.chain.topic_proof(&then, topic).map_err(|e| e.to_string())?.ok_or("topic vanished")?;
         // Messages never change once published: the current state has every one of them.
-        let overlay = veil_chain::state::Overlay::new(&snapshot);
         let messages = (from..log.length)
             .map(|index| {
-                overlay
+                snapshot
                     .topic_message(topic, index)
                     .map_err(|e| e.to_string())?
                     .ok_or_else(|| format!("message {index} of {topic} is missing from the state"))

@@ -184,10 +184,13 @@ impl GeneratedChain {
     pub fn try_topic_range(&self, topic: &Topic, from: u64) -> Option<(Vec<Message>, TopicProof)> {
         let (info, proof) =
             self.chain.topic_proof(&self.state, topic).unwrap_or_else(|error| panic!("proof: {error}"))?;
-        let overlay = veil_chain::state::Overlay::new(&self.state);
         let messages = (from..info.log.length)
             .map(|index| {
-                overlay.topic_message(topic, index).ok().flatten().unwrap_or_else(|| panic!("message {index} missing"))
+                self.state
+                    .topic_message(topic, index)
+                    .ok()
+                    .flatten()
+                    .unwrap_or_else(|| panic!("message {index} missing"))
             })
             .collect();
         Some((messages, proof))

@@ -27,7 +27,7 @@ use std::{
 };
 use utoipa::{OpenApi, ToSchema};
 use veil_chain::ReadState as _;
-use veil_chain::{StateKey, state::Overlay};
+use veil_chain::StateKey;
 use veil_consensus::{
     application::TransactionStatus,
     engine::Validator,
@@ -497,7 +497,6 @@ async fn cluster(State(api): State<ApiState>, Path(number): Path<String>) -> Res
         snapshot.cluster(id).map_err(internal)?.ok_or_else(|| not_found(format!("cluster {number} has not formed")))?;
     let keys = info.workers.iter().map(|worker| StateKey::Worker(*worker).to_bytes()).collect();
     let records = node.read(&keys).await.map_err(internal)?;
-    let records = Overlay::new(&records);
     let header = node.finalized_header();
     let window_ms = node.chain().genesis().liveness.offline_after_ms;
     let mut workers = Vec::new();

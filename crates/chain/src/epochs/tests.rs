@@ -131,7 +131,7 @@ fn a_silent_cluster_worker_is_reported_removed_and_replaced_from_the_standby_lis
     let cluster = ClusterId(1);
     let tx = net.sign(&admin, Call::FormCluster { cluster, workers: vec![one, two].try_into().unwrap() });
     assert_eq!(net.step(1, vec![tx], vec![]).transactions.len(), 1);
-    assert_eq!(Overlay::new(&net.state).standby().unwrap().to_vec(), vec![three]);
+    assert_eq!(net.state.standby().unwrap().to_vec(), vec![three]);
 
     // Anyone may report, but only a member silent past the window.
     let reporter = net.operator.clone();
@@ -153,9 +153,9 @@ fn a_silent_cluster_worker_is_reported_removed_and_replaced_from_the_standby_lis
     let tx = net.sign(&reporter, report(one));
     let built = net.step(1, vec![tx], vec![]);
     assert_eq!(built.transactions.len(), 1, "{:?}", built.dropped);
-    let info = Overlay::new(&net.state).cluster(cluster).unwrap().unwrap();
+    let info = net.state.cluster(cluster).unwrap().unwrap();
     assert_eq!(info.workers.to_vec(), vec![two, three]);
-    assert!(Overlay::new(&net.state).standby().unwrap().is_empty());
+    assert!(net.state.standby().unwrap().is_empty());
     assert_eq!(net.worker(&one).unwrap().cluster, None);
     let duty = built.messages.iter().find(|p| p.message.topic == Topic::System(SystemTopic::Assignments)).unwrap();
     let expected = Replacement {
@@ -178,7 +178,7 @@ fn a_silent_cluster_worker_is_reported_removed_and_replaced_from_the_standby_lis
     let tx = net.sign(&reporter, report(two));
     let built = net.step(1, vec![tx], vec![]);
     assert_eq!(built.transactions.len(), 1, "{:?}", built.dropped);
-    assert_eq!(Overlay::new(&net.state).cluster(cluster).unwrap().unwrap().workers.to_vec(), vec![three]);
+    assert_eq!(net.state.cluster(cluster).unwrap().unwrap().workers.to_vec(), vec![three]);
     let duty = built.messages.iter().find(|p| p.message.topic == Topic::System(SystemTopic::Assignments)).unwrap();
     let AssignmentMessage::Replaced(replaced) = decode_strict(&duty.message.payload).unwrap() else { panic!() };
     assert_eq!((replaced.removed, replaced.added), (two, None));

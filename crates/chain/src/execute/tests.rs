@@ -50,7 +50,7 @@ fn block_after(parent: &Header, timestamp_ms: u64, transactions: Vec<SignedTrans
 }
 
 fn balance(state: &MemoryState, account: &AccountId) -> Balance {
-    Overlay::new(state).account(account).unwrap().balance
+    state.account(account).unwrap().balance
 }
 
 /// Total issuance = genesis + minted − burned = every balance, locked balance and pot added up.
@@ -61,16 +61,16 @@ fn transfer_moves_funds_and_splits_the_fee() {
     let tx = transfer(&f.chain, &f.alice, 0, f.bob.public(), amount);
     let fee = f.chain.fee(tx.encoded_size()).unwrap();
     let block = block_after(&f.head, f.head.timestamp_ms + 1, vec![tx]);
-    let before = Overlay::new(&f.state).issuance().unwrap();
+    let before = f.state.issuance().unwrap();
     f.state.apply(f.chain.execute(&f.state, &f.head, &block, None).unwrap().changes);
 
-    let alice = Overlay::new(&f.state).account(&f.alice.public()).unwrap();
+    let alice = f.state.account(&f.alice.public()).unwrap();
     assert_eq!(alice, AccountInfo { nonce: 1, balance: Balance(1_000_000 * Balance::ONE.0 - amount.0 - fee.0) });
     assert_eq!(balance(&f.state, &f.bob.public()), Balance(15 * Balance::ONE.0));
     let split = f.chain.split_fee(fee);
     assert_eq!(split.workers.0 + split.gatekeepers.0 + split.burned.0, fee.0);
     assert_eq!(split.workers.0, fee.0 * 65 / 100);
-    let after = Overlay::new(&f.state).issuance().unwrap();
+    let after = f.state.issuance().unwrap();
     assert_eq!(after.burned.0 - before.burned.0, split.burned.0);
     assert_issuance_invariant(&f.state);
 }
@@ -238,7 +238,7 @@ fn proposer_drops_what_would_fail_and_the_verifier_accepts_the_rest() {
 #[test]
 fn inflation_over_the_first_year_is_five_percent_split_by_rate() {
     let mut f = fixture();
-    let supply = Overlay::new(&f.state).issuance().unwrap().total.0;
+    let supply = f.state.issuance().unwrap().total.0;
     // Twelve monthly blocks: a year of inflation at the first year's rate.
     let mut head = f.head.clone();
     for _ in 0..12 {
@@ -246,8 +246,8 @@ fn inflation_over_the_first_year_is_five_percent_split_by_rate() {
         f.state.apply(f.chain.execute(&f.state, &head, &block, None).unwrap().changes);
         head = block.header;
     }
-    let issuance = Overlay::new(&f.state).issuance().unwrap();
-    let pots = Overlay::new(&f.state).reward_pots().unwrap();
+    let issuance = f.state.issuance().unwrap();
+    let pots = f.state.reward_pots().unwrap();
     let expected = supply / 20;
     assert!(expected - issuance.minted.0 < 100, "minted {} vs {expected}", issuance.minted.0);
     // The floor (3.25%) went to gatekeepers, the subsidy (5% − 3.25% = 1.75%) to workers.
@@ -261,7 +261,7 @@ fn inflation_over_the_first_year_is_five_percent_split_by_rate() {
         f.state.apply(f.chain.execute(&f.state, &head, &block, None).unwrap().changes);
         head = block.header;
     }
-    let minted_in_year_two = Overlay::new(&f.state).issuance().unwrap().minted.0 - issuance.minted.0;
+    let minted_in_year_two = f.state.issuance().unwrap().minted.0 - issuance.minted.0;
     let expected = start * 41_250_000 / 1_000_000_000;
     assert!(expected.abs_diff(minted_in_year_two) < expected / 1000, "{minted_in_year_two} vs {expected}");
 }
@@ -320,7 +320,7 @@ proptest! {
             f.head = block.header;
             assert_issuance_invariant(&f.state);
             for (index, pair) in pairs.iter().enumerate() {
-                prop_assert_eq!(Overlay::new(&f.state).account(&pair.public()).unwrap().nonce, included[index]);
+                prop_assert_eq!(f.state.account(&pair.public()).unwrap().nonce, included[index]);
                 nonces[index] = included[index];
             }
         }

@@ -115,17 +115,17 @@ impl Net {
     }
 
     fn sender(&self, sender: &SenderId) -> crate::SenderInfo {
-        Overlay::new(&self.state).sender(sender).unwrap().unwrap()
+        self.state.sender(sender).unwrap().unwrap()
     }
 
     fn log(&self, topic: Topic) -> LogPeaks {
-        Overlay::new(&self.state).topic(&topic).unwrap().map(|info| info.log).unwrap_or_default()
+        self.state.topic(&topic).unwrap().map(|info| info.log).unwrap_or_default()
     }
 
     /// Everything an account or a pot holds, and what was burned: egress must change none of it
     /// beyond the block's inflation, which goes to the pots.
     fn balances(&self) -> (Vec<(veil_primitives::AccountId, crate::AccountInfo)>, u128) {
-        (self.state.accounts().collect(), Overlay::new(&self.state).issuance().unwrap().burned.0)
+        (self.state.accounts().collect(), self.state.issuance().unwrap().burned.0)
     }
 }
 
@@ -236,7 +236,7 @@ fn a_differing_copy_is_recorded_once_as_a_discrepancy() {
     assert_eq!(evidence.message.origin, Origin::Chain);
     let decoded: Discrepancy = decode_strict(&evidence.message.payload).unwrap();
     assert_eq!(decoded, Discrepancy { accepted: accepted.egress.content_hash(), differing: differing.clone() });
-    let recorded = Overlay::new(&net.state).discrepancy(&contract_sender(), 0).unwrap();
+    let recorded = net.state.discrepancy(&contract_sender(), 0).unwrap();
     assert_eq!(recorded, Some(differing.hash()));
     assert_eq!(net.sender(&contract_sender()).next_sequence, 1, "a discrepancy does not advance the sequence");
 
@@ -290,7 +290,7 @@ fn wrong_signer_old_epoch_stale_and_strangers_are_refused() {
     }
     let stale = net.output(1, b"late and different");
     assert_eq!(check(&net, &stale), EgressError::Stale { sender: contract_sender(), next: 6, found: 1, window: 4 });
-    assert_eq!(Overlay::new(&net.state).egress_accepted(&contract_sender(), 1).unwrap(), None, "window pruned");
+    assert_eq!(net.state.egress_accepted(&contract_sender(), 1).unwrap(), None, "window pruned");
     for bad in [forged, old, stranger, stale] {
         assert!(matches!(net.commit(&net.forced(vec![bad])), Err(BlockError::Egress { .. })));
     }

@@ -88,15 +88,15 @@ impl Net {
     }
 
     pub(crate) fn worker(&self, key: &[u8; 32]) -> Option<WorkerInfo> {
-        Overlay::new(&self.state).worker(key).unwrap()
+        self.state.worker(key).unwrap()
     }
 
     pub(crate) fn epochs(&self) -> crate::EpochState {
-        Overlay::new(&self.state).epochs().unwrap()
+        self.state.epochs().unwrap()
     }
 
     pub(crate) fn next_sequence(&self, sender: SenderId) -> u64 {
-        Overlay::new(&self.state).sender(&sender).unwrap().map_or(0, |info| info.next_sequence)
+        self.state.sender(&sender).unwrap().map_or(0, |info| info.next_sequence)
     }
 
     /// `gatekeeper`'s proposal of `master` as `epoch`'s master key, with its next sequence number.
@@ -264,7 +264,7 @@ fn dcap_registrations_are_verified_at_the_block_time_against_the_allowlist() {
     let admin = net.admin.clone();
     let tx = net.sign(&admin, allow);
     assert_eq!(net.step(1, vec![tx], vec![]).transactions.len(), 1);
-    assert!(Overlay::new(&net.state).measurement_allowed(&measurement).unwrap());
+    assert!(net.state.measurement_allowed(&measurement).unwrap());
 
     // Allowlisted, but the quote vouches for other keys ("Hello, world!"): refused.
     let error = registration(net.refused(&operator, Call::RegisterWorker { info, attestation: dcap(SGX_QUOTE) }));
@@ -448,22 +448,22 @@ fn anyone_instantiates_uploaded_code_on_a_formed_cluster_and_tokens_move_in_and_
     let _ = &registered;
     let stranger = ContractId([0xee; 32]);
     assert_eq!(contract_error(net.refused(&admin, command(stranger, 0, 0))), ContractError::UnknownContract(stranger));
-    let before = Overlay::new(&net.state).account(&admin.public()).unwrap().balance;
-    let pots_before = Overlay::new(&net.state).reward_pots().unwrap();
-    let minted_before = Overlay::new(&net.state).issuance().unwrap().minted.0;
+    let before = net.state.account(&admin.public()).unwrap().balance;
+    let pots_before = net.state.reward_pots().unwrap();
+    let minted_before = net.state.issuance().unwrap().minted.0;
     let tx = net.sign(&admin, command(contract, 1_000, 500));
     let cost = net.chain.cost(&tx).unwrap();
     assert_eq!(net.step(1, vec![tx], vec![]).transactions.len(), 1);
     let fuel_cost = net.chain.genesis().economics.fuel_price.0 * 1_000;
     assert_eq!(cost.fuel.0, fuel_cost);
-    let after = Overlay::new(&net.state).account(&admin.public()).unwrap().balance;
+    let after = net.state.account(&admin.public()).unwrap().balance;
     assert_eq!(before.0 - after.0, cost.fee.0 + fuel_cost + 500);
-    let pots = Overlay::new(&net.state).reward_pots().unwrap();
-    let minted = Overlay::new(&net.state).issuance().unwrap().minted.0 - minted_before;
+    let pots = net.state.reward_pots().unwrap();
+    let minted = net.state.issuance().unwrap().minted.0 - minted_before;
     let to_workers = pots.workers.0 - pots_before.workers.0;
     let expected = net.chain.split_fee(cost.fee).workers.0 + fuel_cost;
     assert!(to_workers >= expected && to_workers - expected <= minted, "fee share and fuel go to the worker pot");
-    let locked = |net: &Net| Overlay::new(&net.state).contract(&contract).unwrap().unwrap().locked.0;
+    let locked = |net: &Net| net.state.contract(&contract).unwrap().unwrap().locked.0;
     assert_eq!(locked(&net), 500);
 
     // The gatekeeper set's key message records the contract's keys and registers its egress key.
@@ -485,7 +485,7 @@ fn anyone_instantiates_uploaded_code_on_a_formed_cluster_and_tokens_move_in_and_
         &KeyMessage::ContractKeys(keys).encode(),
     );
     assert_eq!(net.step(1, vec![], vec![key_message]).egress.len(), 1);
-    let recorded = Overlay::new(&net.state).contract(&contract).unwrap().unwrap().keys.unwrap();
+    let recorded = net.state.contract(&contract).unwrap().unwrap().keys.unwrap();
     assert_eq!((recorded.agreement, recorded.signing), ([0xab; 32], contract_signer.public()));
 
     // Releases: the contract's egress moves locked tokens out; more than it holds moves nothing.
@@ -500,10 +500,10 @@ fn anyone_instantiates_uploaded_code_on_a_formed_cluster_and_tokens_move_in_and_
             &payload,
         )
     };
-    let operator_before = Overlay::new(&net.state).account(&operator.public()).unwrap().balance.0;
+    let operator_before = net.state.account(&operator.public()).unwrap().balance.0;
     assert_eq!(net.step(1, vec![], vec![release(0, 200)]).egress.len(), 1);
     assert_eq!(locked(&net), 300);
-    assert_eq!(Overlay::new(&net.state).account(&operator.public()).unwrap().balance.0, operator_before + 200);
+    assert_eq!(net.state.account(&operator.public()).unwrap().balance.0, operator_before + 200);
     assert_eq!(net.step(1, vec![], vec![release(1, 1_000)]).egress.len(), 1, "accepted, published, not applied");
     assert_eq!(locked(&net), 300);
     // A stranger cannot release: contracts only, with the registered key.
