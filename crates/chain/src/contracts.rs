@@ -3,7 +3,7 @@
 //! - **Clusters** are formed by the registry admin ([`Chain::form_cluster`]) from registered workers;
 //!   the gatekeeper answers the published [`ClusterFormed`] with the cluster's public key, which
 //!   the chain records ([`Chain::record_key_message`]) so clients can seal constructor arguments.
-//! - **Code** is uploaded by anyone and stored under its SHA-256 ([`Chain::upload_code`]).
+//! - **Code** is uploaded by anyone and stored under its SHA-256 ([`ContractsCall::UploadCode`]).
 //! - **Instantiation** by anyone ([`Chain::instantiate`]) creates contract
 //!   [`contract_id`]`(signer, code, salt)` on a formed cluster, owned by the signer, and publishes
 //!   its assignment and its [`Deployment`] (code and sealed constructor argument) on its topic.
@@ -14,13 +14,15 @@
 //!   issuance invariant like any balance.
 
 use parity_scale_codec::Encode;
+use std::collections::BTreeSet;
 use veil_crypto::confidential::KeyMessage;
 use veil_primitives::{
-    AccountId, Balance, ClusterId, ContractId, Hash, Message, Nonce, Origin, SenderId, SystemTopic, Topic,
+    AccountId, Balance, Call, ClusterId, ContractId, ContractsCall, Hash, Message, Nonce, Origin, SenderId,
+    SignedEgress, SystemTopic, Topic,
     codec::BoundedBytes,
     contract::{
         Assignment, AssignmentMessage, ClusterFormed, CommandMessage, ContractMessage, Deployment, MAX_ARGUMENT_BYTES,
-        MAX_CODE_BYTES, MAX_COMMAND_BYTES, Release, contract_id,
+        MAX_COMMAND_BYTES, Release, contract_id,
     },
     decode_strict,
     hashing::sha256,
@@ -29,10 +31,11 @@ use veil_primitives::{
 use crate::{
     Chain, TransactionError,
     messages::Outbox,
+    module::{AddKey, Keys, Module},
     registry::RegistrationError,
     state::{
         ClusterInfo, ContractInfo, ContractPublicKeys, EpochHistory, Overlay, ReadState, SenderInfo, StateError,
-        StateKey, StateReader, WorkerInfo,
+        StateKey, WorkerInfo,
     },
 };
 
@@ -80,9 +83,168 @@ pub(crate) fn chain_message(topic: Topic, payload: Vec<u8>) -> Result<Message, S
     message(topic, Origin::Chain, payload)
 }
 
+/// The contracts module.
+pub(crate) struct Contracts;
+
+impl Module for Contracts {
+    type Call = ContractsCall;
+
+    fn call(call: &Call) -> Option<&ContractsCall> {
+        match call {
+            Call::Contracts(call) => Some(call),
+            _ => None,
+        }
+    }
+
+    fn apply(
+        chain: &Chain,
+        overlay: &mut Overlay<'_>,
+        outbox: &mut Outbox,
+        signer: &AccountId,
+        nonce: Nonce,
+        call: &ContractsCall,
+    ) -> Result<(), TransactionError> {
+        match call {
+            ContractsCall::FormCluster { cluster, workers } => {
+                chain.form_cluster(overlay, outbox, signer, *cluster, workers)
+            }
+            ContractsCall::UploadCode { code } => {
+                let hash = sha256(code);
+                if overlay.code(&hash)?.is_some() {
+                    return Err(ContractError::CodeExists(hash).into());
+                }
+                overlay.set_code(&hash, code);
+                Ok(())
+            }
+            ContractsCall::Instantiate { code, cluster, salt, fuel, argument } => {
+                chain.instantiate(overlay, outbox, signer, nonce, *code, *cluster, salt, *fuel, argument)
+            }
+            ContractsCall::Command { contract, payload, fuel, value } => {
+                chain.command(overlay, outbox, signer, nonce, *contract, payload, *fuel, *value)
+            }
+            ContractsCall::AssignContract { contract, code, cluster } => {
+                chain.assign_contract(overlay, outbox, signer, *contract, *code, *cluster)
+            }
+        }
+    }
+
+    fn call_keys(_chain: &Chain, signer: &AccountId, call: &ContractsCall, keys: &mut Keys) {
+        match call {
+            ContractsCall::FormCluster { cluster, workers } => {
+                workers.iter().for_each(|worker| keys.add(StateKey::Worker(*worker)));
+                keys.add(StateKey::Cluster(*cluster));
+                keys.add(StateKey::Standby);
+            }
+            ContractsCall::UploadCode { code } => keys.add(StateKey::Code(sha256(code))),
+            ContractsCall::Instantiate { code, cluster, salt, .. } => {
+                keys.add(StateKey::Code(*code));
+                keys.add(StateKey::Cluster(*cluster));
+                keys.add(StateKey::Contract(contract_id(signer, code, salt)));
+            }
+            ContractsCall::Command { contract, .. } => keys.add(StateKey::Contract(*contract)),
+            ContractsCall::AssignContract { contract, cluster, .. } => {
+                keys.add(StateKey::Cluster(*cluster));
+                keys.add(StateKey::Contract(*contract));
+            }
+        }
+    }
+
+    fn call_topics(signer: &AccountId, call: &ContractsCall, topics: &mut BTreeSet<Topic>) {
+        let assignments = Topic::System(SystemTopic::Assignments);
+        match call {
+            ContractsCall::FormCluster { .. } => {
+                topics.insert(assignments);
+            }
+            ContractsCall::UploadCode { .. } => {}
+            ContractsCall::Instantiate { code, salt, .. } => {
+                topics.insert(assignments);
+                topics.insert(Topic::Contract(contract_id(signer, code, salt)));
+            }
+            ContractsCall::Command { contract, .. } => {
+                topics.insert(Topic::Contract(*contract));
+            }
+            ContractsCall::AssignContract { contract, .. } => {
+                topics.insert(assignments);
+                topics.insert(Topic::Contract(*contract));
+            }
+        }
+    }
+
+    fn on_egress(
+        chain: &Chain,
+        overlay: &mut Overlay<'_>,
+        outbox: &mut Outbox,
+        sender: SenderId,
+        topic: Topic,
+        payload: &[u8],
+    ) -> Result<(), StateError> {
+        match (sender, topic) {
+            (SenderId::GatekeeperSet, Topic::System(SystemTopic::KeyEpochs)) => {
+                if let Ok(message) = decode_strict::<KeyMessage>(payload) {
+                    chain.record_key_message(overlay, outbox, &message)?;
+                }
+            }
+            (SenderId::Contract(contract), Topic::System(SystemTopic::Releases)) => {
+                if let Ok(release) = decode_strict::<Release>(payload) {
+                    release_tokens(overlay, contract, release)?;
+                }
+            }
+            _ => {}
+        }
+        Ok(())
+    }
+
+    fn egress_keys(_chain: &Chain, copy: &SignedEgress, keys: &mut Keys) {
+        let (sender, payload) = (copy.egress.sender, &copy.egress.payload[..]);
+        match (sender, copy.egress.topic) {
+            (SenderId::GatekeeperSet, Topic::System(SystemTopic::KeyEpochs)) => {
+                match decode_strict::<KeyMessage>(payload) {
+                    Ok(KeyMessage::ClusterKeys(published)) => keys.add(StateKey::Cluster(published.cluster)),
+                    Ok(KeyMessage::ContractKeys(published)) => {
+                        keys.add(StateKey::Contract(published.contract));
+                        keys.add(StateKey::Sender(SenderId::Contract(published.contract)));
+                    }
+                    _ => {}
+                }
+            }
+            (SenderId::Contract(contract), Topic::System(SystemTopic::Releases)) => {
+                if let Ok(release) = decode_strict::<Release>(payload) {
+                    keys.add(StateKey::Contract(contract));
+                    keys.add(StateKey::Account(release.to));
+                }
+            }
+            _ => {}
+        }
+    }
+
+    fn egress_topics(copy: &SignedEgress, topics: &mut BTreeSet<Topic>) {
+        // A contract's keys of a new epoch are announced on its topic.
+        if let (SenderId::GatekeeperSet, Topic::System(SystemTopic::KeyEpochs)) =
+            (copy.egress.sender, copy.egress.topic)
+            && let Ok(KeyMessage::ContractKeys(keys)) = decode_strict::<KeyMessage>(&copy.egress.payload)
+        {
+            topics.insert(Topic::Contract(keys.contract));
+        }
+    }
+}
+
+/// Moves a contract's released tokens to the account it names; a release beyond what the
+/// contract holds changes nothing.
+fn release_tokens(overlay: &mut Overlay<'_>, contract: ContractId, release: Release) -> Result<(), StateError> {
+    let Some(mut info) = overlay.contract(&contract)? else { return Ok(()) };
+    let Some(left) = info.locked.checked_sub(release.amount) else { return Ok(()) };
+    let mut account = overlay.account(&release.to)?;
+    let Some(balance) = account.balance.checked_add(release.amount) else { return Ok(()) };
+    info.locked = left;
+    account.balance = balance;
+    overlay.set_contract(&contract, &info);
+    overlay.set_account(&release.to, &account);
+    Ok(())
+}
+
 impl Chain {
-    fn check_fuel(&self, fuel: u64) -> Result<(), ContractError> {
-        let limit = self.genesis().economics.max_command_fuel;
+    fn check_fuel(&self, outbox: &Outbox, fuel: u64) -> Result<(), ContractError> {
+        let limit = outbox.parameters().economics.max_command_fuel;
         if fuel > limit {
             return Err(ContractError::FuelLimit { fuel, limit });
         }
@@ -90,9 +252,9 @@ impl Chain {
     }
 
     /// The registered, current workers named by `identities`, each once, at least one.
-    pub(crate) fn cluster_workers<R: StateReader + ?Sized>(
+    pub(crate) fn cluster_workers(
         &self,
-        overlay: &Overlay<'_, R>,
+        overlay: &Overlay<'_>,
         outbox: &Outbox,
         identities: &[[u8; 32]],
     ) -> Result<Vec<([u8; 32], WorkerInfo)>, TransactionError> {
@@ -116,9 +278,9 @@ impl Chain {
 
     /// Forms `cluster` of `identities` (registry admin only): each must be a standby worker with
     /// keys for the current and the next epoch.
-    pub(crate) fn form_cluster<R: StateReader + ?Sized>(
+    pub(crate) fn form_cluster(
         &self,
-        overlay: &mut Overlay<'_, R>,
+        overlay: &mut Overlay<'_>,
         outbox: &mut Outbox,
         signer: &AccountId,
         cluster: ClusterId,
@@ -145,24 +307,29 @@ impl Chain {
         Ok(())
     }
 
-    /// Stores `code` under its hash.
-    pub(crate) fn upload_code<R: StateReader + ?Sized>(
+    /// Assigns built-in `contract` (code `code`) to formed `cluster`, if `signer` is the registry
+    /// admin: publishes the [`Assignment`] on the assignments topic (for gatekeepers) and as the
+    /// first message of the contract's topic. Its keys are of the current epoch.
+    pub(crate) fn assign_contract(
         &self,
-        overlay: &mut Overlay<'_, R>,
-        code: &BoundedBytes<MAX_CODE_BYTES>,
-    ) -> Result<(), TransactionError> {
-        let hash = sha256(code);
-        if overlay.code(&hash)?.is_some() {
-            return Err(ContractError::CodeExists(hash).into());
-        }
-        overlay.set_code(&hash, code);
-        Ok(())
+        overlay: &mut Overlay<'_>,
+        outbox: &mut Outbox,
+        signer: &AccountId,
+        contract: ContractId,
+        code: Hash,
+        cluster: ClusterId,
+    ) -> Result<(), crate::TransactionError> {
+        self.check_admin(signer)?;
+        overlay.cluster(cluster)?.ok_or(crate::ContractError::UnknownCluster(cluster))?;
+        let epoch = overlay.epochs()?.epoch();
+        let assignment = Assignment { contract, code, cluster, epoch };
+        self.open_contract(overlay, outbox, *signer, false, assignment)
     }
 
     /// Publishes `assignment` for the gatekeepers and on the contract's topic, and records the contract.
-    pub(crate) fn open_contract<R: StateReader + ?Sized>(
+    pub(crate) fn open_contract(
         &self,
-        overlay: &mut Overlay<'_, R>,
+        overlay: &mut Overlay<'_>,
         outbox: &mut Outbox,
         owner: AccountId,
         wasm: bool,
@@ -190,9 +357,9 @@ impl Chain {
 
     /// Instantiates uploaded `code` on `cluster` as the signer's contract.
     #[allow(clippy::too_many_arguments)]
-    pub(crate) fn instantiate<R: StateReader + ?Sized>(
+    pub(crate) fn instantiate(
         &self,
-        overlay: &mut Overlay<'_, R>,
+        overlay: &mut Overlay<'_>,
         outbox: &mut Outbox,
         signer: &AccountId,
         nonce: Nonce,
@@ -202,7 +369,7 @@ impl Chain {
         fuel: u64,
         argument: &BoundedBytes<MAX_ARGUMENT_BYTES>,
     ) -> Result<(), TransactionError> {
-        self.check_fuel(fuel)?;
+        self.check_fuel(outbox, fuel)?;
         let module = overlay.code(&code)?.ok_or(ContractError::UnknownCode(code))?;
         overlay.cluster(cluster)?.ok_or(ContractError::UnknownCluster(cluster))?;
         let epochs = overlay.epochs()?;
@@ -224,9 +391,9 @@ impl Chain {
 
     /// Publishes a command on the contract's topic and locks its value in the contract.
     #[allow(clippy::too_many_arguments)]
-    pub(crate) fn command<R: StateReader + ?Sized>(
+    pub(crate) fn command(
         &self,
-        overlay: &mut Overlay<'_, R>,
+        overlay: &mut Overlay<'_>,
         outbox: &mut Outbox,
         signer: &AccountId,
         nonce: Nonce,
@@ -235,7 +402,7 @@ impl Chain {
         fuel: u64,
         value: Balance,
     ) -> Result<(), TransactionError> {
-        self.check_fuel(fuel)?;
+        self.check_fuel(outbox, fuel)?;
         let mut info = overlay.contract(&contract)?.ok_or(ContractError::UnknownContract(contract))?;
         if !info.wasm && (fuel != 0 || value != Balance::ZERO) {
             return Err(ContractError::BuiltinTakesNothing(contract).into());
@@ -256,41 +423,13 @@ impl Chain {
         Ok(())
     }
 
-    /// Acts on an accepted egress payload that the chain itself must act on: the gatekeeper set's
-    /// key messages (records public keys, registers and re-keys contracts' egress keys), proposals,
-    /// epoch keys and workers' signs of life ([`crate::epochs`]), and contracts' releases.
-    /// Anything that cannot apply is left as a published message only: egress is already accepted.
-    pub(crate) fn on_accepted_egress<R: StateReader + ?Sized>(
-        &self,
-        overlay: &mut Overlay<'_, R>,
-        outbox: &mut Outbox,
-        sender: SenderId,
-        topic: Topic,
-        payload: &[u8],
-    ) -> Result<(), StateError> {
-        match (sender, topic) {
-            (SenderId::GatekeeperSet, Topic::System(SystemTopic::KeyEpochs)) => {
-                if let Ok(message) = decode_strict::<KeyMessage>(payload) {
-                    self.record_key_message(overlay, outbox, &message)?;
-                }
-            }
-            (SenderId::Contract(contract), Topic::System(SystemTopic::Releases)) => {
-                if let Ok(release) = decode_strict::<Release>(payload) {
-                    self.release(overlay, contract, release)?;
-                }
-            }
-            _ => self.on_runtime_egress(overlay, outbox, sender, topic, payload)?,
-        }
-        Ok(())
-    }
-
     /// Records the public keys the gatekeeper set published. A cluster's or contract's keys of a
     /// newer epoch replace the older ones; a contract's egress key is registered with its first
     /// keys and moved to each new epoch, which the chain announces on the contract's topic
     /// ([`ContractMessage::Rekeyed`]).
-    pub(crate) fn record_key_message<R: StateReader + ?Sized>(
+    pub(crate) fn record_key_message(
         &self,
-        overlay: &mut Overlay<'_, R>,
+        overlay: &mut Overlay<'_>,
         outbox: &mut Outbox,
         message: &KeyMessage,
     ) -> Result<(), StateError> {
@@ -329,50 +468,5 @@ impl Chain {
             }
         }
         Ok(())
-    }
-
-    fn release<R: StateReader + ?Sized>(
-        &self,
-        overlay: &mut Overlay<'_, R>,
-        contract: ContractId,
-        release: Release,
-    ) -> Result<(), StateError> {
-        let Some(mut info) = overlay.contract(&contract)? else { return Ok(()) };
-        let Some(left) = info.locked.checked_sub(release.amount) else { return Ok(()) };
-        let mut account = overlay.account(&release.to)?;
-        let Some(balance) = account.balance.checked_add(release.amount) else { return Ok(()) };
-        info.locked = left;
-        account.balance = balance;
-        overlay.set_contract(&contract, &info);
-        overlay.set_account(&release.to, &account);
-        Ok(())
-    }
-
-    /// The state keys acting on an accepted egress payload reads (see [`Chain::on_accepted_egress`]).
-    pub(crate) fn accepted_egress_keys(&self, sender: SenderId, topic: Topic, payload: &[u8]) -> Vec<Vec<u8>> {
-        match (sender, topic) {
-            (SenderId::GatekeeperSet, Topic::System(SystemTopic::KeyEpochs)) => {
-                match decode_strict::<KeyMessage>(payload) {
-                    Ok(KeyMessage::ClusterKeys(keys)) => vec![StateKey::Cluster(keys.cluster).to_bytes()],
-                    Ok(KeyMessage::ContractKeys(keys)) => vec![
-                        StateKey::Contract(keys.contract).to_bytes(),
-                        StateKey::Sender(SenderId::Contract(keys.contract)).to_bytes(),
-                    ],
-                    _ => Vec::new(),
-                }
-            }
-            (SenderId::Gatekeeper(_), Topic::System(SystemTopic::KeyEpochs)) => {
-                vec![StateKey::Sender(SenderId::GatekeeperSet).to_bytes()]
-            }
-            (SenderId::Contract(contract), Topic::System(SystemTopic::Releases)) => {
-                match decode_strict::<Release>(payload) {
-                    Ok(release) => {
-                        vec![StateKey::Contract(contract).to_bytes(), StateKey::Account(release.to).to_bytes()]
-                    }
-                    Err(_) => Vec::new(),
-                }
-            }
-            _ => Vec::new(),
-        }
     }
 }

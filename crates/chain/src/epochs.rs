@@ -3,7 +3,7 @@
 //! **Epochs.** The chain keeps one [`EpochState`]. The first epoch opens when the generating
 //! gatekeeper (the first gatekeeper in genesis) publishes its proposal: the public half of the
 //! master key it generated and the gatekeeper set's egress key derived from it. Later epochs are
-//! asked for by the chain, on the genesis schedule or a `RotateKeys` transaction of the rotation
+//! asked for by the chain, on the genesis schedule or a `RotateKeys` call of the rotation
 //! admin, as a [`AssignmentMessage::Rotation`] on the duty log; any gatekeeper of the set answers
 //! with a proposal signed by its identity key (never by a master key), and the first one accepted
 //! opens the epoch ([`EpochOpening`]). The set's egress key then moves to the new epoch, so egress
@@ -18,14 +18,15 @@
 //!
 //! **Liveness.** Any accepted egress of a worker counts as a sign of life; workers send heartbeats
 //! when they have nothing else to say. Anyone may report a cluster worker silent for longer than
-//! the genesis window (`ReportOffline`); the chain checks the claim, removes the worker and takes
+//! the liveness window (`ReportOffline`); the chain checks the claim, removes the worker and takes
 //! the first live worker from the standby list (registered workers in no cluster, with keys for the
 //! current and the next epoch) as its replacement, published as [`AssignmentMessage::Replaced`].
 
 use parity_scale_codec::Encode;
+use std::collections::BTreeSet;
 use veil_crypto::{confidential::KeyMessage, verify_runtime_signature};
 use veil_primitives::{
-    AccountId, ClusterId, KeyEpoch, SenderId, SignedTransaction, SystemTopic, Topic,
+    AccountId, Call, ClusterId, EpochsCall, KeyEpoch, Nonce, SenderId, SignedEgress, SystemTopic, Topic,
     contract::{AssignedWorker, AssignmentMessage},
     decode_strict,
     epoch::{EpochKey, EpochOpening, Heartbeat, Replacement},
@@ -35,6 +36,7 @@ use crate::{
     Chain, TransactionError,
     contracts::chain_message,
     messages::{EgressError, Outbox},
+    module::{AddKey, Keys, Module},
     state::{EpochHistory, EpochState, Overlay, ReadState, SenderInfo, StateError, StateKey, StateReader},
 };
 
@@ -117,6 +119,192 @@ fn payload_error(sender: SenderId, reason: impl std::fmt::Display) -> EgressErro
     EgressError::Payload { sender, reason: reason.to_string() }
 }
 
+/// The key-epoch module: epochs, runtimes' epoch keys, liveness and replacements.
+pub(crate) struct Epochs;
+
+impl Module for Epochs {
+    type Call = EpochsCall;
+
+    fn call(call: &Call) -> Option<&EpochsCall> {
+        match call {
+            Call::Epochs(call) => Some(call),
+            _ => None,
+        }
+    }
+
+    fn apply(
+        chain: &Chain,
+        overlay: &mut Overlay<'_>,
+        outbox: &mut Outbox,
+        signer: &AccountId,
+        _nonce: Nonce,
+        call: &EpochsCall,
+    ) -> Result<(), TransactionError> {
+        match call {
+            EpochsCall::RotateKeys => chain.rotate_keys(overlay, outbox, signer),
+            EpochsCall::ReportOffline { cluster, worker } => chain.report_offline(overlay, outbox, *cluster, *worker),
+        }
+    }
+
+    fn call_keys(_chain: &Chain, _signer: &AccountId, call: &EpochsCall, keys: &mut Keys) {
+        match call {
+            EpochsCall::RotateKeys => {}
+            EpochsCall::ReportOffline { cluster, worker } => {
+                keys.add(StateKey::Cluster(*cluster));
+                keys.add(StateKey::Worker(*worker));
+                keys.add(StateKey::Standby);
+            }
+        }
+    }
+
+    fn dependent_keys(
+        _chain: &Chain,
+        state: &dyn StateReader,
+        call: &EpochsCall,
+        keys: &mut Keys,
+    ) -> Result<(), StateError> {
+        // A replacement is chosen from the standby workers.
+        if let EpochsCall::ReportOffline { .. } = call {
+            state.standby()?.iter().for_each(|identity| keys.add(StateKey::Worker(*identity)));
+        }
+        Ok(())
+    }
+
+    fn call_topics(_signer: &AccountId, call: &EpochsCall, topics: &mut BTreeSet<Topic>) {
+        match call {
+            EpochsCall::RotateKeys | EpochsCall::ReportOffline { .. } => {
+                topics.insert(Topic::System(SystemTopic::Assignments));
+            }
+        }
+    }
+
+    fn begin_block(chain: &Chain, overlay: &mut Overlay<'_>, outbox: &mut Outbox) -> Result<(), StateError> {
+        chain.retire_and_rotate(overlay, outbox)
+    }
+
+    fn block_keys(keys: &mut Keys) {
+        keys.add(StateKey::Epochs);
+    }
+
+    fn block_topics(topics: &mut BTreeSet<Topic>) {
+        // The start of every block may ask for a rotation.
+        topics.insert(Topic::System(SystemTopic::Assignments));
+    }
+
+    /// A runtime's payload on a system topic must be what the sender may say there, well formed
+    /// and, for an epoch key, signed by the sender's identity. Whether it still applies (a
+    /// proposal for the epoch asked for, a key for a usable epoch, announced once) is decided when
+    /// it is accepted: an honest runtime that was a block late must not be refused, because a
+    /// refused sequence number would block all its later egress.
+    fn check_egress(chain: &Chain, sender: SenderId, topic: Topic, payload: &[u8]) -> Result<(), EgressError> {
+        match (sender, topic) {
+            (SenderId::Gatekeeper(_), Topic::System(SystemTopic::KeyEpochs)) => match decode_strict(payload) {
+                Ok(KeyMessage::Proposal(_)) => Ok(()),
+                _ => Err(payload_error(sender, "a gatekeeper's own key messages are epoch proposals")),
+            },
+            (SenderId::GatekeeperSet, Topic::System(SystemTopic::KeyEpochs)) => match decode_strict(payload) {
+                Ok(KeyMessage::Proposal(_)) => {
+                    Err(payload_error(sender, "proposals come from one gatekeeper's identity"))
+                }
+                Ok(_) => Ok(()),
+                Err(error) => Err(payload_error(sender, error)),
+            },
+            (SenderId::Worker(identity) | SenderId::Gatekeeper(identity), Topic::System(SystemTopic::Assignments)) => {
+                let Ok(AssignmentMessage::EpochKey(key)) = decode_strict(payload) else {
+                    return Err(payload_error(sender, "runtimes publish only epoch keys on the duty log"));
+                };
+                let signed = EpochKey::signing_payload(&chain.id(), &identity, key.epoch, &key.agreement);
+                verify_runtime_signature(&identity, &signed, &key.signature)
+                    .map_err(|_| payload_error(sender, "the epoch key is not signed by the sender's identity"))
+            }
+            (SenderId::Worker(_), Topic::System(SystemTopic::Heartbeats)) => {
+                decode_strict::<Heartbeat>(payload).map(|_| ()).map_err(|error| payload_error(sender, error))
+            }
+            _ => Ok(()),
+        }
+    }
+
+    /// Acts on an accepted proposal (it may open an epoch), epoch key or any worker egress (a
+    /// sign of life; a worker in no cluster stands by).
+    fn on_egress(
+        chain: &Chain,
+        overlay: &mut Overlay<'_>,
+        outbox: &mut Outbox,
+        sender: SenderId,
+        topic: Topic,
+        payload: &[u8],
+    ) -> Result<(), StateError> {
+        match (sender, topic) {
+            (SenderId::Gatekeeper(identity), Topic::System(SystemTopic::KeyEpochs)) => {
+                let Ok(KeyMessage::Proposal(proposal)) = decode_strict::<KeyMessage>(payload) else { return Ok(()) };
+                let epochs = overlay.epochs()?;
+                let opens = match epochs.current {
+                    // The first epoch: epoch 0, by the first genesis gatekeeper.
+                    None => proposal.epoch == KeyEpoch(0) && chain.gatekeepers().first() == Some(&identity),
+                    // Later ones: the first proposal for the epoch the chain asked for.
+                    Some(_) => epochs.requested == Some(proposal.epoch),
+                };
+                if opens {
+                    chain.open_epoch(overlay, outbox, identity, proposal.epoch, proposal.master, proposal.signing)?;
+                }
+            }
+            (SenderId::Worker(identity), _) => {
+                let Some(mut worker) = overlay.worker(&identity)? else { return Ok(()) };
+                worker.last_seen_ms = outbox.time_ms();
+                if let (Topic::System(SystemTopic::Assignments), Ok(AssignmentMessage::EpochKey(key))) =
+                    (topic, decode_strict::<AssignmentMessage>(payload))
+                {
+                    // The first key for the current or the next epoch counts; others change nothing.
+                    let mut epochs = overlay.epochs()?;
+                    let current = epochs.epoch();
+                    let usable = key.epoch == current || key.epoch == epochs.next();
+                    if usable && worker.epoch_key(key.epoch).is_none() {
+                        worker.epoch_keys.retain(|(epoch, _)| *epoch >= current);
+                        let _ = worker.epoch_keys.try_push((key.epoch, key.agreement));
+                        if worker.cluster.is_some() && epochs.current.is_some() && key.epoch == epochs.next() {
+                            epochs.lacking_next = epochs.lacking_next.saturating_sub(1);
+                            overlay.set_epochs(&epochs);
+                        }
+                    }
+                }
+                if worker.cluster.is_none() && !chain.is_gatekeeper(&identity) {
+                    let mut standby = overlay.standby()?;
+                    if !standby.contains(&identity) && standby.try_push(identity).is_ok() {
+                        overlay.set_standby(&standby);
+                    }
+                }
+                overlay.set_worker(&identity, &worker);
+            }
+            _ => {}
+        }
+        Ok(())
+    }
+
+    fn egress_keys(_chain: &Chain, copy: &SignedEgress, keys: &mut Keys) {
+        match (copy.egress.sender, copy.egress.topic) {
+            // Any egress of a worker is a sign of life; a worker in no cluster stands by.
+            (SenderId::Worker(identity), _) => {
+                keys.add(StateKey::Worker(identity));
+                keys.add(StateKey::Standby);
+            }
+            // A proposal may open an epoch, which moves the set's egress key.
+            (SenderId::Gatekeeper(_), Topic::System(SystemTopic::KeyEpochs)) => {
+                keys.add(StateKey::Sender(SenderId::GatekeeperSet));
+            }
+            _ => {}
+        }
+    }
+
+    fn egress_topics(copy: &SignedEgress, topics: &mut BTreeSet<Topic>) {
+        // A proposal opens an epoch on the duty log.
+        if let (SenderId::Gatekeeper(_), Topic::System(SystemTopic::KeyEpochs)) =
+            (copy.egress.sender, copy.egress.topic)
+        {
+            topics.insert(Topic::System(SystemTopic::Assignments));
+        }
+    }
+}
+
 impl Chain {
     /// Whether `identity` is one of the genesis gatekeepers.
     pub fn is_gatekeeper(&self, identity: &[u8; 32]) -> bool {
@@ -125,11 +313,7 @@ impl Chain {
 
     /// At the start of every block: retires the previous epoch once its grace period is over, and
     /// asks for a rotation when the schedule says so and nothing holds it back.
-    pub(crate) fn begin_block<R: StateReader + ?Sized>(
-        &self,
-        overlay: &mut Overlay<'_, R>,
-        outbox: &mut Outbox,
-    ) -> Result<(), StateError> {
+    fn retire_and_rotate(&self, overlay: &mut Overlay<'_>, outbox: &mut Outbox) -> Result<(), StateError> {
         let mut epochs = overlay.epochs()?;
         let now = outbox.time_ms();
         let Some(current) = epochs.current else { return Ok(()) };
@@ -138,7 +322,7 @@ impl Chain {
             epochs.previous = None;
             changed = true;
         }
-        let interval = self.genesis().keys.rotation_interval_ms;
+        let interval = outbox.parameters().keys.rotation_interval_ms;
         if interval > 0
             && now >= current.opened_at_ms.saturating_add(interval)
             && self.rotation_blocker(&epochs).is_none()
@@ -166,9 +350,9 @@ impl Chain {
         (epochs.lacking_next > 0).then_some(EpochError::KeysMissing(epochs.lacking_next))
     }
 
-    fn request_rotation<R: StateReader + ?Sized>(
+    fn request_rotation(
         &self,
-        overlay: &mut Overlay<'_, R>,
+        overlay: &mut Overlay<'_>,
         outbox: &mut Outbox,
         epochs: &mut EpochState,
     ) -> Result<(), StateError> {
@@ -179,13 +363,13 @@ impl Chain {
     }
 
     /// A `RotateKeys` transaction: the rotation admin asks for a new epoch now.
-    pub(crate) fn rotate_keys<R: StateReader + ?Sized>(
+    pub(crate) fn rotate_keys(
         &self,
-        overlay: &mut Overlay<'_, R>,
+        overlay: &mut Overlay<'_>,
         outbox: &mut Outbox,
         signer: &AccountId,
     ) -> Result<(), TransactionError> {
-        let admin = self.genesis().keys.rotation_admin;
+        let admin = outbox.parameters().keys.rotation_admin;
         if *signer != admin {
             return Err(EpochError::NotRotationAdmin { admin }.into());
         }
@@ -220,102 +404,9 @@ impl Chain {
         Err(EpochError::KeyEpochExpired { found, current: epochs.epoch() })
     }
 
-    /// Checks a runtime's payload on a system topic before its egress is accepted: it must be
-    /// what the sender may say there, well formed and, for an epoch key, signed by the sender's
-    /// identity. Whether it still applies (a proposal for the epoch asked for, a key for a usable
-    /// epoch, announced once) is decided when it is accepted: an honest runtime that was a block
-    /// late must not be refused, because a refused sequence number would block all its later egress.
-    pub(crate) fn check_runtime_payload(
+    fn open_epoch(
         &self,
-        sender: SenderId,
-        topic: Topic,
-        payload: &[u8],
-    ) -> Result<(), EgressError> {
-        match (sender, topic) {
-            (SenderId::Gatekeeper(_), Topic::System(SystemTopic::KeyEpochs)) => match decode_strict(payload) {
-                Ok(KeyMessage::Proposal(_)) => Ok(()),
-                _ => Err(payload_error(sender, "a gatekeeper's own key messages are epoch proposals")),
-            },
-            (SenderId::GatekeeperSet, Topic::System(SystemTopic::KeyEpochs)) => match decode_strict(payload) {
-                Ok(KeyMessage::Proposal(_)) => {
-                    Err(payload_error(sender, "proposals come from one gatekeeper's identity"))
-                }
-                Ok(_) => Ok(()),
-                Err(error) => Err(payload_error(sender, error)),
-            },
-            (SenderId::Worker(identity) | SenderId::Gatekeeper(identity), Topic::System(SystemTopic::Assignments)) => {
-                let Ok(AssignmentMessage::EpochKey(key)) = decode_strict(payload) else {
-                    return Err(payload_error(sender, "runtimes publish only epoch keys on the duty log"));
-                };
-                let signed = EpochKey::signing_payload(&self.id(), &identity, key.epoch, &key.agreement);
-                verify_runtime_signature(&identity, &signed, &key.signature)
-                    .map_err(|_| payload_error(sender, "the epoch key is not signed by the sender's identity"))
-            }
-            (SenderId::Worker(_), Topic::System(SystemTopic::Heartbeats)) => {
-                decode_strict::<Heartbeat>(payload).map(|_| ()).map_err(|error| payload_error(sender, error))
-            }
-            _ => Ok(()),
-        }
-    }
-
-    /// Acts on an accepted proposal, epoch key or worker egress (see the module documentation).
-    pub(crate) fn on_runtime_egress<R: StateReader + ?Sized>(
-        &self,
-        overlay: &mut Overlay<'_, R>,
-        outbox: &mut Outbox,
-        sender: SenderId,
-        topic: Topic,
-        payload: &[u8],
-    ) -> Result<(), StateError> {
-        match (sender, topic) {
-            (SenderId::Gatekeeper(identity), Topic::System(SystemTopic::KeyEpochs)) => {
-                let Ok(KeyMessage::Proposal(proposal)) = decode_strict::<KeyMessage>(payload) else { return Ok(()) };
-                let epochs = overlay.epochs()?;
-                let opens = match epochs.current {
-                    // The first epoch: epoch 0, by the first genesis gatekeeper.
-                    None => proposal.epoch == KeyEpoch(0) && self.gatekeepers().first() == Some(&identity),
-                    // Later ones: the first proposal for the epoch the chain asked for.
-                    Some(_) => epochs.requested == Some(proposal.epoch),
-                };
-                if opens {
-                    self.open_epoch(overlay, outbox, identity, proposal.epoch, proposal.master, proposal.signing)?;
-                }
-            }
-            (SenderId::Worker(identity), _) => {
-                let Some(mut worker) = overlay.worker(&identity)? else { return Ok(()) };
-                worker.last_seen_ms = outbox.time_ms();
-                if let (Topic::System(SystemTopic::Assignments), Ok(AssignmentMessage::EpochKey(key))) =
-                    (topic, decode_strict::<AssignmentMessage>(payload))
-                {
-                    // The first key for the current or the next epoch counts; others change nothing.
-                    let mut epochs = overlay.epochs()?;
-                    let current = epochs.epoch();
-                    let usable = key.epoch == current || key.epoch == epochs.next();
-                    if usable && worker.epoch_key(key.epoch).is_none() {
-                        worker.epoch_keys.retain(|(epoch, _)| *epoch >= current);
-                        let _ = worker.epoch_keys.try_push((key.epoch, key.agreement));
-                        if worker.cluster.is_some() && epochs.current.is_some() && key.epoch == epochs.next() {
-                            epochs.lacking_next = epochs.lacking_next.saturating_sub(1);
-                            overlay.set_epochs(&epochs);
-                        }
-                    }
-                }
-                if worker.cluster.is_none() && !self.is_gatekeeper(&identity) {
-                    let mut standby = overlay.standby()?;
-                    if !standby.contains(&identity) && standby.try_push(identity).is_ok() {
-                        overlay.set_standby(&standby);
-                    }
-                }
-                overlay.set_worker(&identity, &worker);
-            }
-            _ => {}
-        }
-        Ok(())
-    }
-
-    fn open_epoch<R: StateReader + ?Sized>(
-        &self,
-        overlay: &mut Overlay<'_, R>,
+        overlay: &mut Overlay<'_>,
         outbox: &mut Outbox,
         proposer: [u8; 32],
         epoch: KeyEpoch,
@@ -325,7 +416,7 @@ impl Chain {
         let mut epochs = overlay.epochs()?;
         let now = outbox.time_ms();
         let previous_retires_at_ms =
-            if epochs.current.is_some() { now.saturating_add(self.genesis().keys.grace_ms) } else { 0 };
+            if epochs.current.is_some() { now.saturating_add(outbox.parameters().keys.grace_ms) } else { 0 };
         let opening = EpochOpening { epoch, master, signing, proposer, opened_at_ms: now, previous_retires_at_ms };
         epochs.previous = epochs.current;
         epochs.current = Some(opening);
@@ -342,9 +433,9 @@ impl Chain {
     /// The workers of a new cluster, each registered, current, in no cluster and with keys for
     /// the current and the next epoch; each leaves the standby list. Returns them with their keys
     /// of the current epoch.
-    pub(crate) fn enlist<R: StateReader + ?Sized>(
+    pub(crate) fn enlist(
         &self,
-        overlay: &mut Overlay<'_, R>,
+        overlay: &mut Overlay<'_>,
         outbox: &Outbox,
         cluster: ClusterId,
         identities: &[[u8; 32]],
@@ -374,9 +465,9 @@ impl Chain {
     }
 
     /// A `ReportOffline` transaction; see the module documentation.
-    pub(crate) fn report_offline<R: StateReader + ?Sized>(
+    pub(crate) fn report_offline(
         &self,
-        overlay: &mut Overlay<'_, R>,
+        overlay: &mut Overlay<'_>,
         outbox: &mut Outbox,
         cluster: ClusterId,
         reported: [u8; 32],
@@ -388,7 +479,7 @@ impl Chain {
         }
         let mut worker = overlay.worker(&reported)?.ok_or(not_a_member)?;
         let now = outbox.time_ms();
-        let window_ms = self.genesis().liveness.offline_after_ms;
+        let window_ms = outbox.parameters().liveness.offline_after_ms;
         if worker.is_live(now, window_ms) {
             let alive = EpochError::StillAlive { worker: reported, last_seen_ms: worker.last_seen_ms, window_ms };
             return Err(alive.into());
@@ -429,20 +520,6 @@ impl Chain {
         let message = AssignmentMessage::Replaced(Replacement { cluster, epoch: current, removed: reported, added });
         self.publish(overlay, outbox, chain_message(Topic::System(SystemTopic::Assignments), message.encode())?)?;
         Ok(())
-    }
-
-    /// Keys whose names depend on state the first round read: the standby workers a replacement is
-    /// chosen from. `state` must hold [`Chain::keys_touched`] of the same transactions.
-    pub fn dependent_keys<R: StateReader + ?Sized>(
-        &self,
-        state: &R,
-        transactions: &[SignedTransaction],
-    ) -> Result<Vec<Vec<u8>>, StateError> {
-        if !transactions.iter().any(|tx| matches!(tx.transaction.call, veil_primitives::Call::ReportOffline { .. })) {
-            return Ok(Vec::new());
-        }
-        let standby = Overlay::new(state).standby()?;
-        Ok(standby.iter().map(|identity| StateKey::Worker(*identity).to_bytes()).collect())
     }
 }
 

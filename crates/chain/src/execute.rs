@@ -9,33 +9,40 @@
 //! [`crate::messages`]), whose root the header must carry. Egress follows the same rule: a proposer
 //! includes only copies that apply, and a block with one that does not is refused.
 //!
-//! Each transaction pays `base_fee + byte_fee × encoded length`, split into the worker pot, the
-//! gatekeeper pot and a burn by the genesis percentages (rounding remainders are burned).
+//! The lifecycle is written once, here, and walks the chain's modules ([`crate::module`]): the
+//! parameters in the parent's state fix the block's rules, every module's begin-block hook runs,
+//! then each transaction (signature, nonce and fee, common to all; then its module's call), each
+//! egress copy (the messages module's checks, then every module's reaction), and the topic tree.
+//!
+//! Each transaction pays the fee of [`veil_types::fees`], split into the worker pot, the
+//! gatekeeper pot and a burn (rounding remainders are burned).
 
 use parity_scale_codec::Encode;
-use std::collections::BTreeSet;
 use veil_crypto::verify_account_signature;
 use veil_primitives::{
-    Balance, Block, Call, Hash, Header, MessageCommitments, Nonce, SignedEgress, SignedTransaction,
+    Balance, Block, Hash, Header, MessageCommitments, Nonce, ParameterError, Parameters, SignedEgress,
+    SignedTransaction,
     block::MAX_BLOCK_BODY_BYTES,
-    contract::contract_id,
     decode_strict,
-    hashing::sha256,
+    parameters::max_transaction_bytes_bound,
     topics::{self, DEPTH},
 };
+pub use veil_types::fees::{Cost, FeeSplit};
+use veil_types::{
+    egress_root,
+    fees::{self, CostError},
+    transactions_root,
+};
 
+pub use crate::accounts::YEAR_MS;
 use crate::{
     contracts::ContractError,
     genesis::{Genesis, GenesisError},
     messages::{EgressError, Outbox, Published},
+    module::{self, AddKey, Keys},
     registry::RegistrationError,
     state::{ChangeSet, Issuance, Overlay, ReadState, RewardPots, SenderInfo, StateError, StateKey, StateReader},
 };
-use veil_types::{egress_root, transactions_root};
-
-/// Length of an inflation year: 365.25 days.
-pub const YEAR_MS: u64 = 31_557_600_000;
-const PPB: u128 = 1_000_000_000;
 
 /// Why a transaction is refused. Every variant says what to fix.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -43,7 +50,7 @@ pub enum TransactionError {
     /// Bytes that are not a signed transaction.
     #[error("malformed transaction: {0}")]
     Malformed(String),
-    /// Larger than the genesis limit.
+    /// Larger than the parameters allow.
     #[error("transaction is {len} bytes; the limit is {limit}")]
     TooLarge {
         /// Its encoded length.
@@ -101,9 +108,24 @@ pub enum TransactionError {
     /// A rotation, an offline report, a cluster's workers or an envelope's key epoch is refused.
     #[error(transparent)]
     Epoch(#[from] crate::epochs::EpochError),
+    /// A parameter change that breaks a rule.
+    #[error(transparent)]
+    Parameters(#[from] ParameterError),
+    /// A call of a module this chain does not run (a bug: every `Call` variant has its module).
+    #[error("no chain module handles {0} calls")]
+    NoModule(&'static str),
     /// State could not be read.
     #[error(transparent)]
     State(#[from] StateError),
+}
+
+impl From<CostError> for TransactionError {
+    fn from(error: CostError) -> Self {
+        match error {
+            CostError::ZeroAmount => Self::ZeroAmount,
+            CostError::Overflow => Self::Overflow,
+        }
+    }
 }
 
 impl TransactionError {
@@ -229,28 +251,6 @@ pub enum BlockError {
     State(#[from] StateError),
 }
 
-/// How a fee is divided.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct FeeSplit {
-    /// To the worker reward pot.
-    pub workers: Balance,
-    /// To the gatekeeper reward pot.
-    pub gatekeepers: Balance,
-    /// Burned.
-    pub burned: Balance,
-}
-
-/// What a transaction takes from its signer.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Cost {
-    /// The fee.
-    pub fee: Balance,
-    /// The prepaid fuel, at the genesis price: all of it goes to the worker pot.
-    pub fuel: Balance,
-    /// The fee, the fuel and the amount moved.
-    pub total: Balance,
-}
-
 /// What a proposer built: the block's content and its effects.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Execution {
@@ -347,6 +347,7 @@ impl Chain {
             year_start_total: supply,
         });
         overlay.set_reward_pots(&RewardPots::default());
+        overlay.set_parameters(&self.genesis.parameters());
         for entry in &self.genesis.senders {
             let info = SenderInfo { key: entry.key, epoch: veil_primitives::KeyEpoch(entry.epoch), next_sequence: 0 };
             overlay.set_sender(&entry.sender, &info);
@@ -368,66 +369,18 @@ impl Chain {
         }
     }
 
-    /// The fee of a transaction whose encoding is `encoded_len` bytes.
-    pub fn fee(&self, encoded_len: usize) -> Option<Balance> {
-        let economics = &self.genesis.economics;
-        economics
-            .transaction_byte_fee
-            .0
-            .checked_mul(encoded_len as u128)
-            .and_then(|size_fee| size_fee.checked_add(economics.transaction_base_fee.0))
-            .map(Balance)
-    }
-
-    /// What `tx` takes from its signer: its fee, the fuel it prepays and the amount it moves. A
-    /// transfer of nothing is refused here, so the mempool and execution refuse it alike.
-    pub fn cost(&self, tx: &SignedTransaction) -> Result<Cost, TransactionError> {
-        let fee = self.fee(tx.encoded_size()).ok_or(TransactionError::Overflow)?;
-        let (fuel, amount) = match &tx.transaction.call {
-            Call::Transfer { amount: Balance::ZERO, .. } => return Err(TransactionError::ZeroAmount),
-            Call::Transfer { amount, .. } => (0, *amount),
-            Call::Command { fuel, value, .. } => (*fuel, *value),
-            Call::Instantiate { fuel, .. } => (*fuel, Balance::ZERO),
-            Call::RegisterWorker { .. }
-            | Call::SetMeasurementAllowed { .. }
-            | Call::AssignContract { .. }
-            | Call::FormCluster { .. }
-            | Call::UploadCode { .. }
-            | Call::RotateKeys
-            | Call::ReportOffline { .. } => (0, Balance::ZERO),
-        };
-        let fuel =
-            self.genesis.economics.fuel_price.0.checked_mul(u128::from(fuel)).ok_or(TransactionError::Overflow)?;
-        let total =
-            fee.0.checked_add(fuel).and_then(|sum| sum.checked_add(amount.0)).ok_or(TransactionError::Overflow)?;
-        Ok(Cost { fee, fuel: Balance(fuel), total: Balance(total) })
-    }
-
-    /// Splits a fee by the genesis percentages; the rounding remainder is burned.
-    pub fn split_fee(&self, fee: Balance) -> FeeSplit {
-        let economics = &self.genesis.economics;
-        let share = |percent: u8| Balance(fee.0 / 100 * u128::from(percent) + fee.0 % 100 * u128::from(percent) / 100);
-        let workers = share(economics.worker_fee_percent);
-        let gatekeepers = share(economics.gatekeeper_fee_percent);
-        FeeSplit { workers, gatekeepers, burned: Balance(fee.0 - workers.0 - gatekeepers.0) }
-    }
-
-    /// Decodes a transaction from outside: size limit first, then strict decoding.
+    /// Decodes a transaction from outside: the size bound of any parameters first (the block's
+    /// own limit is checked when it applies), then strict decoding.
     pub fn decode_transaction(&self, bytes: &[u8]) -> Result<SignedTransaction, TransactionError> {
-        let limit = self.genesis.economics.max_transaction_bytes as usize;
+        let limit = max_transaction_bytes_bound() as usize;
         if bytes.len() > limit {
             return Err(TransactionError::TooLarge { len: bytes.len(), limit });
         }
         decode_strict(bytes).map_err(|error| TransactionError::Malformed(error.to_string()))
     }
 
-    /// The checks that need no state: size, chain id and signature.
+    /// The checks that need no state: chain id and signature.
     pub fn check_stateless(&self, tx: &SignedTransaction) -> Result<(), TransactionError> {
-        let len = tx.encoded_size();
-        let limit = self.genesis.economics.max_transaction_bytes as usize;
-        if len > limit {
-            return Err(TransactionError::TooLarge { len, limit });
-        }
         if tx.transaction.genesis != self.id {
             return Err(TransactionError::WrongChain { expected: self.id, found: tx.transaction.genesis });
         }
@@ -435,32 +388,46 @@ impl Chain {
             .map_err(|error| TransactionError::BadSignature(error.to_string()))
     }
 
+    /// Refuses a transaction larger than `parameters` allow.
+    pub fn check_size(parameters: &Parameters, tx: &SignedTransaction) -> Result<(), TransactionError> {
+        let len = tx.encoded_size();
+        let limit = parameters.economics.max_transaction_bytes as usize;
+        if len > limit {
+            return Err(TransactionError::TooLarge { len, limit });
+        }
+        Ok(())
+    }
+
     /// Applies one transaction on top of `overlay`, after its stateless checks; messages it publishes
     /// go to `outbox`. On a refusal the overlay and the outbox are unchanged.
-    pub fn apply<R: StateReader + ?Sized>(
+    pub fn apply(
         &self,
-        overlay: &mut Overlay<'_, R>,
+        overlay: &mut Overlay<'_>,
         outbox: &mut Outbox,
         tx: &SignedTransaction,
     ) -> Result<FeeSplit, TransactionError> {
         self.check_stateless(tx)?;
         let checkpoint = overlay.checkpoint();
+        let published = outbox.messages.len();
         let result = self.apply_checked(overlay, outbox, tx);
         match result {
             Ok(_) => overlay.release(checkpoint),
             Err(_) => {
                 overlay.restore(checkpoint);
+                outbox.messages.truncate(published);
             }
         }
         result
     }
 
-    fn apply_checked<R: StateReader + ?Sized>(
+    /// The part every transaction shares (size, nonce, fee), then its module's call.
+    fn apply_checked(
         &self,
-        overlay: &mut Overlay<'_, R>,
+        overlay: &mut Overlay<'_>,
         outbox: &mut Outbox,
         tx: &SignedTransaction,
     ) -> Result<FeeSplit, TransactionError> {
+        Self::check_size(outbox.parameters(), tx)?;
         let signer = tx.transaction.signer;
         let mut account = overlay.account(&signer)?;
         let found = tx.transaction.nonce;
@@ -470,7 +437,8 @@ impl Chain {
         if found > account.nonce {
             return Err(TransactionError::FutureNonce { expected: account.nonce, found });
         }
-        let Cost { fee, fuel, total: needed } = self.cost(tx)?;
+        let economics = &outbox.parameters().economics;
+        let Cost { fee, fuel, total: needed } = fees::cost(economics, tx)?;
         account.balance = account
             .balance
             .checked_sub(needed)
@@ -478,7 +446,7 @@ impl Chain {
         account.nonce += 1;
         overlay.set_account(&signer, &account);
 
-        let split = self.split_fee(fee);
+        let split = fees::split_fee(economics, fee);
         let mut pots = overlay.reward_pots()?;
         pots.workers = pots
             .workers
@@ -492,39 +460,19 @@ impl Chain {
         issuance.burned = issuance.burned.checked_add(split.burned).ok_or(TransactionError::Overflow)?;
         overlay.set_issuance(&issuance);
 
-        match &tx.transaction.call {
-            Call::Transfer { to, amount } => {
-                // Read the recipient after writing the signer, so a transfer to oneself adds up.
-                let mut recipient = overlay.account(to)?;
-                recipient.balance = recipient.balance.checked_add(*amount).ok_or(TransactionError::Overflow)?;
-                overlay.set_account(to, &recipient);
-            }
-            Call::Command { contract, payload, fuel, value } => {
-                self.command(overlay, outbox, &signer, tx.transaction.nonce, *contract, payload, *fuel, *value)?;
-            }
-            Call::FormCluster { cluster, workers } => self.form_cluster(overlay, outbox, &signer, *cluster, workers)?,
-            Call::UploadCode { code } => self.upload_code(overlay, code)?,
-            Call::Instantiate { code, cluster, salt, fuel, argument } => {
-                let nonce = tx.transaction.nonce;
-                self.instantiate(overlay, outbox, &signer, nonce, *code, *cluster, salt, *fuel, argument)?;
-            }
-            Call::RegisterWorker { info, attestation } => {
-                self.register_worker(overlay, outbox, &signer, info, attestation)?;
-            }
-            Call::SetMeasurementAllowed { measurement, allowed } => {
-                self.set_measurement_allowed(overlay, &signer, measurement, *allowed)?;
-            }
-            Call::AssignContract { contract, code, cluster } => {
-                self.assign_contract(overlay, outbox, &signer, *contract, *code, *cluster)?;
-            }
-            Call::RotateKeys => self.rotate_keys(overlay, outbox, &signer)?,
-            Call::ReportOffline { cluster, worker } => self.report_offline(overlay, outbox, *cluster, *worker)?,
-        }
+        module::apply_call(self, overlay, outbox, &signer, tx.transaction.nonce, &tx.transaction.call)?;
         Ok(split)
     }
 
-    /// Checks a header against its parent and, when given, this validator's clock.
-    pub fn check_header(&self, parent: &Header, header: &Header, now_ms: Option<u64>) -> Result<(), BlockError> {
+    /// Checks a header against its parent and, when given, this validator's clock, under the
+    /// parameters in the parent's state.
+    pub fn check_header(
+        &self,
+        parameters: &Parameters,
+        parent: &Header,
+        header: &Header,
+        now_ms: Option<u64>,
+    ) -> Result<(), BlockError> {
         let parent_hash = parent.hash();
         if header.parent != parent_hash {
             return Err(BlockError::WrongParent { expected: parent_hash, found: header.parent });
@@ -535,14 +483,14 @@ impl Chain {
         if header.timestamp_ms <= parent.timestamp_ms {
             return Err(BlockError::TimestampNotIncreasing { parent: parent.timestamp_ms, found: header.timestamp_ms });
         }
-        let interval = self.genesis.economics.min_block_interval_ms;
+        let interval = parameters.economics.min_block_interval_ms;
         if header.timestamp_ms < parent.timestamp_ms.saturating_add(interval) {
             return Err(BlockError::TooSoon {
                 after_ms: header.timestamp_ms - parent.timestamp_ms,
                 interval_ms: interval,
             });
         }
-        let bound_ms = self.genesis.economics.max_timestamp_drift_ms;
+        let bound_ms = parameters.economics.max_timestamp_drift_ms;
         if let Some(now) = now_ms
             && header.timestamp_ms > now.saturating_add(bound_ms)
         {
@@ -551,116 +499,63 @@ impl Chain {
         Ok(())
     }
 
-    /// Mints inflation for the time between `parent_ms` and `block_ms` into the reward pots: the
-    /// floor rate to gatekeepers, the part above it (halving yearly) to workers. The rate applies to
-    /// the total issuance at the start of the current inflation year; a gap counts at most a year.
-    fn mint_inflation<R: StateReader + ?Sized>(
-        &self,
-        overlay: &mut Overlay<'_, R>,
-        parent_ms: u64,
-        block_ms: u64,
-    ) -> Result<(), StateError> {
-        let economics = &self.genesis.economics;
-        let mut issuance = overlay.issuance()?;
-        let year = u32::try_from(parent_ms.saturating_sub(self.genesis.genesis_time_ms) / YEAR_MS).unwrap_or(u32::MAX);
-        if year != issuance.year {
-            issuance.year = year;
-            issuance.year_start_total = issuance.total;
-        }
-        let elapsed = u128::from(block_ms.saturating_sub(parent_ms).min(YEAR_MS));
-        let subsidy_ppb =
-            (economics.inflation_start_ppb - economics.inflation_floor_ppb).checked_shr(year).unwrap_or(0);
-        let mint = |rate_ppb: u32| {
-            let annual = issuance.year_start_total.0 * u128::from(rate_ppb) / PPB;
-            Balance(annual * elapsed / u128::from(YEAR_MS))
-        };
-        let to_gatekeepers = mint(economics.inflation_floor_ppb);
-        let to_workers = mint(subsidy_ppb);
-        let minted = Balance(to_gatekeepers.0 + to_workers.0);
-        let mut pots = overlay.reward_pots()?;
-        pots.gatekeepers = Balance(pots.gatekeepers.0 + to_gatekeepers.0);
-        pots.workers = Balance(pots.workers.0 + to_workers.0);
-        overlay.set_reward_pots(&pots);
-        issuance.total = Balance(issuance.total.0 + minted.0);
-        issuance.minted = Balance(issuance.minted.0 + minted.0);
-        overlay.set_issuance(&issuance);
-        Ok(())
-    }
-
-    /// Every state key that executing `transactions` and `egress` (with the block's inflation) reads,
-    /// except the topic-tree nodes: issuance, the reward pots, each signer and recipient, each
-    /// egress sender's registration and records, and every topic the block may publish on. A node
-    /// prefetches these from its store, because execution itself reads synchronously, then the tree
-    /// nodes they lead to ([`Chain::tree_keys_touched`]).
-    pub fn keys_touched(&self, transactions: &[SignedTransaction], egress: &[SignedEgress]) -> BTreeSet<Vec<u8>> {
-        let mut keys = BTreeSet::from([
-            StateKey::Issuance.to_bytes(),
-            StateKey::RewardPots.to_bytes(),
-            StateKey::TopicCount.to_bytes(),
-            StateKey::topic_node(DEPTH, 0).to_bytes(),
-            StateKey::Epochs.to_bytes(),
-        ]);
+    /// Every state key that executing `transactions` and `egress` reads, except the topic-tree
+    /// nodes and the keys whose names depend on state: what every block reads (the parameters,
+    /// issuance, the reward pots, the key epochs, the topic count and root), each signer, and what
+    /// each call and each egress copy declares through its module. A node prefetches these from its
+    /// store, because execution itself reads synchronously, then the tree nodes they lead to
+    /// ([`Chain::tree_keys_touched`]) and the dependent keys ([`Chain::dependent_keys`]).
+    pub fn keys_touched(&self, transactions: &[SignedTransaction], egress: &[SignedEgress]) -> Keys {
+        let mut keys = Keys::new();
+        module::block_keys(&mut keys);
         for tx in transactions {
-            keys.insert(StateKey::Account(tx.transaction.signer).to_bytes());
-            match &tx.transaction.call {
-                Call::Transfer { to, .. } => {
-                    keys.insert(StateKey::Account(*to).to_bytes());
-                }
-                Call::RegisterWorker { info, attestation } => keys.extend(self.registration_keys(info, attestation)),
-                Call::AssignContract { contract, cluster, .. } => {
-                    keys.insert(StateKey::Cluster(*cluster).to_bytes());
-                    keys.insert(StateKey::Contract(*contract).to_bytes());
-                }
-                Call::FormCluster { cluster, workers } => {
-                    keys.extend(workers.iter().map(|worker| StateKey::Worker(*worker).to_bytes()));
-                    keys.insert(StateKey::Cluster(*cluster).to_bytes());
-                    keys.insert(StateKey::Standby.to_bytes());
-                }
-                Call::ReportOffline { cluster, worker } => {
-                    keys.insert(StateKey::Cluster(*cluster).to_bytes());
-                    keys.insert(StateKey::Worker(*worker).to_bytes());
-                    keys.insert(StateKey::Standby.to_bytes());
-                }
-                Call::UploadCode { code } => {
-                    keys.insert(StateKey::Code(sha256(code)).to_bytes());
-                }
-                Call::Instantiate { code, cluster, salt, .. } => {
-                    keys.insert(StateKey::Code(*code).to_bytes());
-                    keys.insert(StateKey::Cluster(*cluster).to_bytes());
-                    let contract = contract_id(&tx.transaction.signer, code, salt);
-                    keys.insert(StateKey::Contract(contract).to_bytes());
-                }
-                Call::Command { contract, .. } => {
-                    keys.insert(StateKey::Contract(*contract).to_bytes());
-                }
-                Call::SetMeasurementAllowed { .. } | Call::RotateKeys => {}
-            }
+            keys.add(StateKey::Account(tx.transaction.signer));
+            module::call_keys(self, &tx.transaction.signer, &tx.transaction.call, &mut keys);
         }
         for copy in egress {
-            keys.extend(self.egress_keys(copy));
+            module::egress_keys(self, copy, &mut keys);
         }
         for topic in self.topics_touched(transactions, egress) {
-            keys.insert(StateKey::Topic(topic).to_bytes());
+            keys.add(StateKey::Topic(topic));
         }
         keys
+    }
+
+    /// Keys whose names depend on state the first round read (the standby workers a replacement
+    /// is chosen from). `state` must hold [`Chain::keys_touched`] of the same transactions.
+    pub fn dependent_keys(
+        &self,
+        state: &dyn StateReader,
+        transactions: &[SignedTransaction],
+    ) -> Result<Keys, StateError> {
+        let mut keys = Keys::new();
+        for tx in transactions {
+            module::dependent_keys(self, state, &tx.transaction.call, &mut keys)?;
+        }
+        Ok(keys)
+    }
+
+    /// The state the block on `parent` starts from: the parameters it executes under, and its
+    /// outbox.
+    fn begin(&self, state: &dyn StateReader, parent: &Header, timestamp_ms: u64) -> Result<Outbox, StateError> {
+        Ok(Outbox::after(parent, timestamp_ms, state.parameters()?))
     }
 
     /// Proposer side: applies `candidates`, then `egress_candidates`, in order on top of `state` for
     /// a block at `timestamp_ms` after `parent`, keeping those that apply and leaving out the rest
     /// with their reason.
-    pub fn build<R: StateReader + ?Sized>(
+    pub fn build(
         &self,
-        state: &R,
+        state: &dyn StateReader,
         parent: &Header,
         timestamp_ms: u64,
         candidates: impl IntoIterator<Item = SignedTransaction>,
         egress_candidates: impl IntoIterator<Item = SignedEgress>,
     ) -> Result<Execution, StateError> {
         let mut overlay = Overlay::new(state);
-        let mut outbox = Outbox::at(parent.height + 1, timestamp_ms);
-        self.mint_inflation(&mut overlay, parent.timestamp_ms, timestamp_ms)?;
-        self.begin_block(&mut overlay, &mut outbox)?;
-        let limit = self.genesis.economics.max_block_transactions as usize;
+        let mut outbox = self.begin(state, parent, timestamp_ms)?;
+        module::begin_block(self, &mut overlay, &mut outbox)?;
+        let limit = outbox.parameters().economics.max_block_transactions as usize;
         let mut room = MAX_BLOCK_BODY_BYTES;
         let mut transactions = Vec::new();
         let mut dropped = Vec::new();
@@ -678,7 +573,7 @@ impl Chain {
                 Err(error) => dropped.push((tx.hash(), error)),
             }
         }
-        let limit = self.genesis.economics.max_block_egress as usize;
+        let limit = outbox.parameters().economics.max_block_egress as usize;
         let mut egress = Vec::new();
         let mut skipped_egress = Vec::new();
         for copy in egress_candidates {
@@ -712,15 +607,17 @@ impl Chain {
     /// the whole block if any rule, any transaction or any egress fails. Returns the state writes and
     /// the messages; the caller applies the writes and checks the header's state root against its
     /// store.
-    pub fn execute<R: StateReader + ?Sized>(
+    pub fn execute(
         &self,
-        state: &R,
+        state: &dyn StateReader,
         parent: &Header,
         block: &Block,
         now_ms: Option<u64>,
     ) -> Result<Executed, BlockError> {
-        self.check_header(parent, &block.header, now_ms)?;
-        let limit = self.genesis.economics.max_block_transactions as usize;
+        let mut outbox = self.begin(state, parent, block.header.timestamp_ms)?;
+        let economics = &outbox.parameters().economics;
+        self.check_header(outbox.parameters(), parent, &block.header, now_ms)?;
+        let limit = economics.max_block_transactions as usize;
         if block.transactions.len() > limit {
             return Err(BlockError::TooManyTransactions { found: block.transactions.len(), limit });
         }
@@ -732,7 +629,7 @@ impl Chain {
         if body > MAX_BLOCK_BODY_BYTES {
             return Err(BlockError::TooLarge { found: body, limit: MAX_BLOCK_BODY_BYTES });
         }
-        let limit = self.genesis.economics.max_block_egress as usize;
+        let limit = economics.max_block_egress as usize;
         if block.egress.len() > limit {
             return Err(BlockError::TooManyEgress { found: block.egress.len(), limit });
         }
@@ -741,9 +638,7 @@ impl Chain {
             return Err(BlockError::EgressRoot { header: block.header.egress_root, computed });
         }
         let mut overlay = Overlay::new(state);
-        let mut outbox = Outbox::at(block.header.height, block.header.timestamp_ms);
-        self.mint_inflation(&mut overlay, parent.timestamp_ms, block.header.timestamp_ms)?;
-        self.begin_block(&mut overlay, &mut outbox)?;
+        module::begin_block(self, &mut overlay, &mut outbox)?;
         for (index, tx) in block.transactions.iter().enumerate() {
             self.apply(&mut overlay, &mut outbox, tx).map_err(|error| match error {
                 TransactionError::State(error) => BlockError::State(error),

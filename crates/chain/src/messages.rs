@@ -26,18 +26,20 @@ use parity_scale_codec::Encode;
 use std::{
     cell::RefCell,
     collections::{BTreeMap, BTreeSet},
+    convert::Infallible,
 };
-use veil_crypto::{confidential::KeyMessage, verify_runtime_signature};
+use veil_crypto::verify_runtime_signature;
 use veil_primitives::{
-    BoundedVec, Call, Hash, KeyEpoch, Message, Origin, SenderId, SignedEgress, SignedTransaction, SystemTopic, Topic,
-    contract::{BlockStamp, contract_id},
-    decode_strict,
+    AccountId, BoundedVec, Call, Hash, Header, KeyEpoch, Message, Nonce, Origin, Parameters, SenderId, SignedEgress,
+    SignedTransaction, SystemTopic, Topic,
+    contract::BlockStamp,
     message::Discrepancy,
     topics::{self, DEPTH, TopicProof, TreeNodes},
 };
 
 use crate::{
-    Chain,
+    Chain, TransactionError,
+    module::{self, AddKey, Keys, Module},
     state::{Overlay, ReadState, StateError, StateKey, StateReader, TopicInfo},
 };
 
@@ -50,21 +52,39 @@ pub struct Published {
     pub message: Message,
 }
 
-/// What a block publishes as it executes, the egress quota each sender has used, and the block's
-/// time, which registrations and lapses are judged at.
-#[derive(Clone, Debug, Default)]
+/// What a block publishes as it executes, the egress quota each sender has used, the block's
+/// time, which registrations and lapses are judged at, and the parameters it executes under.
+#[derive(Clone, Debug)]
 pub struct Outbox {
     /// The messages, in publication order.
     pub messages: Vec<Published>,
     egress_used: BTreeMap<SenderId, u32>,
     height: u64,
     time_ms: u64,
+    parent_time_ms: u64,
+    parameters: Parameters,
 }
 
 impl Outbox {
-    /// An empty outbox for a block (or a dry run) at `height` and `time_ms`.
-    pub fn at(height: u64, time_ms: u64) -> Self {
-        Self { height, time_ms, ..Self::default() }
+    /// An empty outbox for a block (or a dry run) on `parent` at `time_ms`, executing under
+    /// `parameters`: those in the parent's state, so a change applies from the block after it.
+    pub fn after(parent: &Header, time_ms: u64, parameters: Parameters) -> Self {
+        Self::new(parent.height + 1, time_ms, parent.timestamp_ms, parameters)
+    }
+
+    /// An empty outbox for a block at `height` and `time_ms` whose parent is from `parent_time_ms`.
+    pub fn new(height: u64, time_ms: u64, parent_time_ms: u64, parameters: Parameters) -> Self {
+        Self { messages: Vec::new(), egress_used: BTreeMap::new(), height, time_ms, parent_time_ms, parameters }
+    }
+
+    /// The parent block's time: inflation is minted for the time since.
+    pub fn parent_time_ms(&self) -> u64 {
+        self.parent_time_ms
+    }
+
+    /// The parameters the block executes under.
+    pub fn parameters(&self) -> &Parameters {
+        &self.parameters
     }
 
     /// The block's height.
@@ -227,12 +247,12 @@ pub fn may_publish(sender: &SenderId, topic: &Topic) -> bool {
 }
 
 /// The tree nodes in an overlay, for `veil_primitives::topics`; remembers the first read error.
-struct OverlayTree<'o, 'a, R: ?Sized> {
-    overlay: &'o mut Overlay<'a, R>,
+struct OverlayTree<'o, 'a> {
+    overlay: &'o mut Overlay<'a>,
     error: RefCell<Option<StateError>>,
 }
 
-impl<R: StateReader + ?Sized> TreeNodes for OverlayTree<'_, '_, R> {
+impl TreeNodes for OverlayTree<'_, '_> {
     fn node(&self, level: usize, index: u64) -> Option<Hash> {
         self.overlay.topic_node(level, index).unwrap_or_else(|error| {
             self.error.borrow_mut().get_or_insert(error);
@@ -245,11 +265,56 @@ impl<R: StateReader + ?Sized> TreeNodes for OverlayTree<'_, '_, R> {
     }
 }
 
+/// The messages module: egress acceptance (sequence numbers, signatures, discrepancies, quotas)
+/// and the topic logs every module publishes on.
+pub(crate) struct Messages;
+
+impl Module for Messages {
+    type Call = Infallible;
+
+    fn call(_call: &Call) -> Option<&Infallible> {
+        None
+    }
+
+    fn apply(
+        _chain: &Chain,
+        _overlay: &mut Overlay<'_>,
+        _outbox: &mut Outbox,
+        _signer: &AccountId,
+        _nonce: Nonce,
+        call: &Infallible,
+    ) -> Result<(), TransactionError> {
+        module::no_call(call)
+    }
+
+    fn block_keys(keys: &mut Keys) {
+        // Committing the topic tree: the slot count and the root.
+        keys.add(StateKey::TopicCount);
+        keys.add(StateKey::topic_node(DEPTH, 0));
+    }
+
+    fn egress_keys(_chain: &Chain, copy: &SignedEgress, keys: &mut Keys) {
+        let (sender, sequence) = (copy.egress.sender, copy.egress.sequence);
+        keys.add(StateKey::Sender(sender));
+        keys.add(StateKey::EgressAccepted(sender, sequence));
+        keys.add(StateKey::Discrepancy(sender, sequence));
+        if let SenderId::Worker(identity) = sender {
+            // A lapsed worker's egress is refused.
+            keys.add(StateKey::Worker(identity));
+        }
+    }
+
+    fn egress_topics(copy: &SignedEgress, topics: &mut BTreeSet<Topic>) {
+        topics.insert(copy.egress.topic);
+        topics.insert(Topic::System(SystemTopic::Discrepancies));
+    }
+}
+
 impl Chain {
     /// Appends `message` to its topic's log, assigning the topic a slot at its first message.
-    pub(crate) fn publish<R: StateReader + ?Sized>(
+    pub(crate) fn publish(
         &self,
-        overlay: &mut Overlay<'_, R>,
+        overlay: &mut Overlay<'_>,
         outbox: &mut Outbox,
         message: Message,
     ) -> Result<(), StateError> {
@@ -271,11 +336,7 @@ impl Chain {
     }
 
     /// Updates the topic tree for every topic the block published on; returns the new root.
-    pub(crate) fn commit_topics<R: StateReader + ?Sized>(
-        &self,
-        overlay: &mut Overlay<'_, R>,
-        outbox: &Outbox,
-    ) -> Result<Hash, StateError> {
+    pub(crate) fn commit_topics(&self, overlay: &mut Overlay<'_>, outbox: &Outbox) -> Result<Hash, StateError> {
         let touched: BTreeSet<Topic> = outbox.messages.iter().map(|published| published.message.topic).collect();
         let mut leaves = Vec::with_capacity(touched.len());
         for topic in touched {
@@ -304,32 +365,26 @@ impl Chain {
 
     /// What applying `copy` on top of `overlay` would do, or why it is refused; the per-block quota
     /// is not checked here. Duplicates and stale copies are refused before the signature is checked.
-    pub fn check_egress<R: StateReader + ?Sized>(
-        &self,
-        overlay: &Overlay<'_, R>,
-        copy: &SignedEgress,
-    ) -> Result<EgressOutcome, EgressError> {
-        self.check_egress_against(overlay, copy, true)
+    /// `overlay` must hold the parameters ([`Chain::egress_keys`] names every key this reads).
+    pub fn check_egress(&self, overlay: &Overlay<'_>, copy: &SignedEgress) -> Result<EgressOutcome, EgressError> {
+        self.check_egress_against(overlay, &overlay.parameters()?, copy, true)
     }
 
     /// [`Chain::check_egress`] without the signature, for a copy whose signature was already checked
     /// against the sender's key of the same epoch (a key only changes with its epoch): what a
     /// mempool re-checks after every block.
-    pub fn recheck_egress<R: StateReader + ?Sized>(
-        &self,
-        overlay: &Overlay<'_, R>,
-        copy: &SignedEgress,
-    ) -> Result<EgressOutcome, EgressError> {
-        self.check_egress_against(overlay, copy, false)
+    pub fn recheck_egress(&self, overlay: &Overlay<'_>, copy: &SignedEgress) -> Result<EgressOutcome, EgressError> {
+        self.check_egress_against(overlay, &overlay.parameters()?, copy, false)
     }
 
-    fn check_egress_against<R: StateReader + ?Sized>(
+    fn check_egress_against(
         &self,
-        overlay: &Overlay<'_, R>,
+        overlay: &Overlay<'_>,
+        parameters: &Parameters,
         copy: &SignedEgress,
         verify_signature: bool,
     ) -> Result<EgressOutcome, EgressError> {
-        let economics = &self.genesis().economics;
+        let economics = &parameters.economics;
         let len = copy.encoded_size();
         let limit = economics.max_egress_bytes as usize;
         if len > limit {
@@ -373,7 +428,7 @@ impl Chain {
             return Err(EgressError::FutureSequence { sender, next, found: egress.sequence });
         }
         if outcome == EgressOutcome::Accepted {
-            self.check_runtime_payload(sender, egress.topic, &egress.payload)?;
+            crate::module::check_egress(self, sender, egress.topic, &egress.payload)?;
         }
         Ok(outcome)
     }
@@ -381,13 +436,13 @@ impl Chain {
     /// Applies one egress copy: checks it and the sender's quota in this block, then accepts it or
     /// records the discrepancy. On a refusal the overlay and the outbox are unchanged; after a state
     /// error they are not, and the caller abandons the block.
-    pub(crate) fn apply_egress<R: StateReader + ?Sized>(
+    pub(crate) fn apply_egress(
         &self,
-        overlay: &mut Overlay<'_, R>,
+        overlay: &mut Overlay<'_>,
         outbox: &mut Outbox,
         copy: &SignedEgress,
     ) -> Result<EgressOutcome, EgressError> {
-        let outcome = self.check_egress(overlay, copy)?;
+        let outcome = self.check_egress_against(overlay, outbox.parameters(), copy, true)?;
         let egress = &copy.egress;
         let sender = egress.sender;
         if let SenderId::Worker(key) = sender
@@ -396,7 +451,7 @@ impl Chain {
         {
             return Err(EgressError::WorkerLapsed { worker: key, expired_at_ms: worker.expires_at_ms });
         }
-        let limit = self.genesis().economics.max_egress_per_sender_per_block;
+        let limit = outbox.parameters().economics.max_egress_per_sender_per_block;
         let used = outbox.egress_used.get(&sender).copied().unwrap_or(0);
         if used >= limit {
             return Err(EgressError::RateLimited { sender, limit });
@@ -408,7 +463,7 @@ impl Chain {
                 info.next_sequence += 1;
                 overlay.set_sender(&sender, &info);
                 overlay.set_egress_accepted(&sender, egress.sequence, Some(&egress.content_hash()));
-                if let Some(forgotten) = egress.sequence.checked_sub(self.genesis().economics.egress_window) {
+                if let Some(forgotten) = egress.sequence.checked_sub(outbox.parameters().economics.egress_window) {
                     overlay.set_egress_accepted(&sender, forgotten, None);
                 }
                 Message { topic: egress.topic, origin: Origin::Runtime(sender), payload: egress.payload.clone() }
@@ -428,77 +483,34 @@ impl Chain {
         // Published before what the chain does in answer (an epoch opening, a re-keying).
         self.publish(overlay, outbox, message)?;
         if outcome == EgressOutcome::Accepted {
-            self.on_accepted_egress(overlay, outbox, sender, egress.topic, &egress.payload)?;
+            crate::module::on_egress(self, overlay, outbox, sender, egress.topic, &egress.payload)?;
         }
         *outbox.egress_used.entry(sender).or_default() += 1;
         Ok(outcome)
     }
 
-    /// The topics `transactions` and `egress` may publish on.
+    /// The topics `transactions` and `egress` may publish on, as their modules declare them.
     pub fn topics_touched<'a>(
         &self,
         transactions: impl IntoIterator<Item = &'a SignedTransaction>,
         egress: impl IntoIterator<Item = &'a SignedEgress>,
     ) -> BTreeSet<Topic> {
         let mut topics = BTreeSet::new();
+        module::block_topics(&mut topics);
         for tx in transactions {
-            match &tx.transaction.call {
-                Call::Command { contract, .. } => {
-                    topics.insert(Topic::Contract(*contract));
-                }
-                Call::RegisterWorker { .. } => {
-                    topics.insert(Topic::System(SystemTopic::Registrations));
-                }
-                Call::AssignContract { contract, .. } => {
-                    topics.insert(Topic::System(SystemTopic::Assignments));
-                    topics.insert(Topic::Contract(*contract));
-                }
-                Call::Instantiate { code, salt, .. } => {
-                    topics.insert(Topic::System(SystemTopic::Assignments));
-                    topics.insert(Topic::Contract(contract_id(&tx.transaction.signer, code, salt)));
-                }
-                Call::FormCluster { .. } | Call::RotateKeys | Call::ReportOffline { .. } => {
-                    topics.insert(Topic::System(SystemTopic::Assignments));
-                }
-                Call::Transfer { .. } | Call::SetMeasurementAllowed { .. } | Call::UploadCode { .. } => {}
-            }
+            module::call_topics(&tx.transaction.signer, &tx.transaction.call, &mut topics);
         }
         for copy in egress {
-            topics.insert(copy.egress.topic);
-            topics.insert(Topic::System(SystemTopic::Discrepancies));
-            match (copy.egress.sender, copy.egress.topic) {
-                // A proposal opens an epoch on the duty log.
-                (SenderId::Gatekeeper(_), Topic::System(SystemTopic::KeyEpochs)) => {
-                    topics.insert(Topic::System(SystemTopic::Assignments));
-                }
-                // A contract's keys of a new epoch are announced on its topic.
-                (SenderId::GatekeeperSet, Topic::System(SystemTopic::KeyEpochs)) => {
-                    if let Ok(KeyMessage::ContractKeys(keys)) = decode_strict::<KeyMessage>(&copy.egress.payload) {
-                        topics.insert(Topic::Contract(keys.contract));
-                    }
-                }
-                _ => {}
-            }
+            module::egress_topics(copy, &mut topics);
         }
-        // The start of every block may ask for a rotation.
-        topics.insert(Topic::System(SystemTopic::Assignments));
         topics
     }
 
-    /// The state keys checking and applying `copy` reads.
-    pub fn egress_keys(&self, copy: &SignedEgress) -> Vec<Vec<u8>> {
-        let (sender, sequence) = (copy.egress.sender, copy.egress.sequence);
-        let mut keys = vec![
-            StateKey::Sender(sender).to_bytes(),
-            StateKey::EgressAccepted(sender, sequence).to_bytes(),
-            StateKey::Discrepancy(sender, sequence).to_bytes(),
-            StateKey::Epochs.to_bytes(),
-        ];
-        if let SenderId::Worker(key) = sender {
-            keys.push(StateKey::Worker(key).to_bytes());
-            keys.push(StateKey::Standby.to_bytes());
-        }
-        keys.extend(self.accepted_egress_keys(sender, copy.egress.topic, &copy.egress.payload));
+    /// The state keys checking and applying `copy` reads, with those every block reads.
+    pub fn egress_keys(&self, copy: &SignedEgress) -> Keys {
+        let mut keys = Keys::new();
+        module::block_keys(&mut keys);
+        module::egress_keys(self, copy, &mut keys);
         keys
     }
 

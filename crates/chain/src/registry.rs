@@ -16,17 +16,19 @@
 //! refused until it renews.
 
 use parity_scale_codec::Encode;
+use std::collections::BTreeSet;
 use veil_attestation::{AttestationError, Collateral, Policy, parse_quote, verify_registration};
 use veil_primitives::{
-    AccountId, Attestation, ClusterId, ContractId, Hash, KeyEpoch, Measurement, RegistrationInfo, SenderId,
-    SystemTopic, Topic, WorkerRegistration, contract::Assignment,
+    AccountId, Attestation, Call, Hash, KeyEpoch, Nonce, RegistrationInfo, RegistryCall, SenderId, SystemTopic, Topic,
+    WorkerRegistration,
 };
 
 use crate::{
     Chain,
     contracts::chain_message,
     messages::Outbox,
-    state::{EpochHistory, Overlay, ReadState, SenderInfo, StateError, StateKey, StateReader, WorkerInfo},
+    module::{AddKey, Keys, Module},
+    state::{Overlay, ReadState, SenderInfo, StateError, StateKey, WorkerInfo},
 };
 
 /// Why a registration or an allowlist change is refused.
@@ -87,11 +89,70 @@ pub enum RegistrationError {
     },
 }
 
+/// The registry module.
+pub(crate) struct Registry;
+
+impl Module for Registry {
+    type Call = RegistryCall;
+
+    fn call(call: &Call) -> Option<&RegistryCall> {
+        match call {
+            Call::Registry(call) => Some(call),
+            _ => None,
+        }
+    }
+
+    fn apply(
+        chain: &Chain,
+        overlay: &mut Overlay<'_>,
+        outbox: &mut Outbox,
+        signer: &AccountId,
+        _nonce: Nonce,
+        call: &RegistryCall,
+    ) -> Result<(), crate::TransactionError> {
+        match call {
+            RegistryCall::RegisterWorker { info, attestation } => {
+                chain.register_worker(overlay, outbox, signer, info, attestation)
+            }
+            RegistryCall::SetMeasurementAllowed { measurement, allowed } => {
+                chain.check_admin(signer)?;
+                overlay.set_measurement_allowed(measurement, *allowed);
+                Ok(())
+            }
+        }
+    }
+
+    fn call_keys(_chain: &Chain, _signer: &AccountId, call: &RegistryCall, keys: &mut Keys) {
+        match call {
+            RegistryCall::RegisterWorker { info, attestation } => {
+                keys.add(StateKey::Worker(info.signing_key));
+                keys.add(StateKey::Sender(SenderId::Worker(info.signing_key)));
+                keys.add(StateKey::Standby);
+                if let Attestation::Dcap { quote, .. } = attestation
+                    && let Ok(parsed) = parse_quote(quote)
+                {
+                    keys.add(StateKey::AllowedMeasurement(parsed.measurement));
+                }
+            }
+            RegistryCall::SetMeasurementAllowed { .. } => {}
+        }
+    }
+
+    fn call_topics(_signer: &AccountId, call: &RegistryCall, topics: &mut BTreeSet<Topic>) {
+        match call {
+            RegistryCall::RegisterWorker { .. } => {
+                topics.insert(Topic::System(SystemTopic::Registrations));
+            }
+            RegistryCall::SetMeasurementAllowed { .. } => {}
+        }
+    }
+}
+
 impl Chain {
     /// Registers or renews the worker of `info` for `signer`; see the module documentation.
-    pub(crate) fn register_worker<R: StateReader + ?Sized>(
+    pub(crate) fn register_worker(
         &self,
-        overlay: &mut Overlay<'_, R>,
+        overlay: &mut Overlay<'_>,
         outbox: &mut Outbox,
         signer: &AccountId,
         info: &RegistrationInfo,
@@ -116,7 +177,7 @@ impl Chain {
                 if !self.genesis().allow_insecure_workers {
                     return Err(RegistrationError::InsecureNotAllowed.into());
                 }
-                let expires_at_ms = now_ms.saturating_add(self.genesis().registration.insecure_lifetime_ms);
+                let expires_at_ms = now_ms.saturating_add(outbox.parameters().insecure_lifetime_ms);
                 let worker = WorkerInfo {
                     operator: *signer,
                     agreement_key: info.agreement_key,
@@ -187,60 +248,14 @@ impl Chain {
         Ok(())
     }
 
-    /// Allows or disallows a measurement, if `signer` is the genesis measurement admin.
-    pub(crate) fn set_measurement_allowed<R: StateReader + ?Sized>(
-        &self,
-        overlay: &mut Overlay<'_, R>,
-        signer: &AccountId,
-        measurement: &Measurement,
-        allowed: bool,
-    ) -> Result<(), RegistrationError> {
-        self.check_admin(signer)?;
-        overlay.set_measurement_allowed(measurement, allowed);
-        Ok(())
-    }
-
-    /// Assigns built-in `contract` (code `code`) to formed `cluster`, if `signer` is the registry
-    /// admin: publishes the [`Assignment`] on the assignments topic (for gatekeepers) and as the
-    /// first message of the contract's topic. Its keys are of the current epoch.
-    pub(crate) fn assign_contract<R: StateReader + ?Sized>(
-        &self,
-        overlay: &mut Overlay<'_, R>,
-        outbox: &mut Outbox,
-        signer: &AccountId,
-        contract: ContractId,
-        code: Hash,
-        cluster: ClusterId,
-    ) -> Result<(), crate::TransactionError> {
-        self.check_admin(signer)?;
-        overlay.cluster(cluster)?.ok_or(crate::ContractError::UnknownCluster(cluster))?;
-        let epoch = overlay.epochs()?.epoch();
-        let assignment = Assignment { contract, code, cluster, epoch };
-        self.open_contract(overlay, outbox, *signer, false, assignment)
-    }
-
-    /// Refuses anyone but the genesis registry admin.
+    /// Refuses anyone but the genesis registry admin (who also sets the parameters, until
+    /// governance exists).
     pub(crate) fn check_admin(&self, signer: &AccountId) -> Result<(), RegistrationError> {
         let admin = self.genesis().registration.measurement_admin;
         if *signer != admin {
             return Err(RegistrationError::NotAdmin { admin });
         }
         Ok(())
-    }
-
-    /// The state keys registering with `info` and `attestation` reads.
-    pub(crate) fn registration_keys(&self, info: &RegistrationInfo, attestation: &Attestation) -> Vec<Vec<u8>> {
-        let mut keys = vec![
-            StateKey::Worker(info.signing_key).to_bytes(),
-            StateKey::Sender(SenderId::Worker(info.signing_key)).to_bytes(),
-            StateKey::Standby.to_bytes(),
-        ];
-        if let Attestation::Dcap { quote, .. } = attestation
-            && let Ok(parsed) = parse_quote(quote)
-        {
-            keys.push(StateKey::AllowedMeasurement(parsed.measurement).to_bytes());
-        }
-        keys
     }
 }
 

@@ -6,8 +6,8 @@
 
 use parity_scale_codec::Encode;
 use veil_primitives::{
-    AccountId, BoundedVec, ClusterId, ContractId, Hash, Measurement, Message, SenderId, Topic, codec::BoundedBytes,
-    contract::MAX_CODE_BYTES,
+    AccountId, BoundedVec, ClusterId, ContractId, Hash, Measurement, Message, Parameters, SenderId, Topic,
+    codec::BoundedBytes, contract::MAX_CODE_BYTES,
 };
 pub use veil_types::{
     epochs::EpochHistory,
@@ -19,8 +19,8 @@ pub use veil_types::{
 ///
 /// Rolling back costs what was written since the checkpoint, not what the block wrote: while a
 /// checkpoint is open every write records, in a journal, what it replaced.
-pub struct Overlay<'a, R: ?Sized> {
-    base: &'a R,
+pub struct Overlay<'a> {
+    base: &'a dyn StateReader,
     writes: ChangeSet,
     /// Each write since the oldest open checkpoint, with what it replaced.
     journal: Vec<Replaced>,
@@ -37,9 +37,9 @@ type Replaced = (Vec<u8>, Option<Option<Vec<u8>>>);
 #[must_use = "a checkpoint must be restored or released"]
 pub struct Checkpoint(usize);
 
-impl<'a, R: StateReader + ?Sized> Overlay<'a, R> {
+impl<'a> Overlay<'a> {
     /// An overlay with no writes yet.
-    pub fn new(base: &'a R) -> Self {
+    pub fn new(base: &'a dyn StateReader) -> Self {
         Self { base, writes: ChangeSet::new(), journal: Vec::new(), open_checkpoints: 0 }
     }
 
@@ -162,6 +162,11 @@ impl<'a, R: StateReader + ?Sized> Overlay<'a, R> {
         self.write(StateKey::Epochs, epochs);
     }
 
+    /// Records the chain's parameters.
+    pub fn set_parameters(&mut self, parameters: &Parameters) {
+        self.write(StateKey::Parameters, parameters);
+    }
+
     /// Records the standby list.
     pub fn set_standby(&mut self, standby: &BoundedVec<[u8; 32], MAX_STANDBY>) {
         self.write(StateKey::Standby, standby);
@@ -187,7 +192,7 @@ impl<'a, R: StateReader + ?Sized> Overlay<'a, R> {
     }
 }
 
-impl<R: StateReader + ?Sized> StateReader for Overlay<'_, R> {
+impl StateReader for Overlay<'_> {
     /// Reads see the overlay's writes first, then the committed state.
     fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StateError> {
         match self.writes.get(key) {

@@ -2,8 +2,8 @@
 
 use veil_crypto::{AccountPair, RuntimeSigner, SecretBytes};
 use veil_primitives::{
-    AccountId, Balance, Call, ContractId, Egress, Hash, Header, KeyEpoch, Nonce, SenderId, SignedEgress,
-    SignedTransaction, Topic, Transaction,
+    AccountId, AccountsCall, Balance, Call, ContractId, ContractsCall, Egress, Hash, Header, KeyEpoch, Nonce, SenderId,
+    SignedEgress, SignedTransaction, Topic, Transaction,
 };
 
 use crate::{Chain, MemoryState};
@@ -40,7 +40,7 @@ pub fn transfer(chain: &Chain, from: &AccountPair, nonce: Nonce, to: AccountId, 
         genesis: chain.id(),
         signer: from.public(),
         nonce,
-        call: Call::Transfer { to, amount },
+        call: Call::Accounts(AccountsCall::Transfer { to, amount }),
     })
 }
 
@@ -56,12 +56,12 @@ pub fn command(
         genesis: chain.id(),
         signer: from.public(),
         nonce,
-        call: Call::Command {
+        call: Call::Contracts(ContractsCall::Command {
             contract,
             payload: payload.to_vec().try_into().unwrap_or_else(|_| panic!("command payload too large")),
             fuel: 0,
             value: Balance::ZERO,
-        },
+        }),
     })
 }
 

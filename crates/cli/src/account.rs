@@ -3,7 +3,7 @@
 use clap::{Args, Subcommand};
 use serde_json::json;
 use std::{str::FromStr, time::Duration};
-use veil_primitives::{Balance, Call};
+use veil_primitives::{AccountsCall, Balance, Call};
 
 use crate::{
     Failure,
@@ -79,7 +79,7 @@ pub(crate) fn run(command: AccountCommand, output: Output) -> Result<(), Failure
             let to = account(&to)?;
             let amount = Balance::from_str(&amount).map_err(|e| Failure::BadInput(format!("amount: {e}")))?;
             let node = connection.node()?;
-            let submitted = node.sign_and_submit(&from, Call::Transfer { to, amount })?;
+            let submitted = node.sign_and_submit(&from, Call::Accounts(AccountsCall::Transfer { to, amount }))?;
             let height =
                 if submit.no_wait { None } else { Some(node.wait_finalized(&submitted.hash, FINALITY_TIMEOUT)?) };
             let status = height.map_or_else(|| "submitted".to_owned(), |height| format!("finalized in block {height}"));

@@ -3,7 +3,7 @@
 use clap::Args;
 use serde_json::{Value, json};
 use veil_client::{Node, TransactionState};
-use veil_primitives::{Block, Call, Hash, SignedTransaction};
+use veil_primitives::{Block, Hash, SignedTransaction};
 
 use crate::{
     Failure,
@@ -26,28 +26,9 @@ pub(crate) struct TxArgs {
     connection: Connection,
 }
 
-/// One line about a call, for people.
-pub(crate) fn describe(call: &Call) -> String {
-    match call {
-        Call::Transfer { to, amount } => format!("transfer {amount} to {to}"),
-        Call::Command { contract, payload, fuel, value } => {
-            format!("command to contract {contract} ({} sealed bytes, fuel {fuel}, value {value})", payload.len())
-        }
-        Call::RegisterWorker { info, .. } => format!("register worker 0x{}", hex::encode(info.signing_key)),
-        Call::SetMeasurementAllowed { allowed, .. } => format!("set a measurement allowed: {allowed}"),
-        Call::AssignContract { contract, cluster, .. } => {
-            format!("assign contract {contract} to cluster {}", cluster.0)
-        }
-        Call::FormCluster { cluster, workers } => format!("form cluster {} of {} workers", cluster.0, workers.len()),
-        Call::UploadCode { code } => {
-            format!("upload code {} ({} bytes)", veil_primitives::hashing::sha256(code), code.len())
-        }
-        Call::Instantiate { code, cluster, .. } => format!("instantiate code {code} on cluster {}", cluster.0),
-        Call::RotateKeys => "rotate every key".to_owned(),
-        Call::ReportOffline { cluster, worker } => {
-            format!("report worker 0x{} of cluster {} offline", hex::encode(worker), cluster.0)
-        }
-    }
+/// One line about a transaction's call, for people (the summary the node's API shows too).
+pub(crate) fn describe(tx: &SignedTransaction) -> String {
+    tx.transaction.call.summary(&tx.transaction.signer).to_string()
 }
 
 fn transaction_json(tx: &SignedTransaction) -> Value {
@@ -55,7 +36,7 @@ fn transaction_json(tx: &SignedTransaction) -> Value {
         "hash": tx.hash().to_string(),
         "signer": tx.transaction.signer.to_string(),
         "nonce": tx.transaction.nonce,
-        "call": describe(&tx.transaction.call),
+        "call": describe(tx),
     })
 }
 
@@ -71,7 +52,7 @@ fn block_report(block: &Block) -> Report {
         block.transactions.len()
     );
     for tx in block.transactions.iter() {
-        let call = describe(&tx.transaction.call);
+        let call = describe(tx);
         text.push_str(&format!("    {} {} #{}: {call}\n", tx.hash(), tx.transaction.signer, tx.transaction.nonce));
     }
     text.push_str(&format!("  egress: {}\n", block.egress.len()));
@@ -121,7 +102,7 @@ pub(crate) fn tx(args: TxArgs, output: Output) -> Result<(), Failure> {
                     "Transaction {hash}: finalized in block {height} (position {index}; verified)\n  signer: {} (nonce {})\n  call:   {}\n",
                     tx.transaction.signer,
                     tx.transaction.nonce,
-                    describe(&tx.transaction.call)
+                    describe(tx)
                 ),
                 json,
                 quiet: "finalized".into(),

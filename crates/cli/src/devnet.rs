@@ -45,7 +45,7 @@ use veil_node::{
     run::{self, Started},
     testnet::{self, DEV_ACCOUNTS},
 };
-use veil_primitives::{Call, ClusterId, SenderId};
+use veil_primitives::{Call, ClusterId, ContractsCall, SenderId};
 
 use crate::{
     Failure, OutputFormat,
@@ -324,7 +324,7 @@ impl Devnet {
             let admin = AccountPair::from_suri(REGISTRY_ADMIN, None).map_err(|e| format!("{REGISTRY_ADMIN}: {e}"))?;
             let identities = workers.iter().map(|s| identity_bytes(&s.identity)).collect::<Result<Vec<_>, _>>()?;
             let members = identities.try_into().map_err(|_| "too many workers for one cluster".to_owned())?;
-            let call = Call::FormCluster { cluster: ClusterId(CLUSTER), workers: members };
+            let call = Call::Contracts(ContractsCall::FormCluster { cluster: ClusterId(CLUSTER), workers: members });
             // The chain refuses a cluster until the first key epoch is open and every member
             // announced its epoch keys: the refusal says "epoch" until then.
             children.poll("the first key epoch and the workers' epoch keys", &gatekeeper_log.display(), || {

@@ -30,7 +30,10 @@ use std::{
     time::{Duration, Instant},
 };
 use veil_crypto::AccountPair;
-use veil_primitives::{Attestation, Call, Message, RegistrationInfo, SignedEgress, decode_strict, topics::TopicProof};
+use veil_primitives::{
+    Attestation, Call, EpochsCall, Message, RegistrationInfo, RegistryCall, SignedEgress, decode_strict,
+    topics::TopicProof,
+};
 use veil_worker::sync::{Batch, TopicDelivery};
 
 use crate::{Failure, endpoint::Endpoint};
@@ -209,7 +212,10 @@ impl Relayer {
                 unhex(&member["worker"])?.try_into().map_err(|_| format!("worker {worker} is not 32 bytes"))?;
             let cluster_id =
                 u32::try_from(cluster).map_err(|_| format!("cluster {cluster} is not a cluster number"))?;
-            let call = Call::ReportOffline { cluster: veil_primitives::ClusterId(cluster_id), worker: identity };
+            let call = Call::Epochs(EpochsCall::ReportOffline {
+                cluster: veil_primitives::ClusterId(cluster_id),
+                worker: identity,
+            });
             let (status, answer) = self.node.submit_transaction(operator, call)?;
             log!("relay: reported worker {worker} of cluster {cluster} offline: {status} {answer}");
             self.reported.insert(worker, Instant::now());
@@ -241,7 +247,9 @@ impl Relayer {
             },
             (_, None) => return Err("the runtime produced a quote: pass --collateral".into()),
         };
-        let (status, answer) = self.node.submit_transaction(operator, Call::RegisterWorker { info, attestation })?;
+        let (status, answer) = self
+            .node
+            .submit_transaction(operator, Call::Registry(RegistryCall::RegisterWorker { info, attestation }))?;
         // 409: another pending transaction of the operator (another relayer's registration) holds
         // the nonce, so nothing was submitted; the next round retries once that one finalizes.
         if status == 409 {

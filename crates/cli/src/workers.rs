@@ -64,12 +64,13 @@ fn describe(
     identity: &[u8; 32],
     info: &WorkerInfo,
     header: &Header,
+    offline_after_ms: u64,
     url: Option<&str>,
 ) -> (String, Value) {
     let genesis = node.network().genesis();
     let role = if genesis.gatekeeper_identities().contains(identity) { "gatekeeper" } else { "worker" };
     let tee = info.tee.map_or_else(|| "software (insecure)".to_owned(), |kind| kind.to_string());
-    let live = info.is_live(header.timestamp_ms, genesis.liveness.offline_after_ms);
+    let live = info.is_live(header.timestamp_ms, offline_after_ms);
     let cluster = info.cluster.map_or_else(|| "-".to_owned(), |c| c.0.to_string());
     let expires = veil_attestation::time::format_rfc3339(info.expires_at_ms / 1_000);
     let text = format!(
@@ -99,12 +100,13 @@ fn list(connection: &Connection, output: Output) -> Result<(), Failure> {
     let mut lines = Vec::new();
     let mut rows = Vec::new();
     let mut height = 0;
+    let offline_after_ms = node.parameters()?.value.liveness.offline_after_ms;
     for identity in registered(&node)? {
         let proven = node.worker(&identity)?;
         height = height.max(proven.header.height);
         let Some(info) = proven.value else { continue };
         let url = urls.iter().find(|(id, _)| *id == identity).map(|(_, url)| url.as_str());
-        let (line, row) = describe(&node, &identity, &info, &proven.header, url);
+        let (line, row) = describe(&node, &identity, &info, &proven.header, offline_after_ms, url);
         lines.push(line);
         rows.push(row);
     }
@@ -133,7 +135,8 @@ fn info(worker: &str, connection: &Connection, output: Output) -> Result<(), Fai
         .value
         .ok_or_else(|| Failure::Negative(format!("worker {} is not registered on this chain", hex0x(identity))))?;
     let url = status.as_ref().map(|_| worker);
-    let (line, mut json) = describe(&node, &identity, &info, &proven.header, url);
+    let offline_after_ms = node.parameters()?.value.liveness.offline_after_ms;
+    let (line, mut json) = describe(&node, &identity, &info, &proven.header, offline_after_ms, url);
     let mut text = format!("{line}\n  operator: {}\n  proven at block {}\n", info.operator, proven.header.height);
     if let Some(status) = &status {
         text.push_str(&format!(

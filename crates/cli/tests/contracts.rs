@@ -13,7 +13,7 @@ use std::{path::Path, time::Duration};
 use support::{ContractNetwork, Process, ask_worker, pair, status, submit, temp_dir, wait_until};
 use veil_contract_engine::testing::contract_wasm;
 use veil_crypto::{AccountPair, AgreementSecret, confidential::AnswerResult};
-use veil_primitives::{AccountId, Balance, Call, SignedTransaction, Transaction};
+use veil_primitives::{AccountId, AccountsCall, Balance, Call, SignedTransaction, Transaction};
 use veil_secret_token::{Asset, Command as Token, Query as TokenQuery};
 
 const ONE: u128 = Balance::ONE.0;
@@ -117,7 +117,7 @@ fn the_secret_token_runs_end_to_end_and_its_private_fields_stay_private() {
     transactions.extend(sign_all(
         node,
         &alice,
-        vec![Box::new(|_| Call::Transfer { to: visible, amount: Balance(ONE) })],
+        vec![Box::new(|_| Call::Accounts(AccountsCall::Transfer { to: visible, amount: Balance(ONE) }))],
     ));
     for transaction in &transactions {
         let (code, body) = node.submit(transaction);

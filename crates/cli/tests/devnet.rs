@@ -8,8 +8,8 @@ use std::time::Duration;
 use support::{Process, pair, temp_dir, transfer, unhex, wait_until};
 use veil_light_client::LightClientError;
 use veil_primitives::{
-    Attestation, Call, ContractId, Hash, Header, KeyEpoch, Message, Origin, RegistrationInfo, SenderId, SignedEgress,
-    SystemTopic, Topic, Transaction,
+    Attestation, Call, ContractId, ContractsCall, Hash, Header, KeyEpoch, Message, Origin, RegistrationInfo,
+    RegistryCall, SenderId, SignedEgress, SystemTopic, Topic, Transaction,
     contract::{CommandMessage, ContractMessage},
     decode_strict,
     log::{LogPeaks, RangeError},
@@ -46,12 +46,25 @@ fn devnet_transfers_refusals_and_restart() {
     let mut wrong_chain = transfer(chain, &alice, 1, bob.public(), 1);
     wrong_chain.transaction.genesis = veil_primitives::Hash([7; 32]);
     wrong_chain = alice.sign_transaction(wrong_chain.transaction);
+    let oversized = alice.sign_transaction(Transaction {
+        genesis: chain,
+        signer: alice.public(),
+        nonce: 1,
+        call: Call::Contracts(ContractsCall::Command {
+            contract: ContractId([1; 32]),
+            payload: vec![0; 330_000].try_into().unwrap(),
+            fuel: 0,
+            value: veil_primitives::Balance::ZERO,
+        }),
+    });
     let cases = [
         (node.post("/v1/transactions", &serde_json::json!({ "transaction": "0x00ff" })), "malformed transaction"),
         (
             node.post("/v1/transactions", &serde_json::json!({ "transaction": format!("0x{}", "00".repeat(330_000)) })),
-            "the limit is",
+            "malformed transaction",
         ),
+        // Well formed, but larger than the chain's parameters allow.
+        (node.submit(&oversized), "the limit is"),
         (node.post("/v1/transactions", &serde_json::json!({ "nonsense": 1 })), "missing field"),
         (node.submit(&wrong_signature), "bad signature"),
         (node.submit(&wrong_chain), "is for chain"),
@@ -168,12 +181,12 @@ fn topic_messages_verify_with_the_light_client() {
             genesis: chain,
             signer: alice.public(),
             nonce,
-            call: Call::Command {
+            call: Call::Contracts(ContractsCall::Command {
                 contract,
                 payload: payload.to_vec().try_into().unwrap(),
                 fuel: 0,
                 value: veil_primitives::Balance::ZERO,
-            },
+            }),
         })
     };
     // Commands go to existing contracts only. The development gatekeeper opens the first key
@@ -196,7 +209,7 @@ fn topic_messages_verify_with_the_light_client() {
     assert_eq!(post(&opening).0, 202);
     let worker_key = veil_crypto::RuntimeSigner::from_seed(&veil_crypto::SecretBytes::new([0x5a; 32]));
     let worker = worker_key.public();
-    let register = Call::RegisterWorker {
+    let register = Call::Registry(RegistryCall::RegisterWorker {
         info: RegistrationInfo {
             signing_key: worker,
             agreement_key: [0x5b; 32],
@@ -204,7 +217,7 @@ fn topic_messages_verify_with_the_light_client() {
             operator: alice.public(),
         },
         attestation: Attestation::InsecureSoftware,
-    };
+    });
     let tx = alice.sign_transaction(Transaction { genesis: chain, signer: alice.public(), nonce: 0, call: register });
     assert_eq!(node.submit(&tx).0, 202);
     node.wait_finalized(&tx.hash(), Duration::from_secs(30));
@@ -236,12 +249,15 @@ fn topic_messages_verify_with_the_light_client() {
         s == 200 && body["next_sequence"] == 2
     });
     let setup = [
-        Call::FormCluster { cluster: veil_primitives::ClusterId(1), workers: vec![worker].try_into().unwrap() },
-        Call::AssignContract {
+        Call::Contracts(ContractsCall::FormCluster {
+            cluster: veil_primitives::ClusterId(1),
+            workers: vec![worker].try_into().unwrap(),
+        }),
+        Call::Contracts(ContractsCall::AssignContract {
             contract,
             code: veil_primitives::contract::builtin_code_hash("notes"),
             cluster: veil_primitives::ClusterId(1),
-        },
+        }),
     ];
     for (nonce, call) in setup.into_iter().enumerate() {
         let nonce = nonce as u64 + 1;
@@ -433,7 +449,7 @@ fn worker_registration_on_devnets() {
             genesis: chain,
             signer: alice.public(),
             nonce,
-            call: Call::RegisterWorker { info, attestation },
+            call: Call::Registry(RegistryCall::RegisterWorker { info, attestation }),
         })
     };
     let chain = node.chain_id();

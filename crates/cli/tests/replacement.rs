@@ -120,7 +120,7 @@ fn a_killed_worker_is_replaced_and_the_token_goes_on() {
     // A rotation by the admin: a fresh master key from either gatekeeper, new keys for the cluster
     // and the token; both replicas re-encrypt the token's state and take transfers sealed to the
     // new key, and a transfer sealed to the old key still works in the grace period.
-    submit(node, &pair("//Alice"), |_| veil_primitives::Call::RotateKeys);
+    submit(node, &pair("//Alice"), |_| veil_primitives::Call::Epochs(veil_primitives::EpochsCall::RotateKeys));
     let path = format!("/v1/contracts/{token}");
     let view = node.wait_for(&path, Duration::from_secs(60), |_, body| body["keys"]["epoch"] == 1);
     let rotated = support::CommandKey {

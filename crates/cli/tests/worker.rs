@@ -16,7 +16,8 @@ use veil_crypto::{
     confidential::{AnswerResult, ContractKeys, KeyMessage},
 };
 use veil_primitives::{
-    Call, ClusterId, ContractId, Origin, SenderId, Transaction, contract::builtin_code_hash, decode_strict,
+    Call, ClusterId, ContractId, ContractsCall, Origin, SenderId, Transaction, contract::builtin_code_hash,
+    decode_strict,
 };
 use veil_worker::contract::{NoteList, NotesCommand, NotesQuery};
 
@@ -103,10 +104,12 @@ fn a_confidential_contract_runs_end_to_end_and_survives_kill_9() {
     // contract; the gatekeeper is killed -9 meanwhile and restarted: its keys still arrive, once.
     let alice = pair("//Alice");
     form_cluster(&node, 1, &workers);
-    submit(&node, &alice, |_| Call::AssignContract {
-        contract: NOTES,
-        code: builtin_code_hash("notes"),
-        cluster: ClusterId(1),
+    submit(&node, &alice, |_| {
+        Call::Contracts(ContractsCall::AssignContract {
+            contract: NOTES,
+            code: builtin_code_hash("notes"),
+            cluster: ClusterId(1),
+        })
     });
     gatekeeper.kill();
     let gatekeeper = start_worker(&dir, "gatekeeper", &genesis, &["--role", "gatekeeper", "--dev-gatekeeper"], &[]);

@@ -17,7 +17,9 @@ use veil_crypto::{
     },
     random::random_bytes,
 };
-use veil_primitives::{AccountId, Balance, Call, ClusterId, ContractId, Hash, Header, contract::contract_id, hashing};
+use veil_primitives::{
+    AccountId, Balance, Call, ClusterId, ContractId, ContractsCall, Hash, Header, contract::contract_id, hashing,
+};
 use veil_types::{ContractInfo, WorkerInfo};
 
 use crate::{Error, Node, Submitted, Worker};
@@ -66,7 +68,7 @@ pub fn upload(node: &Node, from: &AccountPair, wasm: &[u8]) -> Result<(Hash, Sub
             veil_primitives::contract::MAX_CODE_BYTES
         ))
     })?;
-    let submitted = node.sign_and_submit(from, Call::UploadCode { code })?;
+    let submitted = node.sign_and_submit(from, Call::Contracts(ContractsCall::UploadCode { code }))?;
     Ok((hashing::sha256(wasm), submitted))
 }
 
@@ -95,7 +97,7 @@ pub fn instantiate(
         let binding = CommandBinding { chain, contract, epoch: info.epoch, sender: from.public(), nonce };
         let sealed = seal_command(&key, &binding, argument).map_err(|e| Error::Invalid(e.to_string()))?;
         let argument = sealed.try_into().map_err(|_| Error::Invalid("the constructor argument is too large".into()))?;
-        Ok(Call::Instantiate { code, cluster, salt, fuel, argument })
+        Ok(Call::Contracts(ContractsCall::Instantiate { code, cluster, salt, fuel, argument }))
     })?;
     Ok((contract, submitted))
 }
@@ -149,7 +151,7 @@ pub fn command(
         let binding = CommandBinding { chain, contract, epoch: keys.epoch, sender: from.public(), nonce };
         let sealed = seal_command(&keys.agreement, &binding, command).map_err(|e| Error::Invalid(e.to_string()))?;
         let payload = sealed.try_into().map_err(|_| Error::Invalid("the command is too large".into()))?;
-        Ok(Call::Command { contract, payload, fuel, value })
+        Ok(Call::Contracts(ContractsCall::Command { contract, payload, fuel, value }))
     })
 }
 

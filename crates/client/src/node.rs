@@ -6,8 +6,8 @@ use std::time::{Duration, Instant};
 use veil_crypto::AccountPair;
 use veil_light_client::state::{StateProof, verify_state};
 use veil_primitives::{
-    AccountId, Block, Call, ClusterId, ContractId, Hash, Header, Message, SignedTransaction, Topic, Transaction,
-    decode_strict, log::LogPeaks, registration::Measurement, topics::TopicProof,
+    AccountId, Block, Call, ClusterId, ContractId, Hash, Header, Message, Parameters, SignedTransaction, Topic,
+    Transaction, decode_strict, log::LogPeaks, registration::Measurement, topics::TopicProof,
 };
 use veil_types::{
     AccountInfo, ClusterInfo, ContractInfo, EpochState, ReadState, Snapshot, StateError, StateKey, WorkerInfo,
@@ -183,6 +183,12 @@ impl Node {
     /// Uploaded code, by hash.
     pub fn code(&self, hash: &Hash) -> Result<Proven<Option<Vec<u8>>>, Error> {
         self.read_typed(StateKey::Code(*hash), |state| state.code(hash).map(|code| code.map(|code| code.to_vec())))
+    }
+
+    /// The chain's parameters (fees, limits, liveness windows), as the latest certified block
+    /// leaves them.
+    pub fn parameters(&self) -> Result<Proven<Parameters>, Error> {
+        self.read_typed(StateKey::Parameters, |state| state.parameters())
     }
 
     /// The key epochs.

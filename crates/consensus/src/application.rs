@@ -24,7 +24,7 @@ use std::{
     time::{Duration, SystemTime},
 };
 use veil_chain::ReadState as _;
-use veil_chain::{Chain, Snapshot, StateKey, StateReader as _, TopicInfo, messages::sibling_keys};
+use veil_chain::{Chain, Parameters, Snapshot, StateKey, StateReader as _, TopicInfo, messages::sibling_keys};
 use veil_mempool::{AdmissionError, Admitted, EgressAdmissionError, Mempool};
 use veil_primitives::{Block, Hash, Header, Message, SignedEgress, SignedTransaction, Topic, topics::TopicProof};
 
@@ -155,7 +155,7 @@ impl<S: AuthenticatedState> NodeState<S> {
     async fn build(&mut self, parent: &Digest, timestamp_ms: u64) -> Result<Block, String> {
         let parent_header = self.headers.get(parent).ok_or("parent header unknown")?.clone();
         let pending = self.pending_state_at(parent).await?;
-        let economics = &self.chain.genesis().economics;
+        let economics = &pending.parameters().map_err(|e| e.to_string())?.economics;
         let candidates =
             self.mempool.ready(&pending, economics.max_block_transactions as usize).map_err(|e| e.to_string())?;
         let egress =
@@ -289,6 +289,13 @@ impl<S: AuthenticatedState> NodeState<S> {
         self.state.root()
     }
 
+    /// The parameters a block on `parent` executes under: those in the parent's post-state.
+    async fn parameters_after(&self, parent: &Digest) -> Result<Parameters, String> {
+        let keys = BTreeSet::from([StateKey::Parameters.to_bytes()]);
+        let snapshot = self.state.read(parent, &keys).await.map_err(|e| e.to_string())?;
+        snapshot.parameters().map_err(|e| e.to_string())
+    }
+
     /// Reads committed state.
     pub async fn read(&self, keys: &BTreeSet<Vec<u8>>) -> Result<veil_chain::Snapshot, StateStoreError> {
         self.state.read(&self.state.committed().0, keys).await
@@ -363,11 +370,15 @@ impl<S: AuthenticatedState> Node<S> {
             .dependent_keys(&snapshot, std::slice::from_ref(&tx))
             .map_err(|error| AdmissionError::Invalid(veil_chain::TransactionError::State(error)))?;
         snapshot.extend(guard.read(&dependent.into_iter().collect()).await.map_err(store_error)?);
-        if !matches!(tx.transaction.call, veil_primitives::Call::Transfer { .. }) {
+        if !matches!(
+            tx.transaction.call,
+            veil_primitives::Call::Accounts(veil_primitives::AccountsCall::Transfer { .. })
+        ) {
             let mut overlay = veil_chain::state::Overlay::new(&snapshot);
             let next = overlay.account(&tx.transaction.signer).map_err(veil_chain::TransactionError::State)?.nonce;
             if tx.transaction.nonce == next {
-                let mut outbox = veil_chain::Outbox::at(guard.finalized.height + 1, guard.finalized.timestamp_ms);
+                let parameters = snapshot.parameters().map_err(veil_chain::TransactionError::State)?;
+                let mut outbox = veil_chain::Outbox::after(&guard.finalized, guard.finalized.timestamp_ms, parameters);
                 guard.chain.apply(&mut overlay, &mut outbox, &tx)?;
             }
         }
@@ -442,7 +453,14 @@ impl<E: Metrics + Spawner + Clock, S: AuthenticatedState> Application<E> for Nod
             return None;
         }
         // Pace empty-handed leaders: no block sooner than the minimum interval after its parent.
-        let interval = self.inner.lock().await.chain.genesis().economics.min_block_interval_ms.max(1);
+        let parameters = self.inner.lock().await.parameters_after(&parent.digest()).await;
+        let interval = match parameters {
+            Ok(parameters) => parameters.economics.min_block_interval_ms.max(1),
+            Err(error) => {
+                tracing::warn!(%error, "cannot read the parameters to build on");
+                return None;
+            }
+        };
         let earliest = parent.inner().block().header.timestamp_ms + interval;
         let now = millis(runtime.current());
         if earliest > now {
@@ -471,7 +489,13 @@ impl<E: Metrics + Spawner + Clock, S: AuthenticatedState> Application<E> for Nod
         }
         // A block slightly ahead of our clock is waited for, not refused: clocks differ a little.
         let block = block.inner().block().clone();
-        let drift = self.inner.lock().await.chain.genesis().economics.max_timestamp_drift_ms;
+        let drift = match self.inner.lock().await.parameters_after(&parent.digest()).await {
+            Ok(parameters) => parameters.economics.max_timestamp_drift_ms,
+            Err(error) => {
+                tracing::warn!(%error, "cannot read the parameters to verify with");
+                return false;
+            }
+        };
         let now = millis(runtime.current());
         let earliest = block.header.timestamp_ms.saturating_sub(drift);
         if earliest > now {

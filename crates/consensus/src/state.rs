@@ -346,7 +346,9 @@ mod tests {
             let execute = |snapshot: Snapshot, nonce: u64, amount: u128| {
                 let tx = transfer(&chain, &alice, nonce, bob.public(), Balance(amount));
                 let mut overlay = Overlay::new(&snapshot);
-                chain.apply(&mut overlay, &mut veil_chain::Outbox::default(), &tx).map(|_| overlay.into_changes())
+                chain
+                    .apply(&mut overlay, &mut veil_chain::Outbox::new(1, 1, 0, chain.genesis().parameters()), &tx)
+                    .map(|_| overlay.into_changes())
             };
             let mut touched = keys.clone();
             touched.extend(chain.keys_touched(&[transfer(&chain, &alice, 0, bob.public(), Balance(1))], &[]));

@@ -10,17 +10,10 @@
 use parity_scale_codec::{Decode, Encode};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeSet;
-use veil_primitives::{
-    AccountId, Balance, Hash, Measurement, SenderId,
-    block::{MAX_BLOCK_EGRESS, MAX_BLOCK_TRANSACTIONS},
-    epoch::MAX_GATEKEEPERS,
-    hashing::sha256,
-    message::MAX_MESSAGE_PAYLOAD,
-};
-
-/// The largest `max_egress_bytes` a genesis may set: a differing copy must still fit, with its
-/// evidence, in one discrepancy message.
-pub const MAX_EGRESS_BYTES: u32 = (MAX_MESSAGE_PAYLOAD / 2) as u32;
+/// The parameter sections of a genesis file: their first values; the chain keeps the current ones
+/// in its state.
+pub use veil_primitives::parameters::{Economics, KeyRules, Liveness, MAX_EGRESS_BYTES, ParameterError, Parameters};
+use veil_primitives::{AccountId, Balance, Hash, Measurement, SenderId, epoch::MAX_GATEKEEPERS, hashing::sha256};
 
 /// One validator of the genesis set.
 #[derive(Clone, Debug, PartialEq, Eq, Encode, Decode, Serialize, Deserialize)]
@@ -86,30 +79,6 @@ pub struct RegistrationRules {
     pub insecure_lifetime_ms: u64,
 }
 
-/// When keys rotate and how long the keys of the epoch before stay usable.
-#[derive(Clone, Debug, PartialEq, Eq, Encode, Decode, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct KeyRules {
-    /// Rotate every key this long after the current epoch opened (0: only on demand).
-    pub rotation_interval_ms: u64,
-    /// The account whose `RotateKeys` transactions rotate keys on demand (until governance takes
-    /// over).
-    pub rotation_admin: AccountId,
-    /// How long after a new epoch opens the previous epoch's keys still open commands; then they
-    /// are destroyed everywhere and commands sealed to them are refused.
-    pub grace_ms: u64,
-}
-
-/// How the chain tells that a worker is alive.
-#[derive(Clone, Debug, PartialEq, Eq, Encode, Decode, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Liveness {
-    /// How often a worker sends a heartbeat, by block time.
-    pub heartbeat_interval_ms: u64,
-    /// A cluster worker silent for longer than this may be reported offline and replaced.
-    pub offline_after_ms: u64,
-}
-
 /// Serde through `Display` and `FromStr`, for ids that have a text form.
 mod as_text {
     use serde::{Deserialize, Deserializer, Serializer, de::Error};
@@ -125,76 +94,6 @@ mod as_text {
         D: Deserializer<'de>,
     {
         String::deserialize(deserializer)?.parse().map_err(D::Error::custom)
-    }
-}
-
-/// Every economic parameter of the chain.
-#[derive(Clone, Debug, PartialEq, Eq, Encode, Decode, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Economics {
-    /// Fee charged per transaction, before the size part.
-    pub transaction_base_fee: Balance,
-    /// Fee charged per byte of the encoded signed transaction.
-    pub transaction_byte_fee: Balance,
-    /// Share of each fee that goes to the worker reward pot, in percent.
-    pub worker_fee_percent: u8,
-    /// Share of each fee that goes to the gatekeeper reward pot, in percent.
-    pub gatekeeper_fee_percent: u8,
-    /// Share of each fee that is burned, in percent; rounding remainders are burned too.
-    pub burn_fee_percent: u8,
-    /// Annual inflation in the first year, in parts per billion (5% = 50,000,000).
-    pub inflation_start_ppb: u32,
-    /// The inflation floor, in parts per billion (3.25% = 32,500,000). It pays gatekeepers; the part
-    /// above it (halving every year) pays workers.
-    pub inflation_floor_ppb: u32,
-    /// How far a block's timestamp may run ahead of a validator's clock.
-    pub max_timestamp_drift_ms: u64,
-    /// The least time between a block and its parent: a proposer waits this long, so an idle
-    /// network makes a few empty blocks a second, not as many as consensus can finalize.
-    pub min_block_interval_ms: u64,
-    /// The largest encoded signed transaction (room for the largest contract module).
-    pub max_transaction_bytes: u32,
-    /// The most transactions in one block.
-    pub max_block_transactions: u32,
-    /// The largest encoded signed egress.
-    pub max_egress_bytes: u32,
-    /// The most egress copies in one block.
-    pub max_block_egress: u32,
-    /// The rate limit of fee-free egress: the most copies of one sender in one block (accepted
-    /// ones and discrepancies alike); the rest wait in the mempool for later blocks.
-    pub max_egress_per_sender_per_block: u32,
-    /// How many of a sender's latest sequence numbers keep the hash of their accepted copy, so a
-    /// differing copy is recognised; an older copy is refused as stale.
-    pub egress_window: u64,
-    /// What one unit of contract fuel costs; a command's or constructor's fuel limit is prepaid at
-    /// this price and goes to the worker pot.
-    pub fuel_price: Balance,
-    /// The most fuel one command or constructor may carry.
-    pub max_command_fuel: u64,
-}
-
-impl Default for Economics {
-    /// The brief's defaults: fees split 65 / 15 / 20, inflation 5% falling to a 3.25% floor.
-    fn default() -> Self {
-        Self {
-            transaction_base_fee: Balance(1_000_000_000),
-            transaction_byte_fee: Balance(1_000_000),
-            worker_fee_percent: 65,
-            gatekeeper_fee_percent: 15,
-            burn_fee_percent: 20,
-            inflation_start_ppb: 50_000_000,
-            inflation_floor_ppb: 32_500_000,
-            max_timestamp_drift_ms: 2_000,
-            min_block_interval_ms: 200,
-            max_transaction_bytes: 320 * 1024,
-            max_block_transactions: 2_048,
-            max_egress_bytes: 64 * 1024,
-            max_block_egress: 1_024,
-            max_egress_per_sender_per_block: 64,
-            egress_window: 1_024,
-            fuel_price: Balance(10),
-            max_command_fuel: 2_000_000_000,
-        }
     }
 }
 
@@ -232,23 +131,12 @@ pub struct Genesis {
 /// Why a genesis configuration is unusable.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum GenesisError {
+    /// A parameter section breaks a rule.
+    #[error(transparent)]
+    Parameters(#[from] ParameterError),
     /// The file is not valid TOML for a genesis configuration.
     #[error("genesis file: {0}")]
     Parse(String),
-    /// Fee shares that do not add up to 100.
-    #[error("fee shares add up to {0}%, not 100%")]
-    FeeShares(u32),
-    /// An inflation floor above the starting rate.
-    #[error("inflation floor ({floor} ppb) is above the starting rate ({start} ppb)")]
-    Inflation {
-        /// The floor.
-        floor: u32,
-        /// The starting rate.
-        start: u32,
-    },
-    /// A block limit the block format cannot carry.
-    #[error("max_block_transactions {0} is outside 1..={MAX_BLOCK_TRANSACTIONS}")]
-    BlockLimit(u32),
     /// No validators.
     #[error("the validator set is empty")]
     NoValidators,
@@ -264,12 +152,6 @@ pub enum GenesisError {
     /// An empty namespace.
     #[error("the network namespace is empty")]
     EmptyNamespace,
-    /// An egress limit out of range.
-    #[error("egress limits: {0}")]
-    EgressLimit(&'static str),
-    /// A zero lifetime for software registrations.
-    #[error("registration.insecure_lifetime_ms must be at least 1")]
-    InsecureLifetime,
     /// The same sender twice.
     #[error("sender {0} is registered twice")]
     DuplicateSender(SenderId),
@@ -279,12 +161,6 @@ pub enum GenesisError {
     /// A gatekeeper sender whose key is not its identity.
     #[error("gatekeeper sender {0} must sign with its own identity key")]
     GatekeeperKey(SenderId),
-    /// Liveness windows that cannot work.
-    #[error("liveness: heartbeat_interval_ms must be at least 1 and below offline_after_ms")]
-    Liveness,
-    /// A grace period of zero.
-    #[error("keys.grace_ms must be at least 1")]
-    Grace,
 }
 
 impl Genesis {
@@ -300,35 +176,19 @@ impl Genesis {
         toml::to_string(self).unwrap_or_else(|error| format!("# cannot render genesis: {error}"))
     }
 
+    /// The parameters the chain starts from.
+    pub fn parameters(&self) -> Parameters {
+        Parameters {
+            economics: self.economics.clone(),
+            keys: self.keys.clone(),
+            liveness: self.liveness.clone(),
+            insecure_lifetime_ms: self.registration.insecure_lifetime_ms,
+        }
+    }
+
     /// Checks every rule a usable genesis must meet.
     pub fn validate(&self) -> Result<(), GenesisError> {
-        let e = &self.economics;
-        let shares =
-            u32::from(e.worker_fee_percent) + u32::from(e.gatekeeper_fee_percent) + u32::from(e.burn_fee_percent);
-        if shares != 100 {
-            return Err(GenesisError::FeeShares(shares));
-        }
-        if e.inflation_floor_ppb > e.inflation_start_ppb {
-            return Err(GenesisError::Inflation { floor: e.inflation_floor_ppb, start: e.inflation_start_ppb });
-        }
-        if e.max_block_transactions == 0 || e.max_block_transactions as usize > MAX_BLOCK_TRANSACTIONS {
-            return Err(GenesisError::BlockLimit(e.max_block_transactions));
-        }
-        if e.max_egress_bytes == 0 || e.max_egress_bytes > MAX_EGRESS_BYTES {
-            return Err(GenesisError::EgressLimit("max_egress_bytes must be between 1 and 524288"));
-        }
-        if e.max_block_egress == 0 || e.max_block_egress as usize > MAX_BLOCK_EGRESS {
-            return Err(GenesisError::EgressLimit("max_block_egress must be between 1 and 4096"));
-        }
-        if e.max_egress_per_sender_per_block == 0 {
-            return Err(GenesisError::EgressLimit("max_egress_per_sender_per_block must be at least 1"));
-        }
-        if e.egress_window == 0 {
-            return Err(GenesisError::EgressLimit("egress_window must be at least 1"));
-        }
-        if self.registration.insecure_lifetime_ms == 0 {
-            return Err(GenesisError::InsecureLifetime);
-        }
+        self.parameters().validate()?;
         let mut senders = BTreeSet::new();
         for entry in &self.senders {
             if !senders.insert(entry.sender) {
@@ -346,13 +206,6 @@ impl Genesis {
         let gatekeepers = self.gatekeeper_identities().len();
         if !(1..=MAX_GATEKEEPERS).contains(&gatekeepers) {
             return Err(GenesisError::GatekeeperCount(gatekeepers));
-        }
-        let liveness = &self.liveness;
-        if liveness.heartbeat_interval_ms == 0 || liveness.heartbeat_interval_ms >= liveness.offline_after_ms {
-            return Err(GenesisError::Liveness);
-        }
-        if self.keys.grace_ms == 0 {
-            return Err(GenesisError::Grace);
         }
         if self.network.namespace.is_empty() {
             return Err(GenesisError::EmptyNamespace);
@@ -438,10 +291,10 @@ mod tests {
     fn invalid_genesis_is_named() {
         let mut g = sample();
         g.economics.burn_fee_percent = 30;
-        assert_eq!(g.validate(), Err(GenesisError::FeeShares(110)));
+        assert_eq!(g.validate(), Err(GenesisError::Parameters(ParameterError::FeeShares(110))));
         let mut g = sample();
         g.economics.inflation_floor_ppb = g.economics.inflation_start_ppb + 1;
-        assert!(matches!(g.validate(), Err(GenesisError::Inflation { .. })));
+        assert!(matches!(g.validate(), Err(GenesisError::Parameters(ParameterError::Inflation { .. }))));
         let mut g = sample();
         g.validators.push(g.validators[0].clone());
         assert!(matches!(g.validate(), Err(GenesisError::DuplicateValidator(_))));
@@ -456,13 +309,13 @@ mod tests {
         assert_eq!(g.validate(), Err(GenesisError::NoValidators));
         let mut g = sample();
         g.economics.max_block_transactions = 0;
-        assert_eq!(g.validate(), Err(GenesisError::BlockLimit(0)));
+        assert_eq!(g.validate(), Err(GenesisError::Parameters(ParameterError::BlockLimit(0))));
         let mut g = sample();
         g.economics.max_egress_bytes = MAX_EGRESS_BYTES + 1;
-        assert!(matches!(g.validate(), Err(GenesisError::EgressLimit(_))));
+        assert!(matches!(g.validate(), Err(GenesisError::Parameters(ParameterError::EgressLimit(_)))));
         let mut g = sample();
         g.economics.egress_window = 0;
-        assert!(matches!(g.validate(), Err(GenesisError::EgressLimit(_))));
+        assert!(matches!(g.validate(), Err(GenesisError::Parameters(ParameterError::EgressLimit(_)))));
         let mut g = sample();
         let sender = GenesisSender { sender: SenderId::Gatekeeper([1; 32]), key: [1; 32], epoch: 0 };
         g.senders = vec![sender.clone(), sender];
@@ -475,10 +328,10 @@ mod tests {
         assert!(matches!(g.validate(), Err(GenesisError::GatekeeperKey(_))));
         let mut g = sample();
         g.liveness.heartbeat_interval_ms = g.liveness.offline_after_ms;
-        assert_eq!(g.validate(), Err(GenesisError::Liveness));
+        assert_eq!(g.validate(), Err(GenesisError::Parameters(ParameterError::Liveness)));
         let mut g = sample();
         g.keys.grace_ms = 0;
-        assert_eq!(g.validate(), Err(GenesisError::Grace));
+        assert_eq!(g.validate(), Err(GenesisError::Parameters(ParameterError::Grace)));
     }
 
     #[test]

@@ -24,7 +24,7 @@ use parity_scale_codec::Encode;
 use std::collections::BTreeSet;
 use std::collections::{BTreeMap, HashMap};
 use veil_chain::ReadState as _;
-use veil_chain::{Chain, EgressError, StateError, StateKey, StateReader, TransactionError, state::Overlay};
+use veil_chain::{Chain, EgressError, StateError, StateKey, StateReader, TransactionError, fees, state::Overlay};
 use veil_primitives::{AccountId, Balance, Hash, Nonce, SenderId, SignedEgress, SignedTransaction};
 
 /// Size limits of the pool.
@@ -171,11 +171,15 @@ impl Mempool {
     }
 
     /// The state keys [`Mempool::ready`], [`Mempool::ready_egress`] and [`Mempool::prune`] read:
-    /// every account with pending transactions, and every pending egress copy's sender and records.
+    /// the parameters, every account with pending transactions, and every pending egress copy's
+    /// sender and records.
     pub fn pending_keys(&self) -> BTreeSet<Vec<u8>> {
         let accounts = self.by_account.keys().map(|account| StateKey::Account(*account).to_bytes());
         let egress = self.egress.values().flat_map(|numbers| numbers.values().flatten());
-        accounts.chain(egress.flat_map(|pending| self.chain.egress_keys(&pending.copy))).collect()
+        let mut keys: BTreeSet<Vec<u8>> =
+            accounts.chain(egress.flat_map(|pending| self.chain.egress_keys(&pending.copy))).collect();
+        keys.insert(StateKey::Parameters.to_bytes());
+        keys
     }
 
     /// Whether `hash` is pending.
@@ -184,18 +188,16 @@ impl Mempool {
     }
 
     /// Checks `tx` against `state` (the latest finalized state) and admits it, or says why not.
-    pub fn insert<R: StateReader + ?Sized>(
-        &mut self,
-        state: &R,
-        tx: SignedTransaction,
-    ) -> Result<Admitted, AdmissionError> {
+    pub fn insert(&mut self, state: &dyn StateReader, tx: SignedTransaction) -> Result<Admitted, AdmissionError> {
         let hash = tx.hash();
         if self.by_hash.contains_key(&hash) {
             return Err(AdmissionError::AlreadyPending(hash));
         }
         self.chain.check_stateless(&tx)?;
+        let parameters = state.parameters().map_err(TransactionError::State)?;
+        Chain::check_size(&parameters, &tx)?;
         let bytes = tx.encoded_size();
-        let cost = self.chain.cost(&tx)?.total;
+        let cost = fees::cost(&parameters.economics, &tx).map_err(TransactionError::from)?.total;
 
         let signer = tx.transaction.signer;
         let nonce = tx.transaction.nonce;
@@ -240,7 +242,7 @@ impl Mempool {
 
     /// Up to `max` transactions a proposer can include on top of `state`: per account, the
     /// consecutive nonces from its next nonce, interleaved across accounts by arrival.
-    pub fn ready<R: StateReader + ?Sized>(&self, state: &R, max: usize) -> Result<Vec<SignedTransaction>, StateError> {
+    pub fn ready(&self, state: &dyn StateReader, max: usize) -> Result<Vec<SignedTransaction>, StateError> {
         let overlay = Overlay::new(state);
         let mut runs = Vec::new();
         for (account, pending) in &self.by_account {
@@ -272,9 +274,9 @@ impl Mempool {
 
     /// Checks `copy` against `state` (the latest finalized state, holding at least
     /// `Chain::egress_keys`) and admits it, or says why not.
-    pub fn insert_egress<R: StateReader + ?Sized>(
+    pub fn insert_egress(
         &mut self,
-        state: &R,
+        state: &dyn StateReader,
         copy: SignedEgress,
     ) -> Result<Admitted, EgressAdmissionError> {
         let hash = copy.hash();
@@ -316,13 +318,9 @@ impl Mempool {
     /// per-block quota, lowest sequence numbers first, copies of one number in arrival order (the
     /// chain accepts the first and records a differing later one as a discrepancy). Numbers after a
     /// gap wait.
-    pub fn ready_egress<R: StateReader + ?Sized>(
-        &self,
-        state: &R,
-        max: usize,
-    ) -> Result<Vec<SignedEgress>, StateError> {
+    pub fn ready_egress(&self, state: &dyn StateReader, max: usize) -> Result<Vec<SignedEgress>, StateError> {
         let overlay = Overlay::new(state);
-        let quota = self.chain.genesis().economics.max_egress_per_sender_per_block as usize;
+        let quota = overlay.parameters()?.economics.max_egress_per_sender_per_block as usize;
         let mut chosen = Vec::new();
         for (sender, numbers) in &self.egress {
             let Some(info) = overlay.sender(sender)? else { continue };
@@ -348,7 +346,7 @@ impl Mempool {
     /// Drops what `state` (the newest finalized state) made stale: every pending transaction whose
     /// nonce its account has used, and every egress copy the chain would no longer take (parked
     /// ones stay). `state` holds at least [`Mempool::pending_keys`]. Returns the hashes dropped.
-    pub fn prune<R: StateReader + ?Sized>(&mut self, state: &R) -> Result<Vec<Hash>, StateError> {
+    pub fn prune(&mut self, state: &dyn StateReader) -> Result<Vec<Hash>, StateError> {
         let overlay = Overlay::new(state);
         let mut dropped = Vec::new();
         let accounts: Vec<AccountId> = self.by_account.keys().copied().collect();

@@ -35,7 +35,7 @@ use veil_consensus::{
 };
 use veil_mempool::{AdmissionError, Admitted, EgressAdmissionError};
 use veil_primitives::{
-    AccountId, Block, Call, ClusterId, ContractId, Hash, Header, SenderId, SignedTransaction, Topic, decode_strict,
+    AccountId, Block, ClusterId, ContractId, Hash, Header, SenderId, SignedTransaction, Topic, decode_strict,
     epoch::{MAX_SNAPSHOT_BYTES, SealedSnapshot},
 };
 
@@ -208,91 +208,50 @@ pub struct TransactionView {
     pub signer: String,
     /// Its nonce.
     pub nonce: u64,
-    /// Call kind: `transfer` or `command`.
+    /// The chain module the call belongs to: `accounts`, `registry`, `contracts`, `epochs` or
+    /// `parameters`.
+    pub module: String,
+    /// The call: `transfer`, `command`, `register_worker`, `allow_measurement`,
+    /// `disallow_measurement`, `form_cluster`, `upload_code`, `instantiate`, `assign_contract`,
+    /// `rotate_keys`, `report_offline` or `set_parameters`.
     pub call: String,
     /// Recipient of a transfer.
     pub to: Option<String>,
-    /// Amount of a transfer, in the smallest unit, as a decimal string.
+    /// Native tokens moved (a transfer's amount, a command's value), in the smallest unit, as a
+    /// decimal string.
     pub amount: Option<String>,
-    /// Contract of a command.
+    /// Contract a command addresses, an instantiation creates or an assignment runs.
     pub contract: Option<String>,
     /// Payload of a command, `0x` hex.
     pub payload: Option<String>,
-    /// The worker (signing key) a registration is for.
+    /// The worker (signing key) a registration or an offline report is for.
     pub worker: Option<String>,
     /// Fuel prepaid by a command or instantiation.
     pub fuel: Option<u64>,
-    /// Code hash of an upload or instantiation.
+    /// Code hash of an upload, instantiation or assignment.
     pub code: Option<String>,
-    /// Cluster of a formation or instantiation.
+    /// Cluster of a formation, instantiation, assignment or offline report.
     pub cluster: Option<u32>,
 }
 
 impl TransactionView {
     fn from_transaction(tx: &SignedTransaction) -> Self {
-        let mut view = Self {
+        let summary = tx.transaction.call.summary(&tx.transaction.signer);
+        Self {
             hash: tx.hash().to_string(),
             signer: tx.transaction.signer.to_string(),
             nonce: tx.transaction.nonce,
-            call: String::new(),
-            to: None,
-            amount: None,
-            contract: None,
-            payload: None,
-            worker: None,
-            fuel: None,
-            code: None,
-            cluster: None,
-        };
-        match &tx.transaction.call {
-            Call::Transfer { to, amount } => {
-                view.call = "transfer".into();
-                view.to = Some(to.to_string());
-                view.amount = Some(amount.0.to_string());
-            }
-            Call::Command { contract, payload, fuel, value } => {
-                view.call = "command".into();
-                view.contract = Some(contract.to_string());
-                view.payload = Some(hex0x(&payload[..]));
-                view.fuel = Some(*fuel);
-                view.amount = Some(value.0.to_string());
-            }
-            Call::FormCluster { cluster, .. } => {
-                view.call = "form_cluster".into();
-                view.cluster = Some(cluster.0);
-            }
-            Call::UploadCode { code } => {
-                view.call = "upload_code".into();
-                view.code = Some(veil_primitives::hashing::sha256(code).to_string());
-            }
-            Call::Instantiate { code, cluster, salt, fuel, .. } => {
-                view.call = "instantiate".into();
-                view.code = Some(code.to_string());
-                view.cluster = Some(cluster.0);
-                view.fuel = Some(*fuel);
-                let contract = veil_primitives::contract::contract_id(&tx.transaction.signer, code, salt);
-                view.contract = Some(contract.to_string());
-            }
-            Call::RegisterWorker { info, .. } => {
-                view.call = "register_worker".into();
-                view.worker = Some(hex0x(info.signing_key));
-            }
-            Call::SetMeasurementAllowed { allowed, .. } => {
-                view.call = if *allowed { "allow_measurement" } else { "disallow_measurement" }.into();
-            }
-            Call::AssignContract { contract, cluster, .. } => {
-                view.call = "assign_contract".into();
-                view.contract = Some(contract.to_string());
-                view.cluster = Some(cluster.0);
-            }
-            Call::RotateKeys => view.call = "rotate_keys".into(),
-            Call::ReportOffline { cluster, worker } => {
-                view.call = "report_offline".into();
-                view.cluster = Some(cluster.0);
-                view.worker = Some(hex0x(worker));
-            }
+            module: summary.module.into(),
+            call: summary.name.into(),
+            to: summary.to.map(|to| to.to_string()),
+            amount: summary.amount.map(|amount| amount.0.to_string()),
+            contract: summary.contract.map(|contract| contract.to_string()),
+            payload: summary.payload.map(hex0x),
+            worker: summary.worker.map(hex0x),
+            fuel: summary.fuel,
+            code: summary.code.map(|code| code.to_string()),
+            cluster: summary.cluster.map(|cluster| cluster.0),
         }
-        view
     }
 }
 
@@ -495,10 +454,11 @@ async fn cluster(State(api): State<ApiState>, Path(number): Path<String>) -> Res
     let snapshot = node.read(&BTreeSet::from([StateKey::Cluster(id).to_bytes()])).await.map_err(internal)?;
     let info =
         snapshot.cluster(id).map_err(internal)?.ok_or_else(|| not_found(format!("cluster {number} has not formed")))?;
-    let keys = info.workers.iter().map(|worker| StateKey::Worker(*worker).to_bytes()).collect();
+    let mut keys: BTreeSet<Vec<u8>> = info.workers.iter().map(|worker| StateKey::Worker(*worker).to_bytes()).collect();
+    keys.insert(StateKey::Parameters.to_bytes());
     let records = node.read(&keys).await.map_err(internal)?;
     let header = node.finalized_header();
-    let window_ms = node.chain().genesis().liveness.offline_after_ms;
+    let window_ms = records.parameters().map_err(internal)?.liveness.offline_after_ms;
     let mut workers = Vec::new();
     for worker in info.workers.iter() {
         let record = records.worker(worker).map_err(internal)?;

@@ -73,7 +73,7 @@ pub struct Block {
 mod tests {
     use super::*;
     use crate::{
-        AccountId, Balance, Call, ClusterId, ContractId, Egress, KeyEpoch, SenderId, Topic, Transaction,
+        AccountId, AccountsCall, Balance, Call, ClusterId, ContractId, Egress, KeyEpoch, SenderId, Topic, Transaction,
         codec::{DecodeError, decode_strict, strict_check},
     };
     use proptest::prelude::*;
@@ -84,7 +84,7 @@ mod tests {
                 genesis: Hash([seed; 32]),
                 signer: AccountId([i as u8; 32]),
                 nonce: i as u64,
-                call: Call::Transfer { to: AccountId([seed; 32]), amount: Balance(i as u128) },
+                call: Call::Accounts(AccountsCall::Transfer { to: AccountId([seed; 32]), amount: Balance(i as u128) }),
             },
             signature: [seed; 64],
         };

@@ -35,9 +35,9 @@ pub enum DecodeError {
 ///
 /// ```
 /// use parity_scale_codec::Encode;
-/// use veil_primitives::{AccountId, Balance, Call, DecodeError, decode_strict};
+/// use veil_primitives::{AccountId, AccountsCall, Balance, Call, DecodeError, decode_strict};
 ///
-/// let call = Call::Transfer { to: AccountId([7; 32]), amount: Balance::ONE };
+/// let call = Call::Accounts(AccountsCall::Transfer { to: AccountId([7; 32]), amount: Balance::ONE });
 /// let mut bytes = call.encode();
 /// assert_eq!(decode_strict::<Call>(&bytes), Ok(call));
 ///

@@ -25,6 +25,7 @@ pub mod hashing;
 pub mod ids;
 pub mod log;
 pub mod message;
+pub mod parameters;
 pub mod registration;
 #[cfg(feature = "serde")]
 pub mod serde_hex;
@@ -38,6 +39,10 @@ pub use codec::{BoundedVec, DecodeError, decode_strict};
 pub use hashing::Hash;
 pub use ids::{AccountId, BlockHeight, ClusterId, ContractId, KeyEpoch, Nonce};
 pub use message::{Egress, Message, Origin, SenderId, SignedEgress, SystemTopic, Topic};
+pub use parameters::{Economics, KeyRules, Liveness, ParameterError, Parameters};
 pub use registration::{Attestation, Measurement, RegistrationInfo, TeeKind, WorkerRegistration};
 pub use ss58::{Ss58Error, Ss58Prefix};
-pub use transaction::{Call, SignedTransaction, Transaction};
+pub use transaction::{
+    AccountsCall, Call, CallSummary, Charges, ContractsCall, EpochsCall, ParametersCall, RegistryCall,
+    SignedTransaction, Transaction,
+};

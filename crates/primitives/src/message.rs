@@ -50,11 +50,15 @@ pub enum SystemTopic {
     /// Workers' signed heartbeats (egress from workers): the chain's evidence that they are alive.
     #[codec(index = 7)]
     Heartbeats,
+    /// The chain's parameters, published (chain origin) in the block from which a change applies:
+    /// runtimes apply the ones they share with the chain (the heartbeat interval) from here.
+    #[codec(index = 8)]
+    Parameters,
 }
 
 impl SystemTopic {
     /// Every system topic, in index order.
-    pub const ALL: [Self; 8] = [
+    pub const ALL: [Self; 9] = [
         Self::Registrations,
         Self::Assignments,
         Self::KeyEpochs,
@@ -63,6 +67,7 @@ impl SystemTopic {
         Self::Discrepancies,
         Self::Releases,
         Self::Heartbeats,
+        Self::Parameters,
     ];
 
     /// The topic's name in URLs and configuration.
@@ -76,6 +81,7 @@ impl SystemTopic {
             Self::Discrepancies => "discrepancies",
             Self::Releases => "releases",
             Self::Heartbeats => "heartbeats",
+            Self::Parameters => "parameters",
         }
     }
 }
@@ -96,7 +102,7 @@ pub enum Topic {
 pub enum IdParseError {
     /// Not a known topic.
     #[error(
-        "unknown topic {0:?}: a topic is one of registrations, assignments, key-epochs, deposits, contract-code, discrepancies, releases, heartbeats, or contract:0x<64 hex digits>"
+        "unknown topic {0:?}: a topic is one of registrations, assignments, key-epochs, deposits, contract-code, discrepancies, releases, heartbeats, parameters, or contract:0x<64 hex digits>"
     )]
     Topic(String),
     /// Not a known sender.

@@ -7,6 +7,7 @@
 //!   contracts, key epochs, topics.
 //! - [`epochs`]: when a key epoch's keys open envelopes, the one rule the chain and every runtime
 //!   apply ([`EpochHistory`]).
+//! - [`fees`]: what a transaction costs and how its fee is split, for the chain and for wallets.
 //! - [`roots`]: the Merkle roots a header commits to over its block's transactions and egress.
 //!
 //! Pure rules live here when more than one component applies them; what only the chain does (block
@@ -14,11 +15,13 @@
 //! and attestation are never dependencies: a browser links this crate.
 
 pub mod epochs;
+pub mod fees;
 pub mod records;
 pub mod roots;
 pub mod state;
 
 pub use epochs::{EpochHistory, EpochLog};
+pub use fees::{Cost, CostError, FeeSplit};
 pub use records::{
     AccountInfo, ClusterInfo, ContractInfo, ContractPublicKeys, EpochState, Issuance, MAX_EPOCH_KEYS, MAX_STANDBY,
     RewardPots, SenderInfo, TopicInfo, WorkerInfo,

@@ -10,8 +10,8 @@
 use parity_scale_codec::{Decode, Encode, MaxEncodedLen};
 use std::collections::BTreeMap;
 use veil_primitives::{
-    AccountId, BoundedVec, ClusterId, ContractId, Hash, Measurement, Message, SenderId, Topic, codec::BoundedBytes,
-    contract::MAX_CODE_BYTES, decode_strict, topics::DEPTH,
+    AccountId, BoundedVec, ClusterId, ContractId, Hash, Measurement, Message, Parameters, SenderId, Topic,
+    codec::BoundedBytes, contract::MAX_CODE_BYTES, decode_strict, topics::DEPTH,
 };
 
 use crate::records::{
@@ -75,6 +75,9 @@ pub enum StateKey {
     /// taken from the front.
     #[codec(index = 16)]
     Standby,
+    /// The chain's parameters (written at genesis, changed by the parameters module).
+    #[codec(index = 17)]
+    Parameters,
 }
 
 impl StateKey {
@@ -295,6 +298,14 @@ pub trait ReadState: StateReader {
     /// The key epochs.
     fn epochs(&self) -> Result<EpochState, StateError> {
         Ok(self.record(StateKey::Epochs)?.unwrap_or_default())
+    }
+
+    /// The chain's parameters. Genesis writes them, so their absence means a corrupt store.
+    fn parameters(&self) -> Result<Parameters, StateError> {
+        self.record(StateKey::Parameters)?.ok_or_else(|| StateError::Corrupt {
+            key: hex::encode(StateKey::Parameters.to_bytes()),
+            reason: "the chain's parameters are missing".into(),
+        })
     }
 
     /// The standby list.

@@ -70,8 +70,8 @@ use veil_crypto::{
 use veil_genesis::Genesis;
 use veil_light_client::LightClient;
 use veil_primitives::{
-    AccountId, Attestation, Balance, ClusterId, ContractId, Hash, KeyEpoch, Message, Origin, RegistrationInfo,
-    SenderId, SignedEgress, SystemTopic, Topic, WorkerRegistration,
+    AccountId, Attestation, Balance, ClusterId, ContractId, Hash, KeyEpoch, Message, Origin, Parameters,
+    RegistrationInfo, SenderId, SignedEgress, SystemTopic, Topic, WorkerRegistration,
     contract::{AssignedWorker, AssignmentMessage, BlockStamp, CommandMessage, ContractMessage, Deployment, Release},
     decode_strict,
     epoch::{EpochKey, EpochOpening, Heartbeat, MAX_SNAPSHOT_BYTES, Replacement, SealedSnapshot},
@@ -282,6 +282,7 @@ struct Saved {
     set_next: u64,
     contracts_published: Vec<(ContractId, u64)>,
     last_heartbeat_ms: u64,
+    heartbeat_interval_ms: u64,
 }
 
 #[derive(Encode, Decode)]
@@ -425,6 +426,8 @@ impl Runtime {
             set_next: 0,
             contracts_published: Vec::new(),
             last_heartbeat_ms: 0,
+            // Until the chain publishes a change on the parameters topic.
+            heartbeat_interval_ms: genesis.liveness.heartbeat_interval_ms,
         };
         Self::from_saved(genesis, saved, insecure, limits)
     }
@@ -499,7 +502,7 @@ impl Runtime {
             set_next: saved.set_next,
             contracts_published: saved.contracts_published.into_iter().collect(),
             last_heartbeat_ms: saved.last_heartbeat_ms,
-            heartbeat_interval_ms: genesis.liveness.heartbeat_interval_ms,
+            heartbeat_interval_ms: saved.heartbeat_interval_ms,
             answered: Mutex::new(BTreeMap::new()),
             refusals: VecDeque::new(),
             engine,
@@ -507,9 +510,13 @@ impl Runtime {
         };
         let topics: &[SystemTopic] = match runtime.role {
             // Releases and contract topics: where the contracts' egress lands, acknowledging it.
-            Role::Worker => {
-                &[SystemTopic::Assignments, SystemTopic::KeyEpochs, SystemTopic::Releases, SystemTopic::Heartbeats]
-            }
+            Role::Worker => &[
+                SystemTopic::Assignments,
+                SystemTopic::KeyEpochs,
+                SystemTopic::Releases,
+                SystemTopic::Heartbeats,
+                SystemTopic::Parameters,
+            ],
             Role::Gatekeeper => &[SystemTopic::Registrations, SystemTopic::Assignments, SystemTopic::KeyEpochs],
         };
         for topic in topics {
@@ -554,6 +561,7 @@ impl Runtime {
             set_next: self.set_next,
             contracts_published: self.contracts_published.iter().map(|(id, count)| (*id, *count)).collect(),
             last_heartbeat_ms: self.last_heartbeat_ms,
+            heartbeat_interval_ms: self.heartbeat_interval_ms,
         };
         zeroize::Zeroizing::new(saved.encode())
     }
@@ -976,9 +984,20 @@ impl Runtime {
                 self.acknowledge_own(message);
                 Ok(())
             }
+            (Topic::System(SystemTopic::Parameters), Role::Worker) => self.on_parameters(message),
             (Topic::Contract(contract), Role::Worker) => self.on_contract_message(contract, index, message),
             _ => Err("not a topic this runtime handles".into()),
         }
+    }
+
+    /// Applies the chain's new parameters that a runtime shares with it: the heartbeat interval.
+    fn on_parameters(&mut self, message: &Message) -> Result<(), String> {
+        if message.origin != Origin::Chain {
+            return Err("parameters come from the chain only".into());
+        }
+        let parameters: Parameters = decode_strict(&message.payload).map_err(|e| format!("parameters: {e}"))?;
+        self.heartbeat_interval_ms = parameters.liveness.heartbeat_interval_ms;
+        Ok(())
     }
 
     /// Counts this runtime's own messages proven on chain.

@@ -10,7 +10,8 @@ mod support;
 use support::{NOTES, Scenario};
 use veil_crypto::confidential::KeyMessage;
 use veil_primitives::{
-    Call, ContractId, SenderId, SignedEgress, SystemTopic, Topic, contract::builtin_code_hash, decode_strict,
+    Call, ContractId, ContractsCall, EpochsCall, SenderId, SignedEgress, SystemTopic, Topic,
+    contract::builtin_code_hash, decode_strict,
 };
 use veil_worker::runtime::Runtime;
 
@@ -80,7 +81,11 @@ fn a_late_gatekeeper_gets_the_master_key_and_both_sign_identical_outputs() {
     // A new duty: both sign the same bytes under the same number.
     let bob = scenario.bob.clone();
     let other = ContractId([0x18; 32]);
-    let assign = Call::AssignContract { contract: other, code: builtin_code_hash("notes"), cluster: support::CLUSTER };
+    let assign = Call::Contracts(ContractsCall::AssignContract {
+        contract: other,
+        code: builtin_code_hash("notes"),
+        cluster: support::CLUSTER,
+    });
     let (tx, _) = scenario.sign(&bob, assign);
     scenario.block(vec![tx]);
     apply(&scenario, &mut first);
@@ -97,7 +102,7 @@ fn a_late_gatekeeper_gets_the_master_key_and_both_sign_identical_outputs() {
 
     // Rotation: both propose; the second's proposal lands first and opens the epoch; the first
     // takes the winning key from the proposal, sealed to its epoch key.
-    let (tx, _) = scenario.sign(&bob, Call::RotateKeys);
+    let (tx, _) = scenario.sign(&bob, Call::Epochs(EpochsCall::RotateKeys));
     scenario.block(vec![tx]);
     apply(&scenario, &mut first);
     apply(&scenario, &mut second);

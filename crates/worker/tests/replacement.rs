@@ -9,7 +9,7 @@ mod support;
 use support::{CLUSTER, NOTES, Scenario, ask, notes_query};
 use veil_chain::ReadState as _;
 use veil_crypto::confidential::AnswerResult;
-use veil_primitives::{Call, ClusterId, SenderId, decode_strict, epoch::SealedSnapshot};
+use veil_primitives::{Call, ClusterId, EpochsCall, SenderId, decode_strict, epoch::SealedSnapshot};
 use veil_worker::{
     contract::NoteList,
     runtime::{Runtime, SnapshotError},
@@ -44,7 +44,7 @@ fn a_silent_worker_is_replaced_and_the_replacement_continues_from_a_snapshot() {
 
     // A report while the worker is alive is refused (anyone may report; Dave's nonce is spent).
     let (bob, dave) = (scenario.bob.clone(), veil_chain::testing::pair("//Dave"));
-    let report = Call::ReportOffline { cluster: CLUSTER, worker: silent.identity() };
+    let report = Call::Epochs(EpochsCall::ReportOffline { cluster: CLUSTER, worker: silent.identity() });
     let (tx, _) = scenario.sign(&dave, report.clone());
     let built = scenario.chain.push_after(1, vec![tx], Vec::new());
     assert!(built.dropped[0].1.to_string().contains("within the"), "{}", built.dropped[0].1);

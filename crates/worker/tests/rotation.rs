@@ -9,7 +9,7 @@ use support::{NOTES, Scenario, ask, notes_query};
 use veil_chain::{EgressError, state::Overlay, testing::egress};
 use veil_chain::{EpochHistory as _, ReadState as _};
 use veil_crypto::{ClusterKey, MasterKey, SecretBytes, confidential::AnswerResult};
-use veil_primitives::{Call, ClusterId, KeyEpoch, SenderId, SystemTopic, Topic, decode_strict};
+use veil_primitives::{Call, ClusterId, EpochsCall, KeyEpoch, SenderId, SystemTopic, Topic, decode_strict};
 use veil_worker::{contract::NoteList, runtime::Runtime};
 
 fn notes(worker: &Runtime, scenario: &Scenario, by: &veil_crypto::AccountPair) -> Vec<Vec<u8>> {
@@ -22,7 +22,7 @@ fn notes(worker: &Runtime, scenario: &Scenario, by: &veil_crypto::AccountPair) -
 
 fn rotate(scenario: &mut Scenario, gatekeeper: &mut Runtime, workers: &mut [Runtime]) {
     let bob = scenario.bob.clone();
-    let (tx, _) = scenario.sign(&bob, Call::RotateKeys);
+    let (tx, _) = scenario.sign(&bob, Call::Epochs(EpochsCall::RotateKeys));
     scenario.block(vec![tx]);
     scenario.settle_all(gatekeeper, workers);
 }

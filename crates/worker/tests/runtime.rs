@@ -10,7 +10,7 @@ use veil_crypto::{
     RuntimeSigner, Sealer, SecretBytes, SoftwareSealingKey,
     confidential::{AnswerResult, Query, SessionCertificate, seal_query},
 };
-use veil_primitives::{Balance, Call, SenderId, contract::builtin_code_hash, decode_strict};
+use veil_primitives::{Balance, Call, ContractsCall, SenderId, contract::builtin_code_hash, decode_strict};
 use veil_worker::{
     checkpoint::CheckpointStore,
     contract::NoteList,
@@ -64,12 +64,24 @@ fn a_command_replayed_in_another_transaction_is_refused() {
     let (mut scenario, _, mut worker) = Scenario::with_worker();
     let (charlie, dave) = (pair("//Charlie"), pair("//Dave"));
     let original = scenario.note(&charlie, b"mine");
-    let Call::Command { payload, .. } = original.transaction.call.clone() else { unreachable!() };
+    let Call::Contracts(ContractsCall::Command { payload, .. }) = original.transaction.call.clone() else {
+        unreachable!()
+    };
     scenario.block(vec![original]);
     // Dave copies Charlie's ciphertext into his own transaction; Charlie resends it under a new nonce.
-    let (by_dave, _) = scenario
-        .sign(&dave, Call::Command { contract: NOTES, payload: payload.clone(), fuel: 0, value: Balance::ZERO });
-    let (again, _) = scenario.sign(&charlie, Call::Command { contract: NOTES, payload, fuel: 0, value: Balance::ZERO });
+    let (by_dave, _) = scenario.sign(
+        &dave,
+        Call::Contracts(ContractsCall::Command {
+            contract: NOTES,
+            payload: payload.clone(),
+            fuel: 0,
+            value: Balance::ZERO,
+        }),
+    );
+    let (again, _) = scenario.sign(
+        &charlie,
+        Call::Contracts(ContractsCall::Command { contract: NOTES, payload, fuel: 0, value: Balance::ZERO }),
+    );
     scenario.block(vec![by_dave, again]);
     let batch = scenario.batch_for(&worker);
     let applied = worker.apply(&batch).unwrap();

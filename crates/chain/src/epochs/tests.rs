@@ -7,7 +7,7 @@ use crate::{
     testing::{egress, runtime_signer},
 };
 use veil_crypto::{MasterKey, SecretBytes, confidential::Proposal};
-use veil_primitives::{Call, SignedEgress, contract::AssignmentMessage};
+use veil_primitives::{Call, ContractsCall, EpochsCall, SignedEgress, contract::AssignmentMessage};
 
 fn check(net: &Net, copy: &SignedEgress) -> Result<(), EgressError> {
     net.chain.check_egress(&Overlay::new(&net.state), copy).map(|_| ())
@@ -60,9 +60,12 @@ fn forged_replayed_and_unrequested_rotation_messages_are_refused_or_change_nothi
 
     // Only the rotation admin asks for a rotation; then the first proposal opens the epoch.
     let operator = net.operator.clone();
-    assert!(matches!(epoch_error(net.refused(&operator, Call::RotateKeys)), EpochError::NotRotationAdmin { .. }));
+    assert!(matches!(
+        epoch_error(net.refused(&operator, Call::Epochs(EpochsCall::RotateKeys))),
+        EpochError::NotRotationAdmin { .. }
+    ));
     let admin = net.admin.clone();
-    let tx = net.sign(&admin, Call::RotateKeys);
+    let tx = net.sign(&admin, Call::Epochs(EpochsCall::RotateKeys));
     assert_eq!(net.step(1, vec![tx], vec![]).transactions.len(), 1);
     assert_eq!(net.epochs().requested, Some(KeyEpoch(1)));
     let genuine = net.proposal(&gatekeeper(), &second, 1);
@@ -129,13 +132,16 @@ fn a_silent_cluster_worker_is_reported_removed_and_replaced_from_the_standby_lis
     let [one, two, three] = [&workers[0], &workers[1], &workers[2]].map(|worker| worker.public());
     let admin = net.admin.clone();
     let cluster = ClusterId(1);
-    let tx = net.sign(&admin, Call::FormCluster { cluster, workers: vec![one, two].try_into().unwrap() });
+    let tx = net.sign(
+        &admin,
+        Call::Contracts(ContractsCall::FormCluster { cluster, workers: vec![one, two].try_into().unwrap() }),
+    );
     assert_eq!(net.step(1, vec![tx], vec![]).transactions.len(), 1);
     assert_eq!(net.state.standby().unwrap().to_vec(), vec![three]);
 
     // Anyone may report, but only a member silent past the window.
     let reporter = net.operator.clone();
-    let report = |worker| Call::ReportOffline { cluster, worker };
+    let report = |worker| Call::Epochs(EpochsCall::ReportOffline { cluster, worker });
     let error = epoch_error(net.refused(&reporter, report(three)));
     assert!(matches!(error, EpochError::NotAMember { .. }), "{error}");
     let error = epoch_error(net.refused(&reporter, report(one)));

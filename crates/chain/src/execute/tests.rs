@@ -7,7 +7,8 @@ use crate::{
 };
 use proptest::prelude::*;
 use veil_crypto::AccountPair;
-use veil_primitives::AccountId;
+use veil_primitives::{AccountId, AccountsCall, Call};
+use veil_types::fees;
 
 /// Recognizes the error a test case expects.
 type IsExpected<E> = fn(&E) -> bool;
@@ -59,7 +60,7 @@ fn transfer_moves_funds_and_splits_the_fee() {
     let mut f = fixture();
     let amount = Balance::from_tokens(10).unwrap();
     let tx = transfer(&f.chain, &f.alice, 0, f.bob.public(), amount);
-    let fee = f.chain.fee(tx.encoded_size()).unwrap();
+    let fee = fees::fee(&f.chain.genesis().economics, tx.encoded_size()).unwrap();
     let block = block_after(&f.head, f.head.timestamp_ms + 1, vec![tx]);
     let before = f.state.issuance().unwrap();
     f.state.apply(f.chain.execute(&f.state, &f.head, &block, None).unwrap().changes);
@@ -67,7 +68,7 @@ fn transfer_moves_funds_and_splits_the_fee() {
     let alice = f.state.account(&f.alice.public()).unwrap();
     assert_eq!(alice, AccountInfo { nonce: 1, balance: Balance(1_000_000 * Balance::ONE.0 - amount.0 - fee.0) });
     assert_eq!(balance(&f.state, &f.bob.public()), Balance(15 * Balance::ONE.0));
-    let split = f.chain.split_fee(fee);
+    let split = fees::split_fee(&f.chain.genesis().economics, fee);
     assert_eq!(split.workers.0 + split.gatekeepers.0 + split.burned.0, fee.0);
     assert_eq!(split.workers.0, fee.0 * 65 / 100);
     let after = f.state.issuance().unwrap();
@@ -101,7 +102,7 @@ fn keys_touched_are_enough_to_execute() {
 #[test]
 fn fee_split_burns_the_rounding_remainder() {
     let f = fixture();
-    let split = f.chain.split_fee(Balance(199));
+    let split = fees::split_fee(&f.chain.genesis().economics, Balance(199));
     assert_eq!((split.workers.0, split.gatekeepers.0, split.burned.0), (129, 29, 41));
 }
 
@@ -112,7 +113,7 @@ fn bad_transactions_are_refused_and_change_nothing() {
     let bob = f.bob.public();
     let one = Balance::ONE;
     let mut tampered = transfer(&f.chain, &f.alice, 0, bob, one);
-    tampered.transaction.call = Call::Transfer { to: bob, amount: Balance(2 * one.0) };
+    tampered.transaction.call = Call::Accounts(AccountsCall::Transfer { to: bob, amount: Balance(2 * one.0) });
     let mut other_chain = transfer(&f.chain, &f.alice, 0, bob, one);
     other_chain.transaction.genesis = Hash([9; 32]);
     other_chain.signature = f.alice.sign(&other_chain.transaction.signing_payload());
@@ -129,12 +130,18 @@ fn bad_transactions_are_refused_and_change_nothing() {
     ];
     for (tx, expected) in cases {
         let mut overlay = Overlay::new(&f.state);
-        let error = f.chain.apply(&mut overlay, &mut Outbox::default(), &tx).unwrap_err();
+        let error =
+            f.chain.apply(&mut overlay, &mut Outbox::new(0, 0, 0, f.chain.genesis().parameters()), &tx).unwrap_err();
         assert!(expected(&error), "unexpected error: {error}");
         assert!(overlay.into_changes().is_empty(), "a refused transaction wrote state: {error}");
     }
     let error = transfer(&f.chain, &f.alice, 3, bob, one);
-    assert!(f.chain.apply(&mut Overlay::new(&f.state), &mut Outbox::default(), &error).unwrap_err().is_future());
+    assert!(
+        f.chain
+            .apply(&mut Overlay::new(&f.state), &mut Outbox::new(0, 0, 0, f.chain.genesis().parameters()), &error)
+            .unwrap_err()
+            .is_future()
+    );
 }
 
 #[test]
@@ -143,7 +150,10 @@ fn replayed_transaction_is_stale() {
     let tx = transfer(&f.chain, &f.alice, 0, f.bob.public(), Balance::ONE);
     let block = block_after(&f.head, f.head.timestamp_ms + 1, vec![tx.clone()]);
     f.state.apply(f.chain.execute(&f.state, &f.head, &block, None).unwrap().changes);
-    let error = f.chain.apply(&mut Overlay::new(&f.state), &mut Outbox::default(), &tx).unwrap_err();
+    let error = f
+        .chain
+        .apply(&mut Overlay::new(&f.state), &mut Outbox::new(0, 0, 0, f.chain.genesis().parameters()), &tx)
+        .unwrap_err();
     assert_eq!(error, TransactionError::StaleNonce { expected: 1, found: 0 });
     // The same transaction twice in one block: the block is refused, naming the second copy.
     let twice = block_after(
@@ -165,8 +175,23 @@ fn malformed_and_oversized_bytes_are_refused() {
     let mut trailing = bytes.clone();
     trailing.push(0);
     assert!(matches!(f.chain.decode_transaction(&trailing), Err(TransactionError::Malformed(_))));
-    let huge = vec![0u8; f.chain.genesis().economics.max_transaction_bytes as usize + 1];
+    let huge = vec![0u8; veil_primitives::parameters::max_transaction_bytes_bound() as usize + 1];
     assert!(matches!(f.chain.decode_transaction(&huge), Err(TransactionError::TooLarge { .. })));
+    // Within what any transaction can be but above the parameters' limit: refused when it applies.
+    let limit = bytes.len() - 1;
+    let state = with_parameters(&f.state, |parameters| parameters.economics.max_transaction_bytes = limit as u32);
+    let mut outbox = Outbox::new(1, 1, 0, state.parameters().unwrap());
+    let error = f.chain.apply(&mut Overlay::new(&state), &mut outbox, &tx).unwrap_err();
+    assert_eq!(error, TransactionError::TooLarge { len: bytes.len(), limit });
+}
+
+/// `state` with its parameters changed by `change`.
+fn with_parameters(state: &MemoryState, change: impl FnOnce(&mut Parameters)) -> MemoryState {
+    let mut parameters = state.parameters().unwrap();
+    change(&mut parameters);
+    let mut changed = state.clone();
+    changed.apply(ChangeSet::from([(StateKey::Parameters.to_bytes(), Some(parameters.encode()))]));
+    changed
 }
 
 /// Every bad block is refused with its reason, and the committed state stays as it was.
@@ -206,12 +231,10 @@ fn bad_blocks_are_refused_and_change_nothing() {
         assert!(expected(&error), "unexpected error: {error}");
         assert_eq!(f.state, before);
     }
-    // Sooner than the genesis interval after the parent.
-    let mut strict = f.chain.genesis().clone();
-    strict.economics.min_block_interval_ms = 500;
-    let strict = Chain::new(strict).unwrap();
+    // Sooner than the parameters' interval after the parent.
+    let strict = with_parameters(&f.state, |parameters| parameters.economics.min_block_interval_ms = 500);
     let early = block_after(&f.head, ts + 499, vec![]);
-    let error = strict.execute(&f.state, &f.head, &early, None).unwrap_err();
+    let error = f.chain.execute(&strict, &f.head, &early, None).unwrap_err();
     assert!(matches!(error, BlockError::TooSoon { after_ms: 499, interval_ms: 500 }), "{error}");
     // Within the clock bound it is accepted.
     assert!(f.chain.execute(&f.state, &f.head, &good, Some(ts)).is_ok());

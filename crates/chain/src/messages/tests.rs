@@ -14,6 +14,7 @@ use veil_primitives::{
     log::LogPeaks,
     topics::{TopicError, verify_topic_range},
 };
+use veil_types::fees;
 
 const CONTRACT: ContractId = ContractId([0xc1; 32]);
 const OTHER: ContractId = ContractId([0xc2; 32]);
@@ -144,7 +145,7 @@ fn commands_publish_on_the_contract_topic_and_the_header_commits_every_log() {
         command(&net.chain, &net.alice, 1, OTHER, b"elsewhere"),
         command(&net.chain, &net.alice, 2, CONTRACT, b"second"),
     ];
-    let fee: u128 = txs.iter().map(|tx| net.chain.fee(tx.encoded_size()).unwrap().0).sum();
+    let fee: u128 = txs.iter().map(|tx| fees::fee(&net.chain.genesis().economics, tx.encoded_size()).unwrap().0).sum();
     let before = net.state.accounts().next().unwrap().1.balance.0;
     let built = net.step(txs, vec![]);
     let topic = Topic::Contract(CONTRACT);
@@ -371,7 +372,7 @@ proptest! {
             let burned = net.balances().1;
             let built = net.step(txs, copies);
             commands += built.transactions.len() as u64;
-            let tx_fees: u128 = built.transactions.iter().map(|tx| net.chain.split_fee(net.chain.fee(tx.encoded_size()).unwrap()).burned.0).sum();
+            let tx_fees: u128 = built.transactions.iter().map(|tx| { let economics = &net.chain.genesis().economics; fees::split_fee(economics, fees::fee(economics, tx.encoded_size()).unwrap()).burned.0 }).sum();
             prop_assert_eq!(net.balances().1 - burned, tx_fees, "only transactions burn fees");
             for published in &built.messages {
                 match published.message.topic {

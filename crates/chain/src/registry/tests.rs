@@ -9,10 +9,12 @@ use veil_primitives::{
     Call, ContractId, Header, SignedEgress, SignedTransaction, Transaction, decode_strict,
     registration::MAX_QUOTE_BYTES,
 };
+use veil_primitives::{ClusterId, ContractsCall, RegistryCall, contract::Assignment};
 use veil_primitives::{
     Origin,
     contract::{AssignedWorker, AssignmentMessage, ContractMessage},
 };
+use veil_types::{EpochHistory, fees};
 
 const SGX_QUOTE: &[u8] = include_bytes!("../../../attestation/testdata/sgx_quote");
 const SGX_COLLATERAL: &[u8] = include_bytes!("../../../attestation/testdata/sgx_quote_collateral.json");
@@ -140,8 +142,10 @@ impl Net {
         let operator = self.operator.clone();
         let workers: Vec<_> = seeds.iter().map(|seed| runtime_signer(*seed)).collect();
         for worker in &workers {
-            let register =
-                Call::RegisterWorker { info: self.info(worker.public()), attestation: Attestation::InsecureSoftware };
+            let register = Call::Registry(RegistryCall::RegisterWorker {
+                info: self.info(worker.public()),
+                attestation: Attestation::InsecureSoftware,
+            });
             let tx = self.sign(&operator, register);
             assert_eq!(self.step(1, vec![tx], vec![]).transactions.len(), 1);
         }
@@ -178,7 +182,7 @@ fn a_software_worker_registers_sends_lapses_and_renews() {
     let mut net = net(true, "2026-01-01T00:00:00Z");
     let key = runtime_signer(7);
     let info = net.info(key.public());
-    let register = Call::RegisterWorker { info, attestation: Attestation::InsecureSoftware };
+    let register = Call::Registry(RegistryCall::RegisterWorker { info, attestation: Attestation::InsecureSoftware });
     let tx = net.sign(&net.operator.clone(), register.clone());
     let built = net.step(1_000, vec![tx], vec![]);
     assert_eq!(built.transactions.len(), 1, "{:?}", built.dropped);
@@ -212,18 +216,23 @@ fn registrations_that_do_not_fit_are_refused_with_reasons() {
     let mut net = net(false, "2026-01-01T00:00:00Z");
     let operator = net.operator.clone();
     let info = net.info([7; 32]);
-    let error =
-        registration(net.refused(&operator, Call::RegisterWorker { info, attestation: Attestation::InsecureSoftware }));
+    let error = registration(net.refused(
+        &operator,
+        Call::Registry(RegistryCall::RegisterWorker { info, attestation: Attestation::InsecureSoftware }),
+    ));
     assert_eq!(error, RegistrationError::InsecureNotAllowed);
 
     let someone = pair("//Admin");
-    let error =
-        registration(net.refused(&someone, Call::RegisterWorker { info, attestation: Attestation::InsecureSoftware }));
+    let error = registration(net.refused(
+        &someone,
+        Call::Registry(RegistryCall::RegisterWorker { info, attestation: Attestation::InsecureSoftware }),
+    ));
     assert!(matches!(error, RegistrationError::OperatorMismatch { .. }), "{error}");
     let elsewhere = RegistrationInfo { genesis: Hash([9; 32]), ..info };
-    let error = registration(
-        net.refused(&operator, Call::RegisterWorker { info: elsewhere, attestation: Attestation::InsecureSoftware }),
-    );
+    let error = registration(net.refused(
+        &operator,
+        Call::Registry(RegistryCall::RegisterWorker { info: elsewhere, attestation: Attestation::InsecureSoftware }),
+    ));
     assert!(matches!(error, RegistrationError::WrongChain { .. }), "{error}");
     assert!(net.worker(&info.signing_key).is_none(), "nothing was recorded");
 
@@ -231,13 +240,17 @@ fn registrations_that_do_not_fit_are_refused_with_reasons() {
     let mut net = self::net(true, "2026-01-01T00:00:00Z");
     let operator = net.operator.clone();
     let info = net.info([7; 32]);
-    let tx = net.sign(&operator, Call::RegisterWorker { info, attestation: Attestation::InsecureSoftware });
+    let tx = net.sign(
+        &operator,
+        Call::Registry(RegistryCall::RegisterWorker { info, attestation: Attestation::InsecureSoftware }),
+    );
     net.step(1, vec![tx], vec![]);
     let admin = net.admin.clone();
     let theirs = RegistrationInfo { operator: admin.public(), ..info };
-    let error = registration(
-        net.refused(&admin, Call::RegisterWorker { info: theirs, attestation: Attestation::InsecureSoftware }),
-    );
+    let error = registration(net.refused(
+        &admin,
+        Call::Registry(RegistryCall::RegisterWorker { info: theirs, attestation: Attestation::InsecureSoftware }),
+    ));
     assert!(matches!(error, RegistrationError::OtherOperator { .. }), "{error}");
 }
 
@@ -254,11 +267,13 @@ fn dcap_registrations_are_verified_at_the_block_time_against_the_allowlist() {
     let measurement = veil_attestation::parse_quote(SGX_QUOTE).unwrap().measurement;
 
     // Not allowlisted.
-    let error = registration(net.refused(&operator, Call::RegisterWorker { info, attestation: dcap(SGX_QUOTE) }));
+    let error = registration(
+        net.refused(&operator, Call::Registry(RegistryCall::RegisterWorker { info, attestation: dcap(SGX_QUOTE) })),
+    );
     assert!(matches!(error, RegistrationError::Attestation(AttestationError::MeasurementNotAllowed(_))), "{error}");
 
     // Only the admin changes the allowlist.
-    let allow = Call::SetMeasurementAllowed { measurement, allowed: true };
+    let allow = Call::Registry(RegistryCall::SetMeasurementAllowed { measurement, allowed: true });
     let error = registration(net.refused(&operator, allow.clone()));
     assert!(matches!(error, RegistrationError::NotAdmin { .. }), "{error}");
     let admin = net.admin.clone();
@@ -267,23 +282,31 @@ fn dcap_registrations_are_verified_at_the_block_time_against_the_allowlist() {
     assert!(net.state.measurement_allowed(&measurement).unwrap());
 
     // Allowlisted, but the quote vouches for other keys ("Hello, world!"): refused.
-    let error = registration(net.refused(&operator, Call::RegisterWorker { info, attestation: dcap(SGX_QUOTE) }));
+    let error = registration(
+        net.refused(&operator, Call::Registry(RegistryCall::RegisterWorker { info, attestation: dcap(SGX_QUOTE) })),
+    );
     assert!(matches!(error, RegistrationError::Attestation(AttestationError::ReportDataMismatch { .. })), "{error}");
 
     // A flipped byte, or a byte after the quote, is refused before anything is recorded.
     let mut forged = SGX_QUOTE.to_vec();
     forged[48 + 64] ^= 1;
-    let error = registration(net.refused(&operator, Call::RegisterWorker { info, attestation: dcap(&forged) }));
+    let error = registration(
+        net.refused(&operator, Call::Registry(RegistryCall::RegisterWorker { info, attestation: dcap(&forged) })),
+    );
     assert!(matches!(error, RegistrationError::Attestation(_)), "{error}");
     let mut extended = SGX_QUOTE.to_vec();
     extended.push(1);
     assert!(extended.len() <= MAX_QUOTE_BYTES);
-    let error = registration(net.refused(&operator, Call::RegisterWorker { info, attestation: dcap(&extended) }));
+    let error = registration(
+        net.refused(&operator, Call::Registry(RegistryCall::RegisterWorker { info, attestation: dcap(&extended) })),
+    );
     assert!(matches!(error, RegistrationError::Attestation(AttestationError::Quote(_))), "{error}");
 
     // Long after the collateral's window, verification itself fails.
     net.step(90 * 24 * 3_600 * 1_000, vec![], vec![]);
-    let error = registration(net.refused(&operator, Call::RegisterWorker { info, attestation: dcap(SGX_QUOTE) }));
+    let error = registration(
+        net.refused(&operator, Call::Registry(RegistryCall::RegisterWorker { info, attestation: dcap(SGX_QUOTE) })),
+    );
     assert!(matches!(error, RegistrationError::Attestation(AttestationError::Verification(_))), "{error}");
     assert!(net.worker(&info.signing_key).is_none());
 }
@@ -295,7 +318,7 @@ fn the_admin_assigns_a_contract_to_a_formed_cluster_and_both_topics_carry_it() {
     let admin = net.admin.clone();
     let contract = ContractId([0xc0; 32]);
     let code = veil_primitives::contract::builtin_code_hash("notes");
-    let assign = |cluster| Call::AssignContract { contract, code, cluster };
+    let assign = |cluster| Call::Contracts(ContractsCall::AssignContract { contract, code, cluster });
     let error = registration(net.refused(&operator, assign(ClusterId(1))));
     assert!(matches!(error, RegistrationError::NotAdmin { .. }), "{error}");
     assert_eq!(
@@ -306,7 +329,10 @@ fn the_admin_assigns_a_contract_to_a_formed_cluster_and_both_topics_carry_it() {
     net.open_first_epoch();
     let workers = net.register_workers(&[1, 2]);
     let identities: Vec<[u8; 32]> = workers.iter().map(|worker| worker.public()).collect();
-    let tx = net.sign(&admin, Call::FormCluster { cluster: ClusterId(1), workers: identities.try_into().unwrap() });
+    let tx = net.sign(
+        &admin,
+        Call::Contracts(ContractsCall::FormCluster { cluster: ClusterId(1), workers: identities.try_into().unwrap() }),
+    );
     assert_eq!(net.step(1, vec![tx], vec![]).transactions.len(), 1);
 
     let tx = net.sign(&admin, assign(ClusterId(1)));
@@ -346,7 +372,9 @@ fn anyone_instantiates_uploaded_code_on_a_formed_cluster_and_tokens_move_in_and_
     let mut net = net(true, "2026-01-01T00:00:00Z");
     let (operator, admin) = (net.operator.clone(), net.admin.clone());
     let cluster = ClusterId(3);
-    let form = |workers: Vec<[u8; 32]>| Call::FormCluster { cluster, workers: workers.try_into().unwrap() };
+    let form = |workers: Vec<[u8; 32]>| {
+        Call::Contracts(ContractsCall::FormCluster { cluster, workers: workers.try_into().unwrap() })
+    };
     // Before the first epoch opens, no cluster forms.
     let error = net.refused(&admin, form(vec![[1; 32]]));
     assert!(matches!(error, TransactionError::Registration(_) | TransactionError::Epoch(_)), "{error}");
@@ -355,8 +383,13 @@ fn anyone_instantiates_uploaded_code_on_a_formed_cluster_and_tokens_move_in_and_
     let (first, second) = (registered[0].public(), registered[1].public());
     // A registered worker that announced no epoch keys cannot join.
     let silent = runtime_signer(3).public();
-    let tx = net
-        .sign(&operator, Call::RegisterWorker { info: net.info(silent), attestation: Attestation::InsecureSoftware });
+    let tx = net.sign(
+        &operator,
+        Call::Registry(RegistryCall::RegisterWorker {
+            info: net.info(silent),
+            attestation: Attestation::InsecureSoftware,
+        }),
+    );
     assert_eq!(net.step(1, vec![tx], vec![]).transactions.len(), 1);
     let error = net.refused(&admin, form(vec![first, silent]));
     assert!(matches!(error, TransactionError::Epoch(crate::EpochError::NoEpochKeys { .. })), "{error}");
@@ -380,25 +413,29 @@ fn anyone_instantiates_uploaded_code_on_a_formed_cluster_and_tokens_move_in_and_
         .collect();
     assert_eq!(workers.to_vec(), expected, "each worker with its key of the epoch");
     assert_eq!(contract_error(net.refused(&admin, form(vec![silent]))), ContractError::ClusterExists(cluster));
-    let error =
-        net.refused(&admin, Call::FormCluster { cluster: ClusterId(4), workers: vec![first].try_into().unwrap() });
+    let error = net.refused(
+        &admin,
+        Call::Contracts(ContractsCall::FormCluster { cluster: ClusterId(4), workers: vec![first].try_into().unwrap() }),
+    );
     assert!(matches!(error, TransactionError::Epoch(crate::EpochError::InCluster { .. })), "{error}");
 
     // Code: anyone uploads it, once.
     let module = b"\0asm a module the workers will judge".to_vec();
     let code = veil_primitives::hashing::sha256(&module);
-    let upload = Call::UploadCode { code: module.clone().try_into().unwrap() };
+    let upload = Call::Contracts(ContractsCall::UploadCode { code: module.clone().try_into().unwrap() });
     let tx = net.sign(&operator, upload.clone());
     assert_eq!(net.step(1, vec![tx], vec![]).transactions.len(), 1);
     assert_eq!(contract_error(net.refused(&admin, upload)), ContractError::CodeExists(code));
 
     // Instantiation: known code, formed cluster, bounded fuel, a fresh id.
-    let instantiate = |code, cluster, salt: u8, fuel| Call::Instantiate {
-        code,
-        cluster,
-        salt: [salt; 32],
-        fuel,
-        argument: b"sealed".to_vec().try_into().unwrap(),
+    let instantiate = |code, cluster, salt: u8, fuel| {
+        Call::Contracts(ContractsCall::Instantiate {
+            code,
+            cluster,
+            salt: [salt; 32],
+            fuel,
+            argument: b"sealed".to_vec().try_into().unwrap(),
+        })
     };
     let max = net.chain.genesis().economics.max_command_fuel;
     let unknown = Hash([1; 32]);
@@ -439,11 +476,13 @@ fn anyone_instantiates_uploaded_code_on_a_formed_cluster_and_tokens_move_in_and_
     );
 
     // Commands: to existing contracts only; fuel and value are paid up front, value is locked.
-    let command = |contract, fuel, value| Call::Command {
-        contract,
-        payload: b"sealed".to_vec().try_into().unwrap(),
-        fuel,
-        value: Balance(value),
+    let command = |contract, fuel, value| {
+        Call::Contracts(ContractsCall::Command {
+            contract,
+            payload: b"sealed".to_vec().try_into().unwrap(),
+            fuel,
+            value: Balance(value),
+        })
     };
     let _ = &registered;
     let stranger = ContractId([0xee; 32]);
@@ -452,7 +491,7 @@ fn anyone_instantiates_uploaded_code_on_a_formed_cluster_and_tokens_move_in_and_
     let pots_before = net.state.reward_pots().unwrap();
     let minted_before = net.state.issuance().unwrap().minted.0;
     let tx = net.sign(&admin, command(contract, 1_000, 500));
-    let cost = net.chain.cost(&tx).unwrap();
+    let cost = fees::cost(&net.chain.genesis().economics, &tx).unwrap();
     assert_eq!(net.step(1, vec![tx], vec![]).transactions.len(), 1);
     let fuel_cost = net.chain.genesis().economics.fuel_price.0 * 1_000;
     assert_eq!(cost.fuel.0, fuel_cost);
@@ -461,7 +500,7 @@ fn anyone_instantiates_uploaded_code_on_a_formed_cluster_and_tokens_move_in_and_
     let pots = net.state.reward_pots().unwrap();
     let minted = net.state.issuance().unwrap().minted.0 - minted_before;
     let to_workers = pots.workers.0 - pots_before.workers.0;
-    let expected = net.chain.split_fee(cost.fee).workers.0 + fuel_cost;
+    let expected = fees::split_fee(&net.chain.genesis().economics, cost.fee).workers.0 + fuel_cost;
     assert!(to_workers >= expected && to_workers - expected <= minted, "fee share and fuel go to the worker pot");
     let locked = |net: &Net| net.state.contract(&contract).unwrap().unwrap().locked.0;
     assert_eq!(locked(&net), 500);

@@ -11,7 +11,10 @@ use std::{
     time::{Duration, Instant},
 };
 use veil_crypto::AccountPair;
-use veil_primitives::{AccountId, Balance, Call, Hash, Message, SignedTransaction, Topic, Transaction, decode_strict};
+use veil_primitives::{
+    AccountId, AccountsCall, Balance, Call, ContractsCall, Hash, Message, SignedTransaction, Topic, Transaction,
+    decode_strict,
+};
 
 /// The `veil-worker` binary: next to `veil` when the workspace was built; built here otherwise
 /// (it is another package's binary, which `cargo test -p veil-cli` alone does not build), in the
@@ -317,7 +320,7 @@ pub fn transfer(chain: Hash, from: &AccountPair, nonce: u64, to: AccountId, toke
         genesis: chain,
         signer: from.public(),
         nonce,
-        call: Call::Transfer { to, amount: Balance(tokens * Balance::ONE.0) },
+        call: Call::Accounts(AccountsCall::Transfer { to, amount: Balance(tokens * Balance::ONE.0) }),
     })
 }
 
@@ -389,10 +392,10 @@ pub fn form_cluster(node: &Process, number: u32, workers: &[[u8; 32]]) {
     let mut refusal = String::new();
     wait_until("the first epoch and the workers' epoch keys", Duration::from_secs(60), || {
         let (nonce, _) = node.account(&alice.public());
-        let call = Call::FormCluster {
+        let call = Call::Contracts(ContractsCall::FormCluster {
             cluster: veil_primitives::ClusterId(number),
             workers: workers.to_vec().try_into().unwrap(),
-        };
+        });
         let tx = alice.sign_transaction(Transaction { genesis: node.chain_id(), signer: alice.public(), nonce, call });
         let (status, body) = node.submit(&tx);
         if status == 202 {
@@ -549,12 +552,20 @@ impl ContractNetwork {
         let node = &self.node;
         let (code, salt) = (veil_primitives::hashing::sha256(wasm), [1; 32]);
         let contract = veil_primitives::contract::contract_id(&deployer.public(), &code, &salt);
-        submit(node, deployer, |_| Call::UploadCode { code: wasm.to_vec().try_into().unwrap() });
+        submit(node, deployer, |_| {
+            Call::Contracts(ContractsCall::UploadCode { code: wasm.to_vec().try_into().unwrap() })
+        });
         submit(node, deployer, |nonce| {
             let epoch = veil_primitives::KeyEpoch(0);
             let binding = CommandBinding { chain: node.chain_id(), contract, epoch, sender: deployer.public(), nonce };
             let argument = seal_command(&self.cluster_key, &binding, argument).unwrap().try_into().unwrap();
-            Call::Instantiate { code, cluster: veil_primitives::ClusterId(1), salt, fuel, argument }
+            Call::Contracts(ContractsCall::Instantiate {
+                code,
+                cluster: veil_primitives::ClusterId(1),
+                salt,
+                fuel,
+                argument,
+            })
         });
         let path = format!("/v1/contracts/{contract}");
         let view = node.wait_for(&path, Duration::from_secs(60), |s, body| s == 200 && body["keys"].is_object());
@@ -585,6 +596,6 @@ impl CommandKey {
         let binding =
             CommandBinding { chain, contract: self.contract, epoch: self.epoch, sender: from.public(), nonce };
         let payload = seal_command(&self.agreement, &binding, command).unwrap().try_into().unwrap();
-        Call::Command { contract: self.contract, payload, fuel, value: Balance(value) }
+        Call::Contracts(ContractsCall::Command { contract: self.contract, payload, fuel, value: Balance(value) })
     }
 }

@@ -14,8 +14,8 @@ use veil_crypto::{
     },
 };
 use veil_primitives::{
-    AccountId, Attestation, Balance, Call, ClusterId, ContractId, KeyEpoch, RegistrationInfo, SenderId, SignedEgress,
-    SignedTransaction, SystemTopic, Topic, Transaction,
+    AccountId, Attestation, Balance, Call, ClusterId, ContractId, ContractsCall, KeyEpoch, RegistrationInfo,
+    RegistryCall, SenderId, SignedEgress, SignedTransaction, SystemTopic, Topic, Transaction,
     contract::{builtin_code_hash, contract_id},
     decode_strict,
     hashing::sha256,
@@ -119,7 +119,10 @@ impl Scenario {
             genesis: self.genesis.hash(),
             operator: bob.public(),
         };
-        let (tx, _) = self.sign(&bob, Call::RegisterWorker { info, attestation: Attestation::InsecureSoftware });
+        let (tx, _) = self.sign(
+            &bob,
+            Call::Registry(RegistryCall::RegisterWorker { info, attestation: Attestation::InsecureSoftware }),
+        );
         self.block(vec![tx]);
     }
 
@@ -127,7 +130,11 @@ impl Scenario {
     pub fn assign(&mut self, workers: &[[u8; 32]]) {
         self.form_cluster(workers);
         let bob = self.bob.clone();
-        let call = Call::AssignContract { contract: NOTES, code: builtin_code_hash("notes"), cluster: CLUSTER };
+        let call = Call::Contracts(ContractsCall::AssignContract {
+            contract: NOTES,
+            code: builtin_code_hash("notes"),
+            cluster: CLUSTER,
+        });
         let (tx, _) = self.sign(&bob, call);
         self.block(vec![tx]);
     }
@@ -216,7 +223,10 @@ impl Scenario {
     /// Forms cluster [`CLUSTER`] of the workers with these identities (Bob is the admin).
     pub fn form_cluster(&mut self, workers: &[[u8; 32]]) {
         let bob = self.bob.clone();
-        let call = Call::FormCluster { cluster: CLUSTER, workers: workers.to_vec().try_into().unwrap() };
+        let call = Call::Contracts(ContractsCall::FormCluster {
+            cluster: CLUSTER,
+            workers: workers.to_vec().try_into().unwrap(),
+        });
         let (tx, _) = self.sign(&bob, call);
         self.block(vec![tx]);
     }
@@ -237,7 +247,8 @@ impl Scenario {
         fuel: u64,
         salt: u8,
     ) -> (ContractId, [SignedTransaction; 2]) {
-        let (upload, _) = self.sign(from, Call::UploadCode { code: code.to_vec().try_into().unwrap() });
+        let (upload, _) =
+            self.sign(from, Call::Contracts(ContractsCall::UploadCode { code: code.to_vec().try_into().unwrap() }));
         let hash = sha256(code);
         let salt = [salt; 32];
         let contract = contract_id(&from.public(), &hash, &salt);
@@ -245,8 +256,13 @@ impl Scenario {
         let (cluster_key, epoch) = self.cluster_public();
         let binding = CommandBinding { chain: self.genesis.hash(), contract, epoch, sender: from.public(), nonce };
         let argument = seal_command(&cluster_key, &binding, argument).unwrap();
-        let call =
-            Call::Instantiate { code: hash, cluster: CLUSTER, salt, fuel, argument: argument.try_into().unwrap() };
+        let call = Call::Contracts(ContractsCall::Instantiate {
+            code: hash,
+            cluster: CLUSTER,
+            salt,
+            fuel,
+            argument: argument.try_into().unwrap(),
+        });
         let (instantiate, _) = self.sign(from, call);
         (contract, [upload, instantiate])
     }
@@ -266,7 +282,12 @@ impl Scenario {
         let binding =
             CommandBinding { chain: self.genesis.hash(), contract, epoch: keys.epoch, sender: from.public(), nonce };
         let payload = seal_command(&keys.agreement, &binding, command).unwrap();
-        let call = Call::Command { contract, payload: payload.try_into().unwrap(), fuel, value: Balance(value) };
+        let call = Call::Contracts(ContractsCall::Command {
+            contract,
+            payload: payload.try_into().unwrap(),
+            fuel,
+            value: Balance(value),
+        });
         self.sign(from, call).0
     }
 

@@ -1,0 +1,220 @@
+//! The chain's parameters: fees, limits, inflation, key rotation and worker liveness.
+//!
+//! Genesis gives their first values; from then on they live in the chain's state, where the
+//! parameters admin (until governance exists) changes them with one
+//! [`ParametersCall::Set`](crate::transaction::ParametersCall) call, effective from the next block.
+//! [`Parameters::validate`] is the one rule both a genesis file and a change must meet.
+
+use parity_scale_codec::{Decode, Encode, MaxEncodedLen};
+
+use crate::{
+    balance::Balance,
+    block::{MAX_BLOCK_EGRESS, MAX_BLOCK_TRANSACTIONS},
+    ids::AccountId,
+    message::MAX_MESSAGE_PAYLOAD,
+    transaction::SignedTransaction,
+};
+
+/// The largest `max_egress_bytes` a network may set: a differing copy must still fit, with its
+/// evidence, in one discrepancy message.
+pub const MAX_EGRESS_BYTES: u32 = (MAX_MESSAGE_PAYLOAD / 2) as u32;
+
+/// The largest `max_transaction_bytes` a network may set: the longest encoding a signed transaction
+/// can have (a longer one does not decode anyway).
+pub fn max_transaction_bytes_bound() -> u32 {
+    u32::try_from(SignedTransaction::max_encoded_len()).unwrap_or(u32::MAX)
+}
+
+/// Every parameter the chain reads from its state, in the sections of the genesis file they start
+/// from. One record under one state key: every block reads its fees and limits anyway.
+#[derive(Clone, Debug, PartialEq, Eq, Encode, Decode, MaxEncodedLen)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize), serde(deny_unknown_fields))]
+pub struct Parameters {
+    /// Fees, inflation, block and egress limits, fuel (genesis `economics`).
+    pub economics: Economics,
+    /// Key rotation (genesis `keys`).
+    pub keys: KeyRules,
+    /// Worker liveness (genesis `liveness`); runtimes apply the heartbeat interval too, so a change
+    /// is published on [`SystemTopic::Parameters`](crate::message::SystemTopic::Parameters).
+    pub liveness: Liveness,
+    /// How long a software worker's registration lasts (genesis `registration.insecure_lifetime_ms`).
+    pub insecure_lifetime_ms: u64,
+}
+
+/// Why a set of parameters is unusable.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ParameterError {
+    /// Fee shares that do not add up to 100.
+    #[error("fee shares add up to {0}%, not 100%")]
+    FeeShares(u32),
+    /// An inflation floor above the starting rate.
+    #[error("inflation floor ({floor} ppb) is above the starting rate ({start} ppb)")]
+    Inflation {
+        /// The floor.
+        floor: u32,
+        /// The starting rate.
+        start: u32,
+    },
+    /// A block limit the block format cannot carry.
+    #[error("max_block_transactions {0} is outside 1..={MAX_BLOCK_TRANSACTIONS}")]
+    BlockLimit(u32),
+    /// A transaction size limit out of range.
+    #[error("max_transaction_bytes {found} is outside 1..={bound}")]
+    TransactionLimit {
+        /// The limit asked for.
+        found: u32,
+        /// The largest a signed transaction can encode to.
+        bound: u32,
+    },
+    /// An egress limit out of range.
+    #[error("egress limits: {0}")]
+    EgressLimit(&'static str),
+    /// A zero lifetime for software registrations.
+    #[error("registration.insecure_lifetime_ms must be at least 1")]
+    InsecureLifetime,
+    /// Liveness windows that cannot work.
+    #[error("liveness: heartbeat_interval_ms must be at least 1 and below offline_after_ms")]
+    Liveness,
+    /// A grace period of zero.
+    #[error("keys.grace_ms must be at least 1")]
+    Grace,
+}
+
+impl Parameters {
+    /// Checks every rule usable parameters meet.
+    pub fn validate(&self) -> Result<(), ParameterError> {
+        let e = &self.economics;
+        let shares =
+            u32::from(e.worker_fee_percent) + u32::from(e.gatekeeper_fee_percent) + u32::from(e.burn_fee_percent);
+        if shares != 100 {
+            return Err(ParameterError::FeeShares(shares));
+        }
+        if e.inflation_floor_ppb > e.inflation_start_ppb {
+            return Err(ParameterError::Inflation { floor: e.inflation_floor_ppb, start: e.inflation_start_ppb });
+        }
+        if e.max_block_transactions == 0 || e.max_block_transactions as usize > MAX_BLOCK_TRANSACTIONS {
+            return Err(ParameterError::BlockLimit(e.max_block_transactions));
+        }
+        let bound = max_transaction_bytes_bound();
+        if e.max_transaction_bytes == 0 || e.max_transaction_bytes > bound {
+            return Err(ParameterError::TransactionLimit { found: e.max_transaction_bytes, bound });
+        }
+        if e.max_egress_bytes == 0 || e.max_egress_bytes > MAX_EGRESS_BYTES {
+            return Err(ParameterError::EgressLimit("max_egress_bytes must be between 1 and 524288"));
+        }
+        if e.max_block_egress == 0 || e.max_block_egress as usize > MAX_BLOCK_EGRESS {
+            return Err(ParameterError::EgressLimit("max_block_egress must be between 1 and 4096"));
+        }
+        if e.max_egress_per_sender_per_block == 0 {
+            return Err(ParameterError::EgressLimit("max_egress_per_sender_per_block must be at least 1"));
+        }
+        if e.egress_window == 0 {
+            return Err(ParameterError::EgressLimit("egress_window must be at least 1"));
+        }
+        if self.insecure_lifetime_ms == 0 {
+            return Err(ParameterError::InsecureLifetime);
+        }
+        let liveness = &self.liveness;
+        if liveness.heartbeat_interval_ms == 0 || liveness.heartbeat_interval_ms >= liveness.offline_after_ms {
+            return Err(ParameterError::Liveness);
+        }
+        if self.keys.grace_ms == 0 {
+            return Err(ParameterError::Grace);
+        }
+        Ok(())
+    }
+}
+
+/// When keys rotate and how long the keys of the epoch before stay usable.
+#[derive(Clone, Debug, PartialEq, Eq, Encode, Decode, MaxEncodedLen)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize), serde(deny_unknown_fields))]
+pub struct KeyRules {
+    /// Rotate every key this long after the current epoch opened (0: only on demand).
+    pub rotation_interval_ms: u64,
+    /// The account whose `RotateKeys` transactions rotate keys on demand (until governance takes
+    /// over).
+    pub rotation_admin: AccountId,
+    /// How long after a new epoch opens the previous epoch's keys still open commands; then they
+    /// are destroyed everywhere and commands sealed to them are refused.
+    pub grace_ms: u64,
+}
+
+/// How the chain tells that a worker is alive.
+#[derive(Clone, Debug, PartialEq, Eq, Encode, Decode, MaxEncodedLen)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize), serde(deny_unknown_fields))]
+pub struct Liveness {
+    /// How often a worker sends a heartbeat, by block time.
+    pub heartbeat_interval_ms: u64,
+    /// A cluster worker silent for longer than this may be reported offline and replaced.
+    pub offline_after_ms: u64,
+}
+
+/// Every economic parameter of the chain.
+#[derive(Clone, Debug, PartialEq, Eq, Encode, Decode, MaxEncodedLen)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize), serde(deny_unknown_fields))]
+pub struct Economics {
+    /// Fee charged per transaction, before the size part.
+    pub transaction_base_fee: Balance,
+    /// Fee charged per byte of the encoded signed transaction.
+    pub transaction_byte_fee: Balance,
+    /// Share of each fee that goes to the worker reward pot, in percent.
+    pub worker_fee_percent: u8,
+    /// Share of each fee that goes to the gatekeeper reward pot, in percent.
+    pub gatekeeper_fee_percent: u8,
+    /// Share of each fee that is burned, in percent; rounding remainders are burned too.
+    pub burn_fee_percent: u8,
+    /// Annual inflation in the first year, in parts per billion (5% = 50,000,000).
+    pub inflation_start_ppb: u32,
+    /// The inflation floor, in parts per billion (3.25% = 32,500,000). It pays gatekeepers; the part
+    /// above it (halving every year) pays workers.
+    pub inflation_floor_ppb: u32,
+    /// How far a block's timestamp may run ahead of a validator's clock.
+    pub max_timestamp_drift_ms: u64,
+    /// The least time between a block and its parent: a proposer waits this long, so an idle
+    /// network makes a few empty blocks a second, not as many as consensus can finalize.
+    pub min_block_interval_ms: u64,
+    /// The largest encoded signed transaction (room for the largest contract module).
+    pub max_transaction_bytes: u32,
+    /// The most transactions in one block.
+    pub max_block_transactions: u32,
+    /// The largest encoded signed egress.
+    pub max_egress_bytes: u32,
+    /// The most egress copies in one block.
+    pub max_block_egress: u32,
+    /// The rate limit of fee-free egress: the most copies of one sender in one block (accepted
+    /// ones and discrepancies alike); the rest wait in the mempool for later blocks.
+    pub max_egress_per_sender_per_block: u32,
+    /// How many of a sender's latest sequence numbers keep the hash of their accepted copy, so a
+    /// differing copy is recognised; an older copy is refused as stale.
+    pub egress_window: u64,
+    /// What one unit of contract fuel costs; a command's or constructor's fuel limit is prepaid at
+    /// this price and goes to the worker pot.
+    pub fuel_price: Balance,
+    /// The most fuel one command or constructor may carry.
+    pub max_command_fuel: u64,
+}
+
+impl Default for Economics {
+    /// The brief's defaults: fees split 65 / 15 / 20, inflation 5% falling to a 3.25% floor.
+    fn default() -> Self {
+        Self {
+            transaction_base_fee: Balance(1_000_000_000),
+            transaction_byte_fee: Balance(1_000_000),
+            worker_fee_percent: 65,
+            gatekeeper_fee_percent: 15,
+            burn_fee_percent: 20,
+            inflation_start_ppb: 50_000_000,
+            inflation_floor_ppb: 32_500_000,
+            max_timestamp_drift_ms: 2_000,
+            min_block_interval_ms: 200,
+            max_transaction_bytes: 320 * 1024,
+            max_block_transactions: 2_048,
+            max_egress_bytes: 64 * 1024,
+            max_block_egress: 1_024,
+            max_egress_per_sender_per_block: 64,
+            egress_window: 1_024,
+            fuel_price: Balance(10),
+            max_command_fuel: 2_000_000_000,
+        }
+    }
+}
