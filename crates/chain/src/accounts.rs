@@ -80,19 +80,22 @@ fn mint_inflation(chain: &Chain, overlay: &mut Overlay<'_>, outbox: &Outbox) -> 
     }
     let elapsed = u128::from(block_ms.saturating_sub(parent_ms).min(YEAR_MS));
     let subsidy_ppb = (economics.inflation_start_ppb - economics.inflation_floor_ppb).checked_shr(year).unwrap_or(0);
+    // Saturating: the parameters cap inflation at 100% a year, so this saturates only for a
+    // supply near the token's range, where minting stops instead of wrapping.
     let mint = |rate_ppb: u32| {
-        let annual = issuance.year_start_total.0 * u128::from(rate_ppb) / PPB;
-        Balance(annual * elapsed / u128::from(YEAR_MS))
+        let annual = issuance.year_start_total.0.saturating_mul(u128::from(rate_ppb)) / PPB;
+        Balance(annual.saturating_mul(elapsed) / u128::from(YEAR_MS))
     };
-    let to_gatekeepers = mint(economics.inflation_floor_ppb);
-    let to_workers = mint(subsidy_ppb);
-    let minted = Balance(to_gatekeepers.0 + to_workers.0);
+    let headroom = u128::MAX - issuance.total.0;
+    let to_gatekeepers = mint(economics.inflation_floor_ppb).0.min(headroom);
+    let to_workers = mint(subsidy_ppb).0.min(headroom - to_gatekeepers);
+    let minted = to_gatekeepers + to_workers;
     let mut pots = overlay.reward_pots()?;
-    pots.gatekeepers = Balance(pots.gatekeepers.0 + to_gatekeepers.0);
-    pots.workers = Balance(pots.workers.0 + to_workers.0);
+    pots.gatekeepers = Balance(pots.gatekeepers.0 + to_gatekeepers);
+    pots.workers = Balance(pots.workers.0 + to_workers);
     overlay.set_reward_pots(&pots);
-    issuance.total = Balance(issuance.total.0 + minted.0);
-    issuance.minted = Balance(issuance.minted.0 + minted.0);
+    issuance.total = Balance(issuance.total.0 + minted);
+    issuance.minted = Balance(issuance.minted.0.saturating_add(minted));
     overlay.set_issuance(&issuance);
     Ok(())
 }

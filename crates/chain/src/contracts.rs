@@ -65,7 +65,7 @@ pub enum ContractError {
     FuelLimit {
         /// Asked.
         fuel: u64,
-        /// The genesis limit.
+        /// The parameters' limit.
         limit: u64,
     },
     /// A built-in contract uses no fuel and holds no tokens.

@@ -3,7 +3,7 @@
 //! **Epochs.** The chain keeps one [`EpochState`]. The first epoch opens when the generating
 //! gatekeeper (the first gatekeeper in genesis) publishes its proposal: the public half of the
 //! master key it generated and the gatekeeper set's egress key derived from it. Later epochs are
-//! asked for by the chain, on the genesis schedule or a `RotateKeys` call of the rotation
+//! asked for by the chain, on the parameters' schedule or a `RotateKeys` call of the rotation
 //! admin, as a [`AssignmentMessage::Rotation`] on the duty log; any gatekeeper of the set answers
 //! with a proposal signed by its identity key (never by a master key), and the first one accepted
 //! opens the epoch ([`EpochOpening`]). The set's egress key then moves to the new epoch, so egress
@@ -81,7 +81,7 @@ pub enum EpochError {
         worker: [u8; 32],
         /// Its last sign of life.
         last_seen_ms: u64,
-        /// The genesis window.
+        /// The parameters' window.
         window_ms: u64,
     },
     /// A worker to form a cluster with has not announced its epoch keys.

@@ -1,7 +1,7 @@
 //! Transaction checks and block execution.
 //!
 //! A block is valid only if its header follows its parent (hash, height, a strictly later
-//! timestamp not ahead of the validator's clock by more than the genesis bound), its transactions
+//! timestamp not ahead of the validator's clock by more than the parameters' bound), its transactions
 //! root matches, and **every** transaction applies: a proposer drops transactions that would fail
 //! ([`Chain::build`]), so a failing transaction in a block means a faulty proposer and the whole block
 //! is refused ([`Chain::execute`]). Execution order within a block: inflation for the time since the
@@ -162,12 +162,12 @@ pub enum BlockError {
         /// The block's.
         found: u64,
     },
-    /// A block sooner after its parent than the genesis minimum interval.
+    /// A block sooner after its parent than the parameters' minimum interval.
     #[error("block comes {after_ms} ms after its parent; the minimum interval is {interval_ms} ms")]
     TooSoon {
         /// Time since the parent.
         after_ms: u64,
-        /// The genesis minimum.
+        /// The parameters' minimum.
         interval_ms: u64,
     },
     /// A timestamp too far ahead of this validator's clock.
@@ -175,10 +175,10 @@ pub enum BlockError {
     TimestampAhead {
         /// How far ahead.
         ahead_ms: u64,
-        /// The genesis bound.
+        /// The parameters' bound.
         bound_ms: u64,
     },
-    /// More transactions than the genesis allows.
+    /// More transactions than the parameters allow.
     #[error("block has {found} transactions; the limit is {limit}")]
     TooManyTransactions {
         /// The count.
@@ -212,7 +212,7 @@ pub enum BlockError {
         /// The limit.
         limit: usize,
     },
-    /// More egress than the genesis allows.
+    /// More egress than the parameters allow.
     #[error("block has {found} egress copies; the limit is {limit}")]
     TooManyEgress {
         /// The count.
@@ -398,14 +398,16 @@ impl Chain {
         Ok(())
     }
 
-    /// Applies one transaction on top of `overlay`, after its stateless checks; messages it publishes
-    /// go to `outbox`. On a refusal the overlay and the outbox are unchanged.
+    /// Applies one transaction on top of `overlay`, after its size (cheap, first) and stateless
+    /// checks; messages it publishes go to `outbox`. On a refusal the overlay and the outbox are
+    /// unchanged.
     pub fn apply(
         &self,
         overlay: &mut Overlay<'_>,
         outbox: &mut Outbox,
         tx: &SignedTransaction,
     ) -> Result<FeeSplit, TransactionError> {
+        Self::check_size(outbox.parameters(), tx)?;
         self.check_stateless(tx)?;
         let checkpoint = overlay.checkpoint();
         let published = outbox.messages.len();
@@ -420,14 +422,13 @@ impl Chain {
         result
     }
 
-    /// The part every transaction shares (size, nonce, fee), then its module's call.
+    /// The part every transaction shares (nonce, fee), then its module's call.
     fn apply_checked(
         &self,
         overlay: &mut Overlay<'_>,
         outbox: &mut Outbox,
         tx: &SignedTransaction,
     ) -> Result<FeeSplit, TransactionError> {
-        Self::check_size(outbox.parameters(), tx)?;
         let signer = tx.transaction.signer;
         let mut account = overlay.account(&signer)?;
         let found = tx.transaction.nonce;

@@ -118,7 +118,7 @@ pub enum EgressError {
     /// Bytes that are not a signed egress.
     #[error("malformed egress: {0}")]
     Malformed(String),
-    /// Larger than the genesis limit.
+    /// Larger than the parameters' limit.
     #[error("egress is {len} bytes; the limit is {limit}")]
     TooLarge {
         /// Its encoded length.
@@ -173,7 +173,7 @@ pub enum EgressError {
         next: u64,
         /// The copy's number.
         found: u64,
-        /// The genesis window.
+        /// The parameters' window.
         window: u64,
     },
     /// A discrepancy under this number is already on chain.
@@ -354,9 +354,10 @@ impl Chain {
         }
     }
 
-    /// Decodes egress from outside: size limit first, then strict decoding.
+    /// Decodes egress from outside: the largest limit any parameters may set first (the current
+    /// limit is checked against the state, with the rest), then strict decoding.
     pub fn decode_egress(&self, bytes: &[u8]) -> Result<SignedEgress, EgressError> {
-        let limit = self.genesis().economics.max_egress_bytes as usize;
+        let limit = veil_primitives::parameters::MAX_EGRESS_BYTES as usize;
         if bytes.len() > limit {
             return Err(EgressError::TooLarge { len: bytes.len(), limit });
         }
@@ -471,7 +472,7 @@ impl Chain {
             EgressOutcome::Discrepancy => {
                 let accepted = overlay.egress_accepted(&sender, egress.sequence)?.unwrap_or_default();
                 let evidence = Discrepancy { accepted, differing: copy.clone() };
-                // Genesis caps egress at half a message, so the evidence always fits.
+                // The parameters cap egress at half a message, so the evidence always fits.
                 let payload = evidence
                     .encode()
                     .try_into()

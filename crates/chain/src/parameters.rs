@@ -43,7 +43,7 @@ impl Module for ParametersModule {
         match call {
             ParametersCall::Set(parameters) => {
                 chain.check_admin(signer)?;
-                parameters.validate()?;
+                parameters.validate_change(outbox.parameters())?;
                 overlay.set_parameters(parameters);
                 let message = chain_message(Topic::System(SystemTopic::Parameters), parameters.encode())?;
                 chain.publish(overlay, outbox, message)?;

@@ -115,7 +115,7 @@ pub(crate) struct MessageArgs {
     /// The argument is SCALE bytes in hex, not JSON.
     #[arg(long)]
     hex: bool,
-    /// Fuel prepaid (charged at the genesis fuel price; what is unused is not refunded).
+    /// Fuel prepaid (charged at the fuel price in the chain's parameters; what is unused is not refunded).
     #[arg(long, default_value_t = DEFAULT_FUEL)]
     fuel: u64,
 }

@@ -461,7 +461,7 @@ impl<E: Metrics + Spawner + Clock, S: AuthenticatedState> Application<E> for Nod
                 return None;
             }
         };
-        let earliest = parent.inner().block().header.timestamp_ms + interval;
+        let earliest = parent.inner().block().header.timestamp_ms.saturating_add(interval);
         let now = millis(runtime.current());
         if earliest > now {
             runtime.sleep(Duration::from_millis(earliest - now)).await;

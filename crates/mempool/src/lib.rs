@@ -193,9 +193,9 @@ impl Mempool {
         if self.by_hash.contains_key(&hash) {
             return Err(AdmissionError::AlreadyPending(hash));
         }
-        self.chain.check_stateless(&tx)?;
         let parameters = state.parameters().map_err(TransactionError::State)?;
         Chain::check_size(&parameters, &tx)?;
+        self.chain.check_stateless(&tx)?;
         let bytes = tx.encoded_size();
         let cost = fees::cost(&parameters.economics, &tx).map_err(TransactionError::from)?.total;
 
@@ -344,23 +344,48 @@ impl Mempool {
     }
 
     /// Drops what `state` (the newest finalized state) made stale: every pending transaction whose
-    /// nonce its account has used, and every egress copy the chain would no longer take (parked
+    /// nonce its account has used, every one the current parameters or the account's balance no
+    /// longer allow (with its account's later ones, which would wait on it forever), and every
+    /// egress copy the chain would no longer take (parked
     /// ones stay). `state` holds at least [`Mempool::pending_keys`]. Returns the hashes dropped.
     pub fn prune(&mut self, state: &dyn StateReader) -> Result<Vec<Hash>, StateError> {
         let overlay = Overlay::new(state);
+        let parameters = overlay.parameters()?;
         let mut dropped = Vec::new();
         let accounts: Vec<AccountId> = self.by_account.keys().copied().collect();
         for account in accounts {
-            let next = overlay.account(&account)?.nonce;
+            let info = overlay.account(&account)?;
             let Some(pending) = self.by_account.get_mut(&account) else { continue };
-            let keep = pending.split_off(&next);
-            for (_, entry) in std::mem::replace(pending, keep) {
+            let mut keep = pending.split_off(&info.nonce);
+            let mut gone = std::mem::take(pending);
+            // What the parameters (changed since admission) or the balance no longer allow can
+            // never apply, and it would hold its nonce, and so every later one, forever.
+            let mut total = 0u128;
+            let mut cut = None;
+            for (nonce, entry) in keep.iter_mut() {
+                let cost = Chain::check_size(&parameters, &entry.tx)
+                    .ok()
+                    .and_then(|()| fees::cost(&parameters.economics, &entry.tx).ok())
+                    .filter(|cost| total.saturating_add(cost.total.0) <= info.balance.0);
+                let Some(cost) = cost else {
+                    cut = Some(*nonce);
+                    break;
+                };
+                total += cost.total.0;
+                entry.cost = cost.total;
+            }
+            if let Some(cut) = cut {
+                gone.extend(keep.split_off(&cut));
+            }
+            for (_, entry) in gone {
                 self.bytes -= entry.bytes;
                 self.by_hash.remove(&entry.hash);
                 dropped.push(entry.hash);
             }
-            if pending.is_empty() {
+            if keep.is_empty() {
                 self.by_account.remove(&account);
+            } else {
+                *pending = keep;
             }
         }
         // Decide first, then remove: a state error leaves the egress pool as it was.

@@ -1,6 +1,6 @@
 use super::*;
 use veil_chain::{
-    MemoryState,
+    ChangeSet, MemoryState,
     testing::{self, TestChain, pair, transfer},
 };
 use veil_crypto::AccountPair;
@@ -88,6 +88,29 @@ fn stale_after_a_block_is_pruned_and_refused() {
         Err(AdmissionError::Invalid(TransactionError::StaleNonce { expected: 1, found: 0 }))
     ));
     assert_eq!(f.pool.ready(&f.state, 10).unwrap(), vec![a1, b0]);
+}
+
+/// After a parameter change, a pending transaction the new fees price beyond its account's balance
+/// is dropped, with the account's later ones that would wait on it forever; other accounts' stay.
+#[test]
+fn what_new_parameters_no_longer_allow_is_pruned() {
+    let mut f = fixture(Limits::default());
+    // Bob (100 tokens) sends 99 twice over; Alice sends 1.
+    let (b0, b1, a0) = (send(&f, &f.bob, 0, 49), send(&f, &f.bob, 1, 49), send(&f, &f.alice, 0, 1));
+    for tx in [&b0, &b1, &a0] {
+        f.pool.insert(&f.state, tx.clone()).unwrap();
+    }
+    // Fees rise to 1.5 tokens a transaction: Bob's second no longer fits his balance.
+    let mut parameters = f.state.parameters().unwrap();
+    parameters.economics.transaction_base_fee = Balance(3 * Balance::ONE.0 / 2);
+    f.state.apply(ChangeSet::from([(StateKey::Parameters.to_bytes(), Some(parameters.encode()))]));
+    assert_eq!(f.pool.prune(&f.state).unwrap(), vec![b1.hash()]);
+    assert_eq!(f.pool.ready(&f.state, 10).unwrap(), vec![b0, a0]);
+    // A limit below a pending transaction's size drops it too.
+    parameters.economics.max_transaction_bytes = 100;
+    f.state.apply(ChangeSet::from([(StateKey::Parameters.to_bytes(), Some(parameters.encode()))]));
+    assert_eq!(f.pool.prune(&f.state).unwrap().len(), 2);
+    assert!(f.pool.is_empty());
 }
 
 #[test]

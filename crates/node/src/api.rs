@@ -194,7 +194,7 @@ pub struct ClusterMemberView {
     pub worker: String,
     /// When the chain last saw its egress, milliseconds since the Unix epoch.
     pub last_seen_ms: u64,
-    /// Silent past the genesis window (or its registration lapsed) at the latest finalized block's
+    /// Silent past the parameters' offline window (or its registration lapsed) at the latest finalized block's
     /// time: a `ReportOffline` would remove it.
     pub offline: bool,
 }

@@ -39,7 +39,7 @@ pub struct Header {
     /// Parent height plus one; genesis is 0.
     pub height: BlockHeight,
     /// Milliseconds since the Unix epoch: strictly greater than the parent's, and not ahead of the
-    /// validators' clocks by more than the genesis bound. The chain's only notion of time.
+    /// validators' clocks by more than the parameters' bound. The chain's only notion of time.
     pub timestamp_ms: u64,
     /// Root of the authenticated public state after this block.
     pub state_root: Hash,

@@ -3,7 +3,8 @@
 //! Genesis gives their first values; from then on they live in the chain's state, where the
 //! parameters admin (until governance exists) changes them with one
 //! [`ParametersCall::Set`](crate::transaction::ParametersCall) call, effective from the next block.
-//! [`Parameters::validate`] is the one rule both a genesis file and a change must meet.
+//! [`Parameters::validate`] is the one rule both a genesis file and a change must meet; its bounds
+//! keep every setting recoverable: no fee, size or timing can stop the call that changes it back.
 
 use parity_scale_codec::{Decode, Encode, MaxEncodedLen};
 
@@ -24,6 +25,26 @@ pub const MAX_EGRESS_BYTES: u32 = (MAX_MESSAGE_PAYLOAD / 2) as u32;
 pub fn max_transaction_bytes_bound() -> u32 {
     u32::try_from(SignedTransaction::max_encoded_len()).unwrap_or(u32::MAX)
 }
+
+/// The smallest `max_transaction_bytes` a network may set: room for a DCAP registration (a quote
+/// and its collateral) and for the parameters call that raises the limit again.
+pub const MIN_TRANSACTION_BYTES: u32 = 96 * 1024;
+
+/// The highest fee a transaction of the largest size the parameters allow may cost: 1,000
+/// tokens. No setting can price out the call that lowers fees again.
+pub const MAX_FEE: Balance = Balance(1_000 * Balance::ONE.0);
+
+/// The longest `min_block_interval_ms` and `max_timestamp_drift_ms`: a minute. A longer interval
+/// stalls the chain; a longer drift lets a proposer run time ahead (minting inflation, lapsing
+/// workers).
+pub const MAX_BLOCK_TIMING_MS: u64 = 60_000;
+
+/// The longest grace period: a week. The previous epoch's keys stay usable that long, and a
+/// rotation waits for them to retire.
+pub const MAX_GRACE_MS: u64 = 7 * 24 * 3_600_000;
+
+/// The highest annual inflation: 100%, in parts per billion.
+pub const MAX_INFLATION_PPB: u32 = 1_000_000_000;
 
 /// Every parameter the chain reads from its state, in the sections of the genesis file they start
 /// from. One record under one state key: every block reads its fees and limits anyway.
@@ -59,13 +80,39 @@ pub enum ParameterError {
     #[error("max_block_transactions {0} is outside 1..={MAX_BLOCK_TRANSACTIONS}")]
     BlockLimit(u32),
     /// A transaction size limit out of range.
-    #[error("max_transaction_bytes {found} is outside 1..={bound}")]
+    #[error("max_transaction_bytes {found} is outside {MIN_TRANSACTION_BYTES}..={bound}")]
     TransactionLimit {
         /// The limit asked for.
         found: u32,
         /// The largest a signed transaction can encode to.
         bound: u32,
     },
+    /// Fees that would price out a transaction of the largest size allowed.
+    #[error("a transaction of max_transaction_bytes would cost {found}; fees may make it cost at most {MAX_FEE}")]
+    Fees {
+        /// The fee of the largest transaction (saturated when it does not fit).
+        found: Balance,
+    },
+    /// A block timing parameter beyond a minute.
+    #[error("{0} must be at most {MAX_BLOCK_TIMING_MS} ms")]
+    Timing(&'static str),
+    /// Inflation above 100% a year.
+    #[error("inflation_start_ppb {0} is above {MAX_INFLATION_PPB} (100% a year)")]
+    InflationCap(u32),
+    /// A change that shortens the offline window below what workers still heartbeating at the
+    /// old interval need.
+    #[error(
+        "offline_after_ms {offline_after_ms} must be at least twice the heartbeat interval workers use until they learn of the change ({heartbeat_interval_ms} ms)"
+    )]
+    LivenessChange {
+        /// The new window.
+        offline_after_ms: u64,
+        /// The longer of the old and the new heartbeat interval.
+        heartbeat_interval_ms: u64,
+    },
+    /// A limit that may only grow: runtimes and stored records were made under the old one.
+    #[error("{0} may only grow")]
+    Shrinks(&'static str),
     /// An egress limit out of range.
     #[error("egress limits: {0}")]
     EgressLimit(&'static str),
@@ -73,10 +120,10 @@ pub enum ParameterError {
     #[error("registration.insecure_lifetime_ms must be at least 1")]
     InsecureLifetime,
     /// Liveness windows that cannot work.
-    #[error("liveness: heartbeat_interval_ms must be at least 1 and below offline_after_ms")]
+    #[error("liveness: heartbeat_interval_ms must be at least 1 and at most half of offline_after_ms")]
     Liveness,
-    /// A grace period of zero.
-    #[error("keys.grace_ms must be at least 1")]
+    /// A grace period of zero or beyond a week.
+    #[error("keys.grace_ms must be between 1 and {MAX_GRACE_MS}")]
     Grace,
 }
 
@@ -92,12 +139,30 @@ impl Parameters {
         if e.inflation_floor_ppb > e.inflation_start_ppb {
             return Err(ParameterError::Inflation { floor: e.inflation_floor_ppb, start: e.inflation_start_ppb });
         }
+        if e.inflation_start_ppb > MAX_INFLATION_PPB {
+            return Err(ParameterError::InflationCap(e.inflation_start_ppb));
+        }
+        if e.min_block_interval_ms > MAX_BLOCK_TIMING_MS {
+            return Err(ParameterError::Timing("min_block_interval_ms"));
+        }
+        if e.max_timestamp_drift_ms > MAX_BLOCK_TIMING_MS {
+            return Err(ParameterError::Timing("max_timestamp_drift_ms"));
+        }
         if e.max_block_transactions == 0 || e.max_block_transactions as usize > MAX_BLOCK_TRANSACTIONS {
             return Err(ParameterError::BlockLimit(e.max_block_transactions));
         }
         let bound = max_transaction_bytes_bound();
-        if e.max_transaction_bytes == 0 || e.max_transaction_bytes > bound {
+        if e.max_transaction_bytes < MIN_TRANSACTION_BYTES || e.max_transaction_bytes > bound {
             return Err(ParameterError::TransactionLimit { found: e.max_transaction_bytes, bound });
+        }
+        let largest = e
+            .transaction_byte_fee
+            .0
+            .checked_mul(u128::from(e.max_transaction_bytes))
+            .and_then(|size_fee| size_fee.checked_add(e.transaction_base_fee.0))
+            .unwrap_or(u128::MAX);
+        if largest > MAX_FEE.0 {
+            return Err(ParameterError::Fees { found: Balance(largest) });
         }
         if e.max_egress_bytes == 0 || e.max_egress_bytes > MAX_EGRESS_BYTES {
             return Err(ParameterError::EgressLimit("max_egress_bytes must be between 1 and 524288"));
@@ -115,11 +180,34 @@ impl Parameters {
             return Err(ParameterError::InsecureLifetime);
         }
         let liveness = &self.liveness;
-        if liveness.heartbeat_interval_ms == 0 || liveness.heartbeat_interval_ms >= liveness.offline_after_ms {
+        if liveness.heartbeat_interval_ms == 0 || liveness.heartbeat_interval_ms > liveness.offline_after_ms / 2 {
             return Err(ParameterError::Liveness);
         }
-        if self.keys.grace_ms == 0 {
+        if self.keys.grace_ms == 0 || self.keys.grace_ms > MAX_GRACE_MS {
             return Err(ParameterError::Grace);
+        }
+        Ok(())
+    }
+
+    /// Checks a change from `current` to these parameters: [`Parameters::validate`], and the
+    /// rules of a change.
+    /// - Workers still heartbeat at the old interval until the change reaches them: the new
+    ///   offline window must be at least twice the longer of the two intervals, or live workers
+    ///   would look silent and anyone could have them replaced.
+    /// - The egress size limit and the egress window only grow: runtimes may hold copies made
+    ///   under the old limit, and the chain keeps the window's records.
+    pub fn validate_change(&self, current: &Parameters) -> Result<(), ParameterError> {
+        self.validate()?;
+        let heartbeat_interval_ms = self.liveness.heartbeat_interval_ms.max(current.liveness.heartbeat_interval_ms);
+        if self.liveness.offline_after_ms < heartbeat_interval_ms.saturating_mul(2) {
+            let offline_after_ms = self.liveness.offline_after_ms;
+            return Err(ParameterError::LivenessChange { offline_after_ms, heartbeat_interval_ms });
+        }
+        if self.economics.max_egress_bytes < current.economics.max_egress_bytes {
+            return Err(ParameterError::Shrinks("max_egress_bytes"));
+        }
+        if self.economics.egress_window < current.economics.egress_window {
+            return Err(ParameterError::Shrinks("egress_window"));
         }
         Ok(())
     }
@@ -216,5 +304,73 @@ impl Default for Economics {
             fuel_price: Balance(10),
             max_command_fuel: 2_000_000_000,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn defaults() -> Parameters {
+        Parameters {
+            economics: Economics::default(),
+            keys: KeyRules { rotation_interval_ms: 86_400_000, rotation_admin: AccountId([1; 32]), grace_ms: 60_000 },
+            liveness: Liveness { heartbeat_interval_ms: 2_000, offline_after_ms: 10_000 },
+            insecure_lifetime_ms: 3_600_000,
+        }
+    }
+
+    type Change = fn(&mut Parameters);
+
+    /// Each setting that would stop the chain, or the call that repairs it, is refused by name.
+    #[test]
+    fn settings_that_cannot_be_undone_are_refused() {
+        assert_eq!(defaults().validate(), Ok(()));
+        let cases: [(Change, ParameterError); 9] = [
+            (
+                |p| p.economics.transaction_base_fee = Balance(u128::MAX),
+                ParameterError::Fees { found: Balance(u128::MAX) },
+            ),
+            (
+                |p| p.economics.transaction_byte_fee = Balance(Balance::ONE.0),
+                ParameterError::Fees { found: Balance(Balance::ONE.0 * 320 * 1024 + 1_000_000_000) },
+            ),
+            (
+                |p| p.economics.max_transaction_bytes = 1_000,
+                ParameterError::TransactionLimit { found: 1_000, bound: max_transaction_bytes_bound() },
+            ),
+            (|p| p.economics.min_block_interval_ms = 60_001, ParameterError::Timing("min_block_interval_ms")),
+            (|p| p.economics.max_timestamp_drift_ms = u64::MAX, ParameterError::Timing("max_timestamp_drift_ms")),
+            (|p| p.economics.inflation_start_ppb = u32::MAX, ParameterError::InflationCap(u32::MAX)),
+            (|p| p.keys.grace_ms = MAX_GRACE_MS + 1, ParameterError::Grace),
+            (|p| p.liveness.heartbeat_interval_ms = 5_001, ParameterError::Liveness),
+            (|p| p.liveness.heartbeat_interval_ms = 0, ParameterError::Liveness),
+        ];
+        for (change, expected) in cases {
+            let mut parameters = defaults();
+            change(&mut parameters);
+            assert_eq!(parameters.validate(), Err(expected.clone()), "{expected}");
+        }
+    }
+
+    #[test]
+    fn a_change_keeps_workers_live_and_limits_growing() {
+        let current = defaults();
+        // Workers beat every 2 s until they learn the change: a 3 s window would make them silent.
+        let mut faster = current.clone();
+        faster.liveness = Liveness { heartbeat_interval_ms: 100, offline_after_ms: 3_000 };
+        assert_eq!(faster.validate(), Ok(()));
+        assert_eq!(
+            faster.validate_change(&current),
+            Err(ParameterError::LivenessChange { offline_after_ms: 3_000, heartbeat_interval_ms: 2_000 })
+        );
+        faster.liveness.offline_after_ms = 4_000;
+        assert_eq!(faster.validate_change(&current), Ok(()));
+        let mut smaller = current.clone();
+        smaller.economics.max_egress_bytes -= 1;
+        assert_eq!(smaller.validate_change(&current), Err(ParameterError::Shrinks("max_egress_bytes")));
+        let mut shorter = current.clone();
+        shorter.economics.egress_window -= 1;
+        assert_eq!(shorter.validate_change(&current), Err(ParameterError::Shrinks("egress_window")));
     }
 }

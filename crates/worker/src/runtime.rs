@@ -16,7 +16,8 @@
 //!   sign byte-identical copies. The first genesis gatekeeper generates the first master key; the
 //!   others get it sealed to their epoch keys, from the winning proposal or a master share.
 //! - **Worker** (role [`Role::Worker`]): it announces a key for the current and the next epoch,
-//!   and a heartbeat at the genesis interval. A cluster key sealed to its epoch key gives it the
+//!   and a heartbeat at the interval in the chain's parameters (genesis's until the chain publishes
+//!   a change on the parameters topic). A cluster key sealed to its epoch key gives it the
 //!   cluster's keys of that epoch; it then runs the contracts assigned to its cluster. A wasm
 //!   contract's `Deployed` message brings its code (checked against the assigned hash, compiled)
 //!   and its constructor argument, which opens under the cluster's key only for the deploying

@@ -34,10 +34,12 @@ fn a_parameter_change_applies_from_the_next_block_on_chain_and_in_the_runtimes()
     let beat = scenario.genesis.liveness.heartbeat_interval_ms;
     assert_eq!(heartbeats_over(&mut scenario, &mut worker, 8, beat), 8, "one heartbeat per interval");
 
-    // The admin (Bob) slows heartbeats fourfold and triples the base fee.
+    // The admin (Bob) slows heartbeats fourfold (the offline window grows to keep twice the
+    // interval) and triples the base fee.
     let old = scenario.chain.state.parameters().unwrap();
     let mut new = old.clone();
     new.liveness.heartbeat_interval_ms = 4 * beat;
+    new.liveness.offline_after_ms = 10 * beat;
     new.economics.transaction_base_fee = Balance(3 * old.economics.transaction_base_fee.0);
     let bob = scenario.bob.clone();
     let (change, _) = scenario.sign(&bob, Call::Parameters(ParametersCall::Set(new.clone())));

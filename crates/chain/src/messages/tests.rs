@@ -321,8 +321,15 @@ fn egress_decoding_is_strict_and_bounded() {
     let mut long = copy.encode();
     long.push(0);
     assert!(matches!(net.chain.decode_egress(&long), Err(EgressError::Malformed(_))));
-    let huge = vec![0u8; net.chain.genesis().economics.max_egress_bytes as usize + 1];
+    let huge = vec![0u8; veil_primitives::parameters::MAX_EGRESS_BYTES as usize + 1];
     assert!(matches!(net.chain.decode_egress(&huge), Err(EgressError::TooLarge { .. })));
+    // Within any limit but beyond the current one: refused against the state, as too large.
+    let mut small = net.state.parameters().unwrap();
+    small.economics.max_egress_bytes = copy.encoded_size() as u32 - 1;
+    let mut state = net.state.clone();
+    state.apply(crate::ChangeSet::from([(StateKey::Parameters.to_bytes(), Some(small.encode()))]));
+    let error = net.chain.check_egress(&Overlay::new(&state), &copy).unwrap_err();
+    assert!(matches!(error, EgressError::TooLarge { .. }), "{error}");
     assert!(SignedEgress::decode(&mut &copy.encode()[..3]).is_err());
 }
 

@@ -1,21 +1,28 @@
-//! Every call reads only what its module declares: a node reads a block's keys ahead and executes
-//! against exactly those, so an undeclared read would abort a proposal (or a verification) with
-//! "key was not read ahead". A recording reader watches execution over calls of every variant, on
-//! a chain with workers, a cluster, code and contracts, in passing and in failing cases alike.
+//! Every call and every egress copy reads only what its module declares: a node reads a block's
+//! keys ahead and executes against exactly those, so an undeclared read would abort a proposal (or
+//! a verification) with "key was not read ahead". A recording reader watches execution over calls
+//! of every variant and runtimes' egress of every kind the chain acts on, on a chain with workers,
+//! a cluster, code and contracts, in passing and in failing cases alike, in blocks where a
+//! scheduled rotation is due and where it is not.
 
+use parity_scale_codec::Encode;
 use proptest::prelude::*;
 use std::{cell::RefCell, collections::BTreeSet, sync::OnceLock};
 use veil_crypto::AccountPair;
+use veil_crypto::confidential::{KeyMessage, Proposal};
 use veil_primitives::{
     AccountId, AccountsCall, Attestation, Balance, Call, ClusterId, ContractId, ContractsCall, EpochsCall, Hash,
-    Header, Measurement, Parameters, ParametersCall, RegistrationInfo, RegistryCall, SignedTransaction, Transaction,
-    contract::{builtin_code_hash, contract_id},
+    Header, KeyEpoch, Measurement, Parameters, ParametersCall, RegistrationInfo, RegistryCall, SenderId, SignedEgress,
+    SignedTransaction, SystemTopic, Topic, Transaction,
+    contract::{AssignmentMessage, builtin_code_hash, contract_id},
+    epoch::{EpochKey, Heartbeat},
     hashing::sha256,
 };
 
 use crate::{
     Chain, MemoryState, ReadState as _, StateError, StateKey, StateReader,
-    registry::tests::{Net, net},
+    registry::tests::{Net, epoch_agreement, gatekeeper, net},
+    testing::{egress, runtime_signer},
 };
 
 const SGX_QUOTE: &[u8] = include_bytes!("../../../attestation/testdata/sgx_quote");
@@ -72,6 +79,10 @@ fn world() -> &'static World {
             }),
             Call::Registry(RegistryCall::SetMeasurementAllowed { measurement, allowed: true }),
         ];
+        // A rotation falls due in blocks a minute after the tip (the late cases below).
+        let mut parameters = net.state.parameters().unwrap();
+        parameters.keys.rotation_interval_ms = 30_000;
+        let calls = calls.into_iter().chain([Call::Parameters(ParametersCall::Set(parameters))]);
         for call in calls {
             let tx = net.sign(&admin, call);
             let built = net.step(1, vec![tx], vec![]);
@@ -204,6 +215,83 @@ fn any_call() -> impl Strategy<Value = Call> {
     ]
 }
 
+/// Runtimes' egress the chain acts on, and some it refuses.
+#[derive(Clone, Debug)]
+enum Copy {
+    /// A worker's heartbeat.
+    Heartbeat(usize),
+    /// A worker's key for the current (0) or next (1) epoch, or a later one.
+    EpochKey(usize, u32),
+    /// A worker's output on a contract's topic.
+    Output(usize, ContractId),
+    /// The gatekeeper's proposal of a master key for epoch 1 (opens it when a rotation was asked).
+    Proposal,
+    /// A worker's payload the chain refuses on a system topic.
+    Refused(usize, Vec<u8>),
+}
+
+fn any_copy() -> impl Strategy<Value = Copy> {
+    prop_oneof![
+        (0..3usize).prop_map(Copy::Heartbeat),
+        (0..3usize, 0..3u32).prop_map(|(worker, epoch)| Copy::EpochKey(worker, epoch)),
+        (0..3usize, contract()).prop_map(|(worker, contract)| Copy::Output(worker, contract)),
+        Just(Copy::Proposal),
+        (0..3usize, prop::collection::vec(any::<u8>(), 0..48)).prop_map(|(worker, bytes)| Copy::Refused(worker, bytes)),
+    ]
+}
+
+/// `copies`, signed by their runtimes with consecutive sequence numbers from the world's.
+fn sign_copies(copies: Vec<Copy>) -> Vec<SignedEgress> {
+    let world = world();
+    let mut next = std::collections::HashMap::new();
+    let mut sequence = |sender: SenderId| {
+        let number = next
+            .entry(sender)
+            .or_insert_with(|| world.state.sender(&sender).unwrap().map_or(0, |info| info.next_sequence));
+        *number += 1;
+        *number - 1
+    };
+    copies
+        .into_iter()
+        .map(|copy| match copy {
+            Copy::Heartbeat(index) => {
+                let signer = runtime_signer(index as u8 + 1);
+                let sender = SenderId::Worker(signer.public());
+                let payload = Heartbeat { height: world.head.height }.encode();
+                egress(&signer, sender, 0, sequence(sender), Topic::System(SystemTopic::Heartbeats), &payload)
+            }
+            Copy::EpochKey(index, epoch) => {
+                let signer = runtime_signer(index as u8 + 1);
+                let identity = signer.public();
+                let agreement = epoch_agreement(&identity, epoch);
+                let signed = EpochKey::signing_payload(&world.chain.id(), &identity, KeyEpoch(epoch), &agreement);
+                let key = EpochKey { epoch: KeyEpoch(epoch), agreement, signature: signer.sign(&signed) };
+                let sender = SenderId::Worker(identity);
+                let payload = AssignmentMessage::EpochKey(key).encode();
+                egress(&signer, sender, 0, sequence(sender), Topic::System(SystemTopic::Assignments), &payload)
+            }
+            Copy::Output(index, contract) => {
+                let signer = runtime_signer(index as u8 + 1);
+                let sender = SenderId::Worker(signer.public());
+                egress(&signer, sender, 0, sequence(sender), Topic::Contract(contract), b"output")
+            }
+            Copy::Proposal => {
+                let master = veil_crypto::MasterKey::from_secret(veil_crypto::SecretBytes::new([0x4e; 32]));
+                let proposal = Proposal::new(&master, KeyEpoch(1), &[]).unwrap();
+                let signer = gatekeeper();
+                let sender = SenderId::Gatekeeper(signer.public());
+                let payload = KeyMessage::Proposal(proposal).encode();
+                egress(&signer, sender, 0, sequence(sender), Topic::System(SystemTopic::KeyEpochs), &payload)
+            }
+            Copy::Refused(index, bytes) => {
+                let signer = runtime_signer(index as u8 + 1);
+                let sender = SenderId::Worker(signer.public());
+                egress(&signer, sender, 0, sequence(sender), Topic::System(SystemTopic::Assignments), &bytes)
+            }
+        })
+        .collect()
+}
+
 /// `calls`, each signed by the admin or the operator with their next nonces.
 fn sign(calls: Vec<(bool, Call)>) -> Vec<SignedTransaction> {
     let world = world();
@@ -224,23 +312,29 @@ fn sign(calls: Vec<(bool, Call)>) -> Vec<SignedTransaction> {
         .collect()
 }
 
-/// What a node reads ahead for `transactions`, in its three rounds.
-fn declared(chain: &Chain, state: &MemoryState, transactions: &[SignedTransaction]) -> BTreeSet<Vec<u8>> {
-    let mut keys = chain.keys_touched(transactions, &[]);
-    let topics = chain.topics_touched(transactions, &[]);
+/// What a node reads ahead for `transactions` and `egress`, in its three rounds.
+fn declared(
+    chain: &Chain,
+    state: &MemoryState,
+    transactions: &[SignedTransaction],
+    egress: &[SignedEgress],
+) -> BTreeSet<Vec<u8>> {
+    let mut keys = chain.keys_touched(transactions, egress);
+    let topics = chain.topics_touched(transactions, egress);
     keys.extend(chain.tree_keys_touched(state, &topics).unwrap());
     keys.extend(chain.dependent_keys(state, transactions).unwrap());
     keys
 }
 
 /// The keys read that were not declared, decoded for the failure message.
-fn undeclared(calls: Vec<(bool, Call)>, after_ms: u64) -> Vec<String> {
+fn undeclared(calls: Vec<(bool, Call)>, copies: Vec<Copy>, after_ms: u64) -> Vec<String> {
     let world = world();
     let transactions = sign(calls);
-    let declared = declared(&world.chain, &world.state, &transactions);
+    let egress = sign_copies(copies);
+    let declared = declared(&world.chain, &world.state, &transactions, &egress);
     let recording = Recording { state: &world.state, reads: RefCell::default() };
     let timestamp = world.head.timestamp_ms + after_ms;
-    world.chain.build(&recording, &world.head, timestamp, transactions, Vec::new()).unwrap();
+    world.chain.build(&recording, &world.head, timestamp, transactions, egress).unwrap();
     let reads = recording.reads.into_inner();
     reads
         .difference(&declared)
@@ -254,16 +348,18 @@ fn undeclared(calls: Vec<(bool, Call)>, after_ms: u64) -> Vec<String> {
 proptest! {
     #![proptest_config(ProptestConfig { cases: 256, ..ProptestConfig::default() })]
 
-    /// Blocks of up to four calls of any variant, soon after the world's tip or after the
-    /// liveness window (so offline reports and replacements go through).
+    /// Blocks of up to three calls of any variant and up to four egress copies, soon after the
+    /// world's tip or a minute later (past the liveness window, so offline reports and
+    /// replacements go through, and with a scheduled rotation due).
     #[test]
     fn every_call_reads_only_the_keys_it_declares(
-        calls in prop::collection::vec((any::<bool>(), any_call()), 1..4),
+        calls in prop::collection::vec((any::<bool>(), any_call()), 0..4),
+        copies in prop::collection::vec(any_copy(), 0..5),
         late in any::<bool>(),
     ) {
         let after_ms = if late { 60_000 } else { 1 };
-        let missing = undeclared(calls.clone(), after_ms);
-        prop_assert!(missing.is_empty(), "{calls:?} read undeclared keys {missing:?}");
+        let missing = undeclared(calls.clone(), copies.clone(), after_ms);
+        prop_assert!(missing.is_empty(), "{calls:?} and {copies:?} read undeclared keys {missing:?}");
     }
 }
 
@@ -285,7 +381,7 @@ fn a_call_that_reads_an_undeclared_key_is_caught() {
     let world = world();
     let transactions =
         sign(vec![(false, Call::Accounts(AccountsCall::Transfer { to: AccountId([5; 32]), amount: Balance::ONE }))]);
-    let mut declared = declared(&world.chain, &world.state, &transactions);
+    let mut declared = declared(&world.chain, &world.state, &transactions, &[]);
     declared.remove(&StateKey::Account(AccountId([5; 32])).to_bytes());
     let mut snapshot = crate::Snapshot::default();
     for key in declared {
