@@ -645,12 +645,10 @@ fn ports_after(api: u16, count: usize) -> Result<Vec<u16>, Failure> {
     Ok(ports)
 }
 
-/// `count` distinct free ports on loopback, as the system hands them out now.
+/// `count` free ports on loopback that stay free for the runtimes' restarts (see
+/// [`testnet::free_port_block`]).
 fn free_ports(count: usize) -> Result<Vec<u16>, String> {
-    // All held until all are picked, so that none comes twice.
-    let listeners = (0..count)
-        .map(|_| TcpListener::bind((Ipv4Addr::LOCALHOST, 0)))
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(|e| format!("no free port on 127.0.0.1: {e}"))?;
-    listeners.iter().map(|listener| listener.local_addr().map(|a| a.port()).map_err(|e| e.to_string())).collect()
+    let count = u16::try_from(count).map_err(|_| format!("{count} runtimes are more than ports"))?;
+    let base = testnet::free_port_block(count).map_err(|e| e.to_string())?;
+    Ok((base..base + count).collect())
 }

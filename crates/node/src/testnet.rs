@@ -98,10 +98,49 @@ pub struct Ports {
     pub api: u16,
 }
 
-/// A free TCP port on loopback, as the system hands them out now.
+/// A free TCP port on loopback, for a listener that must keep its port across restarts.
 pub fn free_port() -> Result<u16, TestnetError> {
-    let listener = TcpListener::bind("127.0.0.1:0").map_err(TestnetError::Port)?;
-    Ok(listener.local_addr().map_err(TestnetError::Port)?.port())
+    free_port_block(1)
+}
+
+/// The first port of the kernel's ephemeral range (Linux's default where it cannot be read).
+fn ephemeral_low() -> u16 {
+    std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
+        .ok()
+        .and_then(|range| range.split_whitespace().next()?.parse::<u16>().ok())
+        .unwrap_or(32_768)
+}
+
+/// The lowest port [`free_port_block`] hands out.
+const LOWEST_PICKED_PORT: u16 = 10_000;
+
+/// The first of `count` consecutive TCP ports free on loopback now, all below the kernel's
+/// ephemeral range. A port from that range (what binding port 0 gives) can be taken as the source
+/// port of any outgoing connection, such as another validator dialling out, while the process that
+/// listens on it restarts; its listener then fails to bind. Concurrent callers start from
+/// different places in the range, so they rarely pick the same block.
+pub fn free_port_block(count: u16) -> Result<u16, TestnetError> {
+    let ephemeral_low = ephemeral_low();
+    let span = ephemeral_low.saturating_sub(LOWEST_PICKED_PORT).saturating_sub(count);
+    let none = || {
+        let reason = format!("no {count} consecutive free ports on 127.0.0.1 below {ephemeral_low}");
+        TestnetError::Port(std::io::Error::new(std::io::ErrorKind::AddrNotAvailable, reason))
+    };
+    if span == 0 {
+        return Err(none());
+    }
+    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |t| t.subsec_nanos());
+    let start = (std::process::id() ^ nanos) % u32::from(span);
+    for attempt in 0..u32::from(span) {
+        let base = LOWEST_PICKED_PORT + ((start + attempt) % u32::from(span)) as u16;
+        // All held until all are checked, so the block is free as a whole.
+        let held: Result<Vec<TcpListener>, _> =
+            (base..base + count).map(|port| TcpListener::bind((std::net::Ipv4Addr::LOCALHOST, port))).collect();
+        if held.is_ok() {
+            return Ok(base);
+        }
+    }
+    Err(none())
 }
 
 fn io(path: &Path) -> impl FnOnce(std::io::Error) -> TestnetError + '_ {
@@ -220,6 +259,17 @@ pub fn devnet(data_dir: &Path, reset: bool, api_port: u16, options: &LocalOption
 mod tests {
     use super::*;
     use crate::config::NodeConfig;
+
+    /// Picked ports are free together and below the ephemeral range, where no outgoing connection
+    /// can take one while its listener restarts.
+    #[test]
+    fn picked_ports_are_free_and_outside_the_ephemeral_range() {
+        let base = free_port_block(8).unwrap();
+        assert!(base >= LOWEST_PICKED_PORT && base + 8 <= ephemeral_low(), "{base}");
+        let held: Vec<TcpListener> =
+            (base..base + 8).map(|port| TcpListener::bind((std::net::Ipv4Addr::LOCALHOST, port)).unwrap()).collect();
+        assert_eq!(held.len(), 8);
+    }
 
     #[test]
     fn generated_network_loads_and_keys_match_genesis() {

@@ -292,18 +292,10 @@ pub fn temp_dir(name: &str) -> PathBuf {
     dir
 }
 
-/// The first of `count` consecutive ports on 127.0.0.1 that are all free right now.
+/// The first of `count` consecutive ports on 127.0.0.1 that are all free right now, below the
+/// ephemeral range so that a restarted process gets its port back.
 pub fn free_ports(count: u16) -> u16 {
-    loop {
-        let base = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-        if base.checked_add(count).is_none() {
-            continue;
-        }
-        let held: Vec<_> = (base..base + count).map(|port| std::net::TcpListener::bind(("127.0.0.1", port))).collect();
-        if held.iter().all(Result::is_ok) {
-            return base;
-        }
-    }
+    veil_node::testnet::free_port_block(count).unwrap()
 }
 
 /// `0x` hex to bytes.
