@@ -397,7 +397,8 @@ pub struct AccountView {
     pub proof: ProofView,
 }
 
-#[utoipa::path(get, path = "/v1/chain", responses((status = 200, body = ChainInfo)))]
+#[utoipa::path(get, path = "/v1/chain",
+    responses((status = 200, description = "the chain's identity, its newest finalized height and its issuance", body = ChainInfo)))]
 async fn chain_info(State(api): State<ApiState>) -> Result<Json<ChainInfo>, ApiError> {
     let node = api.validator.node().lock().await;
     let snapshot = node.read(&BTreeSet::from([StateKey::Issuance.to_bytes()])).await.map_err(internal)?;
@@ -420,7 +421,8 @@ async fn chain_info(State(api): State<ApiState>) -> Result<Json<ChainInfo>, ApiE
     }))
 }
 
-#[utoipa::path(get, path = "/v1/contracts/{contract}", responses((status = 200, body = ContractView), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)))]
+#[utoipa::path(get, path = "/v1/contracts/{contract}", params(("contract" = String, Path, description = "the contract's id: 0x and 64 hex digits")),
+    responses((status = 200, description = "the contract's record at the newest finalized block", body = ContractView), (status = 400, description = "the request is malformed: `code` says which part", body = ErrorBody), (status = 404, description = "no such contract", body = ErrorBody)))]
 async fn contract(State(api): State<ApiState>, Path(id): Path<String>) -> Result<Json<ContractView>, ApiError> {
     let id = ContractId(
         parse_hash(&id).map_err(|_| bad_request("bad_contract", "a contract is its 0x id (64 hex digits)"))?.0,
@@ -447,7 +449,8 @@ async fn contract(State(api): State<ApiState>, Path(id): Path<String>) -> Result
     }))
 }
 
-#[utoipa::path(get, path = "/v1/clusters/{cluster}", responses((status = 200, body = ClusterView), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)))]
+#[utoipa::path(get, path = "/v1/clusters/{cluster}", params(("cluster" = u32, Path, description = "the cluster's number")),
+    responses((status = 200, description = "the cluster's workers and their liveness at the newest finalized block", body = ClusterView), (status = 400, description = "the request is malformed: `code` says which part", body = ErrorBody), (status = 404, description = "the cluster has not formed", body = ErrorBody)))]
 async fn cluster(State(api): State<ApiState>, Path(number): Path<String>) -> Result<Json<ClusterView>, ApiError> {
     let id = parse_cluster(&number)?;
     let node = api.validator.node().lock().await;
@@ -505,7 +508,8 @@ fn parse_cluster(number: &str) -> Result<ClusterId, ApiError> {
 /// Stores a cluster's snapshot if the cluster's signing key of its current epoch signed it and it
 /// is newer than the one stored. The node cannot read it; it only keeps it for a replacement.
 #[utoipa::path(put, path = "/v1/snapshots/{cluster}", request_body = SnapshotBody,
-    responses((status = 202, description = "stored"), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody),
+    params(("cluster" = u32, Path, description = "the cluster's number")),
+    responses((status = 202, description = "stored"), (status = 400, description = "the request is malformed: `code` says which part", body = ErrorBody), (status = 404, description = "the cluster has not formed", body = ErrorBody),
         (status = 409, description = "a snapshot as new or newer is stored", body = ErrorBody)))]
 async fn put_snapshot(
     State(api): State<ApiState>,
@@ -544,7 +548,8 @@ async fn put_snapshot(
 }
 
 /// The newest snapshot stored for a cluster.
-#[utoipa::path(get, path = "/v1/snapshots/{cluster}", responses((status = 200, body = SnapshotView), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)))]
+#[utoipa::path(get, path = "/v1/snapshots/{cluster}", params(("cluster" = u32, Path, description = "the cluster's number")),
+    responses((status = 200, description = "the newest sealed snapshot stored for the cluster", body = SnapshotView), (status = 400, description = "the request is malformed: `code` says which part", body = ErrorBody), (status = 404, description = "no snapshot is stored for the cluster", body = ErrorBody)))]
 async fn get_snapshot(State(api): State<ApiState>, Path(number): Path<String>) -> Result<Json<SnapshotView>, ApiError> {
     let id = parse_cluster(&number)?;
     let stored = api.snapshots.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
@@ -558,7 +563,9 @@ async fn get_snapshot(State(api): State<ApiState>, Path(number): Path<String>) -
 }
 
 #[utoipa::path(post, path = "/v1/transactions", request_body = SubmitRequest,
-    responses((status = 202, body = SubmitResponse), (status = 400, body = ErrorBody), (status = 409, body = ErrorBody), (status = 503, body = ErrorBody)))]
+    responses((status = 202, description = "admitted to the pool: `pending` (its nonce is next) or `parked` (earlier nonces are missing)", body = SubmitResponse),
+        (status = 400, description = "refused: malformed, too large, wrong chain, bad signature, a used nonce, too little balance, or a call that cannot apply; `message` says which", body = ErrorBody),
+        (status = 409, description = "another transaction holds this account's nonce in the pool", body = ErrorBody), (status = 503, description = "the node cannot answer now (its store is busy or the height is pruned): retry", body = ErrorBody)))]
 async fn submit(
     State(api): State<ApiState>,
     body: Result<Json<SubmitRequest>, axum::extract::rejection::JsonRejection>,
@@ -598,7 +605,7 @@ pub struct SubmitEgressRequest {
 
 #[utoipa::path(post, path = "/v1/egress", request_body = SubmitEgressRequest,
     responses((status = 202, description = "`pending`, `parked`, or `duplicate` (an identical copy is pending or accepted: nothing to do, nothing charged)", body = SubmitResponse),
-        (status = 400, body = ErrorBody), (status = 503, body = ErrorBody)))]
+        (status = 400, description = "refused: malformed, too large, an unknown sender, a stale or old-epoch copy, a bad signature or a payload the chain does not take; `message` says which", body = ErrorBody), (status = 503, description = "the node cannot answer now (its store is busy or the height is pruned): retry", body = ErrorBody)))]
 async fn submit_egress(
     State(api): State<ApiState>,
     body: Result<Json<SubmitEgressRequest>, axum::extract::rejection::JsonRejection>,
@@ -633,7 +640,8 @@ pub struct SenderView {
     pub height: u64,
 }
 
-#[utoipa::path(get, path = "/v1/senders/{sender}", responses((status = 200, body = SenderView), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)))]
+#[utoipa::path(get, path = "/v1/senders/{sender}", params(("sender" = String, Path, description = "the sender: worker:0x<key>, gatekeeper:0x<key>, contract:0x<id>, cluster:<number> or gatekeepers")),
+    responses((status = 200, description = "the sender's key, epoch and next sequence number", body = SenderView), (status = 400, description = "the request is malformed: `code` says which part", body = ErrorBody), (status = 404, description = "the sender is not registered", body = ErrorBody)))]
 async fn sender(State(api): State<ApiState>, Path(sender): Path<String>) -> Result<Json<SenderView>, ApiError> {
     let sender = SenderId::from_str(&sender).map_err(|e| bad_request("bad_sender", e))?;
     let node = api.validator.node().lock().await;
@@ -675,7 +683,8 @@ pub struct WorkerView {
     pub height: u64,
 }
 
-#[utoipa::path(get, path = "/v1/workers/{key}", responses((status = 200, body = WorkerView), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)))]
+#[utoipa::path(get, path = "/v1/workers/{key}", params(("key" = String, Path, description = "the worker's signing key: 0x and 64 hex digits")),
+    responses((status = 200, description = "the worker's registration", body = WorkerView), (status = 400, description = "the request is malformed: `code` says which part", body = ErrorBody), (status = 404, description = "no worker is registered under this key", body = ErrorBody)))]
 async fn worker(State(api): State<ApiState>, Path(key): Path<String>) -> Result<Json<WorkerView>, ApiError> {
     let key =
         parse_hash(&key).map_err(|_| bad_request("bad_worker", "a worker is its 0x signing key (64 hex digits)"))?.0;
@@ -704,6 +713,7 @@ pub const MAX_MESSAGES_PER_ANSWER: u64 = 10_000;
 
 /// Where to start reading a topic.
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct TopicQuery {
     /// The index of the first message wanted (the length of the log the reader has verified).
     #[serde(default)]
@@ -734,8 +744,9 @@ pub struct TopicMessagesView {
     pub messages: Vec<String>,
 }
 
-#[utoipa::path(get, path = "/v1/topics/{topic}/messages", params(TopicQuery),
-    responses((status = 200, body = TopicMessagesView), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody), (status = 503, body = ErrorBody)))]
+#[utoipa::path(get, path = "/v1/topics/{topic}/messages",
+    params(("topic" = String, Path, description = "the topic: registrations, assignments, key-epochs, deposits, contract-code, discrepancies, releases, heartbeats, parameters, or contract:0x<id>"), TopicQuery),
+    responses((status = 200, description = "the topic's messages from `from` with a proof of completeness against a certified header", body = TopicMessagesView), (status = 400, description = "the request is malformed: `code` says which part", body = ErrorBody), (status = 404, description = "the topic has no message at this height", body = ErrorBody), (status = 503, description = "the node cannot answer now (its store is busy or the height is pruned): retry", body = ErrorBody)))]
 async fn topic_messages(
     State(api): State<ApiState>,
     Path(topic): Path<String>,
@@ -766,7 +777,8 @@ async fn topic_messages(
     }))
 }
 
-#[utoipa::path(get, path = "/v1/transactions/{hash}", responses((status = 200, body = TransactionStatusView), (status = 404, body = ErrorBody)))]
+#[utoipa::path(get, path = "/v1/transactions/{hash}", params(("hash" = String, Path, description = "the transaction's hash: 0x and 64 hex digits")),
+    responses((status = 200, description = "pending, or finalized at a height and position", body = TransactionStatusView), (status = 400, description = "the request is malformed: `code` says which part", body = ErrorBody), (status = 404, description = "the node knows no such transaction", body = ErrorBody)))]
 async fn transaction(
     State(api): State<ApiState>,
     Path(hash): Path<String>,
@@ -781,7 +793,8 @@ async fn transaction(
     Ok(Json(TransactionStatusView { hash: hash.to_string(), status: status.into(), height, index }))
 }
 
-#[utoipa::path(get, path = "/v1/blocks/latest", responses((status = 200, body = CertifiedBlock), (status = 404, body = ErrorBody)))]
+#[utoipa::path(get, path = "/v1/blocks/latest",
+    responses((status = 200, description = "the newest finalized block with its finalization certificate", body = CertifiedBlock), (status = 404, description = "no block is finalized yet", body = ErrorBody)))]
 async fn latest_block(State(api): State<ApiState>) -> Result<Json<CertifiedBlock>, ApiError> {
     let height = api.validator.node().lock().await.finalized_header().height;
     let (block, finalization) =
@@ -789,7 +802,8 @@ async fn latest_block(State(api): State<ApiState>) -> Result<Json<CertifiedBlock
     Ok(Json(CertifiedBlock { block: BlockView::from_block(&block), finalization: hex0x(finalization) }))
 }
 
-#[utoipa::path(get, path = "/v1/blocks/{height}", responses((status = 200, body = BlockView), (status = 404, body = ErrorBody)))]
+#[utoipa::path(get, path = "/v1/blocks/{height}", params(("height" = u64, Path, description = "the block's height")),
+    responses((status = 200, description = "the finalized block at this height", body = BlockView), (status = 400, description = "the request is malformed: `code` says which part", body = ErrorBody), (status = 404, description = "no finalized block at this height", body = ErrorBody)))]
 async fn block_by_height(State(api): State<ApiState>, Path(height): Path<String>) -> Result<Json<BlockView>, ApiError> {
     let height: u64 = height.parse().map_err(|_| bad_request("bad_height", "a height is a whole number"))?;
     let block =
@@ -797,7 +811,8 @@ async fn block_by_height(State(api): State<ApiState>, Path(height): Path<String>
     Ok(Json(BlockView::from_block(&block)))
 }
 
-#[utoipa::path(get, path = "/v1/blocks/hash/{hash}", responses((status = 200, body = BlockView), (status = 404, body = ErrorBody)))]
+#[utoipa::path(get, path = "/v1/blocks/hash/{hash}", params(("hash" = String, Path, description = "the block header's hash: 0x and 64 hex digits")),
+    responses((status = 200, description = "the finalized block with this hash", body = BlockView), (status = 400, description = "the request is malformed: `code` says which part", body = ErrorBody), (status = 404, description = "no finalized block has this hash", body = ErrorBody)))]
 async fn block_by_hash(State(api): State<ApiState>, Path(hash): Path<String>) -> Result<Json<BlockView>, ApiError> {
     let hash = parse_hash(&hash)?;
     let block =
@@ -805,7 +820,8 @@ async fn block_by_hash(State(api): State<ApiState>, Path(hash): Path<String>) ->
     Ok(Json(BlockView::from_block(&block)))
 }
 
-#[utoipa::path(get, path = "/v1/accounts/{address}", responses((status = 200, body = AccountView), (status = 400, body = ErrorBody)))]
+#[utoipa::path(get, path = "/v1/accounts/{address}", params(("address" = String, Path, description = "the account's SS58 address")),
+    responses((status = 200, description = "the account's nonce and balance at the newest finalized block", body = AccountView), (status = 400, description = "the request is malformed: `code` says which part", body = ErrorBody)))]
 async fn account(State(api): State<ApiState>, Path(address): Path<String>) -> Result<Json<AccountView>, ApiError> {
     let account = AccountId::from_str(&address).map_err(|e| bad_request("bad_address", format!("{address}: {e}")))?;
     let key = StateKey::Account(account).to_bytes();
@@ -869,8 +885,8 @@ pub struct ProvenStateView {
     pub proof: ProofView,
 }
 
-#[utoipa::path(get, path = "/v1/state/{key}",
-    responses((status = 200, body = ProvenStateView), (status = 400, body = ErrorBody), (status = 503, body = ErrorBody)))]
+#[utoipa::path(get, path = "/v1/state/{key}", params(("key" = String, Path, description = "the state key's SCALE encoding, 0x hex")),
+    responses((status = 200, description = "the value (or its absence) with a proof against a certified header", body = ProvenStateView), (status = 400, description = "the request is malformed: `code` says which part", body = ErrorBody), (status = 503, description = "the node cannot answer now (its store is busy or the height is pruned): retry", body = ErrorBody)))]
 async fn proven_state(State(api): State<ApiState>, Path(key): Path<String>) -> Result<Json<ProvenStateView>, ApiError> {
     let bytes = hex::decode(key.trim_start_matches("0x"))
         .map_err(|_| bad_request("bad_key", "a state key is the 0x hex of its SCALE encoding"))?;
