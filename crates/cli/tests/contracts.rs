@@ -10,7 +10,7 @@ mod support;
 use parity_scale_codec::{DecodeAll as _, Encode as _};
 use serde_json::Value;
 use std::{path::Path, time::Duration};
-use support::{ContractNetwork, Process, ask_worker, pair, status, submit, temp_dir, wait_until};
+use support::{ContractNetwork, Process, ask_worker, pair, status, submit, temp_dir, unhex, wait_until};
 use veil_contract_engine::testing::contract_wasm;
 use veil_crypto::{AccountPair, AgreementSecret, confidential::AnswerResult};
 use veil_primitives::{AccountId, AccountsCall, Balance, Call, SignedTransaction, Transaction};
@@ -86,6 +86,17 @@ fn the_secret_token_runs_end_to_end_and_its_private_fields_stay_private() {
         key.call(node.chain_id(), from, nonce, &command.encode(), FUEL, value)
     };
     let path = format!("/v1/contracts/{token}");
+
+    // The node serves the module and the interface it ships, for tools in any language.
+    let (code_status, served) = node.get(&format!("{path}/module"));
+    assert_eq!(code_status, 200, "{served}");
+    assert_eq!(unhex(&served["module"]), wasm);
+    assert_eq!(served["code"].as_str().unwrap(), code.to_string());
+    assert_eq!(served["interface"]["name"], "secret-token", "{}", served["interface"]);
+    let (missing, body) = node.get(&format!("/v1/contracts/0x{}/module", "00".repeat(32)));
+    assert_eq!((missing, body["code"].as_str()), (404, Some("not_found")), "{body}");
+    let (malformed, body) = node.get("/v1/contracts/0x12/module");
+    assert_eq!((malformed, body["code"].as_str()), (400, Some("bad_contract")), "{body}");
 
     // Markers in the private fields of confidential transfers: a memo, a recipient, an amount.
     let (memo, recipient, amount) = (marker(), marker(), marker());

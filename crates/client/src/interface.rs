@@ -33,12 +33,12 @@
 use parity_scale_codec::{Compact, Decode as _, Encode as _, Input as _};
 use serde_json::{Map, Value, json};
 use std::{collections::BTreeMap, str::FromStr};
-use veil_primitives::AccountId;
+use veil_primitives::{AccountId, contract::custom_section};
 
 use crate::{Error, hex0x, unhex};
 
 /// The name of the wasm custom section holding a contract's interface.
-pub const SECTION: &str = "veil:interface";
+pub use veil_primitives::contract::INTERFACE_SECTION as SECTION;
 /// The deepest type nesting accepted (bounds recursion on hostile descriptions and values).
 const MAX_DEPTH: usize = 32;
 
@@ -113,7 +113,8 @@ impl Interface {
 
     /// The interface embedded in a wasm module, if it has one.
     pub fn from_wasm(module: &[u8]) -> Result<Option<Self>, Error> {
-        custom_section(module, SECTION)?
+        custom_section(module, SECTION)
+            .map_err(|error| Error::Malformed(error.to_string()))?
             .map(|bytes| {
                 let text = std::str::from_utf8(bytes).map_err(|_| invalid("interface: the section is not UTF-8"))?;
                 Self::from_json(text)
@@ -533,38 +534,6 @@ pub fn account(value: &Value) -> Option<AccountId> {
         return veil_crypto::AccountPair::from_suri(text, None).ok().map(|pair| pair.public());
     }
     AccountId::from_str(text).ok()
-}
-
-/// The content of the custom section `name` of a wasm module; `None` if it has none. Only the
-/// section framing is read: the module's validity is the chain's and the engine's business.
-pub fn custom_section<'a>(module: &'a [u8], name: &str) -> Result<Option<&'a [u8]>, Error> {
-    let malformed = || Error::Malformed("not a wasm module".into());
-    let mut rest = module.strip_prefix(b"\0asm").ok_or_else(malformed)?.get(4..).ok_or_else(malformed)?;
-    while let Some((&id, after)) = rest.split_first() {
-        let (size, after) = leb128(after).ok_or_else(malformed)?;
-        let payload = after.get(..size).ok_or_else(malformed)?;
-        rest = &after[size..];
-        if id == 0 {
-            let (length, after) = leb128(payload).ok_or_else(malformed)?;
-            let section = after.get(..length).ok_or_else(malformed)?;
-            if section == name.as_bytes() {
-                return Ok(Some(&after[length..]));
-            }
-        }
-    }
-    Ok(None)
-}
-
-/// An unsigned LEB128 `u32` and the bytes after it.
-fn leb128(bytes: &[u8]) -> Option<(usize, &[u8])> {
-    let mut value: u64 = 0;
-    for (i, &byte) in bytes.iter().enumerate().take(5) {
-        value |= u64::from(byte & 0x7f) << (7 * i);
-        if byte & 0x80 == 0 {
-            return Some((usize::try_from(value).ok()?, &bytes[i + 1..]));
-        }
-    }
-    None
 }
 
 #[cfg(test)]

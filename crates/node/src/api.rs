@@ -27,15 +27,17 @@ use std::{
 };
 use utoipa::{OpenApi, ToSchema};
 use veil_chain::ReadState as _;
-use veil_chain::StateKey;
+use veil_chain::{StateKey, state::ContractInfo};
 use veil_consensus::{
-    application::TransactionStatus,
+    application::{NodeState, TransactionStatus},
     engine::Validator,
     state::{QmdbState, StateProof},
 };
 use veil_mempool::{AdmissionError, Admitted, EgressAdmissionError};
 use veil_primitives::{
-    AccountId, Block, ClusterId, ContractId, Hash, Header, SenderId, SignedTransaction, Topic, decode_strict,
+    AccountId, Block, ClusterId, ContractId, Hash, Header, SenderId, SignedTransaction, Topic,
+    contract::{INTERFACE_SECTION, custom_section},
+    decode_strict,
     epoch::{MAX_SNAPSHOT_BYTES, SealedSnapshot},
 };
 
@@ -424,15 +426,9 @@ async fn chain_info(State(api): State<ApiState>) -> Result<Json<ChainInfo>, ApiE
 #[utoipa::path(get, path = "/v1/contracts/{contract}", params(("contract" = String, Path, description = "the contract's id: 0x and 64 hex digits")),
     responses((status = 200, description = "the contract's record at the newest finalized block", body = ContractView), (status = 400, description = "the request is malformed: `code` says which part", body = ErrorBody), (status = 404, description = "no such contract", body = ErrorBody)))]
 async fn contract(State(api): State<ApiState>, Path(id): Path<String>) -> Result<Json<ContractView>, ApiError> {
-    let id = ContractId(
-        parse_hash(&id).map_err(|_| bad_request("bad_contract", "a contract is its 0x id (64 hex digits)"))?.0,
-    );
+    let id = parse_contract(&id)?;
     let node = api.validator.node().lock().await;
-    let snapshot = node.read(&BTreeSet::from([StateKey::Contract(id).to_bytes()])).await.map_err(internal)?;
-    let info = snapshot
-        .contract(&id)
-        .map_err(internal)?
-        .ok_or_else(|| not_found(format!("contract {} does not exist", hex0x(id.0))))?;
+    let info = contract_record(&node, id).await?;
     Ok(Json(ContractView {
         contract: hex0x(id.0),
         code: info.code.to_string(),
@@ -445,6 +441,71 @@ async fn contract(State(api): State<ApiState>, Path(id): Path<String>) -> Result
             agreement: hex0x(keys.agreement),
             signing: hex0x(keys.signing),
         }),
+        height: node.finalized_header().height,
+    }))
+}
+
+fn parse_contract(id: &str) -> Result<ContractId, ApiError> {
+    let hash = parse_hash(id).map_err(|_| bad_request("bad_contract", "a contract is its 0x id (64 hex digits)"))?;
+    Ok(ContractId(hash.0))
+}
+
+/// The node's state, locked.
+type NodeGuard<'a> = futures::lock::MutexGuard<'a, NodeState<QmdbState<Context>>>;
+
+/// A contract's record at the newest finalized block.
+async fn contract_record(node: &NodeGuard<'_>, id: ContractId) -> Result<ContractInfo, ApiError> {
+    let snapshot = node.read(&BTreeSet::from([StateKey::Contract(id).to_bytes()])).await.map_err(internal)?;
+    snapshot
+        .contract(&id)
+        .map_err(internal)?
+        .ok_or_else(|| not_found(format!("contract {} does not exist", hex0x(id.0))))
+}
+
+/// A wasm contract's module and the interface it ships, for tools that encode its commands and
+/// decode its answers.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct ContractModuleView {
+    /// The contract, `0x` hex.
+    pub contract: String,
+    /// Its code hash: SHA-256 of the module.
+    pub code: String,
+    /// The wasm module, `0x` hex.
+    pub module: String,
+    /// The JSON interface in the module's `veil:interface` custom section; `null` when it ships
+    /// none (or none that is JSON).
+    #[schema(value_type = Option<Object>)]
+    pub interface: Option<serde_json::Value>,
+    /// The finalized height read at.
+    pub height: u64,
+}
+
+#[utoipa::path(get, path = "/v1/contracts/{contract}/module", params(("contract" = String, Path, description = "the contract's id: 0x and 64 hex digits")),
+    responses((status = 200, description = "the contract's wasm module and its interface", body = ContractModuleView), (status = 400, description = "the request is malformed: `code` says which part", body = ErrorBody), (status = 404, description = "no such contract, or a contract built into the runtime (it has no module)", body = ErrorBody)))]
+async fn contract_module(
+    State(api): State<ApiState>,
+    Path(id): Path<String>,
+) -> Result<Json<ContractModuleView>, ApiError> {
+    let id = parse_contract(&id)?;
+    let node = api.validator.node().lock().await;
+    let info = contract_record(&node, id).await?;
+    if !info.wasm {
+        return Err(not_found(format!("contract {} is built into the runtime: it has no module", hex0x(id.0))));
+    }
+    let snapshot = node.read(&BTreeSet::from([StateKey::Code(info.code).to_bytes()])).await.map_err(internal)?;
+    let module = snapshot
+        .code(&info.code)
+        .map_err(internal)?
+        .ok_or_else(|| internal(format!("the code {} of contract {} is missing", info.code, hex0x(id.0))))?;
+    let interface = custom_section(&module, INTERFACE_SECTION)
+        .ok()
+        .flatten()
+        .and_then(|section| serde_json::from_slice(section).ok());
+    Ok(Json(ContractModuleView {
+        contract: hex0x(id.0),
+        code: info.code.to_string(),
+        module: hex0x(&module[..]),
+        interface,
         height: node.finalized_header().height,
     }))
 }
@@ -974,6 +1035,7 @@ async fn health() -> &'static str {
         sender,
         worker,
         contract,
+        contract_module,
         cluster,
         put_snapshot,
         get_snapshot,
@@ -987,6 +1049,7 @@ async fn health() -> &'static str {
         SenderView,
         WorkerView,
         ContractView,
+        ContractModuleView,
         ContractKeysView,
         ClusterView,
         ClusterMemberView,
@@ -1032,6 +1095,7 @@ pub fn router(state: ApiState) -> Router {
         .route("/v1/senders/{sender}", get(sender))
         .route("/v1/workers/{key}", get(worker))
         .route("/v1/contracts/{contract}", get(contract))
+        .route("/v1/contracts/{contract}/module", get(contract_module))
         .route("/v1/clusters/{cluster}", get(cluster))
         .route(
             "/v1/snapshots/{cluster}",

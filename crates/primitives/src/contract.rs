@@ -48,6 +48,46 @@ pub fn builtin_code_hash(name: &str) -> Hash {
     sha256(format!("veil/builtin/{name}").as_bytes())
 }
 
+/// The name of the wasm custom section holding a contract's interface (JSON; the contract SDK
+/// writes it, clients read it to encode commands and decode answers).
+pub const INTERFACE_SECTION: &str = "veil:interface";
+
+/// Bytes that are not a framed wasm module.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("not a wasm module")]
+pub struct NotWasm;
+
+/// The content of the custom section `name` of a wasm module; `None` if it has none. Only the
+/// section framing is read: the module's validity is the chain's and the engine's business.
+pub fn custom_section<'a>(module: &'a [u8], name: &str) -> Result<Option<&'a [u8]>, NotWasm> {
+    let mut rest = module.strip_prefix(b"\0asm").ok_or(NotWasm)?.get(4..).ok_or(NotWasm)?;
+    while let Some((&id, after)) = rest.split_first() {
+        let (size, after) = leb128(after).ok_or(NotWasm)?;
+        let payload = after.get(..size).ok_or(NotWasm)?;
+        rest = &after[size..];
+        if id == 0 {
+            let (length, after) = leb128(payload).ok_or(NotWasm)?;
+            let section = after.get(..length).ok_or(NotWasm)?;
+            if section == name.as_bytes() {
+                return Ok(Some(&after[length..]));
+            }
+        }
+    }
+    Ok(None)
+}
+
+/// An unsigned LEB128 `u32` and the bytes after it.
+fn leb128(bytes: &[u8]) -> Option<(usize, &[u8])> {
+    let mut value: u64 = 0;
+    for (i, &byte) in bytes.iter().enumerate().take(5) {
+        value |= u64::from(byte & 0x7f) << (7 * i);
+        if byte & 0x80 == 0 {
+            return Some((usize::try_from(value).ok()?, &bytes[i + 1..]));
+        }
+    }
+    None
+}
+
 /// A worker of a cluster, with the key the gatekeeper seals the cluster key to.
 #[derive(Clone, Copy, PartialEq, Eq, Debug, Encode, Decode, MaxEncodedLen)]
 pub struct AssignedWorker {
