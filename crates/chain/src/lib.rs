@@ -47,7 +47,7 @@ pub mod testing;
 pub use contracts::ContractError;
 pub use epochs::EpochError;
 pub use execute::{BlockError, Chain, Cost, Executed, Execution, FeeSplit, TransactionError};
-pub use genesis::{Economics, Genesis, GenesisError, GenesisSender, Parameters, RegistrationRules, Validator};
+pub use genesis::{Economics, Genesis, GenesisError, GenesisSender, GenesisValidator, Parameters, RegistrationRules};
 pub use messages::{EgressError, EgressOutcome, Outbox, Published};
 pub use module::Keys;
 pub use registry::RegistrationError;

@@ -333,17 +333,17 @@ pub struct TopicMessages {
 }
 
 /// The shared handle to the node's state: consensus, the finalizer and the API all use it.
-pub struct Node<S: AuthenticatedState> {
+pub struct NodeHandle<S: AuthenticatedState> {
     inner: Arc<Mutex<NodeState<S>>>,
 }
 
-impl<S: AuthenticatedState> Clone for Node<S> {
+impl<S: AuthenticatedState> Clone for NodeHandle<S> {
     fn clone(&self) -> Self {
         Self { inner: Arc::clone(&self.inner) }
     }
 }
 
-impl<S: AuthenticatedState> Node<S> {
+impl<S: AuthenticatedState> NodeHandle<S> {
     /// Shares `state`.
     pub fn new(state: NodeState<S>) -> Self {
         Self { inner: Arc::new(Mutex::new(state)) }
@@ -436,7 +436,7 @@ fn millis(time: SystemTime) -> u64 {
     time.duration_since(SystemTime::UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64)
 }
 
-impl<E: Metrics + Spawner + Clock, S: AuthenticatedState> Application<E> for Node<S> {
+impl<E: Metrics + Spawner + Clock, S: AuthenticatedState> Application<E> for NodeHandle<S> {
     type SigningScheme = Scheme;
     type Context = Context;
     type Block = ConsensusBlock;
@@ -556,7 +556,7 @@ impl Reporter for Finalizer {
 /// Applies finalized blocks in order, acknowledging each once its state is committed. A block that
 /// does not execute to its certified state root means this node's state diverged from the
 /// network's: the task stops without acknowledging, which halts marshal, and logs why.
-pub async fn run_finalizer<S: AuthenticatedState>(node: Node<S>, mut queue: FinalizedQueue) {
+pub async fn run_finalizer<S: AuthenticatedState>(node: NodeHandle<S>, mut queue: FinalizedQueue) {
     while let Some((block, ack)) = queue.next().await {
         let height = block.height();
         let result = node.inner.lock().await.finalize(block.inner().block()).await;

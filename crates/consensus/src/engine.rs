@@ -28,7 +28,7 @@ use veil_primitives::{Block, Hash};
 
 use crate::{
     alias::{Digest, Finalization, PublicKey, Scheme},
-    application::{Finalizer, Node, NodeState, run_finalizer},
+    application::{Finalizer, NodeHandle, NodeState, run_finalizer},
     block::{ConsensusBlock, to_digest},
     state::{AuthenticatedState, QmdbState, StateStoreError},
 };
@@ -140,7 +140,7 @@ const CERTIFICATE_SEARCH_DEPTH: u64 = 256;
 /// A running validator, as the node's API sees it: the shared state, and the finalized blocks and
 /// certificates marshal stores.
 pub struct Validator<S: AuthenticatedState> {
-    node: Node<S>,
+    node: NodeHandle<S>,
     marshal: marshal::core::Mailbox<Scheme, marshal::standard::Standard<ConsensusBlock>>,
 }
 
@@ -152,7 +152,7 @@ impl<S: AuthenticatedState> Clone for Validator<S> {
 
 impl<S: AuthenticatedState> Validator<S> {
     /// The shared state: mempool, committed state, finalized head.
-    pub fn node(&self) -> &Node<S> {
+    pub fn node(&self) -> &NodeHandle<S> {
         &self.node
     }
 
@@ -272,7 +272,7 @@ where
     )
     .await;
 
-    let node = Node::new(node_state);
+    let node = NodeHandle::new(node_state);
 
     let (buffer_engine, buffer) = buffered::Engine::<_, PublicKey, ConsensusBlock, _, _>::new(
         context.child("buffer"),

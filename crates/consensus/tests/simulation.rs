@@ -11,7 +11,7 @@ use veil_chain::ReadState as _;
 use veil_chain::{Chain, StateKey, testing};
 use veil_consensus::{
     alias::PrivateKey,
-    application::{Node, TransactionStatus},
+    application::{NodeHandle, TransactionStatus},
     dealer,
     engine::{self, Channels, Timeouts, ValidatorConfig, channel},
     state::QmdbState,
@@ -25,7 +25,7 @@ struct Outcome {
     audit: String,
 }
 
-async fn balance(node: &Node<QmdbState<deterministic::Context>>, account: AccountId) -> Balance {
+async fn balance(node: &NodeHandle<QmdbState<deterministic::Context>>, account: AccountId) -> Balance {
     let guard = node.lock().await;
     let snapshot = guard.read(&BTreeSet::from([StateKey::Account(account).to_bytes()])).await.unwrap();
     snapshot.account(&account).unwrap().balance
@@ -54,7 +54,7 @@ fn setup(n: usize, seed: u64, transfers: u64) -> Setup {
     genesis.validators = keys
         .iter()
         .enumerate()
-        .map(|(i, key)| veil_chain::Validator {
+        .map(|(i, key)| veil_chain::GenesisValidator {
             identity: dealer::public_bytes(key),
             address: format!("127.0.0.1:{}", 30_000 + i),
         })
@@ -66,7 +66,7 @@ fn setup(n: usize, seed: u64, transfers: u64) -> Setup {
 }
 
 /// Starts every validator of `setup` on a fully linked simulated network.
-async fn launch(context: &deterministic::Context, setup: &Setup) -> Vec<Node<QmdbState<deterministic::Context>>> {
+async fn launch(context: &deterministic::Context, setup: &Setup) -> Vec<NodeHandle<QmdbState<deterministic::Context>>> {
     let Setup { n, keys, dealing, chain, .. } = setup;
     let n = *n;
     let identities: Vec<_> = keys.iter().map(|k| k.public_key()).collect();
@@ -131,7 +131,7 @@ async fn launch(context: &deterministic::Context, setup: &Setup) -> Vec<Node<Qmd
 /// Waits until every node has finalized every transaction in `hashes`.
 async fn wait_finalized(
     context: &deterministic::Context,
-    nodes: &[Node<QmdbState<deterministic::Context>>],
+    nodes: &[NodeHandle<QmdbState<deterministic::Context>>],
     hashes: &[Hash],
 ) {
     loop {

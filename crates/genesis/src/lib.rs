@@ -18,7 +18,7 @@ use veil_primitives::{AccountId, Balance, Hash, Measurement, SenderId, epoch::MA
 /// One validator of the genesis set.
 #[derive(Clone, Debug, PartialEq, Eq, Encode, Decode, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct Validator {
+pub struct GenesisValidator {
     /// The validator's ed25519 peer identity.
     #[serde(with = "veil_primitives::serde_hex")]
     pub identity: [u8; 32],
@@ -111,7 +111,7 @@ pub struct Genesis {
     /// Consensus identity.
     pub network: Network,
     /// The validator set.
-    pub validators: Vec<Validator>,
+    pub validators: Vec<GenesisValidator>,
     /// Accounts that operate gatekeepers.
     pub gatekeepers: Vec<AccountId>,
     /// Initial balances.

@@ -7,7 +7,7 @@ use veil_primitives::{AccountId, Balance, SenderId};
 pub const TEST_GATEKEEPER: [u8; 32] = [0x6c; 32];
 
 use crate::{
-    Economics, Genesis, GenesisBalance, GenesisSender, KeyRules, Liveness, Network, RegistrationRules, Validator,
+    Economics, Genesis, GenesisBalance, GenesisSender, GenesisValidator, KeyRules, Liveness, Network, RegistrationRules,
 };
 
 /// A genesis with one validator, software workers allowed, and the given accounts funded with
@@ -18,7 +18,7 @@ pub fn genesis(funded: &[AccountId], tokens: u128) -> Genesis {
         genesis_time_ms: 1_763_683_200_000,
         allow_insecure_workers: true,
         network: Network { namespace: "veil-test".into(), public_key: [7; 96] },
-        validators: vec![Validator { identity: [1; 32], address: "127.0.0.1:30333".into() }],
+        validators: vec![GenesisValidator { identity: [1; 32], address: "127.0.0.1:30333".into() }],
         gatekeepers: vec![AccountId([2; 32])],
         balances: funded
             .iter()

@@ -12,7 +12,7 @@ use std::{
 };
 use veil_chain::{
     Genesis, GenesisSender, RegistrationRules,
-    genesis::{Economics, GenesisBalance, Network, Validator},
+    genesis::{Economics, GenesisBalance, GenesisValidator, Network},
 };
 use veil_consensus::dealer;
 use veil_crypto::{AccountPair, RuntimeSigner, runtime_key::dev_gatekeeper_seed_at};
@@ -186,7 +186,7 @@ pub fn write(
         validators: identities
             .iter()
             .zip(ports)
-            .map(|(identity, ports)| Validator {
+            .map(|(identity, ports)| GenesisValidator {
                 identity: dealer::public_bytes(identity),
                 address: SocketAddr::from(([127, 0, 0, 1], ports.p2p)).to_string(),
             })

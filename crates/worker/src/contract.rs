@@ -41,7 +41,7 @@ pub struct CommandContext {
 
 /// What executing a command did.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Executed {
+pub struct CommandRun {
     /// Fuel used, charged whatever the result.
     pub fuel_used: u64,
     /// The effects to carry out, or why it failed (then the state is as before the call).
@@ -55,7 +55,7 @@ pub trait Contract: Send + Sync {
 
     /// Executes one decrypted command; `peers` are the other contracts of its cluster. On failure
     /// the state must be as before the call.
-    fn command(&mut self, context: &CommandContext, command: &[u8], peers: &Peers) -> Executed;
+    fn command(&mut self, context: &CommandContext, command: &[u8], peers: &Peers) -> CommandRun;
 
     /// Answers a query from an authenticated `requester` at `block`; `Err` is a refusal with its
     /// reason.
@@ -162,8 +162,8 @@ impl Contract for Notes {
         Self::code_hash()
     }
 
-    fn command(&mut self, context: &CommandContext, command: &[u8], _peers: &Peers) -> Executed {
-        Executed { fuel_used: 0, result: self.execute(context, command).map_err(Failure::Refused) }
+    fn command(&mut self, context: &CommandContext, command: &[u8], _peers: &Peers) -> CommandRun {
+        CommandRun { fuel_used: 0, result: self.execute(context, command).map_err(Failure::Refused) }
     }
 
     fn query(

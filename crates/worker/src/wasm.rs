@@ -15,7 +15,7 @@ use veil_contract_engine::{
 use veil_crypto::{ContractKey, StateKey};
 use veil_primitives::{AccountId, ContractId, Hash, contract::BlockStamp};
 
-use crate::contract::{CommandContext, Contract, Executed};
+use crate::contract::{CommandContext, CommandRun, Contract};
 
 /// The most fuel one query may use: queries are free to the requester, so this bounds the work
 /// one answer costs a worker.
@@ -89,12 +89,12 @@ impl WasmContract {
     }
 
     /// Runs the constructor with its opened `argument`; on success its writes are committed.
-    pub fn init(&mut self, context: &CommandContext, argument: &[u8], peers: &Peers) -> Executed {
+    pub fn init(&mut self, context: &CommandContext, argument: &[u8], peers: &Peers) -> CommandRun {
         self.run(Entry::Init, context, argument, peers)
     }
 
     /// Runs an init or a command; a success commits its writes.
-    fn run(&mut self, entry: Entry, context: &CommandContext, payload: &[u8], peers: &Peers) -> Executed {
+    fn run(&mut self, entry: Entry, context: &CommandContext, payload: &[u8], peers: &Peers) -> CommandRun {
         let env = self.env(context.caller, context.block, context.value);
         let call = Call { entry, env, payload, fuel: context.fuel, call_id: context.call_id };
         let outcome = self.engine.execute(&self.code, &self.storage, &self.secrets, peers, call);
@@ -102,7 +102,7 @@ impl WasmContract {
             commit(&mut self.storage, completed.writes);
             completed.effects
         });
-        Executed { fuel_used: outcome.fuel_used, result }
+        CommandRun { fuel_used: outcome.fuel_used, result }
     }
 }
 
@@ -112,7 +112,7 @@ impl Contract for WasmContract {
         self.code.hash()
     }
 
-    fn command(&mut self, context: &CommandContext, command: &[u8], peers: &Peers) -> Executed {
+    fn command(&mut self, context: &CommandContext, command: &[u8], peers: &Peers) -> CommandRun {
         self.run(Entry::Execute, context, command, peers)
     }
 
