@@ -5,7 +5,7 @@
 //! inflation year, for the time since the parent block (a gap counts at most a year). Fees are
 //! charged before any call applies ([`crate::execute`]), by the rule in [`veil_types::fees`].
 
-use veil_primitives::{AccountId, AccountsCall, Balance, Call, Nonce};
+use veil_primitives::{AccountId, AccountsCall, Balance, Nonce};
 
 use crate::{
     Chain, TransactionError,
@@ -23,13 +23,6 @@ pub(crate) struct Accounts;
 
 impl Module for Accounts {
     type Call = AccountsCall;
-
-    fn call(call: &Call) -> Option<&AccountsCall> {
-        match call {
-            Call::Accounts(call) => Some(call),
-            _ => None,
-        }
-    }
 
     fn apply(
         _chain: &Chain,

@@ -17,8 +17,8 @@ use parity_scale_codec::Encode;
 use std::collections::BTreeSet;
 use veil_crypto::confidential::KeyMessage;
 use veil_primitives::{
-    AccountId, Balance, Call, ClusterId, ContractId, ContractsCall, Hash, Message, Nonce, Origin, SenderId,
-    SignedEgress, SystemTopic, Topic,
+    AccountId, Balance, ClusterId, ContractId, ContractsCall, Hash, Message, Nonce, Origin, SenderId, SignedEgress,
+    SystemTopic, Topic,
     codec::BoundedBytes,
     contract::{
         Assignment, AssignmentMessage, ClusterFormed, CommandMessage, ContractMessage, Deployment, MAX_ARGUMENT_BYTES,
@@ -88,13 +88,6 @@ pub(crate) struct Contracts;
 
 impl Module for Contracts {
     type Call = ContractsCall;
-
-    fn call(call: &Call) -> Option<&ContractsCall> {
-        match call {
-            Call::Contracts(call) => Some(call),
-            _ => None,
-        }
-    }
 
     fn apply(
         chain: &Chain,

@@ -26,7 +26,7 @@ use parity_scale_codec::Encode;
 use std::collections::BTreeSet;
 use veil_crypto::{confidential::KeyMessage, verify_runtime_signature};
 use veil_primitives::{
-    AccountId, Call, ClusterId, EpochsCall, KeyEpoch, Nonce, SenderId, SignedEgress, SystemTopic, Topic,
+    AccountId, ClusterId, EpochsCall, KeyEpoch, Nonce, SenderId, SignedEgress, SystemTopic, Topic,
     contract::{AssignedWorker, AssignmentMessage},
     decode_strict,
     epoch::{EpochKey, EpochOpening, Heartbeat, Replacement},
@@ -124,13 +124,6 @@ pub(crate) struct Epochs;
 
 impl Module for Epochs {
     type Call = EpochsCall;
-
-    fn call(call: &Call) -> Option<&EpochsCall> {
-        match call {
-            Call::Epochs(call) => Some(call),
-            _ => None,
-        }
-    }
 
     fn apply(
         chain: &Chain,

@@ -111,9 +111,6 @@ pub enum TransactionError {
     /// A parameter change that breaks a rule.
     #[error(transparent)]
     Parameters(#[from] ParameterError),
-    /// A call of a module this chain does not run (a bug: every `Call` variant has its module).
-    #[error("no chain module handles {0} calls")]
-    NoModule(&'static str),
     /// State could not be read.
     #[error(transparent)]
     State(#[from] StateError),

@@ -30,7 +30,7 @@ use std::{
 };
 use veil_crypto::verify_runtime_signature;
 use veil_primitives::{
-    AccountId, BoundedVec, Call, Hash, Header, KeyEpoch, Message, Nonce, Origin, Parameters, SenderId, SignedEgress,
+    AccountId, BoundedVec, Hash, Header, KeyEpoch, Message, Nonce, Origin, Parameters, SenderId, SignedEgress,
     SignedTransaction, SystemTopic, Topic,
     contract::BlockStamp,
     message::Discrepancy,
@@ -272,10 +272,6 @@ pub(crate) struct Messages;
 impl Module for Messages {
     type Call = Infallible;
 
-    fn call(_call: &Call) -> Option<&Infallible> {
-        None
-    }
-
     fn apply(
         _chain: &Chain,
         _overlay: &mut Overlay<'_>,
@@ -374,8 +370,14 @@ impl Chain {
     /// [`Chain::check_egress`] without the signature, for a copy whose signature was already checked
     /// against the sender's key of the same epoch (a key only changes with its epoch): what a
     /// mempool re-checks after every block.
-    pub fn recheck_egress(&self, overlay: &Overlay<'_>, copy: &SignedEgress) -> Result<EgressOutcome, EgressError> {
-        self.check_egress_against(overlay, &overlay.parameters()?, copy, false)
+    /// `parameters` are those in `overlay`'s state, read once for all the copies re-checked.
+    pub fn recheck_egress(
+        &self,
+        overlay: &Overlay<'_>,
+        parameters: &Parameters,
+        copy: &SignedEgress,
+    ) -> Result<EgressOutcome, EgressError> {
+        self.check_egress_against(overlay, parameters, copy, false)
     }
 
     fn check_egress_against(

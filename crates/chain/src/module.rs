@@ -45,11 +45,9 @@ impl AddKey for Keys {
 /// One concern of the chain. Every hook but [`Module::apply`] has a default that does nothing, so a
 /// module implements only what it takes part in.
 pub(crate) trait Module {
-    /// The module's calls: its variant of [`Call`] (`Infallible` for a module without calls).
+    /// The module's calls: what its variant of [`Call`] carries (`Infallible` for a module without
+    /// calls; `modules!` maps each variant to its module).
     type Call;
-
-    /// This module's call, if `call` is one.
-    fn call(call: &Call) -> Option<&Self::Call>;
 
     /// Applies `call` signed by `signer` with `nonce` (already charged its fee). On an error the
     /// whole transaction is rolled back.
@@ -123,10 +121,12 @@ pub(crate) fn no_call(call: &Infallible) -> Result<(), TransactionError> {
     match *call {}
 }
 
-/// Declares the chain's modules, in the order their block and egress hooks run, and generates the
-/// functions that walk them: the only place that names every module.
+/// Declares the chain's modules and generates the functions that walk them: the only place that
+/// names every module. A call reaches its module through an exhaustive `match` on its `Call`
+/// variant, so a variant without a module does not compile. Block and egress hooks run in list
+/// order: the modules with calls, then those without.
 macro_rules! modules {
-    ($($module:ty),* $(,)?) => {
+    (calls: [$($variant:ident => $module:ty),* $(,)?], without_calls: [$($other:ty),* $(,)?] $(,)?) => {
         /// Applies `call` through the module it belongs to.
         pub(crate) fn apply_call(
             chain: &Chain,
@@ -136,27 +136,28 @@ macro_rules! modules {
             nonce: Nonce,
             call: &Call,
         ) -> Result<(), TransactionError> {
-            $(if let Some(call) = <$module as Module>::call(call) {
-                return <$module as Module>::apply(chain, overlay, outbox, signer, nonce, call);
-            })*
-            Err(TransactionError::NoModule(call.module()))
+            match call {
+                $(Call::$variant(call) => <$module as Module>::apply(chain, overlay, outbox, signer, nonce, call),)*
+            }
         }
 
         /// The keys every block reads, whatever it holds.
         pub(crate) fn block_keys(keys: &mut Keys) {
             $(<$module as Module>::block_keys(keys);)*
+            $(<$other as Module>::block_keys(keys);)*
         }
 
         /// The topics every block may publish on, whatever it holds.
         pub(crate) fn block_topics(topics: &mut BTreeSet<Topic>) {
             $(<$module as Module>::block_topics(topics);)*
+            $(<$other as Module>::block_topics(topics);)*
         }
 
         /// The keys applying `call` reads, from the module it belongs to.
         pub(crate) fn call_keys(chain: &Chain, signer: &AccountId, call: &Call, keys: &mut Keys) {
-            $(if let Some(call) = <$module as Module>::call(call) {
-                <$module as Module>::call_keys(chain, signer, call, keys);
-            })*
+            match call {
+                $(Call::$variant(call) => <$module as Module>::call_keys(chain, signer, call, keys),)*
+            }
         }
 
         /// The keys applying `call` reads whose names depend on state.
@@ -166,28 +167,29 @@ macro_rules! modules {
             call: &Call,
             keys: &mut Keys,
         ) -> Result<(), StateError> {
-            $(if let Some(call) = <$module as Module>::call(call) {
-                <$module as Module>::dependent_keys(chain, state, call, keys)?;
-            })*
-            Ok(())
+            match call {
+                $(Call::$variant(call) => <$module as Module>::dependent_keys(chain, state, call, keys),)*
+            }
         }
 
         /// The topics applying `call` may publish on.
         pub(crate) fn call_topics(signer: &AccountId, call: &Call, topics: &mut BTreeSet<Topic>) {
-            $(if let Some(call) = <$module as Module>::call(call) {
-                <$module as Module>::call_topics(signer, call, topics);
-            })*
+            match call {
+                $(Call::$variant(call) => <$module as Module>::call_topics(signer, call, topics),)*
+            }
         }
 
         /// Every module's begin-block hook, in list order.
         pub(crate) fn begin_block(chain: &Chain, overlay: &mut Overlay<'_>, outbox: &mut Outbox) -> Result<(), StateError> {
             $(<$module as Module>::begin_block(chain, overlay, outbox)?;)*
+            $(<$other as Module>::begin_block(chain, overlay, outbox)?;)*
             Ok(())
         }
 
         /// Every module's payload check of an egress copy.
         pub(crate) fn check_egress(chain: &Chain, sender: SenderId, topic: Topic, payload: &[u8]) -> Result<(), EgressError> {
             $(<$module as Module>::check_egress(chain, sender, topic, payload)?;)*
+            $(<$other as Module>::check_egress(chain, sender, topic, payload)?;)*
             Ok(())
         }
 
@@ -201,28 +203,33 @@ macro_rules! modules {
             payload: &[u8],
         ) -> Result<(), StateError> {
             $(<$module as Module>::on_egress(chain, overlay, outbox, sender, topic, payload)?;)*
+            $(<$other as Module>::on_egress(chain, overlay, outbox, sender, topic, payload)?;)*
             Ok(())
         }
 
         /// The keys checking and acting on `copy` reads.
         pub(crate) fn egress_keys(chain: &Chain, copy: &SignedEgress, keys: &mut Keys) {
             $(<$module as Module>::egress_keys(chain, copy, keys);)*
+            $(<$other as Module>::egress_keys(chain, copy, keys);)*
         }
 
         /// The topics acting on `copy` may publish on.
         pub(crate) fn egress_topics(copy: &SignedEgress, topics: &mut BTreeSet<Topic>) {
             $(<$module as Module>::egress_topics(copy, topics);)*
+            $(<$other as Module>::egress_topics(copy, topics);)*
         }
     };
 }
 
 modules!(
-    crate::accounts::Accounts,
-    crate::parameters::ParametersModule,
-    crate::epochs::Epochs,
-    crate::registry::Registry,
-    crate::contracts::Contracts,
-    crate::messages::Messages,
+    calls: [
+        Accounts => crate::accounts::Accounts,
+        Parameters => crate::parameters::ParametersModule,
+        Epochs => crate::epochs::Epochs,
+        Registry => crate::registry::Registry,
+        Contracts => crate::contracts::Contracts,
+    ],
+    without_calls: [crate::messages::Messages],
 );
 
 #[cfg(test)]

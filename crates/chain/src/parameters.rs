@@ -9,7 +9,7 @@
 
 use parity_scale_codec::Encode;
 use std::collections::BTreeSet;
-use veil_primitives::{AccountId, Call, Nonce, ParametersCall, SystemTopic, Topic};
+use veil_primitives::{AccountId, Nonce, ParametersCall, SystemTopic, Topic};
 
 use crate::{
     Chain, TransactionError,
@@ -24,13 +24,6 @@ pub(crate) struct ParametersModule;
 
 impl Module for ParametersModule {
     type Call = ParametersCall;
-
-    fn call(call: &Call) -> Option<&ParametersCall> {
-        match call {
-            Call::Parameters(call) => Some(call),
-            _ => None,
-        }
-    }
 
     fn apply(
         chain: &Chain,

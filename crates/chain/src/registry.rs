@@ -19,7 +19,7 @@ use parity_scale_codec::Encode;
 use std::collections::BTreeSet;
 use veil_attestation::{AttestationError, Collateral, Policy, parse_quote, verify_registration};
 use veil_primitives::{
-    AccountId, Attestation, Call, Hash, KeyEpoch, Nonce, RegistrationInfo, RegistryCall, SenderId, SystemTopic, Topic,
+    AccountId, Attestation, Hash, KeyEpoch, Nonce, RegistrationInfo, RegistryCall, SenderId, SystemTopic, Topic,
     WorkerRegistration,
 };
 
@@ -94,13 +94,6 @@ pub(crate) struct Registry;
 
 impl Module for Registry {
     type Call = RegistryCall;
-
-    fn call(call: &Call) -> Option<&RegistryCall> {
-        match call {
-            Call::Registry(call) => Some(call),
-            _ => None,
-        }
-    }
 
     fn apply(
         chain: &Chain,

@@ -392,7 +392,7 @@ impl Mempool {
         let mut stale = BTreeSet::new();
         for pending in self.egress.values().flat_map(|numbers| numbers.values().flatten()) {
             // Signatures were checked at admission: re-checking the state is enough.
-            match self.chain.recheck_egress(&overlay, &pending.copy) {
+            match self.chain.recheck_egress(&overlay, &parameters, &pending.copy) {
                 Ok(_) | Err(EgressError::FutureSequence { .. }) => {}
                 Err(EgressError::State(error)) => return Err(error),
                 Err(_) => {
