@@ -1,8 +1,11 @@
 //! `veil block` and `veil tx`: finalized blocks (certificate verified) and transactions.
 
 use clap::Args;
-use serde_json::{Value, json};
-use veil_client::{Node, TransactionState};
+use serde_json::json;
+use veil_client::{
+    Node, TransactionState,
+    api::node::{BlockView, TransactionStatusView, TransactionView},
+};
 use veil_primitives::{Block, Hash, SignedTransaction};
 
 use crate::{
@@ -31,15 +34,6 @@ pub(crate) fn describe(tx: &SignedTransaction) -> String {
     tx.transaction.call.summary(&tx.transaction.signer).to_string()
 }
 
-fn transaction_json(tx: &SignedTransaction) -> Value {
-    json!({
-        "hash": tx.hash().to_string(),
-        "signer": tx.transaction.signer.to_string(),
-        "nonce": tx.transaction.nonce,
-        "call": describe(tx),
-    })
-}
-
 fn block_report(block: &Block) -> Report {
     let header = &block.header;
     let time = veil_attestation::time::format_rfc3339(header.timestamp_ms / 1_000);
@@ -58,15 +52,8 @@ fn block_report(block: &Block) -> Report {
     text.push_str(&format!("  egress: {}\n", block.egress.len()));
     Report {
         text,
-        json: json!({
-            "height": header.height,
-            "hash": header.hash().to_string(),
-            "parent": header.parent.to_string(),
-            "timestamp_ms": header.timestamp_ms,
-            "state_root": header.state_root.to_string(),
-            "transactions": block.transactions.iter().map(transaction_json).collect::<Vec<_>>(),
-            "egress": block.egress.len(),
-        }),
+        // The node API's shape, built from the verified block.
+        json: json!(BlockView::from_block(block)),
         quiet: header.hash().to_string(),
     }
 }
@@ -85,7 +72,7 @@ pub(crate) fn tx(args: TxArgs, output: Output) -> Result<(), Failure> {
     let report = match node.transaction(&hash)? {
         TransactionState::Pending => Report {
             text: format!("Transaction {hash}: pending (in the node's pool, not yet in a finalized block)\n"),
-            json: json!({ "hash": hash.to_string(), "status": "pending" }),
+            json: json!({ "status": TransactionStatusView { hash: hash.to_string(), status: "pending".into(), height: None, index: None } }),
             quiet: "pending".into(),
         },
         TransactionState::Finalized { height, index } => {
@@ -93,10 +80,14 @@ pub(crate) fn tx(args: TxArgs, output: Output) -> Result<(), Failure> {
             let tx = block.transactions.get(index as usize).filter(|tx| tx.hash() == hash).ok_or_else(|| {
                 Failure::Negative(format!("block {height} does not hold transaction {hash} at {index}"))
             })?;
-            let mut json = transaction_json(tx);
-            json["status"] = json!("finalized");
-            json["height"] = json!(height);
-            json["index"] = json!(index);
+            // The node API's shapes: where it stands, and the verified transaction itself.
+            let status = TransactionStatusView {
+                hash: hash.to_string(),
+                status: "finalized".into(),
+                height: Some(height),
+                index: Some(index),
+            };
+            let json = json!({ "status": status, "transaction": TransactionView::from_transaction(tx) });
             Report {
                 text: format!(
                     "Transaction {hash}: finalized in block {height} (position {index}; verified)\n  signer: {} (nonce {})\n  call:   {}\n",

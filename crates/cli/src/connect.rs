@@ -8,7 +8,11 @@ use veil_client::{Error as ClientError, Network, Node, Worker};
 use veil_crypto::AccountPair;
 use veil_primitives::AccountId;
 
-use crate::{Failure, OutputFormat, devnet::default_devnet_dir, print_json, print_text};
+use crate::{
+    Failure, OutputFormat,
+    devnet::{DevnetRecord, default_devnet_dir},
+    print_json, print_text,
+};
 
 /// Where the network is. Every default comes from the devnet (`veil devnet` writes `devnet.json`
 /// and `genesis.toml` in its data directory), so on a devnet no option is needed.
@@ -30,7 +34,7 @@ pub(crate) struct Connection {
 
 impl Connection {
     /// What the devnet wrote when it became ready, if there is a devnet here.
-    fn devnet_file(&self) -> Option<Value> {
+    fn devnet_file(&self) -> Option<DevnetRecord> {
         let text = std::fs::read_to_string(self.devnet.join("devnet.json")).ok()?;
         serde_json::from_str(&text).ok()
     }
@@ -47,10 +51,7 @@ impl Connection {
         let network = Network::from_genesis_file(&genesis)?;
         let url = match &self.node {
             Some(url) => url.clone(),
-            None => self
-                .devnet_file()
-                .and_then(|file| file.get("rest_api").and_then(Value::as_str).map(str::to_owned))
-                .unwrap_or_else(|| "http://127.0.0.1:9933".to_owned()),
+            None => self.devnet_file().map_or_else(|| "http://127.0.0.1:9933".to_owned(), |file| file.rest_api),
         };
         Ok(Node::connect(&url, network)?)
     }
@@ -58,14 +59,9 @@ impl Connection {
     /// The workers queries may go to.
     pub(crate) fn workers(&self) -> Result<Vec<Worker>, Failure> {
         let urls: Vec<String> = if self.workers.is_empty() {
-            let file = self.devnet_file();
-            let listed = file.as_ref().and_then(|file| file.get("workers")).and_then(Value::as_array);
-            listed
-                .into_iter()
-                .flatten()
-                .filter_map(|w| w.get("url").and_then(Value::as_str))
-                .map(str::to_owned)
-                .collect()
+            self.devnet_file()
+                .map(|file| file.workers.into_iter().map(|worker| worker.url).collect())
+                .unwrap_or_default()
         } else {
             self.workers.clone()
         };

@@ -30,7 +30,7 @@
 //! children and exits with 1.
 
 use clap::Args;
-use serde_json::{Value, json};
+use serde::{Deserialize, Serialize};
 use std::{
     fs::OpenOptions,
     io::Write,
@@ -47,9 +47,10 @@ use veil_node::{
 };
 use veil_primitives::{Call, ClusterId, ContractsCall, SenderId};
 
+use veil_client::{Error as ClientError, NodeApi, Worker};
+
 use crate::{
     Failure, OutputFormat,
-    endpoint::Endpoint,
     node::{LocalArgs, announce},
 };
 
@@ -118,7 +119,19 @@ pub(crate) fn devnet(args: DevnetArgs, output: OutputFormat) -> Result<(), Failu
         let announce = announce(output, "Veil devnet (1 validator, data in the --data-dir)");
         let data_dir = args.data_dir.clone();
         let on_start = move |started: Started| {
-            record(&data_dir, &json!({ "rest_api": format!("http://{}", started.api), "height": started.height }));
+            let record = DevnetRecord {
+                rest_api: format!("http://{}", started.api),
+                height: started.height,
+                gatekeepers: Vec::new(),
+                workers: Vec::new(),
+                cluster: None,
+                accounts: Vec::new(),
+                data_dir: None,
+                insecure: true,
+                ready_after_ms: None,
+                first_block_after_ms: None,
+            };
+            write_record(&data_dir, &record);
             announce(started);
         };
         return run::run(loaded, logs, on_start).map_err(Failure::bad_input);
@@ -154,10 +167,61 @@ impl Programs {
 }
 
 /// A development account funded at genesis.
-struct DevAccount {
-    uri: &'static str,
-    address: String,
-    balance: String,
+/// What `veil devnet` records in `devnet.json` under its data directory (and prints with
+/// `--output json` once it is ready): how to reach the network it runs. The other commands read it
+/// to find the devnet's node and workers. A validator-only devnet records the API and height only.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DevnetRecord {
+    /// The validator's REST API.
+    pub rest_api: String,
+    /// The finalized height when it was ready.
+    pub height: u64,
+    /// The development gatekeepers.
+    #[serde(default)]
+    pub gatekeepers: Vec<DevnetRuntime>,
+    /// The workers.
+    #[serde(default)]
+    pub workers: Vec<DevnetRuntime>,
+    /// The cluster its workers form, if any.
+    #[serde(default)]
+    pub cluster: Option<u32>,
+    /// The funded development accounts.
+    #[serde(default)]
+    pub accounts: Vec<DevAccount>,
+    /// Its data directory.
+    #[serde(default)]
+    pub data_dir: Option<PathBuf>,
+    /// Always true: a devnet's runtimes run without a TEE.
+    #[serde(default)]
+    pub insecure: bool,
+    /// How long it took to be ready.
+    #[serde(default)]
+    pub ready_after_ms: Option<u64>,
+    /// How long until the first finalized block.
+    #[serde(default)]
+    pub first_block_after_ms: Option<u64>,
+}
+
+/// A runtime of a devnet.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DevnetRuntime {
+    /// `gatekeeper-<i>` or `worker-<j>`.
+    pub name: String,
+    /// Its API.
+    pub url: String,
+    /// Its identity key, `0x` hex.
+    pub identity: String,
+}
+
+/// A funded development account.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DevAccount {
+    /// Its secret URI (`//Alice`).
+    pub uri: String,
+    /// Its SS58 address.
+    pub address: String,
+    /// Its balance in tokens.
+    pub balance: String,
 }
 
 /// One runtime of the devnet.
@@ -174,8 +238,8 @@ impl Runtime {
         format!("http://127.0.0.1:{}", self.port)
     }
 
-    fn endpoint(&self) -> Result<Endpoint, String> {
-        Endpoint::new(&self.url()).map_err(|_| format!("{}: bad URL {}", self.name, self.url()))
+    fn client(&self) -> Result<Worker, String> {
+        Worker::new(&self.url()).map_err(|_| format!("{}: bad URL {}", self.name, self.url()))
     }
 
     /// Its relayer's name.
@@ -267,7 +331,7 @@ impl Devnet {
     fn bring_up(&self, started: Started, children: &mut Children) -> Result<Ready, String> {
         let api = format!("http://{}", started.api);
         self.progress(format_args!("validator: REST API {api} (height {})", started.height));
-        let node = Endpoint::new(&api).map_err(|_| format!("the validator's API is not at {api}"))?;
+        let node = NodeApi::new(&api).map_err(|_| format!("the validator's API is not at {api}"))?;
         let logs = self.data_dir.join("logs");
         std::fs::create_dir_all(&logs).map_err(|e| format!("{}: {e}", logs.display()))?;
         let runtimes = self.runtimes()?;
@@ -284,11 +348,10 @@ impl Devnet {
         let mut serving = Vec::new();
         for runtime in runtimes {
             let log = self.log(&runtime.name);
-            let worker = runtime.endpoint()?;
+            let worker = runtime.client()?;
             let what = format!("{} to serve its API", runtime.name);
-            let identity = children.poll(&what, &log.display(), || {
-                Ok(json_ok(&worker, "/v1/status").and_then(|status| status["identity"].as_str().map(str::to_owned)))
-            })?;
+            let identity =
+                children.poll(&what, &log.display(), || Ok(worker.status().ok().map(|status| status.identity)))?;
             self.progress(format_args!("{}: {} (identity {identity})", runtime.name, runtime.url()));
             children.spawn(&runtime.relay(), self.relay_command(&api, &runtime), &self.log(&runtime.relay()))?;
             serving.push(Serving { runtime, identity });
@@ -297,8 +360,8 @@ impl Devnet {
         for runtime in &serving {
             let what = format!("{} to be registered on chain", runtime.runtime.name);
             let log = self.log(&runtime.runtime.relay());
-            let path = format!("/v1/workers/{}", runtime.identity);
-            children.poll(&what, &log.display(), || Ok(json_ok(&node, &path)))?;
+            let identity = identity_bytes(&runtime.identity)?;
+            children.poll(&what, &log.display(), || Ok(node.worker(&identity).ok()))?;
         }
         let names: Vec<&str> = serving.iter().map(|s| s.runtime.name.as_str()).collect();
         self.progress(format_args!("registered on chain for {OPERATOR}: {}", names.join(", ")));
@@ -313,44 +376,42 @@ impl Devnet {
 
     /// Forms cluster 1 of `workers` (unless an earlier run did) and waits until its key is published
     /// and its members know they are in it.
-    fn cluster_up(&self, node: &Endpoint, workers: &[&Serving], children: &mut Children) -> Result<(), String> {
+    fn cluster_up(&self, node: &NodeApi, workers: &[&Serving], children: &mut Children) -> Result<(), String> {
         let gatekeeper_log = self.log("gatekeeper-0");
-        let cluster_path = format!("/v1/clusters/{CLUSTER}");
+        let cluster = ClusterId(CLUSTER);
         let names =
             |members: &[&Serving]| members.iter().map(|s| s.runtime.name.as_str()).collect::<Vec<_>>().join(", ");
-        if node.get(&cluster_path)?.0 == 200 {
+        if node.cluster(cluster).is_ok() {
             self.progress(format_args!("cluster {CLUSTER}: formed in an earlier run"));
         } else {
             let admin = AccountPair::from_suri(REGISTRY_ADMIN, None).map_err(|e| format!("{REGISTRY_ADMIN}: {e}"))?;
             let identities = workers.iter().map(|s| identity_bytes(&s.identity)).collect::<Result<Vec<_>, _>>()?;
             let members = identities.try_into().map_err(|_| "too many workers for one cluster".to_owned())?;
-            let call = Call::Contracts(ContractsCall::FormCluster { cluster: ClusterId(CLUSTER), workers: members });
+            let call = Call::Contracts(ContractsCall::FormCluster { cluster, workers: members });
             // The chain refuses a cluster until the first key epoch is open and every member
             // announced its epoch keys: the refusal says "epoch" until then.
-            children.poll("the first key epoch and the workers' epoch keys", &gatekeeper_log.display(), || {
-                let (status, answer) = node.submit_transaction(&admin, call.clone())?;
-                let waiting = answer["message"].as_str().is_some_and(|message| message.contains("epoch"));
-                match status {
-                    202 => Ok(Some(())),
-                    _ if waiting => Ok(None),
-                    _ => Err(format!("the chain refused FormCluster: {status} {answer}")),
-                }
-            })?;
+            children.poll(
+                "the first key epoch and the workers' epoch keys",
+                &gatekeeper_log.display(),
+                || match node.sign_and_submit(&admin, call.clone()) {
+                    Ok(_) => Ok(Some(())),
+                    Err(ClientError::Refused { message, .. }) if message.contains("epoch") => Ok(None),
+                    Err(error) => Err(format!("the chain refused FormCluster: {error}")),
+                },
+            )?;
             self.progress(format_args!("first key epoch open; cluster {CLUSTER} formed of {}", names(workers)));
         }
         let view = children.poll(&format!("cluster {CLUSTER}'s key"), &gatekeeper_log.display(), || {
-            Ok(json_ok(node, &cluster_path).filter(|view| view["agreement"].is_string()))
+            Ok(node.cluster(cluster).ok().filter(|view| view.agreement.is_some()))
         })?;
-        let in_cluster: Vec<&Serving> = workers
-            .iter()
-            .copied()
-            .filter(|s| view["workers"].as_array().into_iter().flatten().any(|m| m["worker"] == s.identity.as_str()))
-            .collect();
+        let in_cluster: Vec<&Serving> =
+            workers.iter().copied().filter(|s| view.workers.iter().any(|member| member.worker == s.identity)).collect();
         for member in &in_cluster {
-            let worker = member.runtime.endpoint()?;
+            let worker = member.runtime.client()?;
             let log = self.log(&member.runtime.relay());
             children.poll(&format!("{} to join cluster {CLUSTER}", member.runtime.name), &log.display(), || {
-                Ok(json_ok(&worker, "/v1/status").filter(|status| status["cluster"]["cluster"] == CLUSTER))
+                let status = worker.status().ok();
+                Ok(status.filter(|status| status.cluster.is_some_and(|membership| membership.cluster == CLUSTER)))
             })?;
         }
         self.progress(format_args!("cluster {CLUSTER}: key published; members {}", names(&in_cluster)));
@@ -411,10 +472,10 @@ impl Devnet {
     /// one JSON object).
     fn announce(&self, ready: &Ready) {
         let elapsed = self.clock.elapsed();
-        let json = self.json(ready, elapsed);
-        record(&self.data_dir, &json);
+        let record = self.record(ready, elapsed);
+        write_record(&self.data_dir, &record);
         let text = match self.output {
-            OutputFormat::Json => json.to_string(),
+            OutputFormat::Json => serde_json::to_string(&record).unwrap_or_default(),
             OutputFormat::Text => self.summary(ready, elapsed),
         };
         let mut stdout = std::io::stdout().lock();
@@ -422,29 +483,31 @@ impl Devnet {
         let _ = stdout.flush();
     }
 
-    fn json(&self, ready: &Ready, elapsed: Duration) -> Value {
-        let runtimes = |gatekeepers: bool| -> Vec<Value> {
+    fn record(&self, ready: &Ready, elapsed: Duration) -> DevnetRecord {
+        let runtimes = |gatekeepers: bool| -> Vec<DevnetRuntime> {
             ready
                 .runtimes
                 .iter()
                 .filter(|s| s.runtime.gatekeeper.is_some() == gatekeepers)
-                .map(|s| json!({ "name": s.runtime.name, "url": s.runtime.url(), "identity": s.identity }))
+                .map(|s| DevnetRuntime {
+                    name: s.runtime.name.clone(),
+                    url: s.runtime.url(),
+                    identity: s.identity.clone(),
+                })
                 .collect()
         };
-        let accounts: Vec<Value> =
-            self.accounts.iter().map(|a| json!({ "uri": a.uri, "address": a.address, "balance": a.balance })).collect();
-        json!({
-            "rest_api": ready.api,
-            "height": ready.height,
-            "gatekeepers": runtimes(true),
-            "workers": runtimes(false),
-            "cluster": ready.cluster.then_some(CLUSTER),
-            "accounts": accounts,
-            "data_dir": self.data_dir,
-            "insecure": true,
-            "ready_after_ms": millis(elapsed),
-            "first_block_after_ms": millis(ready.first_block),
-        })
+        DevnetRecord {
+            rest_api: ready.api.clone(),
+            height: ready.height,
+            gatekeepers: runtimes(true),
+            workers: runtimes(false),
+            cluster: ready.cluster.then_some(CLUSTER),
+            accounts: self.accounts.clone(),
+            data_dir: Some(self.data_dir.clone()),
+            insecure: true,
+            ready_after_ms: Some(millis(elapsed)),
+            first_block_after_ms: Some(millis(ready.first_block)),
+        }
     }
 
     fn summary(&self, ready: &Ready, elapsed: Duration) -> String {
@@ -571,9 +634,10 @@ impl Children {
 /// Writes `network` to `<data-dir>/devnet.json`, where the other commands (`veil account`,
 /// `veil worker`, ...) find the devnet's URLs. Written whole and then renamed, so that a reader
 /// never sees half of it.
-fn record(data_dir: &Path, network: &Value) {
+fn write_record(data_dir: &Path, record: &DevnetRecord) {
     let (path, partial) = (data_dir.join(DEVNET_FILE), data_dir.join(format!("{DEVNET_FILE}.partial")));
-    let written = std::fs::write(&partial, network.to_string()).and_then(|()| std::fs::rename(&partial, &path));
+    let written = std::fs::write(&partial, serde_json::to_vec(record).unwrap_or_default())
+        .and_then(|()| std::fs::rename(&partial, &path));
     if let Err(error) = written {
         let _ = writeln!(std::io::stderr().lock(), "warning: {}: {error}", path.display());
     }
@@ -586,17 +650,12 @@ fn abort(message: &str) -> ! {
     std::process::exit(1)
 }
 
-fn finalized_height(node: &Endpoint) -> Option<u64> {
-    json_ok(node, "/v1/chain")?["finalized_height"].as_u64()
+fn finalized_height(node: &NodeApi) -> Option<u64> {
+    node.chain().ok().map(|chain| chain.finalized_height)
 }
 
 fn millis(duration: Duration) -> u64 {
     u64::try_from(duration.as_millis()).unwrap_or(u64::MAX)
-}
-
-/// A 200 answer's JSON; `None` for anything else, including no answer yet.
-fn json_ok(endpoint: &Endpoint, path: &str) -> Option<Value> {
-    endpoint.get(path).ok().filter(|(status, _)| *status == 200).map(|(_, body)| body)
 }
 
 fn identity_bytes(identity: &str) -> Result<[u8; 32], String> {
@@ -620,7 +679,7 @@ fn dev_accounts(loaded: &Loaded) -> Vec<DevAccount> {
         .filter_map(|&uri| {
             let account = AccountPair::from_suri(uri, None).ok()?.public();
             let funded = loaded.genesis.balances.iter().find(|balance| balance.account == account)?;
-            Some(DevAccount { uri, address: account.to_string(), balance: funded.amount.to_string() })
+            Some(DevAccount { uri: uri.to_owned(), address: account.to_string(), balance: funded.amount.to_string() })
         })
         .collect()
 }

@@ -23,11 +23,12 @@ mod chain;
 mod connect;
 mod contract;
 mod devnet;
-mod endpoint;
 mod key;
 mod node;
 mod relay;
 mod workers;
+
+pub use devnet::{DevAccount, DevnetRecord, DevnetRuntime};
 
 use clap::{Parser, Subcommand, ValueEnum};
 use std::{ffi::OsString, io::Write, process::ExitCode};

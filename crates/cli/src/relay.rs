@@ -24,19 +24,22 @@ macro_rules! log {
 
 use clap::Args;
 use parity_scale_codec::{Decode, DecodeAll, Encode};
-use serde_json::{Value, json};
 use std::{
     path::PathBuf,
     time::{Duration, Instant},
 };
+use veil_client::{
+    Error as ClientError, NodeApi, Worker,
+    api::{ErrorCode, worker::RuntimeStatus},
+};
 use veil_crypto::AccountPair;
 use veil_primitives::{
-    Attestation, Call, EpochsCall, Message, RegistrationInfo, RegistryCall, SignedEgress, decode_strict,
+    Attestation, Call, ClusterId, EpochsCall, Message, RegistrationInfo, RegistryCall, Topic, decode_strict,
     topics::TopicProof,
 };
 use veil_worker::sync::{Batch, TopicDelivery};
 
-use crate::{Failure, endpoint::Endpoint};
+use crate::Failure;
 
 /// Arguments of `veil relay`.
 #[derive(Args, Debug)]
@@ -64,13 +67,12 @@ pub(crate) struct RelayArgs {
     exit_with_stdin: bool,
 }
 
-fn unhex(value: &Value) -> Result<Vec<u8>, String> {
-    let text = value.as_str().ok_or_else(|| format!("expected a hex string, got {value}"))?;
+fn unhex(text: &str) -> Result<Vec<u8>, String> {
     hex::decode(text.trim_start_matches("0x")).map_err(|e| format!("{text}: {e}"))
 }
 
-fn decode<T: Decode + parity_scale_codec::MaxEncodedLen>(value: &Value) -> Result<T, String> {
-    decode_strict(&unhex(value)?).map_err(|e| e.to_string())
+fn decode<T: Decode + parity_scale_codec::MaxEncodedLen>(text: &str) -> Result<T, String> {
+    decode_strict(&unhex(text)?).map_err(|e| e.to_string())
 }
 
 /// Runs the relayer until it is stopped.
@@ -78,8 +80,8 @@ pub(crate) fn relay(args: RelayArgs) -> Result<(), Failure> {
     if args.exit_with_stdin {
         exit_when_stdin_closes();
     }
-    let node = Endpoint::new(&args.node)?;
-    let worker = Endpoint::new(&args.worker)?;
+    let node = NodeApi::new(&args.node)?;
+    let worker = Worker::new(&args.worker)?;
     let operator = match &args.operator {
         Some(uri) => Some(AccountPair::from_suri(uri, None).map_err(|e| Failure::BadInput(format!("{uri}: {e}")))?),
         None => None,
@@ -116,8 +118,8 @@ fn exit_when_stdin_closes() {
 }
 
 struct Relayer {
-    node: Endpoint,
-    worker: Endpoint,
+    node: NodeApi,
+    worker: Worker,
     operator: Option<AccountPair>,
     collateral: Option<Vec<u8>>,
     /// When a registration was last submitted: wait for it to land before sending another.
@@ -134,18 +136,16 @@ const RESUBMIT_AFTER: Duration = Duration::from_secs(10);
 
 impl Relayer {
     fn round(&mut self) -> Result<(), String> {
-        let (status, runtime) = self.worker.get("/v1/status")?;
-        if status != 200 {
-            return Err(format!("runtime status: {status} {runtime}"));
-        }
+        let runtime = self.worker.status().map_err(|e| format!("runtime status: {e}"))?;
         // A gatekeeper registers too: the others check its quote before they share the master key.
         if self.operator.is_some() {
             self.register(&runtime)?;
         }
         self.sync(&runtime)?;
         self.submit_egress()?;
-        if let Some(cluster) = runtime["cluster"]["cluster"].as_u64() {
-            if runtime["cluster"]["awaiting_snapshot"] == true {
+        if let Some(membership) = runtime.cluster {
+            let cluster = ClusterId(membership.cluster);
+            if membership.awaiting_snapshot {
                 self.take_over_snapshot(cluster)?;
             } else {
                 self.upload_snapshot(cluster)?;
@@ -156,168 +156,135 @@ impl Relayer {
     }
 
     /// Uploads the runtime's sealed cluster snapshot, at most once per interval.
-    fn upload_snapshot(&mut self, cluster: u64) -> Result<(), String> {
+    fn upload_snapshot(&mut self, cluster: ClusterId) -> Result<(), String> {
         if self.snapshot_sent.is_some_and(|sent| sent.elapsed() < self.snapshot_interval) {
             return Ok(());
         }
         self.snapshot_sent = Some(Instant::now());
-        let (status, body) = self.worker.bytes("GET", "/v1/snapshot", &[])?;
-        if status != 200 {
-            return Err(format!("runtime snapshot: {status} {}", String::from_utf8_lossy(&body)));
-        }
-        let upload = json!({ "snapshot": format!("0x{}", hex::encode(&body)) });
-        let (status, answer) = self.node.json("PUT", &format!("/v1/snapshots/{cluster}"), Some(&upload))?;
-        match status {
-            // 409: another member's snapshot is as new; nothing to do.
-            202 | 409 => Ok(()),
-            _ => Err(format!("snapshot upload: {status} {answer}")),
+        let snapshot = self.worker.snapshot().map_err(|e| format!("runtime snapshot: {e}"))?;
+        match self.node.put_snapshot(&snapshot) {
+            // Another member's snapshot is as new: nothing to do.
+            Ok(()) | Err(ClientError::Refused { code: ErrorCode::NotNewer, .. }) => Ok(()),
+            Err(error) => Err(format!("snapshot upload of {cluster}: {error}")),
         }
     }
 
     /// Hands the newest stored snapshot of the cluster to a runtime that joined as a replacement.
-    fn take_over_snapshot(&self, cluster: u64) -> Result<(), String> {
-        let (status, stored) = self.node.get(&format!("/v1/snapshots/{cluster}"))?;
-        if status == 404 {
-            return Ok(()); // No live member uploaded one yet.
-        }
-        if status != 200 {
-            return Err(format!("snapshot download: {status} {stored}"));
-        }
-        let bytes = unhex(&stored["snapshot"])?;
-        let (status, body) = self.worker.bytes("POST", "/v1/snapshot", &bytes)?;
-        if status != 200 {
-            return Err(format!(
-                "the runtime refused the snapshot at height {}: {}",
-                stored["height"],
-                String::from_utf8_lossy(&body)
-            ));
-        }
-        log!("relay: the runtime took over cluster {cluster}'s snapshot at height {}", stored["height"]);
+    fn take_over_snapshot(&self, cluster: ClusterId) -> Result<(), String> {
+        let stored = match self.node.snapshot(cluster) {
+            Ok(stored) => stored,
+            Err(ClientError::NotFound(_)) => return Ok(()), // No live member uploaded one yet.
+            Err(error) => return Err(format!("snapshot download: {error}")),
+        };
+        let bytes = hex::decode(stored.snapshot.trim_start_matches("0x")).map_err(|e| format!("snapshot: {e}"))?;
+        self.worker
+            .import_snapshot(&bytes)
+            .map_err(|e| format!("the runtime refused the snapshot at height {}: {e}", stored.height))?;
+        log!("relay: the runtime took over {cluster}'s snapshot at height {}", stored.height);
         Ok(())
     }
 
     /// Reports members of the cluster that the node shows offline (needs `--operator`, who pays).
-    fn report_offline(&mut self, cluster: u64) -> Result<(), String> {
+    fn report_offline(&mut self, cluster: ClusterId) -> Result<(), String> {
         let Some(operator) = &self.operator else { return Ok(()) };
-        let (status, view) = self.node.get(&format!("/v1/clusters/{cluster}"))?;
-        if status != 200 {
-            return Err(format!("cluster {cluster}: {status} {view}"));
-        }
-        for member in view["workers"].as_array().into_iter().flatten() {
-            let worker = member["worker"].as_str().unwrap_or_default().to_owned();
-            if member["offline"] != true || self.reported.get(&worker).is_some_and(|at| at.elapsed() < RESUBMIT_AFTER) {
+        let view = self.node.cluster(cluster).map_err(|e| format!("{cluster}: {e}"))?;
+        for member in view.workers {
+            let worker = member.worker;
+            if !member.offline || self.reported.get(&worker).is_some_and(|at| at.elapsed() < RESUBMIT_AFTER) {
                 continue;
             }
-            let identity: [u8; 32] =
-                unhex(&member["worker"])?.try_into().map_err(|_| format!("worker {worker} is not 32 bytes"))?;
-            let cluster_id =
-                u32::try_from(cluster).map_err(|_| format!("cluster {cluster} is not a cluster number"))?;
-            let call = Call::Epochs(EpochsCall::ReportOffline {
-                cluster: veil_primitives::ClusterId(cluster_id),
-                worker: identity,
-            });
-            let (status, answer) = self.node.submit_transaction(operator, call)?;
-            log!("relay: reported worker {worker} of cluster {cluster} offline: {status} {answer}");
+            let identity: [u8; 32] = hex::decode(worker.trim_start_matches("0x"))
+                .ok()
+                .and_then(|bytes| bytes.try_into().ok())
+                .ok_or_else(|| format!("worker {worker} is not 32 bytes of hex"))?;
+            let call = Call::Epochs(EpochsCall::ReportOffline { cluster, worker: identity });
+            match self.node.sign_and_submit(operator, call) {
+                Ok(submitted) => log!("relay: reported worker {worker} of {cluster} offline: {}", submitted.hash),
+                Err(error) => log!("relay: the report of worker {worker} of {cluster} was refused: {error}"),
+            }
             self.reported.insert(worker, Instant::now());
         }
         Ok(())
     }
 
-    fn register(&mut self, runtime: &Value) -> Result<(), String> {
+    fn register(&mut self, runtime: &RuntimeStatus) -> Result<(), String> {
         let Some(operator) = &self.operator else { return Ok(()) };
-        let identity = runtime["identity"].as_str().unwrap_or_default();
-        let (status, registered) = self.node.get(&format!("/v1/workers/{identity}"))?;
+        let identity = Worker::identity(runtime).map_err(|e| e.to_string())?;
         let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis());
-        let fresh = status == 200
-            && registered["active"] == true
-            && u128::from(registered["expires_at_ms"].as_u64().unwrap_or(0)) > now + 30_000;
+        let fresh = match self.node.worker(&identity) {
+            Ok(registered) => registered.active && u128::from(registered.expires_at_ms) > now + 30_000,
+            Err(ClientError::NotFound(_)) => false,
+            Err(error) => return Err(format!("worker {}: {error}", runtime.identity)),
+        };
         if fresh || self.registration_sent.is_some_and(|sent| sent.elapsed() < RESUBMIT_AFTER) {
             return Ok(());
         }
-        let (status, answer) = self.worker.get(&format!("/v1/registration?operator={}", operator.public()))?;
-        if status != 200 {
-            return Err(format!("runtime registration: {status} {answer}"));
-        }
-        let info: RegistrationInfo = decode(&answer["info"])?;
-        let attestation = match (&answer["quote"], &self.collateral) {
-            (Value::Null, _) => Attestation::InsecureSoftware,
-            (quote, Some(collateral)) => Attestation::Dcap {
+        let answer = self
+            .worker
+            .registration(&operator.public().to_string())
+            .map_err(|e| format!("runtime registration: {e}"))?;
+        let info: RegistrationInfo = decode(&answer.info)?;
+        let attestation = match (&answer.quote, &self.collateral) {
+            (None, _) => Attestation::InsecureSoftware,
+            (Some(quote), Some(collateral)) => Attestation::Dcap {
                 quote: unhex(quote)?.try_into().map_err(|_| "quote too large".to_string())?,
                 collateral: collateral.clone().try_into().map_err(|_| "collateral too large".to_string())?,
             },
-            (_, None) => return Err("the runtime produced a quote: pass --collateral".into()),
+            (Some(_), None) => return Err("the runtime produced a quote: pass --collateral".into()),
         };
-        let (status, answer) = self
-            .node
-            .submit_transaction(operator, Call::Registry(RegistryCall::RegisterWorker { info, attestation }))?;
-        // 409: another pending transaction of the operator (another relayer's registration) holds
-        // the nonce, so nothing was submitted; the next round retries once that one finalizes.
-        if status == 409 {
-            return Ok(());
+        let call = Call::Registry(RegistryCall::RegisterWorker { info, attestation });
+        match self.node.sign_and_submit(operator, call) {
+            Ok(submitted) => log!("relay: registration of worker {} submitted: {}", runtime.identity, submitted.hash),
+            // Another pending transaction of the operator (another relayer's registration) holds
+            // the nonce, so nothing was submitted; the next round retries once that one finalizes.
+            Err(ClientError::Refused { code: ErrorCode::Conflict, .. }) => return Ok(()),
+            Err(error) => return Err(format!("registration of worker {}: {error}", runtime.identity)),
         }
-        log!("relay: registration of worker {identity} submitted: {status} {answer}");
         self.registration_sent = Some(Instant::now());
         Ok(())
     }
 
     /// One batch: every followed topic from where the runtime stands, at one finalized height.
-    fn sync(&self, runtime: &Value) -> Result<(), String> {
-        let Some(topics) = runtime["topics"].as_object() else { return Err("runtime status lists no topics".into()) };
+    fn sync(&self, runtime: &RuntimeStatus) -> Result<(), String> {
         let mut at: Option<(u64, Vec<u8>, Vec<u8>)> = None;
         let mut deliveries = Vec::new();
-        for (topic, length) in topics {
-            let from = length.as_u64().unwrap_or(0);
-            let height = at.as_ref().map(|(height, _, _)| format!("&height={height}")).unwrap_or_default();
-            let (status, answer) = self.node.get(&format!("/v1/topics/{topic}/messages?from={from}{height}"))?;
-            if status == 404 && from == 0 {
-                continue; // Nothing on this topic yet.
-            }
-            if status != 200 {
-                return Err(format!("topic {topic} from {from}: {status} {answer}"));
-            }
+        for (topic, from) in &runtime.topics {
+            let topic: Topic = topic.parse().map_err(|e| format!("runtime topic {topic}: {e}"))?;
+            let answer = match self.node.topic_messages(&topic, *from, at.as_ref().map(|(height, _, _)| *height)) {
+                Ok(answer) => answer,
+                Err(ClientError::NotFound(_)) if *from == 0 => continue, // Nothing on this topic yet.
+                Err(error) => return Err(format!("topic {topic} from {from}: {error}")),
+            };
             if at.is_none() {
-                at = Some((
-                    answer["height"].as_u64().unwrap_or(0),
-                    unhex(&answer["header"])?,
-                    unhex(&answer["finalization"])?,
-                ));
+                at = Some((answer.height, unhex(&answer.header)?, unhex(&answer.finalization)?));
             }
             let messages =
-                answer["messages"].as_array().into_iter().flatten().map(decode::<Message>).collect::<Result<_, _>>()?;
-            let proof: TopicProof = decode(&answer["proof"])?;
-            deliveries.push(TopicDelivery { topic: topic.parse().map_err(|e| format!("{e}"))?, messages, proof });
+                answer.messages.iter().map(|message| decode::<Message>(message)).collect::<Result<_, _>>()?;
+            let proof: TopicProof = decode(&answer.proof)?;
+            deliveries.push(TopicDelivery { topic, messages, proof });
         }
         let Some((height, header, certificate)) = at else { return Ok(()) };
-        if height <= runtime["height"].as_u64().unwrap_or(0) && deliveries.iter().all(|d| d.messages.is_empty()) {
+        if height <= runtime.height && deliveries.iter().all(|d| d.messages.is_empty()) {
             return Ok(());
         }
         let header = veil_primitives::Header::decode_all(&mut &header[..]).map_err(|e| format!("header: {e}"))?;
         let batch = Batch { certificate, header, topics: deliveries };
-        let (status, body) = self.worker.bytes("POST", "/v1/sync", &batch.encode())?;
-        if status != 200 {
-            return Err(format!(
-                "the runtime refused the batch at height {height}: {}",
-                String::from_utf8_lossy(&body)
-            ));
-        }
+        self.worker
+            .sync(&batch.encode())
+            .map_err(|e| format!("the runtime refused the batch at height {height}: {e}"))?;
         Ok(())
     }
 
     /// Submits pending egress the chain has not accepted yet.
     fn submit_egress(&self) -> Result<(), String> {
-        let (status, answer) = self.worker.get("/v1/egress")?;
-        if status != 200 {
-            return Err(format!("runtime egress: {status} {answer}"));
-        }
+        let pending = self.worker.egress().map_err(|e| format!("runtime egress: {e}"))?;
         let mut next_on_chain = std::collections::BTreeMap::new();
-        for value in answer["egress"].as_array().into_iter().flatten() {
-            let copy: SignedEgress = decode(value)?;
+        for copy in pending {
             let sender = copy.egress.sender;
             let next = match next_on_chain.get(&sender) {
                 Some(next) => *next,
                 None => {
-                    let (status, info) = self.node.get(&format!("/v1/senders/{sender}"))?;
-                    let next = if status == 200 { info["next_sequence"].as_u64().unwrap_or(0) } else { 0 };
+                    let next = self.node.sender(&sender).map_or(0, |info| info.next_sequence);
                     next_on_chain.insert(sender, next);
                     next
                 }
@@ -325,10 +292,8 @@ impl Relayer {
             if copy.egress.sequence < next {
                 continue; // The chain has it.
             }
-            let body = json!({ "egress": format!("0x{}", hex::encode(copy.encode())) });
-            let (status, answer) = self.node.json("POST", "/v1/egress", Some(&body))?;
-            if status != 202 {
-                log!("relay: egress {sender} #{} refused: {status} {answer}", copy.egress.sequence);
+            if let Err(error) = self.node.submit_egress(&copy) {
+                log!("relay: egress {sender} #{} refused: {error}", copy.egress.sequence);
             }
         }
         Ok(())

@@ -55,7 +55,10 @@ fn urls(connection: &Connection) -> Vec<([u8; 32], String)> {
     let workers = connection.workers().unwrap_or_default();
     workers
         .iter()
-        .filter_map(|worker| worker.status().ok().map(|status| (status.identity, worker.url().to_owned())))
+        .filter_map(|worker| {
+            let identity = worker.status().and_then(|status| Worker::identity(&status)).ok()?;
+            Some((identity, worker.url().to_owned()))
+        })
         .collect()
 }
 
@@ -123,7 +126,7 @@ fn info(worker: &str, connection: &Connection, output: Output) -> Result<(), Fai
     let node = connection.node()?;
     let (identity, status) = if worker.starts_with("http") {
         let status = Worker::new(worker)?.status_on(&node.network().chain_id())?;
-        (status.identity, Some(status))
+        (Worker::identity(&status)?, Some(status))
     } else {
         let identity = unhex(worker).ok().and_then(|bytes| <[u8; 32]>::try_from(bytes).ok()).ok_or_else(|| {
             Failure::BadInput(format!("{worker:?} is neither a worker's URL nor its 0x identity key"))
@@ -150,14 +153,8 @@ fn info(worker: &str, connection: &Connection, output: Output) -> Result<(), Fai
         for refusal in &status.refusals {
             text.push_str(&format!("  refused: {refusal}\n"));
         }
-        json["runtime"] = json!({
-            "role": status.role,
-            "platform": status.platform,
-            "height": status.height,
-            "state_root": status.state_root,
-            "contracts": status.contracts.iter().map(|c| json!({ "contract": c.contract, "code": c.code, "epoch": c.epoch, "available": c.available })).collect::<Vec<_>>(),
-            "refusals": status.refusals,
-        });
+        // The runtime's own status, in the API's shape.
+        json["runtime"] = json!(status);
     }
     output.emit(Report { text, json, quiet: hex0x(identity) })
 }

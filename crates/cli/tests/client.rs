@@ -11,6 +11,7 @@ use std::{net::TcpListener, sync::Arc, time::Duration};
 use support::{ContractNetwork, Layout, pair, temp_dir};
 use veil_client::{
     Error, Network, Node, Worker,
+    api::{paths, worker::RuntimeStatus},
     contracts::{self, Acceptance, Outcome, Session},
 };
 use veil_contract_engine::testing::contract_wasm;
@@ -70,7 +71,10 @@ fn the_sdk_deploys_commands_and_verifies_every_answer() {
     let refused = contracts::command(&node, &alice, &token, &overdraw.encode(), FUEL, Balance(0)).unwrap();
     let height = node.wait_finalized(&refused.hash, Duration::from_secs(60)).unwrap();
     let outcome = contracts::outcome(&member, &alice.public(), refused.nonce, height, Duration::from_secs(60)).unwrap();
-    assert!(matches!(&outcome, Outcome::Refused(reason) if reason.contains("refused by the contract")), "{outcome:?}");
+    assert!(
+        matches!(&outcome, Outcome::Refused(reason) if reason.code == "contract_failed" && reason.reason.contains("refused by the contract")),
+        "{outcome:?}"
+    );
 
     // A verified query, through the session of Bob's account, asked of both workers: the standby
     // worker is skipped because the chain does not list it in the token's cluster.
@@ -143,12 +147,12 @@ fn the_sdk_deploys_commands_and_verifies_every_answer() {
     // not sign as the member if it could): the query fails and nothing unverified is returned.
     let member_status = member.status().unwrap();
     let impostor = proxy(standby.url(), move |req, body| {
-        if req.path != "/v1/status" {
+        if req.path != paths::worker::STATUS {
             return body;
         }
-        let mut value: serde_json::Value = serde_json::from_slice(&body).unwrap();
-        value["identity"] = format!("0x{}", hex::encode(member_status.identity)).into();
-        value.to_string().into_bytes()
+        let mut status: RuntimeStatus = serde_json::from_slice(&body).unwrap();
+        status.identity.clone_from(&member_status.identity);
+        serde_json::to_vec(&status).unwrap()
     });
     let impostor = Worker::new(&impostor).unwrap();
     let fooled = contracts::query(&node, &[impostor], &session, &token, &balance, dev);

@@ -22,6 +22,8 @@ use veil_primitives::{
 };
 use veil_types::{ContractInfo, WorkerInfo};
 
+use veil_api::worker::{CommandRef, RefusalView};
+
 use crate::{Error, Node, Submitted, Worker};
 
 /// How long a query stays answerable, in blocks after the height the client knows.
@@ -164,7 +166,7 @@ pub enum Outcome {
         height: u64,
     },
     /// The worker refused it or it failed; its tokens were returned.
-    Refused(String),
+    Refused(RefusalView),
 }
 
 /// Waits until `worker` has processed block `height` (where `sender`'s command with `nonce` was
@@ -177,7 +179,7 @@ pub fn outcome(
     height: u64,
     timeout: Duration,
 ) -> Result<Outcome, Error> {
-    let mark = format!("command of {sender} (nonce {nonce})");
+    let mark = CommandRef { sender: sender.to_string(), nonce };
     crate::poll(
         || format!("the worker at {} to reach block {height}", worker.url()),
         timeout,
@@ -186,7 +188,7 @@ pub fn outcome(
             if status.height < height {
                 return Ok(None);
             }
-            Ok(Some(match status.refusals.iter().rev().find(|refusal| refusal.contains(&mark)) {
+            Ok(Some(match status.refusals.iter().rev().find(|refusal| refusal.command.as_ref() == Some(&mark)) {
                 Some(refusal) => Outcome::Refused(refusal.clone()),
                 None => Outcome::Executed { height: status.height },
             }))
@@ -333,8 +335,8 @@ pub fn cluster_member<'a>(node: &Node, workers: &'a [Worker], cluster: ClusterId
     let mut reasons = Vec::new();
     let mut unreachable = Vec::new();
     for worker in workers {
-        let identity = match worker.status_on(&chain) {
-            Ok(status) => status.identity,
+        let identity = match worker.status_on(&chain).and_then(|status| Worker::identity(&status)) {
+            Ok(identity) => identity,
             Err(error @ Error::Unreachable { .. }) => {
                 reasons.push(error.to_string());
                 unreachable.push(error);

@@ -1,9 +1,14 @@
-//! One HTTP endpoint (a node's or a worker's API) and the JSON conventions of both.
+//! One HTTP endpoint (a node's or a worker's API): requests and answers in the shared vocabulary of
+//! `veil-api`, errors read from its [`ErrorBody`].
 
-use serde_json::Value;
+use serde::{Serialize, de::DeserializeOwned};
+use veil_api::{ErrorBody, ErrorCode};
 use veil_http::{authority, request};
 
 use crate::Error;
+
+const JSON: &str = "application/json";
+const BINARY: &str = "application/octet-stream";
 
 /// A server's base URL, `http://host:port`.
 #[derive(Clone, Debug)]
@@ -25,70 +30,65 @@ impl Endpoint {
         &self.url
     }
 
-    /// Sends one request; the status and body, whatever the status.
-    pub(crate) fn send(
-        &self,
-        method: &str,
-        path: &str,
-        content_type: &str,
-        body: &[u8],
-    ) -> Result<(u16, Vec<u8>), Error> {
-        request(&self.authority, method, path, content_type, body).map_err(|e| Error::Unreachable {
-            what: self.what,
-            url: self.url.clone(),
-            reason: e.to_string(),
+    /// Sends one request; the body of a 2xx answer, else the server's error.
+    fn send(&self, method: &str, path: &str, content_type: &str, body: &[u8]) -> Result<Vec<u8>, Error> {
+        let (status, bytes) = request(&self.authority, method, path, content_type, body)
+            .map_err(|e| Error::Unreachable { what: self.what, url: self.url.clone(), reason: e.to_string() })?;
+        if (200..300).contains(&status) {
+            return Ok(bytes);
+        }
+        let (code, message) = match serde_json::from_slice::<ErrorBody>(&bytes) {
+            Ok(error) => (error.code, error.message),
+            Err(_) => (ErrorCode::Unknown, String::from_utf8_lossy(&bytes).chars().take(200).collect()),
+        };
+        Err(match status {
+            404 => Error::NotFound(message),
+            _ => Error::Refused { what: self.what, status, code, message },
         })
     }
 
-    /// A request with a JSON body (or none) whose answer is JSON: `Ok` for 2xx, [`Error::NotFound`]
-    /// for 404 and [`Error::Refused`] for other statuses, with the server's message.
-    pub(crate) fn json(&self, method: &str, path: &str, body: Option<&Value>) -> Result<Value, Error> {
-        let body = body.map(Value::to_string).unwrap_or_default();
-        let (status, bytes) = self.send(method, path, "application/json", body.as_bytes())?;
-        let value: Value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
-        match status {
-            200..=299 => Ok(value),
-            404 => Err(Error::NotFound(message(&value, &bytes))),
-            _ => Err(self.refused(status, &value, &bytes)),
-        }
+    /// A JSON answer of type `T` (an empty answer reads as `null`).
+    fn parse<T: DeserializeOwned>(&self, path: &str, bytes: &[u8]) -> Result<T, Error> {
+        let bytes = if bytes.is_empty() { b"null".as_slice() } else { bytes };
+        serde_json::from_slice(bytes).map_err(|e| Error::Malformed(format!("{} {path}: {e}", self.what)))
     }
 
-    pub(crate) fn get(&self, path: &str) -> Result<Value, Error> {
-        self.json("GET", path, None)
+    /// `GET path`, answered in JSON.
+    pub(crate) fn get<T: DeserializeOwned>(&self, path: &str) -> Result<T, Error> {
+        self.parse(path, &self.send("GET", path, JSON, &[])?)
     }
 
-    pub(crate) fn refused(&self, status: u16, value: &Value, bytes: &[u8]) -> Error {
-        Error::Refused { what: self.what, status, message: message(value, bytes) }
+    /// `method path` with a JSON body, answered in JSON.
+    pub(crate) fn send_json<B: Serialize, T: DeserializeOwned>(
+        &self,
+        method: &str,
+        path: &str,
+        body: &B,
+    ) -> Result<T, Error> {
+        let body = serde_json::to_vec(body).map_err(|e| Error::Invalid(format!("{path}: {e}")))?;
+        self.parse(path, &self.send(method, path, JSON, &body)?)
+    }
+
+    /// `method path` with a binary body, answered in JSON.
+    pub(crate) fn send_binary<T: DeserializeOwned>(&self, method: &str, path: &str, body: &[u8]) -> Result<T, Error> {
+        self.parse(path, &self.send(method, path, BINARY, body)?)
+    }
+
+    /// `method path` with a binary body (or none), answered in binary.
+    pub(crate) fn binary(&self, method: &str, path: &str, body: &[u8]) -> Result<Vec<u8>, Error> {
+        self.send(method, path, BINARY, body)
     }
 }
 
-/// The `message` of an error body (nodes and workers both send one), else the raw text.
-fn message(value: &Value, bytes: &[u8]) -> String {
-    match value.get("message").and_then(Value::as_str) {
-        Some(message) => message.to_owned(),
-        None => String::from_utf8_lossy(bytes).chars().take(200).collect(),
-    }
+/// The bytes of a `0x` hex field of an answer; `what` names it in the error.
+pub(crate) fn hex_field(text: &str, what: &str) -> Result<Vec<u8>, Error> {
+    crate::unhex(text).map_err(|e| Error::Malformed(format!("{what}: {e}")))
 }
 
-/// A JSON field as a string.
-pub(crate) fn text<'a>(value: &'a Value, field: &str) -> Result<&'a str, Error> {
-    value.get(field).and_then(Value::as_str).ok_or_else(|| Error::Malformed(format!("no string field {field:?}")))
-}
-
-/// A JSON field as a number.
-pub(crate) fn number(value: &Value, field: &str) -> Result<u64, Error> {
-    value.get(field).and_then(Value::as_u64).ok_or_else(|| Error::Malformed(format!("no number field {field:?}")))
-}
-
-/// A JSON field holding `0x` hex.
-pub(crate) fn bytes(value: &Value, field: &str) -> Result<Vec<u8>, Error> {
-    crate::unhex(text(value, field)?)
-}
-
-/// A JSON field holding the `0x` hex of a SCALE encoding, decoded strictly.
-pub(crate) fn scale<T: parity_scale_codec::Decode + parity_scale_codec::MaxEncodedLen>(
-    value: &Value,
-    field: &str,
+/// A field holding the `0x` hex of a SCALE encoding, decoded strictly.
+pub(crate) fn scale_field<T: parity_scale_codec::Decode + parity_scale_codec::MaxEncodedLen>(
+    text: &str,
+    what: &str,
 ) -> Result<T, Error> {
-    veil_primitives::decode_strict(&bytes(value, field)?).map_err(|e| Error::Malformed(format!("{field}: {e}")))
+    veil_primitives::decode_strict(&hex_field(text, what)?).map_err(|e| Error::Malformed(format!("{what}: {e}")))
 }

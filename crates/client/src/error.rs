@@ -17,12 +17,14 @@ pub enum Error {
         reason: String,
     },
     /// The server refused the request and said why.
-    #[error("the {what} refused: {message} (HTTP {status})")]
+    #[error("the {what} refused: {message} ({code}, HTTP {status})")]
     Refused {
         /// `node` or `worker`.
         what: &'static str,
         /// The HTTP status.
         status: u16,
+        /// The server's error code.
+        code: veil_api::ErrorCode,
         /// Its reason.
         message: String,
     },

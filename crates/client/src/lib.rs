@@ -7,7 +7,10 @@
 //!   its finalization certificate, and are checked with the light client before they are returned
 //!   ([`Proven`]); transactions are built, signed with an sr25519 account and submitted, and their
 //!   finalization awaited.
-//! - [`Worker`]: a worker runtime's API: its status, and confidential queries.
+//! - [`NodeApi`]: the same API as it answers, typed but unverified (what a relayer needs).
+//! - [`Worker`]: a worker runtime's API: its status, batches and egress for a relayer, and
+//!   confidential queries.
+//! - [`api`]: the request and answer types, error codes and paths both APIs speak (`veil-api`).
 //! - [`contracts`]: confidential contracts end to end: upload code, instantiate with an argument
 //!   sealed to the cluster key, send commands sealed to the contract's current key, and ask
 //!   queries signed under a [`contracts::Session`] certificate and sealed to the worker's registered
@@ -32,8 +35,10 @@ pub mod interface;
 
 pub use error::Error;
 pub use network::Network;
-pub use node::{MAX_HASH_CHAIN, Node, Proven, Submitted, TransactionState};
-pub use worker::{ContractStatus, Worker, WorkerStatus};
+pub use node::{MAX_HASH_CHAIN, Node, NodeApi, Proven, Submitted, TransactionState};
+/// The APIs' shared vocabulary: every request and answer type, error code and path.
+pub use veil_api as api;
+pub use worker::Worker;
 
 /// Calls `check` every 100 ms until it gives a value, an error, or `timeout` passes
 /// ([`Error::Timeout`] naming `what`).

@@ -1,13 +1,21 @@
 //! A node's REST API, with every read of the public state verified.
 
 use parity_scale_codec::Encode as _;
-use serde_json::{Value, json};
 use std::time::{Duration, Instant};
+use veil_api::{
+    node::{
+        AccountView, BlockView, CertifiedBlock, ChainInfo, ClusterView, ContractModuleView, ContractView,
+        ProvenStateView, SenderView, SnapshotBody, SnapshotView, SubmitEgressRequest, SubmitRequest, SubmitResponse,
+        TopicMessagesView, TransactionStatusView, WorkerView,
+    },
+    paths::node as paths,
+};
 use veil_crypto::AccountPair;
 use veil_light_client::state::{StateProof, verify_state};
 use veil_primitives::{
-    AccountId, Block, Call, ClusterId, ContractId, Hash, Header, Message, Parameters, SignedTransaction, Topic,
-    Transaction, decode_strict, log::LogPeaks, registration::Measurement, topics::TopicProof,
+    AccountId, Block, Call, ClusterId, ContractId, Hash, Header, Message, Parameters, SenderId, SignedEgress,
+    SignedTransaction, Topic, Transaction, epoch::SealedSnapshot, log::LogPeaks, registration::Measurement,
+    topics::TopicProof,
 };
 use veil_types::{
     AccountInfo, ClusterInfo, ContractInfo, EpochState, ReadState, Snapshot, StateError, StateKey, WorkerInfo,
@@ -15,7 +23,7 @@ use veil_types::{
 
 use crate::{
     Error, Network,
-    endpoint::{Endpoint, bytes, number, scale, text},
+    endpoint::{Endpoint, hex_field, scale_field},
     hex0x,
 };
 
@@ -26,8 +34,120 @@ const CERTIFICATE_WAIT: Duration = Duration::from_secs(20);
 pub const MAX_HASH_CHAIN: u64 = 1_024;
 
 /// A block from a node's block view (its SCALE encoding in `encoded`).
-fn decode_block(view: Option<&Value>) -> Result<Block, Error> {
-    scale(view.ok_or_else(|| Error::Malformed("no block".into()))?, "encoded")
+fn decode_block(view: &BlockView) -> Result<Block, Error> {
+    scale_field(&view.encoded, "block")
+}
+
+/// A node's REST API as it answers, typed but unverified: what a relayer or a display needs.
+/// [`Node`] builds on it and checks every read of the public state.
+#[derive(Clone, Debug)]
+pub struct NodeApi {
+    endpoint: Endpoint,
+}
+
+impl NodeApi {
+    /// The node at `url` (`http://host:port`); nothing is sent yet.
+    pub fn new(url: &str) -> Result<Self, Error> {
+        Ok(Self { endpoint: Endpoint::new(url, "node")? })
+    }
+
+    /// Its URL.
+    pub fn url(&self) -> &str {
+        self.endpoint.url()
+    }
+
+    /// The chain's identity, newest finalized height and issuance.
+    pub fn chain(&self) -> Result<ChainInfo, Error> {
+        self.endpoint.get(paths::CHAIN)
+    }
+
+    /// An account's nonce and balance as the node states them (with a proof [`Node::account`]
+    /// checks).
+    pub fn account(&self, account: &AccountId) -> Result<AccountView, Error> {
+        self.endpoint.get(&paths::account(account))
+    }
+
+    /// Signs `call` as `signer` with the nonce and chain id the node states, and submits it: for
+    /// callers that verify nothing (a relayer). A lying node only gets a transaction that never
+    /// applies.
+    pub fn sign_and_submit(&self, signer: &AccountPair, call: Call) -> Result<SubmitResponse, Error> {
+        let genesis: Hash = self.chain()?.chain_id.parse().map_err(|e| Error::Malformed(format!("chain id: {e}")))?;
+        let nonce = self.account(&signer.public())?.nonce;
+        self.submit(&signer.sign_transaction(Transaction { genesis, signer: signer.public(), nonce, call }))
+    }
+
+    /// Submits a signed transaction to the pool.
+    pub fn submit(&self, transaction: &SignedTransaction) -> Result<SubmitResponse, Error> {
+        let body = SubmitRequest { transaction: hex0x(transaction.encode()) };
+        self.endpoint.send_json("POST", paths::TRANSACTIONS, &body)
+    }
+
+    /// Where a transaction stands.
+    pub fn transaction(&self, hash: &Hash) -> Result<TransactionStatusView, Error> {
+        self.endpoint.get(&paths::transaction(hash))
+    }
+
+    /// The newest finalized block with its finalization certificate.
+    pub fn latest_block(&self) -> Result<CertifiedBlock, Error> {
+        self.endpoint.get(paths::LATEST_BLOCK)
+    }
+
+    /// The finalized block at `height`.
+    pub fn block(&self, height: u64) -> Result<BlockView, Error> {
+        self.endpoint.get(&paths::block(height))
+    }
+
+    /// A state key's value with its proof (`key` is the key's SCALE encoding).
+    pub fn state(&self, key: &[u8]) -> Result<ProvenStateView, Error> {
+        self.endpoint.get(&paths::state(hex0x(key)))
+    }
+
+    /// A registered worker.
+    pub fn worker(&self, identity: &[u8; 32]) -> Result<WorkerView, Error> {
+        self.endpoint.get(&paths::worker(hex0x(identity)))
+    }
+
+    /// A contract's record.
+    pub fn contract(&self, contract: &ContractId) -> Result<ContractView, Error> {
+        self.endpoint.get(&paths::contract(contract))
+    }
+
+    /// A contract's module and interface.
+    pub fn contract_module(&self, contract: &ContractId) -> Result<ContractModuleView, Error> {
+        self.endpoint.get(&paths::contract_module(contract))
+    }
+
+    /// A cluster's workers and their liveness.
+    pub fn cluster(&self, cluster: ClusterId) -> Result<ClusterView, Error> {
+        self.endpoint.get(&paths::cluster(cluster.0))
+    }
+
+    /// An egress sender's key and next sequence number.
+    pub fn sender(&self, sender: &SenderId) -> Result<SenderView, Error> {
+        self.endpoint.get(&paths::sender(sender))
+    }
+
+    /// Submits a runtime's signed egress copy.
+    pub fn submit_egress(&self, copy: &SignedEgress) -> Result<SubmitResponse, Error> {
+        let body = SubmitEgressRequest { egress: hex0x(copy.encode()) };
+        self.endpoint.send_json("POST", paths::EGRESS, &body)
+    }
+
+    /// The newest sealed snapshot stored for `cluster`.
+    pub fn snapshot(&self, cluster: ClusterId) -> Result<SnapshotView, Error> {
+        self.endpoint.get(&paths::snapshot(cluster.0))
+    }
+
+    /// Stores a sealed snapshot of its cluster.
+    pub fn put_snapshot(&self, snapshot: &SealedSnapshot) -> Result<(), Error> {
+        let body = SnapshotBody { snapshot: hex0x(snapshot.encode()) };
+        self.endpoint.send_json("PUT", &paths::snapshot(snapshot.cluster.0), &body)
+    }
+
+    /// A topic's messages from index `from`, proven at `height` (the newest when `None`).
+    pub fn topic_messages(&self, topic: &Topic, from: u64, height: Option<u64>) -> Result<TopicMessagesView, Error> {
+        self.endpoint.get(&paths::topic_messages(topic, from, height))
+    }
 }
 
 /// A value read from the public state and proven against a header whose finalization certificate
@@ -66,26 +186,30 @@ pub enum TransactionState {
 /// A node of one network.
 #[derive(Clone, Debug)]
 pub struct Node {
-    endpoint: Endpoint,
+    api: NodeApi,
     network: Network,
 }
 
 impl Node {
     /// Connects to the node at `url` (`http://host:port`) and checks that it serves `network`.
     pub fn connect(url: &str, network: Network) -> Result<Self, Error> {
-        let node = Self { endpoint: Endpoint::new(url, "node")?, network };
-        let info = node.endpoint.get("/v1/chain")?;
-        let chain = text(&info, "chain_id")?;
+        let node = Self { api: NodeApi::new(url)?, network };
+        let chain = node.api.chain()?.chain_id;
         let expected = node.network.chain_id().to_string();
         if chain != expected {
-            return Err(Error::WrongChain { url: node.url().to_owned(), node: chain.to_owned(), expected });
+            return Err(Error::WrongChain { url: node.url().to_owned(), node: chain, expected });
         }
         Ok(node)
     }
 
     /// The node's URL.
     pub fn url(&self) -> &str {
-        self.endpoint.url()
+        self.api.url()
+    }
+
+    /// The node's API as it answers, unverified.
+    pub fn api(&self) -> &NodeApi {
+        &self.api
     }
 
     /// The network it serves.
@@ -93,46 +217,43 @@ impl Node {
         &self.network
     }
 
-    /// The node's summary of the chain (`GET /v1/chain`), unverified: for display.
-    pub fn chain_info(&self) -> Result<Value, Error> {
-        self.endpoint.get("/v1/chain")
-    }
-
     /// The newest finalized height the node reports (unverified: a hint, for example a query's
     /// `known_height`).
     pub fn finalized_height(&self) -> Result<u64, Error> {
-        number(&self.chain_info()?, "finalized_height")
+        Ok(self.api.chain()?.finalized_height)
     }
 
     /// Reads state key `key` with its proof, and checks the certificate, the header and the proof.
     /// `None`: the key holds nothing (proven absent).
     pub fn read(&self, key: StateKey) -> Result<Proven<Option<Vec<u8>>>, Error> {
         let key_bytes = key.to_bytes();
-        let answer = self.certified_get(&format!("/v1/state/{}", hex0x(&key_bytes)))?;
-        if bytes(&answer, "key")? != key_bytes {
+        let answer = self.certified(|| self.api.state(&key_bytes))?;
+        if hex_field(&answer.key, "key")? != key_bytes {
             return Err(Error::Unverified("the node proved another key than the one asked".into()));
         }
-        let header: Header = scale(&answer, "header")?;
+        let header: Header = scale_field(&answer.header, "header")?;
         self.network
             .light_client()
-            .verify_header(&bytes(&answer, "finalization")?, &header)
+            .verify_header(&hex_field(&answer.finalization, "finalization")?, &header)
             .map_err(|e| Error::Unverified(e.to_string()))?;
-        let proof = answer.get("proof").ok_or_else(|| Error::Malformed("no proof".into()))?;
-        let proof = match text(proof, "kind")? {
-            "inclusion" => StateProof::Inclusion { value: bytes(proof, "value")?, proof: bytes(proof, "proof")? },
-            "exclusion" => StateProof::Exclusion { proof: bytes(proof, "proof")? },
-            other => return Err(Error::Malformed(format!("unknown proof kind {other:?}"))),
+        let proof = &answer.proof;
+        let proof = match (proof.kind.as_str(), &proof.value) {
+            ("inclusion", Some(value)) => {
+                StateProof::Inclusion { value: hex_field(value, "value")?, proof: hex_field(&proof.proof, "proof")? }
+            }
+            ("exclusion", _) => StateProof::Exclusion { proof: hex_field(&proof.proof, "proof")? },
+            (other, _) => return Err(Error::Malformed(format!("a proof of kind {other:?} without its value"))),
         };
         let value = verify_state(&header, &key_bytes, &proof).map_err(|e| Error::Unverified(e.to_string()))?;
         Ok(Proven { value, header })
     }
 
-    /// A GET of something certified. A node has no certificate for the genesis block, so right
+    /// A read of something certified. A node has no certificate for the genesis block, so right
     /// after a chain starts it answers `503` until the first block is final: wait for it.
-    fn certified_get(&self, path: &str) -> Result<Value, Error> {
+    fn certified<T>(&self, read: impl Fn() -> Result<T, Error>) -> Result<T, Error> {
         let start = Instant::now();
         loop {
-            match self.endpoint.get(path) {
+            match read() {
                 Err(Error::Refused { status: 503, .. }) if start.elapsed() < CERTIFICATE_WAIT => {
                     std::thread::sleep(Duration::from_millis(200));
                 }
@@ -203,28 +324,30 @@ impl Node {
         let mut peaks = LogPeaks::default();
         loop {
             let from = messages.len() as u64;
-            let answer = match self.certified_get(&format!("/v1/topics/{topic}/messages?from={from}")) {
+            let answer = match self.certified(|| self.api.topic_messages(topic, from, None)) {
                 Err(Error::NotFound(_)) if messages.is_empty() => return Ok(messages),
                 other => other?,
             };
-            let header: Header = scale(&answer, "header")?;
-            let proof: TopicProof = scale(&answer, "proof")?;
+            let header: Header = scale_field(&answer.header, "header")?;
+            let proof: TopicProof = scale_field(&answer.proof, "proof")?;
             let page = answer
-                .get("messages")
-                .and_then(Value::as_array)
-                .ok_or_else(|| Error::Malformed("no messages".into()))?
+                .messages
                 .iter()
-                .map(|m| {
-                    let hex = m.as_str().ok_or_else(|| Error::Malformed("a message is not hex".into()))?;
-                    decode_strict::<Message>(&crate::unhex(hex)?).map_err(|e| Error::Malformed(format!("message: {e}")))
-                })
+                .map(|message| scale_field::<Message>(message, "message"))
                 .collect::<Result<Vec<_>, _>>()?;
             let hashes: Vec<(u64, Hash)> =
                 page.iter().enumerate().map(|(i, message)| (from + i as u64, message.hash())).collect();
             peaks = self
                 .network
                 .light_client()
-                .verify_topic(&bytes(&answer, "finalization")?, &header, topic, &peaks, &hashes, &proof)
+                .verify_topic(
+                    &hex_field(&answer.finalization, "finalization")?,
+                    &header,
+                    topic,
+                    &peaks,
+                    &hashes,
+                    &proof,
+                )
                 .map_err(|e| Error::Unverified(e.to_string()))?;
             let done = page.is_empty() || peaks.length >= proof.length;
             messages.extend(page);
@@ -239,11 +362,11 @@ impl Node {
     /// it (at most [`MAX_HASH_CHAIN`] blocks), and the block's transaction and egress roots against
     /// its body.
     pub fn block(&self, height: Option<u64>) -> Result<Block, Error> {
-        let answer = self.certified_get("/v1/blocks/latest")?;
-        let newest = decode_block(answer.get("block"))?;
+        let answer = self.certified(|| self.api.latest_block())?;
+        let newest = decode_block(&answer.block)?;
         self.network
             .light_client()
-            .verify_header(&bytes(&answer, "finalization")?, &newest.header)
+            .verify_header(&hex_field(&answer.finalization, "finalization")?, &newest.header)
             .map_err(|e| Error::Unverified(e.to_string()))?;
         let height = height.unwrap_or(newest.header.height);
         if height > newest.header.height {
@@ -259,7 +382,7 @@ impl Node {
         }
         let mut block = newest;
         while block.header.height > height {
-            let parent = decode_block(Some(&self.endpoint.get(&format!("/v1/blocks/{}", block.header.height - 1))?))?;
+            let parent = decode_block(&self.api.block(block.header.height - 1)?)?;
             if parent.header.hash() != block.header.parent {
                 return Err(Error::Unverified(format!(
                     "block {} is not the parent of the certified chain",
@@ -278,8 +401,7 @@ impl Node {
 
     /// Submits a signed transaction to the pool; the node checks it as the chain would.
     pub fn submit(&self, transaction: &SignedTransaction) -> Result<Hash, Error> {
-        let body = json!({ "transaction": hex0x(transaction.encode()) });
-        self.endpoint.json("POST", "/v1/transactions", Some(&body))?;
+        self.api.submit(transaction)?;
         Ok(transaction.hash())
     }
 
@@ -303,14 +425,11 @@ impl Node {
 
     /// Where transaction `hash` stands (`NotFound` if the node does not know it).
     pub fn transaction(&self, hash: &Hash) -> Result<TransactionState, Error> {
-        let answer = self.endpoint.get(&format!("/v1/transactions/{hash}"))?;
-        match text(&answer, "status")? {
-            "pending" => Ok(TransactionState::Pending),
-            "finalized" => Ok(TransactionState::Finalized {
-                height: number(&answer, "height")?,
-                index: u32::try_from(number(&answer, "index")?).map_err(|_| Error::Malformed("index".into()))?,
-            }),
-            other => Err(Error::Malformed(format!("unknown transaction status {other:?}"))),
+        let answer = self.api.transaction(hash)?;
+        match (answer.status.as_str(), answer.height, answer.index) {
+            ("pending", _, _) => Ok(TransactionState::Pending),
+            ("finalized", Some(height), Some(index)) => Ok(TransactionState::Finalized { height, index }),
+            (other, _, _) => Err(Error::Malformed(format!("transaction status {other:?} without its block"))),
         }
     }
 

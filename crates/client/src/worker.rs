@@ -1,51 +1,18 @@
-//! A worker runtime's API.
+//! A worker runtime's API, in the shared vocabulary of [`veil_api::worker`].
+//!
+//! Everything but a query's answer is the runtime's word: used to find it, feed it and follow its
+//! progress; what a client relies on is checked against the chain ([`crate::contracts`]).
 
-use serde_json::Value;
-use veil_primitives::Hash;
+use veil_api::{
+    paths::worker as paths,
+    worker::{PendingEgress, RegistrationView, RuntimeStatus, SnapshotTaken, SyncResult},
+};
+use veil_primitives::{Hash, SignedEgress, epoch::SealedSnapshot};
 
 use crate::{
     Error,
-    endpoint::{Endpoint, bytes, number, text},
+    endpoint::{Endpoint, hex_field, scale_field},
 };
-
-/// What a runtime says about itself (`GET /v1/status`). Unverified: the runtime's word, used to find
-/// it and to follow its progress; everything a client relies on is checked against the chain.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct WorkerStatus {
-    /// The chain it follows.
-    pub chain: String,
-    /// `worker` or `gatekeeper`.
-    pub role: String,
-    /// Its platform (`software`, `gramine-sgx`, `tdx`).
-    pub platform: String,
-    /// True when it runs without a TEE.
-    pub insecure: bool,
-    /// Its ed25519 identity key.
-    pub identity: [u8; 32],
-    /// The newest height it has processed.
-    pub height: u64,
-    /// Its state root at that height.
-    pub state_root: String,
-    /// The cluster it works in, if any.
-    pub cluster: Option<u32>,
-    /// Its contracts.
-    pub contracts: Vec<ContractStatus>,
-    /// Its most recent refusals (commands and messages it could not carry out), newest last.
-    pub refusals: Vec<String>,
-}
-
-/// A contract as a runtime reports it.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct ContractStatus {
-    /// The contract id, `0x` hex.
-    pub contract: String,
-    /// Its code hash, `0x` hex.
-    pub code: String,
-    /// The key epoch the runtime holds it under.
-    pub epoch: u64,
-    /// Whether the runtime can run it (its keys and code are there).
-    pub available: bool,
-}
 
 /// A worker runtime at a URL.
 #[derive(Clone, Debug)]
@@ -65,54 +32,12 @@ impl Worker {
     }
 
     /// Its status.
-    pub fn status(&self) -> Result<WorkerStatus, Error> {
-        let value = self.endpoint.get("/v1/status")?;
-        let identity = bytes(&value, "identity")?
-            .try_into()
-            .map_err(|_| Error::Malformed("the identity is not 32 bytes".into()))?;
-        let contracts = value
-            .get("contracts")
-            .and_then(Value::as_array)
-            .map(|contracts| {
-                contracts
-                    .iter()
-                    .map(|c| {
-                        Ok(ContractStatus {
-                            contract: text(c, "contract")?.to_owned(),
-                            code: text(c, "code")?.to_owned(),
-                            epoch: number(c, "epoch")?,
-                            available: c.get("available").and_then(Value::as_bool).unwrap_or(false),
-                        })
-                    })
-                    .collect::<Result<Vec<_>, Error>>()
-            })
-            .transpose()?
-            .unwrap_or_default();
-        let refusals = value
-            .get("refusals")
-            .and_then(Value::as_array)
-            .map(|list| list.iter().filter_map(Value::as_str).map(str::to_owned).collect())
-            .unwrap_or_default();
-        Ok(WorkerStatus {
-            chain: text(&value, "chain")?.to_owned(),
-            role: text(&value, "role")?.to_owned(),
-            platform: text(&value, "platform")?.to_owned(),
-            insecure: value.get("insecure").and_then(Value::as_bool).unwrap_or(true),
-            identity,
-            height: number(&value, "height")?,
-            state_root: text(&value, "state_root")?.to_owned(),
-            cluster: value
-                .get("cluster")
-                .and_then(|c| c.get("cluster"))
-                .and_then(Value::as_u64)
-                .and_then(|c| u32::try_from(c).ok()),
-            contracts,
-            refusals,
-        })
+    pub fn status(&self) -> Result<RuntimeStatus, Error> {
+        self.endpoint.get(paths::STATUS)
     }
 
     /// Its status, checked to follow chain `chain`.
-    pub fn status_on(&self, chain: &Hash) -> Result<WorkerStatus, Error> {
+    pub fn status_on(&self, chain: &Hash) -> Result<RuntimeStatus, Error> {
         let status = self.status()?;
         if status.chain != chain.to_string() {
             return Err(Error::Invalid(format!(
@@ -124,13 +49,42 @@ impl Worker {
         Ok(status)
     }
 
+    /// Its ed25519 identity key, from its status.
+    pub fn identity(status: &RuntimeStatus) -> Result<[u8; 32], Error> {
+        hex_field(&status.identity, "identity")?
+            .try_into()
+            .map_err(|_| Error::Malformed("the identity is not 32 bytes".into()))
+    }
+
+    /// What a registration by `operator` (SS58 or `0x` hex) binds, with the platform's quote.
+    pub fn registration(&self, operator: &str) -> Result<RegistrationView, Error> {
+        self.endpoint.get(&paths::registration(operator))
+    }
+
+    /// Hands it a SCALE-encoded batch; what it made of it.
+    pub fn sync(&self, batch: &[u8]) -> Result<SyncResult, Error> {
+        self.endpoint.send_binary("POST", paths::SYNC, batch)
+    }
+
+    /// Its signed egress the chain has not accepted yet, decoded strictly.
+    pub fn egress(&self) -> Result<Vec<SignedEgress>, Error> {
+        let pending: PendingEgress = self.endpoint.get(paths::EGRESS)?;
+        pending.egress.iter().map(|copy| scale_field(copy, "egress")).collect()
+    }
+
+    /// Its cluster's sealed snapshot (`Refused` with code `unavailable` when it runs none).
+    pub fn snapshot(&self) -> Result<SealedSnapshot, Error> {
+        let bytes = self.endpoint.binary("GET", paths::SNAPSHOT, &[])?;
+        veil_primitives::decode_strict(&bytes).map_err(|e| Error::Malformed(format!("snapshot: {e}")))
+    }
+
+    /// Hands it a snapshot of the cluster it joined as a replacement; the height it continues from.
+    pub fn import_snapshot(&self, snapshot: &[u8]) -> Result<SnapshotTaken, Error> {
+        self.endpoint.send_binary("POST", paths::SNAPSHOT, snapshot)
+    }
+
     /// Posts a sealed query; the sealed answer.
     pub(crate) fn post_query(&self, sealed: &[u8]) -> Result<Vec<u8>, Error> {
-        let (status, body) = self.endpoint.send("POST", "/v1/query", "application/octet-stream", sealed)?;
-        if status == 200 {
-            return Ok(body);
-        }
-        let value = serde_json::from_slice(&body).unwrap_or(Value::Null);
-        Err(self.endpoint.refused(status, &value, &body))
+        self.endpoint.binary("POST", paths::QUERY, sealed)
     }
 }

@@ -12,6 +12,8 @@ use std::{
     time::Duration,
 };
 
+use veil_api::{ErrorBody, ErrorCode};
+
 /// The largest request head (request line and headers).
 const MAX_HEAD: usize = 16 * 1024;
 const MAX_HEADERS: usize = 32;
@@ -52,8 +54,11 @@ pub struct Response {
 
 impl Response {
     /// A JSON response.
-    pub fn json(status: u16, value: &serde_json::Value) -> Self {
-        Self { status, content_type: "application/json", body: value.to_string().into_bytes() }
+    pub fn json(status: u16, value: &impl serde::Serialize) -> Self {
+        let body = serde_json::to_vec(value).unwrap_or_else(|error| {
+            format!(r#"{{"code":"internal","message":"the answer does not serialize: {error}"}}"#).into_bytes()
+        });
+        Self { status, content_type: "application/json", body }
     }
 
     /// A binary response.
@@ -61,9 +66,9 @@ impl Response {
         Self { status, content_type: "application/octet-stream", body }
     }
 
-    /// A JSON error `{ "error": code, "message": … }`.
-    pub fn error(status: u16, code: &str, message: impl std::fmt::Display) -> Self {
-        Self::json(status, &serde_json::json!({ "error": code, "message": message.to_string() }))
+    /// An error answer ([`ErrorBody`]) with the status its code is sent with.
+    pub fn error(code: ErrorCode, message: impl std::fmt::Display) -> Self {
+        Self::json(code.status(), &ErrorBody::new(code, message))
     }
 }
 
@@ -98,7 +103,7 @@ fn handle(stream: TcpStream, max_body: usize, handler: &dyn Fn(Request) -> Respo
     let mut reader = BufReader::new(stream.try_clone()?);
     let response = match read_request(&mut reader, max_body) {
         Ok(request) => handler(request),
-        Err((status, message)) => Response::error(status, "bad_request", message),
+        Err((status, message)) => Response::json(status, &ErrorBody::new(ErrorCode::BadRequest, message)),
     };
     write_response(stream, &response)
 }

@@ -24,14 +24,14 @@ use axum::{
 use commonware_runtime::{Metrics as _, tokio::Context};
 use futures::StreamExt as _;
 use parity_scale_codec::Encode as _;
-use serde::{Deserialize, Serialize};
 use std::{
     collections::{BTreeMap, BTreeSet},
     convert::Infallible,
     str::FromStr as _,
     sync::{Arc, Mutex},
 };
-use utoipa::{OpenApi, ToSchema};
+use utoipa::OpenApi;
+use veil_api::{ErrorBody, ErrorCode, node::*, paths::node as paths};
 use veil_chain::ReadState as _;
 use veil_chain::{StateKey, state::ContractInfo};
 use veil_consensus::{
@@ -41,7 +41,7 @@ use veil_consensus::{
 };
 use veil_mempool::{AdmissionError, Admitted, EgressAdmissionError};
 use veil_primitives::{
-    AccountId, Block, ClusterId, ContractId, Hash, Header, SenderId, SignedTransaction, Topic,
+    AccountId, Block, ClusterId, ContractId, Hash, Header, SenderId, Topic,
     contract::{INTERFACE_SECTION, custom_section},
     decode_strict,
     epoch::{MAX_SNAPSHOT_BYTES, SealedSnapshot},
@@ -50,9 +50,9 @@ use veil_primitives::{
 mod chain;
 mod contracts;
 mod messages;
-pub use chain::*;
-pub use contracts::*;
-pub use messages::*;
+use chain::*;
+use contracts::*;
+use messages::*;
 
 /// What the handlers share.
 #[derive(Clone)]
@@ -71,33 +71,26 @@ impl ApiState {
     }
 }
 
-/// An error answer.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct ErrorBody {
-    /// A stable, machine-readable code.
-    pub code: &'static str,
-    /// What went wrong, for people.
-    pub message: String,
-}
-
-struct ApiError(StatusCode, &'static str, String);
+/// An error answer: its code decides the status ([`ErrorCode::status`]).
+struct ApiError(ErrorCode, String);
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        (self.0, Json(ErrorBody { code: self.1, message: self.2 })).into_response()
+        let status = StatusCode::from_u16(self.0.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        (status, Json(ErrorBody::new(self.0, self.1))).into_response()
     }
 }
 
-fn bad_request(code: &'static str, message: impl ToString) -> ApiError {
-    ApiError(StatusCode::BAD_REQUEST, code, message.to_string())
+fn bad_request(code: ErrorCode, message: impl ToString) -> ApiError {
+    ApiError(code, message.to_string())
 }
 
 fn not_found(message: impl ToString) -> ApiError {
-    ApiError(StatusCode::NOT_FOUND, "not_found", message.to_string())
+    ApiError(ErrorCode::NotFound, message.to_string())
 }
 
 fn internal(message: impl ToString) -> ApiError {
-    ApiError(StatusCode::INTERNAL_SERVER_ERROR, "internal", message.to_string())
+    ApiError(ErrorCode::Internal, message.to_string())
 }
 
 fn hex0x(bytes: impl AsRef<[u8]>) -> String {
@@ -105,7 +98,7 @@ fn hex0x(bytes: impl AsRef<[u8]>) -> String {
 }
 
 /// The bytes of a `0x`-hex request field (the `0x` may be left out).
-fn unhex(text: &str, code: &'static str, what: &str) -> Result<Vec<u8>, ApiError> {
+fn unhex(text: &str, code: ErrorCode, what: &str) -> Result<Vec<u8>, ApiError> {
     let digits = text.strip_prefix("0x").unwrap_or(text);
     hex::decode(digits).map_err(|_| bad_request(code, format!("{what} must be 0x-prefixed hex")))
 }
@@ -113,7 +106,7 @@ fn unhex(text: &str, code: &'static str, what: &str) -> Result<Vec<u8>, ApiError
 /// A hash in a path, with or without its `0x`.
 fn parse_hash(text: &str) -> Result<Hash, ApiError> {
     let digits = text.strip_prefix("0x").unwrap_or(text);
-    format!("0x{digits}").parse().map_err(|error| bad_request("bad_hash", error))
+    format!("0x{digits}").parse().map_err(|error| bad_request(ErrorCode::BadHash, error))
 }
 
 async fn metrics(State(api): State<ApiState>) -> impl IntoResponse {
@@ -206,29 +199,29 @@ async fn fallback() -> ApiError {
 /// The API's routes.
 pub fn router(state: ApiState) -> Router {
     Router::new()
-        .route("/v1/chain", get(chain_info))
-        .route("/v1/transactions", post(submit))
-        .route("/v1/transactions/{hash}", get(transaction))
-        .route("/v1/blocks/latest", get(latest_block))
-        .route("/v1/blocks/{height}", get(block_by_height))
-        .route("/v1/blocks/hash/{hash}", get(block_by_hash))
-        .route("/v1/accounts/{address}", get(account))
-        .route("/v1/state/{key}", get(proven_state))
-        .route("/v1/egress", post(submit_egress))
-        .route("/v1/senders/{sender}", get(sender))
-        .route("/v1/workers/{key}", get(worker))
-        .route("/v1/contracts/{contract}", get(contract))
-        .route("/v1/contracts/{contract}/module", get(contract_module))
-        .route("/v1/clusters/{cluster}", get(cluster))
+        .route(paths::CHAIN, get(chain_info))
+        .route(paths::TRANSACTIONS, post(submit))
+        .route(paths::TRANSACTION, get(transaction))
+        .route(paths::LATEST_BLOCK, get(latest_block))
+        .route(paths::BLOCK, get(block_by_height))
+        .route(paths::BLOCK_BY_HASH, get(block_by_hash))
+        .route(paths::ACCOUNT, get(account))
+        .route(paths::STATE, get(proven_state))
+        .route(paths::EGRESS, post(submit_egress))
+        .route(paths::SENDER, get(sender))
+        .route(paths::WORKER, get(worker))
+        .route(paths::CONTRACT, get(contract))
+        .route(paths::CONTRACT_MODULE, get(contract_module))
+        .route(paths::CLUSTER, get(cluster))
         .route(
-            "/v1/snapshots/{cluster}",
+            paths::SNAPSHOT,
             get(get_snapshot).put(put_snapshot).layer(DefaultBodyLimit::max(2 * MAX_SNAPSHOT_BYTES + 1024)),
         )
-        .route("/v1/topics/{topic}/messages", get(topic_messages))
-        .route("/v1/stream/blocks", get(stream_blocks))
-        .route("/openapi.json", get(openapi))
-        .route("/metrics", get(metrics))
-        .route("/health", get(health))
+        .route(paths::TOPIC_MESSAGES, get(topic_messages))
+        .route(paths::STREAM_BLOCKS, get(stream_blocks))
+        .route(paths::OPENAPI, get(openapi))
+        .route(paths::METRICS, get(metrics))
+        .route(paths::HEALTH, get(health))
         .fallback(fallback)
         .with_state(state)
 }

@@ -9,7 +9,7 @@ use veil_crypto::{Sealer, runtime_key::dev_gatekeeper_seed_at};
 use veil_genesis::Genesis;
 use veil_worker::{
     checkpoint::CheckpointStore,
-    runtime::{QueryLimits, Role, Runtime},
+    runtime::{Host, QueryLimits, Role, Runtime},
     service::{Service, log, serve},
 };
 
@@ -115,7 +115,8 @@ fn run(args: Args) -> Result<(), String> {
             for (slot, why) in &loaded.skipped {
                 log(format_args!("checkpoint {slot} skipped: {why}"));
             }
-            let runtime = Runtime::restore(&genesis, &loaded.state, insecure, limits).map_err(|e| e.to_string())?;
+            let runtime =
+                Runtime::restore(&genesis, Host::new(insecure, limits), &loaded.state).map_err(|e| e.to_string())?;
             if runtime.role() != role {
                 return Err(format!("the checkpoint in {} is of another role", args.data_dir.display()));
             }
@@ -128,7 +129,7 @@ fn run(args: Args) -> Result<(), String> {
         }
         None => {
             let seed = args.dev_gatekeeper.map(dev_gatekeeper_seed_at);
-            let runtime = Runtime::new(&genesis, role, insecure, limits, seed).map_err(|e| e.to_string())?;
+            let runtime = Runtime::new(&genesis, Host::new(insecure, limits), role, seed).map_err(|e| e.to_string())?;
             store.save(&runtime.checkpoint()).map_err(|e| e.to_string())?;
             runtime
         }

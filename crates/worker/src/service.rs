@@ -1,14 +1,6 @@
 //! The runtime's HTTP API: what the relayer feeds it through and what clients query.
 //!
-//! | route | body | answer |
-//! |---|---|---|
-//! | `GET /v1/status` | | JSON: role, keys, view, topics, contracts, pending egress, recent refusals |
-//! | `GET /v1/registration?operator=…` | | JSON: the registration info (SCALE, hex), its report data, and the platform's quote (null in software mode) |
-//! | `POST /v1/sync` | a SCALE [`Batch`] | JSON: height, messages handled, refusals; `400` with the reason if the batch does not verify (nothing changes) |
-//! | `GET /v1/egress` | | JSON: pending signed egress, SCALE hex, in sequence order |
-//! | `POST /v1/query` | a sealed query | the sealed, signed answer; `4xx` JSON with the reason on refusal |
-//! | `GET /v1/snapshot` | | a SCALE [`SealedSnapshot`] of the worker's cluster state; `409` when it runs no cluster |
-//! | `POST /v1/snapshot` | a SCALE [`SealedSnapshot`] | JSON: the height it continues from; `409` unless it joined as a replacement and waits for one, `400` with the reason if it is refused (nothing changes) |
+//! The routes and JSON shapes are [`veil_api::worker`]'s; errors are [`veil_api::ErrorBody`].
 //!
 //! A batch is applied under the write lock and the sealed checkpoint is written before the answer
 //! (into both slots when the batch destroyed a retired epoch's keys, so the fallback slot does not
@@ -19,14 +11,20 @@
 use std::sync::{Arc, Mutex, RwLock};
 
 use parity_scale_codec::Encode;
-use serde_json::json;
+use veil_api::{
+    ErrorCode, paths,
+    worker::{
+        ClusterMembership, CommandRef, PendingEgress, RefusalView, RegistrationView, RuntimeContract, RuntimeRole,
+        RuntimeStatus, SnapshotTaken, SyncResult,
+    },
+};
 use veil_attestation::Platform;
 use veil_http::{Request, Response};
 use veil_primitives::{AccountId, decode_strict, epoch::SealedSnapshot};
 
 use crate::{
     checkpoint::CheckpointStore,
-    runtime::{QueryError, Role, Runtime, SnapshotError},
+    runtime::{Refusal, Refused, Role, Runtime},
     sync::Batch,
 };
 
@@ -67,17 +65,16 @@ impl Service {
     /// Routes one request.
     pub fn handle(&self, request: Request) -> Response {
         match (request.method.as_str(), request.path.as_str()) {
-            ("GET", "/v1/status") => self.status(),
-            ("GET", "/v1/registration") => self.registration(&request),
-            ("POST", "/v1/sync") => self.sync(&request.body),
-            ("GET", "/v1/egress") => self.egress(),
-            ("POST", "/v1/query") => self.query(&request.body),
-            ("GET", "/v1/snapshot") => self.snapshot(),
-            ("POST", "/v1/snapshot") => self.import_snapshot(&request.body),
+            ("GET", paths::worker::STATUS) => self.status(),
+            ("GET", paths::worker::REGISTRATION) => self.registration(&request),
+            ("POST", paths::worker::SYNC) => self.sync(&request.body),
+            ("GET", paths::worker::EGRESS) => self.egress(),
+            ("POST", paths::worker::QUERY) => self.query(&request.body),
+            ("GET", paths::worker::SNAPSHOT) => self.snapshot(),
+            ("POST", paths::worker::SNAPSHOT) => self.import_snapshot(&request.body),
             _ => Response::error(
-                404,
-                "not_found",
-                "no such endpoint; see /v1/status, /v1/sync, /v1/egress, /v1/query, /v1/snapshot",
+                ErrorCode::NotFound,
+                format!("no such endpoint; the routes are {:?}", paths::worker::ALL),
             ),
         }
     }
@@ -89,58 +86,59 @@ impl Service {
     fn status(&self) -> Response {
         let runtime = self.read();
         let view = runtime.view();
-        let topics: serde_json::Map<String, serde_json::Value> =
-            view.topics.iter().map(|(topic, peaks)| (topic.to_string(), json!(peaks.length))).collect();
-        let contracts: Vec<_> = runtime
-            .contracts()
-            .into_iter()
-            .map(|(id, code, epoch, available)| {
-                json!({ "contract": id.to_string(), "code": code.to_string(), "epoch": epoch.0, "available": available })
-            })
-            .collect();
-        Response::json(
-            200,
-            &json!({
-                "chain": runtime.chain().to_string(),
-                "role": match runtime.role() { Role::Worker => "worker", Role::Gatekeeper => "gatekeeper" },
-                "platform": self.platform.kind().label(),
-                "insecure": runtime.insecure(),
-                "identity": hex0x(runtime.identity()),
-                "agreement_key": hex0x(runtime.agreement_key()),
-                "master_public": runtime.master_public().map(hex0x),
-                "height": view.height,
-                "timestamp_ms": view.timestamp_ms,
-                "state_root": runtime.state_root().to_string(),
-                "topics": topics,
-                "contracts": contracts,
-                "cluster": runtime.cluster().map(|(cluster, awaiting)| json!({ "cluster": cluster.0, "awaiting_snapshot": awaiting })),
-                "pending_egress": runtime.pending_egress().len(),
-                "refusals": runtime.refusals().collect::<Vec<_>>(),
-            }),
-        )
+        let status = RuntimeStatus {
+            chain: runtime.chain().to_string(),
+            role: match runtime.role() {
+                Role::Worker => RuntimeRole::Worker,
+                Role::Gatekeeper => RuntimeRole::Gatekeeper,
+            },
+            platform: self.platform.kind().label().to_owned(),
+            insecure: runtime.insecure(),
+            identity: hex0x(runtime.identity()),
+            agreement_key: hex0x(runtime.agreement_key()),
+            master_public: runtime.master_public().map(hex0x),
+            height: view.height,
+            timestamp_ms: view.timestamp_ms,
+            state_root: runtime.state_root().to_string(),
+            topics: view.topics.iter().map(|(topic, peaks)| (topic.to_string(), peaks.length)).collect(),
+            contracts: runtime
+                .contracts()
+                .into_iter()
+                .map(|(id, code, epoch, available)| RuntimeContract {
+                    contract: id.to_string(),
+                    code: code.to_string(),
+                    epoch: epoch.0,
+                    available,
+                })
+                .collect(),
+            cluster: runtime
+                .cluster()
+                .map(|(cluster, awaiting_snapshot)| ClusterMembership { cluster: cluster.0, awaiting_snapshot }),
+            pending_egress: runtime.pending_egress().len() as u64,
+            refusals: runtime.refusals().map(refusal_view).collect(),
+        };
+        Response::json(200, &status)
     }
 
     fn registration(&self, request: &Request) -> Response {
         let Some(operator) = request.param("operator") else {
-            return Response::error(400, "bad_request", "give the operator account: ?operator=<SS58 or 0x hex>");
+            return Response::error(ErrorCode::BadRequest, "give the operator account: ?operator=<SS58 or 0x hex>");
         };
         let operator: AccountId = match operator.parse() {
             Ok(account) => account,
-            Err(error) => return Response::error(400, "bad_operator", format!("operator {operator:?}: {error}")),
+            Err(error) => return Response::error(ErrorCode::BadOperator, format!("operator {operator:?}: {error}")),
         };
         let info = self.read().registration_info(operator);
         let quote = match self.platform.quote(&info.report_data()) {
             Ok(quote) => quote,
-            Err(error) => return Response::error(503, "platform", error),
+            Err(error) => return Response::error(ErrorCode::Platform, error),
         };
-        Response::json(
-            200,
-            &json!({
-                "info": hex0x(info.encode()),
-                "report_data": hex0x(info.report_data()),
-                "quote": quote.map(hex0x),
-            }),
-        )
+        let view = RegistrationView {
+            info: hex0x(info.encode()),
+            report_data: hex0x(info.report_data()),
+            quote: quote.map(hex0x),
+        };
+        Response::json(200, &view)
     }
 
     fn write(&self) -> std::sync::RwLockWriteGuard<'_, Runtime> {
@@ -153,7 +151,7 @@ impl Service {
         let mut store = self.store.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
         for _ in 0..times {
             // On failure the change lives in memory only; a restart resumes from the previous checkpoint.
-            store.save(&checkpoint).map_err(|error| Response::error(503, "checkpoint", error))?;
+            store.save(&checkpoint).map_err(|error| Response::error(ErrorCode::Checkpoint, error))?;
         }
         Ok(())
     }
@@ -161,32 +159,31 @@ impl Service {
     fn snapshot(&self) -> Response {
         match self.read().snapshot() {
             Ok(snapshot) => Response::bytes(200, snapshot.encode()),
-            Err(error) => Response::error(409, "unavailable", error),
+            Err(error) => Response::error(error.code(), error),
         }
     }
 
     fn import_snapshot(&self, body: &[u8]) -> Response {
         let snapshot: SealedSnapshot = match decode_strict(body) {
             Ok(snapshot) => snapshot,
-            Err(error) => return Response::error(400, "malformed", format!("not a sealed snapshot: {error}")),
+            Err(error) => return Response::error(ErrorCode::Malformed, format!("not a sealed snapshot: {error}")),
         };
         let mut runtime = self.write();
         match runtime.import_snapshot(&snapshot) {
             Ok(()) => {}
-            Err(error @ SnapshotError::Unavailable(_)) => return Response::error(409, "unavailable", error),
-            Err(error) => return Response::error(400, "refused", error),
+            Err(error) => return Response::error(error.code(), error),
         }
         log(format_args!("took over the state of {} from a snapshot at height {}", snapshot.cluster, snapshot.height));
         if let Err(response) = self.save(&runtime, 1) {
             return response;
         }
-        Response::json(200, &json!({ "height": runtime.view().height }))
+        Response::json(200, &SnapshotTaken { height: runtime.view().height })
     }
 
     fn sync(&self, body: &[u8]) -> Response {
         let batch = match Batch::decode_strict(body) {
             Ok(batch) => batch,
-            Err(error) => return Response::error(400, "malformed", error),
+            Err(error) => return Response::error(ErrorCode::Malformed, error),
         };
         let mut runtime = self.write();
         let abort_after = self.abort_after_messages;
@@ -201,7 +198,7 @@ impl Service {
             Ok(applied) => applied,
             Err(error) => {
                 log(format_args!("batch refused: {error}"));
-                return Response::error(400, "refused", error);
+                return Response::error(ErrorCode::Refused, error);
             }
         };
         for refusal in &applied.refused {
@@ -211,32 +208,38 @@ impl Service {
         if let Err(response) = self.save(&runtime, if applied.destroyed_keys { 2 } else { 1 }) {
             return response;
         }
-        Response::json(
-            200,
-            &json!({ "height": applied.height, "messages": applied.messages, "refused": applied.refused }),
-        )
+        let result = SyncResult {
+            height: applied.height,
+            messages: applied.messages,
+            refused: applied.refused.iter().map(refusal_view).collect(),
+        };
+        Response::json(200, &result)
     }
 
     fn egress(&self) -> Response {
-        let pending: Vec<String> = self.read().pending_egress().iter().map(|copy| hex0x(copy.encode())).collect();
-        Response::json(200, &json!({ "egress": pending }))
+        let egress = self.read().pending_egress().iter().map(|copy| hex0x(copy.encode())).collect();
+        Response::json(200, &PendingEgress { egress })
     }
 
     fn query(&self, body: &[u8]) -> Response {
         match self.read().query(body, now_ms()) {
             Ok(sealed) => Response::bytes(200, sealed),
-            Err(error) => {
-                let status = match error {
-                    QueryError::Unauthenticated(_) | QueryError::SessionExpired { .. } => 403,
-                    QueryError::Stale(_) => 503,
-                    QueryError::Replayed { .. } => 409,
-                    QueryError::UnknownContract(_) => 404,
-                    QueryError::Seal(_) => 500,
-                    QueryError::Unreadable(_) | QueryError::Misaddressed { .. } | QueryError::Validity { .. } => 400,
-                };
-                Response::error(status, error.code(), error)
-            }
+            Err(error) => Response::error(error.code(), error),
         }
+    }
+}
+
+/// A refusal as the API shows it.
+fn refusal_view(refused: &Refused) -> RefusalView {
+    RefusalView {
+        topic: refused.message.map(|(topic, _)| topic.to_string()),
+        index: refused.message.map(|(_, index)| index),
+        code: refused.refusal.code().to_owned(),
+        command: match &refused.refusal {
+            Refusal::Command { sender, nonce, .. } => Some(CommandRef { sender: sender.to_string(), nonce: *nonce }),
+            _ => None,
+        },
+        reason: refused.refusal.to_string(),
     }
 }
 

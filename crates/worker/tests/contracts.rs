@@ -19,7 +19,7 @@ use veil_faulty::Command as Faulty;
 use veil_primitives::{AccountId, Balance, ContractId, hashing::sha256};
 use veil_secret_token::{Asset, Command as Token, Query as TokenQuery};
 use veil_token_client::Command as Client;
-use veil_worker::runtime::{Applied, Runtime};
+use veil_worker::runtime::{Applied, Host, Refused, Runtime};
 
 /// Fuel each command prepays.
 const FUEL: u64 = 20_000_000;
@@ -90,7 +90,7 @@ fn deploy(
     workers: &mut [Runtime; 2],
     deployer: &AccountPair,
     modules: &[&[u8]],
-) -> (Vec<ContractId>, Vec<String>) {
+) -> (Vec<ContractId>, Vec<Refused>) {
     let mut ids = Vec::new();
     let mut transactions = Vec::new();
     for (salt, module) in modules.iter().enumerate() {
@@ -162,7 +162,7 @@ fn the_secret_token_runs_on_two_workers_that_agree_on_everything() {
     let applied = step(&mut scenario, &mut workers);
     assert_eq!(applied.refused.len(), 2, "{:?}", applied.refused);
     assert!(
-        applied.refused.iter().all(|reason| reason.contains("its reason is confidential")),
+        applied.refused.iter().all(|reason| reason.to_string().contains("its reason is confidential")),
         "{:?}",
         applied.refused
     );
@@ -205,7 +205,7 @@ fn the_secret_token_runs_on_two_workers_that_agree_on_everything() {
 
     // A restarted worker holds the same contracts and answers the same.
     let checkpoint = workers[1].checkpoint();
-    let restored = Runtime::restore(&scenario.genesis, &checkpoint, true, support::limits()).unwrap();
+    let restored = Runtime::restore(&scenario.genesis, Host::new(true, support::limits()), &checkpoint).unwrap();
     assert_eq!(restored.state_root(), workers[0].state_root());
     assert_eq!(balance(&scenario, &restored, token, account(&dave), &dave), 230 * ONE);
 }
@@ -237,7 +237,7 @@ fn failing_contracts_change_nothing_charge_their_fuel_and_return_tokens() {
     let applied = step(&mut scenario, &mut workers);
     assert_eq!(applied.refused.len(), failing.len(), "{:?}", applied.refused);
     for ((_, expected), refusal) in failing.iter().zip(&applied.refused) {
-        assert!(refusal.contains(expected), "{refusal} should say {expected}");
+        assert!(refusal.to_string().contains(expected), "{refusal} should say {expected}");
     }
     assert!(applied.fuel_used >= FUEL, "the spin used all its fuel: {}", applied.fuel_used);
     assert_eq!(workers[0].contract_state_hash(&faulty), Some(state), "state unchanged");
@@ -254,11 +254,11 @@ fn failing_contracts_change_nothing_charge_their_fuel_and_return_tokens() {
 
     // Code that does not compile is never deployed; commands to it are refused, tokens returned.
     let (ids, refused) = deploy(&mut scenario, &mut gatekeeper, &mut workers, &charlie, &[&not_wasm]);
-    assert!(refused.iter().any(|refusal| refusal.contains("does not compile")), "{refused:?}");
+    assert!(refused.iter().any(|refusal| refusal.to_string().contains("does not compile")), "{refused:?}");
     let contract = ids[0];
     send(&mut scenario, contract, &charlie, &write, 3 * ONE);
     let applied = step(&mut scenario, &mut workers);
-    assert!(applied.refused[0].contains("not deployed"), "{:?}", applied.refused);
+    assert!(applied.refused[0].to_string().contains("not deployed"), "{:?}", applied.refused);
     step(&mut scenario, &mut workers);
     assert_eq!(locked(&scenario, &contract), 0);
     assert_issuance_invariant(&scenario.chain.state);

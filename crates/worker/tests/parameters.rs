@@ -9,7 +9,7 @@ use parity_scale_codec::Encode as _;
 use support::{Scenario, limits};
 use veil_chain::{ReadState as _, fees};
 use veil_primitives::{AccountsCall, Balance, Call, ParametersCall, SystemTopic, Topic};
-use veil_worker::runtime::Runtime;
+use veil_worker::runtime::{Host, Runtime};
 
 /// How many heartbeats the chain has accepted so far.
 fn heartbeats(scenario: &Scenario) -> u64 {
@@ -69,7 +69,7 @@ fn a_parameter_change_applies_from_the_next_block_on_chain_and_in_the_runtimes()
     assert!((1..=2).contains(&beats), "{beats} heartbeats in 8 old intervals at the new interval of 4");
 
     // A restarted runtime keeps the interval the chain set, not its genesis copy's.
-    let mut restarted = Runtime::restore(&scenario.genesis, &worker.checkpoint(), true, limits()).unwrap();
+    let mut restarted = Runtime::restore(&scenario.genesis, Host::new(true, limits()), &worker.checkpoint()).unwrap();
     let beats = heartbeats_over(&mut scenario, &mut restarted, 8, beat);
     assert!((1..=2).contains(&beats), "{beats} heartbeats after a restart");
 }

@@ -3,68 +3,6 @@
 
 use super::*;
 
-/// A contract as the chain records it: what a client needs to seal commands to it and to check
-/// the tokens it holds.
-#[derive(Debug, Serialize, Deserialize, ToSchema)]
-pub struct ContractView {
-    /// The contract id, `0x` hex.
-    pub contract: String,
-    /// Its code hash (SHA-256 of the module for wasm contracts).
-    pub code: String,
-    /// The cluster that runs it.
-    pub cluster: u32,
-    /// Its owner (the deployer).
-    pub owner: String,
-    /// Whether it is wasm code (else built into the runtime).
-    pub wasm: bool,
-    /// Native tokens locked in it, in the smallest unit, as a decimal string.
-    pub locked_units: String,
-    /// Its public keys, once the gatekeeper published them.
-    pub keys: Option<ContractKeysView>,
-    /// The finalized height this describes.
-    pub height: u64,
-}
-
-/// A contract's public keys for one epoch.
-#[derive(Debug, Serialize, Deserialize, ToSchema)]
-pub struct ContractKeysView {
-    /// The key epoch.
-    pub epoch: u32,
-    /// The X25519 key commands are sealed to, `0x` hex.
-    pub agreement: String,
-    /// The ed25519 key its egress is signed with, `0x` hex.
-    pub signing: String,
-}
-
-/// A cluster of workers.
-#[derive(Debug, Serialize, Deserialize, ToSchema)]
-pub struct ClusterView {
-    /// The cluster's number.
-    pub cluster: u32,
-    /// The key epoch.
-    pub epoch: u32,
-    /// Its workers.
-    pub workers: Vec<ClusterMemberView>,
-    /// The X25519 key constructor arguments are sealed to, once the gatekeeper published it.
-    pub agreement: Option<String>,
-    /// The ed25519 key its state snapshots are signed with, once the gatekeepers published it.
-    pub signing: Option<String>,
-    /// The finalized height this describes.
-    pub height: u64,
-}
-
-/// A worker of a cluster, and whether the chain would take a report that it is offline.
-#[derive(Debug, Serialize, Deserialize, ToSchema)]
-pub struct ClusterMemberView {
-    /// Its identity key, `0x` hex.
-    pub worker: String,
-    /// When the chain last saw its egress, milliseconds since the Unix epoch.
-    pub last_seen_ms: u64,
-    /// Silent past the parameters' offline window (or its registration lapsed) at the latest finalized block's
-    /// time: a `ReportOffline` would remove it.
-    pub offline: bool,
-}
-
 #[utoipa::path(get, path = "/v1/contracts/{contract}", params(("contract" = String, Path, description = "the contract's id: 0x and 64 hex digits")),
     responses((status = 200, description = "the contract's record at the newest finalized block", body = ContractView), (status = 400, description = "the request is malformed: `code` says which part", body = ErrorBody), (status = 404, description = "no such contract", body = ErrorBody)))]
 pub(super) async fn contract(
@@ -91,7 +29,8 @@ pub(super) async fn contract(
 }
 
 pub(super) fn parse_contract(id: &str) -> Result<ContractId, ApiError> {
-    let hash = parse_hash(id).map_err(|_| bad_request("bad_contract", "a contract is its 0x id (64 hex digits)"))?;
+    let hash =
+        parse_hash(id).map_err(|_| bad_request(ErrorCode::BadContract, "a contract is its 0x id (64 hex digits)"))?;
     Ok(ContractId(hash.0))
 }
 
@@ -105,24 +44,6 @@ pub(super) async fn contract_record(node: &NodeGuard<'_>, id: ContractId) -> Res
         .contract(&id)
         .map_err(internal)?
         .ok_or_else(|| not_found(format!("contract {} does not exist", hex0x(id.0))))
-}
-
-/// A wasm contract's module and the interface it ships, for tools that encode its commands and
-/// decode its answers.
-#[derive(Debug, Serialize, Deserialize, ToSchema)]
-pub struct ContractModuleView {
-    /// The contract, `0x` hex.
-    pub contract: String,
-    /// Its code hash: SHA-256 of the module.
-    pub code: String,
-    /// The wasm module, `0x` hex.
-    pub module: String,
-    /// The JSON interface in the module's `veil:interface` custom section; `null` when it ships
-    /// none (or none that is JSON).
-    #[schema(value_type = Option<Object>)]
-    pub interface: Option<serde_json::Value>,
-    /// The finalized height read at.
-    pub height: u64,
 }
 
 #[utoipa::path(get, path = "/v1/contracts/{contract}/module", params(("contract" = String, Path, description = "the contract's id: 0x and 64 hex digits")),
@@ -190,28 +111,8 @@ pub(super) async fn cluster(
     }))
 }
 
-/// A cluster snapshot, uploaded by a cluster worker's relayer or downloaded by a replacement's.
-#[derive(Debug, Serialize, Deserialize, ToSchema)]
-pub struct SnapshotBody {
-    /// The sealed snapshot's SCALE encoding, `0x` hex.
-    pub snapshot: String,
-}
-
-/// A stored cluster snapshot.
-#[derive(Debug, Serialize, Deserialize, ToSchema)]
-pub struct SnapshotView {
-    /// The cluster.
-    pub cluster: u32,
-    /// The key epoch it is sealed and signed under.
-    pub epoch: u32,
-    /// The height of the view it captures.
-    pub height: u64,
-    /// Its SCALE encoding, `0x` hex.
-    pub snapshot: String,
-}
-
 pub(super) fn parse_cluster(number: &str) -> Result<ClusterId, ApiError> {
-    Ok(ClusterId(number.parse().map_err(|_| bad_request("bad_cluster", "a cluster is its number"))?))
+    Ok(ClusterId(number.parse().map_err(|_| bad_request(ErrorCode::BadCluster, "a cluster is its number"))?))
 }
 
 /// Stores a cluster's snapshot if the cluster's signing key of its current epoch signed it and it
@@ -226,11 +127,14 @@ pub(super) async fn put_snapshot(
     body: Result<Json<SnapshotBody>, axum::extract::rejection::JsonRejection>,
 ) -> Result<StatusCode, ApiError> {
     let id = parse_cluster(&number)?;
-    let Json(request) = body.map_err(|rejection| bad_request("bad_request", rejection.body_text()))?;
-    let bytes = unhex(&request.snapshot, "bad_snapshot", "snapshot")?;
-    let snapshot: SealedSnapshot = decode_strict(&bytes).map_err(|e| bad_request("bad_snapshot", e))?;
+    let Json(request) = body.map_err(|rejection| bad_request(ErrorCode::BadRequest, rejection.body_text()))?;
+    let bytes = unhex(&request.snapshot, ErrorCode::BadSnapshot, "snapshot")?;
+    let snapshot: SealedSnapshot = decode_strict(&bytes).map_err(|e| bad_request(ErrorCode::BadSnapshot, e))?;
     if snapshot.cluster != id {
-        return Err(bad_request("bad_snapshot", format!("the snapshot is of {}, not of {id}", snapshot.cluster)));
+        return Err(bad_request(
+            ErrorCode::BadSnapshot,
+            format!("the snapshot is of {}, not of {id}", snapshot.cluster),
+        ));
     }
     let node = api.validator.node().lock().await;
     let state = node.read(&BTreeSet::from([StateKey::Cluster(id).to_bytes()])).await.map_err(internal)?;
@@ -238,19 +142,19 @@ pub(super) async fn put_snapshot(
         state.cluster(id).map_err(internal)?.ok_or_else(|| not_found(format!("cluster {number} has not formed")))?;
     let signing = info.signing.filter(|_| info.epoch == snapshot.epoch).ok_or_else(|| {
         bad_request(
-            "bad_snapshot",
+            ErrorCode::BadSnapshot,
             format!("the snapshot is of {}; the cluster's keys are of {}", snapshot.epoch, info.epoch),
         )
     })?;
     veil_crypto::verify_runtime_signature(&signing, &snapshot.signing_payload(&node.chain().id()), &snapshot.signature)
-        .map_err(|_| bad_request("bad_snapshot", "the snapshot is not signed by the cluster's key"))?;
+        .map_err(|_| bad_request(ErrorCode::BadSnapshot, "the snapshot is not signed by the cluster's key"))?;
     drop(node);
     let mut stored = api.snapshots.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
     if let Some(kept) = stored.get(&id)
         && (kept.epoch, kept.height) >= (snapshot.epoch, snapshot.height)
     {
         let message = format!("a snapshot of {} at height {} is stored", kept.epoch, kept.height);
-        return Err(ApiError(StatusCode::CONFLICT, "not_newer", message));
+        return Err(ApiError(ErrorCode::NotNewer, message));
     }
     stored.insert(id, snapshot);
     Ok(StatusCode::ACCEPTED)

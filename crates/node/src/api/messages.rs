@@ -3,13 +3,6 @@
 
 use super::*;
 
-/// Egress to submit.
-#[derive(Debug, Serialize, Deserialize, ToSchema)]
-pub struct SubmitEgressRequest {
-    /// The signed egress's SCALE encoding, `0x` hex.
-    pub egress: String,
-}
-
 #[utoipa::path(post, path = "/v1/egress", request_body = SubmitEgressRequest,
     responses((status = 202, description = "`pending`, `parked`, or `duplicate` (an identical copy is pending or accepted: nothing to do, nothing charged)", body = SubmitResponse),
         (status = 400, description = "refused: malformed, too large, an unknown sender, a stale or old-epoch copy, a bad signature or a payload the chain does not take; `message` says which", body = ErrorBody), (status = 503, description = "the node cannot answer now (its store is busy or the height is pruned): retry", body = ErrorBody)))]
@@ -17,34 +10,19 @@ pub(super) async fn submit_egress(
     State(api): State<ApiState>,
     body: Result<Json<SubmitEgressRequest>, axum::extract::rejection::JsonRejection>,
 ) -> Result<(StatusCode, Json<SubmitResponse>), ApiError> {
-    let Json(request) = body.map_err(|rejection| bad_request("bad_request", rejection.body_text()))?;
-    let bytes = unhex(&request.egress, "bad_egress", "egress")?;
+    let Json(request) = body.map_err(|rejection| bad_request(ErrorCode::BadRequest, rejection.body_text()))?;
+    let bytes = unhex(&request.egress, ErrorCode::BadEgress, "egress")?;
     let node = api.validator.node();
-    let copy = node.lock().await.chain().decode_egress(&bytes).map_err(|e| bad_request("bad_egress", e))?;
+    let copy = node.lock().await.chain().decode_egress(&bytes).map_err(|e| bad_request(ErrorCode::BadEgress, e))?;
     let hash = copy.hash();
     let admitted = node.submit_egress(copy).await.map_err(|error| match &error {
-        EgressAdmissionError::Full(_) => ApiError(StatusCode::SERVICE_UNAVAILABLE, "mempool_full", error.to_string()),
-        _ => bad_request("rejected", error),
+        EgressAdmissionError::Full(_) => ApiError(ErrorCode::MempoolFull, error.to_string()),
+        _ => bad_request(ErrorCode::Rejected, error),
     })?;
     Ok((
         StatusCode::ACCEPTED,
         Json(SubmitResponse { hash: hash.to_string(), status: admitted_status(admitted).into() }),
     ))
-}
-
-/// A registered off-chain sender.
-#[derive(Debug, Serialize, Deserialize, ToSchema)]
-pub struct SenderView {
-    /// The sender, as `kind:id`.
-    pub sender: String,
-    /// Its ed25519 key, `0x` hex.
-    pub key: String,
-    /// Its current key epoch.
-    pub epoch: u32,
-    /// The sequence number its next accepted egress must carry.
-    pub next_sequence: u64,
-    /// The finalized height this describes.
-    pub height: u64,
 }
 
 #[utoipa::path(get, path = "/v1/senders/{sender}", params(("sender" = String, Path, description = "the sender: worker:0x<key>, gatekeeper:0x<key>, contract:0x<id>, cluster:<number> or gatekeepers")),
@@ -53,7 +31,7 @@ pub(super) async fn sender(
     State(api): State<ApiState>,
     Path(sender): Path<String>,
 ) -> Result<Json<SenderView>, ApiError> {
-    let sender = SenderId::from_str(&sender).map_err(|e| bad_request("bad_sender", e))?;
+    let sender = SenderId::from_str(&sender).map_err(|e| bad_request(ErrorCode::BadSender, e))?;
     let node = api.validator.node().lock().await;
     let snapshot = node.read(&BTreeSet::from([StateKey::Sender(sender).to_bytes()])).await.map_err(internal)?;
     let info = snapshot
@@ -69,35 +47,12 @@ pub(super) async fn sender(
     }))
 }
 
-/// A registered worker.
-#[derive(Debug, Serialize, Deserialize, ToSchema)]
-pub struct WorkerView {
-    /// Its ed25519 signing key, `0x` hex.
-    pub worker: String,
-    /// Its operator's SS58 address.
-    pub operator: String,
-    /// Its X25519 key, `0x` hex.
-    pub agreement_key: String,
-    /// `sgx`, `tdx`, or `software (insecure)`.
-    pub tee: String,
-    /// Its measurement (none for software workers).
-    #[schema(value_type = Object)]
-    pub measurement: Option<serde_json::Value>,
-    /// When its registration lapses, milliseconds since the Unix epoch.
-    pub expires_at_ms: u64,
-    /// The same, RFC 3339.
-    pub expires: String,
-    /// Whether it is registered at the latest finalized block's time.
-    pub active: bool,
-    /// The finalized height this describes.
-    pub height: u64,
-}
-
 #[utoipa::path(get, path = "/v1/workers/{key}", params(("key" = String, Path, description = "the worker's signing key: 0x and 64 hex digits")),
     responses((status = 200, description = "the worker's registration", body = WorkerView), (status = 400, description = "the request is malformed: `code` says which part", body = ErrorBody), (status = 404, description = "no worker is registered under this key", body = ErrorBody)))]
 pub(super) async fn worker(State(api): State<ApiState>, Path(key): Path<String>) -> Result<Json<WorkerView>, ApiError> {
-    let key =
-        parse_hash(&key).map_err(|_| bad_request("bad_worker", "a worker is its 0x signing key (64 hex digits)"))?.0;
+    let key = parse_hash(&key)
+        .map_err(|_| bad_request(ErrorCode::BadWorker, "a worker is its 0x signing key (64 hex digits)"))?
+        .0;
     let node = api.validator.node().lock().await;
     let snapshot = node.read(&BTreeSet::from([StateKey::Worker(key).to_bytes()])).await.map_err(internal)?;
     let info = snapshot
@@ -118,42 +73,6 @@ pub(super) async fn worker(State(api): State<ApiState>, Path(key): Path<String>)
     }))
 }
 
-/// The most messages one answer carries.
-pub const MAX_MESSAGES_PER_ANSWER: u64 = 10_000;
-
-/// Where to start reading a topic.
-#[derive(Debug, Deserialize, utoipa::IntoParams)]
-#[into_params(parameter_in = Query)]
-pub struct TopicQuery {
-    /// The index of the first message wanted (the length of the log the reader has verified).
-    #[serde(default)]
-    pub from: u64,
-    /// The finalized height to prove against (the newest when left out); recent heights only.
-    pub height: Option<u64>,
-}
-
-/// A topic's messages from an index to the length certified by a finalized header, with everything
-/// a light client needs to verify them without trusting this node.
-#[derive(Debug, Serialize, Deserialize, ToSchema)]
-pub struct TopicMessagesView {
-    /// The topic.
-    pub topic: String,
-    /// The index of the first message.
-    pub from: u64,
-    /// The log's length in the header: `from` plus the number of messages.
-    pub length: u64,
-    /// The finalized header's height.
-    pub height: u64,
-    /// The header's SCALE encoding, `0x` hex.
-    pub header: String,
-    /// The finalization certificate of that header, `0x` hex.
-    pub finalization: String,
-    /// The topic proof (slot, length, siblings), SCALE, `0x` hex.
-    pub proof: String,
-    /// The messages, each its SCALE encoding, `0x` hex, in log order.
-    pub messages: Vec<String>,
-}
-
 #[utoipa::path(get, path = "/v1/topics/{topic}/messages",
     params(("topic" = String, Path, description = "the topic: registrations, assignments, key-epochs, deposits, contract-code, discrepancies, releases, heartbeats, parameters, or contract:0x<id>"), TopicQuery),
     responses((status = 200, description = "the topic's messages from `from` with a proof of completeness against a certified header", body = TopicMessagesView), (status = 400, description = "the request is malformed: `code` says which part", body = ErrorBody), (status = 404, description = "the topic has no message at this height", body = ErrorBody), (status = 503, description = "the node cannot answer now (its store is busy or the height is pruned): retry", body = ErrorBody)))]
@@ -162,8 +81,8 @@ pub(super) async fn topic_messages(
     Path(topic): Path<String>,
     query: Result<Query<TopicQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Json<TopicMessagesView>, ApiError> {
-    let Query(query) = query.map_err(|rejection| bad_request("bad_request", rejection.body_text()))?;
-    let topic = Topic::from_str(&topic).map_err(|e| bad_request("bad_topic", e))?;
+    let Query(query) = query.map_err(|rejection| bad_request(ErrorCode::BadRequest, rejection.body_text()))?;
+    let topic = Topic::from_str(&topic).map_err(|e| bad_request(ErrorCode::BadTopic, e))?;
     let answer = api
         .validator
         .node()
@@ -171,7 +90,7 @@ pub(super) async fn topic_messages(
         .await
         .topic_messages(&topic, query.from, MAX_MESSAGES_PER_ANSWER, query.height)
         .await
-        .map_err(|e| bad_request("bad_range", e))?
+        .map_err(|e| bad_request(ErrorCode::BadRange, e))?
         .ok_or_else(|| not_found(format!("topic {topic} has no messages at this height")))?;
     let height = answer.height;
     let (block, finalization) = certified(&api, height).await?;

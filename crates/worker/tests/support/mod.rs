@@ -22,7 +22,7 @@ use veil_primitives::{
 };
 use veil_worker::{
     contract::{NotesCommand, NotesQuery},
-    runtime::{QueryLimits, Role, Runtime},
+    runtime::{Host, QueryLimits, Role, Runtime},
     sync::{Batch, TopicDelivery},
 };
 
@@ -85,11 +85,11 @@ impl Scenario {
     /// Genesis gatekeeper `index`.
     pub fn gatekeeper_at(&self, index: u8) -> Runtime {
         let seed = Some(SecretBytes::new(gatekeeper_seed(index)));
-        Runtime::new(&self.genesis, Role::Gatekeeper, true, limits(), seed).unwrap()
+        Runtime::new(&self.genesis, Host::new(true, limits()), Role::Gatekeeper, seed).unwrap()
     }
 
     pub fn worker(&self) -> Runtime {
-        Runtime::new(&self.genesis, Role::Worker, true, limits(), None).unwrap()
+        Runtime::new(&self.genesis, Host::new(true, limits()), Role::Worker, None).unwrap()
     }
 
     /// Signs `call` from `from` with its next nonce (the nonce is returned).

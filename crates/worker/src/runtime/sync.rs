@@ -1,0 +1,210 @@
+//! A batch in: verified whole, then each message to the duty that handles it, then the runtime's
+//! own announcements (epoch keys, heartbeats) and the retirement of old epochs' keys.
+//!
+//! Topics are handled in their canonical order (registrations, the duty log, key epochs, releases,
+//! heartbeats, parameters, then contract topics), each message in log order. Once a batch's block
+//! time passes an epoch's retirement, every key of that epoch (master, epoch keys, cluster keys)
+//! is destroyed, and [`Applied::destroyed_keys`] tells the service to overwrite both checkpoint
+//! slots.
+
+use veil_crypto::confidential::KeyMessage;
+use veil_primitives::{Message, Origin, SenderId, SystemTopic, Topic, contract::AssignmentMessage, decode_strict};
+
+use super::{Applied, Assignment, Duties, Refusal, Refused, Role, Runtime};
+use crate::sync::{Batch, SyncError};
+
+impl Runtime {
+    /// Verifies `batch` and handles its messages; on `Err` nothing changed.
+    pub fn apply(&mut self, batch: &Batch) -> Result<Applied, SyncError> {
+        self.apply_with(batch, |_| {})
+    }
+
+    /// [`Runtime::apply`], calling `after_message` with the running count after each message (a
+    /// hook for fault-injection tests that stop the process mid-batch).
+    pub fn apply_with(&mut self, batch: &Batch, mut after_message: impl FnMut(u64)) -> Result<Applied, SyncError> {
+        let delivered = self.follower.accept(batch)?;
+        let now_ms = batch.header.timestamp_ms;
+        let mut applied = Applied { height: batch.header.height, ..Applied::default() };
+        for (topic, messages) in delivered {
+            for (index, message) in messages {
+                if let Err(refusal) = self.handle(topic, index, &message, now_ms) {
+                    let refused = Refused { message: Some((topic, index)), refusal };
+                    self.core.remember(refused.clone());
+                    applied.refused.push(refused);
+                }
+                self.remember_noted(Some((topic, index)));
+                applied.messages += 1;
+                after_message(applied.messages);
+            }
+        }
+        applied.destroyed_keys = self.retire(now_ms);
+        if let Duties::Gatekeeper(gatekeeper) = &mut self.duties {
+            gatekeeper.generate_first_master(&self.setting, &mut self.core);
+        }
+        self.core.announce_epoch_keys_if(&self.setting, &self.duties);
+        if let Duties::Worker(worker) = &mut self.duties {
+            worker.beat(&mut self.core, batch.header.height, now_ms);
+            applied.fuel_used = std::mem::take(&mut worker.contracts.fuel_used);
+        }
+        self.remember_noted(None);
+        Ok(applied)
+    }
+
+    /// Duties the runtime could not carry out (while handling `message`) go to its recent
+    /// refusals, not to the batch's: the message itself was handled.
+    fn remember_noted(&mut self, message: Option<(Topic, u64)>) {
+        for refusal in std::mem::take(&mut self.core.noted) {
+            self.core.remember(Refused { message, refusal });
+        }
+    }
+
+    /// Destroys every key of epochs retired by `now_ms`; returns whether anything was destroyed.
+    pub(super) fn retire(&mut self, now_ms: u64) -> bool {
+        let own = self.core.retire(now_ms);
+        let role = match &mut self.duties {
+            Duties::Gatekeeper(gatekeeper) => gatekeeper.retire(&self.core, now_ms),
+            Duties::Worker(worker) => worker.retire(&self.core, now_ms),
+        };
+        own || role
+    }
+
+    pub(super) fn handle(
+        &mut self,
+        topic: Topic,
+        index: u64,
+        message: &Message,
+        block_time_ms: u64,
+    ) -> Result<(), Refusal> {
+        match topic {
+            Topic::System(SystemTopic::Assignments) => return self.on_duty(index, message),
+            Topic::System(SystemTopic::KeyEpochs) => return self.on_key_message(message),
+            _ => {}
+        }
+        let Self { setting, core, duties, .. } = self;
+        match (topic, duties) {
+            (Topic::System(SystemTopic::Registrations), Duties::Gatekeeper(gatekeeper)) => {
+                gatekeeper.on_registration(setting, message, block_time_ms)
+            }
+            (Topic::System(SystemTopic::Releases), Duties::Worker(worker)) => {
+                worker.on_release(core, message);
+                Ok(())
+            }
+            (Topic::System(SystemTopic::Heartbeats), Duties::Worker(_)) => {
+                core.acknowledge_own(Role::Worker, message);
+                Ok(())
+            }
+            (Topic::System(SystemTopic::Parameters), Duties::Worker(worker)) => worker.on_parameters(message),
+            (Topic::Contract(contract), Duties::Worker(worker)) => {
+                worker.on_contract_message(setting, core, contract, index, message)
+            }
+            _ => Err(Refusal::UnexpectedTopic),
+        }
+    }
+
+    /// One entry of the duty log, in order: the same on every runtime, whatever its batches.
+    fn on_duty(&mut self, index: u64, message: &Message) -> Result<(), Refusal> {
+        let duty: AssignmentMessage = decode_strict(&message.payload).map_err(|e| Refusal::malformed("a duty", e))?;
+        let role = self.duties.role();
+        let Self { setting, follower, core, duties, .. } = self;
+        match (message.origin, duty, duties) {
+            (
+                Origin::Runtime(SenderId::Worker(identity) | SenderId::Gatekeeper(identity)),
+                AssignmentMessage::EpochKey(key),
+                duties,
+            ) => {
+                core.acknowledge_own(role, message);
+                match duties {
+                    Duties::Gatekeeper(gatekeeper) => {
+                        gatekeeper.on_epoch_key(setting, core, identity, message.origin, key)
+                    }
+                    Duties::Worker(_) => Ok(()),
+                }
+            }
+            (Origin::Chain, AssignmentMessage::Cluster(formed), Duties::Gatekeeper(gatekeeper)) => {
+                gatekeeper.on_cluster_formed(core, index, formed.cluster, formed.epoch, &formed.workers)
+            }
+            (Origin::Chain, AssignmentMessage::Cluster(formed), Duties::Worker(worker)) => {
+                worker.on_cluster_formed(setting, core, follower, formed.cluster, &formed.workers);
+                Ok(())
+            }
+            (Origin::Chain, AssignmentMessage::Contract(assigned), duties) => {
+                let assignment = Assignment { code: assigned.code, cluster: assigned.cluster, epoch: assigned.epoch };
+                core.assigned.insert(assigned.contract, assignment);
+                match duties {
+                    Duties::Gatekeeper(gatekeeper) => {
+                        gatekeeper.on_contract_assigned(core, assigned.contract, assignment)
+                    }
+                    Duties::Worker(worker) => worker.adopt_contracts(setting, core, follower),
+                }
+                Ok(())
+            }
+            (Origin::Chain, AssignmentMessage::Replaced(replacement), Duties::Gatekeeper(gatekeeper)) => {
+                gatekeeper.on_replacement(core, index, replacement)
+            }
+            (Origin::Chain, AssignmentMessage::Replaced(replacement), Duties::Worker(worker)) => {
+                worker.on_replacement(core, follower, replacement);
+                Ok(())
+            }
+            (Origin::Chain, AssignmentMessage::Rotation { epoch }, duties) => {
+                if let Duties::Gatekeeper(gatekeeper) = duties {
+                    gatekeeper.on_rotation(setting, core, epoch);
+                }
+                Ok(())
+            }
+            (Origin::Chain, AssignmentMessage::EpochOpened(opening), duties) => {
+                if !core.epochs.record(opening) {
+                    return Err(Refusal::EpochOpenedTwice(opening.epoch));
+                }
+                if let Duties::Gatekeeper(gatekeeper) = duties {
+                    gatekeeper.on_epoch_opened(core, index, opening);
+                }
+                Ok(())
+            }
+            (origin, _, _) => Err(Refusal::Origin { what: "this duty", origin }),
+        }
+    }
+
+    /// One message of the key-epochs topic: a master-key proposal, or one of the gatekeeper set's
+    /// outputs.
+    fn on_key_message(&mut self, message: &Message) -> Result<(), Refusal> {
+        let key_message: KeyMessage =
+            decode_strict(&message.payload).map_err(|e| Refusal::malformed("a key message", e))?;
+        let Self { setting, follower, core, duties, .. } = self;
+        match (message.origin, key_message) {
+            (Origin::Runtime(SenderId::Gatekeeper(proposer)), KeyMessage::Proposal(proposal)) => {
+                if !setting.gatekeepers.contains(&proposer) {
+                    return Err(Refusal::NotAGatekeeper(proposer));
+                }
+                if proposer == core.identity() {
+                    core.acknowledge_own(Role::Gatekeeper, message);
+                }
+                match duties {
+                    Duties::Gatekeeper(gatekeeper) => gatekeeper.on_proposal(core, proposer, proposal),
+                    Duties::Worker(_) => Ok(()),
+                }
+            }
+            (Origin::Runtime(SenderId::GatekeeperSet), output) => match (duties, output) {
+                (Duties::Gatekeeper(gatekeeper), output) => gatekeeper.on_set_output(core, output),
+                (Duties::Worker(worker), KeyMessage::ClusterKeys(keys)) => {
+                    worker.on_cluster_keys(setting, core, follower, keys)
+                }
+                (Duties::Worker(_), _) => Ok(()),
+            },
+            (origin, _) => Err(Refusal::Origin { what: "a key message", origin }),
+        }
+    }
+}
+
+impl super::Core {
+    /// Announces this runtime's epoch keys (see [`super::Core::announce_epoch_keys`]) when its
+    /// role may.
+    fn announce_epoch_keys_if(&mut self, setting: &super::Setting, duties: &Duties) {
+        let may = match duties {
+            Duties::Gatekeeper(gatekeeper) => gatekeeper.may_announce(self),
+            Duties::Worker(_) => true,
+        };
+        if may {
+            self.announce_epoch_keys(setting, duties.role());
+        }
+    }
+}

@@ -1,0 +1,416 @@
+//! Unit tests of each duty: messages handed to the runtime directly (the light client's checks
+//! are `crate::sync`'s tests), with randomness from a seed so every run makes the same keys.
+#![allow(clippy::unwrap_used)]
+
+use parity_scale_codec::Encode;
+use veil_consensus::testing::GeneratedChain;
+use veil_crypto::{MasterKey, SecretBytes};
+use veil_primitives::{
+    AccountId, Attestation, Balance, ClusterId, ContractId, KeyEpoch, Message, Origin, RegistrationInfo, SenderId,
+    SystemTopic, Topic, WorkerRegistration,
+    contract::{
+        AssignedWorker, AssignmentMessage, BlockStamp, ClusterFormed, CommandMessage, ContractMessage, Deployment,
+    },
+    epoch::{EpochOpening, Replacement},
+};
+
+use super::*;
+use crate::contract::Notes;
+
+const GATEKEEPER_SEED: [u8; 32] = [0x6b; 32];
+const CLUSTER: ClusterId = ClusterId(1);
+const NOTES: ContractId = ContractId([0x17; 32]);
+
+fn gatekeeper_identity() -> [u8; 32] {
+    RuntimeSigner::from_seed(&SecretBytes::new(GATEKEEPER_SEED)).public()
+}
+
+fn genesis() -> Genesis {
+    let chain = GeneratedChain::with_genesis(0, |genesis| {
+        let gatekeeper = gatekeeper_identity();
+        genesis.senders =
+            vec![veil_genesis::GenesisSender { sender: SenderId::Gatekeeper(gatekeeper), key: gatekeeper, epoch: 0 }];
+    });
+    chain.chain.genesis().clone()
+}
+
+fn host(seed: u8) -> Host {
+    Host { insecure: true, limits: QueryLimits::default(), randomness: Arc::new(SeededRandomness::new([seed; 32])) }
+}
+
+fn worker(genesis: &Genesis, seed: u8) -> Runtime {
+    Runtime::new(genesis, host(seed), Role::Worker, None).unwrap()
+}
+
+fn gatekeeper(genesis: &Genesis) -> Runtime {
+    Runtime::new(genesis, host(0), Role::Gatekeeper, Some(SecretBytes::new(GATEKEEPER_SEED))).unwrap()
+}
+
+fn message(topic: Topic, origin: Origin, payload: impl Encode) -> Message {
+    Message { topic, origin, payload: payload.encode().try_into().unwrap() }
+}
+
+fn duty(payload: AssignmentMessage) -> Message {
+    message(Topic::System(SystemTopic::Assignments), Origin::Chain, payload)
+}
+
+fn opening(epoch: u32, previous_retires_at_ms: u64) -> EpochOpening {
+    EpochOpening {
+        epoch: KeyEpoch(epoch),
+        master: [epoch as u8; 32],
+        signing: [epoch as u8; 32],
+        proposer: [9; 32],
+        opened_at_ms: 1_000 * u64::from(epoch),
+        previous_retires_at_ms,
+    }
+}
+
+/// The worker's own, signed key of `epoch`, as it announced it.
+fn announced(runtime: &Runtime, epoch: KeyEpoch) -> AssignedWorker {
+    let secret = runtime.core.epoch_secrets.get(&epoch).unwrap();
+    AssignedWorker { identity: runtime.identity(), agreement: AgreementSecret::from_bytes(secret).public() }
+}
+
+fn worker_duties(runtime: &mut Runtime) -> &mut WorkerDuties {
+    match &mut runtime.duties {
+        Duties::Worker(worker) => worker,
+        Duties::Gatekeeper(_) => panic!("not a worker"),
+    }
+}
+
+fn gatekeeper_duties(runtime: &mut Runtime) -> &mut GatekeeperDuties {
+    match &mut runtime.duties {
+        Duties::Gatekeeper(gatekeeper) => gatekeeper,
+        Duties::Worker(_) => panic!("not a gatekeeper"),
+    }
+}
+
+/// A worker of [`CLUSTER`] holding the cluster key of epoch 0 and running the built-in notes
+/// contract.
+fn running_worker(genesis: &Genesis) -> Runtime {
+    let mut runtime = worker(genesis, 1);
+    let me = AssignedWorker { identity: runtime.identity(), agreement: [0; 32] };
+    let cluster_key = MasterKey::from_secret(SecretBytes::new([5; 32])).cluster_key(CLUSTER, KeyEpoch(0));
+    worker_duties(&mut runtime).cluster_keys.insert(KeyEpoch(0), cluster_key);
+    let formed = ClusterFormed { cluster: CLUSTER, epoch: KeyEpoch(0), workers: vec![me].try_into().unwrap() };
+    let assigned = veil_primitives::contract::Assignment {
+        contract: NOTES,
+        code: Notes::code_hash(),
+        cluster: CLUSTER,
+        epoch: KeyEpoch(0),
+    };
+    for (index, payload) in
+        [AssignmentMessage::Cluster(formed), AssignmentMessage::Contract(assigned)].into_iter().enumerate()
+    {
+        let message = duty(payload);
+        runtime.handle(message.topic, index as u64, &message, 0).unwrap();
+    }
+    assert_eq!(runtime.cluster(), Some((CLUSTER, false)));
+    assert_eq!(runtime.contracts(), [(NOTES, Notes::code_hash(), KeyEpoch(0), true)]);
+    runtime
+}
+
+// ---- sync: each message to the duty that handles it ----
+
+#[test]
+fn a_topic_the_role_does_not_handle_is_refused_with_its_code() {
+    let genesis = genesis();
+    let mut runtime = worker(&genesis, 1);
+    let registration = message(Topic::System(SystemTopic::Registrations), Origin::Chain, 0u8);
+    let refusal = runtime.handle(registration.topic, 0, &registration, 0).unwrap_err();
+    assert_eq!((refusal.code(), refusal), ("unexpected_topic", Refusal::UnexpectedTopic));
+    let mut gatekeeper = gatekeeper(&genesis);
+    let heartbeat = message(Topic::System(SystemTopic::Heartbeats), Origin::Chain, 0u8);
+    assert_eq!(gatekeeper.handle(heartbeat.topic, 0, &heartbeat, 0), Err(Refusal::UnexpectedTopic));
+}
+
+#[test]
+fn a_duty_that_does_not_decode_or_comes_from_an_account_is_refused_and_changes_nothing() {
+    let genesis = genesis();
+    let mut runtime = worker(&genesis, 1);
+    let before = runtime.checkpoint();
+    let garbage = message(Topic::System(SystemTopic::Assignments), Origin::Chain, vec![0xffu8; 3]);
+    assert_eq!(runtime.handle(garbage.topic, 0, &garbage, 0).unwrap_err().code(), "malformed");
+    let forged = message(
+        Topic::System(SystemTopic::Assignments),
+        Origin::Account(AccountId([4; 32])),
+        AssignmentMessage::EpochOpened(opening(0, 0)),
+    );
+    assert_eq!(runtime.handle(forged.topic, 1, &forged, 0).unwrap_err().code(), "wrong_origin");
+    assert_eq!(runtime.checkpoint(), before);
+    let twice = duty(AssignmentMessage::EpochOpened(opening(0, 0)));
+    runtime.handle(twice.topic, 2, &twice, 0).unwrap();
+    assert_eq!(runtime.handle(twice.topic, 3, &twice, 0), Err(Refusal::EpochOpenedTwice(KeyEpoch(0))));
+}
+
+// ---- keys: identity, epoch keys, randomness, retirement ----
+
+#[test]
+fn the_same_seeded_randomness_makes_the_same_keys() {
+    let genesis = genesis();
+    let (one, again, other) = (worker(&genesis, 1), worker(&genesis, 1), worker(&genesis, 2));
+    assert_eq!(one.identity(), again.identity());
+    assert_eq!(one.agreement_key(), again.agreement_key());
+    assert_ne!(one.identity(), other.identity());
+    assert_ne!(one.identity(), one.agreement_key());
+}
+
+#[test]
+fn epoch_keys_are_announced_once_each_and_destroyed_when_their_epoch_retires() {
+    let genesis = genesis();
+    let mut runtime = worker(&genesis, 1);
+    runtime.core.announce_epoch_keys(&runtime.setting, Role::Worker);
+    runtime.core.announce_epoch_keys(&runtime.setting, Role::Worker);
+    assert_eq!(runtime.pending_egress().len(), 2, "epochs 0 and 1, once each");
+    assert_eq!(runtime.core.epoch_secrets.keys().copied().collect::<Vec<_>>(), [KeyEpoch(0), KeyEpoch(1)]);
+    for copy in runtime.pending_egress() {
+        assert_eq!(copy.egress.sender, SenderId::Worker(runtime.identity()));
+    }
+    // Epoch 1 opens; epoch 0 retires at 5 000 ms.
+    runtime.core.epochs.record(opening(0, 0));
+    runtime.core.epochs.record(opening(1, 5_000));
+    assert!(!runtime.retire(4_999), "still in its grace period");
+    assert!(runtime.retire(5_000));
+    assert_eq!(runtime.core.epoch_secrets.keys().copied().collect::<Vec<_>>(), [KeyEpoch(1)]);
+    assert!(runtime.secret_keys().iter().all(|(epoch, _)| *epoch != Some(KeyEpoch(0))));
+}
+
+// ---- gatekeeper duties ----
+
+#[test]
+fn a_gatekeeper_refuses_registrations_not_from_the_chain_or_of_another_chain() {
+    let genesis = genesis();
+    let mut runtime = gatekeeper(&genesis);
+    let info = |chain| RegistrationInfo {
+        signing_key: [3; 32],
+        agreement_key: [4; 32],
+        genesis: chain,
+        operator: AccountId([5; 32]),
+    };
+    let registration = |chain| WorkerRegistration {
+        info: info(chain),
+        attestation: Attestation::InsecureSoftware,
+        measurement: None,
+        expires_at_ms: u64::MAX,
+    };
+    let topic = Topic::System(SystemTopic::Registrations);
+    let forged = message(topic, Origin::Account(AccountId([5; 32])), registration(genesis.hash()));
+    assert_eq!(runtime.handle(topic, 0, &forged, 0).unwrap_err().code(), "wrong_origin");
+    let foreign = message(topic, Origin::Chain, registration(Hash([1; 32])));
+    assert_eq!(runtime.handle(topic, 1, &foreign, 0), Err(Refusal::ForeignChain(Hash([1; 32]))));
+    assert!(gatekeeper_duties(&mut runtime).verified.is_empty());
+    let honest = message(topic, Origin::Chain, registration(genesis.hash()));
+    runtime.handle(topic, 2, &honest, 0).unwrap();
+    assert!(gatekeeper_duties(&mut runtime).verified.contains(&[3; 32]), "software workers are allowed here");
+}
+
+#[test]
+fn an_epoch_key_not_signed_by_its_runtime_is_refused_and_not_filed() {
+    let genesis = genesis();
+    let mut runtime = gatekeeper(&genesis);
+    let mut announcer = worker(&genesis, 1);
+    announcer.core.announce_epoch_keys(&announcer.setting, Role::Worker);
+    let copy = announcer.pending_egress().remove(0);
+    let AssignmentMessage::EpochKey(mut key) =
+        parity_scale_codec::Decode::decode(&mut &copy.egress.payload[..]).unwrap()
+    else {
+        panic!("an epoch key")
+    };
+    let origin = Origin::Runtime(SenderId::Worker(announcer.identity()));
+    let topic = Topic::System(SystemTopic::Assignments);
+    let genuine = message(topic, origin, AssignmentMessage::EpochKey(key));
+    key.agreement[0] ^= 1;
+    let forged = message(topic, origin, AssignmentMessage::EpochKey(key));
+    let refusal = runtime.handle(topic, 0, &forged, 0).unwrap_err();
+    assert_eq!(refusal, Refusal::BadSignature { what: "epoch key", signer: announcer.identity() });
+    assert!(gatekeeper_duties(&mut runtime).runtime_keys.is_empty());
+    runtime.handle(topic, 1, &genuine, 0).unwrap();
+    assert_eq!(gatekeeper_duties(&mut runtime).runtime_keys.len(), 1);
+}
+
+#[test]
+fn unverified_workers_get_no_cluster_key_and_every_gatekeeper_still_numbers_the_output() {
+    let genesis = genesis();
+    let mut runtime = gatekeeper(&genesis);
+    let stranger = AssignedWorker { identity: [8; 32], agreement: [9; 32] };
+    let formed = ClusterFormed { cluster: CLUSTER, epoch: KeyEpoch(0), workers: vec![stranger].try_into().unwrap() };
+    let message = duty(AssignmentMessage::Cluster(formed));
+    let refusal = runtime.handle(message.topic, 0, &message, 0).unwrap_err();
+    assert_eq!(refusal, Refusal::UnverifiedWorkers(vec![[8; 32]]));
+    let gatekeeper = gatekeeper_duties(&mut runtime);
+    assert_eq!(gatekeeper.set_next, 1, "numbered alike on every gatekeeper, held keys or not");
+    assert!(gatekeeper.clusters[&CLUSTER].contains(&[8; 32]));
+    assert!(runtime.pending_egress().is_empty(), "no master key yet: nothing signed");
+}
+
+#[test]
+fn the_first_genesis_gatekeeper_proposes_the_first_master_key_once() {
+    let genesis = genesis();
+    let mut runtime = gatekeeper(&genesis);
+    let Runtime { setting, core, duties, .. } = &mut runtime;
+    let Duties::Gatekeeper(gatekeeper) = duties else { unreachable!() };
+    gatekeeper.generate_first_master(setting, core);
+    gatekeeper.generate_first_master(setting, core);
+    assert_eq!(runtime.pending_egress().len(), 1, "one proposal");
+    assert_eq!(runtime.pending_egress()[0].egress.topic, Topic::System(SystemTopic::KeyEpochs));
+}
+
+// ---- worker duties ----
+
+#[test]
+fn parameters_only_from_the_chain_set_the_heartbeat_interval() {
+    let genesis = genesis();
+    let mut runtime = worker(&genesis, 1);
+    let topic = Topic::System(SystemTopic::Parameters);
+    let mut parameters = genesis.parameters();
+    parameters.liveness.heartbeat_interval_ms = 10_000;
+    let forged = message(topic, Origin::Account(AccountId([1; 32])), parameters.clone());
+    assert_eq!(runtime.handle(topic, 0, &forged, 0).unwrap_err().code(), "wrong_origin");
+    let garbage = message(topic, Origin::Chain, 7u8);
+    assert_eq!(runtime.handle(topic, 1, &garbage, 0).unwrap_err().code(), "malformed");
+    runtime.handle(topic, 2, &message(topic, Origin::Chain, parameters), 0).unwrap();
+    let Runtime { core, duties, .. } = &mut runtime;
+    let Duties::Worker(worker) = duties else { unreachable!() };
+    worker.beat(core, 1, 10_000);
+    worker.beat(core, 2, 19_999);
+    worker.beat(core, 3, 20_000);
+    assert_eq!(runtime.pending_egress().len(), 2, "beats at 10 000 and 20 000 ms only");
+}
+
+#[test]
+fn a_worker_declared_offline_leaves_its_cluster_keys_and_contracts() {
+    let genesis = genesis();
+    let mut runtime = running_worker(&genesis);
+    let me = runtime.identity();
+    let replaced = duty(AssignmentMessage::Replaced(Replacement {
+        cluster: CLUSTER,
+        epoch: KeyEpoch(0),
+        removed: me,
+        added: None,
+    }));
+    runtime.handle(replaced.topic, 0, &replaced, 0).unwrap();
+    assert_eq!(runtime.cluster(), None);
+    assert!(runtime.contracts().is_empty());
+    assert!(worker_duties(&mut runtime).cluster_keys.is_empty());
+    assert!(!runtime.view().topics.contains_key(&Topic::Contract(NOTES)));
+}
+
+#[test]
+fn a_worker_named_as_a_replacement_waits_for_a_snapshot() {
+    let genesis = genesis();
+    let mut runtime = worker(&genesis, 1);
+    runtime.core.announce_epoch_keys(&runtime.setting, Role::Worker);
+    let added = announced(&runtime, KeyEpoch(0));
+    let replaced = duty(AssignmentMessage::Replaced(Replacement {
+        cluster: CLUSTER,
+        epoch: KeyEpoch(0),
+        removed: [7; 32],
+        added: Some(added),
+    }));
+    runtime.handle(replaced.topic, 0, &replaced, 0).unwrap();
+    assert_eq!(runtime.cluster(), Some((CLUSTER, true)));
+    assert!(matches!(runtime.snapshot(), Err(SnapshotError::Unavailable(_))), "it has none to give");
+}
+
+// ---- contract execution ----
+
+#[test]
+fn contract_messages_are_refused_by_kind_and_a_refused_command_returns_its_tokens() {
+    let genesis = genesis();
+    let mut runtime = running_worker(&genesis);
+    let topic = Topic::Contract(NOTES);
+    let block = BlockStamp { height: 1, timestamp_ms: 1 };
+    let deployed = message(
+        topic,
+        Origin::Chain,
+        ContractMessage::Deployed(Deployment {
+            code: vec![0u8; 4].try_into().unwrap(),
+            owner: AccountId([1; 32]),
+            nonce: 0,
+            argument: Vec::new().try_into().unwrap(),
+            block,
+            fuel: 0,
+        }),
+    );
+    assert_eq!(runtime.handle(topic, 0, &deployed, 1), Err(Refusal::AlreadyDeployed), "built in: no deployment");
+    let backwards = message(topic, Origin::Chain, ContractMessage::Rekeyed { epoch: KeyEpoch(0) });
+    assert_eq!(
+        runtime.handle(topic, 1, &backwards, 1),
+        Err(Refusal::RekeyBackwards { to: KeyEpoch(0), current: KeyEpoch(0) })
+    );
+    let command = |value| CommandMessage {
+        nonce: 3,
+        block,
+        fuel: 1_000,
+        value: Balance(value),
+        payload: vec![1u8, 2, 3].try_into().unwrap(),
+    };
+    let from_contract =
+        message(topic, Origin::Runtime(SenderId::Contract(ContractId([2; 32]))), ContractMessage::Command(command(5)));
+    assert_eq!(runtime.handle(topic, 2, &from_contract, 1), Err(Refusal::ValueBetweenContracts(ContractId([2; 32]))));
+    assert!(runtime.pending_egress().is_empty());
+    let sender = AccountId([6; 32]);
+    let unsealed = message(topic, Origin::Account(sender), ContractMessage::Command(command(5)));
+    let refusal = runtime.handle(topic, 3, &unsealed, 1).unwrap_err();
+    assert!(matches!(&refusal, Refusal::Command { sender: s, nonce: 3, .. } if *s == sender), "{refusal}");
+    assert_eq!(refusal.code(), "malformed", "not an envelope");
+    let refund = runtime.pending_egress();
+    assert_eq!(refund.len(), 1, "the tokens go back by a release");
+    assert_eq!(refund[0].egress.topic, Topic::System(SystemTopic::Releases));
+    let elsewhere =
+        message(Topic::Contract(ContractId([3; 32])), Origin::Chain, ContractMessage::Rekeyed { epoch: KeyEpoch(1) });
+    assert_eq!(runtime.handle(elsewhere.topic, 0, &elsewhere, 1), Err(Refusal::NotRunHere(ContractId([3; 32]))));
+}
+
+// ---- queries ----
+
+#[test]
+fn a_query_that_is_not_sealed_to_the_worker_is_unreadable() {
+    let genesis = genesis();
+    let runtime = running_worker(&genesis);
+    let error = runtime.query(&[1, 2, 3], 0).unwrap_err();
+    assert_eq!(error.code(), veil_api::ErrorCode::Unreadable);
+    let gatekeeper = gatekeeper(&genesis);
+    assert!(gatekeeper.query(b"", 0).is_err());
+}
+
+// ---- persistence ----
+
+#[test]
+fn a_checkpoint_restores_the_same_runtime_and_refuses_what_is_not_its_own() {
+    let genesis = genesis();
+    let runtime = running_worker(&genesis);
+    let checkpoint = runtime.checkpoint();
+    let restored = Runtime::restore(&genesis, host(9), &checkpoint).unwrap();
+    assert_eq!(restored.identity(), runtime.identity());
+    assert_eq!(restored.agreement_key(), runtime.agreement_key());
+    assert_eq!(restored.state_root(), runtime.state_root());
+    assert_eq!(restored.secret_keys(), runtime.secret_keys());
+    assert_eq!(restored.contracts(), runtime.contracts());
+    assert_eq!(restored.checkpoint(), checkpoint, "the encoding is the state");
+
+    let mut trailing = checkpoint.to_vec();
+    trailing.push(0);
+    assert!(matches!(Runtime::restore(&genesis, host(9), &trailing), Err(RuntimeError::Checkpoint(_))));
+    assert!(matches!(Runtime::restore(&genesis, host(9), &checkpoint[..10]), Err(RuntimeError::Checkpoint(_))));
+    let mut other = genesis.clone();
+    other.chain_name = "another".into();
+    assert!(matches!(Runtime::restore(&other, host(9), &checkpoint), Err(RuntimeError::Checkpoint(_))));
+}
+
+#[test]
+fn a_gatekeeper_checkpoint_keeps_its_master_key_and_needs_a_genesis_that_names_it() {
+    let genesis = genesis();
+    let mut runtime = gatekeeper(&genesis);
+    gatekeeper_duties(&mut runtime).masters.insert(KeyEpoch(0), MasterKey::from_secret(SecretBytes::new([4; 32])));
+    let restored = Runtime::restore(&genesis, host(0), &runtime.checkpoint()).unwrap();
+    assert_eq!(restored.master_public(), runtime.master_public());
+    assert!(restored.master_public().is_some());
+    let mut stranger = genesis.clone();
+    stranger.senders.clear();
+    assert!(matches!(
+        Runtime::restore(&stranger, host(0), &runtime.checkpoint()),
+        Err(RuntimeError::NotAGatekeeper(_)) | Err(RuntimeError::Checkpoint(_))
+    ));
+    assert!(matches!(runtime.snapshot(), Err(SnapshotError::Unavailable(_))));
+}

@@ -1,0 +1,171 @@
+//! Worker duties besides running contracts: its place in a cluster, the cluster's keys, leaving a
+//! cluster when declared offline or joining one as a replacement, heartbeats, and the chain
+//! parameters a runtime shares.
+//!
+//! A worker announces a key for the current and the next epoch (see `keys`), and a heartbeat at
+//! the interval in the chain's parameters (genesis's until the chain publishes a change on the
+//! parameters topic). A cluster key sealed to its epoch key gives it the cluster's keys of that
+//! epoch; it then runs the contracts assigned to its cluster (see `execution`).
+//!
+//! Replacement: a worker declared offline leaves its cluster, keys and contracts; a worker named
+//! as its replacement gets the cluster key and waits for a snapshot of a live member (see
+//! `persistence`), which it takes over if it is at least as recent as its joining. It then
+//! catches up like any worker.
+
+use std::collections::BTreeMap;
+use veil_types::EpochHistory as _;
+
+use parity_scale_codec::{Decode, Encode};
+use veil_crypto::{
+    ClusterKey,
+    confidential::{ClusterKeys, ConfidentialError},
+};
+use veil_primitives::{
+    ClusterId, KeyEpoch, Message, Origin, Parameters, SenderId, SystemTopic, Topic,
+    contract::AssignedWorker,
+    decode_strict,
+    epoch::{Heartbeat, Replacement},
+};
+
+use super::{Core, Refusal, Role, Setting, execution::Contracts};
+use crate::sync::Follower;
+
+/// This worker's place in a cluster.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Encode, Decode)]
+pub(super) struct Membership {
+    pub(super) cluster: ClusterId,
+    /// It joined as a replacement: its contracts' state comes from a snapshot of a live worker.
+    pub(super) awaiting_snapshot: bool,
+    /// The height at which it saw itself join: a snapshot must be at least this recent.
+    pub(super) since_height: u64,
+}
+
+/// A worker's own state. Holds secrets: its encoding is only ever sealed.
+#[derive(Encode, Decode)]
+pub(super) struct WorkerDuties {
+    /// The cluster this worker is in.
+    pub(super) membership: Option<Membership>,
+    /// Its cluster's keys, by epoch.
+    pub(super) cluster_keys: BTreeMap<KeyEpoch, ClusterKey>,
+    pub(super) contracts: Contracts,
+    /// Block time of its last heartbeat.
+    last_heartbeat_ms: u64,
+    /// The chain's heartbeat interval, as the parameters topic last said.
+    heartbeat_interval_ms: u64,
+}
+
+impl WorkerDuties {
+    /// A worker in no cluster yet, beating at `heartbeat_interval_ms` until the chain publishes a
+    /// change.
+    pub(super) fn new(heartbeat_interval_ms: u64) -> Self {
+        Self {
+            membership: None,
+            cluster_keys: BTreeMap::new(),
+            contracts: Contracts::default(),
+            last_heartbeat_ms: 0,
+            heartbeat_interval_ms,
+        }
+    }
+
+    pub(super) fn secret_keys(&self) -> impl Iterator<Item = (Option<KeyEpoch>, [u8; 32])> + '_ {
+        self.cluster_keys.iter().map(|(epoch, key)| (Some(*epoch), *key.secret().expose()))
+    }
+
+    /// Destroys cluster keys of epochs retired by `now_ms`; returns whether any was.
+    pub(super) fn retire(&mut self, core: &Core, now_ms: u64) -> bool {
+        let before = self.cluster_keys.len();
+        self.cluster_keys.retain(|epoch, _| !core.epochs.retired(*epoch, now_ms));
+        before != self.cluster_keys.len()
+    }
+
+    /// A heartbeat, when the interval has passed by block time.
+    pub(super) fn beat(&mut self, core: &mut Core, height: u64, now_ms: u64) {
+        if now_ms < self.last_heartbeat_ms.saturating_add(self.heartbeat_interval_ms) {
+            return;
+        }
+        self.last_heartbeat_ms = now_ms;
+        core.push_own(Role::Worker, Topic::System(SystemTopic::Heartbeats), Heartbeat { height }.encode());
+    }
+
+    /// Applies the chain's new parameters that a runtime shares with it: the heartbeat interval.
+    pub(super) fn on_parameters(&mut self, message: &Message) -> Result<(), Refusal> {
+        if message.origin != Origin::Chain {
+            return Err(Refusal::Origin { what: "parameters", origin: message.origin });
+        }
+        let parameters: Parameters =
+            decode_strict(&message.payload).map_err(|e| Refusal::malformed("parameters", e))?;
+        self.heartbeat_interval_ms = parameters.liveness.heartbeat_interval_ms;
+        Ok(())
+    }
+
+    /// A cluster formed: if this worker is in it, it is now its cluster.
+    pub(super) fn on_cluster_formed(
+        &mut self,
+        setting: &Setting,
+        core: &mut Core,
+        follower: &mut Follower,
+        cluster: ClusterId,
+        workers: &[AssignedWorker],
+    ) {
+        if workers.iter().any(|worker| worker.identity == core.identity()) {
+            self.membership = Some(Membership { cluster, awaiting_snapshot: false, since_height: 0 });
+        }
+        self.adopt_contracts(setting, core, follower);
+    }
+
+    /// Declared offline, it leaves its cluster, its keys and its contracts; named as a
+    /// replacement, it joins and waits for a snapshot.
+    pub(super) fn on_replacement(&mut self, core: &mut Core, follower: &mut Follower, replacement: Replacement) {
+        let me = core.identity();
+        if replacement.removed == me && self.membership.map(|m| m.cluster) == Some(replacement.cluster) {
+            self.membership = None;
+            self.cluster_keys.clear();
+            self.contracts.leave_all(core, follower);
+            return;
+        }
+        if replacement.added.is_some_and(|added| added.identity == me) {
+            let since_height = follower.state().height;
+            self.membership = Some(Membership { cluster: replacement.cluster, awaiting_snapshot: true, since_height });
+        }
+    }
+
+    /// A cluster key of an epoch, if addressed to this worker: checked against the published keys,
+    /// for an epoch still usable. Contracts of the cluster waiting for that key start.
+    pub(super) fn on_cluster_keys(
+        &mut self,
+        setting: &Setting,
+        core: &mut Core,
+        follower: &mut Follower,
+        keys: ClusterKeys,
+    ) -> Result<(), Refusal> {
+        let Some(membership) = self.membership else { return Ok(()) };
+        if keys.cluster != membership.cluster || self.cluster_keys.contains_key(&keys.epoch) {
+            return Ok(());
+        }
+        let me = core.identity();
+        let Some(secret) = core.epoch_key(keys.epoch) else {
+            if keys.deliveries.iter().any(|delivery| delivery.recipient == me) {
+                return Err(Refusal::NoEpochKey(keys.epoch));
+            }
+            return Ok(());
+        };
+        let Some(opened) = keys.open(&me, &secret) else {
+            return Ok(()); // Not addressed to this worker.
+        };
+        let cluster_key = opened.map_err(|error: ConfidentialError| Refusal::KeyRefused {
+            what: "cluster key",
+            epoch: keys.epoch,
+            error: error.to_string(),
+        })?;
+        self.cluster_keys.insert(keys.epoch, cluster_key);
+        self.adopt_contracts(setting, core, follower);
+        Ok(())
+    }
+
+    /// One more message of a contract's egress on the releases topic.
+    pub(super) fn on_release(&mut self, core: &mut Core, message: &Message) {
+        if let Origin::Runtime(SenderId::Contract(contract)) = message.origin {
+            self.contracts.acknowledge(core, contract);
+        }
+    }
+}
