@@ -20,6 +20,7 @@ mod support;
 use parity_scale_codec::{DecodeAll as _, Encode as _};
 use std::time::{Duration, Instant};
 use support::{CommandKey, ContractNetwork, Process, ask_worker, pair, status, temp_dir};
+use veil_client::api::{node::TransactionStatusView, paths::node as paths};
 use veil_contract_engine::{
     abi::AccountId as AbiAccount,
     testing::{contract_wasm, open_command_cost},
@@ -94,7 +95,7 @@ fn main() {
 
     // Latency, one transfer at a time.
     let topic = format!("contract:{}", key.contract);
-    let executed = |worker: &Process| status(worker)["topics"][&topic].as_u64().unwrap_or(0);
+    let executed = |worker: &Process| status(worker).topics.get(&topic).copied().unwrap_or(0);
     let (mut finalized, mut run, mut queryable) = (Vec::new(), Vec::new(), Vec::new());
     for i in 0..sequential {
         let (nonce, _) = node.account(&charlie.public());
@@ -102,8 +103,10 @@ fn main() {
         let length = executed(worker);
         let start = Instant::now();
         assert_eq!(node.submit(&transfer).0, 202);
-        let path = format!("/v1/transactions/{}", transfer.hash());
-        poll("finalization", || node.get(&path).1["status"] == "finalized");
+        let path = paths::transaction(transfer.hash());
+        poll("finalization", || {
+            node.get_as::<TransactionStatusView>(&path).1.is_ok_and(|view| view.status == "finalized")
+        });
         finalized.push(start.elapsed());
         poll("execution", || executed(worker) > length);
         run.push(start.elapsed());
@@ -127,7 +130,7 @@ fn main() {
         // The mempool takes nonces at most 64 ahead of the account's: keep 60 in flight.
         poll("room in the mempool", || node.account(&charlie.public()).0 + 60 > first + i as u64);
         let (code, body) = node.submit(transfer);
-        assert_eq!(code, 202, "{body}");
+        assert_eq!(code, 202, "{body:?}");
     }
     let submitted = start.elapsed();
     poll("the burst", || token.balance(node, worker, &dave) == before + burst as u128);

@@ -13,15 +13,15 @@
 #[path = "../tests/support/mod.rs"]
 mod support;
 
-use serde_json::Value;
 use std::{path::Path, time::Duration};
 use support::{Process, descendants, running, temp_dir, wait_until};
+use veil_cli::DevnetRecord;
 
 const FRESH_RUNS: usize = 5;
 const IDLE: Duration = Duration::from_secs(30);
 
 /// Starts `veil devnet --output json` on `data` and waits until it is ready; its ready object.
-fn start(data: &Path, log: &Path) -> (Process, Value) {
+fn start(data: &Path, log: &Path) -> (Process, DevnetRecord) {
     let args = ["devnet", "--output", "json", "--data-dir", data.to_str().unwrap(), "--api-port", "0"];
     let devnet = Process::start_until(&args, log, "ready_after_ms");
     let ready = devnet.ready_json();
@@ -58,8 +58,11 @@ struct Memory {
     processes: usize,
 }
 
-fn millis(ready: &Value, field: &str) -> u64 {
-    ready[field].as_u64().unwrap_or_else(|| panic!("no {field} in {ready}"))
+/// The time to its first finalized block, and the time until it was ready, in milliseconds.
+fn millis(ready: &DevnetRecord) -> (u64, u64) {
+    let first_block = ready.first_block_after_ms.unwrap_or_else(|| panic!("no first_block_after_ms in {ready:?}"));
+    let ready_after = ready.ready_after_ms.unwrap_or_else(|| panic!("no ready_after_ms in {ready:?}"));
+    (first_block, ready_after)
 }
 
 /// "min / median / max" of `values`, in seconds.
@@ -87,8 +90,9 @@ fn main() {
     let mut memory = None;
     for run in 0..fresh_runs {
         let (devnet, answer) = start(&dir.join(format!("run-{run}")), &dir.join(format!("run-{run}.log")));
-        first_block.push(millis(&answer, "first_block_after_ms"));
-        ready.push(millis(&answer, "ready_after_ms"));
+        let (first_block_after, ready_after) = millis(&answer);
+        first_block.push(first_block_after);
+        ready.push(ready_after);
         if run == 0 {
             let at_ready = devnet_memory(devnet.child.id());
             std::thread::sleep(idle);
@@ -103,11 +107,12 @@ fn main() {
     println!("|---|---|---|---|");
     println!("| first finalized block {}", spread(&mut first_block));
     println!("| ready (cluster formed, key published) {}", spread(&mut ready));
-    let seconds = |field: &str| millis(&restart, field) as f64 / 1000.0;
+    let (first_block_after, ready_after) = millis(&restart);
+    let seconds = |ms: u64| ms as f64 / 1000.0;
     println!(
         "\nrestart of an existing data dir: first finalized block after {:.2} s, ready after {:.2} s",
-        seconds("first_block_after_ms"),
-        seconds("ready_after_ms")
+        seconds(first_block_after),
+        seconds(ready_after)
     );
     let (at_ready, after_idle) = memory.unwrap();
     println!(

@@ -18,6 +18,7 @@ use std::{
     time::{Duration, Instant},
 };
 use support::{Process, free_ports, pair, temp_dir, transfer};
+use veil_client::api::{node::StreamedBlock, paths::node as paths};
 use veil_crypto::{AccountPair, verify_account_signature};
 use veil_primitives::Hash;
 
@@ -31,17 +32,22 @@ fn watch_finality(url: &str) -> Arc<Mutex<HashMap<String, Instant>>> {
     let record = Arc::clone(&seen);
     std::thread::spawn(move || {
         let mut stream = TcpStream::connect(&authority).unwrap();
-        write!(stream, "GET /v1/stream/blocks HTTP/1.1\r\nHost: {authority}\r\nAccept: text/event-stream\r\n\r\n")
-            .unwrap();
+        write!(
+            stream,
+            "GET {} HTTP/1.1\r\nHost: {authority}\r\nAccept: text/event-stream\r\n\r\n",
+            paths::STREAM_BLOCKS
+        )
+        .unwrap();
         let mut reader = BufReader::new(stream);
         let mut line = String::new();
         while reader.read_line(&mut line).unwrap_or(0) > 0 {
             if let Some(data) = line.trim_end().strip_prefix("data: ") {
                 let now = Instant::now();
-                let block: serde_json::Value = serde_json::from_str(data).unwrap_or_default();
+                // Events that are not blocks carry no transactions.
+                let transactions = serde_json::from_str::<StreamedBlock>(data).map(|b| b.transactions);
                 let mut seen = record.lock().unwrap();
-                for tx in block["transactions"].as_array().into_iter().flatten() {
-                    seen.entry(tx.as_str().unwrap_or_default().to_owned()).or_insert(now);
+                for tx in transactions.into_iter().flatten() {
+                    seen.entry(tx).or_insert(now);
                 }
             }
             line.clear();
@@ -120,7 +126,7 @@ fn run_load(nodes: &[Process], waves: u64, per_wave: u64) -> Report {
                 let tx = transfer(chain, account, nonces[index], recipient, 1);
                 nonces[index] += 1;
                 let (status, body) = nodes[index % nodes.len()].submit(&tx);
-                assert_eq!(status, 202, "{body}");
+                assert_eq!(status, 202, "{body:?}");
                 wave.push((tx.hash(), Instant::now()));
             }
         }

@@ -11,7 +11,12 @@ use std::{net::TcpListener, sync::Arc, time::Duration};
 use support::{ContractNetwork, Layout, pair, temp_dir};
 use veil_client::{
     Error, Network, Node, Worker,
-    api::{paths, worker::RuntimeStatus},
+    api::{
+        ErrorBody,
+        node::{BlockView, ProvenStateView},
+        paths,
+        worker::RuntimeStatus,
+    },
     contracts::{self, Acceptance, Outcome, Session},
 };
 use veil_contract_engine::testing::contract_wasm;
@@ -102,13 +107,17 @@ fn the_sdk_deploys_commands_and_verifies_every_answer() {
         if !req.path.starts_with("/v1/state/") {
             return body;
         }
-        let mut value: serde_json::Value = serde_json::from_slice(&body).unwrap();
-        if let Some(text) = value["proof"]["value"].as_str() {
+        let Ok(mut view) = serde_json::from_slice::<ProvenStateView>(&body) else {
+            // An error answer passes as it is.
+            serde_json::from_slice::<ErrorBody>(&body).unwrap();
+            return body;
+        };
+        if let Some(text) = &mut view.proof.value {
             let mut bytes = hex::decode(&text[2..]).unwrap();
             bytes[0] ^= 1;
-            value["proof"]["value"] = format!("0x{}", hex::encode(bytes)).into();
+            *text = format!("0x{}", hex::encode(bytes));
         }
-        value.to_string().into_bytes()
+        serde_json::to_vec(&view).unwrap()
     });
     let lied_to = Node::connect(&lying_node, trusted.clone()).unwrap();
     let read = lied_to.account(&alice.public());
@@ -126,12 +135,12 @@ fn the_sdk_deploys_commands_and_verifies_every_answer() {
         if req.path == "/v1/blocks/latest" || !req.path.starts_with("/v1/blocks/") {
             return body;
         }
-        let mut value: serde_json::Value = serde_json::from_slice(&body).unwrap();
-        let mut bytes = hex::decode(&value["encoded"].as_str().unwrap()[2..]).unwrap();
+        let mut block: BlockView = serde_json::from_slice(&body).unwrap();
+        let mut bytes = hex::decode(&block.encoded[2..]).unwrap();
         let last = bytes.len() - 1;
         bytes[last] ^= 1;
-        value["encoded"] = format!("0x{}", hex::encode(bytes)).into();
-        value.to_string().into_bytes()
+        block.encoded = format!("0x{}", hex::encode(bytes));
+        serde_json::to_vec(&block).unwrap()
     });
     let forged = Node::connect(&forging_node, trusted.clone()).unwrap().block(Some(height - 1));
     assert!(matches!(forged, Err(Error::Unverified(_) | Error::Malformed(_))), "{forged:?}");

@@ -8,9 +8,16 @@
 mod support;
 
 use parity_scale_codec::{DecodeAll as _, Encode as _};
-use serde_json::Value;
 use std::{path::Path, time::Duration};
 use support::{ContractNetwork, Process, ask_worker, pair, status, submit, temp_dir, unhex, wait_until};
+use veil_client::{
+    api::{
+        ErrorCode,
+        node::{ContractModuleView, ContractView},
+        paths::node as paths,
+    },
+    interface::Interface,
+};
 use veil_contract_engine::testing::contract_wasm;
 use veil_crypto::{AccountPair, AgreementSecret, confidential::AnswerResult};
 use veil_primitives::{AccountId, AccountsCall, Balance, Call, SignedTransaction, Transaction};
@@ -19,8 +26,8 @@ use veil_secret_token::{Asset, Command as Token, Query as TokenQuery};
 const ONE: u128 = Balance::ONE.0;
 const FUEL: u64 = 20_000_000;
 
-fn units(value: &Value) -> u128 {
-    value.as_str().unwrap().parse().unwrap()
+fn units(value: &str) -> u128 {
+    value.parse().unwrap()
 }
 
 fn marker() -> [u8; 16] {
@@ -85,18 +92,18 @@ fn the_secret_token_runs_end_to_end_and_its_private_fields_stay_private() {
     let command = |from: &AccountPair, nonce: u64, command: &Token, value: u128| {
         key.call(node.chain_id(), from, nonce, &command.encode(), FUEL, value)
     };
-    let path = format!("/v1/contracts/{token}");
+    let path = paths::contract(token);
 
     // The node serves the module and the interface it ships, for tools in any language.
-    let (code_status, served) = node.get(&format!("{path}/module"));
-    assert_eq!(code_status, 200, "{served}");
-    assert_eq!(unhex(&served["module"]), wasm);
-    assert_eq!(served["code"].as_str().unwrap(), code.to_string());
-    assert_eq!(served["interface"]["name"], "secret-token", "{}", served["interface"]);
-    let (missing, body) = node.get(&format!("/v1/contracts/0x{}/module", "00".repeat(32)));
-    assert_eq!((missing, body["code"].as_str()), (404, Some("not_found")), "{body}");
-    let (malformed, body) = node.get("/v1/contracts/0x12/module");
-    assert_eq!((malformed, body["code"].as_str()), (400, Some("bad_contract")), "{body}");
+    let served: ContractModuleView = node.get_ok(&paths::contract_module(token));
+    assert_eq!(unhex(&served.module), wasm);
+    assert_eq!(served.code, code.to_string());
+    let interface = served.interface.as_ref().map(|document| Interface::from_json(&document.to_string()).unwrap());
+    assert_eq!(interface.as_ref().map(|i| i.name.as_str()), Some("secret-token"), "{:?}", served.interface);
+    let (missing, body) = node.get_error(&paths::contract_module(format!("0x{}", "00".repeat(32))));
+    assert_eq!((missing, body.code), (404, ErrorCode::NotFound), "{body:?}");
+    let (malformed, body) = node.get_error(&paths::contract_module("0x12"));
+    assert_eq!((malformed, body.code), (400, ErrorCode::BadContract), "{body:?}");
 
     // Markers in the private fields of confidential transfers: a memo, a recipient, an amount.
     let (memo, recipient, amount) = (marker(), marker(), marker());
@@ -132,7 +139,7 @@ fn the_secret_token_runs_end_to_end_and_its_private_fields_stay_private() {
     ));
     for transaction in &transactions {
         let (code, body) = node.submit(transaction);
-        assert_eq!(code, 202, "{body}");
+        assert_eq!(code, 202, "{body:?}");
     }
     for transaction in &transactions {
         node.wait_finalized(&transaction.hash(), Duration::from_secs(60));
@@ -146,10 +153,10 @@ fn the_secret_token_runs_end_to_end_and_its_private_fields_stay_private() {
         node.account(&eve.public()).1 == eve_before + 100 * ONE
     });
     wait_until("the worker's egress to be acknowledged", Duration::from_secs(60), || {
-        status(worker)["pending_egress"] == 0
+        status(worker).pending_egress == 0
     });
-    let refusals = status(worker)["refusals"].clone();
-    assert_eq!(refusals, Value::Array(Vec::new()), "nothing refused");
+    let refusals = status(worker).refusals;
+    assert!(refusals.is_empty(), "nothing refused: {refusals:?}");
 
     // Owners read their balances; another account is refused; answers name the code.
     let ask = |by: &AccountPair, owner: &AccountPair| {
@@ -169,13 +176,9 @@ fn the_secret_token_runs_end_to_end_and_its_private_fields_stay_private() {
     // Public balances: the chain locks what the confidential balances hold; issuance adds up.
     let locked = ask_worker(node, worker, &eve, token, &TokenQuery::Locked.encode()).unwrap();
     assert_eq!(balance_of(locked.result), 900 * ONE);
-    assert_eq!(units(&node.get(&path).1["locked_units"]), 900 * ONE);
-    let (_, chain) = node.get("/v1/chain");
-    let issuance = &chain["issuance"];
-    assert_eq!(
-        units(&issuance["total"]),
-        units(&issuance["genesis"]) + units(&issuance["minted"]) - units(&issuance["burned"])
-    );
+    assert_eq!(units(&node.get_ok::<ContractView>(&path).locked_units), 900 * ONE);
+    let issuance = node.chain().issuance;
+    assert_eq!(units(&issuance.total), units(&issuance.genesis) + units(&issuance.minted) - units(&issuance.burned));
 
     // Stop everything (logs flushed), then search every byte the processes left behind.
     drop(network);

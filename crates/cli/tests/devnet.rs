@@ -4,8 +4,18 @@
 mod support;
 
 use parity_scale_codec::Encode as _;
-use std::time::Duration;
-use support::{Process, pair, temp_dir, transfer, unhex, wait_until};
+use std::{collections::BTreeMap, time::Duration};
+use support::{Answer, Process, pair, temp_dir, transfer, unhex, wait_until};
+use veil_cli::{DevnetRecord, DevnetRuntime};
+use veil_client::api::{
+    ErrorCode,
+    node::{
+        AccountView, BlockView, ClusterView, SenderView, StreamedBlock, SubmitEgressRequest, SubmitResponse,
+        TopicMessagesView, TransactionStatusView, WorkerView,
+    },
+    paths::node as paths,
+    worker::RuntimeRole,
+};
 use veil_light_client::LightClientError;
 use veil_primitives::{
     Attestation, Call, ContractId, ContractsCall, Hash, Header, KeyEpoch, Message, Origin, RegistrationInfo,
@@ -32,7 +42,7 @@ fn devnet_transfers_refusals_and_restart() {
 
     let tx = transfer(chain, &alice, 0, bob.public(), 10);
     let (status, body) = node.submit(&tx);
-    assert_eq!((status, body["status"].as_str()), (202, Some("pending")), "{body}");
+    assert_eq!((status, submitted(&body)), (202, Some("pending")), "{body:?}");
     let height = node.wait_finalized(&tx.hash(), Duration::from_secs(30));
     assert!(height >= 1);
     let (alice_nonce, alice_balance) = node.account(&alice.public());
@@ -57,15 +67,13 @@ fn devnet_transfers_refusals_and_restart() {
             value: veil_primitives::Balance::ZERO,
         }),
     });
+    let post = |body: serde_json::Value| node.post_as::<SubmitResponse>(paths::TRANSACTIONS, &body);
     let cases = [
-        (node.post("/v1/transactions", &serde_json::json!({ "transaction": "0x00ff" })), "malformed transaction"),
-        (
-            node.post("/v1/transactions", &serde_json::json!({ "transaction": format!("0x{}", "00".repeat(330_000)) })),
-            "malformed transaction",
-        ),
+        (post(serde_json::json!({ "transaction": "0x00ff" })), "malformed transaction"),
+        (post(serde_json::json!({ "transaction": format!("0x{}", "00".repeat(330_000)) })), "malformed transaction"),
         // Well formed, but larger than the chain's parameters allow.
         (node.submit(&oversized), "the limit is"),
-        (node.post("/v1/transactions", &serde_json::json!({ "nonsense": 1 })), "missing field"),
+        (post(serde_json::json!({ "nonsense": 1 })), "missing field"),
         (node.submit(&wrong_signature), "bad signature"),
         (node.submit(&wrong_chain), "is for chain"),
         (node.submit(&tx), "already used"),
@@ -74,19 +82,20 @@ fn devnet_transfers_refusals_and_restart() {
         (node.submit(&transfer(chain, &bob, 0, alice.public(), 2_000_000)), "insufficient balance"),
     ];
     for ((status, body), reason) in cases {
-        assert_eq!(status, 400, "{body}");
-        assert!(body["message"].as_str().unwrap().contains(reason), "expected {reason:?}: {body}");
-        assert!(body["code"].is_string());
+        assert_eq!(status, 400, "{body:?}");
+        let error = body.unwrap_err();
+        assert!(error.message.contains(reason), "expected {reason:?}: {error:?}");
+        assert_ne!(error.code, ErrorCode::Unknown, "a code of the API: {error:?}");
     }
     assert_eq!(node.account(&alice.public()), (alice_nonce, alice_balance));
     assert_eq!(node.account(&bob.public()).1, bob_balance);
 
     // The account proof verifies against the state root of the header the API names, and proves
     // nothing about another account or a changed balance.
-    let (_, view) = node.get(&format!("/v1/accounts/{}", bob.public()));
-    let root: veil_primitives::Hash = view["state_root"].as_str().unwrap().parse().unwrap();
-    let value = unhex(&view["proof"]["value"]);
-    let proof = unhex(&view["proof"]["proof"]);
+    let view: AccountView = node.get_ok(&paths::account(bob.public()));
+    let root: veil_primitives::Hash = view.state_root.parse().unwrap();
+    let value = unhex(view.proof.value.as_deref().unwrap());
+    let proof = unhex(&view.proof.proof);
     let key = veil_chain::StateKey::Account(bob.public()).to_bytes();
     let inclusion = |value: Vec<u8>| veil_consensus::state::StateProof::Inclusion { value, proof: proof.clone() };
     assert!(veil_consensus::state::verify_proof(&root, &key, &inclusion(value.clone())));
@@ -95,30 +104,36 @@ fn devnet_transfers_refusals_and_restart() {
     assert!(!veil_consensus::state::verify_proof(&root, &key, &inclusion(richer)));
     let alice_key = veil_chain::StateKey::Account(alice.public()).to_bytes();
     assert!(!veil_consensus::state::verify_proof(&root, &alice_key, &inclusion(value)));
-    let (_, header) = node.get(&format!("/v1/blocks/{}", view["height"]));
-    assert_eq!(header["state_root"], view["state_root"], "the proof's root is the named header's");
+    let header: BlockView = node.get_ok(&paths::block(view.height));
+    assert_eq!(header.state_root, view.state_root, "the proof's root is the named header's");
 
     // An account that does not exist gets an exclusion proof; a bad address a clear error.
-    let (_, nobody) = node.get(&format!("/v1/accounts/{}", pair("//Nobody").public()));
-    assert_eq!(nobody["proof"]["kind"], "exclusion");
-    let (status, body) = node.get("/v1/accounts/5GrwvaEF5zXb26Fz9rcQpDWS57CtERHpNehXCPcNoHGKutQX");
+    let nobody: AccountView = node.get_ok(&paths::account(pair("//Nobody").public()));
+    assert_eq!(nobody.proof.kind, "exclusion");
+    let (status, body) = node.get_error("/v1/accounts/5GrwvaEF5zXb26Fz9rcQpDWS57CtERHpNehXCPcNoHGKutQX");
     assert_eq!(status, 400);
-    assert!(body["message"].as_str().unwrap().contains("checksum"), "{body}");
+    assert!(body.message.contains("checksum"), "{body:?}");
 
     // Blocks, certificates, the OpenAPI document, metrics and the stream.
-    let (_, block) = node.get(&format!("/v1/blocks/{height}"));
-    assert!(block["transactions"].as_array().unwrap().iter().any(|t| t["hash"] == tx.hash().to_string()));
-    let (_, by_hash) = node.get(&format!("/v1/blocks/hash/{}", block["hash"].as_str().unwrap()));
-    assert_eq!(by_hash["height"], height);
+    let block: BlockView = node.get_ok(&paths::block(height));
+    assert!(block.transactions.iter().any(|t| t.hash == tx.hash().to_string()));
+    let by_hash: BlockView = node.get_ok(&paths::block_by_hash(&block.hash));
+    assert_eq!(by_hash.height, height);
     assert!(node.verify_latest_certificate() >= height);
-    let (status, openapi) = node.get("/openapi.json");
+    /// What this test reads of the OpenAPI document (a generic JSON document, not an API object).
+    #[derive(serde::Deserialize)]
+    struct OpenApi {
+        paths: BTreeMap<String, serde_json::Value>,
+    }
+    let (status, openapi) = node.get(paths::OPENAPI);
     assert_eq!(status, 200);
-    assert!(openapi["paths"]["/v1/transactions"].is_object());
-    let (_, metrics) = node.get("/metrics");
+    let openapi: OpenApi = serde_json::from_value(openapi).unwrap();
+    assert!(openapi.paths.get(paths::TRANSACTIONS).is_some_and(serde_json::Value::is_object));
+    let (_, metrics) = node.get(paths::METRICS);
     assert!(metrics.as_str().unwrap().contains("veil_finalized_height"));
-    let events = support::sse(&node.url, "/v1/stream/blocks", "block", 2);
-    assert!(events[1]["height"].as_u64().unwrap() > events[0]["height"].as_u64().unwrap());
-    assert_eq!(node.get("/v1/blocks/999999999").0, 404);
+    let events: Vec<StreamedBlock> = support::sse(&node.url, paths::STREAM_BLOCKS, "block", 2);
+    assert!(events[1].height > events[0].height);
+    assert_eq!(node.get_as::<BlockView>(&paths::block(999999999)).0, 404);
 
     // Restart: same chain, same balances, still finalizing.
     let before = node.height();
@@ -127,12 +142,17 @@ fn devnet_transfers_refusals_and_restart() {
     assert_eq!(node.chain_id(), chain);
     assert!(node.height() >= before);
     assert_eq!(node.account(&bob.public()).1, bob_balance);
-    assert_eq!(node.get(&format!("/v1/transactions/{}", tx.hash())).1["status"], "finalized");
+    assert_eq!(node.get_ok::<TransactionStatusView>(&paths::transaction(tx.hash())).status, "finalized");
     let next = transfer(chain, &alice, 1, bob.public(), 5);
     assert_eq!(node.submit(&next).0, 202);
     node.wait_finalized(&next.hash(), Duration::from_secs(30));
     drop(node);
     std::fs::remove_dir_all(dir).unwrap();
+}
+
+/// The status a submission was given (`pending`, `parked`, `duplicate`), when it was accepted.
+fn submitted(answer: &Result<SubmitResponse, veil_client::api::ErrorBody>) -> Option<&str> {
+    answer.as_ref().ok().map(|accepted| accepted.status.as_str())
 }
 
 /// What `/v1/topics/{topic}/messages` answered, decoded.
@@ -144,14 +164,12 @@ struct TopicAnswer {
 }
 
 fn topic_answer(node: &Process, topic: &Topic, from: u64, height: Option<u64>) -> TopicAnswer {
-    let at = height.map(|height| format!("&height={height}")).unwrap_or_default();
-    let (status, body) = node.get(&format!("/v1/topics/{topic}/messages?from={from}{at}"));
-    assert_eq!(status, 200, "{body}");
+    let body: TopicMessagesView = node.get_ok(&paths::topic_messages(topic, from, height));
     TopicAnswer {
-        header: decode_strict(&unhex(&body["header"])).unwrap(),
-        certificate: unhex(&body["finalization"]),
-        proof: decode_strict(&unhex(&body["proof"])).unwrap(),
-        messages: body["messages"].as_array().unwrap().iter().map(|m| decode_strict(&unhex(m)).unwrap()).collect(),
+        header: decode_strict(&unhex(&body.header)).unwrap(),
+        certificate: unhex(&body.finalization),
+        proof: decode_strict(&unhex(&body.proof)).unwrap(),
+        messages: body.messages.iter().map(|m| decode_strict(&unhex(m)).unwrap()).collect(),
     }
 }
 
@@ -192,8 +210,8 @@ fn topic_messages_verify_with_the_light_client() {
     // Commands go to existing contracts only. The development gatekeeper opens the first key
     // epoch, a software worker registers and announces its epoch keys, Alice forms a cluster of it
     // and assigns it the notes contract (the assignment opens the topic at index 0).
-    let post = |copy: &SignedEgress| {
-        node.post("/v1/egress", &serde_json::json!({ "egress": format!("0x{}", hex::encode(copy.encode())) }))
+    let post = |copy: &SignedEgress| -> Answer<SubmitResponse> {
+        node.post_as(paths::EGRESS, &SubmitEgressRequest { egress: format!("0x{}", hex::encode(copy.encode())) })
     };
     let dev = veil_node::testnet::dev_gatekeeper();
     let master = veil_crypto::MasterKey::from_secret(veil_crypto::SecretBytes::new([7; 32]));
@@ -245,9 +263,11 @@ fn topic_messages_verify_with_the_light_client() {
         );
         assert_eq!(post(&copy).0, 202);
     }
-    node.wait_for(&format!("/v1/senders/worker:0x{}", hex::encode(worker)), Duration::from_secs(30), |s, body| {
-        s == 200 && body["next_sequence"] == 2
-    });
+    node.wait_for(
+        &paths::sender(format!("worker:0x{}", hex::encode(worker))),
+        Duration::from_secs(30),
+        |view: &SenderView| view.next_sequence == 2,
+    );
     let setup = [
         Call::Contracts(ContractsCall::FormCluster {
             cluster: veil_primitives::ClusterId(1),
@@ -263,13 +283,13 @@ fn topic_messages_verify_with_the_light_client() {
         let nonce = nonce as u64 + 1;
         let tx = alice.sign_transaction(Transaction { genesis: chain, signer: alice.public(), nonce, call });
         let (status, body) = node.submit(&tx);
-        assert_eq!(status, 202, "{body}");
+        assert_eq!(status, 202, "{body:?}");
         node.wait_finalized(&tx.hash(), Duration::from_secs(30));
     }
     let commands = [command(3, b"command 0"), command(4, b"command 1")];
     for tx in &commands {
         let (status, body) = node.submit(tx);
-        assert_eq!(status, 202, "{body}");
+        assert_eq!(status, 202, "{body:?}");
     }
     let command_height = node.wait_finalized(&commands[1].hash(), Duration::from_secs(30));
 
@@ -280,19 +300,21 @@ fn topic_messages_verify_with_the_light_client() {
     };
     let result = sign(0, 0, b"result");
     let (status, first) = post(&result);
-    assert_eq!((status, first["status"].as_str()), (202, Some("pending")), "{first}");
+    assert_eq!((status, submitted(&first)), (202, Some("pending")), "{first:?}");
     let (status, second) = post(&result);
-    assert_eq!((status, second["status"].as_str()), (202, Some("duplicate")), "{second}");
-    let sender_path = format!("/v1/senders/{gatekeeper}");
-    node.wait_for(&sender_path, Duration::from_secs(30), |status, body| status == 200 && body["next_sequence"] == 2);
+    assert_eq!((status, submitted(&second)), (202, Some("duplicate")), "{second:?}");
+    let sender_path = paths::sender(gatekeeper);
+    node.wait_for(&sender_path, Duration::from_secs(30), |view: &SenderView| view.next_sequence == 2);
     // A block later, the replica's copy is still a free duplicate; a differing copy is evidence.
     let (_, late) = post(&result);
-    assert_eq!(late["status"], "duplicate", "{late}");
+    assert_eq!(submitted(&late), Some("duplicate"), "{late:?}");
     let differing = sign(0, 0, b"another result");
     let (status, body) = post(&differing);
-    assert_eq!((status, body["status"].as_str()), (202, Some("pending")), "{body}");
+    assert_eq!((status, submitted(&body)), (202, Some("pending")), "{body:?}");
     let discrepancies = Topic::System(SystemTopic::Discrepancies);
-    node.wait_for(&format!("/v1/topics/{discrepancies}/messages"), Duration::from_secs(30), |status, _| status == 200);
+    node.wait_for(&paths::topic_messages(discrepancies, 0, None), Duration::from_secs(30), |_: &TopicMessagesView| {
+        true
+    });
     let evidence = topic_answer(&node, &discrepancies, 0, None);
     let recorded: Discrepancy = decode_strict(&evidence.messages[0].payload).unwrap();
     assert_eq!(recorded, Discrepancy { accepted: result.egress.content_hash(), differing: differing.clone() });
@@ -307,11 +329,12 @@ fn topic_messages_verify_with_the_light_client() {
         (sign(0, 0, b"third version"), "already recorded"),
     ] {
         let (status, body) = post(&copy);
-        assert_eq!(status, 400, "{body}");
-        assert!(body["message"].as_str().unwrap().contains(reason), "expected {reason:?}: {body}");
+        assert_eq!(status, 400, "{body:?}");
+        let error = body.unwrap_err();
+        assert!(error.message.contains(reason), "expected {reason:?}: {error:?}");
     }
-    let (status, body) = node.post("/v1/egress", &serde_json::json!({ "egress": "0x0102" }));
-    assert!(status == 400 && body["message"].as_str().unwrap().contains("malformed egress"), "{body}");
+    let (status, body) = node.post_as::<SubmitResponse>(paths::EGRESS, &serde_json::json!({ "egress": "0x0102" }));
+    assert!(status == 400 && body.as_ref().is_err_and(|error| error.message.contains("malformed egress")), "{body:?}");
     assert_eq!(node.account(&alice.public()).1, alice_balance, "egress charges nobody");
 
     // The light client verifies the whole topic, then the rest from where it stands.
@@ -400,9 +423,9 @@ fn topic_messages_verify_with_the_light_client() {
         (format!("/v1/topics/{}/messages", Topic::Contract(ContractId([1; 32]))), 404, "no messages at this height"),
         ("/v1/senders/worker:0x12".to_owned(), 400, "unknown sender"),
     ] {
-        let (found, body) = node.get(&path);
-        assert_eq!(found, status, "{path}: {body}");
-        assert!(body["message"].as_str().unwrap().contains(reason), "{path}: expected {reason:?}: {body}");
+        let (found, body) = node.get_error(&path);
+        assert_eq!(found, status, "{path}: {body:?}");
+        assert!(body.message.contains(reason), "{path}: expected {reason:?}: {body:?}");
     }
 }
 
@@ -469,39 +492,40 @@ fn worker_registration_on_devnets() {
         (register(chain, 0, info(chain, alice.public()), dcap), "quote verification failed"),
     ] {
         let (status, body) = node.submit(&tx);
-        assert_eq!(status, 400, "{body}");
-        assert!(body["message"].as_str().unwrap().contains(reason), "expected {reason:?}: {body}");
+        assert_eq!(status, 400, "{body:?}");
+        let error = body.unwrap_err();
+        assert!(error.message.contains(reason), "expected {reason:?}: {error:?}");
     }
-    let worker_path = format!("/v1/workers/0x{}", hex::encode(worker.public()));
-    assert_eq!(node.get(&worker_path).0, 404);
+    let worker_path = paths::worker(format!("0x{}", hex::encode(worker.public())));
+    assert_eq!(node.get_as::<WorkerView>(&worker_path).0, 404);
 
     // A chain that accepts only hardware-attested workers refuses the software registration.
     let strict_chain = strict.chain_id();
     let tx = register(strict_chain, 0, info(strict_chain, alice.public()), Attestation::InsecureSoftware);
     let (status, body) = strict.submit(&tx);
-    assert_eq!(status, 400, "{body}");
-    assert!(body["message"].as_str().unwrap().contains("only hardware-attested workers"), "{body}");
-    assert_eq!(strict.get(&worker_path).0, 404);
+    assert_eq!(status, 400, "{body:?}");
+    let error = body.unwrap_err();
+    assert!(error.message.contains("only hardware-attested workers"), "{error:?}");
+    assert_eq!(strict.get_as::<WorkerView>(&worker_path).0, 404);
 
     // The open devnet registers it, publishes it, and lets it lapse after its lifetime.
     let tx = register(chain, 0, info(chain, alice.public()), Attestation::InsecureSoftware);
     let (status, body) = node.submit(&tx);
-    assert_eq!(status, 202, "{body}");
+    assert_eq!(status, 202, "{body:?}");
     node.wait_finalized(&tx.hash(), Duration::from_secs(30));
-    let (status, view) = node.get(&worker_path);
-    assert_eq!(status, 200, "{view}");
-    assert_eq!(view["tee"], "software (insecure)");
-    assert_eq!(view["operator"], alice.public().to_string());
+    let view: WorkerView = node.get_ok(&worker_path);
+    assert_eq!(view.tee, "software (insecure)");
+    assert_eq!(view.operator, alice.public().to_string());
     let registrations = topic_answer(&node, &Topic::System(SystemTopic::Registrations), 0, None);
     let record: veil_primitives::WorkerRegistration = decode_strict(&registrations.messages[0].payload).unwrap();
     assert_eq!(record.info, info(chain, alice.public()));
-    node.wait_for(&worker_path, Duration::from_secs(30), |status, body| status == 200 && body["active"] == false);
+    node.wait_for(&worker_path, Duration::from_secs(30), |view: &WorkerView| !view.active);
 
     // Renewing re-registers it.
     let tx = register(chain, 1, info(chain, alice.public()), Attestation::InsecureSoftware);
     assert_eq!(node.submit(&tx).0, 202);
     node.wait_finalized(&tx.hash(), Duration::from_secs(30));
-    assert_eq!(node.get(&worker_path).1["active"], true);
+    assert!(node.get_ok::<WorkerView>(&worker_path).active);
 }
 
 /// The URLs the devnet's progress lines give for the runtimes named `prefix`N.
@@ -512,8 +536,8 @@ fn runtime_urls(output: &str, prefix: &str) -> Vec<String> {
         .collect()
 }
 
-fn identities(runtimes: &serde_json::Value) -> Vec<String> {
-    runtimes.as_array().unwrap().iter().map(|r| r["identity"].as_str().unwrap().to_owned()).collect()
+fn identities(runtimes: &[DevnetRuntime]) -> Vec<String> {
+    runtimes.iter().map(|r| r.identity.clone()).collect()
 }
 
 /// SIGKILLs the devnet and waits until its children followed it. (Their ports are not checked:
@@ -541,24 +565,22 @@ fn a_single_command_runs_a_ready_network() {
     let output = devnet.output();
     assert!(output.contains("INSECURE") && output.contains("//Alice"), "{output}");
     let chain = devnet.chain_id();
-    let (status, cluster) = devnet.get("/v1/clusters/1");
-    assert_eq!(status, 200, "{cluster}");
-    let members: Vec<String> =
-        cluster["workers"].as_array().unwrap().iter().map(|m| m["worker"].as_str().unwrap().to_owned()).collect();
-    assert_eq!(members.len(), 2, "{cluster}");
+    let cluster: ClusterView = devnet.get_ok(&paths::cluster(1));
+    let members: Vec<String> = cluster.workers.iter().map(|m| m.worker.clone()).collect();
+    assert_eq!(members.len(), 2, "{cluster:?}");
     let workers = runtime_urls(&output, "worker-");
     assert_eq!(workers.len(), 2, "{output}");
     for url in &workers {
-        let status = support::http(url, "GET", "/v1/status", None).1;
-        assert_eq!((status["role"].as_str(), status["cluster"]["cluster"].as_u64()), (Some("worker"), Some(1)));
-        assert_eq!(status["contracts"].as_array().map(Vec::len), Some(0), "{status}");
-        assert!(members.contains(&status["identity"].as_str().unwrap().to_owned()));
+        let status = support::status_at(url);
+        assert_eq!((status.role, status.cluster.map(|c| c.cluster)), (RuntimeRole::Worker, Some(1)));
+        assert!(status.contracts.is_empty(), "{status:?}");
+        assert!(members.contains(&status.identity));
     }
-    let recorded: serde_json::Value =
+    let recorded: DevnetRecord =
         serde_json::from_str(&std::fs::read_to_string(data.join("devnet.json")).unwrap()).unwrap();
     assert_eq!(
-        (recorded["rest_api"].as_str(), recorded["workers"][1]["url"].as_str()),
-        (Some(&*devnet.url), Some(&*workers[1]))
+        (recorded.rest_api.as_str(), recorded.workers.get(1).map(|w| w.url.as_str())),
+        (&*devnet.url, Some(&*workers[1]))
     );
     for name in ["gatekeeper-0", "worker-1", "worker-2", "relay-gatekeeper-0", "relay-worker-1", "relay-worker-2"] {
         let log = data.join("logs").join(format!("{name}.log"));
@@ -574,12 +596,12 @@ fn a_single_command_runs_a_ready_network() {
     let devnet = Process::start_until(&[&args[..], &json[..]].concat(), &dir.join("second.log"), "ready_after_ms");
     let ready = devnet.ready_json();
     assert_eq!(devnet.chain_id(), chain);
-    assert!(ready["height"].as_u64().unwrap() >= height, "{ready}");
-    assert_eq!(identities(&ready["workers"]), members);
-    assert_eq!(devnet.get("/v1/clusters/1").1["agreement"], cluster["agreement"]);
+    assert!(ready.height >= height, "{ready:?}");
+    assert_eq!(identities(&ready.workers), members);
+    assert_eq!(devnet.get_ok::<ClusterView>(&paths::cluster(1)).agreement, cluster.agreement);
     assert_eq!(devnet.account(&alice).0, alice_nonce);
-    assert_eq!(ready["cluster"], 1);
-    assert!(ready["first_block_after_ms"].as_u64().unwrap() <= ready["ready_after_ms"].as_u64().unwrap());
+    assert_eq!(ready.cluster, Some(1));
+    assert!(ready.first_block_after_ms.unwrap() <= ready.ready_after_ms.unwrap(), "{ready:?}");
     kill_devnet(devnet);
 
     // --reset: a new chain and new runtimes.
@@ -587,7 +609,7 @@ fn a_single_command_runs_a_ready_network() {
     let devnet = Process::start_until(&reset, &dir.join("third.log"), "ready_after_ms");
     let ready = devnet.ready_json();
     assert_ne!(devnet.chain_id(), chain);
-    assert!(identities(&ready["workers"]).iter().all(|identity| !members.contains(identity)), "{ready}");
+    assert!(identities(&ready.workers).iter().all(|identity| !members.contains(identity)), "{ready:?}");
     drop(devnet);
     std::fs::remove_dir_all(dir).unwrap();
 }

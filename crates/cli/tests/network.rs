@@ -5,6 +5,7 @@ mod support;
 
 use std::{collections::BTreeMap, time::Duration};
 use support::{Process, free_ports, pair, temp_dir, transfer};
+use veil_client::api::{node::BlockView, paths::node as paths};
 use veil_primitives::Hash;
 
 const FINALITY: Duration = Duration::from_secs(60);
@@ -40,7 +41,7 @@ fn four_validators_survive_a_kill_and_catch_up() {
             for &i in to_nodes {
                 let tx = transfer(chain, &senders[i], nonces[i], recipient, 1);
                 let (status, body) = nodes[i].submit(&tx);
-                assert_eq!(status, 202, "{body}");
+                assert_eq!(status, 202, "{body:?}");
                 nonces[i] += 1;
                 sent.push((i, tx.hash()));
             }
@@ -89,13 +90,12 @@ fn four_validators_survive_a_kill_and_catch_up() {
     let top = highest;
     let mut seen: BTreeMap<String, Vec<u64>> = BTreeMap::new();
     for height in 1..=top {
-        let (status, block) = nodes[0].get(&format!("/v1/blocks/{height}"));
-        assert_eq!(status, 200, "{block}");
+        let block: BlockView = nodes[0].get_ok(&paths::block(height));
         for node in &nodes[1..] {
-            assert_eq!(node.get(&format!("/v1/blocks/{height}")).1["hash"], block["hash"], "fork at {height}");
+            assert_eq!(node.get_ok::<BlockView>(&paths::block(height)).hash, block.hash, "fork at {height}");
         }
-        for tx in block["transactions"].as_array().unwrap() {
-            seen.entry(tx["hash"].as_str().unwrap().to_owned()).or_default().push(height);
+        for tx in &block.transactions {
+            seen.entry(tx.hash.clone()).or_default().push(height);
         }
     }
     for hash in &accepted {

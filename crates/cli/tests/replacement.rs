@@ -13,6 +13,10 @@ mod support;
 use parity_scale_codec::{DecodeAll as _, Encode as _};
 use std::time::Duration;
 use support::{ContractNetwork, Layout, Process, ask_worker, identity, pair, status, submit, temp_dir, wait_until};
+use veil_client::api::{
+    node::{ClusterView, ContractView},
+    paths::node as paths,
+};
 use veil_contract_engine::testing::contract_wasm;
 use veil_crypto::{AccountPair, confidential::AnswerResult};
 use veil_primitives::{Balance, SystemTopic, Topic};
@@ -35,10 +39,10 @@ fn roots_at_one_height(a: &Process, b: &Process) -> (String, String) {
     let mut roots = None;
     wait_until("both workers at one height", Duration::from_secs(60), || {
         let (first, second) = (status(a), status(b));
-        if first["height"] != second["height"] {
+        if first.height != second.height {
             return false;
         }
-        roots = Some((first["state_root"].to_string(), second["state_root"].to_string()));
+        roots = Some((first.state_root, second.state_root));
         true
     });
     roots.unwrap()
@@ -54,9 +58,9 @@ fn a_killed_worker_is_replaced_and_the_token_goes_on() {
     let (charlie, dave) = (pair("//Charlie"), pair("//Dave"));
 
     // The second gatekeeper got the master key from the first, after checking its registration.
-    let master = |gatekeeper: &Process| status(gatekeeper)["master_public"].clone();
+    let master = |gatekeeper: &Process| status(gatekeeper).master_public;
     wait_until("the second gatekeeper to hold the master key", Duration::from_secs(60), || {
-        master(&network.gatekeepers[1]).is_string()
+        master(&network.gatekeepers[1]).is_some()
     });
     assert_eq!(master(&network.gatekeepers[0]), master(&network.gatekeepers[1]));
 
@@ -92,17 +96,16 @@ fn a_killed_worker_is_replaced_and_the_token_goes_on() {
     // Its relayer reports the silent worker; the chain assigns the standby worker.
     let standby = &network.workers[workers - 1];
     let replacement = format!("0x{}", hex::encode(identity(standby)));
-    let cluster = node.wait_for("/v1/clusters/1", Duration::from_secs(60), |_, body| {
-        body["workers"].as_array().unwrap().iter().any(|member| member["worker"] == replacement.as_str())
+    let cluster = node.wait_for(&paths::cluster(1), Duration::from_secs(60), |cluster: &ClusterView| {
+        cluster.workers.iter().any(|member| member.worker == replacement)
     });
-    let members: Vec<&str> =
-        cluster["workers"].as_array().unwrap().iter().map(|m| m["worker"].as_str().unwrap()).collect();
+    let members: Vec<&str> = cluster.workers.iter().map(|m| m.worker.as_str()).collect();
     assert!(!members.contains(&format!("0x{}", hex::encode(killed)).as_str()), "{members:?}");
     assert_eq!(members.len(), 2);
 
     // The replacement takes over a snapshot and serves queries; transfers go on at both.
     wait_until("the replacement to take over the snapshot", Duration::from_secs(60), || {
-        status(standby)["cluster"]["awaiting_snapshot"] == false
+        status(standby).cluster.is_some_and(|cluster| !cluster.awaiting_snapshot)
     });
     send(&charlie, transfer(25 * ONE), 0);
     for worker in [live, standby] {
@@ -114,23 +117,26 @@ fn a_killed_worker_is_replaced_and_the_token_goes_on() {
     let (live_root, replacement_root) = roots_at_one_height(live, standby);
     assert_eq!(live_root, replacement_root, "the replacement holds the same state");
     for worker in [live, standby] {
-        assert_eq!(status(worker)["refusals"], serde_json::json!([]), "nothing refused");
+        let refusals = status(worker).refusals;
+        assert!(refusals.is_empty(), "nothing refused: {refusals:?}");
     }
 
     // A rotation by the admin: a fresh master key from either gatekeeper, new keys for the cluster
     // and the token; both replicas re-encrypt the token's state and take transfers sealed to the
     // new key, and a transfer sealed to the old key still works in the grace period.
     submit(node, &pair("//Alice"), |_| veil_primitives::Call::Epochs(veil_primitives::EpochsCall::RotateKeys));
-    let path = format!("/v1/contracts/{token}");
-    let view = node.wait_for(&path, Duration::from_secs(60), |_, body| body["keys"]["epoch"] == 1);
+    let path = paths::contract(token);
+    let view = node.wait_for(&path, Duration::from_secs(60), |view: &ContractView| {
+        view.keys.as_ref().is_some_and(|keys| keys.epoch == 1)
+    });
     let rotated = support::CommandKey {
         contract: token,
         epoch: veil_primitives::KeyEpoch(1),
-        agreement: support::unhex(&view["keys"]["agreement"]).try_into().unwrap(),
+        agreement: support::unhex(&view.keys.unwrap().agreement).try_into().unwrap(),
     };
     for worker in [live, standby] {
         wait_until("both replicas to re-key the token", Duration::from_secs(60), || {
-            status(worker)["contracts"].as_array().unwrap().iter().all(|c| c["epoch"] == 1)
+            status(worker).contracts.iter().all(|c| c.epoch == 1)
         });
     }
     submit(node, &charlie, |nonce| {

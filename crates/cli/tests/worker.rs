@@ -5,11 +5,15 @@
 mod support;
 
 use parity_scale_codec::Encode as _;
-use serde_json::Value;
 use std::time::Duration;
 use support::{
-    CommandKey, Process, ask_worker, form_cluster, pair, relay, start_worker, status, submit, temp_dir, topic_messages,
-    unhex, wait_until,
+    CommandKey, Process, ask_worker, form_cluster, identity, pair, relay, start_worker, status, submit, temp_dir,
+    topic_messages, wait_until,
+};
+use veil_client::api::{
+    ErrorBody,
+    node::{SenderView, WorkerView},
+    paths,
 };
 use veil_crypto::{
     AccountPair,
@@ -50,7 +54,7 @@ fn add_note(node: &Process, keys: &ContractKeys, from: &AccountPair, notes: &[&[
         .collect();
     for tx in &txs {
         let (status, body) = node.submit(tx);
-        assert_eq!(status, 202, "{body}");
+        assert_eq!(status, 202, "{body:?}");
     }
     node.wait_finalized(&txs.last().unwrap().hash(), Duration::from_secs(60));
 }
@@ -61,7 +65,7 @@ fn ask_notes(
     worker: &Process,
     by: &AccountPair,
     owner: &AccountPair,
-) -> Result<AnswerResult, (u16, Value)> {
+) -> Result<AnswerResult, (u16, ErrorBody)> {
     let payload = NotesQuery::Notes { owner: owner.public() }.encode();
     let answer = ask_worker(node, worker, by, NOTES, &payload)?;
     assert_eq!(answer.code, builtin_code_hash("notes"));
@@ -94,10 +98,10 @@ fn a_confidential_contract_runs_end_to_end_and_survives_kill_9() {
         relay(&dir, "first", &node, &first, Some("//Bob")),
         relay(&dir, "twin", &node, &twin, Some("//Bob")),
     ];
-    let identity = |worker: &Process| -> [u8; 32] { unhex(&status(worker)["identity"]).try_into().unwrap() };
     let workers = [identity(&first), identity(&twin)];
     for worker in &workers {
-        node.wait_for(&format!("/v1/workers/0x{}", hex::encode(worker)), Duration::from_secs(60), |s, _| s == 200);
+        let path = paths::node::worker(format!("0x{}", hex::encode(worker)));
+        node.wait_for(&path, Duration::from_secs(60), |_: &WorkerView| true);
     }
 
     // Alice (the devnet's registry admin) forms a cluster of both workers and assigns it the notes
@@ -117,16 +121,14 @@ fn a_confidential_contract_runs_end_to_end_and_survives_kill_9() {
     wait_until("the contract keys", Duration::from_secs(60), || notes_keys(&node).is_some());
     let keys = notes_keys(&node).unwrap();
     for worker in [&first, &twin] {
-        wait_until("the worker to hold the contract", Duration::from_secs(60), || {
-            status(worker)["contracts"].as_array().is_some_and(|c| c.len() == 1)
-        });
+        wait_until("the worker to hold the contract", Duration::from_secs(60), || status(worker).contracts.len() == 1);
     }
 
     // Charlie's command, sealed to the published key, runs; only Charlie reads the result.
     let (charlie, dave) = (pair("//Charlie"), pair("//Dave"));
     add_note(&node, &keys, &charlie, &[b"the vault code is 1234"]);
     let contract_topic = format!("contract:{NOTES}");
-    let length = |worker: &Process| status(worker)["topics"][&contract_topic].as_u64().unwrap_or(0);
+    let length = |worker: &Process| status(worker).topics.get(&contract_topic).copied().unwrap_or(0);
     wait_until("the command to reach the worker", Duration::from_secs(60), || length(&first) >= 2);
     assert_eq!(notes(ask_notes(&node, &first, &charlie, &charlie).unwrap()), vec![b"the vault code is 1234".to_vec()]);
     let refused = ask_notes(&node, &first, &dave, &charlie).unwrap();
@@ -155,7 +157,7 @@ fn a_confidential_contract_runs_end_to_end_and_survives_kill_9() {
     wait_until("both workers to handle every command", Duration::from_secs(60), || {
         length(&first) == 5 && length(&twin) == 5
     });
-    assert_eq!(status(&first)["state_root"], status(&twin)["state_root"], "the restarted worker matches its twin");
+    assert_eq!(status(&first).state_root, status(&twin).state_root, "the restarted worker matches its twin");
     let expected: Vec<Vec<u8>> =
         [&b"the vault code is 1234"[..], b"second", b"third", b"fourth"].iter().map(|n| n.to_vec()).collect();
     assert_eq!(notes(ask_notes(&node, &first, &charlie, &charlie).unwrap()), expected, "none lost, none twice");
@@ -165,10 +167,10 @@ fn a_confidential_contract_runs_end_to_end_and_survives_kill_9() {
     // (unregistered, it announces no epoch keys); as the gatekeeper set, the cluster's keys and the
     // contract's.
     let gatekeeper_id = SenderId::Gatekeeper(veil_crypto::runtime_key::dev_gatekeeper().public());
-    let (_, sender) = node.get(&format!("/v1/senders/{gatekeeper_id}"));
-    assert_eq!(sender["next_sequence"], 1, "{sender}");
-    let (_, set) = node.get(&format!("/v1/senders/{}", SenderId::GatekeeperSet));
-    assert_eq!(set["next_sequence"], 2, "{set}");
+    let sender: SenderView = node.get_ok(&paths::node::sender(gatekeeper_id));
+    assert_eq!(sender.next_sequence, 1, "{sender:?}");
+    let set: SenderView = node.get_ok(&paths::node::sender(SenderId::GatekeeperSet));
+    assert_eq!(set.next_sequence, 2, "{set:?}");
     assert!(topic_messages(&node, &"discrepancies".parse().unwrap()).is_empty(), "no differing copies");
     drop(gatekeeper);
 }

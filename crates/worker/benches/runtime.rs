@@ -16,12 +16,15 @@
 mod support;
 
 use parity_scale_codec::Encode;
-use serde_json::Value;
 use std::{
     process::{Child, Command, Stdio},
     time::{Duration, Instant},
 };
 use support::{Scenario, notes_query};
+use veil_api::{
+    paths::worker as paths,
+    worker::{PendingEgress, RuntimeStatus},
+};
 use veil_chain::testing::pair;
 use veil_crypto::{
     AgreementSecret, RuntimeSigner, SecretBytes,
@@ -45,27 +48,26 @@ impl Drop for Worker {
 }
 
 impl Worker {
-    fn status(&self) -> Value {
-        let (_, body) = request(&self.authority, "GET", "/v1/status", "application/json", b"").unwrap();
+    fn status(&self) -> RuntimeStatus {
+        let (_, body) = request(&self.authority, "GET", paths::STATUS, "application/json", b"").unwrap();
         serde_json::from_slice(&body).unwrap()
     }
 
     fn sync(&self, batch: &Batch) {
         let (status, body) =
-            request(&self.authority, "POST", "/v1/sync", "application/octet-stream", &batch.encode()).unwrap();
+            request(&self.authority, "POST", paths::SYNC, "application/octet-stream", &batch.encode()).unwrap();
         assert_eq!(status, 200, "{}", String::from_utf8_lossy(&body));
     }
 
     /// The runtime's pending egress, as a relayer fetches it.
     fn egress(&self) -> Vec<veil_primitives::SignedEgress> {
-        let (_, body) = request(&self.authority, "GET", "/v1/egress", "application/json", b"").unwrap();
-        let answer: Value = serde_json::from_slice(&body).unwrap();
-        answer["egress"]
-            .as_array()
-            .unwrap()
+        let (_, body) = request(&self.authority, "GET", paths::EGRESS, "application/json", b"").unwrap();
+        let answer: PendingEgress = serde_json::from_slice(&body).unwrap();
+        answer
+            .egress
             .iter()
             .map(|copy| {
-                let bytes = hex::decode(copy.as_str().unwrap().trim_start_matches("0x")).unwrap();
+                let bytes = hex::decode(copy.trim_start_matches("0x")).unwrap();
                 veil_primitives::decode_strict(&bytes).unwrap()
             })
             .collect()
@@ -98,8 +100,13 @@ fn start_worker(scenario: &Scenario, dir: &std::path::Path) -> Worker {
     Worker { child, authority: url }
 }
 
-fn lengths_of(status: &Value) -> Vec<(Topic, u64)> {
-    status["topics"].as_object().unwrap().iter().map(|(t, l)| (t.parse().unwrap(), l.as_u64().unwrap())).collect()
+fn lengths_of(status: &RuntimeStatus) -> Vec<(Topic, u64)> {
+    status.topics.iter().map(|(t, l)| (t.parse().unwrap(), *l)).collect()
+}
+
+/// A 32-byte key from its `0x` hex.
+fn key32(text: &str) -> [u8; 32] {
+    hex::decode(text.trim_start_matches("0x")).unwrap().try_into().unwrap()
 }
 
 fn per_second(count: u64, elapsed: Duration) -> f64 {
@@ -124,11 +131,8 @@ fn main() {
     let mut scenario = Scenario::new();
     let worker = start_worker(&scenario, &dir);
     let mut gatekeeper = scenario.gatekeeper();
-    let key = |name: &str| -> [u8; 32] {
-        let text = worker.status()[name].as_str().unwrap().to_owned();
-        hex::decode(text.trim_start_matches("0x")).unwrap().try_into().unwrap()
-    };
-    let (identity, agreement) = (key("identity"), key("agreement_key"));
+    let status = worker.status();
+    let (identity, agreement) = (key32(&status.identity), key32(&status.agreement_key));
     // The first key epoch opens, then the worker registers and announces its epoch keys, which a
     // cluster's workers must have.
     scenario.relay(&mut gatekeeper);
@@ -141,7 +145,8 @@ fn main() {
     scenario.relay(&mut gatekeeper);
     worker.sync(&scenario.batch_from(lengths_of(&worker.status())));
     worker.sync(&scenario.batch_from(lengths_of(&worker.status())));
-    assert_eq!(worker.status()["contracts"].as_array().unwrap().len(), 1, "{}", worker.status());
+    let status = worker.status();
+    assert_eq!(status.contracts.len(), 1, "{status:?}");
     let keys = scenario.notes_keys();
 
     // The chain: one sealed command per block (Charlie adds a note, then clears, in turn).
@@ -180,8 +185,8 @@ fn main() {
     }
     let following = start.elapsed();
     let status = worker.status();
-    assert_eq!(status["height"].as_u64().unwrap(), scenario.chain.tip().height, "{status}");
-    assert!(status["refusals"].as_array().unwrap().is_empty(), "{status}");
+    assert_eq!(status.height, scenario.chain.tip().height, "{status:?}");
+    assert!(status.refusals.is_empty(), "{status:?}");
     println!("runtime process peak resident memory before syncing: {:.1} MiB", idle_kib as f64 / 1024.0);
     println!(
         "sync in steps of {step} blocks ({} batches): {stepping:.1?} = {:.0} blocks/s (one command each), peak {:.1} MiB",
@@ -202,7 +207,7 @@ fn main() {
         (seal_query(&agreement, &signed).unwrap(), signed.hash(), response)
     };
     let ask = |authority: &str, prepared: &(Vec<u8>, veil_primitives::Hash, AgreementSecret)| {
-        let (status, body) = request(authority, "POST", "/v1/query", "application/octet-stream", &prepared.0).unwrap();
+        let (status, body) = request(authority, "POST", paths::QUERY, "application/octet-stream", &prepared.0).unwrap();
         assert_eq!(status, 200, "{}", String::from_utf8_lossy(&body));
         open_answer(&prepared.2, &prepared.1, &identity, &body).unwrap();
     };

@@ -1,7 +1,9 @@
-//! Real `veil` processes on loopback, and a minimal HTTP client to talk to them.
+//! Real `veil` processes on loopback, and a minimal HTTP client to talk to them: answers are read
+//! as the typed shapes of `veil-api` (the error answers as its `ErrorBody`).
 #![allow(dead_code, unreachable_pub, clippy::unwrap_used, clippy::print_stderr)]
 
 use parity_scale_codec::Encode as _;
+use serde::{Serialize, de::DeserializeOwned};
 use serde_json::Value;
 use std::{
     io::{BufRead, BufReader, Read, Write},
@@ -9,6 +11,19 @@ use std::{
     path::{Path, PathBuf},
     process::{Child, Command, Stdio},
     time::{Duration, Instant},
+};
+use veil_cli::DevnetRecord;
+use veil_client::{
+    Worker,
+    api::{
+        ErrorBody,
+        node::{
+            AccountView, BlockView, CertifiedBlock, ChainInfo, ClusterView, ContractView, SubmitRequest,
+            SubmitResponse, TopicMessagesView, TransactionStatusView, WorkerView,
+        },
+        paths,
+        worker::RuntimeStatus,
+    },
 };
 use veil_crypto::AccountPair;
 use veil_primitives::{
@@ -56,7 +71,7 @@ impl Process {
         process.wait_output(ready);
         process.url = match process.output().split_once("REST API: ") {
             Some((_, rest)) => rest.split_whitespace().next().unwrap().to_owned(),
-            None => process.ready_json()["rest_api"].as_str().unwrap().to_owned(),
+            None => process.ready_json().rest_api,
         };
         process
     }
@@ -115,7 +130,7 @@ impl Process {
     }
 
     /// The one JSON object `veil devnet --output json` prints when it is ready.
-    pub fn ready_json(&self) -> Value {
+    pub fn ready_json(&self) -> DevnetRecord {
         let output = self.output();
         let line = output.lines().find(|line| line.starts_with('{') && line.contains("\"ready_after_ms\""));
         serde_json::from_str(line.unwrap_or_else(|| panic!("no ready object in:\n{output}"))).unwrap()
@@ -127,49 +142,88 @@ impl Process {
         let _ = self.child.wait();
     }
 
+    /// `GET path`, the body as it came (JSON, or a JSON string when it is not JSON): for answers
+    /// that are not API objects (metrics) and for status checks alone.
     pub fn get(&self, path: &str) -> (u16, Value) {
         http(&self.url, "GET", path, None)
     }
 
+    /// `POST path` with any JSON body (malformed requests too); the body as it came.
     pub fn post(&self, path: &str, body: &Value) -> (u16, Value) {
         http(&self.url, "POST", path, Some(&body.to_string()))
     }
 
+    /// `GET path`: the status, and the answer as a `T` (2xx) or the error answer.
+    pub fn get_as<T: DeserializeOwned>(&self, path: &str) -> Answer<T> {
+        http_as(&self.url, "GET", path, None)
+    }
+
+    /// `POST path` with the JSON of `body` (any shape: malformed requests too): the status, and the
+    /// answer as a `T` (2xx) or the error answer.
+    pub fn post_as<T: DeserializeOwned>(&self, path: &str, body: &impl Serialize) -> Answer<T> {
+        http_as(&self.url, "POST", path, Some(&serde_json::to_string(body).unwrap()))
+    }
+
+    /// `GET path`, which must answer 200: the answer.
+    pub fn get_ok<T: DeserializeOwned + std::fmt::Debug>(&self, path: &str) -> T {
+        let (status, body) = self.get_as(path);
+        assert_eq!(status, 200, "{path} at {}: {body:?}", self.url);
+        body.unwrap()
+    }
+
+    /// `GET path`, which must be refused: the status and the error answer.
+    pub fn get_error(&self, path: &str) -> (u16, ErrorBody) {
+        let (status, body) = self.get_as::<serde::de::IgnoredAny>(path);
+        match body {
+            Err(error) => (status, error),
+            Ok(_) => panic!("{path} at {} answered {status}, not an error", self.url),
+        }
+    }
+
+    /// The chain's identity, newest finalized height and issuance.
+    pub fn chain(&self) -> ChainInfo {
+        self.get_ok(paths::node::CHAIN)
+    }
+
     pub fn height(&self) -> u64 {
-        self.get("/v1/chain").1["finalized_height"].as_u64().unwrap()
+        self.chain().finalized_height
     }
 
     pub fn chain_id(&self) -> Hash {
-        self.get("/v1/chain").1["chain_id"].as_str().unwrap().parse().unwrap()
+        self.chain().chain_id.parse().unwrap()
     }
 
     pub fn account(&self, account: &AccountId) -> (u64, u128) {
-        let (status, body) = self.get(&format!("/v1/accounts/{account}"));
-        assert_eq!(status, 200, "{body}");
-        (body["nonce"].as_u64().unwrap(), body["balance_units"].as_str().unwrap().parse().unwrap())
+        let view: AccountView = self.get_ok(&paths::node::account(account));
+        (view.nonce, view.balance_units.parse().unwrap())
     }
 
-    pub fn submit(&self, tx: &SignedTransaction) -> (u16, Value) {
-        self.post("/v1/transactions", &serde_json::json!({ "transaction": format!("0x{}", hex::encode(tx.encode())) }))
+    pub fn submit(&self, tx: &SignedTransaction) -> Answer<SubmitResponse> {
+        let body = SubmitRequest { transaction: format!("0x{}", hex::encode(tx.encode())) };
+        self.post_as(paths::node::TRANSACTIONS, &body)
     }
 
     /// A light client pinning only the network key and namespace this node reports.
     pub fn light_client(&self) -> veil_light_client::LightClient {
-        let (_, chain) = self.get("/v1/chain");
-        let mut key = [0u8; 96];
-        hex::decode_to_slice(&chain["network_key"].as_str().unwrap()[2..], &mut key).unwrap();
-        veil_light_client::LightClient::new(&key, chain["namespace"].as_str().unwrap()).unwrap()
+        let chain = self.chain();
+        let key: [u8; 96] = unhex(&chain.network_key).try_into().unwrap();
+        veil_light_client::LightClient::new(&key, &chain.namespace).unwrap()
     }
 
-    /// Polls `path` until `done` holds for its answer; returns the answer.
-    pub fn wait_for(&self, path: &str, timeout: Duration, done: impl Fn(u16, &Value) -> bool) -> Value {
+    /// Polls `path` until it answers 200 with a `T` for which `done` holds; returns that answer.
+    pub fn wait_for<T: DeserializeOwned + std::fmt::Debug>(
+        &self,
+        path: &str,
+        timeout: Duration,
+        done: impl Fn(&T) -> bool,
+    ) -> T {
         let deadline = Instant::now() + timeout;
         loop {
-            let (status, body) = self.get(path);
-            if done(status, &body) {
-                return body;
+            let (status, body) = self.get_as::<T>(path);
+            match body {
+                Ok(body) if status == 200 && done(&body) => return body,
+                body => assert!(Instant::now() < deadline, "{path} at {}: still {status} {body:?}", self.url),
             }
-            assert!(Instant::now() < deadline, "{path} at {}: still {status} {body}", self.url);
             std::thread::sleep(Duration::from_millis(100));
         }
     }
@@ -178,16 +232,14 @@ impl Process {
     /// network key and namespace this node reports. Returns the certified height.
     pub fn verify_latest_certificate(&self) -> u64 {
         let client = self.light_client();
-        let (status, latest) = self.get("/v1/blocks/latest");
-        assert_eq!(status, 200, "{latest}");
-        let certificate = unhex(&latest["finalization"]);
-        let block: veil_primitives::Block =
-            veil_primitives::decode_strict(&unhex(&latest["block"]["encoded"])).unwrap();
+        let latest: CertifiedBlock = self.get_ok(paths::node::LATEST_BLOCK);
+        let certificate = unhex(&latest.finalization);
+        let block: veil_primitives::Block = veil_primitives::decode_strict(&unhex(&latest.block.encoded)).unwrap();
         let finalized = client.verify_header(&certificate, &block.header).unwrap();
-        assert_eq!(finalized.block.to_string(), latest["block"]["hash"].as_str().unwrap());
+        assert_eq!(finalized.block.to_string(), latest.block.hash);
         // The same certificate does not certify the parent.
-        let (_, parent) = self.get(&format!("/v1/blocks/{}", block.header.height - 1));
-        let parent: veil_primitives::Block = veil_primitives::decode_strict(&unhex(&parent["encoded"])).unwrap();
+        let parent: BlockView = self.get_ok(&paths::node::block(block.header.height - 1));
+        let parent: veil_primitives::Block = veil_primitives::decode_strict(&unhex(&parent.encoded)).unwrap();
         assert!(client.verify_header(&certificate, &parent.header).is_err());
         block.header.height
     }
@@ -196,11 +248,14 @@ impl Process {
     pub fn wait_finalized(&self, hash: &Hash, timeout: Duration) -> u64 {
         let deadline = Instant::now() + timeout;
         loop {
-            let (status, body) = self.get(&format!("/v1/transactions/{hash}"));
-            if status == 200 && body["status"] == "finalized" {
-                return body["height"].as_u64().unwrap();
+            let (status, body) = self.get_as::<TransactionStatusView>(&paths::node::transaction(hash));
+            if let Ok(view) = &body
+                && status == 200
+                && view.status == "finalized"
+            {
+                return view.height.unwrap();
             }
-            assert!(Instant::now() < deadline, "{hash} not finalized at {}: {status} {body}", self.url);
+            assert!(Instant::now() < deadline, "{hash} not finalized at {}: {status} {body:?}", self.url);
             std::thread::sleep(Duration::from_millis(100));
         }
     }
@@ -212,9 +267,32 @@ impl Drop for Process {
     }
 }
 
+/// An answer of the API: its HTTP status, and its body as a `T` (2xx) or as the error answer.
+pub type Answer<T> = (u16, Result<T, ErrorBody>);
+
 /// One HTTP/1.1 request with `Connection: close`; returns the status and the JSON body (or the
 /// body as a JSON string when it is not JSON).
 pub fn http(url: &str, method: &str, path: &str, body: Option<&str>) -> (u16, Value) {
+    let (status, content) = http_text(url, method, path, body);
+    (status, serde_json::from_str(&content).unwrap_or(Value::String(content)))
+}
+
+/// [`http`], the answer read as a `T` when it is a success (2xx) and as an [`ErrorBody`] when not;
+/// an answer that is neither fails the test.
+pub fn http_as<T: DeserializeOwned>(url: &str, method: &str, path: &str, body: Option<&str>) -> Answer<T> {
+    let (status, content) = http_text(url, method, path, body);
+    let answer = if (200..300).contains(&status) {
+        Ok(serde_json::from_str(&content)
+            .unwrap_or_else(|e| panic!("{method} {path} at {url}: {status} {content:?} is not the answer: {e}")))
+    } else {
+        Err(serde_json::from_str(&content)
+            .unwrap_or_else(|e| panic!("{method} {path} at {url}: {status} {content:?} is not an error answer: {e}")))
+    };
+    (status, answer)
+}
+
+/// One HTTP/1.1 request with `Connection: close`; returns the status and the body.
+pub fn http_text(url: &str, method: &str, path: &str, body: Option<&str>) -> (u16, String) {
     let authority = url.strip_prefix("http://").unwrap();
     let mut stream = TcpStream::connect(authority).unwrap();
     stream.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
@@ -229,11 +307,11 @@ pub fn http(url: &str, method: &str, path: &str, body: Option<&str>) -> (u16, Va
     stream.read_to_string(&mut response).unwrap();
     let status: u16 = response.split(' ').nth(1).unwrap().parse().unwrap();
     let content = response.split_once("\r\n\r\n").map(|(_, c)| c).unwrap_or("");
-    (status, serde_json::from_str(content).unwrap_or(Value::String(content.to_owned())))
+    (status, content.to_owned())
 }
 
 /// Reads Server-Sent Events from `path` until `count` events named `name` arrived; returns their data.
-pub fn sse(url: &str, path: &str, name: &str, count: usize) -> Vec<Value> {
+pub fn sse<T: DeserializeOwned>(url: &str, path: &str, name: &str, count: usize) -> Vec<T> {
     let authority = url.strip_prefix("http://").unwrap();
     let mut stream = TcpStream::connect(authority).unwrap();
     stream.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
@@ -299,8 +377,8 @@ pub fn free_ports(count: u16) -> u16 {
 }
 
 /// `0x` hex to bytes.
-pub fn unhex(value: &Value) -> Vec<u8> {
-    hex::decode(&value.as_str().unwrap()[2..]).unwrap()
+pub fn unhex(text: &str) -> Vec<u8> {
+    hex::decode(text.strip_prefix("0x").unwrap_or_else(|| panic!("{text:?} is not 0x hex"))).unwrap()
 }
 
 pub fn pair(uri: &str) -> AccountPair {
@@ -325,14 +403,19 @@ pub fn wait_until(what: &str, timeout: Duration, mut done: impl FnMut() -> bool)
     }
 }
 
+/// The `/v1/status` of the runtime at `url`.
+pub fn status_at(url: &str) -> RuntimeStatus {
+    Worker::new(url).unwrap().status().unwrap()
+}
+
 /// A worker's `/v1/status`.
-pub fn status(worker: &Process) -> Value {
-    http(&worker.url, "GET", "/v1/status", None).1
+pub fn status(worker: &Process) -> RuntimeStatus {
+    status_at(&worker.url)
 }
 
 /// A runtime's identity key, from its status.
 pub fn identity(worker: &Process) -> [u8; 32] {
-    unhex(&status(worker)["identity"]).try_into().unwrap()
+    Worker::identity(&status(worker)).unwrap()
 }
 
 /// Starts `veil-worker` named `name` on loopback, with its data in `dir/name` and log in `dir/name.log`.
@@ -372,7 +455,7 @@ pub fn submit(node: &Process, from: &AccountPair, call: impl FnOnce(u64) -> Call
         call: call(nonce),
     });
     let (status, body) = node.submit(&tx);
-    assert_eq!(status, 202, "{body}");
+    assert_eq!(status, 202, "{body:?}");
     node.wait_finalized(&tx.hash(), Duration::from_secs(60))
 }
 
@@ -381,7 +464,6 @@ pub fn submit(node: &Process, from: &AccountPair, call: impl FnOnce(u64) -> Call
 /// before that, so this retries until it is admitted, then waits until it is finalized.
 pub fn form_cluster(node: &Process, number: u32, workers: &[[u8; 32]]) {
     let alice = pair("//Alice");
-    let mut refusal = String::new();
     wait_until("the first epoch and the workers' epoch keys", Duration::from_secs(60), || {
         let (nonce, _) = node.account(&alice.public());
         let call = Call::Contracts(ContractsCall::FormCluster {
@@ -394,39 +476,39 @@ pub fn form_cluster(node: &Process, number: u32, workers: &[[u8; 32]]) {
             node.wait_finalized(&tx.hash(), Duration::from_secs(60));
             return true;
         }
-        refusal = body.to_string();
-        assert!(refusal.contains("epoch"), "{refusal}");
+        let refusal = body.unwrap_err();
+        assert!(refusal.message.contains("epoch"), "{refusal:?}");
         false
     });
 }
 
 /// A topic's messages so far (none when it does not exist yet).
 pub fn topic_messages(node: &Process, topic: &Topic) -> Vec<Message> {
-    let (status, body) = node.get(&format!("/v1/topics/{topic}/messages?from=0"));
+    let (status, body) = node.get_as::<TopicMessagesView>(&paths::node::topic_messages(topic, 0, None));
     if status == 404 {
         return Vec::new();
     }
-    assert_eq!(status, 200, "{body}");
-    body["messages"].as_array().unwrap().iter().map(|m| decode_strict(&unhex(m)).unwrap()).collect()
+    assert_eq!(status, 200, "{body:?}");
+    body.unwrap().messages.iter().map(|m| decode_strict(&unhex(m)).unwrap()).collect()
 }
 
 /// Asks `worker` the query `payload` to `contract` as `by`, sealed to the worker's key from its
 /// status; the answer is opened and verified against the worker's identity. `Err` is the HTTP
-/// refusal.
+/// refusal: its status and error answer.
 pub fn ask_worker(
     node: &Process,
     worker: &Process,
     by: &AccountPair,
     contract: veil_primitives::ContractId,
     payload: &[u8],
-) -> Result<veil_crypto::confidential::Answer, (u16, Value)> {
+) -> Result<veil_crypto::confidential::Answer, (u16, ErrorBody)> {
     use veil_crypto::{
         AgreementSecret,
         confidential::{Query, open_answer, seal_query},
     };
     let status = status(worker);
-    let identity: [u8; 32] = unhex(&status["identity"]).try_into().unwrap();
-    let agreement: [u8; 32] = unhex(&status["agreement_key"]).try_into().unwrap();
+    let identity = Worker::identity(&status).unwrap();
+    let agreement: [u8; 32] = unhex(&status.agreement_key).try_into().unwrap();
     let response = AgreementSecret::generate().unwrap();
     let height = node.height();
     let nonce: [u8; 16] = AgreementSecret::generate().unwrap().public()[..16].try_into().unwrap();
@@ -444,7 +526,8 @@ pub fn ask_worker(
     .sign(by);
     let body = seal_query(&agreement, &signed).unwrap();
     let authority = worker.url.strip_prefix("http://").unwrap();
-    let (code, answer) = veil_http::request(authority, "POST", "/v1/query", "application/octet-stream", &body).unwrap();
+    let (code, answer) =
+        veil_http::request(authority, "POST", paths::worker::QUERY, "application/octet-stream", &body).unwrap();
     if code != 200 {
         return Err((code, serde_json::from_slice(&answer).unwrap()));
     }
@@ -519,14 +602,14 @@ impl ContractNetwork {
             .collect();
         let identities: Vec<[u8; 32]> = workers.iter().map(identity).collect();
         for identity in &identities {
-            node.wait_for(&format!("/v1/workers/0x{}", hex::encode(identity)), Duration::from_secs(60), |s, _| {
-                s == 200
-            });
+            let path = paths::node::worker(format!("0x{}", hex::encode(identity)));
+            node.wait_for(&path, Duration::from_secs(60), |_: &WorkerView| true);
         }
         form_cluster(&node, 1, &identities[..layout.cluster_size]);
-        let cluster = node
-            .wait_for("/v1/clusters/1", Duration::from_secs(60), |s, body| s == 200 && body["agreement"].is_string());
-        let cluster_key = unhex(&cluster["agreement"]).try_into().unwrap();
+        let cluster = node.wait_for(&paths::node::cluster(1), Duration::from_secs(60), |cluster: &ClusterView| {
+            cluster.agreement.is_some()
+        });
+        let cluster_key = unhex(&cluster.agreement.unwrap()).try_into().unwrap();
         Self { relays, workers, gatekeepers, node, cluster_key, cluster_size: layout.cluster_size }
     }
 
@@ -559,15 +642,15 @@ impl ContractNetwork {
                 argument,
             })
         });
-        let path = format!("/v1/contracts/{contract}");
-        let view = node.wait_for(&path, Duration::from_secs(60), |s, body| s == 200 && body["keys"].is_object());
-        assert_eq!((view["code"].as_str(), view["wasm"].as_bool()), (Some(code.to_string().as_str()), Some(true)));
+        let path = paths::node::contract(contract);
+        let view = node.wait_for(&path, Duration::from_secs(60), |view: &ContractView| view.keys.is_some());
+        assert_eq!((view.code.as_str(), view.wasm), (code.to_string().as_str(), true));
         for worker in &self.workers[..self.cluster_size] {
             wait_until("the cluster's workers to deploy the contract", Duration::from_secs(60), || {
-                status(worker)["contracts"].as_array().unwrap().iter().any(|c| c["available"] == true)
+                status(worker).contracts.iter().any(|c| c.available)
             });
         }
-        let agreement = unhex(&view["keys"]["agreement"]).try_into().unwrap();
+        let agreement = unhex(&view.keys.unwrap().agreement).try_into().unwrap();
         (CommandKey { contract, epoch: veil_primitives::KeyEpoch(0), agreement }, code)
     }
 }

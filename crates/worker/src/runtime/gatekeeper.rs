@@ -23,9 +23,8 @@ use veil_crypto::{
     confidential::{ClusterKeys, ContractKeys, KeyMessage, MasterShare, Proposal},
 };
 use veil_primitives::{
-    Attestation, ClusterId, ContractId, Hash, KeyEpoch, Message, Origin, SenderId, SystemTopic, Topic,
-    WorkerRegistration,
-    contract::AssignedWorker,
+    Attestation, ClusterId, ContractId, KeyEpoch, Message, Origin, SenderId, SystemTopic, Topic, WorkerRegistration,
+    contract::{AssignedWorker, ClusterFormed},
     decode_strict,
     epoch::{EpochKey, EpochOpening, Replacement},
 };
@@ -236,15 +235,14 @@ impl GatekeeperDuties {
         &mut self,
         core: &mut Core,
         duty: u64,
-        cluster: ClusterId,
-        epoch: KeyEpoch,
-        workers: &[AssignedWorker],
+        formed: &ClusterFormed,
     ) -> Result<(), Refusal> {
-        self.clusters.insert(cluster, workers.iter().map(|worker| worker.identity).collect());
-        self.deliver_cluster(core, duty, cluster, epoch, workers)
+        self.clusters.insert(formed.cluster, formed.workers.iter().map(|worker| worker.identity).collect());
+        self.deliver_cluster(core, duty, formed.cluster, formed.epoch, &formed.workers)
     }
 
-    /// A contract assigned: its public keys, derived from its cluster's key.
+    /// A contract assigned (or an epoch opened): its public keys of the assignment's epoch,
+    /// derived from its cluster's key.
     pub(super) fn on_contract_assigned(&mut self, core: &mut Core, contract: ContractId, assignment: Assignment) {
         let Assignment { code, cluster, epoch } = assignment;
         self.push_set(core, epoch, |master, _| {
@@ -321,12 +319,10 @@ impl GatekeeperDuties {
                 core.note(refusal);
             }
         }
-        let contracts: Vec<(ContractId, Hash, ClusterId)> =
-            core.assigned.iter().map(|(id, assignment)| (*id, assignment.code, assignment.cluster)).collect();
-        for (contract, code, cluster) in contracts {
-            self.push_set(core, epoch, |master, _| {
-                Ok(KeyMessage::ContractKeys(ContractKeys::derive(&master.cluster_key(cluster, epoch), contract, code)))
-            });
+        let contracts: Vec<(ContractId, Assignment)> =
+            core.assigned.iter().map(|(id, assignment)| (*id, Assignment { epoch, ..*assignment })).collect();
+        for (contract, assignment) in contracts {
+            self.on_contract_assigned(core, contract, assignment);
         }
     }
 

@@ -121,7 +121,7 @@ impl Runtime {
                 }
             }
             (Origin::Chain, AssignmentMessage::Cluster(formed), Duties::Gatekeeper(gatekeeper)) => {
-                gatekeeper.on_cluster_formed(core, index, formed.cluster, formed.epoch, &formed.workers)
+                gatekeeper.on_cluster_formed(core, index, &formed)
             }
             (Origin::Chain, AssignmentMessage::Cluster(formed), Duties::Worker(worker)) => {
                 worker.on_cluster_formed(setting, core, follower, formed.cluster, &formed.workers);
@@ -169,15 +169,14 @@ impl Runtime {
     fn on_key_message(&mut self, message: &Message) -> Result<(), Refusal> {
         let key_message: KeyMessage =
             decode_strict(&message.payload).map_err(|e| Refusal::malformed("a key message", e))?;
+        let role = self.duties.role();
         let Self { setting, follower, core, duties, .. } = self;
         match (message.origin, key_message) {
             (Origin::Runtime(SenderId::Gatekeeper(proposer)), KeyMessage::Proposal(proposal)) => {
                 if !setting.gatekeepers.contains(&proposer) {
                     return Err(Refusal::NotAGatekeeper(proposer));
                 }
-                if proposer == core.identity() {
-                    core.acknowledge_own(Role::Gatekeeper, message);
-                }
+                core.acknowledge_own(role, message);
                 match duties {
                     Duties::Gatekeeper(gatekeeper) => gatekeeper.on_proposal(core, proposer, proposal),
                     Duties::Worker(_) => Ok(()),
