@@ -6,7 +6,7 @@ use std::{str::FromStr, time::Duration};
 use veil_primitives::{AccountsCall, Balance, Call};
 
 use crate::{
-    Failure,
+    CommandError,
     connect::{Connection, Output, Report, account, signer},
 };
 
@@ -47,7 +47,7 @@ pub(crate) struct SubmitArgs {
     pub(crate) no_wait: bool,
 }
 
-pub(crate) fn run(command: AccountCommand, output: Output) -> Result<(), Failure> {
+pub(crate) fn run(command: AccountCommand, output: Output) -> Result<(), CommandError> {
     match command {
         AccountCommand::Balance { account: text, connection } => {
             let id = account(&text)?;
@@ -77,7 +77,7 @@ pub(crate) fn run(command: AccountCommand, output: Output) -> Result<(), Failure
         AccountCommand::Transfer { from, to, amount, submit, connection } => {
             let from = signer(&from)?;
             let to = account(&to)?;
-            let amount = Balance::from_str(&amount).map_err(|e| Failure::BadInput(format!("amount: {e}")))?;
+            let amount = Balance::from_str(&amount).map_err(|e| CommandError::BadInput(format!("amount: {e}")))?;
             let node = connection.node()?;
             let submitted = node.sign_and_submit(&from, Call::Accounts(AccountsCall::Transfer { to, amount }))?;
             let height =

@@ -5,7 +5,7 @@ use serde_json::json;
 use std::{io::Write, path::PathBuf};
 use veil_attestation::{AttestationError, Collateral, Policy, parse_quote, time::parse_rfc3339, verify_quote};
 
-use crate::{Failure, OutputFormat, print_json, print_text};
+use crate::{CommandError, OutputFormat, print_json, print_text};
 
 #[derive(Subcommand, Debug)]
 pub(crate) enum AttestCommand {
@@ -30,27 +30,27 @@ pub(crate) struct VerifyArgs {
     policy: Option<PathBuf>,
 }
 
-fn read(path: &PathBuf) -> Result<Vec<u8>, Failure> {
-    std::fs::read(path).map_err(|error| Failure::BadInput(format!("{}: {error}", path.display())))
+fn read(path: &PathBuf) -> Result<Vec<u8>, CommandError> {
+    std::fs::read(path).map_err(|error| CommandError::BadInput(format!("{}: {error}", path.display())))
 }
 
-pub(crate) fn run(command: AttestCommand, output: OutputFormat, out: &mut dyn Write) -> Result<(), Failure> {
+pub(crate) fn run(command: AttestCommand, output: OutputFormat, out: &mut dyn Write) -> Result<(), CommandError> {
     let AttestCommand::Verify(args) = command;
     let quote = read(&args.quote)?;
     let parsed =
-        parse_quote(&quote).map_err(|error| Failure::BadInput(format!("{}: {error}", args.quote.display())))?;
+        parse_quote(&quote).map_err(|error| CommandError::BadInput(format!("{}: {error}", args.quote.display())))?;
     let collateral = Collateral::from_json(&read(&args.collateral)?)
-        .map_err(|error| Failure::BadInput(format!("{}: {error}", args.collateral.display())))?;
+        .map_err(|error| CommandError::BadInput(format!("{}: {error}", args.collateral.display())))?;
     let policy = match &args.policy {
         Some(path) => {
             let text = String::from_utf8(read(path)?)
-                .map_err(|_| Failure::BadInput(format!("{}: not UTF-8 text", path.display())))?;
-            Policy::from_toml(&text).map_err(|error| Failure::BadInput(format!("{}: {error}", path.display())))?
+                .map_err(|_| CommandError::BadInput(format!("{}: not UTF-8 text", path.display())))?;
+            Policy::from_toml(&text).map_err(|error| CommandError::BadInput(format!("{}: {error}", path.display())))?
         }
         None => Policy::default(),
     };
     let at = match &args.at {
-        Some(text) => parse_rfc3339(text).map_err(Failure::bad_input)?,
+        Some(text) => parse_rfc3339(text).map_err(CommandError::bad_input)?,
         None => std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs()),
     };
     let measurements_checked = policy.measurements.is_some();
@@ -95,8 +95,8 @@ pub(crate) fn run(command: AttestCommand, output: OutputFormat, out: &mut dyn Wr
                 hex::encode(parsed.report_data)
             );
             match error {
-                AttestationError::Collateral(_) | AttestationError::Time(_) => Err(Failure::bad_input(error)),
-                error => Err(Failure::Negative(format!("{error} ({claims})"))),
+                AttestationError::Collateral(_) | AttestationError::Time(_) => Err(CommandError::bad_input(error)),
+                error => Err(CommandError::Negative(format!("{error} ({claims})"))),
             }
         }
     }

@@ -9,7 +9,7 @@ use veil_client::{
 use veil_primitives::{Block, Hash, SignedTransaction};
 
 use crate::{
-    Failure,
+    CommandError,
     connect::{Connection, Output, Report},
 };
 
@@ -58,16 +58,15 @@ fn block_report(block: &Block) -> Report {
     }
 }
 
-pub(crate) fn block(args: BlockArgs, output: Output) -> Result<(), Failure> {
+pub(crate) fn block(args: BlockArgs, output: Output) -> Result<(), CommandError> {
     let node = args.connection.node()?;
     output.emit(block_report(&node.block(args.height)?))
 }
 
-pub(crate) fn tx(args: TxArgs, output: Output) -> Result<(), Failure> {
-    let hash: Hash = args
-        .hash
-        .parse()
-        .map_err(|_| Failure::BadInput(format!("{:?} is not a transaction hash (0x and 64 hex digits)", args.hash)))?;
+pub(crate) fn tx(args: TxArgs, output: Output) -> Result<(), CommandError> {
+    let hash: Hash = args.hash.parse().map_err(|_| {
+        CommandError::BadInput(format!("{:?} is not a transaction hash (0x and 64 hex digits)", args.hash))
+    })?;
     let node: Node = args.connection.node()?;
     let report = match node.transaction(&hash)? {
         TransactionState::Pending => Report {
@@ -78,7 +77,7 @@ pub(crate) fn tx(args: TxArgs, output: Output) -> Result<(), Failure> {
         TransactionState::Finalized { height, index } => {
             let block = node.block(Some(height))?;
             let tx = block.transactions.get(index as usize).filter(|tx| tx.hash() == hash).ok_or_else(|| {
-                Failure::Negative(format!("block {height} does not hold transaction {hash} at {index}"))
+                CommandError::Negative(format!("block {height} does not hold transaction {hash} at {index}"))
             })?;
             // The node API's shapes: where it stands, and the verified transaction itself.
             let status = TransactionStatusView {

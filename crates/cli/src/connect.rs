@@ -9,7 +9,7 @@ use veil_crypto::AccountPair;
 use veil_primitives::AccountId;
 
 use crate::{
-    Failure, OutputFormat,
+    CommandError, OutputFormat,
     devnet::{DevnetRecord, default_devnet_dir},
     print_json, print_text,
 };
@@ -40,10 +40,10 @@ impl Connection {
     }
 
     /// The node, connected and checked to serve the genesis' chain.
-    pub(crate) fn node(&self) -> Result<Node, Failure> {
+    pub(crate) fn node(&self) -> Result<Node, CommandError> {
         let genesis = self.genesis.clone().unwrap_or_else(|| self.devnet.join("genesis.toml"));
         if !genesis.exists() {
-            return Err(Failure::BadInput(format!(
+            return Err(CommandError::BadInput(format!(
                 "no genesis file at {}: start a devnet with `veil devnet`, or pass the network's genesis with --genesis FILE",
                 genesis.display()
             )));
@@ -57,7 +57,7 @@ impl Connection {
     }
 
     /// The workers queries may go to.
-    pub(crate) fn workers(&self) -> Result<Vec<Worker>, Failure> {
+    pub(crate) fn workers(&self) -> Result<Vec<Worker>, CommandError> {
         let urls: Vec<String> = if self.workers.is_empty() {
             self.devnet_file()
                 .map(|file| file.workers.into_iter().map(|worker| worker.url).collect())
@@ -66,45 +66,47 @@ impl Connection {
             self.workers.clone()
         };
         if urls.is_empty() {
-            return Err(Failure::BadInput("no worker to ask: pass --worker URL (a devnet lists its workers)".into()));
+            return Err(CommandError::BadInput(
+                "no worker to ask: pass --worker URL (a devnet lists its workers)".into(),
+            ));
         }
-        urls.iter().map(|url| Worker::new(url).map_err(Failure::from)).collect()
+        urls.iter().map(|url| Worker::new(url).map_err(CommandError::from)).collect()
     }
 }
 
 /// An account that signs: a secret URI (`//Alice`, a phrase, a `0x` seed).
-pub(crate) fn signer(uri: &str) -> Result<AccountPair, Failure> {
+pub(crate) fn signer(uri: &str) -> Result<AccountPair, CommandError> {
     AccountPair::from_suri(uri, None).map_err(|e| {
-        Failure::BadInput(format!(
+        CommandError::BadInput(format!(
             "{uri:?} is not a secret URI ({e}): give a development account such as //Alice, a phrase or a 0x seed"
         ))
     })
 }
 
 /// An account: an SS58 address, a `0x` public key, or a secret URI (`//Bob`).
-pub(crate) fn account(text: &str) -> Result<AccountId, Failure> {
+pub(crate) fn account(text: &str) -> Result<AccountId, CommandError> {
     if text.starts_with("//") || text.contains(' ') {
         return Ok(signer(text)?.public());
     }
     AccountId::from_str(text).map_err(|e| {
-        Failure::BadInput(format!(
+        CommandError::BadInput(format!(
             "{text:?} is not an account ({e}): give an SS58 address, a 0x public key or a development account such as //Bob"
         ))
     })
 }
 
-impl From<ClientError> for Failure {
+impl From<ClientError> for CommandError {
     fn from(error: ClientError) -> Self {
         match error {
-            ClientError::Invalid(_) | ClientError::WrongChain { .. } => Failure::BadInput(error.to_string()),
+            ClientError::Invalid(_) | ClientError::WrongChain { .. } => CommandError::BadInput(error.to_string()),
             ClientError::NotFound(_) | ClientError::Refused { .. } | ClientError::Unverified(_) => {
-                Failure::Negative(error.to_string())
+                CommandError::Negative(error.to_string())
             }
             ClientError::Unreachable { what: "node", .. } => {
-                Failure::Unavailable(format!("{error} Start one with `veil devnet`, or pass --node URL"))
+                CommandError::Unavailable(format!("{error} Start one with `veil devnet`, or pass --node URL"))
             }
             ClientError::Unreachable { .. } | ClientError::Malformed(_) | ClientError::Timeout { .. } => {
-                Failure::Unavailable(error.to_string())
+                CommandError::Unavailable(error.to_string())
             }
         }
     }
@@ -128,13 +130,13 @@ pub(crate) struct Output {
 }
 
 impl Output {
-    pub(crate) fn emit(self, report: Report) -> Result<(), Failure> {
+    pub(crate) fn emit(self, report: Report) -> Result<(), CommandError> {
         let mut out = std::io::stdout().lock();
         match (self.format, self.quiet) {
             (OutputFormat::Json, _) => print_json(&mut out, &report.json),
             (OutputFormat::Text, true) => print_text(&mut out, &format!("{}\n", report.quiet)),
             (OutputFormat::Text, false) => print_text(&mut out, &report.text),
         }?;
-        out.flush().map_err(|e| Failure::BadInput(format!("cannot write output: {e}")))
+        out.flush().map_err(|e| CommandError::BadInput(format!("cannot write output: {e}")))
     }
 }

@@ -9,14 +9,14 @@ use serde_json::{Value, json};
 use std::{path::PathBuf, str::FromStr};
 use veil_client::{
     Node, contracts,
-    contracts::{Acceptance, Deployed, Outcome, Session},
+    contracts::{Acceptance, CommandOutcome, Deployed, Session},
     interface::Interface,
     unhex,
 };
 use veil_primitives::{Balance, ClusterId, ContractId, Hash};
 
 use crate::{
-    Failure,
+    CommandError,
     account::{FINALITY_TIMEOUT, SubmitArgs},
     connect::{Connection, Output, Report, signer},
 };
@@ -120,7 +120,7 @@ pub(crate) struct MessageArgs {
     fuel: u64,
 }
 
-pub(crate) fn run(command: ContractCommand, output: Output) -> Result<(), Failure> {
+pub(crate) fn run(command: ContractCommand, output: Output) -> Result<(), CommandError> {
     match command {
         ContractCommand::Upload { wasm, from, submit, connection } => {
             upload(&wasm, &from, &submit, &connection, output)
@@ -149,11 +149,11 @@ pub(crate) fn run(command: ContractCommand, output: Output) -> Result<(), Failur
     }
 }
 
-fn parse_hash(text: &str, what: &str) -> Result<Hash, Failure> {
-    Hash::from_str(text).map_err(|_| Failure::BadInput(format!("{text:?} is not a {what} (0x and 64 hex digits)")))
+fn parse_hash(text: &str, what: &str) -> Result<Hash, CommandError> {
+    Hash::from_str(text).map_err(|_| CommandError::BadInput(format!("{text:?} is not a {what} (0x and 64 hex digits)")))
 }
 
-fn parse_contract(text: &str) -> Result<ContractId, Failure> {
+fn parse_contract(text: &str) -> Result<ContractId, CommandError> {
     parse_hash(text, "contract id").map(|hash| ContractId(hash.0))
 }
 
@@ -163,14 +163,14 @@ fn json_argument(text: &str) -> Value {
 }
 
 /// The interface carried by code `code` (proven), with a hint when there is none.
-fn interface_of(node: &Node, code: &Hash) -> Result<Interface, Failure> {
+fn interface_of(node: &Node, code: &Hash) -> Result<Interface, CommandError> {
     let module = node.code(code)?.value.ok_or_else(|| {
-        Failure::Negative(format!(
+        CommandError::Negative(format!(
             "no code {code} on chain: upload the module first (built-in contracts have none: pass --hex with SCALE bytes)"
         ))
     })?;
     Interface::from_wasm(&module)?.ok_or_else(|| {
-        Failure::BadInput(format!("code {code} carries no interface description: pass --hex with SCALE bytes"))
+        CommandError::BadInput(format!("code {code} carries no interface description: pass --hex with SCALE bytes"))
     })
 }
 
@@ -180,12 +180,13 @@ fn upload(
     submit: &SubmitArgs,
     connection: &Connection,
     output: Output,
-) -> Result<(), Failure> {
+) -> Result<(), CommandError> {
     let from = signer(from)?;
     let module = std::fs::read(wasm).map_err(|e| {
-        Failure::BadInput(format!("{}: {e} (contracts/build.sh builds the example contracts)", wasm.display()))
+        CommandError::BadInput(format!("{}: {e} (contracts/build.sh builds the example contracts)", wasm.display()))
     })?;
-    let interface = Interface::from_wasm(&module).map_err(|e| Failure::BadInput(format!("{}: {e}", wasm.display())))?;
+    let interface =
+        Interface::from_wasm(&module).map_err(|e| CommandError::BadInput(format!("{}: {e}", wasm.display())))?;
     let node = connection.node()?;
     let (code, submitted) = contracts::upload(&node, &from, &module)?;
     let height = if submit.no_wait { None } else { Some(node.wait_finalized(&submitted.hash, FINALITY_TIMEOUT)?) };
@@ -223,14 +224,16 @@ fn instantiate(
     submit: &SubmitArgs,
     connection: &Connection,
     output: Output,
-) -> Result<(), Failure> {
+) -> Result<(), CommandError> {
     let from = signer(from)?;
     let salt: [u8; 32] = match salt {
         Some(text) => unhex(text)
             .ok()
             .and_then(|bytes| bytes.try_into().ok())
-            .ok_or_else(|| Failure::BadInput(format!("salt {text:?}: give 32 bytes of hex")))?,
-        None => veil_crypto::random::random_bytes().map_err(|e| Failure::BadInput(format!("no randomness: {e}")))?,
+            .ok_or_else(|| CommandError::BadInput(format!("salt {text:?}: give 32 bytes of hex")))?,
+        None => {
+            veil_crypto::random::random_bytes().map_err(|e| CommandError::BadInput(format!("no randomness: {e}")))?
+        }
     };
     let node = connection.node()?;
     let argument = match (args, message.hex) {
@@ -274,10 +277,10 @@ fn call(
     submit: &SubmitArgs,
     connection: &Connection,
     output: Output,
-) -> Result<(), Failure> {
+) -> Result<(), CommandError> {
     let contract = parse_contract(contract)?;
     let from = signer(from)?;
-    let value = Balance::from_str(value).map_err(|e| Failure::BadInput(format!("--value: {e}")))?;
+    let value = Balance::from_str(value).map_err(|e| CommandError::BadInput(format!("--value: {e}")))?;
     let node = connection.node()?;
     let deployed = contracts::deployed(&node, &contract)?;
     let info = &deployed.info;
@@ -306,8 +309,10 @@ fn call(
         Err(_) => None,
     };
     let (status, executed) = match &outcome {
-        Some((Outcome::Executed { .. }, worker)) => (format!("executed by the worker at {}", worker.url()), Some(true)),
-        Some((Outcome::Refused(reason), _)) => (format!("refused: {reason}"), Some(false)),
+        Some((CommandOutcome::Executed { .. }, worker)) => {
+            (format!("executed by the worker at {}", worker.url()), Some(true))
+        }
+        Some((CommandOutcome::Refused(reason), _)) => (format!("refused: {reason}"), Some(false)),
         None => ("finalized; no worker of its cluster was given to confirm execution (--worker URL)".to_owned(), None),
     };
     let report = Report {
@@ -316,13 +321,13 @@ fn call(
             "transaction": submitted.hash.to_string(),
             "height": height,
             "executed": executed,
-            "refusal": match &outcome { Some((Outcome::Refused(reason), _)) => Some(reason.clone()), _ => None },
+            "refusal": match &outcome { Some((CommandOutcome::Refused(reason), _)) => Some(reason.clone()), _ => None },
         }),
         quiet: submitted.hash.to_string(),
     };
     if executed == Some(false) {
         output.emit(report)?;
-        return Err(Failure::Negative(format!("the command was refused: {status}")));
+        return Err(CommandError::Negative(format!("the command was refused: {status}")));
     }
     output.emit(report)
 }
@@ -335,7 +340,7 @@ fn ask(
     require_tee: bool,
     connection: &Connection,
     output: Output,
-) -> Result<(), Failure> {
+) -> Result<(), CommandError> {
     let contract = parse_contract(contract)?;
     let from = signer(from)?;
     let node = connection.node()?;
@@ -351,7 +356,7 @@ fn ask(
     let session = Session::new(&from, node.network().chain_id(), deployed.header.height + SESSION_BLOCKS)?;
     let accept = Acceptance { insecure_workers: !require_tee, ..Acceptance::default() };
     let answer = contracts::query(&node, &workers, &session, &deployed, &payload, accept)?;
-    let bytes = answer.result.map_err(|reason| Failure::Negative(format!("the contract refused: {reason}")))?;
+    let bytes = answer.result.map_err(|reason| CommandError::Negative(format!("the contract refused: {reason}")))?;
     let value = match &interface {
         Some(interface) => {
             interface.decode_answer(&question, &bytes)?.unwrap_or_else(|| json!(veil_client::hex0x(&bytes)))
@@ -382,7 +387,7 @@ fn ask(
     })
 }
 
-fn info(contract: &str, connection: &Connection, output: Output) -> Result<(), Failure> {
+fn info(contract: &str, connection: &Connection, output: Output) -> Result<(), CommandError> {
     let contract = parse_contract(contract)?;
     let node = connection.node()?;
     let Deployed { info, header, .. } = contracts::deployed(&node, &contract)?;

@@ -50,7 +50,7 @@ use veil_primitives::{Call, ClusterId, ContractsCall, SenderId};
 use veil_client::{Error as ClientError, NodeApi, Worker};
 
 use crate::{
-    Failure, OutputFormat,
+    CommandError, OutputFormat,
     node::{LocalArgs, announce},
 };
 
@@ -100,20 +100,20 @@ pub(crate) fn default_devnet_dir() -> PathBuf {
 }
 
 /// Runs the devnet until the process is stopped.
-pub(crate) fn devnet(args: DevnetArgs, output: OutputFormat) -> Result<(), Failure> {
+pub(crate) fn devnet(args: DevnetArgs, output: OutputFormat) -> Result<(), CommandError> {
     let clock = Instant::now();
     // Found before anything is written, so a missing binary leaves no half-made devnet behind.
     let programs = if args.validator_only { None } else { Some(Programs::locate()?) };
     let api_port = args.api_port.unwrap_or(DEFAULT_API_PORT);
-    let config =
-        testnet::devnet(&args.data_dir, args.reset, api_port, &args.local.options()).map_err(Failure::bad_input)?;
-    let mut loaded = NodeConfig::load(&config).map_err(Failure::bad_input)?;
+    let config = testnet::devnet(&args.data_dir, args.reset, api_port, &args.local.options())
+        .map_err(CommandError::bad_input)?;
+    let mut loaded = NodeConfig::load(&config).map_err(CommandError::bad_input)?;
     if let Some(port) = args.api_port {
         loaded.config.api_listen.set_port(port);
     }
     // The terminal shows the devnet's progress; the validator's own lines go to its log.
     let logs_dir = args.data_dir.join("logs");
-    std::fs::create_dir_all(&logs_dir).map_err(|e| Failure::BadInput(format!("{}: {e}", logs_dir.display())))?;
+    std::fs::create_dir_all(&logs_dir).map_err(|e| CommandError::BadInput(format!("{}: {e}", logs_dir.display())))?;
     let logs = run::Logs::File(logs_dir.join("validator.log"));
     let Some(programs) = programs else {
         let announce = announce(output, "Veil devnet (1 validator, data in the --data-dir)");
@@ -134,10 +134,10 @@ pub(crate) fn devnet(args: DevnetArgs, output: OutputFormat) -> Result<(), Failu
             write_record(&data_dir, &record);
             announce(started);
         };
-        return run::run(loaded, logs, on_start).map_err(Failure::bad_input);
+        return run::run(loaded, logs, on_start).map_err(CommandError::bad_input);
     };
     let devnet = Devnet::plan(&args, &loaded, programs, output, clock)?;
-    run::run(loaded, logs, move |started| devnet.start(started)).map_err(Failure::bad_input)
+    run::run(loaded, logs, move |started| devnet.start(started)).map_err(CommandError::bad_input)
 }
 
 /// The executables the devnet starts.
@@ -149,15 +149,15 @@ struct Programs {
 
 impl Programs {
     /// `veil-worker` next to this `veil`, or where `VEIL_WORKER_BIN` says.
-    fn locate() -> Result<Self, Failure> {
+    fn locate() -> Result<Self, CommandError> {
         let veil = std::env::current_exe()
-            .map_err(|e| Failure::BadInput(format!("cannot find the running veil executable: {e}")))?;
+            .map_err(|e| CommandError::BadInput(format!("cannot find the running veil executable: {e}")))?;
         let (worker, place) = match std::env::var_os("VEIL_WORKER_BIN") {
             Some(path) => (PathBuf::from(&path), format!("at {} (VEIL_WORKER_BIN)", Path::new(&path).display())),
             None => (veil.with_file_name("veil-worker"), format!("next to {}", veil.display())),
         };
         if !worker.is_file() {
-            return Err(Failure::BadInput(format!(
+            return Err(CommandError::BadInput(format!(
                 "veil-worker not found {place}: build it with cargo build --release -p veil-worker \
                  (or set VEIL_WORKER_BIN)"
             )));
@@ -225,7 +225,7 @@ pub struct DevAccount {
 }
 
 /// One runtime of the devnet.
-struct Runtime {
+struct RuntimeProcess {
     /// `gatekeeper-<i>` or `worker-<j>`: its data dir under `runtimes/` and its log under `logs/`.
     name: String,
     /// Development gatekeeper i, or a worker.
@@ -233,7 +233,7 @@ struct Runtime {
     port: u16,
 }
 
-impl Runtime {
+impl RuntimeProcess {
     fn url(&self) -> String {
         format!("http://127.0.0.1:{}", self.port)
     }
@@ -250,7 +250,7 @@ impl Runtime {
 
 /// A runtime serving its API.
 struct Serving {
-    runtime: Runtime,
+    runtime: RuntimeProcess,
     /// Its identity key, `0x` hex, as its status shows it.
     identity: String,
 }
@@ -287,9 +287,9 @@ impl Devnet {
         programs: Programs,
         output: OutputFormat,
         clock: Instant,
-    ) -> Result<Self, Failure> {
+    ) -> Result<Self, CommandError> {
         if !loaded.genesis.allow_insecure_workers {
-            return Err(Failure::BadInput(
+            return Err(CommandError::BadInput(
                 "this devnet accepts only hardware-attested workers, so it cannot run its software runtimes: \
                  add --validator-only"
                     .into(),
@@ -301,7 +301,7 @@ impl Devnet {
             0 => None,
             api => Some(ports_after(api, count)?),
         };
-        let data_dir = std::path::absolute(&args.data_dir).map_err(Failure::bad_input)?;
+        let data_dir = std::path::absolute(&args.data_dir).map_err(CommandError::bad_input)?;
         let accounts = dev_accounts(loaded);
         Ok(Self { output, clock, data_dir, programs, gatekeepers, workers: args.workers, fixed_ports, accounts })
     }
@@ -419,7 +419,7 @@ impl Devnet {
     }
 
     /// The runtimes in start order, with their ports.
-    fn runtimes(&self) -> Result<Vec<Runtime>, String> {
+    fn runtimes(&self) -> Result<Vec<RuntimeProcess>, String> {
         let count = self.gatekeepers.len() + usize::from(self.workers);
         let ports = match &self.fixed_ports {
             Some(ports) => ports.clone(),
@@ -430,7 +430,7 @@ impl Devnet {
         Ok(gatekeepers
             .chain(workers)
             .zip(ports)
-            .map(|((name, gatekeeper), port)| Runtime { name, gatekeeper, port })
+            .map(|((name, gatekeeper), port)| RuntimeProcess { name, gatekeeper, port })
             .collect())
     }
 
@@ -438,7 +438,7 @@ impl Devnet {
         self.data_dir.join("logs").join(format!("{name}.log"))
     }
 
-    fn runtime_command(&self, runtime: &Runtime) -> Command {
+    fn runtime_command(&self, runtime: &RuntimeProcess) -> Command {
         let mut command = Command::new(&self.programs.worker);
         command
             .arg("--genesis")
@@ -452,7 +452,7 @@ impl Devnet {
         command
     }
 
-    fn relay_command(&self, api: &str, runtime: &Runtime) -> Command {
+    fn relay_command(&self, api: &str, runtime: &RuntimeProcess) -> Command {
         let mut command = Command::new(&self.programs.veil);
         command.args(["relay", "--node", api, "--worker", &runtime.url(), "--operator", OPERATOR]);
         command.args(["--interval-ms", RELAY_INTERVAL_MS, "--exit-with-stdin"]);
@@ -685,14 +685,14 @@ fn dev_accounts(loaded: &Loaded) -> Vec<DevAccount> {
 }
 
 /// The `count` ports after `api`, checked free together with `api` itself.
-fn ports_after(api: u16, count: usize) -> Result<Vec<u16>, Failure> {
+fn ports_after(api: u16, count: usize) -> Result<Vec<u16>, CommandError> {
     let mut ports = Vec::with_capacity(count);
     for offset in 0..=count {
         let port = u16::try_from(offset).ok().and_then(|offset| api.checked_add(offset)).ok_or_else(|| {
-            Failure::BadInput(format!("--api-port {api} leaves no room for {count} runtimes after it"))
+            CommandError::BadInput(format!("--api-port {api} leaves no room for {count} runtimes after it"))
         })?;
         TcpListener::bind((Ipv4Addr::LOCALHOST, port)).map_err(|error| {
-            Failure::BadInput(format!(
+            CommandError::BadInput(format!(
                 "port {port} on 127.0.0.1: {} (is another devnet running?); choose other ports with --api-port",
                 error.kind()
             ))

@@ -11,7 +11,7 @@ use veil_crypto::{
 use veil_primitives::{AccountId, Ss58Prefix};
 use zeroize::Zeroizing;
 
-use crate::{Failure, OutputFormat, print_json, print_text};
+use crate::{CommandError, OutputFormat, print_json, print_text};
 
 #[derive(Subcommand, Debug)]
 pub(crate) enum KeyCommand {
@@ -67,8 +67,8 @@ pub(crate) struct NetworkArg {
 }
 
 impl NetworkArg {
-    fn prefix(&self) -> Result<Ss58Prefix, Failure> {
-        Ss58Prefix::from_name_or_id(&self.network).map_err(Failure::bad_input)
+    fn prefix(&self) -> Result<Ss58Prefix, CommandError> {
+        Ss58Prefix::from_name_or_id(&self.network).map_err(CommandError::bad_input)
     }
 }
 
@@ -83,13 +83,13 @@ pub(crate) struct MessageArgs {
 }
 
 impl MessageArgs {
-    fn bytes(&self) -> Result<Vec<u8>, Failure> {
+    fn bytes(&self) -> Result<Vec<u8>, CommandError> {
         let raw = match &self.message {
             Some(message) => message.clone().into_bytes(),
             None => {
                 let mut input = Vec::new();
                 std::io::stdin().read_to_end(&mut input).map_err(|error| {
-                    Failure::BadInput(format!("cannot read the message from standard input: {error}"))
+                    CommandError::BadInput(format!("cannot read the message from standard input: {error}"))
                 })?;
                 input
             }
@@ -97,17 +97,17 @@ impl MessageArgs {
         if !self.hex {
             return Ok(raw);
         }
-        let text = String::from_utf8(raw).map_err(|_| Failure::BadInput("--hex message is not text".into()))?;
+        let text = String::from_utf8(raw).map_err(|_| CommandError::BadInput("--hex message is not text".into()))?;
         let text = text.trim();
         hex::decode(text.strip_prefix("0x").unwrap_or(text))
-            .map_err(|error| Failure::BadInput(format!("--hex message is not valid hex: {error}")))
+            .map_err(|error| CommandError::BadInput(format!("--hex message is not valid hex: {error}")))
     }
 }
 
-pub(crate) fn run(command: KeyCommand, output: OutputFormat, out: &mut dyn Write) -> Result<(), Failure> {
+pub(crate) fn run(command: KeyCommand, output: OutputFormat, out: &mut dyn Write) -> Result<(), CommandError> {
     match command {
         KeyCommand::Generate { words, network } => {
-            let (phrase, pair) = AccountPair::generate(words).map_err(Failure::bad_input)?;
+            let (phrase, pair) = AccountPair::generate(words).map_err(CommandError::bad_input)?;
             show_secret(out, output, network.prefix()?, &Source::Phrase(&phrase), &pair)
         }
         KeyCommand::Inspect { uri, public, password, network } => {
@@ -160,53 +160,56 @@ pub(crate) fn run(command: KeyCommand, output: OutputFormat, out: &mut dyn Write
             } else if result.is_ok() {
                 print_text(out, "Signature verifies correctly.\n")?;
             }
-            result.map_err(|error| Failure::Negative(format!("signature invalid: {error}")))
+            result.map_err(|error| CommandError::Negative(format!("signature invalid: {error}")))
         }
     }
 }
 
-fn secret_from_uri(uri: &str, password: Option<&str>) -> Result<AccountPair, Failure> {
+fn secret_from_uri(uri: &str, password: Option<&str>) -> Result<AccountPair, CommandError> {
     AccountPair::from_suri(uri, password).map_err(|error| match error {
         AccountKeyError::Phrase(reason) => {
-            Failure::BadInput(format!("not a secret phrase, seed or secret URI ({reason})"))
+            CommandError::BadInput(format!("not a secret phrase, seed or secret URI ({reason})"))
         }
-        other => Failure::bad_input(other),
+        other => CommandError::bad_input(other),
     })
 }
 
 /// An address or `0x` public key, optionally followed by soft junctions.
-fn public_from_uri(uri: &str) -> Result<AccountId, Failure> {
-    let (head, path) = secret_uri::split_path(uri).map_err(Failure::bad_input)?;
-    let head =
-        if head.is_empty() { return Err(Failure::BadInput("no address or public key given".into())) } else { head };
-    let account: AccountId = head.parse().map_err(|error| Failure::BadInput(format!("{head}: {error}")))?;
-    account::derive_public(&account, &path).map_err(Failure::bad_input)
+fn public_from_uri(uri: &str) -> Result<AccountId, CommandError> {
+    let (head, path) = secret_uri::split_path(uri).map_err(CommandError::bad_input)?;
+    let head = if head.is_empty() {
+        return Err(CommandError::BadInput("no address or public key given".into()));
+    } else {
+        head
+    };
+    let account: AccountId = head.parse().map_err(|error| CommandError::BadInput(format!("{head}: {error}")))?;
+    account::derive_public(&account, &path).map_err(CommandError::bad_input)
 }
 
 /// Picks the error that speaks to what the user meant: one word (no spaces, not a seed, not a
 /// derivation of the development phrase) was meant as an address.
-fn likelier_error(uri: &str, secret_error: Failure, public_error: Failure) -> Failure {
+fn likelier_error(uri: &str, secret_error: CommandError, public_error: CommandError) -> CommandError {
     let head = uri.split('/').next().unwrap_or(uri);
     let meant_address = !head.is_empty() && !head.contains(' ') && !head.starts_with("0x");
     if meant_address { public_error } else { secret_error }
 }
 
 /// subkey accepts a file holding the URI in place of the URI itself.
-fn read_uri_or_file(value: &str) -> Result<Zeroizing<String>, Failure> {
+fn read_uri_or_file(value: &str) -> Result<Zeroizing<String>, CommandError> {
     let path = std::path::Path::new(value);
     if path.is_file() {
         let text = std::fs::read_to_string(path)
-            .map_err(|error| Failure::BadInput(format!("cannot read {}: {error}", path.display())))?;
+            .map_err(|error| CommandError::BadInput(format!("cannot read {}: {error}", path.display())))?;
         return Ok(Zeroizing::new(text.trim().to_owned()));
     }
     Ok(Zeroizing::new(value.to_owned()))
 }
 
-fn parse_signature(text: &str) -> Result<[u8; 64], Failure> {
+fn parse_signature(text: &str) -> Result<[u8; 64], CommandError> {
     let digits = text.strip_prefix("0x").unwrap_or(text);
     let mut signature = [0u8; 64];
     hex::decode_to_slice(digits, &mut signature)
-        .map_err(|_| Failure::BadInput("a signature is 128 hex digits (64 bytes), optionally after 0x".into()))?;
+        .map_err(|_| CommandError::BadInput("a signature is 128 hex digits (64 bytes), optionally after 0x".into()))?;
     Ok(signature)
 }
 
@@ -225,7 +228,7 @@ fn show_secret(
     prefix: Ss58Prefix,
     source: &Source<'_>,
     pair: &AccountPair,
-) -> Result<(), Failure> {
+) -> Result<(), CommandError> {
     let public = pair.public();
     let public_hex = format!("0x{}", hex::encode(public.as_bytes()));
     let address = public.to_ss58(prefix);
@@ -271,7 +274,7 @@ fn show_public(
     prefix: Ss58Prefix,
     uri: &str,
     account: &AccountId,
-) -> Result<(), Failure> {
+) -> Result<(), CommandError> {
     let public_hex = format!("0x{}", hex::encode(account.as_bytes()));
     let address = account.to_ss58(prefix);
     match output {

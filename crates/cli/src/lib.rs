@@ -101,7 +101,7 @@ enum Command {
 
 /// A command's failure, with the exit code it maps to.
 #[derive(Debug)]
-pub(crate) enum Failure {
+pub(crate) enum CommandError {
     /// The input was wrong (exit 2).
     BadInput(String),
     /// The command ran and the answer is no (exit 1).
@@ -110,7 +110,7 @@ pub(crate) enum Failure {
     Unavailable(String),
 }
 
-impl Failure {
+impl CommandError {
     pub(crate) fn bad_input(error: impl std::fmt::Display) -> Self {
         Self::BadInput(error.to_string())
     }
@@ -150,9 +150,9 @@ where
         Ok(()) => ExitCode::SUCCESS,
         Err(failure) => {
             let (code, message) = match failure {
-                Failure::BadInput(message) => (2, message),
-                Failure::Negative(message) => (1, message),
-                Failure::Unavailable(message) => (3, message),
+                CommandError::BadInput(message) => (2, message),
+                CommandError::Negative(message) => (1, message),
+                CommandError::Unavailable(message) => (3, message),
             };
             let _ = writeln!(std::io::stderr(), "error: {message}");
             ExitCode::from(code)
@@ -161,12 +161,12 @@ where
 }
 
 /// Writes `value` as pretty JSON (keys sorted) followed by a newline.
-pub(crate) fn print_json(out: &mut dyn Write, value: &serde_json::Value) -> Result<(), Failure> {
-    let text = serde_json::to_string_pretty(value).map_err(Failure::bad_input)?;
-    writeln!(out, "{text}").map_err(|error| Failure::BadInput(format!("cannot write output: {error}")))
+pub(crate) fn print_json(out: &mut dyn Write, value: &serde_json::Value) -> Result<(), CommandError> {
+    let text = serde_json::to_string_pretty(value).map_err(CommandError::bad_input)?;
+    writeln!(out, "{text}").map_err(|error| CommandError::BadInput(format!("cannot write output: {error}")))
 }
 
 /// Writes text output.
-pub(crate) fn print_text(out: &mut dyn Write, text: &str) -> Result<(), Failure> {
-    write!(out, "{text}").map_err(|error| Failure::BadInput(format!("cannot write output: {error}")))
+pub(crate) fn print_text(out: &mut dyn Write, text: &str) -> Result<(), CommandError> {
+    write!(out, "{text}").map_err(|error| CommandError::BadInput(format!("cannot write output: {error}")))
 }

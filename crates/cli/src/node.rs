@@ -9,7 +9,7 @@ use veil_node::{
     testnet::{self, Ports},
 };
 
-use crate::{Failure, OutputFormat, print_json, print_text};
+use crate::{CommandError, OutputFormat, print_json, print_text};
 
 /// Genesis choices of a local network (used when it is created).
 #[derive(Args, Debug)]
@@ -95,19 +95,20 @@ pub(crate) fn announce(output: OutputFormat, what: &'static str) -> impl FnOnce(
     }
 }
 
-pub(crate) fn node(args: NodeArgs, output: OutputFormat) -> Result<(), Failure> {
-    let loaded = NodeConfig::load(&args.config).map_err(Failure::bad_input)?;
-    run::run(loaded, run::Logs::Stdout, announce(output, "Veil validator")).map_err(Failure::bad_input)
+pub(crate) fn node(args: NodeArgs, output: OutputFormat) -> Result<(), CommandError> {
+    let loaded = NodeConfig::load(&args.config).map_err(CommandError::bad_input)?;
+    run::run(loaded, run::Logs::Stdout, announce(output, "Veil validator")).map_err(CommandError::bad_input)
 }
 
-pub(crate) fn testnet_config(args: TestnetArgs, output: OutputFormat, out: &mut dyn Write) -> Result<(), Failure> {
+pub(crate) fn testnet_config(args: TestnetArgs, output: OutputFormat, out: &mut dyn Write) -> Result<(), CommandError> {
     let ports: Vec<Ports> = (0..args.validators)
         .map(|i| {
-            let offset = u16::try_from(i).map_err(|_| Failure::BadInput("too many validators".into()))?;
+            let offset = u16::try_from(i).map_err(|_| CommandError::BadInput("too many validators".into()))?;
             Ok(Ports { p2p: args.p2p_base_port.saturating_add(offset), api: args.api_base_port.saturating_add(offset) })
         })
-        .collect::<Result<_, Failure>>()?;
-    let configs = testnet::write(&args.out, "veil-local", &ports, &args.local.options()).map_err(Failure::bad_input)?;
+        .collect::<Result<_, CommandError>>()?;
+    let configs =
+        testnet::write(&args.out, "veil-local", &ports, &args.local.options()).map_err(CommandError::bad_input)?;
     match output {
         OutputFormat::Json => print_json(out, &json!({ "genesis": args.out.join("genesis.toml"), "configs": configs })),
         OutputFormat::Text => {

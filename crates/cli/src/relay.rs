@@ -39,7 +39,7 @@ use veil_primitives::{
 };
 use veil_worker::sync::{Batch, TopicDelivery};
 
-use crate::Failure;
+use crate::CommandError;
 
 /// Arguments of `veil relay`.
 #[derive(Args, Debug)]
@@ -76,18 +76,22 @@ fn decode<T: Decode + parity_scale_codec::MaxEncodedLen>(text: &str) -> Result<T
 }
 
 /// Runs the relayer until it is stopped.
-pub(crate) fn relay(args: RelayArgs) -> Result<(), Failure> {
+pub(crate) fn relay(args: RelayArgs) -> Result<(), CommandError> {
     if args.exit_with_stdin {
         exit_when_stdin_closes();
     }
     let node = NodeApi::new(&args.node)?;
     let worker = Worker::new(&args.worker)?;
     let operator = match &args.operator {
-        Some(uri) => Some(AccountPair::from_suri(uri, None).map_err(|e| Failure::BadInput(format!("{uri}: {e}")))?),
+        Some(uri) => {
+            Some(AccountPair::from_suri(uri, None).map_err(|e| CommandError::BadInput(format!("{uri}: {e}")))?)
+        }
         None => None,
     };
     let collateral = match &args.collateral {
-        Some(path) => Some(std::fs::read(path).map_err(|e| Failure::BadInput(format!("{}: {e}", path.display())))?),
+        Some(path) => {
+            Some(std::fs::read(path).map_err(|e| CommandError::BadInput(format!("{}: {e}", path.display())))?)
+        }
         None => None,
     };
     let mut relayer = Relayer {

@@ -9,7 +9,7 @@ use veil_client::{Node, Worker, hex0x, unhex};
 use veil_primitives::{Header, SystemTopic, Topic, registration::WorkerRegistration};
 
 use crate::{
-    Failure,
+    CommandError,
     connect::{Connection, Output, Report},
 };
 
@@ -29,7 +29,7 @@ pub(crate) enum WorkerCommand {
     },
 }
 
-pub(crate) fn run(command: WorkerCommand, output: Output) -> Result<(), Failure> {
+pub(crate) fn run(command: WorkerCommand, output: Output) -> Result<(), CommandError> {
     match command {
         WorkerCommand::List { connection } => list(&connection, output),
         WorkerCommand::Info { worker, connection } => info(&worker, &connection, output),
@@ -38,11 +38,11 @@ pub(crate) fn run(command: WorkerCommand, output: Output) -> Result<(), Failure>
 
 /// Every identity that ever registered (the registrations topic, verified complete), and the
 /// genesis gatekeepers, in first-seen order.
-fn registered(node: &Node) -> Result<Vec<[u8; 32]>, Failure> {
+fn registered(node: &Node) -> Result<Vec<[u8; 32]>, CommandError> {
     let mut identities = node.network().genesis().gatekeeper_identities();
     for message in node.topic_messages(&Topic::System(SystemTopic::Registrations))? {
         let registration = WorkerRegistration::decode_all(&mut &message.payload[..])
-            .map_err(|e| Failure::Unavailable(format!("a registration message does not decode: {e}")))?;
+            .map_err(|e| CommandError::Unavailable(format!("a registration message does not decode: {e}")))?;
         if !identities.contains(&registration.info.signing_key) {
             identities.push(registration.info.signing_key);
         }
@@ -97,7 +97,7 @@ fn describe(
     (text, json)
 }
 
-fn list(connection: &Connection, output: Output) -> Result<(), Failure> {
+fn list(connection: &Connection, output: Output) -> Result<(), CommandError> {
     let node = connection.node()?;
     let urls = urls(connection);
     let mut lines = Vec::new();
@@ -122,21 +122,21 @@ fn list(connection: &Connection, output: Output) -> Result<(), Failure> {
     output.emit(Report { text, json: json!({ "height": height, "workers": rows }), quiet })
 }
 
-fn info(worker: &str, connection: &Connection, output: Output) -> Result<(), Failure> {
+fn info(worker: &str, connection: &Connection, output: Output) -> Result<(), CommandError> {
     let node = connection.node()?;
     let (identity, status) = if worker.starts_with("http") {
         let status = Worker::new(worker)?.status_on(&node.network().chain_id())?;
         (Worker::identity(&status)?, Some(status))
     } else {
         let identity = unhex(worker).ok().and_then(|bytes| <[u8; 32]>::try_from(bytes).ok()).ok_or_else(|| {
-            Failure::BadInput(format!("{worker:?} is neither a worker's URL nor its 0x identity key"))
+            CommandError::BadInput(format!("{worker:?} is neither a worker's URL nor its 0x identity key"))
         })?;
         (identity, None)
     };
     let proven = node.worker(&identity)?;
     let info = proven
         .value
-        .ok_or_else(|| Failure::Negative(format!("worker {} is not registered on this chain", hex0x(identity))))?;
+        .ok_or_else(|| CommandError::Negative(format!("worker {} is not registered on this chain", hex0x(identity))))?;
     let url = status.as_ref().map(|_| worker);
     let offline_after_ms = node.parameters()?.value.liveness.offline_after_ms;
     let (line, mut json) = describe(&node, &identity, &info, &proven.header, offline_after_ms, url);

@@ -17,7 +17,7 @@ use veil_client::{
         paths,
         worker::RuntimeStatus,
     },
-    contracts::{self, Acceptance, Outcome, Session},
+    contracts::{self, Acceptance, CommandOutcome, Session},
 };
 use veil_contract_engine::testing::contract_wasm;
 use veil_http::{Request, Response, request, serve};
@@ -65,7 +65,7 @@ fn the_sdk_deploys_commands_and_verifies_every_answer() {
     let deposit = contracts::command(&node, &alice, &token, &Token::Deposit.encode(), FUEL, Balance(500)).unwrap();
     let height = node.wait_finalized(&deposit.hash, Duration::from_secs(60)).unwrap();
     let outcome = contracts::outcome(&member, &alice.public(), deposit.nonce, height, Duration::from_secs(60)).unwrap();
-    assert!(matches!(outcome, Outcome::Executed { .. }), "{outcome:?}");
+    assert!(matches!(outcome, CommandOutcome::Executed { .. }), "{outcome:?}");
     let to = veil_contract_engine::abi::AccountId(bob.public().0);
     let transfer = Token::Transfer { asset: Asset::Native, to, amount: 200, memo: b"x".to_vec() };
     let sent = contracts::command(&node, &alice, &token, &transfer.encode(), FUEL, Balance(0)).unwrap();
@@ -77,7 +77,7 @@ fn the_sdk_deploys_commands_and_verifies_every_answer() {
     let height = node.wait_finalized(&refused.hash, Duration::from_secs(60)).unwrap();
     let outcome = contracts::outcome(&member, &alice.public(), refused.nonce, height, Duration::from_secs(60)).unwrap();
     assert!(
-        matches!(&outcome, Outcome::Refused(reason) if reason.code == "contract_failed" && reason.reason.contains("refused by the contract")),
+        matches!(&outcome, CommandOutcome::Refused(reason) if reason.code == "contract_failed" && reason.reason.contains("refused by the contract")),
         "{outcome:?}"
     );
 

@@ -159,7 +159,7 @@ pub fn command(
 
 /// What became of a command at a worker.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Outcome {
+pub enum CommandOutcome {
     /// The worker processed the command's block and recorded no refusal of it.
     Executed {
         /// The worker's height when it was checked.
@@ -178,7 +178,7 @@ pub fn outcome(
     nonce: u64,
     height: u64,
     timeout: Duration,
-) -> Result<Outcome, Error> {
+) -> Result<CommandOutcome, Error> {
     let mark = CommandRef { sender: sender.to_string(), nonce };
     crate::poll(
         || format!("the worker at {} to reach block {height}", worker.url()),
@@ -189,8 +189,8 @@ pub fn outcome(
                 return Ok(None);
             }
             Ok(Some(match status.refusals.iter().rev().find(|refusal| refusal.command.as_ref() == Some(&mark)) {
-                Some(refusal) => Outcome::Refused(refusal.clone()),
-                None => Outcome::Executed { height: status.height },
+                Some(refusal) => CommandOutcome::Refused(refusal.clone()),
+                None => CommandOutcome::Executed { height: status.height },
             }))
         },
     )

@@ -232,7 +232,7 @@ pub struct Engine(Arc<Inner>);
 
 struct Inner {
     engine: wasmi::Engine,
-    linker: Linker<Host>,
+    linker: Linker<HostState>,
     /// The names of the host functions (module `veil`): all a module may import.
     imports: Vec<&'static str>,
     limits: Limits,
@@ -297,7 +297,7 @@ impl Engine {
             }
         }
         // Instantiating checks the import signatures against the host interface.
-        let mut store = Store::new(&self.0.engine, Host::idle(self.clone()));
+        let mut store = Store::new(&self.0.engine, HostState::idle(self.clone()));
         store.limiter(|host| &mut host.limits);
         self.0
             .linker
@@ -328,11 +328,11 @@ impl Engine {
         depth: u32,
     ) -> Outcome {
         let input = Input { entry: call.entry, env: call.env, payload: call.payload.to_vec() }.encode();
-        let mut host = Host::new(self.clone(), call.env, input, storage, secrets, peers, call.call_id, depth);
+        let mut host = HostState::new(self.clone(), call.env, input, storage, secrets, peers, call.call_id, depth);
         host.read_only = call.entry == Entry::Query;
         let mut store = Store::new(&self.0.engine, host);
         store.limiter(|host| &mut host.limits);
-        let fuel_used = |store: &Store<Host>| call.fuel.saturating_sub(store.get_fuel().unwrap_or(0));
+        let fuel_used = |store: &Store<HostState>| call.fuel.saturating_sub(store.get_fuel().unwrap_or(0));
         if store.set_fuel(call.fuel).is_err() {
             return Outcome { fuel_used: 0, result: Err(Failure::Trapped("fuel metering is off".into())) };
         }
@@ -371,7 +371,7 @@ pub fn commit(storage: &mut Arc<Storage>, writes: Writes) {
 }
 
 /// The state a call's host functions work on.
-struct Host {
+struct HostState {
     engine: Engine,
     limits: StoreLimits,
     input: Vec<u8>,
@@ -391,7 +391,7 @@ struct Host {
     depth: u32,
 }
 
-impl Host {
+impl HostState {
     #[allow(clippy::too_many_arguments)]
     fn new(
         engine: Engine,

@@ -113,7 +113,7 @@ pub enum Admitted {
     Duplicate,
 }
 
-struct PendingEgress {
+struct QueuedEgress {
     copy: SignedEgress,
     hash: Hash,
     bytes: usize,
@@ -136,7 +136,7 @@ pub struct Mempool {
     bytes: usize,
     arrivals: u64,
     /// Pending egress by sender and sequence number; several differing copies may share a number.
-    egress: BTreeMap<SenderId, BTreeMap<u64, Vec<PendingEgress>>>,
+    egress: BTreeMap<SenderId, BTreeMap<u64, Vec<QueuedEgress>>>,
     egress_hashes: HashMap<Hash, (SenderId, u64)>,
 }
 
@@ -310,7 +310,7 @@ impl Mempool {
         }
         self.bytes += bytes;
         self.egress_hashes.insert(hash, (sender, sequence));
-        self.egress.entry(sender).or_default().entry(sequence).or_default().push(PendingEgress { copy, hash, bytes });
+        self.egress.entry(sender).or_default().entry(sequence).or_default().push(QueuedEgress { copy, hash, bytes });
         Ok(admitted)
     }
 

@@ -35,19 +35,19 @@ use veil_http::request;
 use veil_primitives::Topic;
 use veil_worker::{contract::NotesCommand, sync::Batch};
 
-struct Worker {
+struct WorkerProcess {
     child: Child,
     authority: String,
 }
 
-impl Drop for Worker {
+impl Drop for WorkerProcess {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
 }
 
-impl Worker {
+impl WorkerProcess {
     fn status(&self) -> RuntimeStatus {
         let (_, body) = request(&self.authority, "GET", paths::STATUS, "application/json", b"").unwrap();
         serde_json::from_slice(&body).unwrap()
@@ -83,7 +83,7 @@ impl Worker {
     }
 }
 
-fn start_worker(scenario: &Scenario, dir: &std::path::Path) -> Worker {
+fn start_worker(scenario: &Scenario, dir: &std::path::Path) -> WorkerProcess {
     std::fs::create_dir_all(dir).unwrap();
     let genesis = dir.join("genesis.toml");
     std::fs::write(&genesis, scenario.genesis.to_toml()).unwrap();
@@ -97,7 +97,7 @@ fn start_worker(scenario: &Scenario, dir: &std::path::Path) -> Worker {
     let mut line = String::new();
     std::io::BufRead::read_line(&mut std::io::BufReader::new(child.stdout.take().unwrap()), &mut line).unwrap();
     let url = line.split("listening on http://").nth(1).unwrap().split_whitespace().next().unwrap().to_owned();
-    Worker { child, authority: url }
+    WorkerProcess { child, authority: url }
 }
 
 fn lengths_of(status: &RuntimeStatus) -> Vec<(Topic, u64)> {

@@ -43,11 +43,11 @@ use crate::{
     wasm::WasmContract,
 };
 
-/// A contract's code as this worker holds it.
-pub(super) enum Code {
+/// How far a contract's code is on this worker: not deployed, read sealed, or running.
+pub(super) enum Stage {
     /// Wasm code not deployed yet (or whose deployment failed).
     Undeployed,
-    /// Read from a checkpoint or snapshot; [`Contracts::start`] opens it.
+    /// Read from a checkpoint or snapshot; [`Instances::start`] opens it.
     Sealed(Vec<u8>),
     /// Running.
     Running(Box<dyn Contract>),
@@ -58,22 +58,22 @@ pub(super) struct Instance {
     code: Hash,
     /// The epoch of its current keys (derived from the cluster key of that epoch).
     epoch: KeyEpoch,
-    contract: Code,
+    contract: Stage,
 }
 
 impl Instance {
     fn running(&self) -> Option<&dyn Contract> {
         match &self.contract {
-            Code::Running(contract) => Some(contract.as_ref()),
+            Stage::Running(contract) => Some(contract.as_ref()),
             _ => None,
         }
     }
 
     fn state(&self) -> Option<Vec<u8>> {
         match &self.contract {
-            Code::Undeployed => None,
-            Code::Sealed(state) => Some(state.clone()),
-            Code::Running(contract) => Some(contract.state()),
+            Stage::Undeployed => None,
+            Stage::Sealed(state) => Some(state.clone()),
+            Stage::Running(contract) => Some(contract.state()),
         }
     }
 
@@ -85,7 +85,7 @@ impl Instance {
         cluster_keys: &BTreeMap<KeyEpoch, ClusterKey>,
         id: ContractId,
     ) -> Result<(), String> {
-        let Code::Sealed(state) = &self.contract else { return Ok(()) };
+        let Stage::Sealed(state) = &self.contract else { return Ok(()) };
         let running = match instantiate(&self.code, Some(state)) {
             Some(builtin) => builtin?,
             None => {
@@ -99,7 +99,7 @@ impl Instance {
                 Box::new(wasm)
             }
         };
-        self.contract = Code::Running(running);
+        self.contract = Stage::Running(running);
         Ok(())
     }
 }
@@ -113,13 +113,13 @@ impl Encode for Instance {
 impl Decode for Instance {
     fn decode<I: Input>(input: &mut I) -> Result<Self, Error> {
         let (code, epoch, state) = <(Hash, KeyEpoch, Option<Vec<u8>>)>::decode(input)?;
-        Ok(Self { code, epoch, contract: state.map_or(Code::Undeployed, Code::Sealed) })
+        Ok(Self { code, epoch, contract: state.map_or(Stage::Undeployed, Stage::Sealed) })
     }
 }
 
 /// The contracts a worker runs and how much of each one's egress it saw on chain.
 #[derive(Default, Encode, Decode)]
-pub(super) struct Contracts {
+pub(super) struct Instances {
     pub(super) instances: BTreeMap<ContractId, Instance>,
     /// How much of each contract's egress this worker saw accepted on chain (on the releases topic
     /// and on the contract topics of its cluster, where all of it lands).
@@ -129,7 +129,7 @@ pub(super) struct Contracts {
     pub(super) fuel_used: u64,
 }
 
-impl Contracts {
+impl Instances {
     /// Opens every sealed contract (after a checkpoint or snapshot is read); on `Err` the
     /// contracts are unusable and must be dropped.
     pub(super) fn start(
@@ -213,11 +213,11 @@ impl WorkerDuties {
             .collect();
         for (contract, code, epoch) in waiting {
             let runner = match instantiate(&code, None).transpose() {
-                Ok(Some(runner)) => Code::Running(runner),
-                Ok(None) => Code::Undeployed,
+                Ok(Some(runner)) => Stage::Running(runner),
+                Ok(None) => Stage::Undeployed,
                 Err(error) => {
                     core.note(Refusal::Compile(format!("contract {contract}: {error}")));
-                    Code::Undeployed
+                    Stage::Undeployed
                 }
             };
             self.contracts.instances.insert(contract, Instance { code, epoch, contract: runner });
@@ -271,7 +271,7 @@ impl WorkerDuties {
             return Err(Refusal::RekeyBackwards { to: epoch, current: instance.epoch });
         }
         instance.epoch = epoch;
-        if let Code::Running(runner) = &mut instance.contract {
+        if let Stage::Running(runner) = &mut instance.contract {
             runner.rekey(&key);
         }
         core.egress.resign(&key.signer(), SenderId::Contract(contract), epoch);
@@ -310,7 +310,7 @@ impl WorkerDuties {
         deployment: Deployment,
     ) -> Result<(), Refusal> {
         let instance = self.contracts.instances.get(&contract).ok_or(Refusal::NotRunHere(contract))?;
-        if !matches!(instance.contract, Code::Undeployed) {
+        if !matches!(instance.contract, Stage::Undeployed) {
             return Err(Refusal::AlreadyDeployed);
         }
         let got = sha256(&deployment.code);
@@ -347,7 +347,7 @@ impl WorkerDuties {
         self.contracts.fuel_used = self.contracts.fuel_used.saturating_add(executed.fuel_used);
         let effects = executed.result.map_err(|failure| Refusal::ConstructorFailed(public(&failure)))?;
         if let Some(instance) = self.contracts.instances.get_mut(&contract) {
-            instance.contract = Code::Running(Box::new(wasm));
+            instance.contract = Stage::Running(Box::new(wasm));
         }
         self.carry_out(setting, core, &key, deployment.block, effects)
     }
@@ -380,7 +380,8 @@ impl WorkerDuties {
             Err(cause) => return refund(core, &key, sender, command.value, refused(cause)),
         };
         let peers = self.contracts.peers(contract);
-        let Some(Instance { contract: Code::Running(runner), .. }) = self.contracts.instances.get_mut(&contract) else {
+        let Some(Instance { contract: Stage::Running(runner), .. }) = self.contracts.instances.get_mut(&contract)
+        else {
             return refund(core, &key, sender, command.value, refused(Refusal::NotDeployed));
         };
         let context = CommandContext {

@@ -23,13 +23,13 @@ use veil_crypto::{
     confidential::{ClusterKeys, ContractKeys, KeyMessage, MasterShare, Proposal},
 };
 use veil_primitives::{
-    Attestation, ClusterId, ContractId, KeyEpoch, Message, Origin, SenderId, SystemTopic, Topic, WorkerRegistration,
-    contract::{AssignedWorker, ClusterFormed},
+    Attestation, ClusterId, KeyEpoch, Message, Origin, SenderId, SystemTopic, Topic, WorkerRegistration,
+    contract::{AssignedWorker, Assignment, ClusterFormed},
     decode_strict,
     epoch::{EpochKey, EpochOpening, Replacement},
 };
 
-use super::{Assignment, Core, Refusal, Role, Setting};
+use super::{Core, Refusal, Role, Setting};
 
 /// A runtime's identity and an epoch: what an announced epoch key is filed under.
 type RuntimeEpoch = ([u8; 32], KeyEpoch);
@@ -243,8 +243,8 @@ impl GatekeeperDuties {
 
     /// A contract assigned (or an epoch opened): its public keys of the assignment's epoch,
     /// derived from its cluster's key.
-    pub(super) fn on_contract_assigned(&mut self, core: &mut Core, contract: ContractId, assignment: Assignment) {
-        let Assignment { code, cluster, epoch } = assignment;
+    pub(super) fn on_contract_assigned(&mut self, core: &mut Core, assignment: &Assignment) {
+        let Assignment { contract, code, cluster, epoch } = *assignment;
         self.push_set(core, epoch, |master, _| {
             Ok(KeyMessage::ContractKeys(ContractKeys::derive(&master.cluster_key(cluster, epoch), contract, code)))
         });
@@ -319,10 +319,10 @@ impl GatekeeperDuties {
                 core.note(refusal);
             }
         }
-        let contracts: Vec<(ContractId, Assignment)> =
-            core.assigned.iter().map(|(id, assignment)| (*id, Assignment { epoch, ..*assignment })).collect();
-        for (contract, assignment) in contracts {
-            self.on_contract_assigned(core, contract, assignment);
+        let contracts: Vec<Assignment> =
+            core.assigned.values().map(|assignment| Assignment { epoch, ..assignment.clone() }).collect();
+        for assignment in &contracts {
+            self.on_contract_assigned(core, assignment);
         }
     }
 

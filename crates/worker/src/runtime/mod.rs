@@ -51,7 +51,9 @@ use veil_contract_engine::Engine;
 use veil_crypto::{AgreementSecret, RuntimeSigner, SecretBytes};
 use veil_genesis::Genesis;
 use veil_light_client::LightClient;
-use veil_primitives::{AccountId, ClusterId, ContractId, Hash, KeyEpoch, RegistrationInfo, SenderId, SignedEgress};
+use veil_primitives::{
+    AccountId, ClusterId, ContractId, Hash, KeyEpoch, RegistrationInfo, SenderId, SignedEgress, contract::Assignment,
+};
 use veil_types::EpochLog;
 
 use crate::{
@@ -140,15 +142,6 @@ struct Setting {
     engine: Engine,
 }
 
-/// A contract as the duty log assigned it.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Encode, Decode)]
-struct Assignment {
-    code: Hash,
-    cluster: ClusterId,
-    /// The epoch of its first keys.
-    epoch: KeyEpoch,
-}
-
 /// What both roles keep. Holds secrets: its encoding is only ever sealed.
 #[derive(Encode, Decode)]
 struct Core {
@@ -159,7 +152,7 @@ struct Core {
     epochs: EpochLog,
     /// The secret halves of this runtime's announced epoch keys; destroyed when the epoch retires.
     epoch_secrets: BTreeMap<KeyEpoch, SecretBytes<32>>,
-    /// Every contract, as the duty log says.
+    /// Every contract, as the duty log assigned it.
     assigned: BTreeMap<ContractId, Assignment>,
     egress: EgressQueue,
     /// How much of this runtime's own egress (its identity's) it saw accepted on chain.

@@ -260,7 +260,7 @@ impl Runtime {
                 cluster_keys.entry(epoch).or_insert(key);
             }
         }
-        let mut contracts = super::execution::Contracts::default();
+        let mut contracts = super::execution::Instances::default();
         let mut positions = Vec::new();
         for entry in content.contracts {
             let SnapshotContract { id, instance, topic, published, egress_next, pending } = entry;

@@ -10,7 +10,7 @@
 use veil_crypto::confidential::KeyMessage;
 use veil_primitives::{Message, Origin, SenderId, SystemTopic, Topic, contract::AssignmentMessage, decode_strict};
 
-use super::{Applied, Assignment, Duties, Refusal, Refused, Role, Runtime};
+use super::{Applied, Duties, Refusal, Refused, Role, Runtime};
 use crate::sync::{Batch, SyncError};
 
 impl Runtime {
@@ -128,12 +128,9 @@ impl Runtime {
                 Ok(())
             }
             (Origin::Chain, AssignmentMessage::Contract(assigned), duties) => {
-                let assignment = Assignment { code: assigned.code, cluster: assigned.cluster, epoch: assigned.epoch };
-                core.assigned.insert(assigned.contract, assignment);
+                core.assigned.insert(assigned.contract, assigned.clone());
                 match duties {
-                    Duties::Gatekeeper(gatekeeper) => {
-                        gatekeeper.on_contract_assigned(core, assigned.contract, assignment)
-                    }
+                    Duties::Gatekeeper(gatekeeper) => gatekeeper.on_contract_assigned(core, &assigned),
                     Duties::Worker(worker) => worker.adopt_contracts(setting, core, follower),
                 }
                 Ok(())

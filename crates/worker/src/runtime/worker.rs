@@ -27,7 +27,7 @@ use veil_primitives::{
     epoch::{Heartbeat, Replacement},
 };
 
-use super::{Core, Refusal, Role, Setting, execution::Contracts};
+use super::{Core, Refusal, Role, Setting, execution::Instances};
 use crate::sync::Follower;
 
 /// This worker's place in a cluster.
@@ -47,7 +47,7 @@ pub(super) struct WorkerDuties {
     pub(super) membership: Option<Membership>,
     /// Its cluster's keys, by epoch.
     pub(super) cluster_keys: BTreeMap<KeyEpoch, ClusterKey>,
-    pub(super) contracts: Contracts,
+    pub(super) contracts: Instances,
     /// Block time of its last heartbeat.
     last_heartbeat_ms: u64,
     /// The chain's heartbeat interval, as the parameters topic last said.
@@ -61,7 +61,7 @@ impl WorkerDuties {
         Self {
             membership: None,
             cluster_keys: BTreeMap::new(),
-            contracts: Contracts::default(),
+            contracts: Instances::default(),
             last_heartbeat_ms: 0,
             heartbeat_interval_ms,
         }
