@@ -169,7 +169,8 @@ impl Programs {
 /// A development account funded at genesis.
 /// What `veil devnet` records in `devnet.json` under its data directory (and prints with
 /// `--output json` once it is ready): how to reach the network it runs. The other commands read it
-/// to find the devnet's node and workers. A validator-only devnet records the API and height only.
+/// to find the devnet's node and workers. A validator-only devnet records its API and height, with
+/// no runtimes, accounts or timings.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DevnetRecord {
     /// The validator's REST API.

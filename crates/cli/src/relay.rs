@@ -142,8 +142,10 @@ impl Relayer {
     fn round(&mut self) -> Result<(), String> {
         let runtime = self.worker.status().map_err(|e| format!("runtime status: {e}"))?;
         // A gatekeeper registers too: the others check its quote before they share the master key.
-        if self.operator.is_some() {
-            self.register(&runtime)?;
+        // A registration that fails is said and retried later; it never holds up sync and egress
+        // (a runtime left without them would look silent and be reported offline).
+        if let Err(error) = self.register(&runtime) {
+            log!("relay: {error}");
         }
         self.sync(&runtime)?;
         self.submit_egress()?;
@@ -215,11 +217,11 @@ impl Relayer {
         let Some(operator) = &self.operator else { return Ok(()) };
         let identity = Worker::identity(runtime).map_err(|e| e.to_string())?;
         let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis());
-        let fresh = match self.node.worker(&identity) {
-            Ok(registered) => registered.active && u128::from(registered.expires_at_ms) > now + 30_000,
-            Err(ClientError::NotFound(_)) => false,
-            Err(error) => return Err(format!("worker {}: {error}", runtime.identity)),
-        };
+        // Not registered, or not known to be: register (again).
+        let fresh = self
+            .node
+            .worker(&identity)
+            .is_ok_and(|registered| registered.active && u128::from(registered.expires_at_ms) > now + 30_000);
         if fresh || self.registration_sent.is_some_and(|sent| sent.elapsed() < RESUBMIT_AFTER) {
             return Ok(());
         }
@@ -237,14 +239,16 @@ impl Relayer {
             (Some(_), None) => return Err("the runtime produced a quote: pass --collateral".into()),
         };
         let call = Call::Registry(RegistryCall::RegisterWorker { info, attestation });
-        match self.node.sign_and_submit(operator, call) {
-            Ok(submitted) => log!("relay: registration of worker {} submitted: {}", runtime.identity, submitted.hash),
+        let submitted = self.node.sign_and_submit(operator, call);
+        match &submitted {
             // Another pending transaction of the operator (another relayer's registration) holds
             // the nonce, so nothing was submitted; the next round retries once that one finalizes.
             Err(ClientError::Refused { code: ErrorCode::Conflict, .. }) => return Ok(()),
-            Err(error) => return Err(format!("registration of worker {}: {error}", runtime.identity)),
+            // Submitted or refused: wait before sending another either way.
+            _ => self.registration_sent = Some(Instant::now()),
         }
-        self.registration_sent = Some(Instant::now());
+        let submitted = submitted.map_err(|error| format!("registration of worker {}: {error}", runtime.identity))?;
+        log!("relay: registration of worker {} submitted: {}", runtime.identity, submitted.hash);
         Ok(())
     }
 
@@ -288,7 +292,12 @@ impl Relayer {
             let next = match next_on_chain.get(&sender) {
                 Some(next) => *next,
                 None => {
-                    let next = self.node.sender(&sender).map_or(0, |info| info.next_sequence);
+                    let next = match self.node.sender(&sender) {
+                        Ok(info) => info.next_sequence,
+                        // Not a sender yet: the chain has none of its egress.
+                        Err(ClientError::NotFound(_)) => 0,
+                        Err(error) => return Err(format!("sender {sender}: {error}")),
+                    };
                     next_on_chain.insert(sender, next);
                     next
                 }

@@ -174,3 +174,32 @@ fn a_confidential_contract_runs_end_to_end_and_survives_kill_9() {
     assert!(topic_messages(&node, &"discrepancies".parse().unwrap()).is_empty(), "no differing copies");
     drop(gatekeeper);
 }
+
+/// A relayer whose registration the chain refuses (the operator cannot pay the fee) still feeds
+/// its runtime every round: a failing registration must never stall sync and egress, or the worker
+/// would look silent and be reported offline.
+#[test]
+fn a_refused_registration_does_not_stop_the_relayer_from_syncing() {
+    let dir = temp_dir("relay-refused-registration");
+    let data = dir.join("node");
+    let node = Process::start(
+        &["devnet", "--data-dir", data.to_str().unwrap(), "--api-port", "0", "--validator-only"],
+        &dir.join("node.log"),
+    );
+    let genesis = data.join("genesis.toml");
+    // The gatekeeper's epoch keys on the duty log give the worker something to sync.
+    let gatekeeper =
+        start_worker(&dir, "gatekeeper", &genesis, &["--role", "gatekeeper", "--dev-gatekeeper", "0"], &[]);
+    let _gatekeeper_relay = relay(&dir, "gatekeeper", &node, &gatekeeper, Some("//Bob"));
+    let worker = start_worker(&dir, "worker", &genesis, &[], &[]);
+    // An account genesis never funded: its registration is refused for the fee.
+    let relayer = relay(&dir, "worker", &node, &worker, Some("//NobodyFunded"));
+    wait_until("the worker's runtime to sync the duty log", Duration::from_secs(60), || {
+        status(&worker).topics.get("assignments").is_some_and(|length| *length > 0)
+    });
+    let refused = relayer.output();
+    assert!(refused.contains("registration"), "the relayer says the registration was refused:\n{refused}");
+    let identity = identity(&worker);
+    let (code, _) = node.get_as::<WorkerView>(&paths::node::worker(format!("0x{}", hex::encode(identity))));
+    assert_eq!(code, 404, "nothing was registered");
+}

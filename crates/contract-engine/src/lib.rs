@@ -132,7 +132,12 @@ pub enum Failure {
     /// The fuel ran out.
     #[error("out of fuel")]
     OutOfFuel,
-    /// The module trapped (a panic, an unreachable, a memory fault, a limit).
+    /// The contract panicked (or called `fail`) with its own message, which may quote its
+    /// confidential state: hosts must not publish it.
+    #[error("panicked: {0}")]
+    Panicked(String),
+    /// The module trapped (an unreachable, a memory fault, a limit, a host call refused); the
+    /// reason is the engine's.
     #[error("trapped: {0}")]
     Trapped(String),
 }
@@ -350,7 +355,10 @@ impl Engine {
             Err(error) if error.as_trap_code() == Some(TrapCode::OutOfFuel) => {
                 return Outcome { fuel_used: call.fuel, result: Err(Failure::OutOfFuel) };
             }
-            Err(error) => Err(Failure::Trapped(host.failure.unwrap_or_else(|| error.to_string()))),
+            Err(error) => Err(match host.failure {
+                Some(message) => Failure::Panicked(message),
+                None => Failure::Trapped(error.to_string()),
+            }),
         };
         Outcome { fuel_used: used, result }
     }

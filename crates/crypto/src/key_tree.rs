@@ -24,7 +24,7 @@
 //! are different keys, so contract code can never sign something that passes as its egress.
 
 use aes_gcm_siv::{Aes256GcmSiv, KeyInit, aead::Aead};
-use parity_scale_codec::{Decode, Encode};
+use parity_scale_codec::Encode;
 use veil_primitives::{ClusterId, ContractId, KeyEpoch};
 
 use crate::{
@@ -77,9 +77,9 @@ fn derive(parent: &SecretBytes<32>, label: Label<'_>) -> SecretBytes<32> {
     SecretBytes::new(*hkdf_sha256::<32>(KEY_TREE_SALT, parent.expose(), &info))
 }
 
-/// The root of all derived keys. Held only by gatekeepers, inside their TEEs. Its SCALE encoding
-/// is the secret in the clear, for sealed state only (see [`SecretBytes`]).
-#[derive(Clone, Debug, Encode, Decode)]
+/// The root of all derived keys. Held only by gatekeepers, inside their TEEs; kept in sealed state
+/// as [`crate::Sealable`].
+#[derive(Clone, Debug)]
 pub struct MasterKey(SecretBytes<32>);
 
 impl MasterKey {
@@ -124,9 +124,9 @@ impl MasterKey {
     }
 }
 
-/// A cluster's key for one epoch, held by the cluster's workers. Its SCALE encoding holds the
-/// secret in the clear, for sealed state only (see [`SecretBytes`]).
-#[derive(Clone, Debug, Encode, Decode)]
+/// A cluster's key for one epoch, held by the cluster's workers; kept in sealed state as
+/// [`crate::Sealable`].
+#[derive(Clone, Debug)]
 pub struct ClusterKey {
     secret: SecretBytes<32>,
     cluster: ClusterId,

@@ -32,4 +32,4 @@ pub use envelope::{AgreementPublic, AgreementSecret, Direction, Envelope, Envelo
 pub use key_tree::{ClusterKey, ContractKey, MasterKey, StateKey};
 pub use runtime_key::{RuntimeSigner, verify_runtime_signature};
 pub use sealing::{SealError, Sealer, SealingPlatform, SealingSecretSource, SoftwareSealingKey};
-pub use secret::SecretBytes;
+pub use secret::{Sealable, SecretBytes};

@@ -124,7 +124,10 @@ impl Contract for WasmContract {
         let call = Call { entry: Entry::Query, env, payload: query, fuel: QUERY_FUEL, call_id };
         match self.engine.execute(&self.code, &self.storage, &self.secrets, peers, call).result {
             Ok(completed) => Ok(completed.output),
+            // The contract's deliberate answer to this requester.
             Err(Failure::Refused(reason)) => Err(reason),
+            // A panic's message was not meant as an answer and may quote anyone's state.
+            Err(Failure::Panicked(_)) => Err("the query panicked (its message is confidential)".into()),
             Err(failure) => Err(format!("the query failed: {failure}")),
         }
     }

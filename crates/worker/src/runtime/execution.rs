@@ -26,7 +26,7 @@ use veil_contract_engine::{
     abi::{AccountId as AbiAccount, ContractId as AbiContract},
 };
 use veil_crypto::{
-    ClusterKey, ContractKey,
+    ClusterKey, ContractKey, Sealable,
     confidential::{CommandBinding, open_command, seal_command_with},
 };
 use veil_primitives::{
@@ -82,7 +82,7 @@ impl Instance {
     fn start(
         &mut self,
         engine: &Engine,
-        cluster_keys: &BTreeMap<KeyEpoch, ClusterKey>,
+        cluster_keys: &BTreeMap<KeyEpoch, Sealable<ClusterKey>>,
         id: ContractId,
     ) -> Result<(), String> {
         let Stage::Sealed(state) = &self.contract else { return Ok(()) };
@@ -135,7 +135,7 @@ impl Instances {
     pub(super) fn start(
         &mut self,
         engine: &Engine,
-        cluster_keys: &BTreeMap<KeyEpoch, ClusterKey>,
+        cluster_keys: &BTreeMap<KeyEpoch, Sealable<ClusterKey>>,
     ) -> Result<(), String> {
         for (id, instance) in &mut self.instances {
             instance.start(engine, cluster_keys, *id)?;
@@ -295,7 +295,7 @@ impl WorkerDuties {
             return Err(Refusal::EpochRetired(epoch));
         }
         let key = self.cluster_keys.get(&epoch).ok_or(Refusal::NoClusterKey(epoch))?;
-        Ok((key.clone(), epoch))
+        Ok((ClusterKey::clone(key), epoch))
     }
 
     /// Compiles a wasm contract's code, opens its constructor argument (sealed to the cluster's key
@@ -471,11 +471,12 @@ fn call_id(contract: ContractId, index: u64) -> [u8; 32] {
     sha256(&(b"veil/call/v1", contract, index).encode()).0
 }
 
-/// What may be reported of a failure: a contract's own refusal reason may quote confidential
-/// state, so only the kind is told.
+/// What may be reported of a failure: a contract's own refusal reason or panic message may quote
+/// confidential state, so only the kind is told.
 fn public(failure: &Failure) -> String {
     match failure {
         Failure::Refused(_) => "refused by the contract (its reason is confidential)".into(),
-        other => other.to_string(),
+        Failure::Panicked(_) => "panicked (its message is confidential)".into(),
+        Failure::OutOfFuel | Failure::Trapped(_) => failure.to_string(),
     }
 }

@@ -19,7 +19,7 @@ use veil_types::EpochHistory as _;
 use parity_scale_codec::{Decode, Encode};
 use veil_attestation::{Collateral, Policy, verify_registration};
 use veil_crypto::{
-    MasterKey,
+    MasterKey, Sealable,
     confidential::{ClusterKeys, ContractKeys, KeyMessage, MasterShare, Proposal},
 };
 use veil_primitives::{
@@ -38,9 +38,9 @@ type RuntimeEpoch = ([u8; 32], KeyEpoch);
 #[derive(Default, Encode, Decode)]
 pub(super) struct GatekeeperDuties {
     /// The master keys of usable epochs.
-    pub(super) masters: BTreeMap<KeyEpoch, MasterKey>,
+    pub(super) masters: BTreeMap<KeyEpoch, Sealable<MasterKey>>,
     /// A master key proposed for an epoch not yet opened.
-    candidate: Option<(KeyEpoch, MasterKey)>,
+    candidate: Option<(KeyEpoch, Sealable<MasterKey>)>,
     /// Runtimes whose attestation this gatekeeper checked itself.
     pub(super) verified: BTreeSet<[u8; 32]>,
     /// Every runtime's announced epoch keys, signatures checked here.
@@ -56,7 +56,7 @@ pub(super) struct GatekeeperDuties {
 
 impl GatekeeperDuties {
     pub(super) fn master_public(&self, epoch: KeyEpoch) -> Option<[u8; 32]> {
-        self.masters.get(&epoch).map(MasterKey::public)
+        self.masters.get(&epoch).map(|master| master.public())
     }
 
     pub(super) fn secret_keys(&self) -> impl Iterator<Item = (Option<KeyEpoch>, [u8; 32])> + '_ {
@@ -143,7 +143,7 @@ impl GatekeeperDuties {
         let others = self.with_keys(others, epoch);
         match Proposal::new(&master, epoch, &others) {
             Ok(proposal) => {
-                self.candidate = Some((epoch, master));
+                self.candidate = Some((epoch, Sealable(master)));
                 let payload = KeyMessage::Proposal(proposal).encode();
                 core.push_own(Role::Gatekeeper, Topic::System(SystemTopic::KeyEpochs), payload);
             }
@@ -308,7 +308,7 @@ impl GatekeeperDuties {
             && candidate.public() == opening.master
             && candidate.set_signer(epoch).public() == opening.signing
         {
-            self.take_master(core, epoch, candidate);
+            self.take_master(core, epoch, candidate.0);
         }
         let epoch = opening.epoch;
         let clusters: Vec<(ClusterId, Vec<[u8; 32]>)> =
@@ -332,7 +332,7 @@ impl GatekeeperDuties {
         if epoch == core.epochs.epoch() {
             core.egress.resign(&master.set_signer(epoch), SenderId::GatekeeperSet, epoch);
         }
-        self.masters.insert(epoch, master);
+        self.masters.insert(epoch, Sealable(master));
     }
 
     /// A master key proposal that opened its epoch, if sealed to this gatekeeper.

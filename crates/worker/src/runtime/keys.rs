@@ -5,7 +5,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use veil_types::EpochHistory as _;
 
 use parity_scale_codec::{Decode, Encode, Error, Input, Output};
-use veil_crypto::{AgreementSecret, RuntimeSigner, SecretBytes, random::RandomnessError};
+use veil_crypto::{AgreementSecret, RuntimeSigner, Sealable, SecretBytes, random::RandomnessError};
 use veil_primitives::{KeyEpoch, SystemTopic, Topic, contract::AssignmentMessage, epoch::EpochKey, hashing::sha256};
 
 use super::{Core, Refusal, Role, Setting, own_sender};
@@ -50,7 +50,7 @@ impl Randomness for SeededRandomness {
 
 /// A key kept as its seed: the seed is what a checkpoint holds, the key is derived once.
 pub(super) struct Seeded<K> {
-    seed: SecretBytes<32>,
+    seed: Sealable<SecretBytes<32>>,
     key: K,
 }
 
@@ -74,7 +74,7 @@ impl FromSeed for AgreementSecret {
 impl<K: FromSeed> Seeded<K> {
     pub(super) fn new(seed: SecretBytes<32>) -> Self {
         let key = K::from_seed(&seed);
-        Self { seed, key }
+        Self { seed: Sealable(seed), key }
     }
 
     pub(super) fn key(&self) -> &K {
@@ -98,7 +98,7 @@ impl<K> Encode for Seeded<K> {
 
 impl<K: FromSeed> Decode for Seeded<K> {
     fn decode<I: Input>(input: &mut I) -> Result<Self, Error> {
-        Ok(Self::new(SecretBytes::decode(input)?))
+        Ok(Self::new(Sealable::<SecretBytes<32>>::decode(input)?.0))
     }
 }
 
@@ -119,7 +119,7 @@ impl Core {
             let identity = self.identity();
             let signed = EpochKey::signing_payload(&setting.chain, &identity, epoch, &agreement);
             let key = EpochKey { epoch, agreement, signature: self.identity.key().sign(&signed) };
-            self.epoch_secrets.insert(epoch, secret);
+            self.epoch_secrets.insert(epoch, Sealable(secret));
             self.push_own(role, Topic::System(SystemTopic::Assignments), AssignmentMessage::EpochKey(key).encode());
         }
     }
@@ -134,7 +134,7 @@ impl Core {
 
     /// The secret of this runtime's key of `epoch`, as an agreement key.
     pub(super) fn epoch_key(&self, epoch: KeyEpoch) -> Option<AgreementSecret> {
-        self.epoch_secrets.get(&epoch).map(AgreementSecret::from_bytes)
+        self.epoch_secrets.get(&epoch).map(|secret| AgreementSecret::from_bytes(secret))
     }
 
     /// Queues egress of this runtime's own identity; numbering continues after its messages

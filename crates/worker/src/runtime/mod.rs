@@ -48,7 +48,7 @@ use veil_types::EpochHistory as _;
 
 use parity_scale_codec::{Decode, Encode};
 use veil_contract_engine::Engine;
-use veil_crypto::{AgreementSecret, RuntimeSigner, SecretBytes};
+use veil_crypto::{AgreementSecret, RuntimeSigner, Sealable, SecretBytes};
 use veil_genesis::Genesis;
 use veil_light_client::LightClient;
 use veil_primitives::{
@@ -151,7 +151,7 @@ struct Core {
     query_key: Seeded<AgreementSecret>,
     epochs: EpochLog,
     /// The secret halves of this runtime's announced epoch keys; destroyed when the epoch retires.
-    epoch_secrets: BTreeMap<KeyEpoch, SecretBytes<32>>,
+    epoch_secrets: BTreeMap<KeyEpoch, Sealable<SecretBytes<32>>>,
     /// Every contract, as the duty log assigned it.
     assigned: BTreeMap<ContractId, Assignment>,
     egress: EgressQueue,

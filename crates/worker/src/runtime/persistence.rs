@@ -11,7 +11,7 @@ use std::{collections::BTreeMap, sync::Mutex};
 use veil_types::EpochHistory as _;
 
 use parity_scale_codec::{Decode, DecodeAll, Encode};
-use veil_crypto::{ClusterKey, SecretBytes};
+use veil_crypto::{ClusterKey, Sealable, SecretBytes};
 use veil_genesis::Genesis;
 use veil_primitives::{
     ClusterId, ContractId, Hash, KeyEpoch, SenderId, SignedEgress, SystemTopic, Topic,
@@ -61,7 +61,7 @@ struct SnapshotContent<I> {
     timestamp_ms: u64,
     /// The releases topic's position: the contracts' egress counts below count up to it.
     releases: LogPeaks,
-    cluster_keys: BTreeMap<KeyEpoch, ClusterKey>,
+    cluster_keys: BTreeMap<KeyEpoch, Sealable<ClusterKey>>,
     contracts: Vec<SnapshotContract<I>>,
 }
 
@@ -123,6 +123,17 @@ impl Runtime {
         }
         let mut runtime = Self::assemble(genesis, host, core, view, duties)?;
         if let Duties::Worker(worker) = &mut runtime.duties {
+            // Each cluster key is filed under its own epoch and belongs to this worker's cluster.
+            let cluster = worker.membership.map(|membership| membership.cluster);
+            if let Some((epoch, key)) =
+                worker.cluster_keys.iter().find(|(epoch, key)| key.epoch() != **epoch || Some(key.cluster()) != cluster)
+            {
+                return Err(RuntimeError::Checkpoint(format!(
+                    "the cluster key filed under {epoch} is {}'s of {}",
+                    key.cluster(),
+                    key.epoch()
+                )));
+            }
             let engine = &runtime.setting.engine;
             worker.contracts.start(engine, &worker.cluster_keys).map_err(RuntimeError::Checkpoint)?;
         }

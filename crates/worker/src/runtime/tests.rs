@@ -4,7 +4,7 @@
 
 use parity_scale_codec::Encode;
 use veil_consensus::testing::GeneratedChain;
-use veil_crypto::{MasterKey, SecretBytes};
+use veil_crypto::{MasterKey, Sealable, SecretBytes};
 use veil_primitives::{
     AccountId, Attestation, Balance, ClusterId, ContractId, KeyEpoch, Message, Origin, RegistrationInfo, SenderId,
     SystemTopic, Topic, WorkerRegistration,
@@ -91,7 +91,7 @@ fn running_worker(genesis: &Genesis) -> Runtime {
     let mut runtime = worker(genesis, 1);
     let me = AssignedWorker { identity: runtime.identity(), agreement: [0; 32] };
     let cluster_key = MasterKey::from_secret(SecretBytes::new([5; 32])).cluster_key(CLUSTER, KeyEpoch(0));
-    worker_duties(&mut runtime).cluster_keys.insert(KeyEpoch(0), cluster_key);
+    worker_duties(&mut runtime).cluster_keys.insert(KeyEpoch(0), Sealable(cluster_key));
     let formed = ClusterFormed { cluster: CLUSTER, epoch: KeyEpoch(0), workers: vec![me].try_into().unwrap() };
     let assigned = veil_primitives::contract::Assignment {
         contract: NOTES,
@@ -402,7 +402,9 @@ fn a_checkpoint_restores_the_same_runtime_and_refuses_what_is_not_its_own() {
 fn a_gatekeeper_checkpoint_keeps_its_master_key_and_needs_a_genesis_that_names_it() {
     let genesis = genesis();
     let mut runtime = gatekeeper(&genesis);
-    gatekeeper_duties(&mut runtime).masters.insert(KeyEpoch(0), MasterKey::from_secret(SecretBytes::new([4; 32])));
+    gatekeeper_duties(&mut runtime)
+        .masters
+        .insert(KeyEpoch(0), Sealable(MasterKey::from_secret(SecretBytes::new([4; 32]))));
     let restored = Runtime::restore(&genesis, host(0), &runtime.checkpoint()).unwrap();
     assert_eq!(restored.master_public(), runtime.master_public());
     assert!(restored.master_public().is_some());
@@ -413,4 +415,19 @@ fn a_gatekeeper_checkpoint_keeps_its_master_key_and_needs_a_genesis_that_names_i
         Err(RuntimeError::NotAGatekeeper(_)) | Err(RuntimeError::Checkpoint(_))
     ));
     assert!(matches!(runtime.snapshot(), Err(SnapshotError::Unavailable(_))));
+}
+
+#[test]
+fn a_checkpoint_whose_cluster_key_is_filed_under_another_cluster_or_epoch_is_refused() {
+    let genesis = genesis();
+    let master = MasterKey::from_secret(SecretBytes::new([5; 32]));
+    for (filed_under, key) in [
+        (KeyEpoch(1), master.cluster_key(ClusterId(2), KeyEpoch(1))),
+        (KeyEpoch(1), master.cluster_key(CLUSTER, KeyEpoch(2))),
+    ] {
+        let mut runtime = running_worker(&genesis);
+        worker_duties(&mut runtime).cluster_keys.insert(filed_under, Sealable(key));
+        let refused = Runtime::restore(&genesis, host(9), &runtime.checkpoint());
+        assert!(matches!(refused, Err(RuntimeError::Checkpoint(_))), "restored a mislabelled cluster key");
+    }
 }

@@ -17,7 +17,7 @@ use veil_types::EpochHistory as _;
 
 use parity_scale_codec::{Decode, Encode};
 use veil_crypto::{
-    ClusterKey,
+    ClusterKey, Sealable,
     confidential::{ClusterKeys, ConfidentialError},
 };
 use veil_primitives::{
@@ -46,7 +46,7 @@ pub(super) struct WorkerDuties {
     /// The cluster this worker is in.
     pub(super) membership: Option<Membership>,
     /// Its cluster's keys, by epoch.
-    pub(super) cluster_keys: BTreeMap<KeyEpoch, ClusterKey>,
+    pub(super) cluster_keys: BTreeMap<KeyEpoch, Sealable<ClusterKey>>,
     pub(super) contracts: Instances,
     /// Block time of its last heartbeat.
     last_heartbeat_ms: u64,
@@ -157,7 +157,7 @@ impl WorkerDuties {
             epoch: keys.epoch,
             error: error.to_string(),
         })?;
-        self.cluster_keys.insert(keys.epoch, cluster_key);
+        self.cluster_keys.insert(keys.epoch, Sealable(cluster_key));
         self.adopt_contracts(setting, core, follower);
         Ok(())
     }
