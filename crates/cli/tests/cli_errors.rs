@@ -6,7 +6,7 @@
 mod support;
 
 use std::process::Command;
-use support::{Process, free_ports, pair, temp_dir};
+use support::{free_ports, pair, start_validator, temp_dir};
 
 /// Runs `veil ARGS` with the devnet defaults pointing at `devnet`; its exit code and stderr.
 fn veil(devnet: &std::path::Path, args: &[&str]) -> (i32, String) {
@@ -24,15 +24,11 @@ fn veil(devnet: &std::path::Path, args: &[&str]) -> (i32, String) {
 #[test]
 fn bad_input_gets_one_line_and_a_clear_exit_code() {
     let dir = temp_dir("cli-errors");
-    let data = dir.join("devnet");
-    let node = Process::start(
-        &["devnet", "--data-dir", data.to_str().unwrap(), "--api-port", "0", "--validator-only"],
-        &dir.join("node.log"),
-    );
+    let (node, genesis) = start_validator(&dir);
+    let data = genesis.parent().unwrap().to_owned();
     let alice = pair("//Alice");
     let (nonce_before, balance_before) = node.account(&alice.public());
     let url = node.url.as_str();
-    let genesis = data.join("genesis.toml");
     let genesis = genesis.to_str().unwrap();
     let dead = format!("http://127.0.0.1:{}", free_ports(1));
     let no_contract = format!("0x{}", "ab".repeat(32));

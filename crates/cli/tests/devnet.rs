@@ -5,7 +5,7 @@ mod support;
 
 use parity_scale_codec::Encode as _;
 use std::{collections::BTreeMap, time::Duration};
-use support::{Answer, Process, pair, temp_dir, transfer, unhex, wait_until};
+use support::{Answer, Process, pair, start_validator, temp_dir, transfer, unhex, wait_until};
 use veil_cli::{DevnetRecord, DevnetRuntime};
 use veil_client::api::{
     ErrorCode,
@@ -184,11 +184,7 @@ fn hashes(from: u64, messages: &[Message]) -> Vec<(u64, Hash)> {
 #[test]
 fn topic_messages_verify_with_the_light_client() {
     let dir = temp_dir("topics");
-    let data = dir.join("data");
-    let node = Process::start(
-        &["devnet", "--data-dir", data.to_str().unwrap(), "--api-port", "0", "--validator-only"],
-        &dir.join("node.log"),
-    );
+    let (node, _) = start_validator(&dir);
     let chain = node.chain_id();
     let alice = pair("//Alice");
     let contract = ContractId([0xc0; 32]);

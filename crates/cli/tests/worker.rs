@@ -7,8 +7,8 @@ mod support;
 use parity_scale_codec::Encode as _;
 use std::time::Duration;
 use support::{
-    CommandKey, Process, ask_worker, form_cluster, identity, pair, relay, start_worker, status, submit, temp_dir,
-    topic_messages, wait_until,
+    CommandKey, Process, ask_worker, form_cluster, identity, pair, relay, start_validator, start_worker, status,
+    submit, temp_dir, topic_messages, wait_until,
 };
 use veil_client::api::{
     ErrorBody,
@@ -82,12 +82,7 @@ fn notes(result: AnswerResult) -> Vec<Vec<u8>> {
 #[test]
 fn a_confidential_contract_runs_end_to_end_and_survives_kill_9() {
     let dir = temp_dir("worker");
-    let data = dir.join("node");
-    let node = Process::start(
-        &["devnet", "--data-dir", data.to_str().unwrap(), "--api-port", "0", "--validator-only"],
-        &dir.join("node.log"),
-    );
-    let genesis = data.join("genesis.toml");
+    let (node, genesis) = start_validator(&dir);
     assert!(genesis.exists(), "devnet writes {}", genesis.display());
 
     let mut gatekeeper = start_worker(&dir, "gatekeeper", &genesis, &["--role", "gatekeeper", "--dev-gatekeeper"], &[]);
@@ -181,12 +176,7 @@ fn a_confidential_contract_runs_end_to_end_and_survives_kill_9() {
 #[test]
 fn a_refused_registration_does_not_stop_the_relayer_from_syncing() {
     let dir = temp_dir("relay-refused-registration");
-    let data = dir.join("node");
-    let node = Process::start(
-        &["devnet", "--data-dir", data.to_str().unwrap(), "--api-port", "0", "--validator-only"],
-        &dir.join("node.log"),
-    );
-    let genesis = data.join("genesis.toml");
+    let (node, genesis) = start_validator(&dir);
     // The gatekeeper's epoch keys on the duty log give the worker something to sync.
     let gatekeeper =
         start_worker(&dir, "gatekeeper", &genesis, &["--role", "gatekeeper", "--dev-gatekeeper", "0"], &[]);

@@ -418,6 +418,15 @@ pub fn identity(worker: &Process) -> [u8; 32] {
     Worker::identity(&status(worker)).unwrap()
 }
 
+/// Starts a validator-only devnet with its data in `dir/node` and its log in `dir/node.log`; the
+/// node, and its genesis file.
+pub fn start_validator(dir: &Path) -> (Process, PathBuf) {
+    let data = dir.join("node");
+    let args = ["devnet", "--data-dir", data.to_str().unwrap(), "--api-port", "0", "--validator-only"];
+    let node = Process::start(&args, &dir.join("node.log"));
+    (node, data.join("genesis.toml"))
+}
+
 /// Starts `veil-worker` named `name` on loopback, with its data in `dir/name` and log in `dir/name.log`.
 pub fn start_worker(dir: &Path, name: &str, genesis: &Path, extra: &[&str], env: &[(&str, &str)]) -> Process {
     let data = dir.join(name);
