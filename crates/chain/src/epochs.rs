@@ -24,12 +24,12 @@
 
 use parity_scale_codec::Encode;
 use std::collections::BTreeSet;
-use veil_crypto::{confidential::KeyMessage, verify_runtime_signature};
+use veil_crypto::{confidential::KeyMessage, verify_epoch_key};
 use veil_primitives::{
     AccountId, ClusterId, EpochsCall, KeyEpoch, Nonce, SenderId, SignedEgress, SystemTopic, Topic,
     contract::{AssignedWorker, AssignmentMessage},
     decode_strict,
-    epoch::{EpochKey, EpochOpening, Heartbeat, Replacement},
+    epoch::{EpochOpening, Heartbeat, Replacement},
 };
 
 use crate::{
@@ -206,9 +206,7 @@ impl Module for Epochs {
                 let Ok(AssignmentMessage::EpochKey(key)) = decode_strict(payload) else {
                     return Err(payload_error(sender, "runtimes publish only epoch keys on the duty log"));
                 };
-                let signed = EpochKey::signing_payload(&chain.id(), &identity, key.epoch, &key.agreement);
-                verify_runtime_signature(&identity, &signed, &key.signature)
-                    .map_err(|_| payload_error(sender, "the epoch key is not signed by the sender's identity"))
+                verify_epoch_key(&chain.id(), &identity, &key).map_err(|error| payload_error(sender, error))
             }
             (SenderId::Worker(_), Topic::System(SystemTopic::Heartbeats)) => {
                 decode_strict::<Heartbeat>(payload).map(|_| ()).map_err(|error| payload_error(sender, error))

@@ -236,18 +236,9 @@ fn topic_messages_verify_with_the_light_client() {
     assert_eq!(node.submit(&tx).0, 202);
     node.wait_finalized(&tx.hash(), Duration::from_secs(30));
     for epoch in 0..2u32 {
-        let agreement = [0x60 + epoch as u8; 32];
-        let signature = worker_key.sign(&veil_primitives::epoch::EpochKey::signing_payload(
-            &chain,
-            &worker,
-            KeyEpoch(epoch),
-            &agreement,
-        ));
-        let key = veil_primitives::contract::AssignmentMessage::EpochKey(veil_primitives::epoch::EpochKey {
-            epoch: KeyEpoch(epoch),
-            agreement,
-            signature,
-        });
+        let pair = veil_crypto::EpochKeyPair::from_seed(&veil_crypto::SecretBytes::new([0x60 + epoch as u8; 32]));
+        let key =
+            veil_primitives::contract::AssignmentMessage::EpochKey(pair.announce(&chain, &worker_key, KeyEpoch(epoch)));
         let sender = SenderId::Worker(worker);
         let copy = veil_chain::testing::egress(
             &worker_key,

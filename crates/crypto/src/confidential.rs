@@ -571,8 +571,8 @@ impl Proposal {
 
 impl MasterShare {
     /// Seals `master` (of `epoch`) to `gatekeeper`, deterministically: the ephemeral key derives
-    /// from the master key, the recipient, the epoch and `sequence`, so every holder emits the
-    /// same bytes.
+    /// from the master key, the recipient's identity and key, the epoch and `sequence`
+    /// ([`MasterKey::master_delivery_ephemeral`]), so every holder emits the same bytes.
     pub fn seal(
         master: &MasterKey,
         epoch: KeyEpoch,
@@ -581,7 +581,7 @@ impl MasterShare {
     ) -> Result<Self, ConfidentialError> {
         let public = master.public();
         let binding = DeliveryBinding::Master { recipient: &gatekeeper.identity, epoch, master: &public };
-        let ephemeral = master.ephemeral_for(&gatekeeper.agreement, epoch, sequence);
+        let ephemeral = master.master_delivery_ephemeral(&gatekeeper.identity, &gatekeeper.agreement, epoch, sequence);
         Ok(Self { epoch, delivery: binding.seal(&ephemeral, &gatekeeper.agreement, master.secret())? })
     }
 
@@ -609,7 +609,9 @@ impl MasterShare {
 impl ClusterKeys {
     /// The keys of `cluster_key`'s cluster, with the cluster key sealed to each of `workers`
     /// deterministically: the ephemeral key of each envelope derives from the master key, the
-    /// recipient, the epoch and the duty, so every gatekeeper emits the same bytes.
+    /// recipient's identity and key, the cluster, the epoch and the duty
+    /// ([`MasterKey::cluster_delivery_ephemeral`]), so every gatekeeper emits the same bytes and
+    /// no two deliveries share an ephemeral.
     pub fn deliver(
         master: &MasterKey,
         cluster_key: &ClusterKey,
@@ -627,7 +629,8 @@ impl ClusterKeys {
         };
         for worker in workers {
             let binding = DeliveryBinding::Cluster { recipient: &worker.identity, cluster, epoch, duty };
-            let ephemeral = master.ephemeral_for(&worker.agreement, epoch, duty);
+            let ephemeral =
+                master.cluster_delivery_ephemeral(&worker.identity, &worker.agreement, cluster, epoch, duty);
             keys.deliveries
                 .try_push(binding.seal(&ephemeral, &worker.agreement, cluster_key.secret())?)
                 .map_err(|_| ConfidentialError::TooLarge("a cluster"))?;

@@ -56,8 +56,9 @@ enum Label<'a> {
     ContractSigning { epoch: KeyEpoch },
     #[codec(index = 6)]
     ContractState { epoch: KeyEpoch },
-    #[codec(index = 7)]
-    Ephemeral { recipient: &'a [u8; 32], epoch: KeyEpoch, sequence: u64 },
+    // Index 7 is retired (issue 21): `Ephemeral { recipient, epoch, sequence }` named only the
+    // recipient's X25519 key, so two deliveries to one key at one duty shared an ephemeral.
+    // Never reuse it.
     #[codec(index = 8)]
     MasterAgreement,
     #[codec(index = 9)]
@@ -70,6 +71,14 @@ enum Label<'a> {
     GatekeeperSet { epoch: KeyEpoch },
     #[codec(index = 13)]
     ClusterSnapshot { epoch: KeyEpoch },
+    /// The ephemeral of a cluster key's delivery to one runtime (its identity and its key of the
+    /// epoch) for one cluster and duty.
+    #[codec(index = 14)]
+    ClusterDelivery { identity: &'a [u8; 32], key: &'a [u8; 32], cluster: ClusterId, epoch: KeyEpoch, duty: u64 },
+    /// The ephemeral of a master key's delivery (a share) to one gatekeeper (its identity and its
+    /// key of the epoch), numbered by `sequence`.
+    #[codec(index = 15)]
+    MasterDelivery { identity: &'a [u8; 32], key: &'a [u8; 32], epoch: KeyEpoch, sequence: u64 },
 }
 
 fn derive(parent: &SecretBytes<32>, label: Label<'_>) -> SecretBytes<32> {
@@ -116,11 +125,31 @@ impl MasterKey {
         ClusterKey { secret: derive(&self.0, Label::Cluster { cluster, epoch }), cluster, epoch }
     }
 
-    /// The ephemeral X25519 key for the `sequence`-th envelope to `recipient` in `epoch`. Unique per
-    /// message, and the same on every gatekeeper holding this master key, so all of them emit
-    /// byte-identical envelopes.
-    pub fn ephemeral_for(&self, recipient: &[u8; 32], epoch: KeyEpoch, sequence: u64) -> AgreementSecret {
-        AgreementSecret::from_bytes(&derive(&self.0, Label::Ephemeral { recipient, epoch, sequence }))
+    /// The ephemeral X25519 key of the delivery of `cluster`'s key to the runtime `identity`
+    /// (whose key of `epoch` is `key`) for `duty`. Unique per recipient, cluster and duty, and
+    /// the same on every gatekeeper holding this master key, so all of them emit byte-identical
+    /// envelopes; two runtimes naming one key never share an ephemeral.
+    pub fn cluster_delivery_ephemeral(
+        &self,
+        identity: &[u8; 32],
+        key: &[u8; 32],
+        cluster: ClusterId,
+        epoch: KeyEpoch,
+        duty: u64,
+    ) -> AgreementSecret {
+        AgreementSecret::from_bytes(&derive(&self.0, Label::ClusterDelivery { identity, key, cluster, epoch, duty }))
+    }
+
+    /// The ephemeral X25519 key of the `sequence`-th master share to the gatekeeper `identity`
+    /// (whose key of `epoch` is `key`): a label space of its own, apart from cluster deliveries.
+    pub fn master_delivery_ephemeral(
+        &self,
+        identity: &[u8; 32],
+        key: &[u8; 32],
+        epoch: KeyEpoch,
+        sequence: u64,
+    ) -> AgreementSecret {
+        AgreementSecret::from_bytes(&derive(&self.0, Label::MasterDelivery { identity, key, epoch, sequence }))
     }
 }
 
@@ -346,12 +375,24 @@ mod tests {
 
     #[test]
     fn gatekeeper_ephemerals_are_unique_per_message_and_shared_across_gatekeepers() {
-        let recipient = [9; 32];
-        let first = master().ephemeral_for(&recipient, KeyEpoch(0), 0).public();
-        assert_eq!(first, master().ephemeral_for(&recipient, KeyEpoch(0), 0).public());
-        assert_ne!(first, master().ephemeral_for(&recipient, KeyEpoch(0), 1).public());
-        assert_ne!(first, master().ephemeral_for(&recipient, KeyEpoch(1), 0).public());
-        assert_ne!(first, master().ephemeral_for(&[8; 32], KeyEpoch(0), 0).public());
+        let (identity, key) = ([9; 32], [7; 32]);
+        let cluster = |identity, key, cluster, epoch, duty| {
+            master().cluster_delivery_ephemeral(identity, key, ClusterId(cluster), KeyEpoch(epoch), duty).public()
+        };
+        let first = cluster(&identity, &key, 1, 0, 0);
+        assert_eq!(first, cluster(&identity, &key, 1, 0, 0), "every holder of the master key agrees");
+        let others = [
+            cluster(&identity, &key, 1, 0, 1),
+            cluster(&identity, &key, 1, 1, 0),
+            cluster(&identity, &key, 2, 0, 0),
+            cluster(&[8; 32], &key, 1, 0, 0),
+            cluster(&identity, &[6; 32], 1, 0, 0),
+            master().master_delivery_ephemeral(&identity, &key, KeyEpoch(0), 0).public(),
+        ];
+        let mut all: Vec<_> = others.iter().chain([&first]).collect();
+        all.sort_unstable();
+        all.dedup();
+        assert_eq!(all.len(), others.len() + 1);
     }
 
     #[test]

@@ -19,6 +19,7 @@
 pub mod account;
 pub mod confidential;
 pub mod envelope;
+pub mod epoch_key;
 pub mod kdf;
 pub mod key_tree;
 pub mod random;
@@ -29,6 +30,7 @@ pub mod secret_uri;
 
 pub use account::{AccountPair, verify_account_signature};
 pub use envelope::{AgreementPublic, AgreementSecret, Direction, Envelope, EnvelopeError, EnvelopeParams, Purpose};
+pub use epoch_key::{EpochKeyError, EpochKeyPair, verify_epoch_key};
 pub use key_tree::{ClusterKey, ContractKey, MasterKey, StateKey};
 pub use runtime_key::{RuntimeSigner, verify_runtime_signature};
 pub use sealing::{SealError, Sealer, SealingPlatform, SealingSecretSource, SoftwareSealingKey};

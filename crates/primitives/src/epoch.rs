@@ -18,28 +18,45 @@ use crate::{
     ids::{ClusterId, KeyEpoch},
 };
 
-/// Domain separator of an epoch key's signature.
+/// Domain separator of an epoch key's signature by the runtime's identity.
 pub const EPOCH_KEY_DOMAIN: &[u8] = b"veil/epoch-key/v1";
+/// Domain separator of an epoch key's proof of possession (its own signature).
+pub const EPOCH_KEY_POSSESSION_DOMAIN: &[u8] = b"veil/epoch-key-possession/v1";
 
 /// The most gatekeepers a network has.
 pub const MAX_GATEKEEPERS: usize = 16;
 
-/// A runtime's key-agreement key for one epoch, signed by its identity key. Published as the
-/// runtime's egress on the assignments topic; keys of that epoch are sealed to it.
+/// A runtime's key-agreement key for one epoch, signed by its identity key, with a proof that the
+/// runtime holds its secret half. Published as the runtime's egress on the assignments topic; keys
+/// of that epoch are sealed to it. The key is an ed25519 key (`holder`) whose X25519 form is
+/// `agreement`; its own signature (`possession`) names the announcing identity, so no runtime can
+/// announce another's key as its own (`veil_crypto::verify_epoch_key` is the rule).
 #[derive(Clone, Copy, PartialEq, Eq, Debug, Encode, Decode, MaxEncodedLen)]
 pub struct EpochKey {
     /// The epoch.
     pub epoch: KeyEpoch,
-    /// The X25519 public key.
+    /// The X25519 public key (the Montgomery form of `holder`).
     pub agreement: [u8; 32],
+    /// The ed25519 public key whose X25519 form is `agreement`.
+    pub holder: [u8; 32],
     /// The identity key's ed25519 signature over [`EpochKey::signing_payload`].
     pub signature: [u8; 64],
+    /// `holder`'s signature over [`EpochKey::possession_payload`].
+    pub possession: [u8; 64],
 }
 
 impl EpochKey {
     /// What the identity key signs: the domain, the chain id, the identity, the epoch and the key.
     pub fn signing_payload(chain: &Hash, identity: &[u8; 32], epoch: KeyEpoch, agreement: &[u8; 32]) -> Vec<u8> {
         let mut payload = EPOCH_KEY_DOMAIN.to_vec();
+        (chain, identity, epoch, agreement).encode_to(&mut payload);
+        payload
+    }
+
+    /// What the epoch key itself signs to prove its holder announces it: the same fields under
+    /// their own domain.
+    pub fn possession_payload(chain: &Hash, identity: &[u8; 32], epoch: KeyEpoch, agreement: &[u8; 32]) -> Vec<u8> {
+        let mut payload = EPOCH_KEY_POSSESSION_DOMAIN.to_vec();
         (chain, identity, epoch, agreement).encode_to(&mut payload);
         payload
     }
@@ -130,7 +147,13 @@ mod tests {
         fn epoch_keys_and_openings_decode_strictly(
             epoch: u32, key: [u8; 32], extra: u8, cut in 1usize..200, flip_at: usize, flip: u8,
         ) {
-            let announced = EpochKey { epoch: KeyEpoch(epoch), agreement: key, signature: [epoch as u8; 64] };
+            let announced = EpochKey {
+                epoch: KeyEpoch(epoch),
+                agreement: key,
+                holder: key,
+                signature: [epoch as u8; 64],
+                possession: [epoch as u8; 64],
+            };
             prop_assert_eq!(strict_check::check(&announced, extra, cut, flip_at, flip), Ok(()));
             let opening = EpochOpening {
                 epoch: KeyEpoch(epoch), master: key, signing: [1; 32], proposer: [2; 32], opened_at_ms: 8, previous_retires_at_ms: 9,

@@ -3,11 +3,11 @@
 
 use super::*;
 use crate::{
-    registry::tests::{Net, epoch_agreement, gatekeeper, master, net},
+    registry::tests::{Net, announced_key, epoch_agreement, gatekeeper, master, net},
     testing::{egress, runtime_signer},
 };
 use veil_crypto::{MasterKey, SecretBytes, confidential::Proposal};
-use veil_primitives::{Call, ContractsCall, EpochsCall, SignedEgress, contract::AssignmentMessage};
+use veil_primitives::{Call, ContractsCall, EpochsCall, SignedEgress, contract::AssignmentMessage, epoch::EpochKey};
 
 fn check(net: &Net, copy: &SignedEgress) -> Result<(), EgressError> {
     net.chain.check_egress(&Overlay::new(&net.state), copy).map(|_| ())
@@ -104,16 +104,15 @@ fn an_epoch_key_must_be_signed_by_the_runtime_that_announces_it() {
     let workers = net.register_workers(&[1, 2]);
     let (one, two) = (&workers[0], &workers[1]);
     let sender = SenderId::Worker(one.public());
-    let key = veil_primitives::epoch::EpochKey {
-        epoch: KeyEpoch(1),
-        agreement: [9; 32],
-        // Signed by another runtime.
-        signature: two.sign(&EpochKey::signing_payload(&net.chain.id(), &one.public(), KeyEpoch(1), &[9; 32])),
-    };
+    let honest = announced_key(&net.chain.id(), one, 1);
+    // Signed by another runtime.
+    let signature =
+        two.sign(&EpochKey::signing_payload(&net.chain.id(), &one.public(), KeyEpoch(1), &honest.agreement));
+    let key = EpochKey { signature, ..honest };
     let payload = AssignmentMessage::EpochKey(key).encode();
     let forged = egress(one, sender, 0, net.next_sequence(sender), Topic::System(SystemTopic::Assignments), &payload);
     let error = check(&net, &forged).unwrap_err();
-    assert!(error.to_string().contains("not signed by the sender's identity"), "{error}");
+    assert!(error.to_string().contains("not signed by the announcing runtime's identity"), "{error}");
     // Its announced key stands.
     assert_eq!(net.worker(&one.public()).unwrap().epoch_key(KeyEpoch(1)), Some(epoch_agreement(&one.public(), 1)));
 }
@@ -223,4 +222,29 @@ fn an_envelope_before_the_first_epoch_or_after_its_epoch_retired_is_refused() {
     assert_eq!(net.chain.check_envelope_epoch(&epochs, &sealed_to(0), 500), Err(expired));
     // Bytes that are not an envelope pass: the runtime refuses them and returns their tokens.
     assert_eq!(net.chain.check_envelope_epoch(&none, b"not an envelope", 0), Ok(()));
+}
+
+/// The attack of issue 21: a worker announces another runtime's epoch key as its own (copying its
+/// X25519 and ed25519 forms and its proof of possession, signing with its own identity), so that
+/// deliveries meant for the other runtime would also be sealed to "its" key. The chain refuses
+/// the announcement: the proof of possession names the other runtime.
+#[test]
+fn a_runtime_cannot_announce_another_runtimes_epoch_key() {
+    let mut net = net(true, "2026-01-01T00:00:00Z");
+    net.open_first_epoch();
+    let workers = net.register_workers(&[1, 2]);
+    let (victim, copier) = (&workers[0], &workers[1]);
+    let stolen = announced_key(&net.chain.id(), victim, 1);
+    let signature =
+        copier.sign(&EpochKey::signing_payload(&net.chain.id(), &copier.public(), KeyEpoch(1), &stolen.agreement));
+    let sender = SenderId::Worker(copier.public());
+    let payload = AssignmentMessage::EpochKey(EpochKey { signature, ..stolen }).encode();
+    let copied =
+        egress(copier, sender, 0, net.next_sequence(sender), Topic::System(SystemTopic::Assignments), &payload);
+    let error = check(&net, &copied).unwrap_err();
+    assert!(error.to_string().contains("proof of possession"), "{error}");
+    assert_eq!(
+        net.worker(&copier.public()).unwrap().epoch_key(KeyEpoch(1)),
+        Some(epoch_agreement(&copier.public(), 1))
+    );
 }

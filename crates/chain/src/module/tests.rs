@@ -15,13 +15,13 @@ use veil_primitives::{
     Header, KeyEpoch, Measurement, Parameters, ParametersCall, RegistrationInfo, RegistryCall, SenderId, SignedEgress,
     SignedTransaction, SystemTopic, Topic, Transaction,
     contract::{AssignmentMessage, builtin_code_hash, contract_id},
-    epoch::{EpochKey, Heartbeat},
+    epoch::Heartbeat,
     hashing::sha256,
 };
 
 use crate::{
     Chain, MemoryState, ReadState as _, StateError, StateKey, StateReader,
-    registry::tests::{Net, epoch_agreement, gatekeeper, net},
+    registry::tests::{Net, announced_key, gatekeeper, net},
     testing::{egress, runtime_signer},
 };
 
@@ -262,11 +262,8 @@ fn sign_copies(copies: Vec<Copy>) -> Vec<SignedEgress> {
             }
             Copy::EpochKey(index, epoch) => {
                 let signer = runtime_signer(index as u8 + 1);
-                let identity = signer.public();
-                let agreement = epoch_agreement(&identity, epoch);
-                let signed = EpochKey::signing_payload(&world.chain.id(), &identity, KeyEpoch(epoch), &agreement);
-                let key = EpochKey { epoch: KeyEpoch(epoch), agreement, signature: signer.sign(&signed) };
-                let sender = SenderId::Worker(identity);
+                let key = announced_key(&world.chain.id(), &signer, epoch);
+                let sender = SenderId::Worker(signer.public());
                 let payload = AssignmentMessage::EpochKey(key).encode();
                 egress(&signer, sender, 0, sequence(sender), Topic::System(SystemTopic::Assignments), &payload)
             }

@@ -122,16 +122,8 @@ impl Net {
 
     /// `worker`'s announcement of its key for `epoch` (an X25519 key derived from its seed).
     pub(crate) fn epoch_key(&self, worker: &veil_crypto::RuntimeSigner, epoch: u32) -> SignedEgress {
-        let identity = worker.public();
-        let agreement = epoch_agreement(&identity, epoch);
-        let signature = worker.sign(&veil_primitives::epoch::EpochKey::signing_payload(
-            &self.chain.id(),
-            &identity,
-            KeyEpoch(epoch),
-            &agreement,
-        ));
-        let key = veil_primitives::epoch::EpochKey { epoch: KeyEpoch(epoch), agreement, signature };
-        let sender = SenderId::Worker(identity);
+        let key = announced_key(&self.chain.id(), worker, epoch);
+        let sender = SenderId::Worker(worker.public());
         let payload = AssignmentMessage::EpochKey(key).encode();
         egress(worker, sender, 0, self.next_sequence(sender), Topic::System(SystemTopic::Assignments), &payload)
     }
@@ -162,8 +154,25 @@ impl Net {
 }
 
 /// The X25519 public key a test worker announces for `epoch`.
+/// The epoch key pair a test runtime `identity` announces for `epoch`.
+pub(crate) fn epoch_key_pair(identity: &[u8; 32], epoch: u32) -> veil_crypto::EpochKeyPair {
+    veil_crypto::EpochKeyPair::from_seed(&veil_crypto::SecretBytes::new(
+        veil_primitives::hashing::sha256(&(identity, epoch).encode()).0,
+    ))
+}
+
+/// The X25519 key a test runtime `identity` announces for `epoch`.
 pub(crate) fn epoch_agreement(identity: &[u8; 32], epoch: u32) -> [u8; 32] {
-    veil_primitives::hashing::sha256(&(identity, epoch).encode()).0
+    epoch_key_pair(identity, epoch).agreement_public()
+}
+
+/// A test runtime's announcement of its key for `epoch`.
+pub(crate) fn announced_key(
+    chain: &Hash,
+    runtime: &veil_crypto::RuntimeSigner,
+    epoch: u32,
+) -> veil_primitives::epoch::EpochKey {
+    epoch_key_pair(&runtime.public(), epoch).announce(chain, runtime, KeyEpoch(epoch))
 }
 
 pub(crate) fn gatekeeper() -> veil_crypto::RuntimeSigner {

@@ -205,3 +205,34 @@ fn master_shares_open_only_for_their_gatekeeper_and_only_as_the_recorded_master(
         .unwrap_err();
     assert!(matches!(error, ConfidentialError::MasterMismatch(_)), "{error}");
 }
+
+/// The attack of issue 21: a runtime announces another runtime's X25519 epoch key as its own (or
+/// the same key is named twice), and two deliveries of one epoch opening (one duty index for
+/// every cluster) go to that key. If their ephemerals were equal, both envelopes would share key
+/// and nonce, and one cluster key XOR the other would leak. Every delivery's ephemeral differs:
+/// by recipient identity, by cluster, and between cluster deliveries and master shares.
+#[test]
+fn deliveries_to_one_key_never_share_an_ephemeral() {
+    let master = MasterKey::from_secret(SecretBytes::new([1; 32]));
+    let victim = AgreementSecret::from_bytes(&SecretBytes::new([2; 32])).public();
+    let honest = AssignedWorker { identity: [0xb0; 32], agreement: victim };
+    let copier = AssignedWorker { identity: [0xa0; 32], agreement: victim };
+    let (epoch, duty) = (KeyEpoch(1), 7);
+    let ephemeral = |delivery: &KeyDelivery| delivery.envelope.header.ephemeral;
+    let deliver = |cluster: u32, worker: &AssignedWorker| {
+        let keys = ClusterKeys::deliver(&master, &master.cluster_key(ClusterId(cluster), epoch), duty, &[*worker]);
+        ephemeral(&keys.unwrap().deliveries[0])
+    };
+    let mut seen = vec![
+        deliver(1, &honest),
+        deliver(2, &honest),
+        deliver(1, &copier),
+        deliver(2, &copier),
+        ephemeral(&MasterShare::seal(&master, epoch, &honest, duty).unwrap().delivery),
+        ephemeral(&MasterShare::seal(&master, epoch, &copier, duty).unwrap().delivery),
+    ];
+    let count = seen.len();
+    seen.sort_unstable();
+    seen.dedup();
+    assert_eq!(seen.len(), count, "two deliveries share an ephemeral key");
+}

@@ -205,9 +205,8 @@ impl GatekeeperDuties {
         origin: Origin,
         key: EpochKey,
     ) -> Result<(), Refusal> {
-        let signed = EpochKey::signing_payload(&setting.chain, &identity, key.epoch, &key.agreement);
-        veil_crypto::verify_runtime_signature(&identity, &signed, &key.signature)
-            .map_err(|_| Refusal::BadSignature { what: "epoch key", signer: identity })?;
+        veil_crypto::verify_epoch_key(&setting.chain, &identity, &key)
+            .map_err(|error| Refusal::EpochKeyRefused { runtime: identity, error })?;
         if self.runtime_keys.contains_key(&(identity, key.epoch)) {
             return Ok(()); // The first announcement stands.
         }

@@ -5,8 +5,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use veil_types::EpochHistory as _;
 
 use parity_scale_codec::{Decode, Encode, Error, Input, Output};
-use veil_crypto::{AgreementSecret, RuntimeSigner, Sealable, SecretBytes, random::RandomnessError};
-use veil_primitives::{KeyEpoch, SystemTopic, Topic, contract::AssignmentMessage, epoch::EpochKey, hashing::sha256};
+use veil_crypto::{AgreementSecret, EpochKeyPair, RuntimeSigner, Sealable, SecretBytes, random::RandomnessError};
+use veil_primitives::{KeyEpoch, SystemTopic, Topic, contract::AssignmentMessage, hashing::sha256};
 
 use super::{Core, Refusal, Role, Setting, own_sender};
 
@@ -115,10 +115,7 @@ impl Core {
                 Ok(secret) => secret,
                 Err(error) => return self.note(Refusal::Randomness(error.to_string())),
             };
-            let agreement = AgreementSecret::from_bytes(&secret).public();
-            let identity = self.identity();
-            let signed = EpochKey::signing_payload(&setting.chain, &identity, epoch, &agreement);
-            let key = EpochKey { epoch, agreement, signature: self.identity.key().sign(&signed) };
+            let key = EpochKeyPair::from_seed(&secret).announce(&setting.chain, self.identity.key(), epoch);
             self.epoch_secrets.insert(epoch, Sealable(secret));
             self.push_own(role, Topic::System(SystemTopic::Assignments), AssignmentMessage::EpochKey(key).encode());
         }
@@ -134,7 +131,7 @@ impl Core {
 
     /// The secret of this runtime's key of `epoch`, as an agreement key.
     pub(super) fn epoch_key(&self, epoch: KeyEpoch) -> Option<AgreementSecret> {
-        self.epoch_secrets.get(&epoch).map(|secret| AgreementSecret::from_bytes(secret))
+        self.epoch_secrets.get(&epoch).map(|seed| EpochKeyPair::from_seed(seed).agreement())
     }
 
     /// Queues egress of this runtime's own identity; numbering continues after its messages

@@ -43,6 +43,14 @@ pub enum Refusal {
         /// Who should have signed it.
         signer: [u8; 32],
     },
+    /// An epoch key its runtime did not sign, or whose possession it did not prove.
+    #[error("the epoch key announced by 0x{} is refused: {error}", hex::encode(.runtime))]
+    EpochKeyRefused {
+        /// The announcing runtime.
+        runtime: [u8; 32],
+        /// Why.
+        error: veil_crypto::EpochKeyError,
+    },
     /// A key proposal by a runtime that is not a genesis gatekeeper.
     #[error("0x{} is not a genesis gatekeeper", hex::encode(.0))]
     NotAGatekeeper([u8; 32]),
@@ -158,6 +166,7 @@ impl Refusal {
             Self::ForeignChain(_) => "foreign_chain",
             Self::Attestation(_) => "attestation",
             Self::BadSignature { .. } => "bad_signature",
+            Self::EpochKeyRefused { .. } => "epoch_key_refused",
             Self::NotAGatekeeper(_) => "not_a_gatekeeper",
             Self::EpochOpenedTwice(_) => "epoch_opened_twice",
             Self::UnopenedEpoch(_) => "unopened_epoch",

@@ -11,7 +11,7 @@ use veil_primitives::{
     contract::{
         AssignedWorker, AssignmentMessage, BlockStamp, ClusterFormed, CommandMessage, ContractMessage, Deployment,
     },
-    epoch::{EpochOpening, Replacement},
+    epoch::{EpochKey, EpochOpening, Replacement},
 };
 
 use super::*;
@@ -67,8 +67,7 @@ fn opening(epoch: u32, previous_retires_at_ms: u64) -> EpochOpening {
 
 /// The worker's own, signed key of `epoch`, as it announced it.
 fn announced(runtime: &Runtime, epoch: KeyEpoch) -> AssignedWorker {
-    let secret = runtime.core.epoch_secrets.get(&epoch).unwrap();
-    AssignedWorker { identity: runtime.identity(), agreement: AgreementSecret::from_bytes(secret).public() }
+    AssignedWorker { identity: runtime.identity(), agreement: runtime.core.epoch_key(epoch).unwrap().public() }
 }
 
 fn worker_duties(runtime: &mut Runtime) -> &mut WorkerDuties {
@@ -222,7 +221,8 @@ fn an_epoch_key_not_signed_by_its_runtime_is_refused_and_not_filed() {
     key.agreement[0] ^= 1;
     let forged = message(topic, origin, AssignmentMessage::EpochKey(key));
     let refusal = runtime.handle(topic, 0, &forged, 0).unwrap_err();
-    assert_eq!(refusal, Refusal::BadSignature { what: "epoch key", signer: announcer.identity() });
+    let not_signed = veil_crypto::EpochKeyError::NotSigned;
+    assert_eq!(refusal, Refusal::EpochKeyRefused { runtime: announcer.identity(), error: not_signed });
     assert!(gatekeeper_duties(&mut runtime).runtime_keys.is_empty());
     runtime.handle(topic, 1, &genuine, 0).unwrap();
     assert_eq!(gatekeeper_duties(&mut runtime).runtime_keys.len(), 1);
@@ -430,4 +430,26 @@ fn a_checkpoint_whose_cluster_key_is_filed_under_another_cluster_or_epoch_is_ref
         let refused = Runtime::restore(&genesis, host(9), &runtime.checkpoint());
         assert!(matches!(refused, Err(RuntimeError::Checkpoint(_))), "restored a mislabelled cluster key");
     }
+}
+
+/// The attack of issue 21, as a gatekeeper sees it: a worker's announcement of another runtime's
+/// epoch key (its proof of possession copied, its identity's signature its own) is refused, and
+/// the gatekeeper files no key for it, so no delivery is ever sealed to it.
+#[test]
+fn a_gatekeeper_refuses_an_epoch_key_announced_by_a_runtime_that_does_not_hold_it() {
+    let genesis = genesis();
+    let mut runtime = gatekeeper(&genesis);
+    let (victim, copier) = (worker(&genesis, 1), worker(&genesis, 2));
+    let seed = SecretBytes::new([3; 32]);
+    let stolen =
+        veil_crypto::EpochKeyPair::from_seed(&seed).announce(&genesis.hash(), victim.core.identity.key(), KeyEpoch(0));
+    let signed = EpochKey::signing_payload(&genesis.hash(), &copier.identity(), KeyEpoch(0), &stolen.agreement);
+    let copied = EpochKey { signature: copier.core.identity.key().sign(&signed), ..stolen };
+    let topic = Topic::System(SystemTopic::Assignments);
+    let origin = Origin::Runtime(SenderId::Worker(copier.identity()));
+    let refusal =
+        runtime.handle(topic, 0, &message(topic, origin, AssignmentMessage::EpochKey(copied)), 0).unwrap_err();
+    assert_eq!(refusal.code(), "epoch_key_refused");
+    assert!(refusal.to_string().contains("proof of possession"), "{refusal}");
+    assert!(gatekeeper_duties(&mut runtime).runtime_keys.is_empty());
 }
