@@ -76,9 +76,10 @@ impl Connection {
 
 /// An account that signs: a secret URI (`//Alice`, a phrase, a `0x` seed).
 pub(crate) fn signer(uri: &str) -> Result<AccountPair, CommandError> {
+    // Never echo the input: a mistyped secret is one word away from the real one.
     AccountPair::from_suri(uri, None).map_err(|e| {
         CommandError::BadInput(format!(
-            "{uri:?} is not a secret URI ({e}): give a development account such as //Alice, a phrase or a 0x seed"
+            "the signer is not a secret URI ({e}): give a development account such as //Alice, a phrase or a 0x seed"
         ))
     })
 }

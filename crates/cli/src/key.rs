@@ -131,7 +131,7 @@ pub(crate) fn run(command: KeyCommand, output: OutputFormat, out: &mut dyn Write
         KeyCommand::Sign { suri, password, message } => {
             let suri = read_uri_or_file(&suri)?;
             let pair = secret_from_uri(&suri, password.as_deref())?;
-            let signature = pair.sign(&message.bytes()?);
+            let signature = pair.sign_message(&message.bytes()?).map_err(CommandError::bad_input)?;
             match output {
                 OutputFormat::Text => print_text(out, &format!("0x{}\n", hex::encode(signature))),
                 OutputFormat::Json => print_json(

@@ -84,7 +84,8 @@ pub(crate) fn relay(args: RelayArgs) -> Result<(), CommandError> {
     let worker = Worker::new(&args.worker)?;
     let operator = match &args.operator {
         Some(uri) => {
-            Some(AccountPair::from_suri(uri, None).map_err(|e| CommandError::BadInput(format!("{uri}: {e}")))?)
+            // Never echo the input: a mistyped secret is one word away from the real one.
+            Some(AccountPair::from_suri(uri, None).map_err(|e| CommandError::BadInput(format!("--operator: {e}")))?)
         }
         None => None,
     };

@@ -201,3 +201,52 @@ fn signatures_interoperate_with_javascript_sr25519() {
     assert!(veil(&["key", "verify", js_signature, &public, "-m", message]).status.success());
     assert_eq!(veil(&["key", "verify", js_signature, &public, "-m", "other message"]).status.code(), Some(1));
 }
+
+/// The attack of issue 21: someone asks a user to "sign this message" with `veil key sign`, and
+/// the message is a Veil transaction's signing payload (or a query session certificate's), raw or
+/// wrapped in `<Bytes>…</Bytes>` as browser wallets wrap raw messages. The signature would be a
+/// valid transaction or session. `veil key sign` refuses any message in a Veil signing domain.
+#[test]
+fn key_sign_refuses_to_sign_a_veil_transaction_or_session() {
+    use parity_scale_codec::Encode as _;
+    use veil_primitives::{AccountId, AccountsCall, Balance, Call, Hash, Transaction};
+    let alice: AccountId = ALICE.parse().unwrap();
+    let bob: AccountId = BOB.parse().unwrap();
+    let transfer = Transaction {
+        genesis: Hash([7; 32]),
+        signer: alice,
+        nonce: 0,
+        call: Call::Accounts(AccountsCall::Transfer { to: bob, amount: Balance(1_000 * Balance::ONE.0) }),
+    };
+    let payload = transfer.signing_payload();
+    let mut wrapped = b"<Bytes>".to_vec();
+    wrapped.extend_from_slice(&payload);
+    wrapped.extend_from_slice(b"</Bytes>");
+    let session = [b"veil/query-session/v1".as_slice(), &(alice, [1u8; 32], Hash([7; 32]), 99u64).encode()].concat();
+    for message in [&payload, &wrapped, &session] {
+        let output = veil(&["key", "sign", "--suri", "//Alice", "--hex", "-m", &hex::encode(message)]);
+        assert_one_line_error(&output, 2, "Veil signing domain");
+    }
+    // Ordinary messages still sign, including text that merely mentions veil.
+    assert!(veil(&["key", "sign", "--suri", "//Alice", "-m", "I agree: veil/ is a fine name"]).status.success());
+}
+
+/// A mistyped secret (one wrong word of a phrase) is never echoed: errors go to terminals, logs
+/// and CI output, and the typo is one word away from the real secret.
+#[test]
+fn a_mistyped_secret_is_never_echoed() {
+    let typo = "bottom drive obey lake curtain smoke basket hold race lonely fit walkx";
+    for args in [
+        vec!["account", "transfer", "--from", typo, "--to", "//Bob", "1"],
+        vec!["relay", "--operator", typo, "--node", "http://127.0.0.1:9", "--worker", "http://127.0.0.1:9"],
+        vec!["key", "sign", "--suri", typo, "-m", "hello"],
+        vec!["key", "inspect", typo],
+    ] {
+        let output = veil(&args);
+        let said = format!("{}{}", stdout(&output), String::from_utf8_lossy(&output.stderr));
+        assert_eq!(output.status.code(), Some(2), "{args:?}: {said}");
+        for word in ["bottom", "lonely", "walkx"] {
+            assert!(!said.contains(word), "{args:?} echoed the secret: {said}");
+        }
+    }
+}

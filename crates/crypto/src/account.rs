@@ -169,11 +169,42 @@ impl AccountPair {
         SignedTransaction { transaction, signature }
     }
 
-    /// Signs `message` under the `substrate` context. Randomized, as sr25519 signing is.
+    /// Signs `message` under the `substrate` context. Randomized, as sr25519 signing is. For the
+    /// protocol's own payloads; a message a person asked to have signed goes through
+    /// [`AccountPair::sign_message`].
     pub fn sign(&self, message: &[u8]) -> [u8; 64] {
         self.keypair.sign(signing_context(SIGNING_CONTEXT).bytes(message)).to_bytes()
     }
+
+    /// Signs a message someone asked this account to sign ("sign this to log in"), refusing one
+    /// that is, or wraps, a Veil protocol payload: its signature would be a transaction, a query
+    /// or a session certificate of this account.
+    pub fn sign_message(&self, message: &[u8]) -> Result<[u8; 64], ProtocolPayload> {
+        if is_protocol_payload(message) {
+            return Err(ProtocolPayload);
+        }
+        Ok(self.sign(message))
+    }
 }
+
+/// Every Veil signing domain starts with this, so one check covers those added later.
+pub const VEIL_DOMAIN_PREFIX: &[u8] = b"veil/";
+/// How Polkadot browser wallets wrap a raw message before signing it (`signRaw`).
+pub const WRAPPED_MESSAGE: (&[u8], &[u8]) = (b"<Bytes>", b"</Bytes>");
+
+/// Whether `message` is a Veil protocol payload, raw or wrapped the way browser wallets wrap raw
+/// messages: an account must never sign one as "just a message".
+pub fn is_protocol_payload(message: &[u8]) -> bool {
+    let inner = message.strip_prefix(WRAPPED_MESSAGE.0).unwrap_or(message);
+    inner.starts_with(VEIL_DOMAIN_PREFIX)
+}
+
+/// A message [`AccountPair::sign_message`] refuses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "the message is in a Veil signing domain (it starts with `veil/`, raw or inside <Bytes>…</Bytes>): its signature would authorize a transaction, query or session of this account"
+)]
+pub struct ProtocolPayload;
 
 fn mini_secret(seed: &[u8; 32]) -> MiniSecretKey {
     match MiniSecretKey::from_bytes(seed) {
@@ -222,6 +253,27 @@ pub fn verify_account_signature(
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn every_payload_an_account_signs_is_in_a_veil_domain() {
+        use veil_primitives::{AccountId, AccountsCall, Balance, Call, Hash, Transaction};
+        let transaction = Transaction {
+            genesis: Hash::ZERO,
+            signer: AccountId([1; 32]),
+            nonce: 0,
+            call: Call::Accounts(AccountsCall::Transfer { to: AccountId([2; 32]), amount: Balance(1) }),
+        };
+        for payload in [
+            transaction.signing_payload(),
+            crate::confidential::QUERY_DOMAIN.to_vec(),
+            crate::confidential::SESSION_DOMAIN.to_vec(),
+        ] {
+            assert!(super::is_protocol_payload(&payload));
+            assert!(super::is_protocol_payload(&[b"<Bytes>".as_slice(), &payload, b"</Bytes>"].concat()));
+        }
+        assert!(!super::is_protocol_payload(b"log in to example.com"));
+        assert!(!super::is_protocol_payload(b"<Bytes>log in</Bytes>"));
+    }
+
     use super::*;
     use crate::secret_uri::{DEV_PHRASE, split_path};
 

@@ -54,8 +54,8 @@ pub const MAX_ANSWER_PAYLOAD: usize = MAX_PLAINTEXT - 1024;
 pub const MAX_REASON: usize = 1024;
 
 const COMMAND_DOMAIN: &[u8] = b"veil/command/v1";
-const QUERY_DOMAIN: &[u8] = b"veil/query/v1";
-const SESSION_DOMAIN: &[u8] = b"veil/query-session/v1";
+pub(crate) const QUERY_DOMAIN: &[u8] = b"veil/query/v1";
+pub(crate) const SESSION_DOMAIN: &[u8] = b"veil/query-session/v1";
 const ANSWER_DOMAIN: &[u8] = b"veil/answer/v1";
 const KEY_DELIVERY_DOMAIN: &[u8] = b"veil/key-delivery/v1";
 
@@ -208,10 +208,32 @@ pub struct SessionCertificate {
 }
 
 impl SessionCertificate {
+    /// What the account signs: the domain and the certificate's encoding.
+    pub fn signing_payload(&self) -> Vec<u8> {
+        with_domain(SESSION_DOMAIN, self)
+    }
+
+    /// The same payload as a Polkadot browser wallet signs it with `signRaw` (wrapped in
+    /// `<Bytes>…</Bytes>`): a certificate signed so verifies too, so a browser wallet can
+    /// certify a session.
+    pub fn wallet_message(&self) -> Vec<u8> {
+        let (open, close) = crate::account::WRAPPED_MESSAGE;
+        [open, &self.signing_payload(), close].concat()
+    }
+
     /// Signs the certificate with the account key.
     pub fn sign(self, account: &crate::AccountPair) -> SignedSessionCertificate {
-        let signature = account.sign(&with_domain(SESSION_DOMAIN, &self));
+        let signature = account.sign(&self.signing_payload());
         SignedSessionCertificate { certificate: self, signature }
+    }
+}
+
+impl SignedSessionCertificate {
+    /// Checks the account's signature over the certificate, plain or in the wallet's wrapped form.
+    pub fn verify(&self) -> Result<(), SignatureError> {
+        let cert = &self.certificate;
+        verify_account_signature(&cert.account, &cert.signing_payload(), &self.signature)
+            .or_else(|_| verify_account_signature(&cert.account, &cert.wallet_message(), &self.signature))
     }
 }
 
@@ -312,8 +334,7 @@ impl SignedQuery {
                 if cert.account != self.query.requester || cert.chain != self.query.chain {
                     return Err(ConfidentialError::SessionMismatch { certified: cert.account, chain: cert.chain });
                 }
-                verify_account_signature(&cert.account, &with_domain(SESSION_DOMAIN, cert), &certificate.signature)
-                    .map_err(ConfidentialError::SessionCertificate)?;
+                certificate.verify().map_err(ConfidentialError::SessionCertificate)?;
                 verify_runtime_signature(&cert.session_key, &payload, signature)
                     .map_err(ConfidentialError::SessionSignature)?;
                 Ok(Some(cert.expires_at))

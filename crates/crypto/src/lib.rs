@@ -22,6 +22,7 @@ pub mod envelope;
 pub mod epoch_key;
 pub mod kdf;
 pub mod key_tree;
+pub mod private_file;
 pub mod random;
 pub mod runtime_key;
 pub mod sealing;

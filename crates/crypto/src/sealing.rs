@@ -16,15 +16,12 @@ use aes_gcm_siv::{
     aead::{Aead, Payload},
 };
 use parity_scale_codec::{Decode, Encode, MaxEncodedLen};
-use std::{
-    io::Write,
-    os::unix::fs::{OpenOptionsExt, PermissionsExt},
-    path::{Path, PathBuf},
-};
+use std::path::{Path, PathBuf};
 use zeroize::Zeroizing;
 
 use crate::{
     kdf::hkdf_sha256,
+    private_file::PrivateFileError,
     random::{RandomnessError, random_bytes},
     secret::SecretBytes,
 };
@@ -197,41 +194,24 @@ impl SoftwareSealingKey {
     /// 0600 if it does not exist. Refuses a file that others may access or that is not 32 bytes.
     pub fn open_or_create(path: &Path) -> Result<Self, SealError> {
         let io = |source| SealError::Io { path: path.to_owned(), source };
-        match std::fs::metadata(path) {
-            Ok(metadata) => {
-                let mode = metadata.permissions().mode() & 0o777;
-                if mode & 0o077 != 0 {
-                    return Err(SealError::Permissions { path: path.to_owned(), mode });
-                }
-                if metadata.len() != 32 {
-                    return Err(SealError::CorruptKeyFile { path: path.to_owned(), len: metadata.len() });
-                }
-                let bytes = Zeroizing::new(std::fs::read(path).map_err(io)?);
-                let mut secret = [0u8; 32];
-                secret.copy_from_slice(&bytes);
+        match crate::private_file::read(path) {
+            Ok(bytes) => {
+                let secret: [u8; 32] = bytes
+                    .as_slice()
+                    .try_into()
+                    .map_err(|_| SealError::CorruptKeyFile { path: path.to_owned(), len: bytes.len() as u64 })?;
                 Ok(Self { secret: SecretBytes::new(secret) })
             }
-            Err(error) if error.kind() == std::io::ErrorKind::NotFound => {
-                if let Some(dir) = path.parent() {
-                    std::fs::create_dir_all(dir).map_err(io)?;
-                }
+            Err(PrivateFileError::Io(error)) if error.kind() == std::io::ErrorKind::NotFound => {
+                // A private temporary file renamed into place: a crash never leaves a short key
+                // file, and a planted file or link never receives the key.
                 let secret = SecretBytes::new(random_bytes()?);
-                // Write a private temporary file, then rename it into place, so a crash never
-                // leaves a short key file behind.
-                let temporary = path.with_extension("tmp");
-                let mut file = std::fs::OpenOptions::new()
-                    .write(true)
-                    .create(true)
-                    .truncate(true)
-                    .mode(0o600)
-                    .open(&temporary)
-                    .map_err(io)?;
-                file.write_all(secret.expose()).map_err(io)?;
-                file.sync_all().map_err(io)?;
-                std::fs::rename(&temporary, path).map_err(io)?;
+                crate::private_file::write(path, secret.expose()).map_err(io)?;
                 Ok(Self { secret })
             }
-            Err(error) => Err(io(error)),
+            Err(PrivateFileError::Io(error)) => Err(io(error)),
+            Err(PrivateFileError::Permissions { mode }) => Err(SealError::Permissions { path: path.to_owned(), mode }),
+            Err(error @ PrivateFileError::Link) => Err(io(std::io::Error::other(error))),
         }
     }
 }
@@ -249,6 +229,7 @@ impl SealingSecretSource for SoftwareSealingKey {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::os::unix::fs::PermissionsExt as _;
     use proptest::prelude::*;
 
     struct Fixed(SealingPlatform, u8);

@@ -236,3 +236,20 @@ fn deliveries_to_one_key_never_share_an_ephemeral() {
     seen.dedup();
     assert_eq!(seen.len(), count, "two deliveries share an ephemeral key");
 }
+
+/// A browser wallet (a Polkadot extension's `signRaw`) signs `<Bytes>payload</Bytes>`: a session
+/// certificate signed that way certifies the session too; a signature over anything else does not.
+#[test]
+fn a_session_certified_by_a_browser_wallet_verifies() {
+    let alice = pair("//Alice");
+    let certificate =
+        SessionCertificate { account: alice.public(), session_key: [4; 32], chain: CHAIN, expires_at: 10 };
+    let by_wallet = SignedSessionCertificate { certificate, signature: alice.sign(&certificate.wallet_message()) };
+    assert_eq!(by_wallet.verify(), Ok(()));
+    assert_eq!(certificate.sign(&alice).verify(), Ok(()));
+    let elsewhere = SignedSessionCertificate { certificate, signature: alice.sign(b"<Bytes>something else</Bytes>") };
+    assert!(elsewhere.verify().is_err());
+    // `sign_message`, the path for messages a person is asked to sign, refuses both forms.
+    assert!(alice.sign_message(&certificate.wallet_message()).is_err());
+    assert!(alice.sign_message(&certificate.signing_payload()).is_err());
+}
