@@ -229,8 +229,8 @@ impl SealingSecretSource for SoftwareSealingKey {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::os::unix::fs::PermissionsExt as _;
     use proptest::prelude::*;
+    use std::os::unix::fs::PermissionsExt as _;
 
     struct Fixed(SealingPlatform, u8);
     impl SealingSecretSource for Fixed {
