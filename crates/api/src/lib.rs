@@ -104,6 +104,8 @@ error_codes! {
     Unauthenticated = "unauthenticated", 403;
     /// A query whose session certificate expired.
     SessionExpired = "session_expired", 403;
+    /// A registration quote for another operator than the one the runtime was started for.
+    NotOperator = "not_operator", 403;
     /// Nothing there: no such endpoint, block, account, contract, worker, snapshot.
     NotFound = "not_found", 404;
     /// A query for a contract the worker does not run.

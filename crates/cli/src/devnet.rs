@@ -66,6 +66,11 @@ const RELAY_INTERVAL_MS: &str = "100";
 const CLUSTER: u32 = 1;
 /// The account that registers every runtime (and pays for it).
 const OPERATOR: &str = "//Bob";
+
+/// [`OPERATOR`]'s address, which the runtimes are started for.
+fn operator_address() -> String {
+    AccountPair::from_suri(OPERATOR, None).map(|pair| pair.public().to_string()).unwrap_or_default()
+}
 /// The devnet's registry admin, who forms clusters.
 const REGISTRY_ADMIN: &str = "//Alice";
 /// The file in the data dir that says where the running devnet is (its `--output json` object).
@@ -446,7 +451,9 @@ impl Devnet {
             .arg(self.data_dir.join("genesis.toml"))
             .arg("--data-dir")
             .arg(self.data_dir.join("runtimes").join(&runtime.name))
-            .args(["--listen", &format!("127.0.0.1:{}", runtime.port), "--platform", "software", "--exit-with-stdin"]);
+            .args(["--listen", &format!("127.0.0.1:{}", runtime.port), "--platform", "software", "--exit-with-stdin"])
+            // The relayer registers it for this account; the runtime quotes for no other.
+            .args(["--operator", &operator_address()]);
         if let Some(index) = runtime.gatekeeper {
             command.args(["--role", "gatekeeper", "--dev-gatekeeper", &index.to_string()]);
         }

@@ -11,9 +11,10 @@ use support::{
     submit, temp_dir, topic_messages, wait_until,
 };
 use veil_client::api::{
-    ErrorBody,
+    ErrorBody, ErrorCode,
     node::{SenderView, WorkerView},
     paths,
+    worker::RegistrationView,
 };
 use veil_crypto::{
     AccountPair,
@@ -181,8 +182,9 @@ fn a_refused_registration_does_not_stop_the_relayer_from_syncing() {
     let gatekeeper =
         start_worker(&dir, "gatekeeper", &genesis, &["--role", "gatekeeper", "--dev-gatekeeper", "0"], &[]);
     let _gatekeeper_relay = relay(&dir, "gatekeeper", &node, &gatekeeper, Some("//Bob"));
-    let worker = start_worker(&dir, "worker", &genesis, &[], &[]);
     // An account genesis never funded: its registration is refused for the fee.
+    let nobody = pair("//NobodyFunded").public().to_string();
+    let worker = start_worker(&dir, "worker", &genesis, &["--operator", &nobody], &[]);
     let relayer = relay(&dir, "worker", &node, &worker, Some("//NobodyFunded"));
     wait_until("the worker's runtime to sync the duty log", Duration::from_secs(60), || {
         status(&worker).topics.get("assignments").is_some_and(|length| *length > 0)
@@ -192,4 +194,21 @@ fn a_refused_registration_does_not_stop_the_relayer_from_syncing() {
     let identity = identity(&worker);
     let (code, _) = node.get_as::<WorkerView>(&paths::node::worker(format!("0x{}", hex::encode(identity))));
     assert_eq!(code, 404, "nothing was registered");
+}
+
+/// The attack of issue 21: anyone who reaches a worker asks it for a quote bound to their own
+/// operator account, and registers the worker as theirs. A runtime quotes registrations only for
+/// the operator it was started for.
+#[test]
+fn a_runtime_quotes_registrations_only_for_its_operator() {
+    let dir = temp_dir("worker-operator");
+    let (_node, genesis) = start_validator(&dir);
+    let bob = pair("//Bob").public();
+    let worker = start_worker(&dir, "worker", &genesis, &["--operator", &bob.to_string()], &[]);
+    let eve = pair("//Eve").public();
+    let (code, answer) = worker.get_as::<RegistrationView>(&paths::worker::registration(eve));
+    assert_eq!(code, 403, "quoted for another operator: {answer:?}");
+    assert_eq!(answer.unwrap_err().code, ErrorCode::NotOperator);
+    let (code, answer) = worker.get_as::<RegistrationView>(&paths::worker::registration(bob));
+    assert_eq!(code, 200, "{answer:?}");
 }

@@ -90,6 +90,7 @@ fn start_worker(scenario: &Scenario, dir: &std::path::Path) -> WorkerProcess {
     let mut child = Command::new(env!("CARGO_BIN_EXE_veil-worker"))
         .args(["--genesis", genesis.to_str().unwrap(), "--data-dir", dir.join("data").to_str().unwrap()])
         .args(["--listen", "127.0.0.1:0", "--max-age-secs", "0", "--max-lag-blocks", "1000000"])
+        .args(["--operator", &scenario.bob.public().to_string()])
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()

@@ -7,6 +7,7 @@ use std::{io::Write, net::TcpListener, path::PathBuf, process::ExitCode, sync::A
 use veil_attestation::{GramineSgx, InsecureSoftware, Platform};
 use veil_crypto::{Sealer, runtime_key::dev_gatekeeper_seed_at};
 use veil_genesis::Genesis;
+use veil_primitives::AccountId;
 use veil_worker::{
     checkpoint::CheckpointStore,
     runtime::{Host, QueryLimits, Role, Runtime},
@@ -48,6 +49,10 @@ struct Args {
     /// The TEE platform.
     #[arg(long, value_enum, default_value = "software")]
     platform: PlatformArg,
+    /// The operator account that registers this runtime (SS58 or 0x hex): it quotes registrations
+    /// for no other, so nobody else can register it as theirs.
+    #[arg(long)]
+    operator: AccountId,
     /// Act as development gatekeeper N (0 when no number is given), whose identity seed is public
     /// (local networks only; refused unless genesis allows insecure workers).
     #[arg(long, value_name = "N", num_args = 0..=1, default_missing_value = "0")]
@@ -138,7 +143,7 @@ fn run(args: Args) -> Result<(), String> {
     let listener = TcpListener::bind(&args.listen).map_err(|e| format!("{}: {e}", args.listen))?;
     let address = listener.local_addr().map_err(|e| e.to_string())?;
     let identity = hex::encode(runtime.identity());
-    let service = Arc::new(Service::new(runtime, store, platform, abort_after));
+    let service = Arc::new(Service::new(runtime, store, platform, args.operator, abort_after));
     let mut stdout = std::io::stdout().lock();
     let _ = writeln!(stdout, "veil-worker listening on http://{address} identity=0x{identity}");
     let _ = stdout.flush();

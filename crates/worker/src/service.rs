@@ -36,6 +36,9 @@ pub struct Service {
     runtime: RwLock<Runtime>,
     store: Mutex<CheckpointStore>,
     platform: Box<dyn Platform + Send + Sync>,
+    /// The operator it was started for: it quotes registrations for no other account, so nobody
+    /// else can register it as theirs.
+    operator: AccountId,
     /// Fault injection for tests: abort the process (as `kill -9` would stop it) after this many
     /// messages of a batch, before its checkpoint is written.
     abort_after_messages: Option<u64>,
@@ -52,14 +55,15 @@ fn now_ms() -> u64 {
 }
 
 impl Service {
-    /// A service over `runtime`, checkpointing to `store`.
+    /// A service over `runtime`, checkpointing to `store`, registering for `operator` only.
     pub fn new(
         runtime: Runtime,
         store: CheckpointStore,
         platform: Box<dyn Platform + Send + Sync>,
+        operator: AccountId,
         abort_after_messages: Option<u64>,
     ) -> Self {
-        Self { runtime: RwLock::new(runtime), store: Mutex::new(store), platform, abort_after_messages }
+        Self { runtime: RwLock::new(runtime), store: Mutex::new(store), platform, operator, abort_after_messages }
     }
 
     /// Routes one request.
@@ -128,6 +132,12 @@ impl Service {
             Ok(account) => account,
             Err(error) => return Response::error(ErrorCode::BadOperator, format!("operator {operator:?}: {error}")),
         };
+        if operator != self.operator {
+            return Response::error(
+                ErrorCode::NotOperator,
+                format!("this runtime quotes registrations only for its operator {}", self.operator),
+            );
+        }
         let info = self.read().registration_info(operator);
         let quote = match self.platform.quote(&info.report_data()) {
             Ok(quote) => quote,

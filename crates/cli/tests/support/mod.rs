@@ -440,6 +440,11 @@ pub fn start_worker(dir: &Path, name: &str, genesis: &Path, extra: &[&str], env:
         "--max-age-secs",
         "60",
     ];
+    // Registered by `//Bob` unless the test names another operator.
+    let bob = pair("//Bob").public().to_string();
+    if !extra.contains(&"--operator") {
+        args.extend(["--operator", &bob]);
+    }
     args.extend_from_slice(extra);
     Process::start_worker(&args, env, &dir.join(format!("{name}.log")))
 }
