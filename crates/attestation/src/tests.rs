@@ -309,3 +309,39 @@ mod platforms {
         assert!(platform.kind().label().contains("INSECURE"));
     }
 }
+
+/// Issue 21: a quote from a debug enclave or trust domain (whose memory the host can read) is
+/// refused before anything else of the policy, whatever its status and measurement. Intel signs
+/// debug quotes only on debug-launched hardware, so no sample here is one: the policy runs on each
+/// real sample as parsed, with its debug attribute set, as a debug launch would set it.
+#[test]
+fn a_debug_quote_is_refused_by_the_policy() {
+    for vector in [SGX, TDX] {
+        let mut parsed = parse_quote(vector.quote).unwrap();
+        let advisories: Vec<String> = vector.advisories.iter().map(|id| (*id).to_owned()).collect();
+        let policy = Policy {
+            allowed_statuses: vec![vector.status.to_owned()],
+            refused_advisories: Vec::new(),
+            measurements: Some(vec![parsed.measurement]),
+        };
+        assert!(verify::check_policy(&parsed, vector.status, &advisories, &policy).is_ok(), "the sample itself passes");
+        parsed.debug = true;
+        let refused = verify::check_policy(&parsed, vector.status, &advisories, &policy).unwrap_err();
+        assert!(matches!(refused, AttestationError::Debug(kind) if kind == vector.kind), "{refused}");
+    }
+}
+
+/// The parser reads the debug attribute where each report keeps it: SGX ATTRIBUTES.DEBUG (bit 1
+/// of the flags, at offset 96 of the quote: 48 of header, 48 into the report body) and TDX
+/// TD_ATTRIBUTES.DEBUG (bit 0, at offset 168: 48 of header, then TEE_TCB_SVN, MRSEAM,
+/// MRSIGNERSEAM and SEAM_ATTRIBUTES). The signatures then no longer verify, which is why the
+/// policy test above sets the flag on the parsed quote.
+#[test]
+fn the_debug_attribute_is_read_where_each_report_keeps_it() {
+    for (vector, offset, bit) in [(SGX, 96, 0x02), (TDX, 168, 0x01)] {
+        assert!(!parse_quote(vector.quote).unwrap().debug);
+        let mut raw = vector.quote.to_vec();
+        raw[offset] |= bit;
+        assert!(parse_quote(&raw).unwrap().debug, "{:?}", vector.kind);
+    }
+}

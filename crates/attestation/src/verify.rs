@@ -6,7 +6,7 @@ use veil_primitives::RegistrationInfo;
 
 use crate::{
     policy::Policy,
-    quote::{Measurement, QuoteError, TeeKind, parse_quote},
+    quote::{Measurement, ParsedQuote, QuoteError, TeeKind, parse_quote},
     time::{TimeError, format_rfc3339, parse_rfc3339},
 };
 
@@ -133,6 +133,34 @@ pub struct Verified {
     pub expires: String,
 }
 
+/// Veil's policy over a quote whose signatures verified: no debug mode, an accepted TCB
+/// `status`, no refused advisory, an allowlisted measurement, in that order.
+pub(crate) fn check_policy(
+    parsed: &ParsedQuote,
+    status: &str,
+    advisories: &[String],
+    policy: &Policy,
+) -> Result<(), AttestationError> {
+    if parsed.debug {
+        return Err(AttestationError::Debug(parsed.kind));
+    }
+    if !policy.allowed_statuses.iter().any(|allowed| allowed == status) {
+        return Err(AttestationError::StatusRefused {
+            status: status.to_owned(),
+            accepted: policy.allowed_statuses.clone(),
+        });
+    }
+    if let Some(refused) = advisories.iter().find(|id| policy.refused_advisories.contains(id)) {
+        return Err(AttestationError::AdvisoryRefused(refused.clone()));
+    }
+    if let Some(allowed) = &policy.measurements
+        && !allowed.contains(&parsed.measurement)
+    {
+        return Err(AttestationError::MeasurementNotAllowed(Box::new(parsed.measurement)));
+    }
+    Ok(())
+}
+
 /// Verifies `raw` (a quote, possibly zero-padded) with `collateral` at `at_secs` (seconds since the
 /// Unix epoch; on chain, the block timestamp): Intel's chain of trust and validity windows, then
 /// `policy`: no debug mode, an accepted status, no refused advisory, an allowlisted measurement.
@@ -146,23 +174,7 @@ pub fn verify_quote(
     let report = QuoteVerifier::new_prod()
         .verify(&parsed.bytes, &collateral.0, at_secs)
         .map_err(|error| AttestationError::Verification(format!("{error:#}")))?;
-    if parsed.debug {
-        return Err(AttestationError::Debug(parsed.kind));
-    }
-    if !policy.allowed_statuses.contains(&report.status) {
-        return Err(AttestationError::StatusRefused {
-            status: report.status,
-            accepted: policy.allowed_statuses.clone(),
-        });
-    }
-    if let Some(refused) = report.advisory_ids.iter().find(|id| policy.refused_advisories.contains(id)) {
-        return Err(AttestationError::AdvisoryRefused(refused.clone()));
-    }
-    if let Some(allowed) = &policy.measurements
-        && !allowed.contains(&parsed.measurement)
-    {
-        return Err(AttestationError::MeasurementNotAllowed(Box::new(parsed.measurement)));
-    }
+    check_policy(&parsed, &report.status, &report.advisory_ids, policy)?;
     let expires_at = collateral.expires_at()?;
     Ok(Verified {
         kind: parsed.kind,
