@@ -246,10 +246,15 @@ impl Module for Epochs {
                     (topic, decode_strict::<AssignmentMessage>(payload))
                 {
                     // The first key for the current or the next epoch counts; others change nothing.
+                    // A key another runtime announced first never counts for this one (only a
+                    // runtime that holds its secret can announce it, so both are one party's).
                     let mut epochs = overlay.epochs()?;
                     let current = epochs.epoch();
                     let usable = key.epoch == current || key.epoch == epochs.next();
-                    if usable && worker.epoch_key(key.epoch).is_none() {
+                    let first_by = overlay.announced_key(&key.agreement)?;
+                    let ours = first_by.is_none_or(|first| first == identity);
+                    if usable && ours && worker.epoch_key(key.epoch).is_none() {
+                        overlay.set_announced_key(&key.agreement, &identity);
                         worker.epoch_keys.retain(|(epoch, _)| *epoch >= current);
                         let _ = worker.epoch_keys.try_push((key.epoch, key.agreement));
                         if worker.cluster.is_some() && epochs.current.is_some() && key.epoch == epochs.next() {
@@ -274,9 +279,14 @@ impl Module for Epochs {
     fn egress_keys(_chain: &Chain, copy: &SignedEgress, keys: &mut Keys) {
         match (copy.egress.sender, copy.egress.topic) {
             // Any egress of a worker is a sign of life; a worker in no cluster stands by.
-            (SenderId::Worker(identity), _) => {
+            (SenderId::Worker(identity), topic) => {
                 keys.add(StateKey::Worker(identity));
                 keys.add(StateKey::Standby);
+                if topic == Topic::System(SystemTopic::Assignments)
+                    && let Ok(AssignmentMessage::EpochKey(key)) = decode_strict(&copy.egress.payload)
+                {
+                    keys.add(StateKey::AnnouncedKey(key.agreement));
+                }
             }
             // A proposal may open an epoch, which moves the set's egress key.
             (SenderId::Gatekeeper(_), Topic::System(SystemTopic::KeyEpochs)) => {

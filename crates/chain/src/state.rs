@@ -167,6 +167,11 @@ impl<'a> Overlay<'a> {
         self.write(StateKey::Parameters, parameters);
     }
 
+    /// Records that `identity` announced the X25519 epoch key `key` first.
+    pub fn set_announced_key(&mut self, key: &[u8; 32], identity: &[u8; 32]) {
+        self.write(StateKey::AnnouncedKey(*key), identity);
+    }
+
     /// Records the standby list.
     pub fn set_standby(&mut self, standby: &BoundedVec<[u8; 32], MAX_STANDBY>) {
         self.write(StateKey::Standby, standby);

@@ -78,6 +78,10 @@ pub enum StateKey {
     /// The chain's parameters (written at genesis, changed by the parameters module).
     #[codec(index = 17)]
     Parameters,
+    /// The runtime that first announced an X25519 epoch key: no other runtime's announcement of
+    /// the same key counts.
+    #[codec(index = 18)]
+    AnnouncedKey([u8; 32]),
 }
 
 impl StateKey {
@@ -311,6 +315,11 @@ pub trait ReadState: StateReader {
     /// The standby list.
     fn standby(&self) -> Result<BoundedVec<[u8; 32], MAX_STANDBY>, StateError> {
         Ok(self.record(StateKey::Standby)?.unwrap_or_default())
+    }
+
+    /// The runtime that first announced the X25519 epoch key `key`, if any did.
+    fn announced_key(&self, key: &[u8; 32]) -> Result<Option<[u8; 32]>, StateError> {
+        self.record(StateKey::AnnouncedKey(*key))
     }
 }
 

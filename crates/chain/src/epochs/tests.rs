@@ -248,3 +248,24 @@ fn a_runtime_cannot_announce_another_runtimes_epoch_key() {
         Some(epoch_agreement(&copier.public(), 1))
     );
 }
+
+/// One party announces one epoch key from two of its runtimes (it holds the secret, so both proofs
+/// verify): the chain records the key for the first runtime only.
+#[test]
+fn an_epoch_key_counts_only_for_the_runtime_that_announced_it_first() {
+    let mut net = net(true, "2026-01-01T00:00:00Z");
+    net.open_first_epoch();
+    let workers = net.register_silent(&[1, 2]);
+    let (first, second) = (&workers[0], &workers[1]);
+    let pair = veil_crypto::EpochKeyPair::from_seed(&veil_crypto::SecretBytes::new([0x33; 32]));
+    for runtime in [first, second] {
+        let key = pair.announce(&net.chain.id(), runtime, KeyEpoch(1));
+        let sender = SenderId::Worker(runtime.public());
+        let payload = AssignmentMessage::EpochKey(key).encode();
+        let copy =
+            egress(runtime, sender, 0, net.next_sequence(sender), Topic::System(SystemTopic::Assignments), &payload);
+        assert_eq!(net.step(1, vec![], vec![copy]).egress.len(), 1, "the copy itself is accepted");
+    }
+    assert_eq!(net.worker(&first.public()).unwrap().epoch_key(KeyEpoch(1)), Some(pair.agreement_public()));
+    assert_eq!(net.worker(&second.public()).unwrap().epoch_key(KeyEpoch(1)), None, "counted for the second runtime");
+}

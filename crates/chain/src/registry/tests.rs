@@ -128,9 +128,8 @@ impl Net {
         egress(worker, sender, 0, self.next_sequence(sender), Topic::System(SystemTopic::Assignments), &payload)
     }
 
-    /// Registers software workers with these seeds and has each announce its keys for the current
-    /// and the next epoch.
-    pub(crate) fn register_workers(&mut self, seeds: &[u8]) -> Vec<veil_crypto::RuntimeSigner> {
+    /// Registers software workers with these seeds; they announce no key yet.
+    pub(crate) fn register_silent(&mut self, seeds: &[u8]) -> Vec<veil_crypto::RuntimeSigner> {
         let operator = self.operator.clone();
         let workers: Vec<_> = seeds.iter().map(|seed| runtime_signer(*seed)).collect();
         for worker in &workers {
@@ -141,6 +140,13 @@ impl Net {
             let tx = self.sign(&operator, register);
             assert_eq!(self.step(1, vec![tx], vec![]).transactions.len(), 1);
         }
+        workers
+    }
+
+    /// Registers software workers with these seeds and has each announce its keys for the current
+    /// and the next epoch.
+    pub(crate) fn register_workers(&mut self, seeds: &[u8]) -> Vec<veil_crypto::RuntimeSigner> {
+        let workers = self.register_silent(seeds);
         let (current, next) = (self.epochs().epoch().0, self.epochs().next().0);
         for worker in &workers {
             let first = self.epoch_key(worker, current);
@@ -153,7 +159,6 @@ impl Net {
     }
 }
 
-/// The X25519 public key a test worker announces for `epoch`.
 /// The epoch key pair a test runtime `identity` announces for `epoch`.
 pub(crate) fn epoch_key_pair(identity: &[u8; 32], epoch: u32) -> veil_crypto::EpochKeyPair {
     veil_crypto::EpochKeyPair::from_seed(&veil_crypto::SecretBytes::new(

@@ -210,6 +210,12 @@ impl GatekeeperDuties {
         if self.runtime_keys.contains_key(&(identity, key.epoch)) {
             return Ok(()); // The first announcement stands.
         }
+        // A key another runtime announced first is not this one's, as on chain.
+        if let Some(((first, _), _)) =
+            self.runtime_keys.iter().find(|((other, _), agreement)| *other != identity && **agreement == key.agreement)
+        {
+            return Err(Refusal::KeyAnnouncedBefore { runtime: identity, first: *first });
+        }
         self.runtime_keys.insert((identity, key.epoch), key.agreement);
         // Every gatekeeper decides alike: a gatekeeper announces its keys only after its own
         // registration is on chain, so the registration is always handled before the key.

@@ -51,6 +51,14 @@ pub enum Refusal {
         /// Why.
         error: veil_crypto::EpochKeyError,
     },
+    /// An epoch key another runtime announced first.
+    #[error("the epoch key announced by 0x{} was announced before by 0x{}", hex::encode(.runtime), hex::encode(.first))]
+    KeyAnnouncedBefore {
+        /// The announcing runtime.
+        runtime: [u8; 32],
+        /// The runtime that announced it first.
+        first: [u8; 32],
+    },
     /// A key proposal by a runtime that is not a genesis gatekeeper.
     #[error("0x{} is not a genesis gatekeeper", hex::encode(.0))]
     NotAGatekeeper([u8; 32]),
@@ -167,6 +175,7 @@ impl Refusal {
             Self::Attestation(_) => "attestation",
             Self::BadSignature { .. } => "bad_signature",
             Self::EpochKeyRefused { .. } => "epoch_key_refused",
+            Self::KeyAnnouncedBefore { .. } => "key_announced_before",
             Self::NotAGatekeeper(_) => "not_a_gatekeeper",
             Self::EpochOpenedTwice(_) => "epoch_opened_twice",
             Self::UnopenedEpoch(_) => "unopened_epoch",

@@ -453,3 +453,27 @@ fn a_gatekeeper_refuses_an_epoch_key_announced_by_a_runtime_that_does_not_hold_i
     assert!(refusal.to_string().contains("proof of possession"), "{refusal}");
     assert!(gatekeeper_duties(&mut runtime).runtime_keys.is_empty());
 }
+
+/// One party running two runtimes announces one epoch key from both (it holds the secret, so the
+/// proof of possession verifies for each): only the first announcement counts, on chain and in
+/// every gatekeeper, so no delivery goes to the second identity under that key.
+#[test]
+fn an_epoch_key_announced_by_two_runtimes_counts_for_the_first_only() {
+    let genesis = genesis();
+    let mut runtime = gatekeeper(&genesis);
+    let (first, second) = (worker(&genesis, 1), worker(&genesis, 2));
+    let pair = veil_crypto::EpochKeyPair::from_seed(&SecretBytes::new([3; 32]));
+    let topic = Topic::System(SystemTopic::Assignments);
+    for (index, announcer) in [&first, &second].into_iter().enumerate() {
+        let key = pair.announce(&genesis.hash(), announcer.core.identity.key(), KeyEpoch(0));
+        let origin = Origin::Runtime(SenderId::Worker(announcer.identity()));
+        let handled = runtime.handle(topic, index as u64, &message(topic, origin, AssignmentMessage::EpochKey(key)), 0);
+        if index == 0 {
+            handled.unwrap();
+        } else {
+            assert_eq!(handled.unwrap_err().code(), "key_announced_before");
+        }
+    }
+    let filed: Vec<_> = gatekeeper_duties(&mut runtime).runtime_keys.keys().map(|(identity, _)| *identity).collect();
+    assert_eq!(filed, [first.identity()]);
+}
