@@ -31,21 +31,23 @@ use veil_primitives::{
     decode_strict,
 };
 
-/// The `veil-worker` binary: next to `veil` when the workspace was built; built here otherwise
-/// (it is another package's binary, which `cargo test -p veil-cli` alone does not build), in the
-/// profile `veil` was built in (benchmarks run release builds).
+/// The `veil-worker` binary next to `veil`, brought up to date once per test process (it is
+/// another package's binary, which `cargo test -p veil-cli` alone neither builds nor rebuilds: a
+/// test would otherwise run a stale runtime), in the profile `veil` was built in (benchmarks run
+/// release builds). When the workspace was just built, this is a no-op check.
 pub fn worker_binary() -> PathBuf {
+    static BUILT: std::sync::Once = std::sync::Once::new();
     let path = Path::new(env!("CARGO_BIN_EXE_veil")).with_file_name("veil-worker");
-    if !path.exists() {
+    BUILT.call_once(|| {
         let release = path.parent().is_some_and(|dir| dir.ends_with("release"));
         let status = Command::new(env!("CARGO"))
-            .args(["build", "--locked", "-p", "veil-worker", "--bin", "veil-worker"])
+            .args(["build", "--locked", "--quiet", "-p", "veil-worker", "--bin", "veil-worker"])
             .args(release.then_some("--release"))
             .current_dir(env!("CARGO_MANIFEST_DIR"))
             .status()
             .unwrap();
         assert!(status.success(), "cannot build veil-worker");
-    }
+    });
     path
 }
 
