@@ -132,6 +132,11 @@ error_codes! {
     Platform = "platform", 503;
 }
 
+/// How both APIs write binary values: `0x` and lowercase hex.
+pub fn hex0x(bytes: impl AsRef<[u8]>) -> String {
+    format!("0x{}", hex::encode(bytes))
+}
+
 impl std::fmt::Display for ErrorCode {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(self.as_str())

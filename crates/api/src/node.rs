@@ -6,9 +6,7 @@ use parity_scale_codec::Encode as _;
 use serde::{Deserialize, Serialize};
 use veil_primitives::{Block, SignedTransaction};
 
-fn hex0x(bytes: impl AsRef<[u8]>) -> String {
-    format!("0x{}", hex::encode(bytes))
-}
+use crate::hex0x;
 
 /// The most messages one answer of the topic endpoint carries: a reader that gets this many asks
 /// again from where the answer ended.

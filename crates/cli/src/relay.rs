@@ -68,7 +68,7 @@ pub(crate) struct RelayArgs {
 }
 
 fn unhex(text: &str) -> Result<Vec<u8>, String> {
-    hex::decode(text.trim_start_matches("0x")).map_err(|e| format!("{text}: {e}"))
+    veil_client::unhex(text).map_err(|e| e.to_string())
 }
 
 fn decode<T: Decode + parity_scale_codec::MaxEncodedLen>(text: &str) -> Result<T, String> {
@@ -183,7 +183,7 @@ impl Relayer {
             Err(ClientError::NotFound(_)) => return Ok(()), // No live member uploaded one yet.
             Err(error) => return Err(format!("snapshot download: {error}")),
         };
-        let bytes = hex::decode(stored.snapshot.trim_start_matches("0x")).map_err(|e| format!("snapshot: {e}"))?;
+        let bytes = unhex(&stored.snapshot)?;
         self.worker
             .import_snapshot(&bytes)
             .map_err(|e| format!("the runtime refused the snapshot at height {}: {e}", stored.height))?;
@@ -200,10 +200,8 @@ impl Relayer {
             if !member.offline || self.reported.get(&worker).is_some_and(|at| at.elapsed() < RESUBMIT_AFTER) {
                 continue;
             }
-            let identity: [u8; 32] = hex::decode(worker.trim_start_matches("0x"))
-                .ok()
-                .and_then(|bytes| bytes.try_into().ok())
-                .ok_or_else(|| format!("worker {worker} is not 32 bytes of hex"))?;
+            let identity: [u8; 32] =
+                unhex(&worker)?.try_into().map_err(|_| format!("worker {worker} is not 32 bytes"))?;
             let call = Call::Epochs(EpochsCall::ReportOffline { cluster, worker: identity });
             match self.node.sign_and_submit(operator, call) {
                 Ok(submitted) => log!("relay: reported worker {worker} of {cluster} offline: {}", submitted.hash),

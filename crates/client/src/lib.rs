@@ -59,10 +59,7 @@ pub(crate) fn poll<T>(
     }
 }
 
-/// `0x`-prefixed lowercase hex.
-pub fn hex0x(bytes: impl AsRef<[u8]>) -> String {
-    format!("0x{}", hex::encode(bytes))
-}
+pub use veil_api::hex0x;
 
 /// Bytes from `0x`-prefixed (or bare) hex.
 pub fn unhex(text: &str) -> Result<Vec<u8>, Error> {

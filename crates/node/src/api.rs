@@ -31,7 +31,7 @@ use std::{
     sync::{Arc, Mutex},
 };
 use utoipa::OpenApi;
-use veil_api::{ErrorBody, ErrorCode, node::*, paths::node as paths};
+use veil_api::{ErrorBody, ErrorCode, hex0x, node::*, paths::node as paths};
 use veil_chain::ReadState as _;
 use veil_chain::{StateKey, state::ContractInfo};
 use veil_consensus::{
@@ -91,10 +91,6 @@ fn not_found(message: impl ToString) -> ApiError {
 
 fn internal(message: impl ToString) -> ApiError {
     ApiError(ErrorCode::Internal, message.to_string())
-}
-
-fn hex0x(bytes: impl AsRef<[u8]>) -> String {
-    format!("0x{}", hex::encode(bytes))
 }
 
 /// The bytes of a `0x`-hex request field (the `0x` may be left out).

@@ -12,7 +12,7 @@ use std::sync::{Arc, Mutex, RwLock};
 
 use parity_scale_codec::Encode;
 use veil_api::{
-    ErrorCode, paths,
+    ErrorCode, hex0x, paths,
     worker::{
         ClusterMembership, CommandRef, PendingEgress, RefusalView, RegistrationView, RuntimeContract, RuntimeRole,
         RuntimeStatus, SnapshotTaken, SyncResult,
@@ -42,10 +42,6 @@ pub struct Service {
     /// Fault injection for tests: abort the process (as `kill -9` would stop it) after this many
     /// messages of a batch, before its checkpoint is written.
     abort_after_messages: Option<u64>,
-}
-
-fn hex0x(bytes: impl AsRef<[u8]>) -> String {
-    format!("0x{}", hex::encode(bytes))
 }
 
 fn now_ms() -> u64 {

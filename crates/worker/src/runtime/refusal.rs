@@ -35,14 +35,6 @@ pub enum Refusal {
     /// A registration whose attestation this gatekeeper does not accept.
     #[error("{0}")]
     Attestation(String),
-    /// A signature that does not verify.
-    #[error("the {what} of 0x{} is not signed by it", hex::encode(.signer))]
-    BadSignature {
-        /// What was signed.
-        what: &'static str,
-        /// Who should have signed it.
-        signer: [u8; 32],
-    },
     /// An epoch key its runtime did not sign, or whose possession it did not prove.
     #[error("the epoch key announced by 0x{} is refused: {error}", hex::encode(.runtime))]
     EpochKeyRefused {
@@ -173,7 +165,6 @@ impl Refusal {
             Self::Malformed { .. } => "malformed",
             Self::ForeignChain(_) => "foreign_chain",
             Self::Attestation(_) => "attestation",
-            Self::BadSignature { .. } => "bad_signature",
             Self::EpochKeyRefused { .. } => "epoch_key_refused",
             Self::KeyAnnouncedBefore { .. } => "key_announced_before",
             Self::NotAGatekeeper(_) => "not_a_gatekeeper",
