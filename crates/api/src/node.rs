@@ -296,7 +296,7 @@ pub struct ClusterView {
     pub height: u64,
 }
 
-/// A worker of a cluster, and whether the chain would take a report that it is offline.
+/// A worker of a cluster, and whether the chain would take a report that removes it.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ClusterMemberView {
@@ -304,9 +304,10 @@ pub struct ClusterMemberView {
     pub worker: String,
     /// When the chain last saw its egress, milliseconds since the Unix epoch.
     pub last_seen_ms: u64,
-    /// Silent past the parameters' offline window (or its registration lapsed) at the latest finalized block's
-    /// time: a `ReportOffline` would remove it.
-    pub offline: bool,
+    /// Why a `ReportOffline` would remove it at the latest finalized block's time (its
+    /// registration lapsed or its measurement was revoked, it was silent past the parameters'
+    /// offline window, or it holds no key of the open epoch); `None` when it is fit to stay.
+    pub unfit: Option<String>,
 }
 
 /// A wasm contract's module and the interface it ships, for tools that encode its commands and

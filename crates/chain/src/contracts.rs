@@ -295,7 +295,7 @@ impl Chain {
         };
         overlay.set_cluster(cluster, &info);
         let workers = workers.try_into().map_err(|_| too_many())?;
-        let formed = AssignmentMessage::Cluster(ClusterFormed { cluster, epoch, workers });
+        let formed = AssignmentMessage::Cluster(ClusterFormed { cluster, epoch, workers, at_ms: outbox.time_ms() });
         self.publish(overlay, outbox, chain_message(Topic::System(SystemTopic::Assignments), formed.encode())?)?;
         Ok(())
     }

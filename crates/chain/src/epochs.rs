@@ -8,19 +8,23 @@
 //! with a proposal signed by its identity key (never by a master key), and the first one accepted
 //! opens the epoch ([`EpochOpening`]). The set's egress key then moves to the new epoch, so egress
 //! signed under the old master key is refused from that block on; commands sealed to the old keys
-//! still open until the grace period ends. A rotation waits until every cluster worker has
-//! announced its key of the coming epoch and the previous epoch has retired, so at most two epochs
-//! are ever usable.
+//! still open until the grace period ends. A rotation waits until the previous epoch has retired,
+//! so at most two epochs are ever usable; a scheduled one also waits for every cluster worker's key
+//! of the coming epoch, but one liveness window at most: a runtime that never announces its key
+//! cannot hold the network's keys back, it is left out of the new epoch.
 //!
 //! **Epoch keys.** Every runtime announces, as egress on the duty log, an X25519 key for the
 //! current and for the next epoch, signed by its identity key ([`EpochKey`]); the chain checks the
 //! signature and keeps workers' keys in their records. Gatekeepers seal keys only to these.
 //!
-//! **Liveness.** Any accepted egress of a worker counts as a sign of life; workers send heartbeats
-//! when they have nothing else to say. Anyone may report a cluster worker silent for longer than
-//! the liveness window (`ReportOffline`); the chain checks the claim, removes the worker and takes
-//! the first live worker from the standby list (registered workers in no cluster, with keys for the
-//! current and the next epoch) as its replacement, published as [`AssignmentMessage::Replaced`].
+//! **Liveness and fitness.** Any accepted egress of a worker counts as a sign of life; workers send
+//! heartbeats when they have nothing else to say. Anyone may report a cluster worker that is unfit
+//! (`ReportOffline`): silent for longer than the liveness window, its registration lapsed (by time
+//! or because its measurement was disallowed, see [`crate::registry`]), or without a key of the
+//! open epoch ([`veil_types::WorkerInfo::unfit`]). The chain checks the claim, removes the worker
+//! and takes the first live worker from the standby list (registered workers in no cluster, with
+//! keys for the current and the next epoch) as its replacement, published as
+//! [`AssignmentMessage::Replaced`]. Relayers report the unfit members of their runtime's cluster.
 
 use parity_scale_codec::Encode;
 use std::collections::BTreeSet;
@@ -39,6 +43,14 @@ use crate::{
     module::{AddKey, Keys, Module},
     state::{EpochHistory, EpochState, Overlay, ReadState, SenderInfo, StateError, StateKey, StateReader},
 };
+
+/// Who asks for a rotation: the schedule waits for missing epoch keys (one liveness window at
+/// most), the rotation admin does not.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Asker {
+    Schedule { due_ms: u64, now_ms: u64, wait_ms: u64 },
+    Admin,
+}
 
 /// Why a rotation request or an offline report is refused. Every variant says what to do.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -63,8 +75,9 @@ pub enum EpochError {
         /// When it retires.
         retires_at_ms: u64,
     },
-    /// Some cluster workers have no key for the next epoch yet.
-    #[error("{0} cluster workers have not announced their key for the next epoch yet; retry in a few blocks")]
+    /// Some cluster workers have no key for the next epoch yet (holds a scheduled rotation back for
+    /// one liveness window at most).
+    #[error("{0} cluster workers have not announced their key for the next epoch yet")]
     KeysMissing(u32),
     /// The reported worker is not in the cluster.
     #[error("worker 0x{} is not in cluster {}", hex::encode(.worker), .cluster.0)]
@@ -74,9 +87,12 @@ pub enum EpochError {
         /// The worker.
         worker: [u8; 32],
     },
-    /// The reported worker was seen recently.
-    #[error("worker 0x{} was seen at {last_seen_ms} ms, within the {window_ms} ms window", hex::encode(.worker))]
-    StillAlive {
+    /// The reported worker is fit to stay.
+    #[error(
+        "worker 0x{} stays: its registration is current, it was seen at {last_seen_ms} ms (within the {window_ms} ms window) and it holds its key of the open epoch",
+        hex::encode(.worker)
+    )]
+    StillFit {
         /// The worker.
         worker: [u8; 32],
         /// Its last sign of life.
@@ -324,10 +340,9 @@ impl Chain {
             changed = true;
         }
         let interval = outbox.parameters().keys.rotation_interval_ms;
-        if interval > 0
-            && now >= current.opened_at_ms.saturating_add(interval)
-            && self.rotation_blocker(&epochs).is_none()
-        {
+        let due_ms = current.opened_at_ms.saturating_add(interval);
+        let asker = Asker::Schedule { due_ms, now_ms: now, wait_ms: outbox.parameters().liveness.offline_after_ms };
+        if interval > 0 && now >= due_ms && self.rotation_blocker(&epochs, asker).is_none() {
             self.request_rotation(overlay, outbox, &mut epochs)?;
             changed = true;
         }
@@ -337,7 +352,12 @@ impl Chain {
         Ok(())
     }
 
-    fn rotation_blocker(&self, epochs: &EpochState) -> Option<EpochError> {
+    /// Why a rotation cannot be asked for now. Missing epoch keys hold the schedule back for at most
+    /// one liveness window: a worker that never announces its key cannot stop a rotation, it is
+    /// left out of the new epoch (and then removable from its cluster, see [`Unfit::NoKey`]).
+    ///
+    /// [`Unfit::NoKey`]: veil_types::Unfit::NoKey
+    fn rotation_blocker(&self, epochs: &EpochState, asker: Asker) -> Option<EpochError> {
         let Some(current) = epochs.current else { return Some(EpochError::NoEpoch) };
         if let Some(epoch) = epochs.requested {
             return Some(EpochError::RotationPending(epoch));
@@ -348,7 +368,13 @@ impl Chain {
                 retires_at_ms: current.previous_retires_at_ms,
             });
         }
-        (epochs.lacking_next > 0).then_some(EpochError::KeysMissing(epochs.lacking_next))
+        match asker {
+            Asker::Schedule { due_ms, now_ms, wait_ms } => {
+                let waited = now_ms >= due_ms.saturating_add(wait_ms);
+                (epochs.lacking_next > 0 && !waited).then_some(EpochError::KeysMissing(epochs.lacking_next))
+            }
+            Asker::Admin => None,
+        }
     }
 
     fn request_rotation(
@@ -375,7 +401,7 @@ impl Chain {
             return Err(EpochError::NotRotationAdmin { admin }.into());
         }
         let mut epochs = overlay.epochs()?;
-        if let Some(blocker) = self.rotation_blocker(&epochs) {
+        if let Some(blocker) = self.rotation_blocker(&epochs, Asker::Admin) {
             return Err(blocker.into());
         }
         self.request_rotation(overlay, outbox, &mut epochs)?;
@@ -481,11 +507,11 @@ impl Chain {
         let mut worker = overlay.worker(&reported)?.ok_or(not_a_member)?;
         let now = outbox.time_ms();
         let window_ms = outbox.parameters().liveness.offline_after_ms;
-        if worker.is_live(now, window_ms) {
-            let alive = EpochError::StillAlive { worker: reported, last_seen_ms: worker.last_seen_ms, window_ms };
-            return Err(alive.into());
-        }
         let mut epochs = overlay.epochs()?;
+        if worker.unfit(now, window_ms, epochs.current.map(|opening| opening.epoch)).is_none() {
+            let fit = EpochError::StillFit { worker: reported, last_seen_ms: worker.last_seen_ms, window_ms };
+            return Err(fit.into());
+        }
         let (current, next) = (epochs.epoch(), epochs.next());
         info.workers.retain(|member| *member != reported);
         epochs.cluster_workers = epochs.cluster_workers.saturating_sub(1);
@@ -518,7 +544,8 @@ impl Chain {
         }
         overlay.set_cluster(cluster, &info);
         overlay.set_epochs(&epochs);
-        let message = AssignmentMessage::Replaced(Replacement { cluster, epoch: current, removed: reported, added });
+        let message =
+            AssignmentMessage::Replaced(Replacement { cluster, epoch: current, removed: reported, added, at_ms: now });
         self.publish(overlay, outbox, chain_message(Topic::System(SystemTopic::Assignments), message.encode())?)?;
         Ok(())
     }

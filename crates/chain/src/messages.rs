@@ -194,14 +194,21 @@ pub enum EgressError {
         /// The copy's number.
         found: u64,
     },
-    /// A worker whose registration lapsed: it must renew before it sends again.
-    #[error("worker 0x{} registration lapsed at {expired_at_ms} ms; it must re-attest", hex::encode(.worker))]
+    /// A runtime (worker or gatekeeper) whose registration lapsed (by time, or because its
+    /// measurement was disallowed): it must renew before it sends again.
+    #[error(
+        "runtime 0x{} registration lapsed at {expired_at_ms} ms; it must re-attest with an allowed measurement",
+        hex::encode(.worker)
+    )]
     WorkerLapsed {
         /// The worker's signing key.
         worker: [u8; 32],
         /// When it lapsed.
         expired_at_ms: u64,
     },
+    /// A gatekeeper that has not registered: a gatekeeper attests before anything it says counts.
+    #[error("gatekeeper 0x{} has not registered; it must attest (register) before it sends", hex::encode(.0))]
+    GatekeeperNotRegistered([u8; 32]),
     /// The sender used its quota of this block. A mempool keeps these for a later block.
     #[error("{sender} already has {limit} egress copies in this block, the per-block limit")]
     RateLimited {
@@ -294,8 +301,8 @@ impl Module for Messages {
         keys.add(StateKey::Sender(sender));
         keys.add(StateKey::EgressAccepted(sender, sequence));
         keys.add(StateKey::Discrepancy(sender, sequence));
-        if let SenderId::Worker(identity) = sender {
-            // A lapsed worker's egress is refused.
+        if let SenderId::Worker(identity) | SenderId::Gatekeeper(identity) = sender {
+            // A lapsed runtime's egress is refused.
             keys.add(StateKey::Worker(identity));
         }
     }
@@ -448,11 +455,18 @@ impl Chain {
         let outcome = self.check_egress_against(overlay, outbox.parameters(), copy, true)?;
         let egress = &copy.egress;
         let sender = egress.sender;
-        if let SenderId::Worker(key) = sender
-            && let Some(worker) = overlay.worker(&key)?
-            && worker.expires_at_ms <= outbox.time_ms
-        {
-            return Err(EgressError::WorkerLapsed { worker: key, expired_at_ms: worker.expires_at_ms });
+        // A runtime speaks only while its registration is current: a gatekeeper's proposals and
+        // epoch keys, like a worker's egress, count only from an attested, allowed runtime.
+        if let SenderId::Worker(key) | SenderId::Gatekeeper(key) = sender {
+            match overlay.worker(&key)? {
+                Some(worker) if worker.expires_at_ms <= outbox.time_ms => {
+                    return Err(EgressError::WorkerLapsed { worker: key, expired_at_ms: worker.expires_at_ms });
+                }
+                None if matches!(sender, SenderId::Gatekeeper(_)) => {
+                    return Err(EgressError::GatekeeperNotRegistered(key));
+                }
+                _ => {}
+            }
         }
         let limit = outbox.parameters().economics.max_egress_per_sender_per_block;
         let used = outbox.egress_used.get(&sender).copied().unwrap_or(0);

@@ -14,13 +14,20 @@
 //! with fresh collateral; the worker keeps its egress sequence. Software workers are accepted only
 //! when genesis allows insecure workers, for `insecure_lifetime_ms`. A lapsed worker's egress is
 //! refused until it renews.
+//!
+//! **Revocation.** The chain files every hardware worker under its measurement
+//! ([`StateKey::MeasurementWorkers`]). Taking a measurement off the allowlist lapses every
+//! registration filed under it at that block, and publishes a [`Revocation`] on the duty log:
+//! from then on their egress is refused, a report removes them from their clusters (relayers
+//! report them), and gatekeepers seal no key to them. They come back only by renewing with an
+//! allowed measurement.
 
 use parity_scale_codec::Encode;
 use std::collections::BTreeSet;
 use veil_attestation::{AttestationError, Collateral, Policy, parse_quote, verify_registration};
 use veil_primitives::{
-    AccountId, Attestation, Hash, KeyEpoch, Nonce, RegistrationInfo, RegistryCall, SenderId, SystemTopic, Topic,
-    WorkerRegistration,
+    AccountId, Attestation, Hash, KeyEpoch, Measurement, Nonce, RegistrationInfo, RegistryCall, SenderId, SystemTopic,
+    Topic, WorkerRegistration, contract::AssignmentMessage, epoch::Revocation,
 };
 
 use crate::{
@@ -28,7 +35,9 @@ use crate::{
     contracts::chain_message,
     messages::Outbox,
     module::{AddKey, Keys, Module},
-    state::{Overlay, ReadState, SenderInfo, StateError, StateKey, WorkerInfo},
+    state::{
+        MAX_WORKERS_PER_MEASUREMENT, Overlay, ReadState, SenderInfo, StateError, StateKey, StateReader, WorkerInfo,
+    },
 };
 
 /// Why a registration or an allowlist change is refused.
@@ -79,6 +88,14 @@ pub enum RegistrationError {
     /// An assignment names a worker that is not registered.
     #[error("worker 0x{} is not registered", hex::encode(.0))]
     UnknownWorker([u8; 32]),
+    /// The index of one measurement's workers is full.
+    #[error(
+        "{limit} workers are registered with this measurement already; register with another release or raise the limit in a runtime upgrade"
+    )]
+    MeasurementFull {
+        /// The limit.
+        limit: usize,
+    },
     /// An assignment names a worker whose registration has lapsed.
     #[error("the registration of worker 0x{} lapsed at {expired_at_ms} ms; it must renew first", hex::encode(.worker))]
     LapsedWorker {
@@ -108,11 +125,33 @@ impl Module for Registry {
                 chain.register_worker(overlay, outbox, signer, info, attestation)
             }
             RegistryCall::SetMeasurementAllowed { measurement, allowed } => {
-                chain.check_admin(signer)?;
-                overlay.set_measurement_allowed(measurement, *allowed);
-                Ok(())
+                chain.set_measurement_allowed(overlay, outbox, signer, measurement, *allowed)
             }
         }
+    }
+
+    fn dependent_keys(
+        _chain: &Chain,
+        state: &dyn StateReader,
+        call: &RegistryCall,
+        keys: &mut Keys,
+    ) -> Result<(), StateError> {
+        match call {
+            // A renewal with another measurement leaves the old measurement's index.
+            RegistryCall::RegisterWorker { info, .. } => {
+                if let Some(measurement) = state.worker(&info.signing_key)?.and_then(|worker| worker.measurement) {
+                    keys.add(StateKey::MeasurementWorkers(measurement));
+                }
+            }
+            // Disallowing lapses every worker of the measurement.
+            RegistryCall::SetMeasurementAllowed { measurement, allowed: false } => {
+                for worker in state.measurement_workers(measurement)?.iter() {
+                    keys.add(StateKey::Worker(*worker));
+                }
+            }
+            RegistryCall::SetMeasurementAllowed { allowed: true, .. } => {}
+        }
+        Ok(())
     }
 
     fn call_keys(_chain: &Chain, _signer: &AccountId, call: &RegistryCall, keys: &mut Keys) {
@@ -125,9 +164,13 @@ impl Module for Registry {
                     && let Ok(parsed) = parse_quote(quote)
                 {
                     keys.add(StateKey::AllowedMeasurement(parsed.measurement));
+                    keys.add(StateKey::MeasurementWorkers(parsed.measurement));
                 }
             }
-            RegistryCall::SetMeasurementAllowed { .. } => {}
+            RegistryCall::SetMeasurementAllowed { measurement, .. } => {
+                keys.add(StateKey::AllowedMeasurement(*measurement));
+                keys.add(StateKey::MeasurementWorkers(*measurement));
+            }
         }
     }
 
@@ -136,7 +179,10 @@ impl Module for Registry {
             RegistryCall::RegisterWorker { .. } => {
                 topics.insert(Topic::System(SystemTopic::Registrations));
             }
-            RegistryCall::SetMeasurementAllowed { .. } => {}
+            RegistryCall::SetMeasurementAllowed { allowed: false, .. } => {
+                topics.insert(Topic::System(SystemTopic::Assignments));
+            }
+            RegistryCall::SetMeasurementAllowed { allowed: true, .. } => {}
         }
     }
 }
@@ -210,8 +256,30 @@ impl Chain {
                 (worker, canonical)
             }
         };
+        self.admit(overlay, outbox, info, worker, published)
+    }
+
+    /// Records the registration of `info` whose attestation was verified (`worker` is the record
+    /// it earned, `published` the attestation gatekeepers will check again): files it under its
+    /// measurement, keeps a renewal's epoch keys and cluster, puts a new worker on standby,
+    /// registers its egress key and publishes the registration.
+    pub(crate) fn admit(
+        &self,
+        overlay: &mut Overlay<'_>,
+        outbox: &mut Outbox,
+        info: &RegistrationInfo,
+        worker: WorkerInfo,
+        published: Attestation,
+    ) -> Result<(), crate::TransactionError> {
+        let now_ms = outbox.time_ms();
         // A renewal keeps the worker's epoch keys and cluster.
         let existing = overlay.worker(&info.signing_key)?;
+        self.index_measurement(
+            overlay,
+            &info.signing_key,
+            existing.as_ref().and_then(|old| old.measurement),
+            worker.measurement,
+        )?;
         let worker = match existing {
             Some(existing) => WorkerInfo { epoch_keys: existing.epoch_keys, cluster: existing.cluster, ..worker },
             None => worker,
@@ -234,10 +302,70 @@ impl Chain {
             info: *info,
             attestation: published,
             measurement: worker.measurement,
+            registered_at_ms: now_ms,
             expires_at_ms: worker.expires_at_ms,
         };
         let message = chain_message(Topic::System(SystemTopic::Registrations), registration.encode())?;
         self.publish(overlay, outbox, message)?;
+        Ok(())
+    }
+
+    /// Files `worker` under the measurement it attested now, out of the one it attested before.
+    fn index_measurement(
+        &self,
+        overlay: &mut Overlay<'_>,
+        worker: &[u8; 32],
+        before: Option<Measurement>,
+        now: Option<Measurement>,
+    ) -> Result<(), crate::TransactionError> {
+        if before == now {
+            return Ok(());
+        }
+        if let Some(before) = before {
+            let mut workers = overlay.measurement_workers(&before)?;
+            workers.retain(|filed| filed != worker);
+            overlay.set_measurement_workers(&before, &workers);
+        }
+        if let Some(now) = now {
+            let mut workers = overlay.measurement_workers(&now)?;
+            if !workers.contains(worker) {
+                workers
+                    .try_push(*worker)
+                    .map_err(|_| RegistrationError::MeasurementFull { limit: MAX_WORKERS_PER_MEASUREMENT })?;
+                overlay.set_measurement_workers(&now, &workers);
+            }
+        }
+        Ok(())
+    }
+
+    /// A `SetMeasurementAllowed` transaction of the registry admin. Disallowing revokes: every
+    /// registration that attested the measurement lapses now (its worker's egress is refused, it
+    /// may be removed from its cluster, and it renews only with an allowed measurement), and the
+    /// duty log says so, so gatekeepers seal nothing more to those workers.
+    fn set_measurement_allowed(
+        &self,
+        overlay: &mut Overlay<'_>,
+        outbox: &mut Outbox,
+        signer: &AccountId,
+        measurement: &Measurement,
+        allowed: bool,
+    ) -> Result<(), crate::TransactionError> {
+        self.check_admin(signer)?;
+        overlay.set_measurement_allowed(measurement, allowed);
+        if allowed {
+            return Ok(());
+        }
+        let now_ms = outbox.time_ms();
+        for identity in overlay.measurement_workers(measurement)?.iter() {
+            if let Some(mut worker) = overlay.worker(identity)?
+                && worker.expires_at_ms > now_ms
+            {
+                worker.expires_at_ms = now_ms;
+                overlay.set_worker(identity, &worker);
+            }
+        }
+        let revoked = AssignmentMessage::Revoked(Revocation { measurement: *measurement, at_ms: now_ms });
+        self.publish(overlay, outbox, chain_message(Topic::System(SystemTopic::Assignments), revoked.encode())?)?;
         Ok(())
     }
 

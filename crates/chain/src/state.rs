@@ -172,6 +172,15 @@ impl<'a> Overlay<'a> {
         self.write(StateKey::AnnouncedKey(*key), identity);
     }
 
+    /// Records the workers registered with `measurement`.
+    pub fn set_measurement_workers(
+        &mut self,
+        measurement: &Measurement,
+        workers: &BoundedVec<[u8; 32], MAX_WORKERS_PER_MEASUREMENT>,
+    ) {
+        self.write(StateKey::MeasurementWorkers(*measurement), workers);
+    }
+
     /// Records the standby list.
     pub fn set_standby(&mut self, standby: &BoundedVec<[u8; 32], MAX_STANDBY>) {
         self.write(StateKey::Standby, standby);

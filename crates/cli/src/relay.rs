@@ -9,7 +9,8 @@
 //!
 //! For a worker in a cluster it also keeps the cluster alive: it uploads the runtime's sealed
 //! snapshot of the cluster state to the node (`PUT /v1/snapshots/{cluster}`) every
-//! `--snapshot-interval-ms`; with `--operator` it reports members the node shows offline
+//! `--snapshot-interval-ms`; with `--operator` it reports members the node shows unfit (silent,
+//! lapsed or revoked, or without a key of the open epoch)
 //! (`ReportOffline`); and when its runtime joined as a replacement, it downloads the newest
 //! snapshot and hands it over (`POST /v1/snapshot`). It keeps no state of its own: after either
 //! side restarts, the next round starts from what the runtime and the chain say.
@@ -191,20 +192,21 @@ impl Relayer {
         Ok(())
     }
 
-    /// Reports members of the cluster that the node shows offline (needs `--operator`, who pays).
+    /// Reports members of the cluster that the node shows unfit (needs `--operator`, who pays).
     fn report_offline(&mut self, cluster: ClusterId) -> Result<(), String> {
         let Some(operator) = &self.operator else { return Ok(()) };
         let view = self.node.cluster(cluster).map_err(|e| format!("{cluster}: {e}"))?;
         for member in view.workers {
             let worker = member.worker;
-            if !member.offline || self.reported.get(&worker).is_some_and(|at| at.elapsed() < RESUBMIT_AFTER) {
+            let Some(unfit) = &member.unfit else { continue };
+            if self.reported.get(&worker).is_some_and(|at| at.elapsed() < RESUBMIT_AFTER) {
                 continue;
             }
             let identity: [u8; 32] =
                 unhex(&worker)?.try_into().map_err(|_| format!("worker {worker} is not 32 bytes"))?;
             let call = Call::Epochs(EpochsCall::ReportOffline { cluster, worker: identity });
             match self.node.sign_and_submit(operator, call) {
-                Ok(submitted) => log!("relay: reported worker {worker} of {cluster} offline: {}", submitted.hash),
+                Ok(submitted) => log!("relay: reported worker {worker} of {cluster} ({unfit}): {}", submitted.hash),
                 Err(error) => log!("relay: the report of worker {worker} of {cluster} was refused: {error}"),
             }
             self.reported.insert(worker, Instant::now());

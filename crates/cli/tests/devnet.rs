@@ -203,13 +203,31 @@ fn topic_messages_verify_with_the_light_client() {
             }),
         })
     };
-    // Commands go to existing contracts only. The development gatekeeper opens the first key
-    // epoch, a software worker registers and announces its epoch keys, Alice forms a cluster of it
-    // and assigns it the notes contract (the assignment opens the topic at index 0).
+    // Commands go to existing contracts only. The development gatekeeper registers (the chain takes
+    // nothing from an unattested gatekeeper) and opens the first key epoch, a software worker
+    // registers and announces its epoch keys, Alice forms a cluster of it and assigns it the notes
+    // contract (the assignment opens the topic at index 0).
     let post = |copy: &SignedEgress| -> Answer<SubmitResponse> {
         node.post_as(paths::EGRESS, &SubmitEgressRequest { egress: format!("0x{}", hex::encode(copy.encode())) })
     };
     let dev = veil_node::testnet::dev_gatekeeper();
+    let register_gatekeeper = Call::Registry(RegistryCall::RegisterWorker {
+        info: RegistrationInfo {
+            signing_key: dev.public(),
+            agreement_key: [0x5c; 32],
+            genesis: chain,
+            operator: alice.public(),
+        },
+        attestation: Attestation::InsecureSoftware,
+    });
+    let tx = alice.sign_transaction(Transaction {
+        genesis: chain,
+        signer: alice.public(),
+        nonce: 0,
+        call: register_gatekeeper,
+    });
+    assert_eq!(node.submit(&tx).0, 202);
+    node.wait_finalized(&tx.hash(), Duration::from_secs(30));
     let master = veil_crypto::MasterKey::from_secret(veil_crypto::SecretBytes::new([7; 32]));
     let proposal = veil_crypto::confidential::Proposal::new(&master, KeyEpoch(0), &[]).unwrap();
     let opening = veil_chain::testing::egress(
@@ -232,7 +250,7 @@ fn topic_messages_verify_with_the_light_client() {
         },
         attestation: Attestation::InsecureSoftware,
     });
-    let tx = alice.sign_transaction(Transaction { genesis: chain, signer: alice.public(), nonce: 0, call: register });
+    let tx = alice.sign_transaction(Transaction { genesis: chain, signer: alice.public(), nonce: 1, call: register });
     assert_eq!(node.submit(&tx).0, 202);
     node.wait_finalized(&tx.hash(), Duration::from_secs(30));
     for epoch in 0..2u32 {
@@ -267,13 +285,13 @@ fn topic_messages_verify_with_the_light_client() {
         }),
     ];
     for (nonce, call) in setup.into_iter().enumerate() {
-        let nonce = nonce as u64 + 1;
+        let nonce = nonce as u64 + 2;
         let tx = alice.sign_transaction(Transaction { genesis: chain, signer: alice.public(), nonce, call });
         let (status, body) = node.submit(&tx);
         assert_eq!(status, 202, "{body:?}");
         node.wait_finalized(&tx.hash(), Duration::from_secs(30));
     }
-    let commands = [command(3, b"command 0"), command(4, b"command 1")];
+    let commands = [command(4, b"command 0"), command(5, b"command 1")];
     for tx in &commands {
         let (status, body) = node.submit(tx);
         assert_eq!(status, 202, "{body:?}");
@@ -335,7 +353,7 @@ fn topic_messages_verify_with_the_light_client() {
     else {
         panic!("not a command")
     };
-    assert_eq!((nonce, &payload[..], block.height), (4, &b"command 1"[..], command_height));
+    assert_eq!((nonce, &payload[..], block.height), (5, &b"command 1"[..], command_height));
     assert_eq!(answer.messages[3].origin, Origin::Runtime(gatekeeper));
     let verify = |kept: &LogPeaks, messages: &[(u64, Hash)], proof: &TopicProof| {
         client.verify_topic(&answer.certificate, &answer.header, &topic, kept, messages, proof)

@@ -90,7 +90,7 @@ fn a_confidential_contract_runs_end_to_end_and_survives_kill_9() {
     let mut first = start_worker(&dir, "first", &genesis, &[], &[]);
     let twin = start_worker(&dir, "twin", &genesis, &[], &[]);
     let _relays = [
-        relay(&dir, "gatekeeper", &node, &gatekeeper, None),
+        relay(&dir, "gatekeeper", &node, &gatekeeper, Some("//Bob")),
         relay(&dir, "first", &node, &first, Some("//Bob")),
         relay(&dir, "twin", &node, &twin, Some("//Bob")),
     ];
@@ -113,7 +113,7 @@ fn a_confidential_contract_runs_end_to_end_and_survives_kill_9() {
     });
     gatekeeper.kill();
     let gatekeeper = start_worker(&dir, "gatekeeper", &genesis, &["--role", "gatekeeper", "--dev-gatekeeper"], &[]);
-    let _gatekeeper_relay = relay(&dir, "gatekeeper-again", &node, &gatekeeper, None);
+    let _gatekeeper_relay = relay(&dir, "gatekeeper-again", &node, &gatekeeper, Some("//Bob"));
     wait_until("the contract keys", Duration::from_secs(60), || notes_keys(&node).is_some());
     let keys = notes_keys(&node).unwrap();
     for worker in [&first, &twin] {
@@ -159,12 +159,12 @@ fn a_confidential_contract_runs_end_to_end_and_survives_kill_9() {
     assert_eq!(notes(ask_notes(&node, &first, &charlie, &charlie).unwrap()), expected, "none lost, none twice");
     assert_eq!(notes(ask_notes(&node, &twin, &charlie, &charlie).unwrap()), expected);
 
-    // The gatekeeper's messages landed once each: as itself, its proposal of the first master key
-    // (unregistered, it announces no epoch keys); as the gatekeeper set, the cluster's keys and the
-    // contract's.
+    // The gatekeeper's messages landed once each: as itself (registered first: the chain takes
+    // nothing from an unattested gatekeeper), its proposal of the first master key and its keys of
+    // epochs 0 and 1; as the gatekeeper set, the cluster's keys and the contract's.
     let gatekeeper_id = SenderId::Gatekeeper(veil_crypto::runtime_key::dev_gatekeeper().public());
     let sender: SenderView = node.get_ok(&paths::node::sender(gatekeeper_id));
-    assert_eq!(sender.next_sequence, 1, "{sender:?}");
+    assert_eq!(sender.next_sequence, 3, "{sender:?}");
     let set: SenderView = node.get_ok(&paths::node::sender(SenderId::GatekeeperSet));
     assert_eq!(set.next_sequence, 2, "{set:?}");
     assert!(topic_messages(&node, &"discrepancies".parse().unwrap()).is_empty(), "no differing copies");

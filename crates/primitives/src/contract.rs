@@ -121,6 +121,9 @@ pub struct ClusterFormed {
     pub epoch: KeyEpoch,
     /// Its workers.
     pub workers: BoundedVec<AssignedWorker, MAX_CLUSTER_WORKERS>,
+    /// The block time it formed at, milliseconds since the Unix epoch: gatekeepers seal its key
+    /// only to workers whose registration is current then.
+    pub at_ms: u64,
 }
 
 /// What the assignments topic, the gatekeepers' duty log, carries. Everything but [`EpochKey`]
@@ -150,6 +153,9 @@ pub enum AssignmentMessage {
     /// A silent worker left a cluster, and a standby worker took its place.
     #[codec(index = 5)]
     Replaced(crate::epoch::Replacement),
+    /// A measurement was taken off the allowlist: every registration with it lapsed then.
+    #[codec(index = 6)]
+    Revoked(crate::epoch::Revocation),
 }
 
 /// The block a message was included in: what a contract sees as its height and time.

@@ -93,6 +93,20 @@ pub struct Replacement {
     pub removed: [u8; 32],
     /// The worker added, with its key for `epoch`; `None` when no standby worker was available.
     pub added: Option<AssignedWorker>,
+    /// The block time of the replacement, milliseconds since the Unix epoch: gatekeepers seal
+    /// the cluster key only to members whose registration is current then.
+    pub at_ms: u64,
+}
+
+/// The chain's record that the measurement allowlist dropped `measurement`: every registration
+/// that attested it lapsed at `at_ms` (a worker must renew with an allowed measurement), its
+/// workers' egress is refused from then on, and gatekeepers seal nothing more to them.
+#[derive(Clone, Copy, PartialEq, Eq, Debug, Encode, Decode, MaxEncodedLen)]
+pub struct Revocation {
+    /// The measurement no longer allowed.
+    pub measurement: crate::Measurement,
+    /// The block time of the change, milliseconds since the Unix epoch.
+    pub at_ms: u64,
 }
 
 /// A worker's periodic sign of life, its egress on the heartbeats topic.

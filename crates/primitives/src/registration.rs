@@ -41,6 +41,9 @@ pub struct WorkerRegistration {
     pub attestation: Attestation,
     /// Its code identity (none for software workers).
     pub measurement: Option<Measurement>,
+    /// The block time of the registration, milliseconds since the Unix epoch: it is current from
+    /// then until `expires_at_ms` (or a revocation of its measurement).
+    pub registered_at_ms: u64,
     /// When it lapses, milliseconds since the Unix epoch.
     pub expires_at_ms: u64,
 }

@@ -24,7 +24,7 @@ pub use epochs::{EpochHistory, EpochLog};
 pub use fees::{Cost, CostError, FeeSplit};
 pub use records::{
     AccountInfo, ClusterInfo, ContractInfo, ContractPublicKeys, EpochState, Issuance, MAX_EPOCH_KEYS, MAX_STANDBY,
-    RewardPots, SenderInfo, TopicInfo, WorkerInfo,
+    MAX_WORKERS_PER_MEASUREMENT, RewardPots, SenderInfo, TopicInfo, Unfit, WorkerInfo,
 };
 pub use roots::{egress_root, transactions_root};
 pub use state::{ChangeSet, MemoryState, ReadState, Snapshot, StateError, StateKey, StateReader};

@@ -83,11 +83,45 @@ impl WorkerInfo {
         self.epoch_keys.iter().find(|(announced, _)| *announced == epoch).map(|(_, key)| *key)
     }
 
-    /// Whether it counts as live at `now_ms`: seen within `window_ms` (genesis
-    /// `liveness.offline_after_ms`) and its registration current. A cluster worker that is not may
-    /// be reported offline.
+    /// Whether it counts as live at `now_ms`: seen within `window_ms` (the parameters'
+    /// `liveness.offline_after_ms`) and its registration current (a revoked measurement lapses it).
     pub fn is_live(&self, now_ms: u64, window_ms: u64) -> bool {
         now_ms.saturating_sub(self.last_seen_ms) <= window_ms && self.expires_at_ms > now_ms
+    }
+
+    /// Why a cluster worker may be removed from its cluster at `now_ms` while `current` is the
+    /// open epoch (`None` when it may stay): a report of it is accepted exactly then.
+    pub fn unfit(&self, now_ms: u64, window_ms: u64, current: Option<KeyEpoch>) -> Option<Unfit> {
+        if self.expires_at_ms <= now_ms {
+            Some(Unfit::Lapsed)
+        } else if now_ms.saturating_sub(self.last_seen_ms) > window_ms {
+            Some(Unfit::Silent)
+        } else if current.is_some_and(|epoch| self.epoch_key(epoch).is_none()) {
+            Some(Unfit::NoKey)
+        } else {
+            None
+        }
+    }
+}
+
+/// Why a cluster worker may be removed: see [`WorkerInfo::unfit`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Unfit {
+    /// Its registration lapsed (by time, or because its measurement was disallowed).
+    Lapsed,
+    /// No egress for longer than the liveness window.
+    Silent,
+    /// It announced no key of the open epoch, so it holds none of its cluster's keys.
+    NoKey,
+}
+
+impl std::fmt::Display for Unfit {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Self::Lapsed => "its registration lapsed",
+            Self::Silent => "it was silent past the liveness window",
+            Self::NoKey => "it announced no key of the open epoch",
+        })
     }
 }
 
@@ -102,8 +136,8 @@ pub struct EpochState {
     pub requested: Option<KeyEpoch>,
     /// How many workers are in clusters.
     pub cluster_workers: u32,
-    /// How many of them have not announced a key for the epoch after `current`: a rotation waits
-    /// until none are missing, so every worker can receive its cluster's new key at once.
+    /// How many of them have not announced a key for the epoch after `current`: a scheduled
+    /// rotation waits for them at most one liveness window, then proceeds without them.
     pub lacking_next: u32,
 }
 
@@ -119,6 +153,10 @@ impl crate::epochs::EpochHistory for EpochState {
 
 /// The most workers waiting in the standby list.
 pub const MAX_STANDBY: usize = 1024;
+
+/// The most workers registered with one measurement (one runtime release on one TEE kind): the
+/// index that lets disallowing a measurement lapse them all in one transaction.
+pub const MAX_WORKERS_PER_MEASUREMENT: usize = 1024;
 
 /// A formed cluster.
 #[derive(Clone, Debug, PartialEq, Eq, Encode, Decode, MaxEncodedLen)]

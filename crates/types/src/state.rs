@@ -15,8 +15,8 @@ use veil_primitives::{
 };
 
 use crate::records::{
-    AccountInfo, ClusterInfo, ContractInfo, EpochState, Issuance, MAX_STANDBY, RewardPots, SenderInfo, TopicInfo,
-    WorkerInfo,
+    AccountInfo, ClusterInfo, ContractInfo, EpochState, Issuance, MAX_STANDBY, MAX_WORKERS_PER_MEASUREMENT, RewardPots,
+    SenderInfo, TopicInfo, WorkerInfo,
 };
 
 /// Where a value lives. Indices are fixed forever; new kinds of state are appended.
@@ -82,6 +82,10 @@ pub enum StateKey {
     /// the same key counts.
     #[codec(index = 18)]
     AnnouncedKey([u8; 32]),
+    /// Every worker whose registration attested a measurement: disallowing the measurement lapses
+    /// them all.
+    #[codec(index = 19)]
+    MeasurementWorkers(Measurement),
 }
 
 impl StateKey {
@@ -315,6 +319,14 @@ pub trait ReadState: StateReader {
     /// The standby list.
     fn standby(&self) -> Result<BoundedVec<[u8; 32], MAX_STANDBY>, StateError> {
         Ok(self.record(StateKey::Standby)?.unwrap_or_default())
+    }
+
+    /// The workers registered with `measurement`.
+    fn measurement_workers(
+        &self,
+        measurement: &Measurement,
+    ) -> Result<BoundedVec<[u8; 32], MAX_WORKERS_PER_MEASUREMENT>, StateError> {
+        Ok(self.record(StateKey::MeasurementWorkers(*measurement))?.unwrap_or_default())
     }
 
     /// The runtime that first announced the X25519 epoch key `key`, if any did.

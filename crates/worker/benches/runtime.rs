@@ -131,7 +131,7 @@ fn main() {
     // A chain where the worker process is registered and assigned, and has its keys.
     let mut scenario = Scenario::new();
     let worker = start_worker(&scenario, &dir);
-    let mut gatekeeper = scenario.gatekeeper();
+    let mut gatekeeper = scenario.registered_gatekeeper();
     let status = worker.status();
     let (identity, agreement) = (key32(&status.identity), key32(&status.agreement_key));
     // The first key epoch opens, then the worker registers and announces its epoch keys, which a

@@ -52,9 +52,9 @@ fn keys_rotate_across_two_epochs_and_retired_keys_are_gone() {
     let late = scenario.note(&dave, b"late");
     let old_secrets: Vec<[u8; 32]> =
         [&gatekeeper, &workers[0], &workers[1]].iter().flat_map(|runtime| secrets_of(runtime, 0)).collect();
-    // The gatekeeper (alone, unregistered, so it announces no epoch key): the master key; each
-    // worker: its epoch key and the cluster key.
-    assert_eq!(old_secrets.len(), 1 + 2 * 2);
+    // The gatekeeper: the master key and its epoch key; each worker: its epoch key and the cluster
+    // key.
+    assert_eq!(old_secrets.len(), 2 + 2 * 2);
 
     // Epoch 1: the admin asks, the gatekeeper proposes, the chain opens it; the cluster and the
     // contract get new keys and the workers re-key the contract.

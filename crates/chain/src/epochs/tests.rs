@@ -144,7 +144,7 @@ fn a_silent_cluster_worker_is_reported_removed_and_replaced_from_the_standby_lis
     let error = epoch_error(net.refused(&reporter, report(three)));
     assert!(matches!(error, EpochError::NotAMember { .. }), "{error}");
     let error = epoch_error(net.refused(&reporter, report(one)));
-    assert!(matches!(error, EpochError::StillAlive { .. }), "{error}");
+    assert!(matches!(error, EpochError::StillFit { .. }), "{error}");
 
     // Workers two and three beat; one is silent past the window.
     let window = net.chain.genesis().liveness.offline_after_ms;
@@ -154,7 +154,7 @@ fn a_silent_cluster_worker_is_reported_removed_and_replaced_from_the_standby_lis
         assert_eq!(net.step(beat, vec![], beats).egress.len(), 2);
     }
     let error = epoch_error(net.refused(&reporter, report(two)));
-    assert!(matches!(error, EpochError::StillAlive { .. }), "a beating member stays: {error}");
+    assert!(matches!(error, EpochError::StillFit { .. }), "a beating member stays: {error}");
     let tx = net.sign(&reporter, report(one));
     let built = net.step(1, vec![tx], vec![]);
     assert_eq!(built.transactions.len(), 1, "{:?}", built.dropped);
@@ -168,6 +168,7 @@ fn a_silent_cluster_worker_is_reported_removed_and_replaced_from_the_standby_lis
         epoch: KeyEpoch(0),
         removed: one,
         added: Some(AssignedWorker { identity: three, agreement: epoch_agreement(&three, 0) }),
+        at_ms: net.head.timestamp_ms,
     };
     assert_eq!(
         decode_strict::<AssignmentMessage>(&duty.message.payload).unwrap(),
@@ -268,4 +269,76 @@ fn an_epoch_key_counts_only_for_the_runtime_that_announced_it_first() {
     }
     assert_eq!(net.worker(&first.public()).unwrap().epoch_key(KeyEpoch(1)), Some(pair.agreement_public()));
     assert_eq!(net.worker(&second.public()).unwrap().epoch_key(KeyEpoch(1)), None, "counted for the second runtime");
+}
+
+/// The attack of issue 21 (a rotation held hostage): a cluster worker keeps beating but never
+/// announces its key of the next epoch. A scheduled rotation waits for it one liveness window at
+/// most, then proceeds without it; the worker, holding no key of the open epoch, is removable at
+/// once although it still beats.
+#[test]
+fn a_worker_that_never_announces_its_next_key_cannot_hold_a_rotation_back() {
+    let mut net = net(true, "2026-01-01T00:00:00Z");
+    net.open_first_epoch();
+    let workers = net.register_workers(&[1, 2]);
+    let [one, two] = [&workers[0], &workers[1]].map(|worker| worker.public());
+    let admin = net.admin.clone();
+    let cluster = ClusterId(1);
+    let form = net.sign(
+        &admin,
+        Call::Contracts(ContractsCall::FormCluster { cluster, workers: vec![one, two].try_into().unwrap() }),
+    );
+    assert_eq!(net.step(1, vec![form], vec![]).transactions.len(), 1);
+    let mut parameters = net.state.parameters().unwrap();
+    parameters.keys.rotation_interval_ms = 15_000;
+    let schedule = net.sign(&admin, Call::Parameters(veil_primitives::ParametersCall::Set(parameters.clone())));
+    assert_eq!(net.step(1, vec![schedule], vec![]).transactions.len(), 1);
+
+    // Epoch 1 opens on the admin's demand; only worker one announces its key of epoch 2.
+    let rotate = net.sign(&admin, Call::Epochs(EpochsCall::RotateKeys));
+    assert_eq!(net.step(1, vec![rotate], vec![]).transactions.len(), 1);
+    let second = MasterKey::from_secret(SecretBytes::new([0x5e; 32]));
+    let proposal = net.proposal(&gatekeeper(), &second, 1);
+    assert_eq!(net.step(1, vec![], vec![proposal]).egress.len(), 1);
+    let opened_at = net.epochs().current.unwrap().opened_at_ms;
+    let key = net.epoch_key(&workers[0], 2);
+    assert_eq!(net.step(1, vec![], vec![key]).egress.len(), 1);
+    assert_eq!(net.epochs().lacking_next, 1);
+
+    // Both beat. Past the schedule the chain waits one window for the missing key, then asks.
+    let due = opened_at + parameters.keys.rotation_interval_ms;
+    let window = parameters.liveness.offline_after_ms;
+    while net.head.timestamp_ms < due + window {
+        assert_eq!(net.epochs().requested, None, "asked at {} before {}", net.head.timestamp_ms, due + window);
+        let beats = vec![heartbeat(&net, &workers[0]), heartbeat(&net, &workers[1])];
+        assert_eq!(net.step(1_000, vec![], beats).egress.len(), 2);
+    }
+    net.step(1, vec![], vec![]);
+    assert_eq!(net.epochs().requested, Some(KeyEpoch(2)), "the silent key held the rotation back");
+    let third = MasterKey::from_secret(SecretBytes::new([0x7f; 32]));
+    let proposal = net.proposal(&gatekeeper(), &third, 2);
+    assert_eq!(net.step(1, vec![], vec![proposal]).egress.len(), 1);
+    assert_eq!(net.epochs().epoch(), KeyEpoch(2));
+
+    // Worker two beats but holds no key of epoch 2: a report removes it; worker one stays.
+    let reporter = net.operator.clone();
+    let error = epoch_error(net.refused(&reporter, Call::Epochs(EpochsCall::ReportOffline { cluster, worker: one })));
+    assert!(matches!(error, EpochError::StillFit { .. }), "{error}");
+    let report = net.sign(&reporter, Call::Epochs(EpochsCall::ReportOffline { cluster, worker: two }));
+    let built = net.step(1, vec![report], vec![heartbeat(&net, &workers[1])]);
+    assert_eq!(built.transactions.len(), 1, "{:?}", built.dropped);
+    assert_eq!(net.state.cluster(cluster).unwrap().unwrap().workers.to_vec(), vec![one]);
+}
+
+/// The attack of issue 21 (an unattested gatekeeper): a genesis gatekeeper identity whose runtime
+/// never attested (or whose registration lapsed) proposes a master key. The chain refuses the
+/// proposal until the gatekeeper registers.
+#[test]
+fn a_gatekeeper_that_has_not_attested_cannot_propose_a_master_key() {
+    let mut net = net(true, "2026-01-01T00:00:00Z");
+    let proposal = net.proposal(&gatekeeper(), &master(), 0);
+    let built = net.step(1, vec![], vec![proposal]);
+    assert!(matches!(built.skipped_egress[0].1, EgressError::GatekeeperNotRegistered(_)), "{:?}", built.skipped_egress);
+    assert_eq!(net.epochs().current, None);
+    net.open_first_epoch();
+    assert_eq!(net.epochs().epoch(), KeyEpoch(0));
 }

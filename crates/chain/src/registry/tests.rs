@@ -114,8 +114,16 @@ impl Net {
         egress(gatekeeper, sender, 0, self.next_sequence(sender), Topic::System(SystemTopic::KeyEpochs), &payload)
     }
 
-    /// Opens epoch 0 with [`master`], proposed by the genesis gatekeeper.
+    /// Opens epoch 0 with [`master`], proposed by the genesis gatekeeper (registered first: a
+    /// gatekeeper speaks only once attested).
     pub(crate) fn open_first_epoch(&mut self) {
+        let operator = self.operator.clone();
+        let register = Call::Registry(RegistryCall::RegisterWorker {
+            info: self.info(gatekeeper().public()),
+            attestation: Attestation::InsecureSoftware,
+        });
+        let tx = self.sign(&operator, register);
+        assert_eq!(self.step(1, vec![tx], vec![]).transactions.len(), 1);
         let proposal = self.proposal(&gatekeeper(), &master(), 0);
         assert_eq!(self.step(1, vec![], vec![proposal]).egress.len(), 1);
     }
@@ -139,6 +147,46 @@ impl Net {
             });
             let tx = self.sign(&operator, register);
             assert_eq!(self.step(1, vec![tx], vec![]).transactions.len(), 1);
+        }
+        workers
+    }
+
+    /// Admits hardware workers with these seeds as if each had registered with a verified quote of
+    /// `measurement` (the sample quotes' report data cannot bind a test key): the chain's own
+    /// admission path files them, then each announces its keys for the current and the next epoch.
+    pub(crate) fn admit_hardware(
+        &mut self,
+        seeds: &[u8],
+        measurement: veil_primitives::Measurement,
+    ) -> Vec<veil_crypto::RuntimeSigner> {
+        let workers: Vec<_> = seeds.iter().map(|seed| runtime_signer(*seed)).collect();
+        let time_ms = self.head.timestamp_ms + 1;
+        let parameters = self.state.parameters().unwrap();
+        let mut overlay = crate::state::Overlay::new(&self.state);
+        let mut outbox = crate::messages::Outbox::after(&self.head, time_ms, parameters);
+        for worker in &workers {
+            let record = WorkerInfo {
+                operator: self.operator.public(),
+                agreement_key: [0xaa; 32],
+                tee: Some(measurement.kind()),
+                measurement: Some(measurement),
+                expires_at_ms: time_ms + 30 * 24 * 3_600 * 1_000,
+                epoch_keys: Default::default(),
+                cluster: None,
+                last_seen_ms: time_ms,
+            };
+            let published = Attestation::InsecureSoftware;
+            self.chain.admit(&mut overlay, &mut outbox, &self.info(worker.public()), record, published).unwrap();
+        }
+        let changes = overlay.into_changes();
+        self.state.apply(changes);
+        self.head.timestamp_ms = time_ms;
+        let (current, next) = (self.epochs().epoch().0, self.epochs().next().0);
+        for worker in &workers {
+            for epoch in [current, next] {
+                let key = self.epoch_key(worker, epoch);
+                assert_eq!(self.step(1, vec![], vec![key]).egress.len(), 1);
+            }
         }
         workers
     }
@@ -417,7 +465,7 @@ fn anyone_instantiates_uploaded_code_on_a_formed_cluster_and_tokens_move_in_and_
     let built = net.step(1, vec![tx], vec![]);
     assert_eq!(built.transactions.len(), 1, "{:?}", built.dropped);
     let formed = decode_strict::<AssignmentMessage>(&built.messages[0].message.payload).unwrap();
-    let AssignmentMessage::Cluster(ClusterFormed { cluster: ClusterId(3), epoch: KeyEpoch(0), workers }) = formed
+    let AssignmentMessage::Cluster(ClusterFormed { cluster: ClusterId(3), epoch: KeyEpoch(0), workers, .. }) = formed
     else {
         panic!("{formed:?}")
     };
@@ -564,4 +612,61 @@ fn anyone_instantiates_uploaded_code_on_a_formed_cluster_and_tokens_move_in_and_
         egress(&runtime_signer(78), SenderId::Contract(contract), 0, 2, Topic::System(SystemTopic::Releases), &[]);
     assert!(net.step(1, vec![], vec![forged]).egress.is_empty());
     testing::assert_issuance_invariant(&net.state);
+}
+
+/// The attack of issue 21 (revocation that does not revoke): a runtime release turns out to be
+/// vulnerable and its measurement is taken off the allowlist, but its workers stayed in their
+/// clusters, kept sending egress and kept receiving keys. Disallowing lapses every registration of
+/// the measurement at once: egress refused, removable from its cluster without waiting for the
+/// liveness window, and a revocation on the duty log for the gatekeepers.
+#[test]
+fn disallowing_a_measurement_revokes_every_worker_running_it() {
+    use veil_primitives::{EpochsCall, epoch::Revocation};
+    let mut net = net(true, "2026-01-01T00:00:00Z");
+    net.open_first_epoch();
+    let measurement = veil_attestation::parse_quote(SGX_QUOTE).unwrap().measurement;
+    let admin = net.admin.clone();
+    let allow = net.sign(&admin, Call::Registry(RegistryCall::SetMeasurementAllowed { measurement, allowed: true }));
+    assert_eq!(net.step(1, vec![allow], vec![]).transactions.len(), 1);
+    let vulnerable = net.admit_hardware(&[1, 2], measurement);
+    let spare = net.register_workers(&[3]);
+    let [one, two] = [&vulnerable[0], &vulnerable[1]].map(|worker| worker.public());
+    let cluster = ClusterId(1);
+    let form = net.sign(
+        &admin,
+        Call::Contracts(ContractsCall::FormCluster { cluster, workers: vec![one, two].try_into().unwrap() }),
+    );
+    assert_eq!(net.step(1, vec![form], vec![]).transactions.len(), 1);
+
+    let disallow =
+        net.sign(&admin, Call::Registry(RegistryCall::SetMeasurementAllowed { measurement, allowed: false }));
+    let built = net.step(1, vec![disallow], vec![]);
+    assert_eq!(built.transactions.len(), 1, "{:?}", built.dropped);
+    let revoked_at = net.head.timestamp_ms;
+    for worker in [one, two] {
+        assert_eq!(net.worker(&worker).unwrap().expires_at_ms, revoked_at, "its registration lapsed");
+    }
+    assert!(net.worker(&spare[0].public()).unwrap().expires_at_ms > revoked_at, "other workers keep theirs");
+    let duty = built.messages.iter().find(|p| p.message.topic == Topic::System(SystemTopic::Assignments)).unwrap();
+    assert_eq!(
+        decode_strict::<AssignmentMessage>(&duty.message.payload).unwrap(),
+        AssignmentMessage::Revoked(Revocation { measurement, at_ms: revoked_at })
+    );
+
+    // Its egress stops.
+    let key = net.epoch_key(&vulnerable[0], 2);
+    let built = net.step(1, vec![], vec![key]);
+    assert!(matches!(built.skipped_egress[0].1, crate::EgressError::WorkerLapsed { .. }), "{:?}", built.skipped_egress);
+
+    // A report removes it at once (no liveness window to wait out) and a standby worker replaces it.
+    let reporter = net.operator.clone();
+    let report = net.sign(&reporter, Call::Epochs(EpochsCall::ReportOffline { cluster, worker: one }));
+    let built = net.step(1, vec![report], vec![]);
+    assert_eq!(built.transactions.len(), 1, "{:?}", built.dropped);
+    assert_eq!(net.state.cluster(cluster).unwrap().unwrap().workers.to_vec(), vec![two, spare[0].public()]);
+
+    // Allowed again, nothing comes back by itself: a worker renews to count again.
+    let allow = net.sign(&admin, Call::Registry(RegistryCall::SetMeasurementAllowed { measurement, allowed: true }));
+    assert_eq!(net.step(1, vec![allow], vec![]).transactions.len(), 1);
+    assert!(net.worker(&two).unwrap().expires_at_ms <= net.head.timestamp_ms);
 }

@@ -89,16 +89,21 @@ pub(super) async fn cluster(
         snapshot.cluster(id).map_err(internal)?.ok_or_else(|| not_found(format!("cluster {number} has not formed")))?;
     let mut keys: BTreeSet<Vec<u8>> = info.workers.iter().map(|worker| StateKey::Worker(*worker).to_bytes()).collect();
     keys.insert(StateKey::Parameters.to_bytes());
+    keys.insert(StateKey::Epochs.to_bytes());
     let records = node.read(&keys).await.map_err(internal)?;
     let header = node.finalized_header();
     let window_ms = records.parameters().map_err(internal)?.liveness.offline_after_ms;
+    let current = records.epochs().map_err(internal)?.current.map(|opening| opening.epoch);
     let mut workers = Vec::new();
     for worker in info.workers.iter() {
         let record = records.worker(worker).map_err(internal)?;
         workers.push(ClusterMemberView {
             worker: hex0x(worker),
             last_seen_ms: record.as_ref().map_or(0, |record| record.last_seen_ms),
-            offline: !record.is_some_and(|record| record.is_live(header.timestamp_ms, window_ms)),
+            unfit: match &record {
+                Some(record) => record.unfit(header.timestamp_ms, window_ms, current).map(|unfit| unfit.to_string()),
+                None => Some("it is not registered".to_owned()),
+            },
         });
     }
     Ok(Json(ClusterView {

@@ -26,10 +26,10 @@ use veil_primitives::{
     Attestation, ClusterId, KeyEpoch, Message, Origin, SenderId, SystemTopic, Topic, WorkerRegistration,
     contract::{AssignedWorker, Assignment, ClusterFormed},
     decode_strict,
-    epoch::{EpochKey, EpochOpening, Replacement},
+    epoch::{EpochKey, EpochOpening, Replacement, Revocation},
 };
 
-use super::{Core, Refusal, Role, Setting};
+use super::{Core, Refusal, Role, Setting, standing::Standing};
 
 /// A runtime's identity and an epoch: what an announced epoch key is filed under.
 type RuntimeEpoch = ([u8; 32], KeyEpoch);
@@ -41,8 +41,9 @@ pub(super) struct GatekeeperDuties {
     pub(super) masters: BTreeMap<KeyEpoch, Sealable<MasterKey>>,
     /// A master key proposed for an epoch not yet opened.
     candidate: Option<(KeyEpoch, Sealable<MasterKey>)>,
-    /// Runtimes whose attestation this gatekeeper checked itself.
-    pub(super) verified: BTreeSet<[u8; 32]>,
+    /// Runtimes whose attestation this gatekeeper checked itself, with when their registrations
+    /// were current: keys are sealed only to a runtime current at the duty's block time.
+    pub(super) verified: BTreeMap<[u8; 32], Standing>,
     /// Every runtime's announced epoch keys, signatures checked here.
     pub(super) runtime_keys: BTreeMap<RuntimeEpoch, [u8; 32]>,
     /// Every cluster's workers, as the duty log says.
@@ -67,7 +68,19 @@ impl GatekeeperDuties {
     /// registration is on chain, so every gatekeeper has checked its quote before it handles the
     /// key, and decides alike whether to seal the master key to it.
     pub(super) fn may_announce(&self, core: &Core) -> bool {
-        self.verified.contains(&core.identity())
+        self.verified.contains_key(&core.identity())
+    }
+
+    /// Whether `identity` attested (checked here) and its registration was current at `at_ms`.
+    pub(super) fn current_at(&self, identity: &[u8; 32], at_ms: u64) -> bool {
+        self.verified.get(identity).is_some_and(|standing| standing.current_at(at_ms))
+    }
+
+    /// A measurement was disallowed: registrations with it end at the revocation.
+    pub(super) fn on_revocation(&mut self, revocation: &Revocation) {
+        for standing in self.verified.values_mut() {
+            standing.revoke(&revocation.measurement, revocation.at_ms);
+        }
     }
 
     /// Destroys master keys and other runtimes' epoch keys of epochs retired by `now_ms`;
@@ -109,7 +122,11 @@ impl GatekeeperDuties {
                     })?;
             }
         }
-        self.verified.insert(info.signing_key);
+        self.verified.entry(info.signing_key).or_default().register(
+            registration.registered_at_ms,
+            registration.expires_at_ms,
+            registration.measurement,
+        );
         Ok(())
     }
 
@@ -118,6 +135,7 @@ impl GatekeeperDuties {
         if setting.gatekeepers.first() != Some(&core.identity())
             || core.epochs.current().is_some()
             || self.candidate.is_some()
+            || !self.may_announce(core)
         {
             return;
         }
@@ -139,7 +157,10 @@ impl GatekeeperDuties {
             Err(error) => return core.note(Refusal::Randomness(error.to_string())),
         };
         let me = core.identity();
-        let others = setting.gatekeepers.iter().filter(|id| **id != me && self.verified.contains(*id));
+        // Proposals are this gatekeeper's own egress, not the set's: sealing to every attested
+        // gatekeeper is enough here, the chain refuses egress of a lapsed one (so it never
+        // announces the epoch key the proposal would need).
+        let others = setting.gatekeepers.iter().filter(|id| **id != me && self.verified.contains_key(*id));
         let others = self.with_keys(others, epoch);
         match Proposal::new(&master, epoch, &others) {
             Ok(proposal) => {
@@ -220,10 +241,11 @@ impl GatekeeperDuties {
         // Every gatekeeper decides alike: a gatekeeper announces its keys only after its own
         // registration is on chain, so the registration is always handled before the key.
         let Some(opening) = core.epochs.current().copied() else { return Ok(()) };
+        // The chain accepted the key, so the gatekeeper's registration was current then.
         if matches!(origin, Origin::Runtime(SenderId::Gatekeeper(_)))
             && opening.epoch == key.epoch
             && opening.proposer != identity
-            && self.verified.contains(&identity)
+            && self.verified.contains_key(&identity)
         {
             let recipient = AssignedWorker { identity, agreement: key.agreement };
             self.push_set(core, key.epoch, |master, sequence| {
@@ -243,7 +265,7 @@ impl GatekeeperDuties {
         formed: &ClusterFormed,
     ) -> Result<(), Refusal> {
         self.clusters.insert(formed.cluster, formed.workers.iter().map(|worker| worker.identity).collect());
-        self.deliver_cluster(core, duty, formed.cluster, formed.epoch, &formed.workers)
+        self.deliver_cluster(core, duty, formed.cluster, formed.epoch, formed.at_ms, &formed.workers)
     }
 
     /// A contract assigned (or an epoch opened): its public keys of the assignment's epoch,
@@ -255,21 +277,27 @@ impl GatekeeperDuties {
         });
     }
 
-    /// The cluster key of `epoch`, sealed to each worker of `workers` whose key of the epoch this
-    /// gatekeeper checked, as one set output. The chain's record of a worker's key must be the key
-    /// the worker itself signed.
+    /// The cluster key of `epoch`, sealed to each worker of `workers` whose attestation and key of
+    /// the epoch this gatekeeper checked and whose registration is current at the duty's block
+    /// time `at_ms` (checked again at every delivery: a lapsed or revoked worker gets nothing
+    /// more), as one set output. The chain's record of a worker's key must be the key the worker
+    /// itself signed.
     fn deliver_cluster(
         &mut self,
         core: &mut Core,
         duty: u64,
         cluster: ClusterId,
         epoch: KeyEpoch,
+        at_ms: u64,
         workers: &[AssignedWorker],
     ) -> Result<(), Refusal> {
         let (trusted, unverified): (Vec<AssignedWorker>, Vec<AssignedWorker>) = workers.iter().partition(|worker| {
-            self.verified.contains(&worker.identity)
+            self.current_at(&worker.identity, at_ms)
                 && self.runtime_keys.get(&(worker.identity, epoch)) == Some(&worker.agreement)
         });
+        for standing in self.verified.values_mut() {
+            standing.forget_before(at_ms);
+        }
         self.push_set(core, epoch, |master, _| {
             ClusterKeys::deliver(master, &master.cluster_key(cluster, epoch), duty, &trusted)
                 .map(KeyMessage::ClusterKeys)
@@ -300,7 +328,7 @@ impl GatekeeperDuties {
         let mut workers = self.with_keys(others, replacement.epoch);
         workers.push(added);
         workers.sort_by_key(|worker| worker.identity);
-        self.deliver_cluster(core, duty, replacement.cluster, replacement.epoch, &workers)
+        self.deliver_cluster(core, duty, replacement.cluster, replacement.epoch, replacement.at_ms, &workers)
     }
 
     /// An epoch opened (the core recorded it). Its proposer (if this gatekeeper) keeps its
@@ -320,7 +348,7 @@ impl GatekeeperDuties {
             self.clusters.iter().map(|(id, workers)| (*id, workers.iter().copied().collect())).collect();
         for (cluster, identities) in clusters {
             let workers = self.with_keys(&identities, epoch);
-            if let Err(refusal) = self.deliver_cluster(core, duty, cluster, epoch, &workers) {
+            if let Err(refusal) = self.deliver_cluster(core, duty, cluster, epoch, opening.opened_at_ms, &workers) {
                 core.note(refusal);
             }
         }

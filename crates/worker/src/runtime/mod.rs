@@ -37,6 +37,7 @@ mod keys;
 mod persistence;
 mod query;
 mod refusal;
+mod standing;
 mod sync;
 mod worker;
 

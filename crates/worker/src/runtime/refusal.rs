@@ -76,9 +76,12 @@ pub enum Refusal {
         /// Why.
         error: String,
     },
-    /// Workers of a cluster whose attestation or epoch key this gatekeeper has not verified get no
-    /// key.
-    #[error("no key for workers whose attestation or epoch key this gatekeeper has not verified: {}", names(.0))]
+    /// Workers of a cluster whose attestation or epoch key this gatekeeper has not verified, or
+    /// whose registration is not current (lapsed, or its measurement revoked), get no key.
+    #[error(
+        "no key for workers whose attestation or epoch key this gatekeeper has not verified, or whose registration lapsed or was revoked: {}",
+        names(.0)
+    )]
     UnverifiedWorkers(Vec<[u8; 32]>),
     /// A message for a contract this worker does not run.
     #[error("contract {0} does not run on this worker")]

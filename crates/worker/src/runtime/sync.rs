@@ -142,6 +142,12 @@ impl Runtime {
                 worker.on_replacement(core, follower, replacement);
                 Ok(())
             }
+            (Origin::Chain, AssignmentMessage::Revoked(revocation), duties) => {
+                if let Duties::Gatekeeper(gatekeeper) = duties {
+                    gatekeeper.on_revocation(&revocation);
+                }
+                Ok(())
+            }
             (Origin::Chain, AssignmentMessage::Rotation { epoch }, duties) => {
                 if let Duties::Gatekeeper(gatekeeper) = duties {
                     gatekeeper.on_rotation(setting, core, epoch);

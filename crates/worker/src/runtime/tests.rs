@@ -65,6 +65,30 @@ fn opening(epoch: u32, previous_retires_at_ms: u64) -> EpochOpening {
     }
 }
 
+/// The chain's registration message for `identity`, current over `[from_ms, until_ms)`.
+fn register(
+    runtime: &Runtime,
+    identity: [u8; 32],
+    measurement: Option<veil_primitives::Measurement>,
+    from_ms: u64,
+    until_ms: u64,
+) -> Message {
+    let info = RegistrationInfo {
+        signing_key: identity,
+        agreement_key: [4; 32],
+        genesis: runtime.chain(),
+        operator: AccountId([5; 32]),
+    };
+    let registration = WorkerRegistration {
+        info,
+        attestation: Attestation::InsecureSoftware,
+        measurement,
+        registered_at_ms: from_ms,
+        expires_at_ms: until_ms,
+    };
+    message(Topic::System(SystemTopic::Registrations), Origin::Chain, registration)
+}
+
 /// The worker's own, signed key of `epoch`, as it announced it.
 fn announced(runtime: &Runtime, epoch: KeyEpoch) -> AssignedWorker {
     AssignedWorker { identity: runtime.identity(), agreement: runtime.core.epoch_key(epoch).unwrap().public() }
@@ -91,7 +115,8 @@ fn running_worker(genesis: &Genesis) -> Runtime {
     let me = AssignedWorker { identity: runtime.identity(), agreement: [0; 32] };
     let cluster_key = MasterKey::from_secret(SecretBytes::new([5; 32])).cluster_key(CLUSTER, KeyEpoch(0));
     worker_duties(&mut runtime).cluster_keys.insert(KeyEpoch(0), Sealable(cluster_key));
-    let formed = ClusterFormed { cluster: CLUSTER, epoch: KeyEpoch(0), workers: vec![me].try_into().unwrap() };
+    let formed =
+        ClusterFormed { cluster: CLUSTER, epoch: KeyEpoch(0), workers: vec![me].try_into().unwrap(), at_ms: 0 };
     let assigned = veil_primitives::contract::Assignment {
         contract: NOTES,
         code: Notes::code_hash(),
@@ -190,6 +215,7 @@ fn a_gatekeeper_refuses_registrations_not_from_the_chain_or_of_another_chain() {
         info: info(chain),
         attestation: Attestation::InsecureSoftware,
         measurement: None,
+        registered_at_ms: 0,
         expires_at_ms: u64::MAX,
     };
     let topic = Topic::System(SystemTopic::Registrations);
@@ -200,7 +226,7 @@ fn a_gatekeeper_refuses_registrations_not_from_the_chain_or_of_another_chain() {
     assert!(gatekeeper_duties(&mut runtime).verified.is_empty());
     let honest = message(topic, Origin::Chain, registration(genesis.hash()));
     runtime.handle(topic, 2, &honest, 0).unwrap();
-    assert!(gatekeeper_duties(&mut runtime).verified.contains(&[3; 32]), "software workers are allowed here");
+    assert!(gatekeeper_duties(&mut runtime).verified.contains_key(&[3; 32]), "software workers are allowed here");
 }
 
 #[test]
@@ -233,7 +259,8 @@ fn unverified_workers_get_no_cluster_key_and_every_gatekeeper_still_numbers_the_
     let genesis = genesis();
     let mut runtime = gatekeeper(&genesis);
     let stranger = AssignedWorker { identity: [8; 32], agreement: [9; 32] };
-    let formed = ClusterFormed { cluster: CLUSTER, epoch: KeyEpoch(0), workers: vec![stranger].try_into().unwrap() };
+    let formed =
+        ClusterFormed { cluster: CLUSTER, epoch: KeyEpoch(0), workers: vec![stranger].try_into().unwrap(), at_ms: 0 };
     let message = duty(AssignmentMessage::Cluster(formed));
     let refusal = runtime.handle(message.topic, 0, &message, 0).unwrap_err();
     assert_eq!(refusal, Refusal::UnverifiedWorkers(vec![[8; 32]]));
@@ -244,15 +271,75 @@ fn unverified_workers_get_no_cluster_key_and_every_gatekeeper_still_numbers_the_
 }
 
 #[test]
-fn the_first_genesis_gatekeeper_proposes_the_first_master_key_once() {
+fn the_first_genesis_gatekeeper_proposes_the_first_master_key_once_and_only_once_attested() {
     let genesis = genesis();
     let mut runtime = gatekeeper(&genesis);
+    let Runtime { setting, core, duties, .. } = &mut runtime;
+    let Duties::Gatekeeper(gatekeeper) = duties else { unreachable!() };
+    gatekeeper.generate_first_master(setting, core);
+    assert!(core.egress.pending().next().is_none(), "not before its own registration is on chain");
+    let registration = register(&runtime, runtime.identity(), None, 0, u64::MAX);
+    runtime.handle(registration.topic, 0, &registration, 0).unwrap();
     let Runtime { setting, core, duties, .. } = &mut runtime;
     let Duties::Gatekeeper(gatekeeper) = duties else { unreachable!() };
     gatekeeper.generate_first_master(setting, core);
     gatekeeper.generate_first_master(setting, core);
     assert_eq!(runtime.pending_egress().len(), 1, "one proposal");
     assert_eq!(runtime.pending_egress()[0].egress.topic, Topic::System(SystemTopic::KeyEpochs));
+}
+
+/// The attack of issue 21 (revocation that does not revoke), on the gatekeeper's side: a worker
+/// whose measurement was disallowed, or whose registration lapsed, by a duty's block time gets no
+/// key from that duty on, although this gatekeeper verified it once.
+#[test]
+fn a_gatekeeper_seals_nothing_to_a_worker_revoked_or_lapsed_by_the_duty_time() {
+    let genesis = genesis();
+    let mut gatekeeper = gatekeeper(&genesis);
+    let release = |isv_svn| veil_primitives::Measurement::Sgx {
+        mr_enclave: [1; 32],
+        mr_signer: [2; 32],
+        isv_prod_id: 0,
+        isv_svn,
+    };
+    let (revoked_release, kept_release) = (release(1), release(2));
+    let mut workers: Vec<Runtime> = (1..=4).map(|seed| worker(&genesis, seed)).collect();
+    let standings = [(Some(revoked_release), 10_000), (Some(kept_release), 10_000), (None, 1_000), (None, 10_000)];
+    for (index, (runtime, (measurement, until_ms))) in workers.iter().zip(standings).enumerate() {
+        let registration = register(&gatekeeper, runtime.identity(), measurement, 0, until_ms);
+        gatekeeper.handle(registration.topic, index as u64, &registration, 0).unwrap();
+    }
+    let topic = Topic::System(SystemTopic::Assignments);
+    for (index, runtime) in workers.iter_mut().enumerate() {
+        runtime.core.announce_epoch_keys(&runtime.setting, Role::Worker);
+        let copy = runtime.pending_egress().remove(0);
+        let key = Message { topic, origin: Origin::Runtime(copy.egress.sender), payload: copy.egress.payload };
+        gatekeeper.handle(topic, index as u64, &key, 0).unwrap();
+    }
+    let duty_index = workers.len() as u64;
+    let revocation = duty(AssignmentMessage::Revoked(veil_primitives::epoch::Revocation {
+        measurement: revoked_release,
+        at_ms: 500,
+    }));
+    gatekeeper.handle(topic, duty_index, &revocation, 0).unwrap();
+    let mut members: Vec<AssignedWorker> = workers.iter().map(|runtime| announced(runtime, KeyEpoch(0))).collect();
+    let standby = members.pop().unwrap();
+    let [revoked, kept, lapsing] = [0, 1, 2].map(|i| workers[i].identity());
+
+    // Formed at 600: the revoked worker gets nothing; the other two are current.
+    let formed =
+        ClusterFormed { cluster: CLUSTER, epoch: KeyEpoch(0), workers: members.try_into().unwrap(), at_ms: 600 };
+    let refusal = gatekeeper.handle(topic, duty_index + 1, &duty(AssignmentMessage::Cluster(formed)), 0).unwrap_err();
+    assert_eq!(refusal, Refusal::UnverifiedWorkers(vec![revoked]));
+    // A replacement at 2 000 delivers the cluster key again: the lapsed worker is left out too.
+    let replaced =
+        Replacement { cluster: CLUSTER, epoch: KeyEpoch(0), removed: [7; 32], added: Some(standby), at_ms: 2_000 };
+    let refusal = gatekeeper.handle(topic, duty_index + 2, &duty(AssignmentMessage::Replaced(replaced)), 0);
+    let mut left_out = vec![revoked, lapsing];
+    left_out.sort();
+    assert_eq!(refusal, Err(Refusal::UnverifiedWorkers(left_out)));
+    let duties = gatekeeper_duties(&mut gatekeeper);
+    assert_eq!(duties.clusters[&CLUSTER].len(), 4, "membership follows the chain; only the keys are withheld");
+    assert!(duties.current_at(&kept, 2_000));
 }
 
 // ---- worker duties ----
@@ -287,6 +374,7 @@ fn a_worker_declared_offline_leaves_its_cluster_keys_and_contracts() {
         epoch: KeyEpoch(0),
         removed: me,
         added: None,
+        at_ms: 0,
     }));
     runtime.handle(replaced.topic, 0, &replaced, 0).unwrap();
     assert_eq!(runtime.cluster(), None);
@@ -306,6 +394,7 @@ fn a_worker_named_as_a_replacement_waits_for_a_snapshot() {
         epoch: KeyEpoch(0),
         removed: [7; 32],
         added: Some(added),
+        at_ms: 0,
     }));
     runtime.handle(replaced.topic, 0, &replaced, 0).unwrap();
     assert_eq!(runtime.cluster(), Some((CLUSTER, true)));

@@ -82,6 +82,14 @@ impl Scenario {
         self.gatekeeper_at(0)
     }
 
+    /// The first genesis gatekeeper, registered: the chain takes nothing from a gatekeeper before
+    /// it attests.
+    pub fn registered_gatekeeper(&mut self) -> Runtime {
+        let gatekeeper = self.gatekeeper();
+        self.register(gatekeeper.identity(), gatekeeper.agreement_key());
+        gatekeeper
+    }
+
     /// Genesis gatekeeper `index`.
     pub fn gatekeeper_at(&self, index: u8) -> Runtime {
         let seed = Some(SecretBytes::new(gatekeeper_seed(index)));
@@ -307,8 +315,8 @@ impl Scenario {
     /// epoch keys announced.
     pub fn with_workers(count: usize) -> (Self, Runtime, Vec<Runtime>) {
         let mut scenario = Self::new();
-        let mut gatekeeper = scenario.gatekeeper();
-        scenario.relay(&mut gatekeeper); // generates and proposes the first master key
+        let mut gatekeeper = scenario.registered_gatekeeper();
+        scenario.relay(&mut gatekeeper); // checks its registration, generates and proposes the first master key
         scenario.relay(&mut gatekeeper); // the epoch opened
         let mut workers: Vec<Runtime> = (0..count).map(|_| scenario.worker()).collect();
         for worker in &mut workers {
