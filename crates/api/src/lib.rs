@@ -104,6 +104,8 @@ error_codes! {
     Unauthenticated = "unauthenticated", 403;
     /// A query whose session certificate expired.
     SessionExpired = "session_expired", 403;
+    /// A query whose session certificate spans too long, starts too far ahead, or was revoked.
+    SessionRefused = "session_refused", 403;
     /// A registration quote for another operator than the one the runtime was started for.
     NotOperator = "not_operator", 403;
     /// Nothing there: no such endpoint, block, account, contract, worker, snapshot.

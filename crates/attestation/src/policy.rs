@@ -1,14 +1,9 @@
 //! What Veil accepts beyond Intel's signatures: TCB statuses, advisories, and the code itself.
 
 use serde::{Deserialize, Serialize};
+use veil_primitives::{AttestationRules, TcbStatus};
 
 use crate::quote::Measurement;
-
-/// The TCB statuses accepted unless a policy says otherwise: an up-to-date platform, or one whose
-/// only findings are mitigated in software or configuration (common on cloud machines).
-/// `OutOfDate*` and `Revoked` platforms are refused.
-pub const DEFAULT_STATUSES: [&str; 4] =
-    ["UpToDate", "SWHardeningNeeded", "ConfigurationNeeded", "ConfigurationAndSWHardeningNeeded"];
 
 /// A verification policy. On chain the measurements are the chain's allowlist; operators checking
 /// a quote with `veil attest verify` may leave them out to see what a quote attests.
@@ -26,8 +21,14 @@ pub struct Policy {
     pub measurements: Option<Vec<Measurement>>,
 }
 
+/// The statuses accepted unless a policy says otherwise: those of the chain's default
+/// parameters ([`AttestationRules::default`]).
 fn default_statuses() -> Vec<String> {
-    DEFAULT_STATUSES.iter().map(|status| (*status).to_owned()).collect()
+    names(&AttestationRules::default().accepted_statuses)
+}
+
+fn names(statuses: &[TcbStatus]) -> Vec<String> {
+    statuses.iter().map(|status| status.name().to_owned()).collect()
 }
 
 impl Default for Policy {
@@ -45,6 +46,28 @@ impl Policy {
     /// The default statuses with exactly `measurements` allowed.
     pub fn allowing(measurements: Vec<Measurement>) -> Self {
         Self { measurements: Some(measurements), ..Self::default() }
+    }
+
+    /// The chain's policy: the parameters' accepted statuses and refused advisories, with exactly
+    /// `measurements` allowed.
+    pub fn from_rules(rules: &AttestationRules, measurements: Vec<Measurement>) -> Self {
+        Self {
+            allowed_statuses: names(&rules.accepted_statuses),
+            refused_advisories: rules.refused_advisories.iter().map(|advisory| advisory.to_string()).collect(),
+            measurements: Some(measurements),
+        }
+    }
+
+    /// The floor no parameters can lower, with exactly `measurements` allowed: every status but
+    /// `Revoked`, no advisory refused. Gatekeepers check quotes against it (the chain checked the
+    /// parameters' policy at the block; a gatekeeper follows no parameters, and must decide alike
+    /// whatever its batches).
+    pub fn floor(measurements: Vec<Measurement>) -> Self {
+        Self {
+            allowed_statuses: names(&TcbStatus::ALL),
+            refused_advisories: Vec::new(),
+            measurements: Some(measurements),
+        }
     }
 
     /// Parses a policy file (TOML).

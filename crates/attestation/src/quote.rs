@@ -87,6 +87,10 @@ pub fn parse_quote(raw: &[u8]) -> Result<ParsedQuote, QuoteError> {
                 TeeKind::Tdx,
                 Measurement::Tdx {
                     mr_td: report.mr_td,
+                    mr_config_id: report.mr_config_id,
+                    mr_owner: report.mr_owner,
+                    mr_owner_config: report.mr_owner_config,
+                    td_attributes: report.td_attributes,
                     rtmr0: report.rt_mr0,
                     rtmr1: report.rt_mr1,
                     rtmr2: report.rt_mr2,

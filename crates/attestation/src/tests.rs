@@ -189,15 +189,11 @@ fn the_policy_refuses_measurements_statuses_and_advisories() {
     for vector in [SGX, TDX, TDX15] {
         let measurement = parse_quote(vector.quote).unwrap().measurement;
         assert!(check(&vector, vector.quote, &Policy::allowing(vec![measurement])).is_ok());
-        let other = match measurement {
-            Measurement::Sgx { mr_enclave, mr_signer, isv_prod_id, isv_svn } => {
-                Measurement::Sgx { mr_enclave, mr_signer, isv_prod_id, isv_svn: isv_svn.wrapping_add(1) }
-            }
-            Measurement::Tdx { mr_td, rtmr0, rtmr1, rtmr2, mut rtmr3 } => {
-                rtmr3[0] ^= 1;
-                Measurement::Tdx { mr_td, rtmr0, rtmr1, rtmr2, rtmr3 }
-            }
-        };
+        let mut other = measurement;
+        match &mut other {
+            Measurement::Sgx { isv_svn, .. } => *isv_svn = isv_svn.wrapping_add(1),
+            Measurement::Tdx { rtmr3, .. } => rtmr3[0] ^= 1,
+        }
         let error = check(&vector, vector.quote, &Policy::allowing(vec![other])).unwrap_err();
         assert_eq!(error, AttestationError::MeasurementNotAllowed(Box::new(measurement)));
         let error = check(&vector, vector.quote, &Policy::allowing(vec![])).unwrap_err();
@@ -328,6 +324,37 @@ fn a_debug_quote_is_refused_by_the_policy() {
         parsed.debug = true;
         let refused = verify::check_policy(&parsed, vector.status, &advisories, &policy).unwrap_err();
         assert!(matches!(refused, AttestationError::Debug(kind) if kind == vector.kind), "{refused}");
+    }
+}
+
+/// The attack of issue 21 (a TDX host changes what the measurement does not cover): the same
+/// image launched with another MRCONFIGID, owner, owner configuration or TD attributes is another
+/// measurement. Each field is read from where the TD report keeps it, so an allowlist entry names
+/// all of them.
+#[test]
+fn a_tdx_measurement_covers_the_config_id_the_owner_fields_and_the_attributes() {
+    fn first_bytes(measurement: Measurement) -> [u8; 4] {
+        let Measurement::Tdx { td_attributes, mr_config_id, mr_owner, mr_owner_config, .. } = measurement else {
+            panic!("a TDX quote")
+        };
+        [td_attributes[0], mr_config_id[0], mr_owner[0], mr_owner_config[0]]
+    }
+    let original = parse_quote(TDX.quote).unwrap().measurement;
+    // Offsets in a version-4 quote: the 48-byte header, then the TD report body.
+    let fields = [
+        ("td_attributes", 48 + 120),
+        ("mr_config_id", 48 + 184),
+        ("mr_owner", 48 + 232),
+        ("mr_owner_config", 48 + 280),
+    ];
+    for (index, (name, offset)) in fields.into_iter().enumerate() {
+        let mut raw = TDX.quote.to_vec();
+        raw[offset] ^= 0x80;
+        let changed = parse_quote(&raw).unwrap().measurement;
+        assert_ne!(changed, original, "{name} is not part of the measurement");
+        let mut expected = first_bytes(original);
+        expected[index] ^= 0x80;
+        assert_eq!(first_bytes(changed), expected, "{name} is read from its own bytes");
     }
 }
 

@@ -1,14 +1,18 @@
-//! The native token: transfers, and the inflation minted into the reward pots every block.
+//! The native token: transfers, and the inflation minted into the reward pots every block; and
+//! accounts' revocations of their query sessions, published for workers on the sessions topic.
 //!
 //! Inflation follows the parameters: the floor rate pays gatekeepers, the part above it (halving
 //! yearly) pays workers. The rate applies to the total issuance at the start of the current
 //! inflation year, for the time since the parent block (a gap counts at most a year). Fees are
 //! charged before any call applies ([`crate::execute`]), by the rule in [`veil_types::fees`].
 
-use veil_primitives::{AccountId, AccountsCall, Balance, Nonce};
+use parity_scale_codec::Encode;
+use std::collections::BTreeSet;
+use veil_primitives::{AccountId, AccountsCall, Balance, Nonce, SystemTopic, Topic, message::SessionRevocation};
 
 use crate::{
     Chain, TransactionError,
+    contracts::chain_message,
     messages::Outbox,
     module::{AddKey, Keys, Module},
     state::{Overlay, ReadState, StateError, StateKey},
@@ -25,10 +29,10 @@ impl Module for Accounts {
     type Call = AccountsCall;
 
     fn apply(
-        _chain: &Chain,
+        chain: &Chain,
         overlay: &mut Overlay<'_>,
-        _outbox: &mut Outbox,
-        _signer: &AccountId,
+        outbox: &mut Outbox,
+        signer: &AccountId,
         _nonce: Nonce,
         call: &AccountsCall,
     ) -> Result<(), TransactionError> {
@@ -40,6 +44,15 @@ impl Module for Accounts {
                 recipient.balance = recipient.balance.checked_add(*amount).ok_or(TransactionError::Overflow)?;
                 overlay.set_account(to, &recipient);
             }
+            AccountsCall::RevokeSession { session_key } => {
+                let revoked =
+                    SessionRevocation { account: *signer, session_key: *session_key, at_height: outbox.height() };
+                chain.publish(
+                    overlay,
+                    outbox,
+                    chain_message(Topic::System(SystemTopic::Sessions), revoked.encode())?,
+                )?;
+            }
         }
         Ok(())
     }
@@ -47,6 +60,16 @@ impl Module for Accounts {
     fn call_keys(_chain: &Chain, _signer: &AccountId, call: &AccountsCall, keys: &mut Keys) {
         match call {
             AccountsCall::Transfer { to, .. } => keys.add(StateKey::Account(*to)),
+            AccountsCall::RevokeSession { .. } => {}
+        }
+    }
+
+    fn call_topics(_signer: &AccountId, call: &AccountsCall, topics: &mut BTreeSet<Topic>) {
+        match call {
+            AccountsCall::Transfer { .. } => {}
+            AccountsCall::RevokeSession { .. } => {
+                topics.insert(Topic::System(SystemTopic::Sessions));
+            }
         }
     }
 

@@ -3,8 +3,9 @@
 //! A `RegisterWorker` transaction, signed by the worker's operator, carries the
 //! [`RegistrationInfo`] (signing key, X25519 key, chain id, operator) and the attestation: an Intel
 //! DCAP quote with its collateral, or nothing for a software worker. The chain verifies the quote at
-//! the block's timestamp with `veil_attestation` (Intel's chain of trust, the default TCB policy, the
-//! allowlist in the state, and report data equal to the info's hash), records the worker with its
+//! the block's timestamp with `veil_attestation` (Intel's chain of trust, the parameters' TCB rules
+//! `attestation`: accepted statuses and refused advisories, the allowlist in the state, and report
+//! data equal to the info's hash), records the worker with its
 //! keys, TEE kind, measurement and expiry (the collateral's), registers its signing key as an egress
 //! sender, and publishes the registration (with the canonical quote and its collateral) on the
 //! registrations topic so gatekeepers can check it themselves. A new worker joins the standby list
@@ -231,12 +232,13 @@ impl Chain {
             }
             Attestation::Dcap { quote, collateral } => {
                 let collateral_json = Collateral::from_json(collateral).map_err(RegistrationError::from)?;
-                // The allowlist lives in the state: the policy allows exactly the quote's measurement
-                // when the state does.
+                // The allowlist and the TCB rules live in the state: the policy allows exactly the
+                // quote's measurement when the state does, and the parameters' statuses.
                 let claimed =
                     parse_quote(quote).map_err(|error| RegistrationError::from(AttestationError::from(error)))?;
                 let allowed = overlay.measurement_allowed(&claimed.measurement)?;
-                let policy = Policy::allowing(if allowed { vec![claimed.measurement] } else { Vec::new() });
+                let measurements = if allowed { vec![claimed.measurement] } else { Vec::new() };
+                let policy = Policy::from_rules(&outbox.parameters().attestation, measurements);
                 let verified = verify_registration(quote, &collateral_json, now_ms / 1_000, &policy, info)
                     .map_err(RegistrationError::from)?;
                 let worker = WorkerInfo {

@@ -353,7 +353,8 @@ fn ask(
         None => unhex(query)?,
     };
     let workers = connection.workers()?;
-    let session = Session::new(&from, node.network().chain_id(), deployed.header.height + SESSION_BLOCKS)?;
+    let height = deployed.header.height;
+    let session = Session::new(&from, node.network().chain_id(), height, height + SESSION_BLOCKS)?;
     let accept = Acceptance { insecure_workers: !require_tee, ..Acceptance::default() };
     let answer = contracts::query(&node, &workers, &session, &deployed, &payload, accept)?;
     let bytes = answer.result.map_err(|reason| CommandError::Negative(format!("the contract refused: {reason}")))?;

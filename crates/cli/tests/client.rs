@@ -83,7 +83,8 @@ fn the_sdk_deploys_commands_and_verifies_every_answer() {
 
     // A verified query, through the session of Bob's account, asked of both workers: the standby
     // worker is skipped because the chain does not list it in the token's cluster.
-    let session = Session::new(&bob, trusted.chain_id(), node.finalized_height().unwrap() + 500).unwrap();
+    let height = node.finalized_height().unwrap();
+    let session = Session::new(&bob, trusted.chain_id(), height, height + 500).unwrap();
     let balance = TokenQuery::Balance { owner: to, asset: Asset::Native }.encode();
     let dev = Acceptance { insecure_workers: true, ..Acceptance::default() };
     let workers = [standby.clone(), member.clone()];
@@ -91,7 +92,7 @@ fn the_sdk_deploys_commands_and_verifies_every_answer() {
     assert_eq!(u128::decode_all(&mut &answer.result.unwrap()[..]).unwrap(), 200);
     assert_eq!((answer.code, answer.insecure), (code, true));
     // Alice may not read Bob's balance: the contract refuses, and the refusal is verified too.
-    let alice_session = Session::new(&alice, trusted.chain_id(), node.finalized_height().unwrap() + 500).unwrap();
+    let alice_session = Session::new(&alice, trusted.chain_id(), height, height + 500).unwrap();
     let answer = contracts::query(&node, &workers, &alice_session, &token, &balance, dev).unwrap();
     assert!(answer.result.unwrap_err().contains("owner"));
 

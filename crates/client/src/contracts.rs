@@ -33,21 +33,31 @@ fn no_randomness(error: impl std::fmt::Display) -> Error {
     Error::Invalid(format!("no randomness: {error}"))
 }
 
-/// An ed25519 session key certified by an account to sign its queries until a height: an
-/// application asks the account (a wallet) for one signature, then signs every query itself.
+/// An ed25519 session key certified by an account to sign its queries from one height to another:
+/// an application asks the account (a wallet) for one signature, then signs every query itself.
+/// Workers refuse a session longer than the parameters' `sessions.max_lifetime_blocks`, and one
+/// the account revoked ([`Session::revoke`]).
 pub struct Session {
     signer: RuntimeSigner,
     certificate: SignedSessionCertificate,
 }
 
 impl Session {
-    /// A fresh session key for `account` on `chain`, valid through block `expires_at`.
-    pub fn new(account: &AccountPair, chain: Hash, expires_at: u64) -> Result<Self, Error> {
+    /// A fresh session key for `account` on `chain`, valid from block `issued_at` (the height the
+    /// client knows) through block `expires_at`.
+    pub fn new(account: &AccountPair, chain: Hash, issued_at: u64, expires_at: u64) -> Result<Self, Error> {
         let signer = RuntimeSigner::generate().map_err(no_randomness)?;
+        let session_key = signer.public();
         let certificate =
-            SessionCertificate { account: account.public(), session_key: signer.public(), chain, expires_at }
-                .sign(account);
+            SessionCertificate { account: account.public(), session_key, chain, issued_at, expires_at }.sign(account);
         Ok(Self { signer, certificate })
+    }
+
+    /// Revokes the session on chain (signed by its account): from the block that includes it,
+    /// workers answer nothing signed by it.
+    pub fn revoke(&self, node: &Node, account: &AccountPair) -> Result<Submitted, Error> {
+        let session_key = self.certificate.certificate.session_key;
+        node.sign_and_submit(account, Call::Accounts(veil_primitives::AccountsCall::RevokeSession { session_key }))
     }
 
     /// The account it speaks for.

@@ -194,7 +194,11 @@ pub fn open_command(
     Ok(envelope::open(contract_key, &params, &sealed)?)
 }
 
-/// An account's permission for an ed25519 session key to sign its queries until a block height.
+/// An account's permission for an ed25519 session key to sign its queries from one block height
+/// to another. Workers refuse a certificate that spans more than the parameters'
+/// `sessions.max_lifetime_blocks`, one issued at a height the chain has not nearly reached, and
+/// one the account revoked on chain (`AccountsCall::RevokeSession`) at or after the height it was
+/// issued at.
 #[derive(Clone, Copy, PartialEq, Eq, Debug, Encode, Decode, MaxEncodedLen)]
 pub struct SessionCertificate {
     /// The account.
@@ -203,6 +207,8 @@ pub struct SessionCertificate {
     pub session_key: [u8; 32],
     /// The chain id.
     pub chain: Hash,
+    /// The block height the session starts at (the client's view of the chain when it certified).
+    pub issued_at: u64,
     /// The last block height at which the session is valid.
     pub expires_at: u64,
 }
@@ -319,9 +325,9 @@ impl SignedQuery {
         sha256(&self.encode())
     }
 
-    /// Checks the signatures. Returns the last height of the session certificate, if one was used;
-    /// whether that height has passed is the worker's check, against its view of the chain.
-    pub fn verify(&self) -> Result<Option<u64>, ConfidentialError> {
+    /// Checks the signatures. Returns the session certificate, if one was used: whether its
+    /// heights and revocations allow it now is the worker's check, against its view of the chain.
+    pub fn verify(&self) -> Result<Option<SessionCertificate>, ConfidentialError> {
         let payload = self.query.signing_payload();
         match &self.auth {
             QueryAuth::Account(signature) => {
@@ -337,7 +343,7 @@ impl SignedQuery {
                 certificate.verify().map_err(ConfidentialError::SessionCertificate)?;
                 verify_runtime_signature(&cert.session_key, &payload, signature)
                     .map_err(ConfidentialError::SessionSignature)?;
-                Ok(Some(cert.expires_at))
+                Ok(Some(*cert))
             }
         }
     }

@@ -13,7 +13,10 @@ use std::collections::BTreeSet;
 /// The parameter sections of a genesis file: their first values; the chain keeps the current ones
 /// in its state.
 pub use veil_primitives::parameters::{Economics, KeyRules, Liveness, MAX_EGRESS_BYTES, ParameterError, Parameters};
-use veil_primitives::{AccountId, Balance, Hash, Measurement, SenderId, epoch::MAX_GATEKEEPERS, hashing::sha256};
+use veil_primitives::{
+    AccountId, AttestationRules, Balance, Hash, Measurement, SenderId, SessionRules, epoch::MAX_GATEKEEPERS,
+    hashing::sha256,
+};
 
 /// One validator of the genesis set.
 #[derive(Clone, Debug, PartialEq, Eq, Encode, Decode, Serialize, Deserialize)]
@@ -77,6 +80,9 @@ pub struct RegistrationRules {
     /// How long a software worker's registration lasts before it must renew (it has no collateral
     /// whose expiry would bound it).
     pub insecure_lifetime_ms: u64,
+    /// The TCB statuses accepted and the advisories refused (the defaults when left out).
+    #[serde(default)]
+    pub attestation: AttestationRules,
 }
 
 /// Serde through `Display` and `FromStr`, for ids that have a text form.
@@ -126,6 +132,9 @@ pub struct Genesis {
     pub keys: KeyRules,
     /// Worker liveness.
     pub liveness: Liveness,
+    /// Query sessions (the defaults when left out).
+    #[serde(default)]
+    pub sessions: SessionRules,
 }
 
 /// Why a genesis configuration is unusable.
@@ -183,6 +192,8 @@ impl Genesis {
             keys: self.keys.clone(),
             liveness: self.liveness.clone(),
             insecure_lifetime_ms: self.registration.insecure_lifetime_ms,
+            attestation: self.registration.attestation.clone(),
+            sessions: self.sessions.clone(),
         }
     }
 

@@ -29,10 +29,12 @@ pub fn genesis(funded: &[AccountId], tokens: u128) -> Genesis {
             measurement_admin: AccountId([2; 32]),
             measurements: Vec::new(),
             insecure_lifetime_ms: 60_000,
+            attestation: Default::default(),
         },
         // Blocks one millisecond apart keep tests fast.
         economics: Economics { min_block_interval_ms: 1, ..Economics::default() },
         keys: KeyRules { rotation_interval_ms: 0, rotation_admin: AccountId([2; 32]), grace_ms: 10_000 },
         liveness: Liveness { heartbeat_interval_ms: 1_000, offline_after_ms: 5_000 },
+        sessions: Default::default(),
     }
 }

@@ -203,10 +203,12 @@ pub fn write(
             measurement_admin: dev_admin(),
             measurements: Vec::new(),
             insecure_lifetime_ms: options.insecure_lifetime_ms,
+            attestation: Default::default(),
         },
         economics: Economics::default(),
         keys: options.keys.clone(),
         liveness: options.liveness.clone(),
+        sessions: Default::default(),
     };
     let genesis_path = out.join("genesis.toml");
     std::fs::write(&genesis_path, genesis.to_toml()).map_err(io(&genesis_path))?;

@@ -168,6 +168,22 @@ impl<T: Encode, const N: usize> Encode for BoundedVec<T, N> {
 
 impl<T: Encode, const N: usize> EncodeLike for BoundedVec<T, N> {}
 
+/// A sequence in human-readable forms (configuration files, JSON); more than `N` items is an
+/// error that names the bound.
+#[cfg(feature = "serde")]
+impl<T: serde::Serialize, const N: usize> serde::Serialize for BoundedVec<T, N> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        self.0.serialize(serializer)
+    }
+}
+
+#[cfg(feature = "serde")]
+impl<'de, T: serde::Deserialize<'de>, const N: usize> serde::Deserialize<'de> for BoundedVec<T, N> {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        Self::try_from_vec(Vec::deserialize(deserializer)?).map_err(serde::de::Error::custom)
+    }
+}
+
 impl<T: Decode, const N: usize> Decode for BoundedVec<T, N> {
     fn decode<I: Input>(input: &mut I) -> Result<Self, parity_scale_codec::Error> {
         let len = Compact::<u32>::decode(input)?.0 as usize;

@@ -131,6 +131,10 @@ pub struct ClusterFormed {
 ///
 /// [`EpochKey`]: AssignmentMessage::EpochKey
 #[derive(Clone, PartialEq, Eq, Debug, Encode, Decode, MaxEncodedLen)]
+#[allow(
+    clippy::large_enum_variant,
+    reason = "a TDX measurement is 440 bytes: kept inline and `Copy`, it is decoded once and moved rarely"
+)]
 pub enum AssignmentMessage {
     /// A contract runs on a cluster.
     #[codec(index = 0)]

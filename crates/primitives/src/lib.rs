@@ -39,7 +39,9 @@ pub use codec::{BoundedVec, DecodeError, decode_strict};
 pub use hashing::Hash;
 pub use ids::{AccountId, BlockHeight, ClusterId, ContractId, KeyEpoch, Nonce};
 pub use message::{Egress, Message, Origin, SenderId, SignedEgress, SystemTopic, Topic};
-pub use parameters::{Economics, KeyRules, Liveness, ParameterError, Parameters};
+pub use parameters::{
+    Advisory, AttestationRules, Economics, KeyRules, Liveness, ParameterError, Parameters, SessionRules, TcbStatus,
+};
 pub use registration::{Attestation, Measurement, RegistrationInfo, TeeKind, WorkerRegistration};
 pub use ss58::{Ss58Error, Ss58Prefix};
 pub use transaction::{

@@ -54,11 +54,14 @@ pub enum SystemTopic {
     /// runtimes apply the ones they share with the chain (the heartbeat interval) from here.
     #[codec(index = 8)]
     Parameters,
+    /// Query sessions accounts revoked (chain origin): workers refuse their certificates.
+    #[codec(index = 9)]
+    Sessions,
 }
 
 impl SystemTopic {
     /// Every system topic, in index order.
-    pub const ALL: [Self; 9] = [
+    pub const ALL: [Self; 10] = [
         Self::Registrations,
         Self::Assignments,
         Self::KeyEpochs,
@@ -68,6 +71,7 @@ impl SystemTopic {
         Self::Releases,
         Self::Heartbeats,
         Self::Parameters,
+        Self::Sessions,
     ];
 
     /// The topic's name in URLs and configuration.
@@ -82,6 +86,7 @@ impl SystemTopic {
             Self::Releases => "releases",
             Self::Heartbeats => "heartbeats",
             Self::Parameters => "parameters",
+            Self::Sessions => "sessions",
         }
     }
 }
@@ -102,7 +107,7 @@ pub enum Topic {
 pub enum IdParseError {
     /// Not a known topic.
     #[error(
-        "unknown topic {0:?}: a topic is one of registrations, assignments, key-epochs, deposits, contract-code, discrepancies, releases, heartbeats, parameters, or contract:0x<64 hex digits>"
+        "unknown topic {0:?}: a topic is one of registrations, assignments, key-epochs, deposits, contract-code, discrepancies, releases, heartbeats, parameters, sessions, or contract:0x<64 hex digits>"
     )]
     Topic(String),
     /// Not a known sender.
@@ -382,4 +387,17 @@ mod tests {
             prop_assert_eq!(strict_check::check(&e, extra, cut, flip_at, flip), Ok(()));
         }
     }
+}
+
+/// What the chain publishes on [`SystemTopic::Sessions`] for an `AccountsCall::RevokeSession`:
+/// workers refuse every certificate of `session_key` for `account` issued at or before
+/// `at_height` (a later certificate is the account's new decision).
+#[derive(Clone, Copy, PartialEq, Eq, Debug, Encode, Decode, MaxEncodedLen)]
+pub struct SessionRevocation {
+    /// The account.
+    pub account: crate::AccountId,
+    /// The session's ed25519 public key.
+    pub session_key: [u8; 32],
+    /// The height of the block that revoked it.
+    pub at_height: u64,
 }

@@ -60,6 +60,169 @@ pub struct Parameters {
     pub liveness: Liveness,
     /// How long a software worker's registration lasts (genesis `registration.insecure_lifetime_ms`).
     pub insecure_lifetime_ms: u64,
+    /// Which platforms hardware workers may run on (genesis `registration.attestation`).
+    pub attestation: AttestationRules,
+    /// Query sessions (genesis `sessions`); runtimes apply them, from the parameters topic.
+    pub sessions: SessionRules,
+}
+
+/// The TCB statuses Intel's collateral gives a platform, by Intel's names. `Revoked` is not one of
+/// them: a revoked platform is never accepted, whatever the parameters say.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Encode, Decode, MaxEncodedLen)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+pub enum TcbStatus {
+    /// Patched and configured as Intel recommends.
+    #[codec(index = 0)]
+    UpToDate,
+    /// Needs software mitigations (the platform cannot be patched further in hardware).
+    #[codec(index = 1)]
+    SWHardeningNeeded,
+    /// Needs a configuration change (common on cloud machines).
+    #[codec(index = 2)]
+    ConfigurationNeeded,
+    /// Both of the above.
+    #[codec(index = 3)]
+    ConfigurationAndSWHardeningNeeded,
+    /// Missing microcode or firmware updates.
+    #[codec(index = 4)]
+    OutOfDate,
+    /// Missing updates and a configuration change.
+    #[codec(index = 5)]
+    OutOfDateConfigurationNeeded,
+}
+
+impl TcbStatus {
+    /// Every status a platform can have and still be accepted by some policy.
+    pub const ALL: [TcbStatus; 6] = [
+        Self::UpToDate,
+        Self::SWHardeningNeeded,
+        Self::ConfigurationNeeded,
+        Self::ConfigurationAndSWHardeningNeeded,
+        Self::OutOfDate,
+        Self::OutOfDateConfigurationNeeded,
+    ];
+
+    /// Intel's name of the status, as verification reports it.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::UpToDate => "UpToDate",
+            Self::SWHardeningNeeded => "SWHardeningNeeded",
+            Self::ConfigurationNeeded => "ConfigurationNeeded",
+            Self::ConfigurationAndSWHardeningNeeded => "ConfigurationAndSWHardeningNeeded",
+            Self::OutOfDate => "OutOfDate",
+            Self::OutOfDateConfigurationNeeded => "OutOfDateConfigurationNeeded",
+        }
+    }
+}
+
+/// An Intel security advisory id, `INTEL-SA-` and digits (`INTEL-SA-00615`).
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Encode, MaxEncodedLen)]
+pub struct Advisory(crate::codec::BoundedBytes<MAX_ADVISORY_BYTES>);
+
+/// The longest advisory id.
+pub const MAX_ADVISORY_BYTES: usize = 32;
+
+/// The most advisories the parameters may refuse.
+pub const MAX_REFUSED_ADVISORIES: usize = 64;
+
+/// Why text is not an advisory id.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0:?} is not an advisory id: expected INTEL-SA- and up to 16 digits, like INTEL-SA-00615")]
+pub struct AdvisoryError(pub String);
+
+impl Advisory {
+    /// The id as text.
+    pub fn as_str(&self) -> &str {
+        // Only ASCII ever gets in (see `FromStr` and `Decode`).
+        std::str::from_utf8(&self.0).unwrap_or_default()
+    }
+}
+
+impl std::str::FromStr for Advisory {
+    type Err = AdvisoryError;
+    fn from_str(text: &str) -> Result<Self, AdvisoryError> {
+        let digits = text.strip_prefix("INTEL-SA-").ok_or_else(|| AdvisoryError(text.to_owned()))?;
+        if digits.is_empty() || digits.len() > 16 || !digits.bytes().all(|byte| byte.is_ascii_digit()) {
+            return Err(AdvisoryError(text.to_owned()));
+        }
+        Ok(Self(text.as_bytes().try_into().map_err(|_| AdvisoryError(text.to_owned()))?))
+    }
+}
+
+impl std::fmt::Display for Advisory {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Decoding checks the form too: state and messages hold only well-formed ids.
+impl Decode for Advisory {
+    fn decode<I: parity_scale_codec::Input>(input: &mut I) -> Result<Self, parity_scale_codec::Error> {
+        let bytes = crate::codec::BoundedBytes::<MAX_ADVISORY_BYTES>::decode(input)?;
+        let text = std::str::from_utf8(&bytes).map_err(|_| "advisory id is not text")?;
+        text.parse().map_err(|_| "malformed advisory id".into())
+    }
+}
+
+#[cfg(feature = "serde")]
+impl serde::Serialize for Advisory {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.as_str())
+    }
+}
+
+#[cfg(feature = "serde")]
+impl<'de> serde::Deserialize<'de> for Advisory {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let text = <String as serde::Deserialize>::deserialize(deserializer)?;
+        text.parse().map_err(serde::de::Error::custom)
+    }
+}
+
+/// What the chain accepts of a hardware worker's platform beyond Intel's signatures and the
+/// measurement allowlist: its TCB status and the advisories that apply to it. A change applies to
+/// registrations and renewals from the next block; registered workers keep theirs until they renew.
+#[derive(Clone, Debug, PartialEq, Eq, Encode, Decode, MaxEncodedLen)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize), serde(deny_unknown_fields))]
+pub struct AttestationRules {
+    /// The TCB statuses accepted.
+    pub accepted_statuses: crate::codec::BoundedVec<TcbStatus, 6>,
+    /// Advisories that disqualify a platform even in an accepted status.
+    #[cfg_attr(feature = "serde", serde(default))]
+    pub refused_advisories: crate::codec::BoundedVec<Advisory, MAX_REFUSED_ADVISORIES>,
+}
+
+impl Default for AttestationRules {
+    /// An up-to-date platform, or one whose only findings are mitigated in software or
+    /// configuration (common on cloud machines); no advisory refused.
+    fn default() -> Self {
+        let accepted = [
+            TcbStatus::UpToDate,
+            TcbStatus::SWHardeningNeeded,
+            TcbStatus::ConfigurationNeeded,
+            TcbStatus::ConfigurationAndSWHardeningNeeded,
+        ];
+        Self {
+            accepted_statuses: accepted.to_vec().try_into().unwrap_or_default(),
+            refused_advisories: Default::default(),
+        }
+    }
+}
+
+/// How long a query session may last.
+#[derive(Clone, Debug, PartialEq, Eq, Encode, Decode, MaxEncodedLen)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize), serde(deny_unknown_fields))]
+pub struct SessionRules {
+    /// The most blocks a session certificate may span from the height it was issued at to the
+    /// last height it is valid at; a longer one is refused.
+    pub max_lifetime_blocks: u64,
+}
+
+impl Default for SessionRules {
+    /// About a day at five blocks a second.
+    fn default() -> Self {
+        Self { max_lifetime_blocks: 432_000 }
+    }
 }
 
 /// Why a set of parameters is unusable.
@@ -125,6 +288,12 @@ pub enum ParameterError {
     /// A grace period of zero or beyond a week.
     #[error("keys.grace_ms must be between 1 and {MAX_GRACE_MS}")]
     Grace,
+    /// No TCB status accepted, or one twice.
+    #[error("registration.attestation.accepted_statuses must name at least one status, each once")]
+    Statuses,
+    /// A zero session lifetime.
+    #[error("sessions.max_lifetime_blocks must be at least 1")]
+    SessionLifetime,
 }
 
 impl Parameters {
@@ -185,6 +354,14 @@ impl Parameters {
         }
         if self.keys.grace_ms == 0 || self.keys.grace_ms > MAX_GRACE_MS {
             return Err(ParameterError::Grace);
+        }
+        let statuses = &self.attestation.accepted_statuses;
+        let distinct: std::collections::BTreeSet<_> = statuses.iter().collect();
+        if statuses.is_empty() || distinct.len() != statuses.len() {
+            return Err(ParameterError::Statuses);
+        }
+        if self.sessions.max_lifetime_blocks == 0 {
+            return Err(ParameterError::SessionLifetime);
         }
         Ok(())
     }
@@ -317,6 +494,8 @@ mod tests {
             keys: KeyRules { rotation_interval_ms: 86_400_000, rotation_admin: AccountId([1; 32]), grace_ms: 60_000 },
             liveness: Liveness { heartbeat_interval_ms: 2_000, offline_after_ms: 10_000 },
             insecure_lifetime_ms: 3_600_000,
+            attestation: AttestationRules::default(),
+            sessions: SessionRules::default(),
         }
     }
 
@@ -326,7 +505,7 @@ mod tests {
     #[test]
     fn settings_that_cannot_be_undone_are_refused() {
         assert_eq!(defaults().validate(), Ok(()));
-        let cases: [(Change, ParameterError); 9] = [
+        let cases: [(Change, ParameterError); 12] = [
             (
                 |p| p.economics.transaction_base_fee = Balance(u128::MAX),
                 ParameterError::Fees { found: Balance(u128::MAX) },
@@ -345,6 +524,12 @@ mod tests {
             (|p| p.keys.grace_ms = MAX_GRACE_MS + 1, ParameterError::Grace),
             (|p| p.liveness.heartbeat_interval_ms = 5_001, ParameterError::Liveness),
             (|p| p.liveness.heartbeat_interval_ms = 0, ParameterError::Liveness),
+            (|p| p.attestation.accepted_statuses = Default::default(), ParameterError::Statuses),
+            (
+                |p| p.attestation.accepted_statuses = vec![TcbStatus::UpToDate; 2].try_into().unwrap(),
+                ParameterError::Statuses,
+            ),
+            (|p| p.sessions.max_lifetime_blocks = 0, ParameterError::SessionLifetime),
         ];
         for (change, expected) in cases {
             let mut parameters = defaults();
@@ -372,5 +557,28 @@ mod tests {
         let mut shorter = current.clone();
         shorter.economics.egress_window -= 1;
         assert_eq!(shorter.validate_change(&current), Err(ParameterError::Shrinks("egress_window")));
+    }
+
+    #[test]
+    fn advisory_ids_are_checked_as_text_and_as_bytes() {
+        let advisory: Advisory = "INTEL-SA-00615".parse().unwrap();
+        assert_eq!(advisory.to_string(), "INTEL-SA-00615");
+        assert_eq!(crate::decode_strict::<Advisory>(&advisory.encode()), Ok(advisory));
+        for bad in ["INTEL-SA-", "intel-sa-00615", "INTEL-SA-00615 ", "INTEL-SA-12345678901234567", "CVE-2024-1"] {
+            assert!(bad.parse::<Advisory>().is_err(), "{bad}");
+            let encoded = crate::codec::BoundedBytes::<64>::try_from(bad.as_bytes()).unwrap().encode();
+            assert!(crate::decode_strict::<Advisory>(&encoded).is_err(), "{bad} decoded");
+        }
+    }
+
+    proptest::proptest! {
+        /// Bytes from outside decode to a well-formed advisory id or to an error, never to
+        /// anything else.
+        #[test]
+        fn any_bytes_decode_to_a_well_formed_advisory_or_an_error(bytes in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..40)) {
+            if let Ok(advisory) = crate::decode_strict::<Advisory>(&bytes) {
+                proptest::prop_assert_eq!(advisory.as_str().parse::<Advisory>(), Ok(advisory.clone()));
+            }
+        }
     }
 }

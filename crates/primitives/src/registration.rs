@@ -101,6 +101,10 @@ impl std::fmt::Display for TeeKind {
     derive(serde::Serialize, serde::Deserialize),
     serde(tag = "kind", rename_all = "lowercase", deny_unknown_fields)
 )]
+#[allow(
+    clippy::large_enum_variant,
+    reason = "a TDX measurement is 440 bytes: kept inline and `Copy`, it is decoded once and moved rarely"
+)]
 pub enum Measurement {
     /// An SGX enclave: its code (MRENCLAVE), its signer (MRSIGNER), product and security version.
     #[codec(index = 0)]
@@ -116,12 +120,27 @@ pub enum Measurement {
         /// ISV security version.
         isv_svn: u16,
     },
-    /// A TDX trust domain: its initial contents (MRTD) and runtime measurement registers.
+    /// A TDX trust domain: its initial contents (MRTD), runtime measurement registers, the
+    /// configuration and owner fields the host sets at launch, and its attributes. Every field is
+    /// part of the identity: a host that launches the same image with another MRCONFIGID, owner or
+    /// attributes (debug, for one) presents another measurement, which the allowlist must name.
     #[codec(index = 1)]
     Tdx {
         /// MRTD.
         #[cfg_attr(feature = "serde", serde(with = "crate::serde_hex"))]
         mr_td: [u8; 48],
+        /// MRCONFIGID: the configuration the host launched the trust domain with.
+        #[cfg_attr(feature = "serde", serde(with = "crate::serde_hex"))]
+        mr_config_id: [u8; 48],
+        /// MROWNER: the trust domain's owner.
+        #[cfg_attr(feature = "serde", serde(with = "crate::serde_hex"))]
+        mr_owner: [u8; 48],
+        /// MROWNERCONFIG: the owner's configuration.
+        #[cfg_attr(feature = "serde", serde(with = "crate::serde_hex"))]
+        mr_owner_config: [u8; 48],
+        /// TD_ATTRIBUTES (debug, migratable, perfmon, key locker, ...).
+        #[cfg_attr(feature = "serde", serde(with = "crate::serde_hex"))]
+        td_attributes: [u8; 8],
         /// RTMR0.
         #[cfg_attr(feature = "serde", serde(with = "crate::serde_hex"))]
         rtmr0: [u8; 48],
@@ -156,15 +175,21 @@ impl std::fmt::Display for Measurement {
                 hex::encode(mr_enclave),
                 hex::encode(mr_signer)
             ),
-            Self::Tdx { mr_td, rtmr0, rtmr1, rtmr2, rtmr3 } => write!(
-                f,
-                "tdx mr_td=0x{} rtmr0=0x{} rtmr1=0x{} rtmr2=0x{} rtmr3=0x{}",
-                hex::encode(mr_td),
-                hex::encode(rtmr0),
-                hex::encode(rtmr1),
-                hex::encode(rtmr2),
-                hex::encode(rtmr3)
-            ),
+            Self::Tdx { mr_td, mr_config_id, mr_owner, mr_owner_config, td_attributes, rtmr0, rtmr1, rtmr2, rtmr3 } => {
+                write!(
+                    f,
+                    "tdx mr_td=0x{} mr_config_id=0x{} mr_owner=0x{} mr_owner_config=0x{} td_attributes=0x{} rtmr0=0x{} rtmr1=0x{} rtmr2=0x{} rtmr3=0x{}",
+                    hex::encode(mr_td),
+                    hex::encode(mr_config_id),
+                    hex::encode(mr_owner),
+                    hex::encode(mr_owner_config),
+                    hex::encode(td_attributes),
+                    hex::encode(rtmr0),
+                    hex::encode(rtmr1),
+                    hex::encode(rtmr2),
+                    hex::encode(rtmr3)
+                )
+            }
         }
     }
 }

@@ -48,10 +48,21 @@ pub enum AccountsCall {
         /// The amount, in the smallest unit.
         amount: Balance,
     },
+    /// Revoke the signer's query session with this ed25519 key: workers refuse every certificate
+    /// of it issued at or before this block (published on the sessions topic).
+    #[codec(index = 1)]
+    RevokeSession {
+        /// The session's public key.
+        session_key: [u8; 32],
+    },
 }
 
 /// The worker registry's calls.
 #[derive(Clone, PartialEq, Eq, Debug, Encode, Decode, MaxEncodedLen)]
+#[allow(
+    clippy::large_enum_variant,
+    reason = "a TDX measurement is 440 bytes: kept inline and `Copy`, it is decoded once and moved rarely"
+)]
 pub enum RegistryCall {
     /// Register or renew the signer's worker: its keys, bound to a hardware attestation.
     #[codec(index = 0)]
@@ -244,6 +255,7 @@ impl Call {
             Self::Accounts(AccountsCall::Transfer { to, amount }) => {
                 CallSummary { to: Some(*to), amount: Some(*amount), ..named("transfer") }
             }
+            Self::Accounts(AccountsCall::RevokeSession { .. }) => named("revoke_session"),
             Self::Registry(RegistryCall::RegisterWorker { info, .. }) => {
                 CallSummary { worker: Some(info.signing_key), ..named("register_worker") }
             }

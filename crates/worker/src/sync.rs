@@ -10,9 +10,13 @@
 //! header, an altered, reordered, inserted or omitted message, a followed topic left out, or an
 //! older header than the one already accepted is refused with the reason, and nothing changes.
 //!
-//! A topic with no message yet has nothing to prove (the chain keeps no proof of absence), so it
-//! may be left out: a relayer that hides a topic's first messages only delays the runtime, which
-//! learns of every contract through topics it already follows.
+//! A system topic with no message yet has nothing to prove (the chain keeps no proof of absence),
+//! so it may be left out: a relayer that hides its first messages only delays the runtime. A
+//! contract topic never: the runtime follows one only after the duty log assigned the contract,
+//! and the assignment is the topic's first message, so it always has one to prove. A relayer that
+//! withholds it stops the runtime's view (its answers then say how far behind it is) instead of
+//! letting a built-in contract, which needs no deployment message, answer from empty state as if
+//! current.
 
 use parity_scale_codec::{Decode, DecodeAll, Encode};
 use std::collections::BTreeMap;
@@ -108,6 +112,13 @@ pub struct FollowerState {
 /// New messages of one topic, with their indices, in log order.
 pub type NewMessages = Vec<(u64, Message)>;
 
+/// Whether a followed topic has messages at the height the runtime stands at, so that a batch must
+/// prove it: any topic it already read messages of, and every contract topic (see the module
+/// documentation).
+fn has_messages(topic: &Topic, kept: &LogPeaks) -> bool {
+    kept.length > 0 || matches!(topic, Topic::Contract(_))
+}
+
 /// The runtime's light-client view of its topics.
 #[derive(Clone, Debug)]
 pub struct Follower {
@@ -176,7 +187,7 @@ impl Follower {
             delivered.insert(topic, messages.map(|(i, message)| (from + i as u64, message)).collect());
         }
         if let Some((topic, _)) =
-            self.state.topics.iter().find(|(topic, kept)| kept.length > 0 && !delivered.contains_key(topic))
+            self.state.topics.iter().find(|(topic, kept)| has_messages(topic, kept) && !delivered.contains_key(topic))
         {
             return Err(SyncError::Missing(*topic));
         }

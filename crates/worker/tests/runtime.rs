@@ -98,6 +98,59 @@ fn a_command_replayed_in_another_transaction_is_refused() {
     assert!(notes(&ask(&worker, &query.sign(&dave), &response).unwrap().result).is_empty());
 }
 
+/// The attacks of issue 21 on sessions: a session key stolen from a browser is useless once its
+/// account revokes it on chain, and a certificate cannot outlive the parameters' maximum (nor
+/// escape it by starting far ahead of the chain).
+#[test]
+fn a_revoked_or_overlong_session_answers_nothing() {
+    let (mut scenario, _, mut worker) = Scenario::with_worker();
+    let charlie = pair("//Charlie");
+    let tx = scenario.note(&charlie, b"secret");
+    scenario.block(vec![tx]);
+    scenario.relay(&mut worker);
+    let height = worker.view().height;
+    let max = scenario.genesis.parameters().sessions.max_lifetime_blocks;
+    let session = RuntimeSigner::from_seed(&SecretBytes::new([3; 32]));
+    let chain = scenario.genesis.hash();
+    let certify = |issued_at, expires_at| {
+        SessionCertificate { account: charlie.public(), session_key: session.public(), chain, issued_at, expires_at }
+            .sign(&charlie)
+    };
+    let ask_as = |scenario: &Scenario, worker: &Runtime, certificate| {
+        let (query, response) = notes_query(scenario, worker.identity(), &charlie, charlie.public());
+        ask(worker, &query.sign_with_session(&session, certificate), &response)
+    };
+    let refused = |result: Result<_, String>| match result {
+        Err(reason) if reason.contains("session certificate is refused") => reason,
+        other => panic!("expected a refused session, got {other:?}"),
+    };
+
+    // Longer than the maximum, or starting far ahead so that it would outlive it.
+    let reason = refused(ask_as(&scenario, &worker, certify(height, height + max + 1)));
+    assert!(reason.contains(&format!("at most {max} blocks")), "{reason}");
+    let lag = QueryLimits::default().max_lag_blocks;
+    let reason = refused(ask_as(&scenario, &worker, certify(height + lag + 1, height + lag + 2)));
+    assert!(reason.contains("ahead"), "{reason}");
+
+    // A valid session answers; revoked on chain, the same certificate answers nothing.
+    let certificate = certify(height, height + 100);
+    assert_eq!(notes(&ask_as(&scenario, &worker, certificate).unwrap().result), vec![b"secret".to_vec()]);
+    let (revoke, _) = scenario.sign(
+        &charlie,
+        veil_primitives::Call::Accounts(veil_primitives::AccountsCall::RevokeSession { session_key: session.public() }),
+    );
+    scenario.block(vec![revoke]);
+    scenario.relay(&mut worker);
+    let revoked_at = worker.view().height;
+    let reason = refused(ask_as(&scenario, &worker, certificate));
+    assert!(reason.contains("revoked"), "{reason}");
+    // The account may certify the key again later: a certificate issued after the revocation.
+    scenario.block(vec![]);
+    scenario.relay(&mut worker);
+    let renewed = certify(revoked_at + 1, revoked_at + 100);
+    assert_eq!(notes(&ask_as(&scenario, &worker, renewed).unwrap().result), vec![b"secret".to_vec()]);
+}
+
 #[test]
 fn bad_queries_are_refused_with_reasons() {
     let (mut scenario, _, mut worker) = Scenario::with_worker();
@@ -122,6 +175,7 @@ fn bad_queries_are_refused_with_reasons() {
             account: charlie.public(),
             session_key: session.public(),
             chain: scenario.genesis.hash(),
+            issued_at: height - 1,
             expires_at,
         }
         .sign(&charlie)
@@ -159,6 +213,39 @@ fn bad_queries_are_refused_with_reasons() {
     let elsewhere = Query { contract: veil_primitives::ContractId([2; 32]), ..elsewhere };
     assert!(matches!(refusal(&elsewhere.sign(&charlie)), QueryError::UnknownContract(_)));
     assert!(matches!(worker.query(b"not a query", 0).unwrap_err(), QueryError::Unreadable(_)));
+}
+
+/// The attack of issue 21 (a withheld topic): a relayer never delivers a built-in contract's topic.
+/// A built-in contract needs no deployment message, so before the fix the worker ran it from empty
+/// state and answered "no notes" at the newest height, as if current. A contract topic always has
+/// its assignment as first message, so a batch without it is refused and the view stays behind.
+#[test]
+fn a_withheld_builtin_contract_topic_never_answers_as_if_current() {
+    let (mut scenario, mut gatekeeper, mut workers) = Scenario::with_workers(1);
+    let identities: Vec<[u8; 32]> = workers.iter().map(Runtime::identity).collect();
+    scenario.assign(&identities);
+    // The gatekeeper hands out the keys; the worker learns of the assignment from the duty log.
+    for _ in 0..3 {
+        scenario.relay(&mut gatekeeper);
+        let mut batch = scenario.batch_for(&workers[0]);
+        batch.topics.retain(|delivery| delivery.topic != veil_primitives::Topic::Contract(NOTES));
+        let _ = workers[0].apply(&batch);
+        scenario.submit(workers[0].pending_egress());
+    }
+    let charlie = pair("//Charlie");
+    let tx = scenario.note(&charlie, b"withheld");
+    scenario.block(vec![tx]);
+    let worker = &mut workers[0];
+    assert_eq!(worker.contracts().len(), 1, "it runs the contract");
+    let mut withheld = scenario.batch_for(worker);
+    withheld.topics.retain(|delivery| delivery.topic != veil_primitives::Topic::Contract(NOTES));
+    let error = worker.apply(&withheld).unwrap_err();
+    assert_eq!(error, SyncError::Missing(veil_primitives::Topic::Contract(NOTES)));
+    assert!(worker.view().height < scenario.chain.tip().height, "its view stays behind, and says so");
+    // Delivered, the note is there.
+    scenario.relay(worker);
+    let (query, response) = notes_query(&scenario, worker.identity(), &charlie, charlie.public());
+    assert_eq!(notes(&ask(worker, &query.sign(&charlie), &response).unwrap().result), vec![b"withheld".to_vec()]);
 }
 
 #[test]

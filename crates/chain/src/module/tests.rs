@@ -44,7 +44,8 @@ impl StateReader for Recording<'_> {
 
 /// A chain with content for every call to act on: the first epoch open, workers 1 to 3
 /// registered with their epoch keys, cluster 1 formed of workers 1 and 2, code uploaded, a wasm
-/// contract instantiated and a built-in one assigned, the sample quote's measurement allowed.
+/// contract instantiated and a built-in one assigned, the sample quote's measurement allowed and
+/// two hardware workers (4 and 5) filed under it.
 struct World {
     chain: Chain,
     state: MemoryState,
@@ -97,6 +98,7 @@ fn world() -> &'static World {
         });
         let tx = net.sign(&operator, instantiate);
         assert!(net.step(1, vec![tx], vec![]).dropped.is_empty());
+        net.admit_hardware(&[4, 5], measurement);
         let wasm = contract_id(&operator.public(), &code, &[0; 32]);
         World {
             chain: net.chain,
@@ -127,9 +129,10 @@ fn variant(call: &Call) -> usize {
         Call::Epochs(EpochsCall::RotateKeys) => 8,
         Call::Epochs(EpochsCall::ReportOffline { .. }) => 9,
         Call::Parameters(ParametersCall::Set(_)) => 10,
+        Call::Accounts(AccountsCall::RevokeSession { .. }) => 11,
     }
 }
-const VARIANTS: usize = 11;
+const VARIANTS: usize = 12;
 
 /// Ids that exist in the world, and ones that do not.
 fn identity() -> impl Strategy<Value = [u8; 32]> {
@@ -183,10 +186,16 @@ fn any_call() -> impl Strategy<Value = Call> {
     prop_oneof![
         (account(), amount()).prop_map(|(to, amount)| Call::Accounts(AccountsCall::Transfer { to, amount })),
         register,
-        (any::<[u8; 32]>(), any::<bool>()).prop_map(|(mr_enclave, allowed)| {
-            let measurement = Measurement::Sgx { mr_enclave, mr_signer: [1; 32], isv_prod_id: 0, isv_svn: 0 };
+        // The sample quote's measurement has hardware workers filed under it: disallowing it
+        // lapses them.
+        (prop_oneof![Just(None), any::<[u8; 32]>().prop_map(Some)], any::<bool>()).prop_map(|(mr_enclave, allowed)| {
+            let measurement = match mr_enclave {
+                Some(mr_enclave) => Measurement::Sgx { mr_enclave, mr_signer: [1; 32], isv_prod_id: 0, isv_svn: 0 },
+                None => veil_attestation::parse_quote(SGX_QUOTE).unwrap().measurement,
+            };
             Call::Registry(RegistryCall::SetMeasurementAllowed { measurement, allowed })
         }),
+        any::<[u8; 32]>().prop_map(|session_key| Call::Accounts(AccountsCall::RevokeSession { session_key })),
         (cluster(), prop::collection::vec(identity(), 0..4)).prop_map(|(cluster, workers)| {
             Call::Contracts(ContractsCall::FormCluster { cluster, workers: workers.try_into().unwrap() })
         }),

@@ -670,3 +670,39 @@ fn disallowing_a_measurement_revokes_every_worker_running_it() {
     assert_eq!(net.step(1, vec![allow], vec![]).transactions.len(), 1);
     assert!(net.worker(&two).unwrap().expires_at_ms <= net.head.timestamp_ms);
 }
+
+/// The TCB statuses the chain accepts and the advisories it refuses are parameters in state: a
+/// change applies to the next registration. The sample SGX quote's platform is
+/// `ConfigurationAndSWHardeningNeeded` with INTEL-SA-00289 and INTEL-SA-00615; it passes the
+/// default rules (and then fails only on its report data, which binds no test key).
+#[test]
+fn the_attestation_rules_are_parameters_in_state() {
+    use veil_primitives::{ParametersCall, TcbStatus};
+    let mut net = net(false, "2025-06-19T12:00:00Z");
+    let (operator, admin) = (net.operator.clone(), net.admin.clone());
+    let measurement = veil_attestation::parse_quote(SGX_QUOTE).unwrap().measurement;
+    let allow = net.sign(&admin, Call::Registry(RegistryCall::SetMeasurementAllowed { measurement, allowed: true }));
+    assert_eq!(net.step(1, vec![allow], vec![]).transactions.len(), 1);
+    let info = net.info([7; 32]);
+    let attestation = Attestation::Dcap {
+        quote: SGX_QUOTE.to_vec().try_into().unwrap(),
+        collateral: SGX_COLLATERAL.to_vec().try_into().unwrap(),
+    };
+    let register = Call::Registry(RegistryCall::RegisterWorker { info, attestation });
+    let error = registration(net.refused(&operator, register.clone()));
+    assert!(matches!(error, RegistrationError::Attestation(AttestationError::ReportDataMismatch { .. })), "{error}");
+
+    let mut parameters = net.state.parameters().unwrap();
+    parameters.attestation.refused_advisories = vec!["INTEL-SA-00615".parse().unwrap()].try_into().unwrap();
+    let set = net.sign(&admin, Call::Parameters(ParametersCall::Set(parameters.clone())));
+    assert_eq!(net.step(1, vec![set], vec![]).transactions.len(), 1);
+    let error = registration(net.refused(&operator, register.clone()));
+    assert_eq!(error, RegistrationError::Attestation(AttestationError::AdvisoryRefused("INTEL-SA-00615".into())));
+
+    parameters.attestation.refused_advisories = Default::default();
+    parameters.attestation.accepted_statuses = vec![TcbStatus::UpToDate].try_into().unwrap();
+    let set = net.sign(&admin, Call::Parameters(ParametersCall::Set(parameters)));
+    assert_eq!(net.step(1, vec![set], vec![]).transactions.len(), 1);
+    let error = registration(net.refused(&operator, register));
+    assert!(matches!(error, RegistrationError::Attestation(AttestationError::StatusRefused { .. })), "{error}");
+}

@@ -59,11 +59,16 @@ fn queries_verify_by_account_or_certified_session_and_nothing_else() {
     assert!(matches!(altered.verify(), Err(ConfidentialError::AccountSignature(_))));
 
     let session = RuntimeSigner::from_seed(&SecretBytes::new([4; 32]));
-    let certificate =
-        SessionCertificate { account: alice.public(), session_key: session.public(), chain: CHAIN, expires_at: 99 }
-            .sign(&alice);
+    let certificate = SessionCertificate {
+        account: alice.public(),
+        session_key: session.public(),
+        chain: CHAIN,
+        issued_at: 9,
+        expires_at: 99,
+    }
+    .sign(&alice);
     let by_session = query(alice.public()).sign_with_session(&session, certificate);
-    assert_eq!(by_session.verify().unwrap(), Some(99));
+    assert_eq!(by_session.verify().unwrap(), Some(certificate.certificate));
 
     // A certificate Bob signed for his own session cannot speak for Alice.
     let bob = pair("//Bob");
@@ -242,8 +247,13 @@ fn deliveries_to_one_key_never_share_an_ephemeral() {
 #[test]
 fn a_session_certified_by_a_browser_wallet_verifies() {
     let alice = pair("//Alice");
-    let certificate =
-        SessionCertificate { account: alice.public(), session_key: [4; 32], chain: CHAIN, expires_at: 10 };
+    let certificate = SessionCertificate {
+        account: alice.public(),
+        session_key: [4; 32],
+        chain: CHAIN,
+        issued_at: 0,
+        expires_at: 10,
+    };
     let by_wallet = SignedSessionCertificate { certificate, signature: alice.sign(&certificate.wallet_message()) };
     assert_eq!(by_wallet.verify(), Ok(()));
     assert_eq!(certificate.sign(&alice).verify(), Ok(()));

@@ -2,8 +2,10 @@
 //! proposed, received), and every cluster-key and contract-key delivery as the gatekeeper set's
 //! egress.
 //!
-//! A registration is checked here (the DCAP quote against Intel's roots, the TCB policy and the
-//! report data at the batch's block time; software workers only where genesis allows them). The
+//! A registration is checked here (the DCAP quote against Intel's roots, the measurement the chain
+//! allowed, the policy floor no parameters can lower (no debug quote, no revoked platform), and
+//! the report data, at the batch's block time; software workers only where genesis allows them).
+//! The parameters' stricter TCB rules are the chain's check, made at the registration's block. The
 //! duty log drives everything else, in one order for every gatekeeper: runtimes' epoch keys
 //! (signatures checked here), cluster formations and replacements (the cluster key sealed to each
 //! verified worker's key of the epoch), contract assignments (the contract's public keys), rotation
@@ -116,7 +118,7 @@ impl GatekeeperDuties {
             Attestation::Dcap { quote, collateral } => {
                 let collateral = Collateral::from_json(collateral).map_err(|e| Refusal::malformed("collateral", e))?;
                 let measurements = registration.measurement.into_iter().collect();
-                verify_registration(quote, &collateral, block_time_ms / 1_000, &Policy::allowing(measurements), &info)
+                verify_registration(quote, &collateral, block_time_ms / 1_000, &Policy::floor(measurements), &info)
                     .map_err(|error| {
                         Refusal::Attestation(format!("the gatekeeper's own check refuses the quote: {error}"))
                     })?;

@@ -25,6 +25,7 @@
 //! - `worker`: cluster membership, cluster keys, replacement, heartbeats, parameters;
 //! - `execution`: the contracts a worker runs: deployment, commands, re-keying, their egress;
 //! - `query`: sealed queries answered from the current state;
+//! - `sessions`: which query sessions are too long or revoked;
 //! - `persistence`: checkpoints and cluster snapshots.
 //!
 //! The core does no I/O and reads no clock: block time comes with each batch, the query's local
@@ -37,6 +38,7 @@ mod keys;
 mod persistence;
 mod query;
 mod refusal;
+mod sessions;
 mod standing;
 mod sync;
 mod worker;
@@ -209,7 +211,7 @@ impl Duties {
     fn system_topics(&self) -> &'static [veil_primitives::SystemTopic] {
         use veil_primitives::SystemTopic::*;
         match self {
-            Self::Worker(_) => &[Assignments, KeyEpochs, Releases, Heartbeats, Parameters],
+            Self::Worker(_) => &[Assignments, KeyEpochs, Releases, Heartbeats, Parameters, Sessions],
             Self::Gatekeeper(_) => &[Registrations, Assignments, KeyEpochs],
         }
     }

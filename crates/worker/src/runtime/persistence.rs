@@ -104,7 +104,7 @@ impl Runtime {
         };
         let duties = match role {
             // Until the chain publishes a change on the parameters topic.
-            Role::Worker => Duties::Worker(WorkerDuties::new(genesis.liveness.heartbeat_interval_ms)),
+            Role::Worker => Duties::Worker(WorkerDuties::new(&genesis.parameters())),
             Role::Gatekeeper => Duties::Gatekeeper(GatekeeperDuties::default()),
         };
         Self::assemble(genesis, host, core, FollowerState::default(), duties)

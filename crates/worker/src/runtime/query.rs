@@ -46,6 +46,10 @@ pub enum QueryError {
         /// The chain it names.
         chain: Hash,
     },
+    /// The session certificate is refused: it spans too long, starts too far ahead, or its
+    /// account revoked it.
+    #[error("the session certificate is refused: {0}")]
+    SessionRefused(String),
     /// The session certificate expired.
     #[error("the session certificate expired at height {expired_at}; this worker stands at {height}")]
     SessionExpired {
@@ -93,6 +97,7 @@ impl QueryError {
             Self::Unauthenticated(_) => ErrorCode::Unauthenticated,
             Self::Misaddressed { .. } => ErrorCode::Misaddressed,
             Self::SessionExpired { .. } => ErrorCode::SessionExpired,
+            Self::SessionRefused(_) => ErrorCode::SessionRefused,
             Self::Stale(_) => ErrorCode::Stale,
             Self::Validity { .. } => ErrorCode::Validity,
             Self::Replayed { .. } => ErrorCode::Replayed,
@@ -111,13 +116,11 @@ impl Runtime {
         if query.chain != self.setting.chain || query.worker != self.identity() {
             return Err(QueryError::Misaddressed { worker: query.worker, chain: query.chain });
         }
-        let session_expiry = signed.verify().map_err(|e| QueryError::Unauthenticated(e.to_string()))?;
+        let session = signed.verify().map_err(|e| QueryError::Unauthenticated(e.to_string()))?;
         let view = self.follower.state();
         let height = view.height;
-        if let Some(expired_at) = session_expiry
-            && expired_at < height
-        {
-            return Err(QueryError::SessionExpired { expired_at, height });
+        if let (Some(certificate), Duties::Worker(worker)) = (&session, &self.duties) {
+            worker.sessions.check(certificate, height, self.setting.host.limits.max_lag_blocks)?;
         }
         if query.known_height > height.saturating_add(self.setting.host.limits.max_lag_blocks) {
             return Err(QueryError::Stale(format!(

@@ -2,7 +2,7 @@
 //! own announcements (epoch keys, heartbeats) and the retirement of old epochs' keys.
 //!
 //! Topics are handled in their canonical order (registrations, the duty log, key epochs, releases,
-//! heartbeats, parameters, then contract topics), each message in log order. Once a batch's block
+//! heartbeats, parameters, sessions, then contract topics), each message in log order. Once a batch's block
 //! time passes an epoch's retirement, every key of that epoch (master, epoch keys, cluster keys)
 //! is destroyed, and [`Applied::destroyed_keys`] tells the service to overwrite both checkpoint
 //! slots.
@@ -43,6 +43,7 @@ impl Runtime {
         }
         self.core.announce_epoch_keys_if(&self.setting, &self.duties);
         if let Duties::Worker(worker) = &mut self.duties {
+            worker.sessions.forget_before(batch.header.height);
             worker.beat(&mut self.core, batch.header.height, now_ms);
             applied.fuel_used = std::mem::take(&mut worker.contracts.fuel_used);
         }
@@ -94,6 +95,7 @@ impl Runtime {
                 Ok(())
             }
             (Topic::System(SystemTopic::Parameters), Duties::Worker(worker)) => worker.on_parameters(message),
+            (Topic::System(SystemTopic::Sessions), Duties::Worker(worker)) => worker.sessions.on_revocation(message),
             (Topic::Contract(contract), Duties::Worker(worker)) => {
                 worker.on_contract_message(setting, core, contract, index, message)
             }

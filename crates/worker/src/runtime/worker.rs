@@ -1,6 +1,6 @@
 //! Worker duties besides running contracts: its place in a cluster, the cluster's keys, leaving a
 //! cluster when declared offline or joining one as a replacement, heartbeats, and the chain
-//! parameters a runtime shares.
+//! parameters a runtime shares (the heartbeat interval, the longest query session).
 //!
 //! A worker announces a key for the current and the next epoch (see `keys`), and a heartbeat at
 //! the interval in the chain's parameters (genesis's until the chain publishes a change on the
@@ -27,7 +27,7 @@ use veil_primitives::{
     epoch::{Heartbeat, Replacement},
 };
 
-use super::{Core, Refusal, Role, Setting, execution::Instances};
+use super::{Core, Refusal, Role, Setting, execution::Instances, sessions::Sessions};
 use crate::sync::Follower;
 
 /// This worker's place in a cluster.
@@ -52,18 +52,21 @@ pub(super) struct WorkerDuties {
     last_heartbeat_ms: u64,
     /// The chain's heartbeat interval, as the parameters topic last said.
     heartbeat_interval_ms: u64,
+    /// Query sessions: the longest a certificate may span, and the revoked ones (see `sessions`).
+    pub(super) sessions: Sessions,
 }
 
 impl WorkerDuties {
-    /// A worker in no cluster yet, beating at `heartbeat_interval_ms` until the chain publishes a
+    /// A worker in no cluster yet, under `parameters` (genesis's) until the chain publishes a
     /// change.
-    pub(super) fn new(heartbeat_interval_ms: u64) -> Self {
+    pub(super) fn new(parameters: &Parameters) -> Self {
         Self {
             membership: None,
             cluster_keys: BTreeMap::new(),
             contracts: Instances::default(),
             last_heartbeat_ms: 0,
-            heartbeat_interval_ms,
+            heartbeat_interval_ms: parameters.liveness.heartbeat_interval_ms,
+            sessions: Sessions::new(parameters.sessions.max_lifetime_blocks),
         }
     }
 
@@ -87,7 +90,8 @@ impl WorkerDuties {
         core.push_own(Role::Worker, Topic::System(SystemTopic::Heartbeats), Heartbeat { height }.encode());
     }
 
-    /// Applies the chain's new parameters that a runtime shares with it: the heartbeat interval.
+    /// Applies the chain's new parameters that a runtime shares with it: the heartbeat interval and
+    /// the longest session.
     pub(super) fn on_parameters(&mut self, message: &Message) -> Result<(), Refusal> {
         if message.origin != Origin::Chain {
             return Err(Refusal::Origin { what: "parameters", origin: message.origin });
@@ -95,6 +99,7 @@ impl WorkerDuties {
         let parameters: Parameters =
             decode_strict(&message.payload).map_err(|e| Refusal::malformed("parameters", e))?;
         self.heartbeat_interval_ms = parameters.liveness.heartbeat_interval_ms;
+        self.sessions.max_lifetime_blocks = parameters.sessions.max_lifetime_blocks;
         Ok(())
     }
 
