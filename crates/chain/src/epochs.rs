@@ -118,6 +118,20 @@ pub enum EpochError {
         /// Its cluster.
         cluster: ClusterId,
     },
+    /// A replacement of an identity that is not in the gatekeeper set.
+    #[error("0x{} is not in the gatekeeper set", hex::encode(.0))]
+    NotAGatekeeper([u8; 32]),
+    /// A replacement by an identity already in the gatekeeper set.
+    #[error("0x{} is already in the gatekeeper set", hex::encode(.0))]
+    AlreadyAGatekeeper([u8; 32]),
+    /// A replacement by an identity that works in a cluster.
+    #[error("0x{} works in cluster {}; a gatekeeper identity must be a runtime of its own", hex::encode(.worker), .cluster.0)]
+    GatekeeperInCluster {
+        /// The identity.
+        worker: [u8; 32],
+        /// Its cluster.
+        cluster: ClusterId,
+    },
     /// A command or constructor argument sealed to a retired key.
     #[error(
         "key epoch expired: the envelope is sealed to {found}, which is retired (the current epoch is {current}); fetch the current key and seal again"
@@ -152,6 +166,7 @@ impl Module for Epochs {
         match call {
             EpochsCall::RotateKeys => chain.rotate_keys(overlay, outbox, signer),
             EpochsCall::ReportOffline { cluster, worker } => chain.report_offline(overlay, outbox, *cluster, *worker),
+            EpochsCall::ReplaceGatekeeper { old, new } => chain.replace_gatekeeper(overlay, outbox, signer, *old, *new),
         }
     }
 
@@ -161,6 +176,12 @@ impl Module for Epochs {
             EpochsCall::ReportOffline { cluster, worker } => {
                 keys.add(StateKey::Cluster(*cluster));
                 keys.add(StateKey::Worker(*worker));
+                keys.add(StateKey::Standby);
+            }
+            EpochsCall::ReplaceGatekeeper { old, new } => {
+                keys.add(StateKey::Sender(SenderId::Gatekeeper(*old)));
+                keys.add(StateKey::Sender(SenderId::Gatekeeper(*new)));
+                keys.add(StateKey::Worker(*new));
                 keys.add(StateKey::Standby);
             }
         }
@@ -181,7 +202,7 @@ impl Module for Epochs {
 
     fn call_topics(_signer: &AccountId, call: &EpochsCall, topics: &mut BTreeSet<Topic>) {
         match call {
-            EpochsCall::RotateKeys | EpochsCall::ReportOffline { .. } => {
+            EpochsCall::RotateKeys | EpochsCall::ReportOffline { .. } | EpochsCall::ReplaceGatekeeper { .. } => {
                 topics.insert(Topic::System(SystemTopic::Assignments));
             }
         }
@@ -193,6 +214,8 @@ impl Module for Epochs {
 
     fn block_keys(keys: &mut Keys) {
         keys.add(StateKey::Epochs);
+        // Registrations, worker egress and proposals ask whether an identity is a gatekeeper.
+        keys.add(StateKey::Gatekeepers);
     }
 
     fn block_topics(topics: &mut BTreeSet<Topic>) {
@@ -247,7 +270,7 @@ impl Module for Epochs {
                 let epochs = overlay.epochs()?;
                 let opens = match epochs.current {
                     // The first epoch: epoch 0, by the first genesis gatekeeper.
-                    None => proposal.epoch == KeyEpoch(0) && chain.gatekeepers().first() == Some(&identity),
+                    None => proposal.epoch == KeyEpoch(0) && overlay.gatekeepers()?.first() == Some(&identity),
                     // Later ones: the first proposal for the epoch the chain asked for.
                     Some(_) => epochs.requested == Some(proposal.epoch),
                 };
@@ -279,7 +302,7 @@ impl Module for Epochs {
                         }
                     }
                 }
-                if worker.cluster.is_none() && !chain.is_gatekeeper(&identity) {
+                if worker.cluster.is_none() && !chain.is_gatekeeper(overlay, &identity)? {
                     let mut standby = overlay.standby()?;
                     if !standby.contains(&identity) && standby.try_push(identity).is_ok() {
                         overlay.set_standby(&standby);
@@ -323,9 +346,53 @@ impl Module for Epochs {
 }
 
 impl Chain {
-    /// Whether `identity` is one of the genesis gatekeepers.
-    pub fn is_gatekeeper(&self, identity: &[u8; 32]) -> bool {
-        self.gatekeepers().contains(identity)
+    /// Whether `identity` is in the gatekeeper set (genesis's, as replacements changed it).
+    pub(crate) fn is_gatekeeper(&self, state: &Overlay<'_>, identity: &[u8; 32]) -> Result<bool, StateError> {
+        Ok(state.gatekeepers()?.contains(identity))
+    }
+
+    /// A `ReplaceGatekeeper` transaction of the rotation admin: `new` takes `old`'s place in the set
+    /// and as an egress sender; `old` is heard no more. A `new` that registered before the
+    /// replacement (its relayer registers it at start, as a worker) leaves the standby list; one
+    /// working in a cluster is refused. The set seals `new` the master key once it registers and
+    /// announces its epoch key, as for a late genesis gatekeeper (a replaced gatekeeper still
+    /// signs the set's outputs while it holds the epoch's master key, so even a set of one hands
+    /// over). `old` keeps that key until the epoch retires: to cut it off, rotate (the next
+    /// proposal is sealed to the set without it).
+    pub(crate) fn replace_gatekeeper(
+        &self,
+        overlay: &mut Overlay<'_>,
+        outbox: &mut Outbox,
+        signer: &AccountId,
+        old: [u8; 32],
+        new: [u8; 32],
+    ) -> Result<(), TransactionError> {
+        let admin = outbox.parameters().keys.rotation_admin;
+        if *signer != admin {
+            return Err(EpochError::NotRotationAdmin { admin }.into());
+        }
+        let mut set = overlay.gatekeepers()?;
+        let position = set.iter().position(|member| *member == old).ok_or(EpochError::NotAGatekeeper(old))?;
+        if set.contains(&new) {
+            return Err(EpochError::AlreadyAGatekeeper(new).into());
+        }
+        if let Some(worker) = overlay.worker(&new)? {
+            if let Some(cluster) = worker.cluster {
+                return Err(EpochError::GatekeeperInCluster { worker: new, cluster }.into());
+            }
+            let mut standby = overlay.standby()?;
+            standby.retain(|waiting| *waiting != new);
+            overlay.set_standby(&standby);
+        }
+        let mut members = set.into_inner();
+        members[position] = new;
+        set = members.try_into().map_err(|_| StateError::Store("the gatekeeper set grew".into()))?;
+        overlay.set_gatekeepers(&set);
+        overlay.remove_sender(&SenderId::Gatekeeper(old));
+        overlay.set_sender(&SenderId::Gatekeeper(new), &SenderInfo { key: new, epoch: KeyEpoch(0), next_sequence: 0 });
+        let message = AssignmentMessage::GatekeeperReplaced { old, new };
+        self.publish(overlay, outbox, chain_message(Topic::System(SystemTopic::Assignments), message.encode())?)?;
+        Ok(())
     }
 
     /// At the start of every block: retires the previous epoch once its grace period is over, and

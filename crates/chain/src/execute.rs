@@ -299,8 +299,6 @@ pub struct Executed {
 pub struct Chain {
     genesis: Genesis,
     id: Hash,
-    /// The genesis gatekeeper set, in genesis order (read on every worker egress).
-    gatekeepers: Vec<[u8; 32]>,
 }
 
 impl Chain {
@@ -308,18 +306,12 @@ impl Chain {
     pub fn new(genesis: Genesis) -> Result<Self, GenesisError> {
         genesis.validate()?;
         let id = genesis.hash();
-        let gatekeepers = genesis.gatekeeper_identities();
-        Ok(Self { genesis, id, gatekeepers })
+        Ok(Self { genesis, id })
     }
 
     /// The genesis configuration.
     pub fn genesis(&self) -> &Genesis {
         &self.genesis
-    }
-
-    /// The genesis gatekeeper set, in genesis order: the first generates the first master key.
-    pub fn gatekeepers(&self) -> &[[u8; 32]] {
-        &self.gatekeepers
     }
 
     /// The chain id that transactions bind to.
@@ -349,6 +341,9 @@ impl Chain {
             let info = SenderInfo { key: entry.key, epoch: veil_primitives::KeyEpoch(entry.epoch), next_sequence: 0 };
             overlay.set_sender(&entry.sender, &info);
         }
+        // Genesis validation bounds the set.
+        let gatekeepers = self.genesis.gatekeeper_identities().try_into().unwrap_or_default();
+        overlay.set_gatekeepers(&gatekeepers);
         overlay.into_changes()
     }
 

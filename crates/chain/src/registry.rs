@@ -286,7 +286,7 @@ impl Chain {
             Some(existing) => WorkerInfo { epoch_keys: existing.epoch_keys, cluster: existing.cluster, ..worker },
             None => worker,
         };
-        let gatekeeper = self.is_gatekeeper(&info.signing_key);
+        let gatekeeper = self.is_gatekeeper(overlay, &info.signing_key)?;
         if !gatekeeper && worker.cluster.is_none() {
             let mut standby = overlay.standby()?;
             if !standby.contains(&info.signing_key) && standby.try_push(info.signing_key).is_ok() {

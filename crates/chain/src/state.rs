@@ -7,7 +7,7 @@
 use parity_scale_codec::Encode;
 use veil_primitives::{
     AccountId, BoundedVec, ClusterId, ContractId, Hash, Measurement, Message, Parameters, SenderId, Topic,
-    codec::BoundedBytes, contract::MAX_CODE_BYTES,
+    codec::BoundedBytes, contract::MAX_CODE_BYTES, epoch::MAX_GATEKEEPERS,
 };
 pub use veil_types::{
     epochs::EpochHistory,
@@ -170,6 +170,16 @@ impl<'a> Overlay<'a> {
     /// Records that `identity` announced the X25519 epoch key `key` first.
     pub fn set_announced_key(&mut self, key: &[u8; 32], identity: &[u8; 32]) {
         self.write(StateKey::AnnouncedKey(*key), identity);
+    }
+
+    /// Records the gatekeeper set.
+    pub fn set_gatekeepers(&mut self, gatekeepers: &BoundedVec<[u8; 32], MAX_GATEKEEPERS>) {
+        self.write(StateKey::Gatekeepers, gatekeepers);
+    }
+
+    /// Removes a sender: its egress is refused from now on.
+    pub fn remove_sender(&mut self, sender: &SenderId) {
+        self.put::<SenderInfo>(StateKey::Sender(*sender), None);
     }
 
     /// Records the workers registered with `measurement`.

@@ -37,9 +37,9 @@ pub(crate) fn run(command: WorkerCommand, output: Output) -> Result<(), CommandE
 }
 
 /// Every identity that ever registered (the registrations topic, verified complete), and the
-/// genesis gatekeepers, in first-seen order.
-fn registered(node: &Node) -> Result<Vec<[u8; 32]>, CommandError> {
-    let mut identities = node.network().genesis().gatekeeper_identities();
+/// gatekeepers of the set, in first-seen order.
+fn registered(node: &Node, gatekeepers: &[[u8; 32]]) -> Result<Vec<[u8; 32]>, CommandError> {
+    let mut identities = gatekeepers.to_vec();
     for message in node.topic_messages(&Topic::System(SystemTopic::Registrations))? {
         let registration = WorkerRegistration::decode_all(&mut &message.payload[..])
             .map_err(|e| CommandError::Unavailable(format!("a registration message does not decode: {e}")))?;
@@ -63,15 +63,14 @@ fn urls(connection: &Connection) -> Vec<([u8; 32], String)> {
 }
 
 fn describe(
-    node: &Node,
+    gatekeepers: &[[u8; 32]],
     identity: &[u8; 32],
     info: &WorkerInfo,
     header: &Header,
     offline_after_ms: u64,
     url: Option<&str>,
 ) -> (String, Value) {
-    let genesis = node.network().genesis();
-    let role = if genesis.gatekeeper_identities().contains(identity) { "gatekeeper" } else { "worker" };
+    let role = if gatekeepers.contains(identity) { "gatekeeper" } else { "worker" };
     let tee = info.tee.map_or_else(|| "software (insecure)".to_owned(), |kind| kind.to_string());
     let live = info.is_live(header.timestamp_ms, offline_after_ms);
     let cluster = info.cluster.map_or_else(|| "-".to_owned(), |c| c.0.to_string());
@@ -104,12 +103,13 @@ fn list(connection: &Connection, output: Output) -> Result<(), CommandError> {
     let mut rows = Vec::new();
     let mut height = 0;
     let offline_after_ms = node.parameters()?.value.liveness.offline_after_ms;
-    for identity in registered(&node)? {
+    let gatekeepers = node.gatekeepers()?.value;
+    for identity in registered(&node, &gatekeepers)? {
         let proven = node.worker(&identity)?;
         height = height.max(proven.header.height);
         let Some(info) = proven.value else { continue };
         let url = urls.iter().find(|(id, _)| *id == identity).map(|(_, url)| url.as_str());
-        let (line, row) = describe(&node, &identity, &info, &proven.header, offline_after_ms, url);
+        let (line, row) = describe(&gatekeepers, &identity, &info, &proven.header, offline_after_ms, url);
         lines.push(line);
         rows.push(row);
     }
@@ -139,7 +139,8 @@ fn info(worker: &str, connection: &Connection, output: Output) -> Result<(), Com
         .ok_or_else(|| CommandError::Negative(format!("worker {} is not registered on this chain", hex0x(identity))))?;
     let url = status.as_ref().map(|_| worker);
     let offline_after_ms = node.parameters()?.value.liveness.offline_after_ms;
-    let (line, mut json) = describe(&node, &identity, &info, &proven.header, offline_after_ms, url);
+    let gatekeepers = node.gatekeepers()?.value;
+    let (line, mut json) = describe(&gatekeepers, &identity, &info, &proven.header, offline_after_ms, url);
     let mut text = format!("{line}\n  operator: {}\n  proven at block {}\n", info.operator, proven.header.height);
     if let Some(status) = &status {
         text.push_str(&format!(

@@ -286,6 +286,11 @@ impl Node {
         self.read_typed(StateKey::Worker(*identity), |state| state.worker(identity))
     }
 
+    /// The gatekeeper set, in order: genesis's, as the rotation admin replaced identities.
+    pub fn gatekeepers(&self) -> Result<Proven<Vec<[u8; 32]>>, Error> {
+        self.read_typed(StateKey::Gatekeepers, |state| state.gatekeepers().map(|set| set.into_inner()))
+    }
+
     /// Whether workers may register with `measurement`.
     pub fn measurement_allowed(&self, measurement: &Measurement) -> Result<Proven<bool>, Error> {
         self.read_typed(StateKey::AllowedMeasurement(*measurement), |state| state.measurement_allowed(measurement))

@@ -160,6 +160,14 @@ pub enum AssignmentMessage {
     /// A measurement was taken off the allowlist: every registration with it lapsed then.
     #[codec(index = 6)]
     Revoked(crate::epoch::Revocation),
+    /// The rotation admin replaced gatekeeper identity `old` with `new`, at its position in the set.
+    #[codec(index = 7)]
+    GatekeeperReplaced {
+        /// The identity that left.
+        old: [u8; 32],
+        /// The identity that took its place.
+        new: [u8; 32],
+    },
 }
 
 /// The block a message was included in: what a contract sees as its height and time.

@@ -152,14 +152,25 @@ pub enum EpochsCall {
     /// Ask the gatekeepers to rotate every key now (only the rotation admin may).
     #[codec(index = 0)]
     RotateKeys,
-    /// Report that `worker` of `cluster` has sent no heartbeat for longer than the liveness
-    /// window: anyone may, the chain checks it, removes the worker and assigns a standby worker.
+    /// Report that `worker` of `cluster` is unfit (silent past the liveness window, its
+    /// registration lapsed or revoked, or without a key of the open epoch): anyone may, the chain
+    /// checks it, removes the worker and assigns a standby worker.
     #[codec(index = 1)]
     ReportOffline {
         /// The cluster.
         cluster: ClusterId,
-        /// The silent worker's identity key.
+        /// The unfit worker's identity key.
         worker: [u8; 32],
+    },
+    /// Replace gatekeeper identity `old` with `new` in the gatekeeper set, at its position (only
+    /// the rotation admin may, until governance exists): `old` is heard no more, `new` joins like
+    /// a late genesis gatekeeper (it registers, and the set seals it the master key).
+    #[codec(index = 2)]
+    ReplaceGatekeeper {
+        /// The identity leaving the set.
+        old: [u8; 32],
+        /// The identity taking its place.
+        new: [u8; 32],
     },
 }
 
@@ -290,6 +301,9 @@ impl Call {
             Self::Epochs(EpochsCall::RotateKeys) => named("rotate_keys"),
             Self::Epochs(EpochsCall::ReportOffline { cluster, worker }) => {
                 CallSummary { cluster: Some(*cluster), worker: Some(*worker), ..named("report_offline") }
+            }
+            Self::Epochs(EpochsCall::ReplaceGatekeeper { new, .. }) => {
+                CallSummary { worker: Some(*new), ..named("replace_gatekeeper") }
             }
             Self::Parameters(ParametersCall::Set(_)) => named("set_parameters"),
         }

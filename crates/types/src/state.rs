@@ -11,7 +11,7 @@ use parity_scale_codec::{Decode, Encode, MaxEncodedLen};
 use std::collections::BTreeMap;
 use veil_primitives::{
     AccountId, BoundedVec, ClusterId, ContractId, Hash, Measurement, Message, Parameters, SenderId, Topic,
-    codec::BoundedBytes, contract::MAX_CODE_BYTES, decode_strict, topics::DEPTH,
+    codec::BoundedBytes, contract::MAX_CODE_BYTES, decode_strict, epoch::MAX_GATEKEEPERS, topics::DEPTH,
 };
 
 use crate::records::{
@@ -86,6 +86,10 @@ pub enum StateKey {
     /// them all.
     #[codec(index = 19)]
     MeasurementWorkers(Measurement),
+    /// The gatekeeper set, in order (the first generates the first master key): genesis's, then
+    /// as the rotation admin replaced identities.
+    #[codec(index = 20)]
+    Gatekeepers,
 }
 
 impl StateKey {
@@ -319,6 +323,11 @@ pub trait ReadState: StateReader {
     /// The standby list.
     fn standby(&self) -> Result<BoundedVec<[u8; 32], MAX_STANDBY>, StateError> {
         Ok(self.record(StateKey::Standby)?.unwrap_or_default())
+    }
+
+    /// The gatekeeper set, in order.
+    fn gatekeepers(&self) -> Result<BoundedVec<[u8; 32], MAX_GATEKEEPERS>, StateError> {
+        Ok(self.record(StateKey::Gatekeepers)?.unwrap_or_default())
     }
 
     /// The workers registered with `measurement`.

@@ -121,3 +121,44 @@ fn a_late_gatekeeper_gets_the_master_key_and_both_sign_identical_outputs() {
     let (messages, _) = scenario.chain.try_topic_range(&topic, 0).unwrap();
     assert!(messages.iter().all(|message| decode_strict::<KeyMessage>(&message.payload).is_ok()));
 }
+
+/// Issue 21, item 4: the rotation admin replaces the only gatekeeper's identity without a new
+/// genesis. The successor (an identity genesis never named) registers, the set (the replaced
+/// gatekeeper still holds the epoch's master key) seals it the master key, and the next rotation
+/// is the successor's alone: the replaced gatekeeper gets nothing of the new epoch.
+#[test]
+fn a_replaced_gatekeeper_hands_the_master_key_to_its_successor_and_the_next_epoch_leaves_it_out() {
+    let (mut scenario, mut old, mut workers) = Scenario::with_workers(2);
+    let identities: Vec<[u8; 32]> = workers.iter().map(Runtime::identity).collect();
+    scenario.assign(&identities);
+    scenario.settle_all(&mut old, &mut workers);
+    let mut successor = Runtime::new(
+        &scenario.genesis,
+        veil_worker::runtime::Host::new(true, support::limits()),
+        veil_worker::runtime::Role::Gatekeeper,
+        None,
+    )
+    .unwrap();
+    scenario.register(successor.identity(), successor.agreement_key());
+    let bob = scenario.bob.clone();
+    let replace = EpochsCall::ReplaceGatekeeper { old: old.identity(), new: successor.identity() };
+    let (tx, _) = scenario.sign(&bob, Call::Epochs(replace));
+    scenario.block(vec![tx]);
+    let settle = |scenario: &mut Scenario, old: &mut Runtime, successor: &mut Runtime, workers: &mut [Runtime]| {
+        let [one, two] = workers else { unreachable!() };
+        scenario.settle(&mut [old, successor, one, two], 3);
+    };
+    settle(&mut scenario, &mut old, &mut successor, &mut workers);
+    assert!(successor.master_public().is_some());
+    assert_eq!(successor.master_public(), old.master_public(), "handed over");
+
+    let (tx, _) = scenario.sign(&bob, Call::Epochs(EpochsCall::RotateKeys));
+    scenario.block(vec![tx]);
+    settle(&mut scenario, &mut old, &mut successor, &mut workers);
+    let opening = scenario.epochs().current.unwrap();
+    assert_eq!(opening.proposer, successor.identity());
+    assert_eq!(successor.master_public(), Some(opening.master));
+    assert_ne!(old.master_public(), Some(opening.master), "the replaced gatekeeper gets nothing of the new epoch");
+    assert!(workers.iter().all(|worker| worker.contracts().iter().all(|c| c.2 == opening.epoch)), "re-keyed");
+    assert_eq!(discrepancies(&scenario), 0);
+}

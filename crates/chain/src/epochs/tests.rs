@@ -342,3 +342,47 @@ fn a_gatekeeper_that_has_not_attested_cannot_propose_a_master_key() {
     net.open_first_epoch();
     assert_eq!(net.epochs().epoch(), KeyEpoch(0));
 }
+
+/// Issue 21, item 4: a gatekeeper identity is replaced without a new genesis, by the rotation
+/// admin only. The old identity is heard no more; the new one, registered, proposes.
+#[test]
+fn the_rotation_admin_replaces_a_gatekeeper_identity() {
+    let mut net = net(true, "2026-01-01T00:00:00Z");
+    net.open_first_epoch();
+    let (admin, operator) = (net.admin.clone(), net.operator.clone());
+    let (old, successor) = (gatekeeper(), runtime_signer(60));
+    let replace = |old: [u8; 32], new: [u8; 32]| Call::Epochs(EpochsCall::ReplaceGatekeeper { old, new });
+
+    let error = epoch_error(net.refused(&operator, replace(old.public(), successor.public())));
+    assert!(matches!(error, EpochError::NotRotationAdmin { .. }), "{error}");
+    let error = epoch_error(net.refused(&admin, replace([9; 32], successor.public())));
+    assert_eq!(error, EpochError::NotAGatekeeper([9; 32]));
+    let error = epoch_error(net.refused(&admin, replace(old.public(), old.public())));
+    assert_eq!(error, EpochError::AlreadyAGatekeeper(old.public()));
+
+    // Its relayer registered the successor at start, as a worker standing by; the replacement
+    // makes it a gatekeeper.
+    let successor_id = net.register_silent(&[60])[0].public();
+    assert!(net.state.standby().unwrap().contains(&successor_id));
+    let tx = net.sign(&admin, replace(old.public(), successor_id));
+    let built = net.step(1, vec![tx], vec![]);
+    assert_eq!(built.transactions.len(), 1, "{:?}", built.dropped);
+    assert_eq!(net.state.gatekeepers().unwrap().to_vec(), vec![successor_id]);
+    assert!(!net.state.standby().unwrap().contains(&successor_id));
+    let duty = built.messages.iter().find(|p| p.message.topic == Topic::System(SystemTopic::Assignments)).unwrap();
+    assert_eq!(
+        decode_strict::<AssignmentMessage>(&duty.message.payload).unwrap(),
+        AssignmentMessage::GatekeeperReplaced { old: old.public(), new: successor_id }
+    );
+
+    // A rotation: the old identity's proposal is refused, the successor's opens the epoch.
+    let rotate = net.sign(&admin, Call::Epochs(EpochsCall::RotateKeys));
+    assert_eq!(net.step(1, vec![rotate], vec![]).transactions.len(), 1);
+    let second = MasterKey::from_secret(SecretBytes::new([0x5e; 32]));
+    let stale = egress(&old, SenderId::Gatekeeper(old.public()), 0, 1, key_epochs(), &proposal_payload(&second, 1));
+    assert_eq!(check(&net, &stale), Err(EgressError::UnknownSender(SenderId::Gatekeeper(old.public()))));
+    let proposal = net.proposal(&successor, &second, 1);
+    let built = net.step(1, vec![], vec![proposal]);
+    assert_eq!(built.egress.len(), 1, "{:?}", built.skipped_egress);
+    assert_eq!(net.epochs().current.unwrap().proposer, successor_id);
+}

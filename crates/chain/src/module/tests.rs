@@ -130,9 +130,10 @@ fn variant(call: &Call) -> usize {
         Call::Epochs(EpochsCall::ReportOffline { .. }) => 9,
         Call::Parameters(ParametersCall::Set(_)) => 10,
         Call::Accounts(AccountsCall::RevokeSession { .. }) => 11,
+        Call::Epochs(EpochsCall::ReplaceGatekeeper { .. }) => 12,
     }
 }
-const VARIANTS: usize = 12;
+const VARIANTS: usize = 13;
 
 /// Ids that exist in the world, and ones that do not.
 fn identity() -> impl Strategy<Value = [u8; 32]> {
@@ -196,6 +197,8 @@ fn any_call() -> impl Strategy<Value = Call> {
             Call::Registry(RegistryCall::SetMeasurementAllowed { measurement, allowed })
         }),
         any::<[u8; 32]>().prop_map(|session_key| Call::Accounts(AccountsCall::RevokeSession { session_key })),
+        (prop_oneof![Just(crate::registry::tests::gatekeeper().public()), any::<[u8; 32]>()], identity())
+            .prop_map(|(old, new)| Call::Epochs(EpochsCall::ReplaceGatekeeper { old, new })),
         (cluster(), prop::collection::vec(identity(), 0..4)).prop_map(|(cluster, workers)| {
             Call::Contracts(ContractsCall::FormCluster { cluster, workers: workers.try_into().unwrap() })
         }),

@@ -134,7 +134,7 @@ impl GatekeeperDuties {
 
     /// The first genesis gatekeeper generates the first master key and proposes it, once.
     pub(super) fn generate_first_master(&mut self, setting: &Setting, core: &mut Core) {
-        if setting.gatekeepers.first() != Some(&core.identity())
+        if core.gatekeepers.first() != Some(&core.identity())
             || core.epochs.current().is_some()
             || self.candidate.is_some()
             || !self.may_announce(core)
@@ -144,9 +144,10 @@ impl GatekeeperDuties {
         self.propose(setting, core, KeyEpoch(0));
     }
 
-    /// A rotation request: a gatekeeper holding the current master key proposes a fresh one.
+    /// A rotation request: a gatekeeper of the set holding the current master key proposes a
+    /// fresh one (a replaced one no longer does: the chain would refuse it).
     pub(super) fn on_rotation(&mut self, setting: &Setting, core: &mut Core, epoch: KeyEpoch) {
-        if self.masters.contains_key(&core.epochs.epoch()) {
+        if self.masters.contains_key(&core.epochs.epoch()) && core.gatekeepers.contains(&core.identity()) {
             self.propose(setting, core, epoch);
         }
     }
@@ -162,7 +163,7 @@ impl GatekeeperDuties {
         // Proposals are this gatekeeper's own egress, not the set's: sealing to every attested
         // gatekeeper is enough here, the chain refuses egress of a lapsed one (so it never
         // announces the epoch key the proposal would need).
-        let others = setting.gatekeepers.iter().filter(|id| **id != me && self.verified.contains_key(*id));
+        let others = core.gatekeepers.iter().filter(|id| **id != me && self.verified.contains_key(*id));
         let others = self.with_keys(others, epoch);
         match Proposal::new(&master, epoch, &others) {
             Ok(proposal) => {

@@ -106,9 +106,6 @@ pub enum RuntimeError {
     /// The genesis network key is unusable.
     #[error("genesis network key: {0}")]
     NetworkKey(String),
-    /// A gatekeeper identity not registered as a gatekeeper sender in genesis.
-    #[error("identity 0x{} is not a gatekeeper sender in genesis; this runtime cannot act as its gatekeeper", hex::encode(.0))]
-    NotAGatekeeper([u8; 32]),
     /// The checkpoint is of another chain or role, or does not decode.
     #[error("checkpoint: {0}")]
     Checkpoint(String),
@@ -139,8 +136,6 @@ pub struct Applied {
 struct Setting {
     chain: Hash,
     allow_insecure: bool,
-    /// The genesis gatekeeper set, in genesis order (the first generates the first master key).
-    gatekeepers: Vec<[u8; 32]>,
     host: Host,
     engine: Engine,
 }
@@ -157,6 +152,9 @@ struct Core {
     epoch_secrets: BTreeMap<KeyEpoch, Sealable<SecretBytes<32>>>,
     /// Every contract, as the duty log assigned it.
     assigned: BTreeMap<ContractId, Assignment>,
+    /// The gatekeeper set, in order (the first generates the first master key): genesis's, then
+    /// as the duty log replaced identities.
+    gatekeepers: Vec<[u8; 32]>,
     egress: EgressQueue,
     /// How much of this runtime's own egress (its identity's) it saw accepted on chain.
     own_published: u64,
@@ -352,13 +350,8 @@ impl Setting {
     fn new(genesis: &Genesis, host: Host) -> Result<(Self, LightClient), RuntimeError> {
         let client = LightClient::new(&genesis.network.public_key, &genesis.network.namespace)
             .map_err(|error| RuntimeError::NetworkKey(error.to_string()))?;
-        let setting = Self {
-            chain: genesis.hash(),
-            allow_insecure: genesis.allow_insecure_workers,
-            gatekeepers: genesis.gatekeeper_identities(),
-            host,
-            engine: Engine::new(),
-        };
+        let setting =
+            Self { chain: genesis.hash(), allow_insecure: genesis.allow_insecure_workers, host, engine: Engine::new() };
         Ok((setting, client))
     }
 }

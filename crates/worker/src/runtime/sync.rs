@@ -150,6 +150,16 @@ impl Runtime {
                 }
                 Ok(())
             }
+            // A replaced gatekeeper no longer proposes or speaks as itself; while it holds the
+            // epoch's master key it still signs the set's outputs (identical to every other
+            // gatekeeper's), so it can hand the key to its successor; the next rotation leaves it
+            // out.
+            (Origin::Chain, AssignmentMessage::GatekeeperReplaced { old, new }, _) => {
+                if let Some(member) = core.gatekeepers.iter_mut().find(|member| **member == old) {
+                    *member = new;
+                }
+                Ok(())
+            }
             (Origin::Chain, AssignmentMessage::Rotation { epoch }, duties) => {
                 if let Duties::Gatekeeper(gatekeeper) = duties {
                     gatekeeper.on_rotation(setting, core, epoch);
@@ -178,7 +188,7 @@ impl Runtime {
         let Self { setting, follower, core, duties, .. } = self;
         match (message.origin, key_message) {
             (Origin::Runtime(SenderId::Gatekeeper(proposer)), KeyMessage::Proposal(proposal)) => {
-                if !setting.gatekeepers.contains(&proposer) {
+                if !core.gatekeepers.contains(&proposer) {
                     return Err(Refusal::NotAGatekeeper(proposer));
                 }
                 core.acknowledge_own(role, message);
