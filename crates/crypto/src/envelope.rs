@@ -71,6 +71,12 @@ impl AgreementSecret {
         self.public
     }
 
+    /// The secret scalar's bytes: for its sealed form, and for tests that search sealed state for
+    /// it.
+    pub fn secret_bytes(&self) -> SecretBytes<32> {
+        SecretBytes::new(self.secret.to_bytes())
+    }
+
     /// RFC 7748 X25519 with `their_public`; `None` when the result is all zeros (a low-order point).
     pub fn agree(&self, their_public: &AgreementPublic) -> Option<SecretBytes<32>> {
         let shared = self.secret.diffie_hellman(&PublicKey::from(*their_public));

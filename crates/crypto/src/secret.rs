@@ -79,6 +79,18 @@ impl<const N: usize> SealedForm for SecretBytes<N> {
     }
 }
 
+impl private::Sealed for crate::AgreementSecret {}
+
+impl SealedForm for crate::AgreementSecret {
+    fn write_sealed<O: Output + ?Sized>(&self, dest: &mut O) {
+        self.secret_bytes().write_sealed(dest);
+    }
+
+    fn read_sealed<I: Input>(input: &mut I) -> Result<Self, Error> {
+        SecretBytes::read_sealed(input).map(|bytes| Self::from_bytes(&bytes))
+    }
+}
+
 impl private::Sealed for crate::MasterKey {}
 
 impl SealedForm for crate::MasterKey {

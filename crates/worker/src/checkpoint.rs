@@ -108,6 +108,29 @@ impl CheckpointStore {
         Ok(best.map(|(generation, _, state)| Loaded { state, generation, skipped }))
     }
 
+    /// Records the state after a batch: one write, or two when the batch destroyed keys
+    /// (`destroyed_keys`), so the fallback slot no longer holds them either.
+    pub fn record(&mut self, state: &[u8], destroyed_keys: bool) -> Result<(), CheckpointError> {
+        for _ in 0..if destroyed_keys { 2 } else { 1 } {
+            self.save(state)?;
+        }
+        Ok(())
+    }
+
+    /// Every file in the store's directory, unsealed where it unseals (the rest as stored): what
+    /// someone who copies the directory and later gets the sealing key can read. For tests that
+    /// check destroyed keys are gone from disk.
+    pub fn unseal_every_file(&self) -> Result<Vec<(PathBuf, Vec<u8>)>, CheckpointError> {
+        let mut files = Vec::new();
+        for entry in fs::read_dir(&self.dir).map_err(io(&self.dir))? {
+            let path = entry.map_err(io(&self.dir))?.path();
+            let blob = fs::read(&path).map_err(io(&path))?;
+            let plain = self.sealer.unseal(PURPOSE, &blob).map(|plain| plain.to_vec()).unwrap_or(blob);
+            files.push((path, plain));
+        }
+        Ok(files)
+    }
+
     /// Seals `state` as the next generation, atomically, into the slot that does not hold the newest
     /// good checkpoint. Returns the generation written.
     pub fn save(&mut self, state: &[u8]) -> Result<u64, CheckpointError> {

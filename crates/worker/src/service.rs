@@ -151,15 +151,12 @@ impl Service {
         self.runtime.write().unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
-    /// Writes `runtime`'s checkpoint `times` times (twice overwrites the fallback slot too).
-    fn save(&self, runtime: &Runtime, times: usize) -> Result<(), Response> {
+    /// Writes `runtime`'s checkpoint after a batch (both slots when it destroyed keys).
+    fn save(&self, runtime: &Runtime, destroyed_keys: bool) -> Result<(), Response> {
         let checkpoint = runtime.checkpoint();
         let mut store = self.store.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-        for _ in 0..times {
-            // On failure the change lives in memory only; a restart resumes from the previous checkpoint.
-            store.save(&checkpoint).map_err(|error| Response::error(ErrorCode::Checkpoint, error))?;
-        }
-        Ok(())
+        // On failure the change lives in memory only; a restart resumes from the previous checkpoint.
+        store.record(&checkpoint, destroyed_keys).map_err(|error| Response::error(ErrorCode::Checkpoint, error))
     }
 
     fn snapshot(&self) -> Response {
@@ -180,7 +177,7 @@ impl Service {
             Err(error) => return Response::error(error.code(), error),
         }
         log(format_args!("took over the state of {} from a snapshot at height {}", snapshot.cluster, snapshot.height));
-        if let Err(response) = self.save(&runtime, 1) {
+        if let Err(response) = self.save(&runtime, false) {
             return response;
         }
         Response::json(200, &SnapshotTaken { height: runtime.view().height })
@@ -211,7 +208,7 @@ impl Service {
             log(format_args!("message refused: {refusal}"));
         }
         // After keys were destroyed, both slots are written, so no fallback still holds them.
-        if let Err(response) = self.save(&runtime, if applied.destroyed_keys { 2 } else { 1 }) {
+        if let Err(response) = self.save(&runtime, applied.destroyed_keys) {
             return response;
         }
         let result = SyncResult {

@@ -7,9 +7,9 @@
 mod support;
 
 use support::{CLUSTER, NOTES, Scenario, ask, notes_query};
-use veil_chain::ReadState as _;
+use veil_chain::{EpochHistory as _, ReadState as _};
 use veil_crypto::confidential::AnswerResult;
-use veil_primitives::{Call, ClusterId, EpochsCall, SenderId, decode_strict, epoch::SealedSnapshot};
+use veil_primitives::{Call, ClusterId, EpochsCall, KeyEpoch, SenderId, decode_strict, epoch::SealedSnapshot};
 use veil_worker::{
     contract::NoteList,
     runtime::{Runtime, SnapshotError},
@@ -115,4 +115,90 @@ fn a_silent_worker_is_replaced_and_the_replacement_continues_from_a_snapshot() {
     let contract_egress =
         silent.pending_egress().into_iter().filter(|c| matches!(c.egress.sender, SenderId::Contract(_)));
     assert_eq!(contract_egress.count(), 0, "it no longer sends the contracts' egress");
+}
+
+/// The epoch-`epoch` cluster key among `runtime`'s secrets: the one whose signer the chain recorded
+/// for the cluster at that epoch (`signing`).
+fn cluster_key_of(runtime: &Runtime, epoch: u32, signing: [u8; 32]) -> Option<veil_crypto::ClusterKey> {
+    runtime
+        .secret_keys()
+        .into_iter()
+        .filter(|(of, _)| *of == Some(KeyEpoch(epoch)))
+        .map(|(_, secret)| {
+            veil_crypto::ClusterKey::from_secret(veil_crypto::SecretBytes::new(secret), CLUSTER, KeyEpoch(epoch))
+        })
+        .find(|key| key.signer().public() == signing)
+}
+
+fn contains(haystack: &[u8], needle: &[u8; 32]) -> bool {
+    haystack.windows(32).any(|window| window == needle)
+}
+
+/// Issue 21, item 6 (forward secrecy where it is claimed): once the cluster's contracts moved to a
+/// new epoch, a worker keeps of the previous epoch only its agreement keys, and so does a snapshot
+/// taken in the grace period (nothing of that epoch after it). A replacement restored from such a
+/// snapshot opens a command sealed to the previous epoch during the grace period exactly as the
+/// live worker does: the same state, the same egress.
+#[test]
+fn a_grace_period_snapshot_carries_only_the_previous_epochs_agreement_keys() {
+    let (mut scenario, mut gatekeeper, workers) = Scenario::with_workers(3);
+    let [mut silent, mut live, mut standby]: [Runtime; 3] = workers.try_into().ok().unwrap();
+    scenario.assign(&[silent.identity(), live.identity()]);
+    scenario.settle(&mut [&mut gatekeeper, &mut silent, &mut live, &mut standby], 3);
+    let charlie = veil_chain::testing::pair("//Charlie");
+    let tx = scenario.note(&charlie, b"one");
+    scenario.block(vec![tx]);
+    scenario.settle(&mut [&mut gatekeeper, &mut silent, &mut live, &mut standby], 2);
+    let signing_of = |scenario: &Scenario| scenario.chain.state.cluster(CLUSTER).unwrap().unwrap().signing.unwrap();
+    let old = cluster_key_of(&live, 0, signing_of(&scenario)).expect("the live worker holds the epoch-0 cluster key");
+    let old_agreement = *old.contract_key(NOTES).agreement().secret_bytes().expose();
+    // Sealed to epoch 0 now, sent in the grace period of epoch 1.
+    let late = scenario.note(&charlie, b"sealed to epoch 0");
+
+    let bob = scenario.bob.clone();
+    let (tx, _) = scenario.sign(&bob, Call::Epochs(EpochsCall::RotateKeys));
+    scenario.block(vec![tx]);
+    scenario.settle(&mut [&mut gatekeeper, &mut silent, &mut live, &mut standby], 3);
+    assert_eq!(scenario.epochs().epoch(), KeyEpoch(1));
+    assert!(cluster_key_of(&live, 0, old.signer().public()).is_none(), "the whole epoch-0 key is gone");
+    let secrets: Vec<[u8; 32]> = live.secret_keys().into_iter().map(|(_, secret)| secret).collect();
+    assert!(secrets.contains(&old_agreement), "its agreement key is kept for the grace period");
+
+    // `silent` stops and is replaced; the replacement takes over a grace-period snapshot.
+    let window = scenario.genesis.liveness.offline_after_ms;
+    let beat = scenario.genesis.liveness.heartbeat_interval_ms;
+    for _ in 0..window / beat + 2 {
+        scenario.wait(beat);
+        scenario.settle(&mut [&mut gatekeeper, &mut live, &mut standby], 1);
+    }
+    let report = Call::Epochs(EpochsCall::ReportOffline { cluster: CLUSTER, worker: silent.identity() });
+    let (tx, _) = scenario.sign(&bob, report);
+    scenario.block(vec![tx]);
+    scenario.settle(&mut [&mut gatekeeper, &mut live, &mut standby], 2);
+    let snapshot = live.snapshot().unwrap();
+    let new = cluster_key_of(&live, 1, signing_of(&scenario)).unwrap();
+    let plain = new.snapshot_key().decrypt_state(&snapshot.sealed).unwrap();
+    assert!(!contains(&plain, old.secret().expose()), "the snapshot carries no whole epoch-0 key");
+    assert!(contains(&plain, &old_agreement), "it carries the epoch-0 agreement key");
+    standby.import_snapshot(&snapshot).unwrap();
+
+    // The command sealed to epoch 0 lands in the grace period: both open it alike.
+    let grace_ends = scenario.epochs().current.unwrap().previous_retires_at_ms;
+    scenario.block(vec![late]);
+    assert!(scenario.chain.tip().timestamp_ms < grace_ends, "still in the grace period");
+    scenario.settle(&mut [&mut gatekeeper, &mut live, &mut standby], 2);
+    let expected = vec![b"one".to_vec(), b"sealed to epoch 0".to_vec()];
+    assert_eq!(notes(&live, &scenario, &charlie), expected);
+    assert_eq!(notes(&standby, &scenario, &charlie), expected);
+    assert_eq!(standby.state_root(), live.state_root());
+    assert_eq!(standby.pending_egress(), live.pending_egress(), "the same egress, byte for byte");
+
+    // After the grace period nothing of epoch 0 is left, in the workers or a snapshot.
+    scenario.wait(scenario.genesis.keys.grace_ms);
+    scenario.settle(&mut [&mut gatekeeper, &mut live, &mut standby], 2);
+    for worker in [&live, &standby] {
+        assert!(worker.secret_keys().iter().all(|(epoch, _)| *epoch != Some(KeyEpoch(0))));
+    }
+    let plain = new.snapshot_key().decrypt_state(&live.snapshot().unwrap().sealed).unwrap();
+    assert!(!contains(&plain, &old_agreement), "nothing of epoch 0 after the grace period");
 }

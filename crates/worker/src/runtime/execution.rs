@@ -26,7 +26,7 @@ use veil_contract_engine::{
     abi::{AccountId as AbiAccount, ContractId as AbiContract},
 };
 use veil_crypto::{
-    ClusterKey, ContractKey, Sealable,
+    AgreementSecret, ClusterKey, ContractKey, Sealable,
     confidential::{CommandBinding, open_command, seal_command_with},
 };
 use veil_primitives::{
@@ -57,7 +57,7 @@ pub(super) enum Stage {
 pub(super) struct Instance {
     code: Hash,
     /// The epoch of its current keys (derived from the cluster key of that epoch).
-    epoch: KeyEpoch,
+    pub(super) epoch: KeyEpoch,
     contract: Stage,
 }
 
@@ -285,17 +285,33 @@ impl WorkerDuties {
         Ok(cluster_key.contract_key(contract))
     }
 
-    /// The cluster key whose derived keys an envelope sealed for a contract opens under: the
-    /// epoch its header names, if that epoch's keys were usable at the message's block time.
-    fn cluster_key_for(&self, core: &Core, sealed: &[u8], at_ms: u64) -> Result<(ClusterKey, KeyEpoch), Refusal> {
+    /// The agreement key an envelope sealed for `contract` (or, with `None`, a constructor
+    /// argument sealed to the cluster) opens under: of the epoch its header names, if that epoch's
+    /// keys were usable at the message's block time. A full cluster key of the epoch, or the
+    /// agreement keys kept of it in its grace period.
+    fn agreement_for(
+        &self,
+        core: &Core,
+        sealed: &[u8],
+        at_ms: u64,
+        contract: Option<ContractId>,
+    ) -> Result<(AgreementSecret, KeyEpoch), Refusal> {
         let epoch = decode_strict::<veil_crypto::Envelope>(sealed)
             .map(|envelope| envelope.header.key_epoch)
             .map_err(|error| Refusal::malformed("an envelope", error))?;
         if !core.epochs.usable(epoch, at_ms) {
             return Err(Refusal::EpochRetired(epoch));
         }
-        let key = self.cluster_keys.get(&epoch).ok_or(Refusal::NoClusterKey(epoch))?;
-        Ok((ClusterKey::clone(key), epoch))
+        let key = match (self.cluster_keys.get(&epoch), self.grace_keys.get(&epoch), contract) {
+            (Some(full), _, Some(contract)) => full.contract_key(contract).agreement(),
+            (Some(full), _, None) => full.agreement(),
+            (None, Some(grace), Some(contract)) => {
+                AgreementSecret::clone(grace.contracts.get(&contract).ok_or(Refusal::NoClusterKey(epoch))?)
+            }
+            (None, Some(grace), None) => AgreementSecret::clone(&grace.cluster),
+            (None, None, _) => return Err(Refusal::NoClusterKey(epoch)),
+        };
+        Ok((key, epoch))
     }
 
     /// Compiles a wasm contract's code, opens its constructor argument (sealed to the cluster's key
@@ -321,8 +337,8 @@ impl WorkerDuties {
         let argument = if deployment.argument.is_empty() {
             zeroize::Zeroizing::new(Vec::new())
         } else {
-            let (cluster_key, epoch) =
-                self.cluster_key_for(core, &deployment.argument, deployment.block.timestamp_ms)?;
+            let (agreement, epoch) =
+                self.agreement_for(core, &deployment.argument, deployment.block.timestamp_ms, None)?;
             let binding = CommandBinding {
                 chain: setting.chain,
                 contract,
@@ -330,7 +346,7 @@ impl WorkerDuties {
                 sender: deployment.owner,
                 nonce: deployment.nonce,
             };
-            open_command(&cluster_key.agreement(), &binding, &deployment.argument)
+            open_command(&agreement, &binding, &deployment.argument)
                 .map_err(|error| Refusal::Unopened(format!("the constructor argument does not open: {error}")))?
         };
         let mut wasm = WasmContract::deploy(&setting.engine, &deployment.code, &key, deployment.owner)
@@ -369,12 +385,13 @@ impl WorkerDuties {
             Caller::Contract(from) => AccountId(from.0),
         };
         let refused = |cause| Refusal::Command { sender, nonce: command.nonce, cause: Box::new(cause) };
-        let opened =
-            self.cluster_key_for(core, &command.payload, command.block.timestamp_ms).and_then(|(sealed_to, epoch)| {
+        let opened = self.agreement_for(core, &command.payload, command.block.timestamp_ms, Some(contract)).and_then(
+            |(agreement, epoch)| {
                 let binding = CommandBinding { chain: setting.chain, contract, epoch, sender, nonce: command.nonce };
-                open_command(&sealed_to.contract_key(contract).agreement(), &binding, &command.payload)
+                open_command(&agreement, &binding, &command.payload)
                     .map_err(|error| Refusal::Unopened(error.to_string()))
-            });
+            },
+        );
         let plain = match opened {
             Ok(plain) => plain,
             Err(cause) => return refund(core, &key, sender, command.value, refused(cause)),

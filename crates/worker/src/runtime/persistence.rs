@@ -3,9 +3,10 @@
 //!
 //! The checkpoint is the SCALE encoding of the core, the follower's view and the role's duties,
 //! each of which owns its encoding; the service seals it before it is stored. A snapshot holds a
-//! cluster's contracts with their topic positions and egress queues, and the cluster keys,
-//! sealed under the cluster's snapshot key and signed by its signing key, so only the cluster's
-//! workers can read or make one.
+//! cluster's contracts with their topic positions and egress queues, the newest cluster key and,
+//! in the grace period, the previous epoch's agreement keys only, sealed under the cluster's
+//! snapshot key and signed by its signing key, so only the cluster's workers can read or make
+//! one.
 
 use std::{collections::BTreeMap, sync::Mutex};
 use veil_types::EpochHistory as _;
@@ -21,7 +22,8 @@ use veil_primitives::{
 
 use super::{
     Core, Duties, GatekeeperDuties, Host, Role, Runtime, RuntimeError, Seeded, Setting, WorkerDuties,
-    execution::Instance, worker::Membership,
+    execution::Instance,
+    worker::{GraceKeys, Membership},
 };
 use crate::{
     egress::EgressQueue,
@@ -50,9 +52,9 @@ impl SnapshotError {
 }
 
 /// What a cluster snapshot holds, sealed under the cluster's snapshot key: the contracts' state
-/// and topic positions, their egress counts and queues, and the cluster keys the snapshot's
-/// worker held. Holds secrets: only ever sealed. `I` is the contract (borrowed when taken, owned
-/// when read).
+/// and topic positions, their egress counts and queues, the cluster key of the newest epoch and,
+/// in the grace period, only the previous epoch's agreement keys. Holds secrets: only ever
+/// sealed. `I` is the contract (borrowed when taken, owned when read).
 #[derive(Encode, Decode)]
 struct SnapshotContent<I> {
     chain: Hash,
@@ -62,6 +64,7 @@ struct SnapshotContent<I> {
     /// The releases topic's position: the contracts' egress counts below count up to it.
     releases: LogPeaks,
     cluster_keys: BTreeMap<KeyEpoch, Sealable<ClusterKey>>,
+    grace_keys: BTreeMap<KeyEpoch, GraceKeys>,
     contracts: Vec<SnapshotContract<I>>,
 }
 
@@ -178,6 +181,13 @@ impl Runtime {
         let Some((epoch, cluster_key)) = worker.cluster_keys.last_key_value() else {
             return Err(SnapshotError::Unavailable("this worker holds no cluster key yet".into()));
         };
+        // A snapshot never carries a whole key of an older epoch: while contracts still move to
+        // the newest one (a few blocks after an epoch opens), there is none to give.
+        if worker.cluster_keys.len() > 1 {
+            return Err(SnapshotError::Unavailable(format!(
+                "the cluster's contracts are moving to {epoch}; a snapshot is possible once they have"
+            )));
+        }
         let view = self.follower.state();
         let contracts = worker
             .contracts
@@ -202,6 +212,7 @@ impl Runtime {
             timestamp_ms: view.timestamp_ms,
             releases: view.topics.get(&Topic::System(SystemTopic::Releases)).cloned().unwrap_or_default(),
             cluster_keys: worker.cluster_keys.clone(),
+            grace_keys: worker.grace_keys.clone(),
             contracts,
         };
         let plain = zeroize::Zeroizing::new(content.encode());
@@ -271,6 +282,12 @@ impl Runtime {
                 cluster_keys.entry(epoch).or_insert(key);
             }
         }
+        let mut grace_keys = worker.grace_keys.clone();
+        for (epoch, keys) in content.grace_keys {
+            if !self.core.epochs.retired(epoch, now_ms) && !cluster_keys.contains_key(&epoch) {
+                grace_keys.entry(epoch).or_insert(keys);
+            }
+        }
         let mut contracts = super::execution::Instances::default();
         let mut positions = Vec::new();
         for entry in content.contracts {
@@ -281,6 +298,7 @@ impl Runtime {
         contracts.start(&self.setting.engine, &cluster_keys).map_err(refused)?;
         // Nothing can fail from here on.
         worker.cluster_keys = cluster_keys;
+        worker.grace_keys = grace_keys;
         let mut topics = vec![(Topic::System(SystemTopic::Releases), content.releases)];
         for (id, topic, published, egress_next, pending) in positions {
             topics.push((Topic::Contract(id), topic));

@@ -38,6 +38,9 @@ impl Runtime {
             }
         }
         applied.destroyed_keys = self.retire(now_ms);
+        if let Duties::Worker(worker) = &mut self.duties {
+            applied.destroyed_keys |= worker.keep_only_grace_keys();
+        }
         if let Duties::Gatekeeper(gatekeeper) = &mut self.duties {
             gatekeeper.generate_first_master(&self.setting, &mut self.core);
         }

@@ -17,11 +17,11 @@ use veil_types::EpochHistory as _;
 
 use parity_scale_codec::{Decode, Encode};
 use veil_crypto::{
-    ClusterKey, Sealable,
+    AgreementSecret, ClusterKey, Sealable,
     confidential::{ClusterKeys, ConfidentialError},
 };
 use veil_primitives::{
-    ClusterId, KeyEpoch, Message, Origin, Parameters, SenderId, SystemTopic, Topic,
+    ClusterId, ContractId, KeyEpoch, Message, Origin, Parameters, SenderId, SystemTopic, Topic,
     contract::AssignedWorker,
     decode_strict,
     epoch::{Heartbeat, Replacement},
@@ -40,13 +40,40 @@ pub(super) struct Membership {
     pub(super) since_height: u64,
 }
 
+/// What a worker keeps of an epoch in its grace period once every contract it runs moved to a
+/// newer epoch: the agreement keys that open inputs sealed to that epoch (each contract's, and the
+/// cluster's for constructor arguments), nothing that signs, derives or decrypts state. Holds
+/// secrets: its encoding is only ever sealed.
+#[derive(Clone, Encode, Decode)]
+pub(super) struct GraceKeys {
+    pub(super) cluster: Sealable<AgreementSecret>,
+    pub(super) contracts: BTreeMap<ContractId, Sealable<AgreementSecret>>,
+}
+
+impl GraceKeys {
+    /// The agreement keys of `cluster_key`'s epoch for `contracts`.
+    fn of(cluster_key: &ClusterKey, contracts: impl Iterator<Item = ContractId>) -> Self {
+        Self {
+            cluster: Sealable(cluster_key.agreement()),
+            contracts: contracts.map(|id| (id, Sealable(cluster_key.contract_key(id).agreement()))).collect(),
+        }
+    }
+
+    fn secrets(&self) -> impl Iterator<Item = [u8; 32]> + '_ {
+        std::iter::once(&self.cluster).chain(self.contracts.values()).map(|key| *key.secret_bytes().expose())
+    }
+}
+
 /// A worker's own state. Holds secrets: its encoding is only ever sealed.
 #[derive(Encode, Decode)]
 pub(super) struct WorkerDuties {
     /// The cluster this worker is in.
     pub(super) membership: Option<Membership>,
-    /// Its cluster's keys, by epoch.
+    /// Its cluster's keys, by epoch: the newest, and an older one only while a contract still
+    /// runs under it (re-keying takes a few blocks after an epoch opens).
     pub(super) cluster_keys: BTreeMap<KeyEpoch, Sealable<ClusterKey>>,
+    /// Of an older epoch still in its grace period, only its agreement keys.
+    pub(super) grace_keys: BTreeMap<KeyEpoch, GraceKeys>,
     pub(super) contracts: Instances,
     /// Block time of its last heartbeat.
     last_heartbeat_ms: u64,
@@ -63,6 +90,7 @@ impl WorkerDuties {
         Self {
             membership: None,
             cluster_keys: BTreeMap::new(),
+            grace_keys: BTreeMap::new(),
             contracts: Instances::default(),
             last_heartbeat_ms: 0,
             heartbeat_interval_ms: parameters.liveness.heartbeat_interval_ms,
@@ -71,14 +99,40 @@ impl WorkerDuties {
     }
 
     pub(super) fn secret_keys(&self) -> impl Iterator<Item = (Option<KeyEpoch>, [u8; 32])> + '_ {
-        self.cluster_keys.iter().map(|(epoch, key)| (Some(*epoch), *key.secret().expose()))
+        let full = self.cluster_keys.iter().map(|(epoch, key)| (Some(*epoch), *key.secret().expose()));
+        let grace =
+            self.grace_keys.iter().flat_map(|(epoch, keys)| keys.secrets().map(|secret| (Some(*epoch), secret)));
+        full.chain(grace)
     }
 
-    /// Destroys cluster keys of epochs retired by `now_ms`; returns whether any was.
+    /// Destroys cluster and grace keys of epochs retired by `now_ms`; returns whether any was.
     pub(super) fn retire(&mut self, core: &Core, now_ms: u64) -> bool {
-        let before = self.cluster_keys.len();
+        let before = (self.cluster_keys.len(), self.grace_keys.len());
         self.cluster_keys.retain(|epoch, _| !core.epochs.retired(*epoch, now_ms));
-        before != self.cluster_keys.len()
+        self.grace_keys.retain(|epoch, _| !core.epochs.retired(*epoch, now_ms));
+        before != (self.cluster_keys.len(), self.grace_keys.len())
+    }
+
+    /// Once every contract runs under a newer epoch, an older cluster key is cut down to its
+    /// agreement keys (forward secrecy in the grace period: what a copied checkpoint or snapshot
+    /// holds of the previous epoch opens only inputs sealed to it). Returns whether a key was
+    /// destroyed.
+    pub(super) fn keep_only_grace_keys(&mut self) -> bool {
+        let Some(newest) = self.cluster_keys.keys().next_back().copied() else { return false };
+        let oldest_running = self.contracts.instances.values().map(|instance| instance.epoch).min();
+        let moved: Vec<KeyEpoch> = self
+            .cluster_keys
+            .keys()
+            .copied()
+            .filter(|epoch| *epoch < newest && oldest_running.is_none_or(|oldest| oldest > *epoch))
+            .collect();
+        for epoch in &moved {
+            if let Some(key) = self.cluster_keys.remove(epoch) {
+                let contracts = self.contracts.instances.keys().copied();
+                self.grace_keys.insert(*epoch, GraceKeys::of(&key, contracts));
+            }
+        }
+        !moved.is_empty()
     }
 
     /// A heartbeat, when the interval has passed by block time.

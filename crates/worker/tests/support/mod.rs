@@ -21,6 +21,7 @@ use veil_primitives::{
     hashing::sha256,
 };
 use veil_worker::{
+    checkpoint::CheckpointStore,
     contract::{NotesCommand, NotesQuery},
     runtime::{Host, QueryLimits, Role, Runtime},
     sync::{Batch, TopicDelivery},
@@ -49,6 +50,9 @@ pub struct Scenario {
     /// Registry admin and worker operator.
     pub bob: AccountPair,
     nonces: BTreeMap<AccountId, u64>,
+    /// Runtimes whose checkpoints are written to disk after every batch, as the service writes
+    /// them, by identity.
+    disks: BTreeMap<[u8; 32], CheckpointStore>,
 }
 
 impl Scenario {
@@ -75,7 +79,7 @@ impl Scenario {
             genesis.keys.rotation_admin = bob.public();
         });
         let genesis = chain.chain.genesis().clone();
-        Self { chain, genesis, bob, nonces: BTreeMap::new() }
+        Self { chain, genesis, bob, nonces: BTreeMap::new(), disks: BTreeMap::new() }
     }
 
     pub fn gatekeeper(&self) -> Runtime {
@@ -167,8 +171,27 @@ impl Scenario {
     /// Relays one batch to `runtime` and puts its pending egress that the chain lacks in a block.
     pub fn relay(&mut self, runtime: &mut Runtime) {
         let batch = self.batch_for(runtime);
-        runtime.apply(&batch).unwrap();
+        let applied = runtime.apply(&batch).unwrap();
+        if let Some(store) = self.disks.get_mut(&runtime.identity()) {
+            store.record(&runtime.checkpoint(), applied.destroyed_keys).unwrap();
+        }
         self.submit(runtime.pending_egress());
+    }
+
+    /// From now on `runtime`'s checkpoints are sealed (software sealing key) and written to `dir`
+    /// after every batch, exactly as the worker service writes them.
+    pub fn keep_on_disk(&mut self, runtime: &Runtime, dir: &std::path::Path) {
+        std::fs::create_dir_all(dir).unwrap();
+        let key = veil_crypto::SoftwareSealingKey::open_or_create(&dir.join("sealing.key")).unwrap();
+        let store = CheckpointStore::open(&dir.join("checkpoints"), veil_crypto::Sealer::new(&key).unwrap()).unwrap();
+        let mut store = store;
+        store.save(&runtime.checkpoint()).unwrap();
+        self.disks.insert(runtime.identity(), store);
+    }
+
+    /// Every checkpoint file of `runtime` on disk, unsealed with its sealing key.
+    pub fn files_on_disk(&self, runtime: &Runtime) -> Vec<(std::path::PathBuf, Vec<u8>)> {
+        self.disks[&runtime.identity()].unseal_every_file().unwrap()
     }
 
     /// Relays to each runtime in turn, `rounds` times: what a network of relayers does.
