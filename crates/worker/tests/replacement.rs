@@ -30,16 +30,33 @@ fn refused(result: Result<(), SnapshotError>) -> String {
     }
 }
 
-#[test]
-fn a_silent_worker_is_replaced_and_the_replacement_continues_from_a_snapshot() {
+/// A gatekeeper, cluster [`CLUSTER`] of two workers (the first to fall silent, the second to stay
+/// live) running the notes contract with Charlie's note "one", and a standby worker.
+fn cluster_with_a_standby() -> (Scenario, [Runtime; 4]) {
     let (mut scenario, mut gatekeeper, workers) = Scenario::with_workers(3);
     let [mut silent, mut live, mut standby]: [Runtime; 3] = workers.try_into().ok().unwrap();
     scenario.assign(&[silent.identity(), live.identity()]);
     scenario.settle(&mut [&mut gatekeeper, &mut silent, &mut live, &mut standby], 3);
-    let charlie = veil_chain::testing::pair("//Charlie");
-    let tx = scenario.note(&charlie, b"one");
+    let tx = scenario.note(&veil_chain::testing::pair("//Charlie"), b"one");
     scenario.block(vec![tx]);
     scenario.settle(&mut [&mut gatekeeper, &mut silent, &mut live, &mut standby], 2);
+    (scenario, [gatekeeper, silent, live, standby])
+}
+
+/// Relays to `runtimes` (not to the one that falls silent) past the offline window.
+fn outlive_the_offline_window(scenario: &mut Scenario, runtimes: &mut [&mut Runtime]) {
+    let window = scenario.genesis.liveness.offline_after_ms;
+    let beat = scenario.genesis.liveness.heartbeat_interval_ms;
+    for _ in 0..window / beat + 2 {
+        scenario.wait(beat);
+        scenario.settle(runtimes, 1);
+    }
+}
+
+#[test]
+fn a_silent_worker_is_replaced_and_the_replacement_continues_from_a_snapshot() {
+    let (mut scenario, [mut gatekeeper, mut silent, mut live, mut standby]) = cluster_with_a_standby();
+    let charlie = veil_chain::testing::pair("//Charlie");
     assert_eq!(notes(&silent, &scenario, &charlie), vec![b"one".to_vec()]);
 
     // A report while the worker is alive is refused (anyone may report; Dave's nonce is spent).
@@ -50,12 +67,7 @@ fn a_silent_worker_is_replaced_and_the_replacement_continues_from_a_snapshot() {
     assert!(built.dropped[0].1.to_string().contains("within the"), "{}", built.dropped[0].1);
 
     // `silent` stops; the others keep relaying (heartbeats) past the offline window.
-    let window = scenario.genesis.liveness.offline_after_ms;
-    let beat = scenario.genesis.liveness.heartbeat_interval_ms;
-    for _ in 0..window / beat + 2 {
-        scenario.wait(beat);
-        scenario.settle(&mut [&mut gatekeeper, &mut live, &mut standby], 1);
-    }
+    outlive_the_offline_window(&mut scenario, &mut [&mut gatekeeper, &mut live, &mut standby]);
     let before_joining = live.snapshot().unwrap();
     let (tx, _) = scenario.sign(&bob, report);
     let built = scenario.chain.push_after(1, vec![tx], Vec::new());
@@ -141,14 +153,8 @@ fn contains(haystack: &[u8], needle: &[u8; 32]) -> bool {
 /// live worker does: the same state, the same egress.
 #[test]
 fn a_grace_period_snapshot_carries_only_the_previous_epochs_agreement_keys() {
-    let (mut scenario, mut gatekeeper, workers) = Scenario::with_workers(3);
-    let [mut silent, mut live, mut standby]: [Runtime; 3] = workers.try_into().ok().unwrap();
-    scenario.assign(&[silent.identity(), live.identity()]);
-    scenario.settle(&mut [&mut gatekeeper, &mut silent, &mut live, &mut standby], 3);
+    let (mut scenario, [mut gatekeeper, mut silent, mut live, mut standby]) = cluster_with_a_standby();
     let charlie = veil_chain::testing::pair("//Charlie");
-    let tx = scenario.note(&charlie, b"one");
-    scenario.block(vec![tx]);
-    scenario.settle(&mut [&mut gatekeeper, &mut silent, &mut live, &mut standby], 2);
     let signing_of = |scenario: &Scenario| scenario.chain.state.cluster(CLUSTER).unwrap().unwrap().signing.unwrap();
     let old = cluster_key_of(&live, 0, signing_of(&scenario)).expect("the live worker holds the epoch-0 cluster key");
     let old_agreement = *old.contract_key(NOTES).agreement().secret_bytes().expose();
@@ -165,12 +171,7 @@ fn a_grace_period_snapshot_carries_only_the_previous_epochs_agreement_keys() {
     assert!(secrets.contains(&old_agreement), "its agreement key is kept for the grace period");
 
     // `silent` stops and is replaced; the replacement takes over a grace-period snapshot.
-    let window = scenario.genesis.liveness.offline_after_ms;
-    let beat = scenario.genesis.liveness.heartbeat_interval_ms;
-    for _ in 0..window / beat + 2 {
-        scenario.wait(beat);
-        scenario.settle(&mut [&mut gatekeeper, &mut live, &mut standby], 1);
-    }
+    outlive_the_offline_window(&mut scenario, &mut [&mut gatekeeper, &mut live, &mut standby]);
     let report = Call::Epochs(EpochsCall::ReportOffline { cluster: CLUSTER, worker: silent.identity() });
     let (tx, _) = scenario.sign(&bob, report);
     scenario.block(vec![tx]);
