@@ -159,6 +159,21 @@ pub struct RegistrationView {
     pub quote: Option<String>,
 }
 
+/// A runtime's identity record, printed by `veil-worker init` before any genesis exists: its
+/// identity key, generated inside its TEE, and the platform's quote over
+/// `veil_primitives::registration::identity_report_data(identity)` (none in software mode). The
+/// genesis ceremony (`veil genesis assemble`) checks each record and names the identities.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct IdentityRecord {
+    /// The ed25519 identity key, `0x` hex.
+    pub identity: String,
+    /// The report data the quote carries, `0x` hex.
+    pub report_data: String,
+    /// The quote, `0x` hex; none in software mode.
+    pub quote: Option<String>,
+}
+
 /// Egress the chain has not accepted yet (`GET /v1/egress`).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]

@@ -71,6 +71,12 @@ pub enum RegistrationError {
     /// A software registration on a chain that does not allow them.
     #[error("this chain accepts only hardware-attested workers (genesis allow_insecure_workers = false)")]
     InsecureNotAllowed,
+    /// A software registration of an identity the genesis does not list.
+    #[error(
+        "runtime 0x{} may not register without a quote: this genesis lets in only the software runtimes it lists (registration.insecure_identities)",
+        hex::encode(.0)
+    )]
+    InsecureNotListed([u8; 32]),
     /// The quote, its collateral or the policy refuses the registration.
     #[error(transparent)]
     Attestation(#[from] AttestationError),
@@ -216,6 +222,9 @@ impl Chain {
             Attestation::InsecureSoftware => {
                 if !self.genesis().allow_insecure_workers {
                     return Err(RegistrationError::InsecureNotAllowed.into());
+                }
+                if !self.genesis().registration.insecure_allowed(&info.signing_key) {
+                    return Err(RegistrationError::InsecureNotListed(info.signing_key).into());
                 }
                 let expires_at_ms = now_ms.saturating_add(outbox.parameters().insecure_lifetime_ms);
                 let worker = WorkerInfo {

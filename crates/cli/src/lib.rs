@@ -23,6 +23,7 @@ mod chain;
 mod connect;
 mod contract;
 mod devnet;
+mod genesis;
 mod key;
 mod node;
 mod relay;
@@ -94,9 +95,22 @@ enum Command {
     Node(node::NodeArgs),
     /// Write the configuration of a local network of N validators (keys, shares, genesis).
     TestnetConfig(node::TestnetArgs),
+    /// The genesis ceremony: assemble a network's genesis from its gatekeepers' identity records
+    /// (`veil-worker init` generates each identity inside its TEE) and fresh validator keys.
+    #[command(subcommand)]
+    Genesis(GenesisCommand),
     /// Relay between a node and a worker runtime: feed it proven messages, submit its egress,
     /// register it.
     Relay(relay::RelayArgs),
+}
+
+/// The genesis ceremony's commands.
+#[derive(Subcommand, Debug)]
+enum GenesisCommand {
+    /// Check every identity record, generate the validators' keys and write the genesis: the
+    /// records' identities as gatekeepers (the first generates the first master key), your admin
+    /// and funded accounts; no development seed or account.
+    Assemble(genesis::AssembleArgs),
 }
 
 /// A command's failure, with the exit code it maps to.
@@ -139,6 +153,9 @@ where
         Command::Devnet(args) => devnet::devnet(args, cli.output),
         Command::Node(args) => node::node(args, cli.output),
         Command::TestnetConfig(args) => node::testnet_config(args, cli.output, &mut std::io::stdout().lock()),
+        Command::Genesis(GenesisCommand::Assemble(args)) => {
+            genesis::assemble(args, cli.output, &mut std::io::stdout().lock())
+        }
         Command::Relay(args) => relay::relay(args),
         Command::Account(command) => account::run(command, output),
         Command::Contract(command) => contract::run(command, output),

@@ -17,13 +17,30 @@ pub(crate) struct LocalArgs {
     /// Accept only hardware-attested workers (local networks accept software workers by default).
     #[arg(long)]
     no_insecure_workers: bool,
-    /// How long a software worker's registration lasts, in seconds.
-    #[arg(long, default_value_t = 3_600)]
-    insecure_lifetime_secs: u64,
     /// How many development gatekeepers genesis names (1 to 16).
     #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u8).range(1..=16))]
     gatekeepers: u8,
-    /// Rotate every key this often, in seconds (0: only on demand, by //Alice).
+    #[command(flatten)]
+    timing: TimingArgs,
+}
+
+impl LocalArgs {
+    pub(crate) fn options(&self) -> testnet::LocalOptions {
+        testnet::LocalOptions {
+            allow_insecure_workers: !self.no_insecure_workers,
+            gatekeepers: self.gatekeepers,
+            ..self.timing.options()
+        }
+    }
+}
+
+/// The timing choices of any genesis: registrations, rotation, liveness.
+#[derive(Args, Debug)]
+pub(crate) struct TimingArgs {
+    /// How long a software worker's registration lasts, in seconds.
+    #[arg(long, default_value_t = 3_600)]
+    insecure_lifetime_secs: u64,
+    /// Rotate every key this often, in seconds (0: only on demand, by the rotation admin).
     #[arg(long, default_value_t = 86_400)]
     rotation_interval_secs: u64,
     /// How long the previous epoch's keys still open commands after a rotation, in milliseconds.
@@ -37,13 +54,12 @@ pub(crate) struct LocalArgs {
     offline_after_ms: u64,
 }
 
-impl LocalArgs {
+impl TimingArgs {
+    /// These choices over the local defaults.
     pub(crate) fn options(&self) -> testnet::LocalOptions {
         let defaults = testnet::LocalOptions::default();
         testnet::LocalOptions {
-            allow_insecure_workers: !self.no_insecure_workers,
             insecure_lifetime_ms: self.insecure_lifetime_secs.saturating_mul(1_000).max(1),
-            gatekeepers: self.gatekeepers,
             keys: testnet::KeyRules {
                 rotation_interval_ms: self.rotation_interval_secs.saturating_mul(1_000),
                 grace_ms: self.grace_ms,
@@ -53,6 +69,7 @@ impl LocalArgs {
                 heartbeat_interval_ms: self.heartbeat_ms,
                 offline_after_ms: self.offline_after_ms,
             },
+            ..defaults
         }
     }
 }

@@ -83,6 +83,38 @@ pub struct RegistrationRules {
     /// The TCB statuses accepted and the advisories refused (the defaults when left out).
     #[serde(default)]
     pub attestation: AttestationRules,
+    /// When not empty, the only runtime identities that may register without a quote (software
+    /// mode, with `allow_insecure_workers`): a ceremony network tested on the software platform
+    /// lets in exactly the runtimes whose identity records it was assembled from.
+    #[serde(default, with = "hex_keys")]
+    pub insecure_identities: Vec<[u8; 32]>,
+}
+
+impl RegistrationRules {
+    /// Whether a runtime with `identity` may register without a quote, given that genesis allows
+    /// insecure workers at all.
+    pub fn insecure_allowed(&self, identity: &[u8; 32]) -> bool {
+        self.insecure_identities.is_empty() || self.insecure_identities.contains(identity)
+    }
+}
+
+/// Serde of a list of 32-byte keys as `0x` hex strings.
+mod hex_keys {
+    use serde::{Deserialize, Deserializer, Serializer, de::Error};
+
+    pub(crate) fn serialize<S: Serializer>(keys: &[[u8; 32]], serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_seq(keys.iter().map(|key| format!("0x{}", hex::encode(key))))
+    }
+
+    pub(crate) fn deserialize<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Vec<[u8; 32]>, D::Error> {
+        Vec::<String>::deserialize(deserializer)?
+            .iter()
+            .map(|text| {
+                let bytes = hex::decode(text.strip_prefix("0x").unwrap_or(text)).map_err(D::Error::custom)?;
+                <[u8; 32]>::try_from(bytes).map_err(|_| D::Error::custom(format!("{text} is not a 32-byte key")))
+            })
+            .collect()
+    }
 }
 
 /// Serde through `Display` and `FromStr`, for ids that have a text form.

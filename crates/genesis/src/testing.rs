@@ -30,6 +30,7 @@ pub fn genesis(funded: &[AccountId], tokens: u128) -> Genesis {
             measurements: Vec::new(),
             insecure_lifetime_ms: 60_000,
             attestation: Default::default(),
+            insecure_identities: Vec::new(),
         },
         // Blocks one millisecond apart keep tests fast.
         economics: Economics { min_block_interval_ms: 1, ..Economics::default() },

@@ -161,13 +161,59 @@ fn dev_balances() -> Vec<GenesisBalance> {
     balances
 }
 
+/// Who a genesis names besides its validators: the gatekeepers (in order: the first generates the
+/// first master key), the admin, the funded accounts, the software runtimes it lets in and the
+/// measurements it allows.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Members {
+    /// The gatekeeper identities.
+    pub gatekeepers: Vec<[u8; 32]>,
+    /// The registry, parameters and rotation admin (until governance exists).
+    pub admin: AccountId,
+    /// Genesis balances.
+    pub balances: Vec<GenesisBalance>,
+    /// When not empty, the only runtimes that may register without a quote.
+    pub insecure_identities: Vec<[u8; 32]>,
+    /// Measurements allowed from genesis.
+    pub measurements: Vec<veil_primitives::Measurement>,
+}
+
+impl Members {
+    /// A development network's: `gatekeepers` development gatekeepers (public seeds), `//Alice`
+    /// as admin, the funded development accounts, any software runtime.
+    pub fn development(gatekeepers: u8) -> Self {
+        Self {
+            gatekeepers: (0..gatekeepers.max(1))
+                .map(|index| RuntimeSigner::from_seed(&dev_gatekeeper_seed_at(index)).public())
+                .collect(),
+            admin: dev_admin(),
+            balances: dev_balances(),
+            insecure_identities: Vec::new(),
+            measurements: Vec::new(),
+        }
+    }
+}
+
 /// Writes a local network of `ports.len()` validators into `out`: `genesis.toml` and
-/// `validator-<i>/` directories. Returns each validator's `node.toml`.
+/// `validator-<i>/` directories, with the development members. Returns each validator's
+/// `node.toml`.
 pub fn write(
     out: &Path,
     chain_name: &str,
     ports: &[Ports],
     options: &LocalOptions,
+) -> Result<Vec<PathBuf>, TestnetError> {
+    write_with(out, chain_name, ports, options, &Members::development(options.gatekeepers))
+}
+
+/// [`write`] with the given members (the genesis ceremony's: identities from records, the
+/// operators' own accounts). The validators' keys are generated here.
+pub fn write_with(
+    out: &Path,
+    chain_name: &str,
+    ports: &[Ports],
+    options: &LocalOptions,
+    members: &Members,
 ) -> Result<Vec<PathBuf>, TestnetError> {
     if ports.is_empty() || ports.len() > 64 {
         return Err(TestnetError::Validators(ports.len()));
@@ -191,22 +237,22 @@ pub fn write(
                 address: SocketAddr::from(([127, 0, 0, 1], ports.p2p)).to_string(),
             })
             .collect(),
-        gatekeepers: AccountPair::from_suri("//Alice", None).map(|a| vec![a.public()]).unwrap_or_default(),
-        balances: dev_balances(),
-        senders: (0..options.gatekeepers.max(1))
-            .map(|index| {
-                let identity = RuntimeSigner::from_seed(&dev_gatekeeper_seed_at(index)).public();
-                GenesisSender { sender: SenderId::Gatekeeper(identity), key: identity, epoch: 0 }
-            })
+        gatekeepers: vec![members.admin],
+        balances: members.balances.clone(),
+        senders: members
+            .gatekeepers
+            .iter()
+            .map(|identity| GenesisSender { sender: SenderId::Gatekeeper(*identity), key: *identity, epoch: 0 })
             .collect(),
         registration: RegistrationRules {
-            measurement_admin: dev_admin(),
-            measurements: Vec::new(),
+            measurement_admin: members.admin,
+            measurements: members.measurements.clone(),
             insecure_lifetime_ms: options.insecure_lifetime_ms,
             attestation: Default::default(),
+            insecure_identities: members.insecure_identities.clone(),
         },
         economics: Economics::default(),
-        keys: options.keys.clone(),
+        keys: KeyRules { rotation_admin: members.admin, ..options.keys.clone() },
         liveness: options.liveness.clone(),
         sessions: Default::default(),
     };

@@ -73,6 +73,16 @@ impl RegistrationInfo {
     }
 }
 
+/// Domain separator of the report data a runtime's identity record carries.
+pub const IDENTITY_DOMAIN: &[u8] = b"veil/runtime-identity/v1";
+
+/// The report data of a runtime's identity record (the genesis ceremony, before any chain
+/// exists): BLAKE2b-512 over the domain separator and the identity key. A quote over it says that
+/// this key was generated inside that TEE.
+pub fn identity_report_data(identity: &[u8; 32]) -> [u8; 64] {
+    blake2b_512(&[IDENTITY_DOMAIN, identity])
+}
+
 /// Which trusted execution environment produced a quote.
 #[derive(Clone, Copy, PartialEq, Eq, Debug, Encode, Decode, MaxEncodedLen)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize), serde(rename_all = "lowercase"))]

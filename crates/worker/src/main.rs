@@ -1,16 +1,27 @@
 //! `veil-worker`: the runtime as a process. It reads the genesis file, restores its newest good
 //! sealed checkpoint (or starts fresh with new keys), and serves its API until stopped. A relayer
 //! (`veil relay`) feeds it and submits what it sends.
+//!
+//! `veil-worker init` is the runtime's part of the genesis ceremony: before any genesis exists it
+//! generates the runtime's identity inside the TEE, seals it into the data directory (a later
+//! start takes it from there) and prints the identity record `veil genesis assemble` reads.
 
-use clap::{Parser, ValueEnum};
-use std::{io::Write, net::TcpListener, path::PathBuf, process::ExitCode, sync::Arc};
+use clap::{Parser, Subcommand, ValueEnum};
+use std::{
+    io::Write,
+    net::TcpListener,
+    path::{Path, PathBuf},
+    process::ExitCode,
+    sync::Arc,
+};
+use veil_api::{hex0x, worker::IdentityRecord};
 use veil_attestation::{GramineSgx, InsecureSoftware, Platform};
-use veil_crypto::{Sealer, runtime_key::dev_gatekeeper_seed_at};
+use veil_crypto::{Sealer, SecretBytes, runtime_key::dev_gatekeeper_seed_at};
 use veil_genesis::Genesis;
-use veil_primitives::AccountId;
+use veil_primitives::{AccountId, registration::identity_report_data};
 use veil_worker::{
     checkpoint::CheckpointStore,
-    runtime::{Host, QueryLimits, Role, Runtime},
+    runtime::{Host, OsRandomness, QueryLimits, Randomness, Role, Runtime},
     service::{Service, log, serve},
 };
 
@@ -32,14 +43,16 @@ enum PlatformArg {
 
 /// The Veil worker runtime.
 #[derive(Parser, Debug)]
-#[command(name = "veil-worker", version)]
+#[command(name = "veil-worker", version, args_conflicts_with_subcommands = true)]
 struct Args {
+    #[command(subcommand)]
+    command: Option<Command>,
     /// The chain's genesis file; the runtime computes the chain id from it and trusts nothing else.
-    #[arg(long)]
-    genesis: PathBuf,
+    #[arg(long, required = true)]
+    genesis: Option<PathBuf>,
     /// Where sealed checkpoints (and, in software mode, the sealing key) live.
-    #[arg(long)]
-    data_dir: PathBuf,
+    #[arg(long, required = true)]
+    data_dir: Option<PathBuf>,
     /// The address the API listens on.
     #[arg(long, default_value = "127.0.0.1:8090")]
     listen: String,
@@ -51,8 +64,8 @@ struct Args {
     platform: PlatformArg,
     /// The operator account that registers this runtime (SS58 or 0x hex): it quotes registrations
     /// for no other, so nobody else can register it as theirs.
-    #[arg(long)]
-    operator: AccountId,
+    #[arg(long, required = true)]
+    operator: Option<AccountId>,
     /// Act as development gatekeeper N (0 when no number is given), whose identity seed is public
     /// (local networks only; refused unless genesis allows insecure workers).
     #[arg(long, value_name = "N", num_args = 0..=1, default_missing_value = "0")]
@@ -71,6 +84,81 @@ struct Args {
     exit_with_stdin: bool,
 }
 
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Generate this runtime's identity inside its TEE before any genesis exists, seal it into
+    /// --data-dir and print its identity record (JSON, also written to `identity.json` there) for
+    /// `veil genesis assemble`. A later start with this --data-dir runs as that identity.
+    Init {
+        /// Where the sealed identity (and, in software mode, the sealing key) is kept.
+        #[arg(long)]
+        data_dir: PathBuf,
+        /// The TEE platform.
+        #[arg(long, value_enum, default_value = "software")]
+        platform: PlatformArg,
+    },
+}
+
+/// What sealed identities are bound to.
+const IDENTITY_PURPOSE: &str = "veil/worker/identity/v1";
+/// The sealed identity seed in a data directory.
+const IDENTITY_FILE: &str = "identity.sealed";
+/// The identity record in a data directory.
+const RECORD_FILE: &str = "identity.json";
+
+fn open_platform(platform: PlatformArg, data_dir: &Path) -> Result<Box<dyn Platform + Send + Sync>, String> {
+    Ok(match platform {
+        PlatformArg::Software => {
+            Box::new(InsecureSoftware::open(&data_dir.join("sealing.key")).map_err(|e| format!("sealing key: {e}"))?)
+        }
+        PlatformArg::GramineSgx => Box::new(GramineSgx::new("/dev/attestation")),
+    })
+}
+
+fn identity_sealer(platform: &dyn Platform) -> Result<Sealer, String> {
+    let source = platform.sealing().ok_or("this platform has no sealing secret")?;
+    Sealer::new(source).map_err(|e| format!("sealing: {e}"))
+}
+
+/// `veil-worker init`: a fresh identity, sealed; its record printed and kept next to it.
+fn init(data_dir: &Path, platform: PlatformArg) -> Result<(), String> {
+    std::fs::create_dir_all(data_dir).map_err(|e| format!("{}: {e}", data_dir.display()))?;
+    let sealed_path = data_dir.join(IDENTITY_FILE);
+    if sealed_path.exists() {
+        return Err(format!("{} holds an identity already; a runtime keeps one identity", sealed_path.display()));
+    }
+    let platform = open_platform(platform, data_dir)?;
+    let seed = OsRandomness.secret().map_err(|e| format!("no randomness: {e}"))?;
+    let identity = veil_crypto::RuntimeSigner::from_seed(&seed).public();
+    let report_data = identity_report_data(&identity);
+    let quote = platform.quote(&report_data).map_err(|e| format!("quote: {e}"))?;
+    let sealed =
+        identity_sealer(platform.as_ref())?.seal(IDENTITY_PURPOSE, seed.expose()).map_err(|e| e.to_string())?;
+    veil_crypto::private_file::write(&sealed_path, &sealed).map_err(|e| format!("{}: {e}", sealed_path.display()))?;
+    let record = IdentityRecord { identity: hex0x(identity), report_data: hex0x(report_data), quote: quote.map(hex0x) };
+    let text = serde_json::to_string_pretty(&record).map_err(|e| e.to_string())?;
+    let record_path = data_dir.join(RECORD_FILE);
+    std::fs::write(&record_path, &text).map_err(|e| format!("{}: {e}", record_path.display()))?;
+    let mut stdout = std::io::stdout().lock();
+    let _ = writeln!(stdout, "{text}");
+    Ok(())
+}
+
+/// The identity seed `veil-worker init` sealed into `data_dir`, if it did.
+fn sealed_identity(data_dir: &Path, platform: &dyn Platform) -> Result<Option<SecretBytes<32>>, String> {
+    let path = data_dir.join(IDENTITY_FILE);
+    let blob = match std::fs::read(&path) {
+        Ok(blob) => blob,
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(error) => return Err(format!("{}: {error}", path.display())),
+    };
+    let plain = identity_sealer(platform)?
+        .unseal(IDENTITY_PURPOSE, &blob)
+        .map_err(|e| format!("{}: {e} (sealed on another machine or platform?)", path.display()))?;
+    let seed: [u8; 32] = plain[..].try_into().map_err(|_| format!("{}: not a 32-byte seed", path.display()))?;
+    Ok(Some(SecretBytes::new(seed)))
+}
+
 /// Ends the process once standard input reaches its end: a parent that holds the pipe's other end
 /// takes this process with it whenever it ends, even by SIGKILL. Checkpoints survive any stop.
 fn exit_when_stdin_closes() {
@@ -81,18 +169,19 @@ fn exit_when_stdin_closes() {
 }
 
 fn run(args: Args) -> Result<(), String> {
+    if let Some(Command::Init { data_dir, platform }) = &args.command {
+        return init(data_dir, *platform);
+    }
     if args.exit_with_stdin {
         exit_when_stdin_closes();
     }
-    let text = std::fs::read_to_string(&args.genesis).map_err(|e| format!("{}: {e}", args.genesis.display()))?;
-    let genesis = Genesis::from_toml(&text).map_err(|e| format!("{}: {e}", args.genesis.display()))?;
-    std::fs::create_dir_all(&args.data_dir).map_err(|e| format!("{}: {e}", args.data_dir.display()))?;
-    let platform: Box<dyn Platform + Send + Sync> = match args.platform {
-        PlatformArg::Software => Box::new(
-            InsecureSoftware::open(&args.data_dir.join("sealing.key")).map_err(|e| format!("sealing key: {e}"))?,
-        ),
-        PlatformArg::GramineSgx => Box::new(GramineSgx::new("/dev/attestation")),
+    let (Some(genesis_path), Some(data_dir), Some(operator)) = (&args.genesis, &args.data_dir, args.operator) else {
+        return Err("--genesis, --data-dir and --operator are required to run the runtime".into());
     };
+    let text = std::fs::read_to_string(genesis_path).map_err(|e| format!("{}: {e}", genesis_path.display()))?;
+    let genesis = Genesis::from_toml(&text).map_err(|e| format!("{}: {e}", genesis_path.display()))?;
+    std::fs::create_dir_all(data_dir).map_err(|e| format!("{}: {e}", data_dir.display()))?;
+    let platform = open_platform(args.platform, data_dir)?;
     let insecure = matches!(args.platform, PlatformArg::Software);
     if insecure {
         log(format_args!(
@@ -101,7 +190,7 @@ fn run(args: Args) -> Result<(), String> {
     }
     let source = platform.sealing().ok_or("this platform has no sealing secret")?;
     let sealer = Sealer::new(source).map_err(|e| format!("sealing: {e}"))?;
-    let mut store = CheckpointStore::open(&args.data_dir.join("checkpoints"), sealer).map_err(|e| e.to_string())?;
+    let mut store = CheckpointStore::open(&data_dir.join("checkpoints"), sealer).map_err(|e| e.to_string())?;
     let limits = QueryLimits {
         max_lag_blocks: args.max_lag_blocks,
         max_age_ms: (args.max_age_secs > 0).then_some(args.max_age_secs * 1_000),
@@ -123,7 +212,7 @@ fn run(args: Args) -> Result<(), String> {
             let runtime =
                 Runtime::restore(&genesis, Host::new(insecure, limits), &loaded.state).map_err(|e| e.to_string())?;
             if runtime.role() != role {
-                return Err(format!("the checkpoint in {} is of another role", args.data_dir.display()));
+                return Err(format!("the checkpoint in {} is of another role", data_dir.display()));
             }
             log(format_args!(
                 "restored checkpoint generation {} at height {}",
@@ -133,7 +222,15 @@ fn run(args: Args) -> Result<(), String> {
             runtime
         }
         None => {
-            let seed = args.dev_gatekeeper.map(dev_gatekeeper_seed_at);
+            // The identity `veil-worker init` sealed here, a development gatekeeper's public seed,
+            // or (neither) a fresh one.
+            let seed = match (sealed_identity(data_dir, platform.as_ref())?, args.dev_gatekeeper) {
+                (Some(_), Some(_)) => {
+                    return Err("--dev-gatekeeper cannot run a data directory that holds its own identity".into());
+                }
+                (Some(seed), None) => Some(seed),
+                (None, dev) => dev.map(dev_gatekeeper_seed_at),
+            };
             let runtime = Runtime::new(&genesis, Host::new(insecure, limits), role, seed).map_err(|e| e.to_string())?;
             store.save(&runtime.checkpoint()).map_err(|e| e.to_string())?;
             runtime
@@ -143,7 +240,7 @@ fn run(args: Args) -> Result<(), String> {
     let listener = TcpListener::bind(&args.listen).map_err(|e| format!("{}: {e}", args.listen))?;
     let address = listener.local_addr().map_err(|e| e.to_string())?;
     let identity = hex::encode(runtime.identity());
-    let service = Arc::new(Service::new(runtime, store, platform, args.operator, abort_after));
+    let service = Arc::new(Service::new(runtime, store, platform, operator, abort_after));
     let mut stdout = std::io::stdout().lock();
     let _ = writeln!(stdout, "veil-worker listening on http://{address} identity=0x{identity}");
     let _ = stdout.flush();

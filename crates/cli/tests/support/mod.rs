@@ -479,7 +479,11 @@ pub fn submit(node: &Process, from: &AccountPair, call: impl FnOnce(u64) -> Call
 /// epoch is open and the workers have announced their epoch keys: the chain refuses the cluster
 /// before that, so this retries until it is admitted, then waits until it is finalized.
 pub fn form_cluster(node: &Process, number: u32, workers: &[[u8; 32]]) {
-    let alice = pair("//Alice");
+    form_cluster_as(node, &pair("//Alice"), number, workers);
+}
+
+/// [`form_cluster`] as the registry admin `alice`.
+pub fn form_cluster_as(node: &Process, alice: &AccountPair, number: u32, workers: &[[u8; 32]]) {
     wait_until("the first epoch and the workers' epoch keys", Duration::from_secs(60), || {
         let (nonce, _) = node.account(&alice.public());
         let call = Call::Contracts(ContractsCall::FormCluster {
@@ -616,17 +620,30 @@ impl ContractNetwork {
                 worker
             })
             .collect();
+        Self::form(node, gatekeepers, workers, relays, &pair("//Alice"), layout.cluster_size)
+    }
+
+    /// The network of running processes once `admin` formed cluster 1 of the first `cluster_size`
+    /// workers (after each registered) and the gatekeepers published its key.
+    pub fn form(
+        node: Process,
+        gatekeepers: Vec<Process>,
+        workers: Vec<Process>,
+        relays: Vec<Process>,
+        admin: &AccountPair,
+        cluster_size: usize,
+    ) -> Self {
         let identities: Vec<[u8; 32]> = workers.iter().map(identity).collect();
         for identity in &identities {
             let path = paths::node::worker(format!("0x{}", hex::encode(identity)));
             node.wait_for(&path, Duration::from_secs(60), |_: &WorkerView| true);
         }
-        form_cluster(&node, 1, &identities[..layout.cluster_size]);
+        form_cluster_as(&node, admin, 1, &identities[..cluster_size]);
         let cluster = node.wait_for(&paths::node::cluster(1), Duration::from_secs(60), |cluster: &ClusterView| {
             cluster.agreement.is_some()
         });
         let cluster_key = unhex(&cluster.agreement.unwrap()).try_into().unwrap();
-        Self { relays, workers, gatekeepers, node, cluster_key, cluster_size: layout.cluster_size }
+        Self { relays, workers, gatekeepers, node, cluster_key, cluster_size }
     }
 
     /// The first worker.

@@ -111,7 +111,7 @@ impl GatekeeperDuties {
             return Err(Refusal::ForeignChain(info.genesis));
         }
         match &registration.attestation {
-            Attestation::InsecureSoftware if setting.allow_insecure => {}
+            Attestation::InsecureSoftware if setting.allows_insecure(&info.signing_key) => {}
             Attestation::InsecureSoftware => {
                 return Err(Refusal::Attestation("software worker on a chain that requires TEEs".into()));
             }

@@ -136,6 +136,8 @@ pub struct Applied {
 struct Setting {
     chain: Hash,
     allow_insecure: bool,
+    /// When not empty, the only identities that may register without a quote.
+    insecure_identities: Vec<[u8; 32]>,
     host: Host,
     engine: Engine,
 }
@@ -347,11 +349,21 @@ fn own_sender(role: Role, identity: [u8; 32]) -> SenderId {
 }
 
 impl Setting {
+    /// Whether genesis lets `identity` register without a quote (as the chain decides).
+    fn allows_insecure(&self, identity: &[u8; 32]) -> bool {
+        self.allow_insecure && (self.insecure_identities.is_empty() || self.insecure_identities.contains(identity))
+    }
+
     fn new(genesis: &Genesis, host: Host) -> Result<(Self, LightClient), RuntimeError> {
         let client = LightClient::new(&genesis.network.public_key, &genesis.network.namespace)
             .map_err(|error| RuntimeError::NetworkKey(error.to_string()))?;
-        let setting =
-            Self { chain: genesis.hash(), allow_insecure: genesis.allow_insecure_workers, host, engine: Engine::new() };
+        let setting = Self {
+            chain: genesis.hash(),
+            allow_insecure: genesis.allow_insecure_workers,
+            insecure_identities: genesis.registration.insecure_identities.clone(),
+            host,
+            engine: Engine::new(),
+        };
         Ok((setting, client))
     }
 }
