@@ -8,7 +8,10 @@
 
 use parity_scale_codec::Encode;
 use std::collections::BTreeSet;
-use veil_primitives::{AccountId, AccountsCall, Balance, Nonce, SystemTopic, Topic, message::SessionRevocation};
+use veil_primitives::{
+    AccountId, AccountsCall, Balance, Nonce, SystemTopic, Topic,
+    message::{SessionRevocation, SessionsMessage},
+};
 
 use crate::{
     Chain, TransactionError,
@@ -50,7 +53,7 @@ impl Module for Accounts {
                 chain.publish(
                     overlay,
                     outbox,
-                    chain_message(Topic::System(SystemTopic::Sessions), revoked.encode())?,
+                    chain_message(Topic::System(SystemTopic::Sessions), SessionsMessage::Revoked(revoked).encode())?,
                 )?;
             }
         }

@@ -352,7 +352,8 @@ impl Chain {
     }
 
     /// A `ReplaceGatekeeper` transaction of the rotation admin: `new` takes `old`'s place in the set
-    /// and as an egress sender; `old` is heard no more. A `new` that registered before the
+    /// and as an egress sender; `old` is heard no more (its egress is refused while it is out of
+    /// the set). A `new` that registered before the
     /// replacement (its relayer registers it at start, as a worker) leaves the standby list; one
     /// working in a cluster is refused. The set seals `new` the master key once it registers and
     /// announces its epoch key, as for a late genesis gatekeeper (a replaced gatekeeper still
@@ -388,8 +389,12 @@ impl Chain {
         members[position] = new;
         set = members.try_into().map_err(|_| StateError::Store("the gatekeeper set grew".into()))?;
         overlay.set_gatekeepers(&set);
-        overlay.remove_sender(&SenderId::Gatekeeper(old));
-        overlay.set_sender(&SenderId::Gatekeeper(new), &SenderInfo { key: new, epoch: KeyEpoch(0), next_sequence: 0 });
+        // `old` keeps its sender record (its sequence goes on if it is ever named again); the
+        // messages module refuses egress of an identity out of the set.
+        if overlay.sender(&SenderId::Gatekeeper(new))?.is_none() {
+            let info = SenderInfo { key: new, epoch: KeyEpoch(0), next_sequence: 0 };
+            overlay.set_sender(&SenderId::Gatekeeper(new), &info);
+        }
         let message = AssignmentMessage::GatekeeperReplaced { old, new };
         self.publish(overlay, outbox, chain_message(Topic::System(SystemTopic::Assignments), message.encode())?)?;
         Ok(())

@@ -21,7 +21,7 @@ use parity_scale_codec::Encode;
 use veil_crypto::verify_account_signature;
 use veil_primitives::{
     Balance, Block, Hash, Header, MessageCommitments, Nonce, ParameterError, Parameters, SignedEgress,
-    SignedTransaction,
+    SignedTransaction, SystemTopic, Topic,
     block::MAX_BLOCK_BODY_BYTES,
     decode_strict,
     parameters::max_transaction_bytes_bound,
@@ -321,6 +321,14 @@ impl Chain {
 
     /// The writes that create the genesis state.
     pub fn genesis_changes(&self) -> ChangeSet {
+        self.genesis_state().0
+    }
+
+    /// The genesis state's writes and the root of its topic tree. Genesis publishes the first
+    /// message of the parameters topic (the genesis parameters) and of the sessions topic
+    /// (`Opened`): both then always have a message a relayer must prove, so a runtime's view of
+    /// the parameters and of revoked sessions cannot be withheld as if the topics were empty.
+    fn genesis_state(&self) -> (ChangeSet, Hash) {
         let empty = crate::state::MemoryState::default();
         let mut overlay = Overlay::new(&empty);
         for entry in &self.genesis.balances {
@@ -344,7 +352,23 @@ impl Chain {
         // Genesis validation bounds the set.
         let gatekeepers = self.genesis.gatekeeper_identities().try_into().unwrap_or_default();
         overlay.set_gatekeepers(&gatekeepers);
-        overlay.into_changes()
+        let parameters = self.genesis.parameters();
+        let mut outbox = Outbox::new(0, self.genesis.genesis_time_ms, self.genesis.genesis_time_ms, parameters.clone());
+        let first_messages = [
+            (SystemTopic::Parameters, parameters.encode()),
+            (SystemTopic::Sessions, veil_primitives::message::SessionsMessage::Opened.encode()),
+        ];
+        // Writes to an empty overlay, of messages far below their size bound: nothing can fail.
+        let mut root = topics::empty(DEPTH);
+        for (topic, payload) in first_messages {
+            if let Ok(message) = crate::contracts::chain_message(Topic::System(topic), payload) {
+                let _ = self.publish(&mut overlay, &mut outbox, message);
+            }
+        }
+        if let Ok(committed) = self.commit_topics(&mut overlay, &outbox) {
+            root = committed;
+        }
+        (overlay.into_changes(), root)
     }
 
     /// The genesis block's header, given the root of the genesis state. Its parent is the chain id,
@@ -357,7 +381,7 @@ impl Chain {
             state_root,
             transactions_root: transactions_root(&[]),
             egress_root: egress_root(&[]),
-            messages: MessageCommitments { root: topics::empty(DEPTH) },
+            messages: MessageCommitments { root: self.genesis_state().1 },
         }
     }
 

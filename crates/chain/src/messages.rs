@@ -206,6 +206,9 @@ pub enum EgressError {
         /// When it lapsed.
         expired_at_ms: u64,
     },
+    /// A gatekeeper identity the rotation admin replaced: it is heard no more.
+    #[error("0x{} is no longer in the gatekeeper set", hex::encode(.0))]
+    NotInGatekeeperSet([u8; 32]),
     /// A gatekeeper that has not registered: a gatekeeper attests before anything it says counts.
     #[error("gatekeeper 0x{} has not registered; it must attest (register) before it sends", hex::encode(.0))]
     GatekeeperNotRegistered([u8; 32]),
@@ -457,6 +460,11 @@ impl Chain {
         let sender = egress.sender;
         // A runtime speaks only while its registration is current: a gatekeeper's proposals and
         // epoch keys, like a worker's egress, count only from an attested, allowed runtime.
+        if let SenderId::Gatekeeper(key) = sender
+            && !overlay.gatekeepers()?.contains(&key)
+        {
+            return Err(EgressError::NotInGatekeeperSet(key));
+        }
         if let SenderId::Worker(key) | SenderId::Gatekeeper(key) = sender {
             match overlay.worker(&key)? {
                 Some(worker) if worker.expires_at_ms <= outbox.time_ms => {

@@ -177,11 +177,6 @@ impl<'a> Overlay<'a> {
         self.write(StateKey::Gatekeepers, gatekeepers);
     }
 
-    /// Removes a sender: its egress is refused from now on.
-    pub fn remove_sender(&mut self, sender: &SenderId) {
-        self.put::<SenderInfo>(StateKey::Sender(*sender), None);
-    }
-
     /// Records the workers registered with `measurement`.
     pub fn set_measurement_workers(
         &mut self,

@@ -6,8 +6,10 @@
 //! the chain runs.
 //!
 //! A record with a quote is verified like a registration: Intel's chain of trust with the given
-//! collateral at the current time, no debug enclave, no revoked platform, and report data equal to
-//! `identity_report_data(identity)`; its measurement joins the genesis allowlist. A record without a
+//! collateral at the current time, the genesis TCB rules (the defaults), no debug enclave, a
+//! measurement the `--policy` file allows (the release the operators agreed to run: those
+//! measurements are the genesis allowlist), and report data equal to
+//! `identity_report_data(identity)`. A record without a
 //! quote comes from the software platform: genesis then accepts software registrations, but only
 //! from the identities it was assembled from (`registration.insecure_identities`).
 
@@ -18,7 +20,7 @@ use veil_attestation::{Collateral, Policy, verify_quote};
 use veil_chain::genesis::GenesisBalance;
 use veil_client::api::worker::IdentityRecord;
 use veil_node::testnet::{self, Members, Ports};
-use veil_primitives::{AccountId, Balance, Measurement, registration::identity_report_data};
+use veil_primitives::{AccountId, AttestationRules, Balance, Measurement, registration::identity_report_data};
 
 use crate::{CommandError, OutputFormat, node::TimingArgs, print_json, print_text};
 
@@ -47,6 +49,10 @@ pub(crate) struct AssembleArgs {
     /// Intel's collateral (JSON) for the records' quotes.
     #[arg(long)]
     collateral: Option<PathBuf>,
+    /// The release the runtimes must run: a policy file (TOML, as for `veil attest verify`) whose
+    /// `measurements` become the genesis allowlist. Needed when a record carries a quote.
+    #[arg(long)]
+    policy: Option<PathBuf>,
     /// The registry, parameters and rotation admin (SS58 or 0x hex), until governance exists.
     #[arg(long)]
     admin: AccountId,
@@ -75,8 +81,13 @@ fn unhex(what: &str, text: &str) -> Result<Vec<u8>, CommandError> {
     hex::decode(text.strip_prefix("0x").unwrap_or(text)).map_err(|e| CommandError::BadInput(format!("{what}: {e}")))
 }
 
-/// Reads and checks one identity record (see the module documentation).
-fn check(path: &PathBuf, collateral: Option<&Collateral>, now_secs: u64) -> Result<Checked, CommandError> {
+/// Reads and checks one identity record against `policy` (see the module documentation).
+fn check(
+    path: &PathBuf,
+    collateral: Option<&Collateral>,
+    policy: Option<&Policy>,
+    now_secs: u64,
+) -> Result<Checked, CommandError> {
     let bad = |why: String| CommandError::BadInput(format!("{}: {why}", path.display()));
     let text = std::fs::read_to_string(path).map_err(|e| bad(e.to_string()))?;
     let record: IdentityRecord =
@@ -90,9 +101,10 @@ fn check(path: &PathBuf, collateral: Option<&Collateral>, now_secs: u64) -> Resu
     let Some(quote) = &record.quote else { return Ok(Checked { identity, measurement: None }) };
     let collateral =
         collateral.ok_or_else(|| bad("it carries a quote: pass --collateral with Intel's collateral for it".into()))?;
-    let floor = Policy { measurements: None, ..Policy::floor(Vec::new()) };
+    let policy = policy
+        .ok_or_else(|| bad("it carries a quote: pass --policy naming the measurements the network allows".into()))?;
     let verified =
-        verify_quote(&unhex("quote", quote)?, collateral, now_secs, &floor).map_err(|e| bad(e.to_string()))?;
+        verify_quote(&unhex("quote", quote)?, collateral, now_secs, policy).map_err(|e| bad(e.to_string()))?;
     if verified.report_data != expected {
         return Err(bad("the quote vouches for another identity".into()));
     }
@@ -110,14 +122,24 @@ pub(crate) fn assemble(args: AssembleArgs, output: OutputFormat, out: &mut dyn W
         }
         None => None,
     };
+    // The genesis TCB rules (the defaults) and exactly the measurements the policy file names.
+    let allowed = match &args.policy {
+        Some(path) => {
+            let text = std::fs::read_to_string(path)
+                .map_err(|e| CommandError::BadInput(format!("{}: {e}", path.display())))?;
+            let file =
+                Policy::from_toml(&text).map_err(|e| CommandError::BadInput(format!("{}: {e}", path.display())))?;
+            file.measurements.unwrap_or_default()
+        }
+        None => Vec::new(),
+    };
+    let policy = args.policy.as_ref().map(|_| Policy::from_rules(&AttestationRules::default(), allowed.clone()));
     let now_secs = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs());
-    let gatekeepers: Vec<Checked> = args
-        .gatekeeper_records
-        .iter()
-        .map(|path| check(path, collateral.as_ref(), now_secs))
-        .collect::<Result<_, _>>()?;
-    let workers: Vec<Checked> =
-        args.worker_records.iter().map(|path| check(path, collateral.as_ref(), now_secs)).collect::<Result<_, _>>()?;
+    let check_all = |paths: &[PathBuf]| -> Result<Vec<Checked>, CommandError> {
+        paths.iter().map(|path| check(path, collateral.as_ref(), policy.as_ref(), now_secs)).collect()
+    };
+    let gatekeepers = check_all(&args.gatekeeper_records)?;
+    let workers = check_all(&args.worker_records)?;
     let mut seen = std::collections::BTreeSet::new();
     for record in gatekeepers.iter().chain(&workers) {
         if !seen.insert(record.identity) {
@@ -126,8 +148,7 @@ pub(crate) fn assemble(args: AssembleArgs, output: OutputFormat, out: &mut dyn W
     }
     let software: Vec<[u8; 32]> =
         gatekeepers.iter().chain(&workers).filter(|r| r.measurement.is_none()).map(|r| r.identity).collect();
-    let mut measurements: Vec<Measurement> =
-        gatekeepers.iter().chain(&workers).filter_map(|record| record.measurement).collect();
+    let mut measurements = allowed;
     measurements.sort();
     measurements.dedup();
     let members = Members {

@@ -389,6 +389,19 @@ mod tests {
     }
 }
 
+/// What the chain publishes on [`SystemTopic::Sessions`]: `Opened` in the first block (so the topic
+/// always has a message a relayer must prove, and cannot be withheld as if empty), then each
+/// revocation.
+#[derive(Clone, Copy, PartialEq, Eq, Debug, Encode, Decode, MaxEncodedLen)]
+pub enum SessionsMessage {
+    /// The topic's first message, in block 1.
+    #[codec(index = 0)]
+    Opened,
+    /// An account revoked a session.
+    #[codec(index = 1)]
+    Revoked(SessionRevocation),
+}
+
 /// What the chain publishes on [`SystemTopic::Sessions`] for an `AccountsCall::RevokeSession`:
 /// workers refuse every certificate of `session_key` for `account` issued at or before
 /// `at_height` (a later certificate is the account's new decision).

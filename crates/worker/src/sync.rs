@@ -11,8 +11,9 @@
 //! older header than the one already accepted is refused with the reason, and nothing changes.
 //!
 //! A system topic with no message yet has nothing to prove (the chain keeps no proof of absence),
-//! so it may be left out: a relayer that hides its first messages only delays the runtime. A
-//! contract topic never: the runtime follows one only after the duty log assigned the contract,
+//! so it may be left out: a relayer that hides its first messages only delays the runtime. Not so
+//! the parameters and sessions topics, whose first message genesis publishes (hiding them would
+//! hide a shorter session lifetime or a revoked session), nor a contract topic: the runtime follows one only after the duty log assigned the contract,
 //! and the assignment is the topic's first message, so it always has one to prove. A relayer that
 //! withholds it stops the runtime's view (its answers then say how far behind it is) instead of
 //! letting a built-in contract, which needs no deployment message, answer from empty state as if
@@ -112,11 +113,12 @@ pub struct FollowerState {
 /// New messages of one topic, with their indices, in log order.
 pub type NewMessages = Vec<(u64, Message)>;
 
-/// Whether a followed topic has messages at the height the runtime stands at, so that a batch must
-/// prove it: any topic it already read messages of, and every contract topic (see the module
-/// documentation).
+/// Whether a followed topic has messages, so that a batch must prove it: any topic the runtime
+/// already read messages of, every contract topic, and the parameters and sessions topics, whose
+/// first message genesis publishes (see the module documentation).
 fn has_messages(topic: &Topic, kept: &LogPeaks) -> bool {
-    kept.length > 0 || matches!(topic, Topic::Contract(_))
+    use veil_primitives::SystemTopic::{Parameters, Sessions};
+    kept.length > 0 || matches!(topic, Topic::Contract(_) | Topic::System(Parameters | Sessions))
 }
 
 /// The runtime's light-client view of its topics.

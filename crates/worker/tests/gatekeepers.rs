@@ -162,3 +162,43 @@ fn a_replaced_gatekeeper_hands_the_master_key_to_its_successor_and_the_next_epoc
     assert!(workers.iter().all(|worker| worker.contracts().iter().all(|c| c.2 == opening.epoch)), "re-keyed");
     assert_eq!(discrepancies(&scenario), 0);
 }
+
+/// The attack of issue 21 (a rotation that still feeds a revoked gatekeeper): the second
+/// gatekeeper's registration lapses (as a revoked one's does), but it announced its key of the
+/// next epoch while it was current. The first gatekeeper's proposal at the rotation is sealed only
+/// to gatekeepers current at the rotation: the lapsed one gets nothing of the new epoch.
+#[test]
+fn a_lapsed_gatekeeper_gets_nothing_of_the_next_epoch() {
+    let mut scenario = Scenario::with_gatekeepers(2);
+    let (mut first, mut second) = (scenario.gatekeeper_at(0), scenario.gatekeeper_at(1));
+    scenario.register(first.identity(), first.agreement_key());
+    scenario.register(second.identity(), second.agreement_key());
+    scenario.settle(&mut [&mut first, &mut second], 3);
+    assert!(second.master_public().is_some(), "both hold epoch 0");
+    assert_eq!(second.master_public(), first.master_public());
+
+    // The second falls silent past its registration's lifetime; the first renews.
+    let lifetime = scenario.genesis.registration.insecure_lifetime_ms;
+    scenario.wait(lifetime / 2);
+    scenario.register(first.identity(), first.agreement_key());
+    scenario.wait(lifetime / 2 + 1);
+    scenario.relay(&mut first);
+    let bob = scenario.bob.clone();
+    let (tx, _) = scenario.sign(&bob, Call::Epochs(EpochsCall::RotateKeys));
+    scenario.block(vec![tx]);
+    scenario.settle(&mut [&mut first], 3);
+    let opening = scenario.epochs().current.unwrap();
+    assert_eq!((opening.epoch.0, opening.proposer), (1, first.identity()));
+    let proposal = scenario
+        .key_messages()
+        .into_iter()
+        .find_map(|message| match message {
+            KeyMessage::Proposal(proposal) if proposal.epoch == opening.epoch => Some(proposal),
+            _ => None,
+        })
+        .unwrap();
+    assert!(
+        proposal.shares.iter().all(|share| share.recipient != second.identity()),
+        "the new master key is sealed to a lapsed gatekeeper"
+    );
+}

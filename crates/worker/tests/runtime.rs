@@ -140,6 +140,11 @@ fn a_revoked_or_overlong_session_answers_nothing() {
         veil_primitives::Call::Accounts(veil_primitives::AccountsCall::RevokeSession { session_key: session.public() }),
     );
     scenario.block(vec![revoke]);
+    // A relayer that hides the sessions topic (to keep a stolen session alive) gets nothing in.
+    let sessions = veil_primitives::Topic::System(veil_primitives::SystemTopic::Sessions);
+    let mut hidden = scenario.batch_for(&worker);
+    hidden.topics.retain(|delivery| delivery.topic != sessions);
+    assert_eq!(worker.apply(&hidden).unwrap_err(), SyncError::Missing(sessions));
     scenario.relay(&mut worker);
     let revoked_at = worker.view().height;
     let reason = refused(ask_as(&scenario, &worker, certificate));

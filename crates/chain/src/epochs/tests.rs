@@ -379,8 +379,9 @@ fn the_rotation_admin_replaces_a_gatekeeper_identity() {
     let rotate = net.sign(&admin, Call::Epochs(EpochsCall::RotateKeys));
     assert_eq!(net.step(1, vec![rotate], vec![]).transactions.len(), 1);
     let second = MasterKey::from_secret(SecretBytes::new([0x5e; 32]));
-    let stale = egress(&old, SenderId::Gatekeeper(old.public()), 0, 1, key_epochs(), &proposal_payload(&second, 1));
-    assert_eq!(check(&net, &stale), Err(EgressError::UnknownSender(SenderId::Gatekeeper(old.public()))));
+    let stale = net.proposal(&old, &second, 1);
+    let built = net.step(1, vec![], vec![stale]);
+    assert_eq!(built.skipped_egress[0].1, EgressError::NotInGatekeeperSet(old.public()));
     let proposal = net.proposal(&successor, &second, 1);
     let built = net.step(1, vec![], vec![proposal]);
     assert_eq!(built.egress.len(), 1, "{:?}", built.skipped_egress);

@@ -31,7 +31,7 @@ use veil_primitives::{
     epoch::{EpochKey, EpochOpening, Replacement, Revocation},
 };
 
-use super::{Core, Refusal, Role, Setting, standing::Standing};
+use super::{Core, Refusal, Role, Setting, standing::Standings};
 
 /// A runtime's identity and an epoch: what an announced epoch key is filed under.
 type RuntimeEpoch = ([u8; 32], KeyEpoch);
@@ -45,7 +45,7 @@ pub(super) struct GatekeeperDuties {
     candidate: Option<(KeyEpoch, Sealable<MasterKey>)>,
     /// Runtimes whose attestation this gatekeeper checked itself, with when their registrations
     /// were current: keys are sealed only to a runtime current at the duty's block time.
-    pub(super) verified: BTreeMap<[u8; 32], Standing>,
+    pub(super) verified: Standings,
     /// Every runtime's announced epoch keys, signatures checked here.
     pub(super) runtime_keys: BTreeMap<RuntimeEpoch, [u8; 32]>,
     /// Every cluster's workers, as the duty log says.
@@ -70,19 +70,18 @@ impl GatekeeperDuties {
     /// registration is on chain, so every gatekeeper has checked its quote before it handles the
     /// key, and decides alike whether to seal the master key to it.
     pub(super) fn may_announce(&self, core: &Core) -> bool {
-        self.verified.contains_key(&core.identity())
+        self.verified.verified(&core.identity())
     }
 
     /// Whether `identity` attested (checked here) and its registration was current at `at_ms`.
     pub(super) fn current_at(&self, identity: &[u8; 32], at_ms: u64) -> bool {
-        self.verified.get(identity).is_some_and(|standing| standing.current_at(at_ms))
+        self.verified.current_at(identity, at_ms)
     }
 
-    /// A measurement was disallowed: registrations with it end at the revocation.
+    /// A measurement was disallowed: registrations with it end at the revocation, those known now
+    /// and those that arrive later.
     pub(super) fn on_revocation(&mut self, revocation: &Revocation) {
-        for standing in self.verified.values_mut() {
-            standing.revoke(&revocation.measurement, revocation.at_ms);
-        }
+        self.verified.revoke(revocation.measurement, revocation.at_ms);
     }
 
     /// Destroys master keys and other runtimes' epoch keys of epochs retired by `now_ms`;
@@ -124,7 +123,8 @@ impl GatekeeperDuties {
                     })?;
             }
         }
-        self.verified.entry(info.signing_key).or_default().register(
+        self.verified.register(
+            info.signing_key,
             registration.registered_at_ms,
             registration.expires_at_ms,
             registration.measurement,
@@ -133,7 +133,7 @@ impl GatekeeperDuties {
     }
 
     /// The first genesis gatekeeper generates the first master key and proposes it, once.
-    pub(super) fn generate_first_master(&mut self, setting: &Setting, core: &mut Core) {
+    pub(super) fn generate_first_master(&mut self, setting: &Setting, core: &mut Core, now_ms: u64) {
         if core.gatekeepers.first() != Some(&core.identity())
             || core.epochs.current().is_some()
             || self.candidate.is_some()
@@ -141,29 +141,29 @@ impl GatekeeperDuties {
         {
             return;
         }
-        self.propose(setting, core, KeyEpoch(0));
+        self.propose(setting, core, KeyEpoch(0), now_ms);
     }
 
     /// A rotation request: a gatekeeper of the set holding the current master key proposes a
     /// fresh one (a replaced one no longer does: the chain would refuse it).
-    pub(super) fn on_rotation(&mut self, setting: &Setting, core: &mut Core, epoch: KeyEpoch) {
+    pub(super) fn on_rotation(&mut self, setting: &Setting, core: &mut Core, epoch: KeyEpoch, now_ms: u64) {
         if self.masters.contains_key(&core.epochs.epoch()) && core.gatekeepers.contains(&core.identity()) {
-            self.propose(setting, core, epoch);
+            self.propose(setting, core, epoch, now_ms);
         }
     }
 
-    /// Generates a master key for `epoch` and proposes it, sealed to the other gatekeepers' keys
-    /// of the epoch that this gatekeeper verified.
-    fn propose(&mut self, setting: &Setting, core: &mut Core, epoch: KeyEpoch) {
+    /// Generates a master key for `epoch` and proposes it, sealed to the keys of the epoch of the
+    /// other gatekeepers of the set that this gatekeeper verified and whose registration is
+    /// current at `now_ms` (the batch's block time: a proposal is this gatekeeper's own output,
+    /// so it need not match another's). A revoked or lapsed gatekeeper gets nothing of the new
+    /// epoch, even though it announced its key of it while it was current.
+    fn propose(&mut self, setting: &Setting, core: &mut Core, epoch: KeyEpoch, now_ms: u64) {
         let master = match setting.host.randomness.secret() {
             Ok(secret) => MasterKey::from_secret(secret),
             Err(error) => return core.note(Refusal::Randomness(error.to_string())),
         };
         let me = core.identity();
-        // Proposals are this gatekeeper's own egress, not the set's: sealing to every attested
-        // gatekeeper is enough here, the chain refuses egress of a lapsed one (so it never
-        // announces the epoch key the proposal would need).
-        let others = core.gatekeepers.iter().filter(|id| **id != me && self.verified.contains_key(*id));
+        let others = core.gatekeepers.iter().filter(|id| **id != me && self.current_at(id, now_ms));
         let others = self.with_keys(others, epoch);
         match Proposal::new(&master, epoch, &others) {
             Ok(proposal) => {
@@ -248,7 +248,7 @@ impl GatekeeperDuties {
         if matches!(origin, Origin::Runtime(SenderId::Gatekeeper(_)))
             && opening.epoch == key.epoch
             && opening.proposer != identity
-            && self.verified.contains_key(&identity)
+            && self.verified.verified(&identity)
         {
             let recipient = AssignedWorker { identity, agreement: key.agreement };
             self.push_set(core, key.epoch, |master, sequence| {
@@ -298,9 +298,7 @@ impl GatekeeperDuties {
             self.current_at(&worker.identity, at_ms)
                 && self.runtime_keys.get(&(worker.identity, epoch)) == Some(&worker.agreement)
         });
-        for standing in self.verified.values_mut() {
-            standing.forget_before(at_ms);
-        }
+        self.verified.forget_before(at_ms);
         self.push_set(core, epoch, |master, _| {
             ClusterKeys::deliver(master, &master.cluster_key(cluster, epoch), duty, &trusted)
                 .map(KeyMessage::ClusterKeys)

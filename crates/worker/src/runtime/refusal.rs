@@ -51,9 +51,6 @@ pub enum Refusal {
         /// The runtime that announced it first.
         first: [u8; 32],
     },
-    /// A key proposal by a runtime that is not a genesis gatekeeper.
-    #[error("0x{} is not a genesis gatekeeper", hex::encode(.0))]
-    NotAGatekeeper([u8; 32]),
     /// The chain opened an epoch it had opened before.
     #[error("{0} opened twice")]
     EpochOpenedTwice(KeyEpoch),
@@ -170,7 +167,6 @@ impl Refusal {
             Self::Attestation(_) => "attestation",
             Self::EpochKeyRefused { .. } => "epoch_key_refused",
             Self::KeyAnnouncedBefore { .. } => "key_announced_before",
-            Self::NotAGatekeeper(_) => "not_a_gatekeeper",
             Self::EpochOpenedTwice(_) => "epoch_opened_twice",
             Self::UnopenedEpoch(_) => "unopened_epoch",
             Self::NoEpochKey(_) => "no_epoch_key",

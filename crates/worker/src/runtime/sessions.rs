@@ -3,14 +3,14 @@
 //!
 //! A revocation (`AccountsCall::RevokeSession`, published on the sessions topic) refuses every
 //! certificate of the session key issued at or before the revoking block. It is kept only as long
-//! as such a certificate could still be valid: one issued by then expires at most
-//! `max_lifetime_blocks` later.
+//! as such a certificate could still be valid: one issued by then expires at most the longest
+//! lifetime ever in force later.
 
 use std::collections::BTreeMap;
 
 use parity_scale_codec::{Decode, Encode};
 use veil_crypto::confidential::SessionCertificate;
-use veil_primitives::{AccountId, Message, Origin, decode_strict, message::SessionRevocation};
+use veil_primitives::{AccountId, Message, Origin, decode_strict, message::SessionsMessage};
 
 use super::{QueryError, Refusal};
 
@@ -18,14 +18,23 @@ use super::{QueryError, Refusal};
 #[derive(Clone, Debug, Default, PartialEq, Eq, Encode, Decode)]
 pub(super) struct Sessions {
     /// The parameters' `sessions.max_lifetime_blocks`, as the parameters topic last said.
-    pub(super) max_lifetime_blocks: u64,
+    max_lifetime_blocks: u64,
+    /// The longest lifetime ever in force: a revocation is kept that long, so raising the maximum
+    /// again never revives a certificate revoked under a lower one.
+    longest_lifetime_blocks: u64,
     /// Revoked session keys, with the height that revoked them.
     revoked: BTreeMap<(AccountId, [u8; 32]), u64>,
 }
 
 impl Sessions {
     pub(super) fn new(max_lifetime_blocks: u64) -> Self {
-        Self { max_lifetime_blocks, revoked: BTreeMap::new() }
+        Self { max_lifetime_blocks, longest_lifetime_blocks: max_lifetime_blocks, revoked: BTreeMap::new() }
+    }
+
+    /// The parameters changed the longest session.
+    pub(super) fn set_max_lifetime(&mut self, blocks: u64) {
+        self.max_lifetime_blocks = blocks;
+        self.longest_lifetime_blocks = self.longest_lifetime_blocks.max(blocks);
     }
 
     /// A revocation from the sessions topic.
@@ -33,8 +42,11 @@ impl Sessions {
         if message.origin != Origin::Chain {
             return Err(Refusal::Origin { what: "a session revocation", origin: message.origin });
         }
-        let revoked: SessionRevocation =
-            decode_strict(&message.payload).map_err(|e| Refusal::malformed("a session revocation", e))?;
+        let revoked = match decode_strict(&message.payload) {
+            Ok(SessionsMessage::Revoked(revoked)) => revoked,
+            Ok(SessionsMessage::Opened) => return Ok(()),
+            Err(error) => return Err(Refusal::malformed("a sessions message", error)),
+        };
         let at = self.revoked.entry((revoked.account, revoked.session_key)).or_default();
         *at = (*at).max(revoked.at_height);
         Ok(())
@@ -42,7 +54,7 @@ impl Sessions {
 
     /// Forgets revocations no certificate valid at `height` can be subject to.
     pub(super) fn forget_before(&mut self, height: u64) {
-        let lifetime = self.max_lifetime_blocks;
+        let lifetime = self.longest_lifetime_blocks;
         self.revoked.retain(|_, at| at.saturating_add(lifetime) >= height);
     }
 

@@ -42,7 +42,7 @@ impl Runtime {
             applied.destroyed_keys |= worker.keep_only_grace_keys();
         }
         if let Duties::Gatekeeper(gatekeeper) = &mut self.duties {
-            gatekeeper.generate_first_master(&self.setting, &mut self.core);
+            gatekeeper.generate_first_master(&self.setting, &mut self.core, now_ms);
         }
         self.core.announce_epoch_keys_if(&self.setting, &self.duties);
         if let Duties::Worker(worker) = &mut self.duties {
@@ -165,7 +165,7 @@ impl Runtime {
             }
             (Origin::Chain, AssignmentMessage::Rotation { epoch }, duties) => {
                 if let Duties::Gatekeeper(gatekeeper) = duties {
-                    gatekeeper.on_rotation(setting, core, epoch);
+                    gatekeeper.on_rotation(setting, core, epoch, follower.state().timestamp_ms);
                 }
                 Ok(())
             }
@@ -191,9 +191,9 @@ impl Runtime {
         let Self { setting, follower, core, duties, .. } = self;
         match (message.origin, key_message) {
             (Origin::Runtime(SenderId::Gatekeeper(proposer)), KeyMessage::Proposal(proposal)) => {
-                if !core.gatekeepers.contains(&proposer) {
-                    return Err(Refusal::NotAGatekeeper(proposer));
-                }
+                // No check against this runtime's copy of the set: it may already reflect a later
+                // replacement in this batch. The chain took the proposal only from a registered
+                // member, and only the one that opened its epoch counts (`on_proposal`).
                 core.acknowledge_own(role, message);
                 match duties {
                     Duties::Gatekeeper(gatekeeper) => gatekeeper.on_proposal(core, proposer, proposal),

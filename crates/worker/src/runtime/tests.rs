@@ -226,7 +226,7 @@ fn a_gatekeeper_refuses_registrations_not_from_the_chain_or_of_another_chain() {
     assert!(gatekeeper_duties(&mut runtime).verified.is_empty());
     let honest = message(topic, Origin::Chain, registration(genesis.hash()));
     runtime.handle(topic, 2, &honest, 0).unwrap();
-    assert!(gatekeeper_duties(&mut runtime).verified.contains_key(&[3; 32]), "software workers are allowed here");
+    assert!(gatekeeper_duties(&mut runtime).verified.verified(&[3; 32]), "software workers are allowed here");
 }
 
 #[test]
@@ -276,14 +276,14 @@ fn the_first_genesis_gatekeeper_proposes_the_first_master_key_once_and_only_once
     let mut runtime = gatekeeper(&genesis);
     let Runtime { setting, core, duties, .. } = &mut runtime;
     let Duties::Gatekeeper(gatekeeper) = duties else { unreachable!() };
-    gatekeeper.generate_first_master(setting, core);
+    gatekeeper.generate_first_master(setting, core, 0);
     assert!(core.egress.pending().next().is_none(), "not before its own registration is on chain");
     let registration = register(&runtime, runtime.identity(), None, 0, u64::MAX);
     runtime.handle(registration.topic, 0, &registration, 0).unwrap();
     let Runtime { setting, core, duties, .. } = &mut runtime;
     let Duties::Gatekeeper(gatekeeper) = duties else { unreachable!() };
-    gatekeeper.generate_first_master(setting, core);
-    gatekeeper.generate_first_master(setting, core);
+    gatekeeper.generate_first_master(setting, core, 0);
+    gatekeeper.generate_first_master(setting, core, 0);
     assert_eq!(runtime.pending_egress().len(), 1, "one proposal");
     assert_eq!(runtime.pending_egress()[0].egress.topic, Topic::System(SystemTopic::KeyEpochs));
 }

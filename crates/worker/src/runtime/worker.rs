@@ -153,7 +153,7 @@ impl WorkerDuties {
         let parameters: Parameters =
             decode_strict(&message.payload).map_err(|e| Refusal::malformed("parameters", e))?;
         self.heartbeat_interval_ms = parameters.liveness.heartbeat_interval_ms;
-        self.sessions.max_lifetime_blocks = parameters.sessions.max_lifetime_blocks;
+        self.sessions.set_max_lifetime(parameters.sessions.max_lifetime_blocks);
         Ok(())
     }
 
