@@ -247,7 +247,7 @@ impl Module for Epochs {
                 };
                 verify_epoch_key(&chain.id(), &identity, &key).map_err(|error| payload_error(sender, error))
             }
-            (SenderId::Worker(_), Topic::System(SystemTopic::Heartbeats)) => {
+            (SenderId::Worker(_) | SenderId::Gatekeeper(_), Topic::System(SystemTopic::Heartbeats)) => {
                 decode_strict::<Heartbeat>(payload).map(|_| ()).map_err(|error| payload_error(sender, error))
             }
             _ => Ok(()),
@@ -276,6 +276,13 @@ impl Module for Epochs {
                 };
                 if opens {
                     chain.open_epoch(overlay, outbox, identity, proposal.epoch, proposal.master, proposal.signing)?;
+                }
+            }
+            // A gatekeeper's egress is its sign of life too (it is never in a cluster).
+            (SenderId::Gatekeeper(identity), _) => {
+                if let Some(mut record) = overlay.worker(&identity)? {
+                    record.last_seen_ms = outbox.time_ms();
+                    overlay.set_worker(&identity, &record);
                 }
             }
             (SenderId::Worker(identity), _) => {
@@ -400,13 +407,25 @@ impl Chain {
         Ok(())
     }
 
-    /// At the start of every block: retires the previous epoch once its grace period is over, and
-    /// asks for a rotation when the schedule says so and nothing holds it back.
+    /// At the start of every block: notes a resumption after a stall (see
+    /// [`veil_types::WorkerInfo::silent_for`]), retires the previous epoch once its grace period is
+    /// over, and asks for a rotation when the schedule says so and nothing holds it back.
     fn retire_and_rotate(&self, overlay: &mut Overlay<'_>, outbox: &mut Outbox) -> Result<(), StateError> {
         let mut epochs = overlay.epochs()?;
         let now = outbox.time_ms();
-        let Some(current) = epochs.current else { return Ok(()) };
         let mut changed = false;
+        // A stall longer than a heartbeat interval (the chain stopped, or lost its quorum): no
+        // worker could be heard meanwhile, so silence counts again from this block.
+        if now.saturating_sub(outbox.parent_time_ms()) > outbox.parameters().liveness.heartbeat_interval_ms {
+            epochs.resumed_at_ms = now;
+            changed = true;
+        }
+        let Some(current) = epochs.current else {
+            if changed {
+                overlay.set_epochs(&epochs);
+            }
+            return Ok(());
+        };
         if epochs.previous.is_some_and(|previous| epochs.retired(previous.epoch, now)) {
             epochs.previous = None;
             changed = true;
@@ -580,7 +599,7 @@ impl Chain {
         let now = outbox.time_ms();
         let window_ms = outbox.parameters().liveness.offline_after_ms;
         let mut epochs = overlay.epochs()?;
-        if worker.unfit(now, window_ms, epochs.current.map(|opening| opening.epoch)).is_none() {
+        if worker.unfit(now, window_ms, epochs.resumed_at_ms, epochs.current.map(|opening| opening.epoch)).is_none() {
             let fit = EpochError::StillFit { worker: reported, last_seen_ms: worker.last_seen_ms, window_ms };
             return Err(fit.into());
         }
@@ -597,7 +616,7 @@ impl Chain {
         let mut added = None;
         for candidate in standby.iter() {
             let Some(mut record) = overlay.worker(candidate)? else { continue };
-            let live = record.is_live(now, window_ms);
+            let live = record.is_live(now, window_ms, epochs.resumed_at_ms);
             if let (true, None, Some(agreement), Some(_)) =
                 (live, record.cluster, record.epoch_key(current), record.epoch_key(next))
             {

@@ -250,7 +250,7 @@ pub fn may_publish(sender: &SenderId, topic: &Topic) -> bool {
         Topic::Contract(_) => true,
         Topic::System(SystemTopic::KeyEpochs) => matches!(sender, SenderId::Gatekeeper(_) | SenderId::GatekeeperSet),
         Topic::System(SystemTopic::Assignments) => matches!(sender, SenderId::Gatekeeper(_) | SenderId::Worker(_)),
-        Topic::System(SystemTopic::Heartbeats) => matches!(sender, SenderId::Worker(_)),
+        Topic::System(SystemTopic::Heartbeats) => matches!(sender, SenderId::Worker(_) | SenderId::Gatekeeper(_)),
         Topic::System(SystemTopic::Releases) => matches!(sender, SenderId::Contract(_)),
         Topic::System(_) => false,
     }

@@ -140,6 +140,9 @@ struct Relayer {
 /// How long to wait for a submitted registration or report to land before sending it again.
 const RESUBMIT_AFTER: Duration = Duration::from_secs(10);
 
+/// A runtime this many blocks behind the node's newest finalized block counts as synced.
+const SYNCED_WITHIN_BLOCKS: u64 = 3;
+
 impl Relayer {
     fn round(&mut self) -> Result<(), String> {
         let runtime = self.worker.status().map_err(|e| format!("runtime status: {e}"))?;
@@ -157,7 +160,7 @@ impl Relayer {
                 self.take_over_snapshot(cluster)?;
             } else {
                 self.upload_snapshot(cluster)?;
-                self.report_offline(cluster)?;
+                self.report_offline(cluster, &runtime)?;
             }
         }
         Ok(())
@@ -192,12 +195,20 @@ impl Relayer {
         Ok(())
     }
 
-    /// Reports members of the cluster that the node shows unfit (needs `--operator`, who pays).
-    fn report_offline(&mut self, cluster: ClusterId) -> Result<(), String> {
+    /// Reports members of the cluster that the node shows unfit (needs `--operator`, who pays):
+    /// never its own runtime, and only while that runtime is synced (just after a restart it
+    /// would otherwise report the others before their first heartbeats land).
+    fn report_offline(&mut self, cluster: ClusterId, runtime: &RuntimeStatus) -> Result<(), String> {
         let Some(operator) = &self.operator else { return Ok(()) };
         let view = self.node.cluster(cluster).map_err(|e| format!("{cluster}: {e}"))?;
+        if runtime.height.saturating_add(SYNCED_WITHIN_BLOCKS) < view.height {
+            return Ok(());
+        }
         for member in view.workers {
             let worker = member.worker;
+            if worker == runtime.identity {
+                continue;
+            }
             let Some(unfit) = &member.unfit else { continue };
             if self.reported.get(&worker).is_some_and(|at| at.elapsed() < RESUBMIT_AFTER) {
                 continue;

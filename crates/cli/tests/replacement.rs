@@ -159,3 +159,69 @@ fn a_killed_worker_is_replaced_and_the_token_goes_on() {
     let discrepancies = support::topic_messages(node, &Topic::System(SystemTopic::Discrepancies));
     assert!(discrepancies.is_empty(), "{} discrepancies", discrepancies.len());
 }
+
+/// Issue 22, item 1: a whole network stopped for three offline windows and started again keeps its
+/// cluster. Before, relayers reported live members before their first heartbeat landed and the
+/// chain removed them for good; now the chain counts silence from its own resumption, and a
+/// relayer reports only once its runtime is synced, never its own.
+#[test]
+fn a_network_stopped_for_three_offline_windows_keeps_its_cluster() {
+    let dir = temp_dir("downtime");
+    let devnet = ["--heartbeat-ms", "300", "--offline-after-ms", "3000"];
+    let mut network =
+        ContractNetwork::start_with(&dir, &Layout { gatekeepers: 1, workers: 2, cluster_size: 2, devnet: &devnet });
+    let (charlie, dave) = (pair("//Charlie"), pair("//Dave"));
+    let wasm = contract_wasm("veil_secret_token");
+    let (key, _) = network.deploy(&charlie, &wasm, &().encode(), FUEL);
+    let token = key.contract;
+    let abi = |account: &AccountPair| veil_contract_engine::abi::AccountId(account.public().0);
+    let transfer = |amount: u128| Token::Transfer { asset: Asset::Native, to: abi(&dave), amount, memo: Vec::new() };
+    let send = |node: &Process, command: Token, value: u128| {
+        submit(node, &charlie, |nonce| key.call(node.chain_id(), &charlie, nonce, &command.encode(), FUEL, value));
+    };
+    send(&network.node, Token::Deposit, 1_000 * ONE);
+    let members = |node: &Process| -> Vec<String> {
+        node.get_ok::<ClusterView>(&paths::cluster(1)).workers.into_iter().map(|member| member.worker).collect()
+    };
+    let before = members(&network.node);
+    assert_eq!(before.len(), 2);
+
+    // Everything stops: relayers, runtimes, the validator; three offline windows pass.
+    for process in network.relays.iter_mut().chain(&mut network.workers).chain(&mut network.gatekeepers) {
+        process.kill();
+    }
+    network.node.kill();
+    std::thread::sleep(Duration::from_millis(3 * 3_000));
+
+    // Everything starts again from its data.
+    let data = dir.join("node");
+    let mut args = vec!["devnet", "--data-dir", data.to_str().unwrap(), "--api-port", "0", "--validator-only"];
+    args.extend_from_slice(&devnet);
+    let node = Process::start(&args, &dir.join("node-again.log"));
+    let genesis = data.join("genesis.toml");
+    let mut relays = Vec::new();
+    let gatekeeper =
+        support::start_worker(&dir, "gatekeeper0", &genesis, &["--role", "gatekeeper", "--dev-gatekeeper", "0"], &[]);
+    relays.push(support::relay(&dir, "gatekeeper0-again", &node, &gatekeeper, Some("//Bob")));
+    let workers: Vec<Process> = (0..2)
+        .map(|index| {
+            let name = format!("worker{index}");
+            let worker = support::start_worker(&dir, &name, &genesis, &[], &[]);
+            relays.push(support::relay(&dir, &format!("{name}-again"), &node, &worker, Some("//Bob")));
+            worker
+        })
+        .collect();
+
+    // Two offline windows after the restart, both members are still in the cluster, and the token
+    // takes a transfer that both execute.
+    std::thread::sleep(Duration::from_millis(2 * 3_000));
+    assert_eq!(members(&node), before, "the restart removed a live member");
+    send(&node, transfer(100 * ONE), 0);
+    for worker in &workers {
+        wait_until("both replicas to execute", Duration::from_secs(60), || {
+            balance(&node, worker, token, &dave) == 100 * ONE
+        });
+    }
+    assert_eq!(members(&node), before);
+    drop((gatekeeper, relays));
+}

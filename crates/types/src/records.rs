@@ -83,18 +83,26 @@ impl WorkerInfo {
         self.epoch_keys.iter().find(|(announced, _)| *announced == epoch).map(|(_, key)| *key)
     }
 
-    /// Whether it counts as live at `now_ms`: seen within `window_ms` (the parameters'
-    /// `liveness.offline_after_ms`) and its registration current (a revoked measurement lapses it).
-    pub fn is_live(&self, now_ms: u64, window_ms: u64) -> bool {
-        now_ms.saturating_sub(self.last_seen_ms) <= window_ms && self.expires_at_ms > now_ms
+    /// How long it has been silent at `now_ms`: since its last accepted egress, or since the chain
+    /// last resumed after a stall (`resumed_at_ms`), whichever is later. Nobody can be heard while
+    /// the chain makes no blocks, so its downtime never counts as a worker's silence.
+    pub fn silent_for(&self, now_ms: u64, resumed_at_ms: u64) -> u64 {
+        now_ms.saturating_sub(self.last_seen_ms.max(resumed_at_ms))
+    }
+
+    /// Whether it counts as live at `now_ms`: heard within `window_ms` (the parameters'
+    /// `liveness.offline_after_ms`, see [`WorkerInfo::silent_for`]) and its registration current
+    /// (a revoked measurement lapses it).
+    pub fn is_live(&self, now_ms: u64, window_ms: u64, resumed_at_ms: u64) -> bool {
+        self.silent_for(now_ms, resumed_at_ms) <= window_ms && self.expires_at_ms > now_ms
     }
 
     /// Why a cluster worker may be removed from its cluster at `now_ms` while `current` is the
     /// open epoch (`None` when it may stay): a report of it is accepted exactly then.
-    pub fn unfit(&self, now_ms: u64, window_ms: u64, current: Option<KeyEpoch>) -> Option<Unfit> {
+    pub fn unfit(&self, now_ms: u64, window_ms: u64, resumed_at_ms: u64, current: Option<KeyEpoch>) -> Option<Unfit> {
         if self.expires_at_ms <= now_ms {
             Some(Unfit::Lapsed)
-        } else if now_ms.saturating_sub(self.last_seen_ms) > window_ms {
+        } else if self.silent_for(now_ms, resumed_at_ms) > window_ms {
             Some(Unfit::Silent)
         } else if current.is_some_and(|epoch| self.epoch_key(epoch).is_none()) {
             Some(Unfit::NoKey)
@@ -139,6 +147,9 @@ pub struct EpochState {
     /// How many of them have not announced a key for the epoch after `current`: a scheduled
     /// rotation waits for them at most one liveness window, then proceeds without them.
     pub lacking_next: u32,
+    /// The block time at which the chain last resumed after a stall longer than the heartbeat
+    /// interval (0: never): workers' silence counts from here at the earliest.
+    pub resumed_at_ms: u64,
 }
 
 impl crate::epochs::EpochHistory for EpochState {

@@ -28,11 +28,11 @@ fn notes(answer: &AnswerResult) -> Vec<Vec<u8>> {
 #[test]
 fn keys_reach_only_verified_workers_and_the_owner_reads_their_notes() {
     let (mut scenario, gatekeeper, mut worker) = Scenario::with_worker();
-    // The gatekeeper, registered, proposed the first master key as itself and announced its keys
-    // of epochs 0 and 1, then published the cluster's and the contract's keys as the gatekeeper
-    // set, and saw all land.
+    // The gatekeeper, registered, proposed the first master key as itself, announced its keys of
+    // epochs 0 and 1 and beat once, then published the cluster's and the contract's keys as the
+    // gatekeeper set, and saw all land.
     assert!(gatekeeper.pending_egress().is_empty(), "acknowledged from the chain's own record");
-    assert_eq!(scenario.next_sequence(&SenderId::Gatekeeper(gatekeeper.identity())), 3);
+    assert_eq!(scenario.next_sequence(&SenderId::Gatekeeper(gatekeeper.identity())), 4);
     assert_eq!(scenario.next_sequence(&SenderId::GatekeeperSet), 2);
     let keys = scenario.notes_keys();
     assert_eq!(keys.code, builtin_code_hash("notes"));

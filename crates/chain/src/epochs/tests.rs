@@ -271,23 +271,30 @@ fn an_epoch_key_counts_only_for_the_runtime_that_announced_it_first() {
     assert_eq!(net.worker(&second.public()).unwrap().epoch_key(KeyEpoch(1)), None, "counted for the second runtime");
 }
 
+/// Epoch 0 open and cluster 1 formed of two software workers (seeds 1 and 2) with their keys of
+/// epochs 0 and 1.
+fn cluster_of_two() -> (Net, Vec<veil_crypto::RuntimeSigner>, ClusterId) {
+    let mut net = net(true, "2026-01-01T00:00:00Z");
+    net.open_first_epoch();
+    let workers = net.register_workers(&[1, 2]);
+    let identities = workers.iter().map(|worker| worker.public()).collect::<Vec<_>>();
+    let admin = net.admin.clone();
+    let cluster = ClusterId(1);
+    let form = net
+        .sign(&admin, Call::Contracts(ContractsCall::FormCluster { cluster, workers: identities.try_into().unwrap() }));
+    assert_eq!(net.step(1, vec![form], vec![]).transactions.len(), 1);
+    (net, workers, cluster)
+}
+
 /// The attack of issue 21 (a rotation held hostage): a cluster worker keeps beating but never
 /// announces its key of the next epoch. A scheduled rotation waits for it one liveness window at
 /// most, then proceeds without it; the worker, holding no key of the open epoch, is removable at
 /// once although it still beats.
 #[test]
 fn a_worker_that_never_announces_its_next_key_cannot_hold_a_rotation_back() {
-    let mut net = net(true, "2026-01-01T00:00:00Z");
-    net.open_first_epoch();
-    let workers = net.register_workers(&[1, 2]);
+    let (mut net, workers, cluster) = cluster_of_two();
     let [one, two] = [&workers[0], &workers[1]].map(|worker| worker.public());
     let admin = net.admin.clone();
-    let cluster = ClusterId(1);
-    let form = net.sign(
-        &admin,
-        Call::Contracts(ContractsCall::FormCluster { cluster, workers: vec![one, two].try_into().unwrap() }),
-    );
-    assert_eq!(net.step(1, vec![form], vec![]).transactions.len(), 1);
     let mut parameters = net.state.parameters().unwrap();
     parameters.keys.rotation_interval_ms = 15_000;
     let schedule = net.sign(&admin, Call::Parameters(veil_primitives::ParametersCall::Set(parameters.clone())));
@@ -386,4 +393,32 @@ fn the_rotation_admin_replaces_a_gatekeeper_identity() {
     let built = net.step(1, vec![], vec![proposal]);
     assert_eq!(built.egress.len(), 1, "{:?}", built.skipped_egress);
     assert_eq!(net.epochs().current.unwrap().proposer, successor_id);
+}
+
+/// Issue 22, item 1: the chain's own downtime is nobody's silence. A network stopped for three
+/// offline windows resumes; right after, a report of a cluster worker is refused (silence counts
+/// from the resumption), and only a worker that then stays silent for a window is removable.
+#[test]
+fn the_chains_own_downtime_is_nobodys_silence() {
+    let (mut net, workers, cluster) = cluster_of_two();
+    let [one, two] = [&workers[0], &workers[1]].map(|worker| worker.public());
+
+    // Down for three windows: the first block after it notes the resumption.
+    let window = net.chain.genesis().liveness.offline_after_ms;
+    net.step(3 * window, vec![], vec![]);
+    assert_eq!(net.epochs().resumed_at_ms, net.head.timestamp_ms);
+    let reporter = net.operator.clone();
+    let report = |worker| Call::Epochs(EpochsCall::ReportOffline { cluster, worker });
+    let error = epoch_error(net.refused(&reporter, report(one)));
+    assert!(matches!(error, EpochError::StillFit { .. }), "a report right after the restart: {error}");
+
+    // Worker two beats; worker one stays silent a whole window after the resumption.
+    let beat = net.chain.genesis().liveness.heartbeat_interval_ms;
+    for _ in 0..window / beat + 1 {
+        assert_eq!(net.step(beat, vec![], vec![heartbeat(&net, &workers[1])]).egress.len(), 1);
+    }
+    let error = epoch_error(net.refused(&reporter, report(two)));
+    assert!(matches!(error, EpochError::StillFit { .. }), "{error}");
+    let tx = net.sign(&reporter, report(one));
+    assert_eq!(net.step(1, vec![tx], vec![]).transactions.len(), 1);
 }

@@ -279,8 +279,10 @@ fn wrong_signer_old_epoch_stale_and_strangers_are_refused() {
     let keys = egress(&net.gatekeeper_key, gatekeeper, 0, 0, Topic::System(SystemTopic::KeyEpochs), b"k");
     let error = check(&net, &keys);
     assert!(matches!(error, EgressError::Payload { .. }), "a gatekeeper's own egress must be a proposal: {error}");
+    let released = egress(&net.gatekeeper_key, gatekeeper, 0, 0, Topic::System(SystemTopic::Releases), b"");
+    assert!(matches!(check(&net, &released), EgressError::TopicNotAllowed { .. }), "releases are contracts'");
     let heartbeat = egress(&net.gatekeeper_key, gatekeeper, 0, 0, Topic::System(SystemTopic::Heartbeats), b"");
-    assert!(matches!(check(&net, &heartbeat), EgressError::TopicNotAllowed { .. }), "heartbeats are workers'");
+    assert!(matches!(check(&net, &heartbeat), EgressError::Payload { .. }), "a gatekeeper beats, with a heartbeat");
 
     // A number ahead waits; after six accepted numbers (window four), number 1 is stale.
     let future = net.output(3, b"later");

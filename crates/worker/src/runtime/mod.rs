@@ -160,6 +160,10 @@ struct Core {
     egress: EgressQueue,
     /// How much of this runtime's own egress (its identity's) it saw accepted on chain.
     own_published: u64,
+    /// Block time of its last heartbeat.
+    last_heartbeat_ms: u64,
+    /// The chain's heartbeat interval, as the parameters topic last said (genesis's before).
+    heartbeat_interval_ms: u64,
     /// The most recent refusals, for the status; not sealed.
     #[codec(skip)]
     recent: VecDeque<Refused>,
@@ -206,13 +210,14 @@ impl Duties {
         }
     }
 
-    /// The topics a role follows from the start. Workers follow releases and (once they run
-    /// contracts) contract topics: where the contracts' egress lands, acknowledging it.
+    /// The topics a role follows from the start. Both follow their own heartbeats (to acknowledge
+    /// them) and the parameters (the heartbeat interval). Workers follow releases, sessions and
+    /// (once they run contracts) contract topics: where the contracts' egress lands.
     fn system_topics(&self) -> &'static [veil_primitives::SystemTopic] {
         use veil_primitives::SystemTopic::*;
         match self {
             Self::Worker(_) => &[Assignments, KeyEpochs, Releases, Heartbeats, Parameters, Sessions],
-            Self::Gatekeeper(_) => &[Registrations, Assignments, KeyEpochs],
+            Self::Gatekeeper(_) => &[Registrations, Assignments, KeyEpochs, Heartbeats, Parameters],
         }
     }
 }

@@ -103,6 +103,8 @@ impl Runtime {
             gatekeepers: genesis.gatekeeper_identities(),
             egress: EgressQueue::default(),
             own_published: 0,
+            last_heartbeat_ms: 0,
+            heartbeat_interval_ms: genesis.liveness.heartbeat_interval_ms,
             recent: Default::default(),
             noted: Vec::new(),
         };

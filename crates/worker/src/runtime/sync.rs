@@ -7,8 +7,12 @@
 //! is destroyed, and [`Applied::destroyed_keys`] tells the service to overwrite both checkpoint
 //! slots.
 
+use parity_scale_codec::Encode;
 use veil_crypto::confidential::KeyMessage;
-use veil_primitives::{Message, Origin, SenderId, SystemTopic, Topic, contract::AssignmentMessage, decode_strict};
+use veil_primitives::{
+    Message, Origin, Parameters, SenderId, SystemTopic, Topic, contract::AssignmentMessage, decode_strict,
+    epoch::Heartbeat,
+};
 
 use super::{Applied, Duties, Refusal, Refused, Role, Runtime};
 use crate::sync::{Batch, SyncError};
@@ -45,9 +49,9 @@ impl Runtime {
             gatekeeper.generate_first_master(&self.setting, &mut self.core, now_ms);
         }
         self.core.announce_epoch_keys_if(&self.setting, &self.duties);
+        self.core.beat(self.duties.role(), batch.header.height, now_ms);
         if let Duties::Worker(worker) = &mut self.duties {
             worker.sessions.forget_before(batch.header.height);
-            worker.beat(&mut self.core, batch.header.height, now_ms);
             applied.fuel_used = std::mem::take(&mut worker.contracts.fuel_used);
         }
         self.remember_noted(None);
@@ -93,11 +97,17 @@ impl Runtime {
                 worker.on_release(core, message);
                 Ok(())
             }
-            (Topic::System(SystemTopic::Heartbeats), Duties::Worker(_)) => {
-                core.acknowledge_own(Role::Worker, message);
+            (Topic::System(SystemTopic::Heartbeats), duties) => {
+                core.acknowledge_own(duties.role(), message);
                 Ok(())
             }
-            (Topic::System(SystemTopic::Parameters), Duties::Worker(worker)) => worker.on_parameters(message),
+            (Topic::System(SystemTopic::Parameters), duties) => {
+                let parameters = core.on_parameters(message)?;
+                if let Duties::Worker(worker) = duties {
+                    worker.on_parameters(&parameters);
+                }
+                Ok(())
+            }
             (Topic::System(SystemTopic::Sessions), Duties::Worker(worker)) => worker.sessions.on_revocation(message),
             (Topic::Contract(contract), Duties::Worker(worker)) => {
                 worker.on_contract_message(setting, core, contract, index, message)
@@ -213,6 +223,27 @@ impl Runtime {
 }
 
 impl super::Core {
+    /// A heartbeat as `role`, when the interval has passed by block time: workers' and
+    /// gatekeepers' sign of life alike.
+    pub(super) fn beat(&mut self, role: Role, height: u64, now_ms: u64) {
+        if now_ms < self.last_heartbeat_ms.saturating_add(self.heartbeat_interval_ms) {
+            return;
+        }
+        self.last_heartbeat_ms = now_ms;
+        self.push_own(role, Topic::System(SystemTopic::Heartbeats), Heartbeat { height }.encode());
+    }
+
+    /// The chain's new parameters: the heartbeat interval applies from here.
+    fn on_parameters(&mut self, message: &Message) -> Result<Parameters, Refusal> {
+        if message.origin != Origin::Chain {
+            return Err(Refusal::Origin { what: "parameters", origin: message.origin });
+        }
+        let parameters: Parameters =
+            decode_strict(&message.payload).map_err(|e| Refusal::malformed("parameters", e))?;
+        self.heartbeat_interval_ms = parameters.liveness.heartbeat_interval_ms;
+        Ok(parameters)
+    }
+
     /// Announces this runtime's epoch keys (see [`super::Core::announce_epoch_keys`]) when its
     /// role may.
     fn announce_epoch_keys_if(&mut self, setting: &super::Setting, duties: &Duties) {

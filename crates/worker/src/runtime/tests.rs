@@ -144,8 +144,8 @@ fn a_topic_the_role_does_not_handle_is_refused_with_its_code() {
     let refusal = runtime.handle(registration.topic, 0, &registration, 0).unwrap_err();
     assert_eq!((refusal.code(), refusal), ("unexpected_topic", Refusal::UnexpectedTopic));
     let mut gatekeeper = gatekeeper(&genesis);
-    let heartbeat = message(Topic::System(SystemTopic::Heartbeats), Origin::Chain, 0u8);
-    assert_eq!(gatekeeper.handle(heartbeat.topic, 0, &heartbeat, 0), Err(Refusal::UnexpectedTopic));
+    let release = message(Topic::System(SystemTopic::Releases), Origin::Chain, 0u8);
+    assert_eq!(gatekeeper.handle(release.topic, 0, &release, 0), Err(Refusal::UnexpectedTopic));
 }
 
 #[test]
@@ -356,11 +356,9 @@ fn parameters_only_from_the_chain_set_the_heartbeat_interval() {
     let garbage = message(topic, Origin::Chain, 7u8);
     assert_eq!(runtime.handle(topic, 1, &garbage, 0).unwrap_err().code(), "malformed");
     runtime.handle(topic, 2, &message(topic, Origin::Chain, parameters), 0).unwrap();
-    let Runtime { core, duties, .. } = &mut runtime;
-    let Duties::Worker(worker) = duties else { unreachable!() };
-    worker.beat(core, 1, 10_000);
-    worker.beat(core, 2, 19_999);
-    worker.beat(core, 3, 20_000);
+    runtime.core.beat(Role::Worker, 1, 10_000);
+    runtime.core.beat(Role::Worker, 2, 19_999);
+    runtime.core.beat(Role::Worker, 3, 20_000);
     assert_eq!(runtime.pending_egress().len(), 2, "beats at 10 000 and 20 000 ms only");
 }
 

@@ -21,13 +21,11 @@ use veil_crypto::{
     confidential::{ClusterKeys, ConfidentialError},
 };
 use veil_primitives::{
-    ClusterId, ContractId, KeyEpoch, Message, Origin, Parameters, SenderId, SystemTopic, Topic,
-    contract::AssignedWorker,
-    decode_strict,
-    epoch::{Heartbeat, Replacement},
+    ClusterId, ContractId, KeyEpoch, Message, Origin, Parameters, SenderId, contract::AssignedWorker,
+    epoch::Replacement,
 };
 
-use super::{Core, Refusal, Role, Setting, execution::Instances, sessions::Sessions};
+use super::{Core, Refusal, Setting, execution::Instances, sessions::Sessions};
 use crate::sync::Follower;
 
 /// This worker's place in a cluster.
@@ -75,10 +73,6 @@ pub(super) struct WorkerDuties {
     /// Of an older epoch still in its grace period, only its agreement keys.
     pub(super) grace_keys: BTreeMap<KeyEpoch, GraceKeys>,
     pub(super) contracts: Instances,
-    /// Block time of its last heartbeat.
-    last_heartbeat_ms: u64,
-    /// The chain's heartbeat interval, as the parameters topic last said.
-    heartbeat_interval_ms: u64,
     /// Query sessions: the longest a certificate may span, and the revoked ones (see `sessions`).
     pub(super) sessions: Sessions,
 }
@@ -92,8 +86,6 @@ impl WorkerDuties {
             cluster_keys: BTreeMap::new(),
             grace_keys: BTreeMap::new(),
             contracts: Instances::default(),
-            last_heartbeat_ms: 0,
-            heartbeat_interval_ms: parameters.liveness.heartbeat_interval_ms,
             sessions: Sessions::new(parameters.sessions.max_lifetime_blocks),
         }
     }
@@ -135,26 +127,10 @@ impl WorkerDuties {
         !moved.is_empty()
     }
 
-    /// A heartbeat, when the interval has passed by block time.
-    pub(super) fn beat(&mut self, core: &mut Core, height: u64, now_ms: u64) {
-        if now_ms < self.last_heartbeat_ms.saturating_add(self.heartbeat_interval_ms) {
-            return;
-        }
-        self.last_heartbeat_ms = now_ms;
-        core.push_own(Role::Worker, Topic::System(SystemTopic::Heartbeats), Heartbeat { height }.encode());
-    }
-
-    /// Applies the chain's new parameters that a runtime shares with it: the heartbeat interval and
-    /// the longest session.
-    pub(super) fn on_parameters(&mut self, message: &Message) -> Result<(), Refusal> {
-        if message.origin != Origin::Chain {
-            return Err(Refusal::Origin { what: "parameters", origin: message.origin });
-        }
-        let parameters: Parameters =
-            decode_strict(&message.payload).map_err(|e| Refusal::malformed("parameters", e))?;
-        self.heartbeat_interval_ms = parameters.liveness.heartbeat_interval_ms;
+    /// Applies the chain's new parameters that a worker shares with it besides the heartbeat
+    /// interval (the core's): the longest session.
+    pub(super) fn on_parameters(&mut self, parameters: &Parameters) {
         self.sessions.set_max_lifetime(parameters.sessions.max_lifetime_blocks);
-        Ok(())
     }
 
     /// A cluster formed: if this worker is in it, it is now its cluster.
