@@ -612,23 +612,30 @@ impl Chain {
         worker.cluster = None;
         overlay.set_worker(&reported, &worker);
 
-        let mut standby = overlay.standby()?;
+        // The first live standby worker with keys of both epochs replaces it. The scan also prunes
+        // the list: entries whose registration lapsed, or that work in a cluster already, leave it
+        // (a lapsed worker stands by again when it renews).
         let mut added = None;
-        for candidate in standby.iter() {
+        let mut kept = Vec::new();
+        for candidate in overlay.standby()?.iter() {
             let Some(mut record) = overlay.worker(candidate)? else { continue };
+            if record.expires_at_ms <= now || record.cluster.is_some() {
+                continue;
+            }
             let live = record.is_live(now, window_ms, epochs.resumed_at_ms);
-            if let (true, None, Some(agreement), Some(_)) =
-                (live, record.cluster, record.epoch_key(current), record.epoch_key(next))
+            if let (None, true, Some(agreement), Some(_)) =
+                (&added, live, record.epoch_key(current), record.epoch_key(next))
             {
                 record.cluster = Some(cluster);
                 overlay.set_worker(candidate, &record);
                 added = Some(AssignedWorker { identity: *candidate, agreement });
-                break;
+                continue;
             }
+            kept.push(*candidate);
         }
-        if let Some(added) = added {
-            standby.retain(|waiting| *waiting != added.identity);
-            overlay.set_standby(&standby);
+        // No longer than the list it was cut from.
+        overlay.set_standby(&kept.try_into().map_err(|_| StateError::Store("the standby list grew".into()))?);
+        if let Some(added) = &added {
             // Bounded like the cluster it left: one out, one in.
             let _ = info.workers.try_push(added.identity);
             epochs.cluster_workers = epochs.cluster_workers.saturating_add(1);

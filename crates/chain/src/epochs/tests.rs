@@ -422,3 +422,42 @@ fn the_chains_own_downtime_is_nobodys_silence() {
     let tx = net.sign(&reporter, report(one));
     assert_eq!(net.step(1, vec![tx], vec![]).transactions.len(), 1);
 }
+
+/// Issue 22, item 4 (in part): a replacement prunes the standby list of workers whose registration
+/// lapsed, and takes the first live one; before, lapsed entries stayed forever and filled the list.
+#[test]
+fn a_replacement_prunes_lapsed_workers_from_the_standby_list() {
+    let (mut net, workers, cluster) = cluster_of_two();
+    let standbys = net.register_workers(&[3, 4]);
+    let [lapsing, fresh] = [&standbys[0], &standbys[1]].map(|worker| worker.public());
+    assert_eq!(net.state.standby().unwrap().to_vec(), vec![lapsing, fresh]);
+
+    // Worker 3 never renews; worker 4 and cluster member 2 renew and beat; member 1 falls silent.
+    let lifetime = net.chain.genesis().registration.insecure_lifetime_ms;
+    let beat = net.chain.genesis().liveness.heartbeat_interval_ms;
+    let operator = net.operator.clone();
+    let renew = |net: &mut Net, worker: [u8; 32]| {
+        let call = Call::Registry(veil_primitives::RegistryCall::RegisterWorker {
+            info: net.info(worker),
+            attestation: veil_primitives::Attestation::InsecureSoftware,
+        });
+        net.sign(&operator, call)
+    };
+    let mut elapsed = 0;
+    while elapsed <= lifetime {
+        let txs = if elapsed % (lifetime / 2) < beat {
+            vec![renew(&mut net, fresh), renew(&mut net, workers[1].public())]
+        } else {
+            vec![]
+        };
+        let beats = vec![heartbeat(&net, &workers[1]), heartbeat(&net, &standbys[1])];
+        net.step(beat, txs, beats);
+        elapsed += beat;
+    }
+    assert!(net.worker(&lapsing).unwrap().expires_at_ms <= net.head.timestamp_ms, "worker 3 lapsed");
+    let report = net.sign(&operator, Call::Epochs(EpochsCall::ReportOffline { cluster, worker: workers[0].public() }));
+    let built = net.step(1, vec![report], vec![]);
+    assert_eq!(built.transactions.len(), 1, "{:?}", built.dropped);
+    assert_eq!(net.state.cluster(cluster).unwrap().unwrap().workers.to_vec(), vec![workers[1].public(), fresh]);
+    assert!(net.state.standby().unwrap().is_empty(), "the lapsed worker left the standby list");
+}
