@@ -14,7 +14,7 @@ use parity_scale_codec::{DecodeAll as _, Encode as _};
 use std::time::Duration;
 use support::{ContractNetwork, Layout, Process, ask_worker, identity, pair, status, submit, temp_dir, wait_until};
 use veil_client::api::{
-    node::{ClusterView, ContractView},
+    node::{ClusterView, ContractView, SnapshotView},
     paths::node as paths,
 };
 use veil_contract_engine::testing::contract_wasm;
@@ -185,6 +185,8 @@ fn a_network_stopped_for_three_offline_windows_keeps_its_cluster() {
     };
     let before = members(&network.node);
     assert_eq!(before.len(), 2);
+    // A member's relayer uploads the cluster's sealed snapshot; the node keeps it on disk.
+    let snapshot = network.node.wait_for(&paths::snapshot(1), Duration::from_secs(60), |_: &SnapshotView| true);
 
     // Everything stops: relayers, runtimes, the validator; three offline windows pass.
     for process in network.relays.iter_mut().chain(&mut network.workers).chain(&mut network.gatekeepers) {
@@ -198,6 +200,8 @@ fn a_network_stopped_for_three_offline_windows_keeps_its_cluster() {
     let mut args = vec!["devnet", "--data-dir", data.to_str().unwrap(), "--api-port", "0", "--validator-only"];
     args.extend_from_slice(&devnet);
     let node = Process::start(&args, &dir.join("node-again.log"));
+    let kept: SnapshotView = node.get_ok(&paths::snapshot(1));
+    assert_eq!(kept, snapshot, "the node kept the cluster's snapshot across its restart");
     let genesis = data.join("genesis.toml");
     let mut relays = Vec::new();
     let gatekeeper =

@@ -24,12 +24,7 @@ use axum::{
 use commonware_runtime::{Metrics as _, tokio::Context};
 use futures::StreamExt as _;
 use parity_scale_codec::Encode as _;
-use std::{
-    collections::{BTreeMap, BTreeSet},
-    convert::Infallible,
-    str::FromStr as _,
-    sync::{Arc, Mutex},
-};
+use std::{collections::BTreeSet, convert::Infallible, str::FromStr as _, sync::Arc};
 use utoipa::OpenApi;
 use veil_api::{ErrorBody, ErrorCode, hex0x, node::*, paths::node as paths};
 use veil_chain::ReadState as _;
@@ -40,6 +35,8 @@ use veil_consensus::{
     state::{QmdbState, StateProof},
 };
 use veil_mempool::{AdmissionError, Admitted, EgressAdmissionError};
+
+use crate::snapshots::{SnapshotStore, SnapshotStoreError};
 use veil_primitives::{
     AccountId, Block, ClusterId, ContractId, Hash, Header, SenderId, Topic,
     contract::{INTERFACE_SECTION, custom_section},
@@ -59,15 +56,15 @@ use messages::*;
 pub struct ApiState {
     validator: Validator<QmdbState<Context>>,
     metrics: Arc<Context>,
-    /// The newest cluster snapshot uploaded per cluster (kept in memory: the clusters' relayers
-    /// upload again after a restart).
-    snapshots: Arc<Mutex<BTreeMap<ClusterId, SealedSnapshot>>>,
+    /// The newest cluster snapshot uploaded per cluster, kept on disk too.
+    snapshots: Arc<SnapshotStore>,
 }
 
 impl ApiState {
-    /// The API over a running validator; `metrics` renders the runtime's registry.
-    pub fn new(validator: Validator<QmdbState<Context>>, metrics: Context) -> Self {
-        Self { validator, metrics: Arc::new(metrics), snapshots: Arc::default() }
+    /// The API over a running validator; `metrics` renders the runtime's registry; `snapshots`
+    /// keeps the clusters' sealed snapshots.
+    pub fn new(validator: Validator<QmdbState<Context>>, metrics: Context, snapshots: SnapshotStore) -> Self {
+        Self { validator, metrics: Arc::new(metrics), snapshots: Arc::new(snapshots) }
     }
 }
 

@@ -14,4 +14,5 @@ pub mod api;
 pub mod config;
 pub mod keys;
 pub mod run;
+pub mod snapshots;
 pub mod testnet;

@@ -14,11 +14,20 @@ use crate::{
     api::{self, ApiState},
     config::Loaded,
     keys::{self, KeyFileError},
+    snapshots::SnapshotStore,
 };
 
 /// Why a validator could not start or stopped.
 #[derive(Debug, thiserror::Error)]
 pub enum NodeError {
+    /// The cluster snapshots' directory cannot be used.
+    #[error("{path}: {source}")]
+    Snapshots {
+        /// The directory.
+        path: std::path::PathBuf,
+        /// The error.
+        source: std::io::Error,
+    },
     /// A key file is missing, unreadable or not private.
     #[error(transparent)]
     KeyFile(#[from] KeyFileError),
@@ -154,7 +163,13 @@ pub fn run(loaded: Loaded, logs: Logs, on_start: impl FnOnce(Started) + Send + '
             .map_err(|source| NodeError::Listen { address: config.api_listen, source })?;
         let api = listener.local_addr().map_err(|source| NodeError::Listen { address: config.api_listen, source })?;
         let height = validator.node().lock().await.finalized_header().height;
-        let router = api::router(ApiState::new(validator, context.child("api")));
+        let snapshots_dir = config.data_dir.join("snapshots");
+        let (snapshots, skipped) = SnapshotStore::open(&snapshots_dir)
+            .map_err(|source| NodeError::Snapshots { path: snapshots_dir.clone(), source })?;
+        for why in skipped {
+            tracing::warn!("cluster snapshot skipped: {why}");
+        }
+        let router = api::router(ApiState::new(validator, context.child("api"), snapshots));
         on_start(Started { api, height });
         axum::serve(listener, router).await.map_err(|source| NodeError::Listen { address: api, source })
     })

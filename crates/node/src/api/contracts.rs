@@ -157,15 +157,11 @@ pub(super) async fn put_snapshot(
     veil_crypto::verify_runtime_signature(&signing, &snapshot.signing_payload(&node.chain().id()), &snapshot.signature)
         .map_err(|_| bad_request(ErrorCode::BadSnapshot, "the snapshot is not signed by the cluster's key"))?;
     drop(node);
-    let mut stored = api.snapshots.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-    if let Some(kept) = stored.get(&id)
-        && (kept.epoch, kept.height) >= (snapshot.epoch, snapshot.height)
-    {
-        let message = format!("a snapshot of {} at height {} is stored", kept.epoch, kept.height);
-        return Err(ApiError(ErrorCode::NotNewer, message));
+    match api.snapshots.put(snapshot) {
+        Ok(()) => Ok(StatusCode::ACCEPTED),
+        Err(error @ SnapshotStoreError::NotNewer { .. }) => Err(ApiError(ErrorCode::NotNewer, error.to_string())),
+        Err(error @ SnapshotStoreError::Io { .. }) => Err(internal(error)),
     }
-    stored.insert(id, snapshot);
-    Ok(StatusCode::ACCEPTED)
 }
 
 /// The newest snapshot stored for a cluster.
@@ -176,8 +172,8 @@ pub(super) async fn get_snapshot(
     Path(number): Path<String>,
 ) -> Result<Json<SnapshotView>, ApiError> {
     let id = parse_cluster(&number)?;
-    let stored = api.snapshots.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-    let snapshot = stored.get(&id).ok_or_else(|| not_found(format!("no snapshot of cluster {number} is stored")))?;
+    let snapshot =
+        api.snapshots.get(id).ok_or_else(|| not_found(format!("no snapshot of cluster {number} is stored")))?;
     Ok(Json(SnapshotView {
         cluster: id.0,
         epoch: snapshot.epoch.0,
