@@ -37,7 +37,8 @@ use crate::{
     messages::Outbox,
     module::{AddKey, Keys, Module},
     state::{
-        MAX_WORKERS_PER_MEASUREMENT, Overlay, ReadState, SenderInfo, StateError, StateKey, StateReader, WorkerInfo,
+        MAX_STANDBY, MAX_WORKERS_PER_MEASUREMENT, Overlay, ReadState, SenderInfo, StateError, StateKey, StateReader,
+        WorkerInfo,
     },
 };
 
@@ -149,6 +150,10 @@ impl Module for Registry {
                 if let Some(measurement) = state.worker(&info.signing_key)?.and_then(|worker| worker.measurement) {
                     keys.add(StateKey::MeasurementWorkers(measurement));
                 }
+                // A full standby list is pruned of lapsed entries to make room. Every entry is
+                // declared, not only when the list is full before the block: registrations earlier
+                // in the same block may fill it.
+                state.standby()?.iter().for_each(|identity| keys.add(StateKey::Worker(*identity)));
             }
             // Disallowing lapses every worker of the measurement.
             RegistryCall::SetMeasurementAllowed { measurement, allowed: false } => {
@@ -298,8 +303,21 @@ impl Chain {
         let gatekeeper = self.is_gatekeeper(overlay, &info.signing_key)?;
         if !gatekeeper && worker.cluster.is_none() {
             let mut standby = overlay.standby()?;
-            if !standby.contains(&info.signing_key) && standby.try_push(info.signing_key).is_ok() {
-                overlay.set_standby(&standby);
+            if !standby.contains(&info.signing_key) {
+                if standby.len() == MAX_STANDBY {
+                    // Full: entries whose registration lapsed, or that work in a cluster, make room.
+                    let now_ms = outbox.time_ms();
+                    let mut kept = Vec::with_capacity(standby.len());
+                    for identity in standby.iter() {
+                        if overlay.worker(identity)?.is_some_and(|w| w.expires_at_ms > now_ms && w.cluster.is_none()) {
+                            kept.push(*identity);
+                        }
+                    }
+                    standby = kept.try_into().map_err(|_| StateError::Store("the standby list grew".into()))?;
+                }
+                if standby.try_push(info.signing_key).is_ok() {
+                    overlay.set_standby(&standby);
+                }
             }
         }
         overlay.set_worker(&info.signing_key, &worker);

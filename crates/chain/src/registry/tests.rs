@@ -706,3 +706,36 @@ fn the_attestation_rules_are_parameters_in_state() {
     let error = registration(net.refused(&operator, register));
     assert!(matches!(error, RegistrationError::Attestation(AttestationError::StatusRefused { .. })), "{error}");
 }
+
+/// Issue 22, item 4 (in part): a full standby list makes room for a new registration by dropping
+/// workers whose registration lapsed; before, once 1,024 workers had ever stood by, nobody could.
+#[test]
+fn a_full_standby_list_makes_room_by_dropping_lapsed_workers() {
+    let mut net = net(true, "2026-01-01T00:00:00Z");
+    net.open_first_epoch();
+    // Fill the list directly, as 1,024 earlier registrations would have: all lapsed but the last.
+    let lapsed_by = net.head.timestamp_ms + 1;
+    let full: Vec<[u8; 32]> =
+        (0..crate::state::MAX_STANDBY as u32).map(|i| veil_primitives::hashing::sha256(&i.to_le_bytes()).0).collect();
+    let mut overlay = crate::state::Overlay::new(&net.state);
+    for (index, identity) in full.iter().enumerate() {
+        let live = index + 1 == full.len();
+        let record = WorkerInfo {
+            operator: net.operator.public(),
+            agreement_key: [0xaa; 32],
+            tee: None,
+            measurement: None,
+            expires_at_ms: if live { u64::MAX } else { lapsed_by },
+            epoch_keys: Default::default(),
+            cluster: None,
+            last_seen_ms: 0,
+        };
+        overlay.set_worker(identity, &record);
+    }
+    overlay.set_standby(&full.clone().try_into().unwrap());
+    let changes = overlay.into_changes();
+    net.state.apply(changes);
+
+    let newcomer = net.register_silent(&[7])[0].public();
+    assert_eq!(net.state.standby().unwrap().to_vec(), vec![full[full.len() - 1], newcomer]);
+}
