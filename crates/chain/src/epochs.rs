@@ -618,10 +618,9 @@ impl Chain {
         let mut added = None;
         let mut kept = Vec::new();
         for candidate in overlay.standby()?.iter() {
-            let Some(mut record) = overlay.worker(candidate)? else { continue };
-            if record.expires_at_ms <= now || record.cluster.is_some() {
+            let Some(mut record) = overlay.worker(candidate)?.filter(|record| record.may_stand_by(now)) else {
                 continue;
-            }
+            };
             let live = record.is_live(now, window_ms, epochs.resumed_at_ms);
             if let (None, true, Some(agreement), Some(_)) =
                 (&added, live, record.epoch_key(current), record.epoch_key(next))

@@ -306,10 +306,9 @@ impl Chain {
             if !standby.contains(&info.signing_key) {
                 if standby.len() == MAX_STANDBY {
                     // Full: entries whose registration lapsed, or that work in a cluster, make room.
-                    let now_ms = outbox.time_ms();
                     let mut kept = Vec::with_capacity(standby.len());
                     for identity in standby.iter() {
-                        if overlay.worker(identity)?.is_some_and(|w| w.expires_at_ms > now_ms && w.cluster.is_none()) {
+                        if overlay.worker(identity)?.is_some_and(|record| record.may_stand_by(now_ms)) {
                             kept.push(*identity);
                         }
                     }

@@ -20,7 +20,7 @@ use veil_attestation::{Collateral, Policy, verify_quote};
 use veil_chain::genesis::GenesisBalance;
 use veil_client::api::worker::IdentityRecord;
 use veil_node::testnet::{self, Members, Ports};
-use veil_primitives::{AccountId, AttestationRules, Balance, Measurement, registration::identity_report_data};
+use veil_primitives::{AccountId, AttestationRules, Balance, registration::identity_report_data};
 
 use crate::{CommandError, OutputFormat, node::TimingArgs, print_json, print_text};
 
@@ -71,10 +71,11 @@ fn parse_balance(text: &str) -> Result<GenesisBalance, String> {
     Ok(GenesisBalance { account, amount: Balance(amount) })
 }
 
-/// What one checked record contributes: the identity, and the measurement a quote attested.
+/// What one checked record contributes: the identity, and whether it came without a quote (from
+/// the software platform).
 struct Checked {
     identity: [u8; 32],
-    measurement: Option<Measurement>,
+    software: bool,
 }
 
 fn unhex(what: &str, text: &str) -> Result<Vec<u8>, CommandError> {
@@ -98,7 +99,7 @@ fn check(
     if unhex("report_data", &record.report_data)? != expected {
         return Err(bad("its report data is not the identity's: the record was altered".into()));
     }
-    let Some(quote) = &record.quote else { return Ok(Checked { identity, measurement: None }) };
+    let Some(quote) = &record.quote else { return Ok(Checked { identity, software: true }) };
     let collateral =
         collateral.ok_or_else(|| bad("it carries a quote: pass --collateral with Intel's collateral for it".into()))?;
     let policy = policy
@@ -108,7 +109,7 @@ fn check(
     if verified.report_data != expected {
         return Err(bad("the quote vouches for another identity".into()));
     }
-    Ok(Checked { identity, measurement: Some(verified.measurement) })
+    Ok(Checked { identity, software: false })
 }
 
 pub(crate) fn assemble(args: AssembleArgs, output: OutputFormat, out: &mut dyn Write) -> Result<(), CommandError> {
@@ -147,7 +148,7 @@ pub(crate) fn assemble(args: AssembleArgs, output: OutputFormat, out: &mut dyn W
         }
     }
     let software: Vec<[u8; 32]> =
-        gatekeepers.iter().chain(&workers).filter(|r| r.measurement.is_none()).map(|r| r.identity).collect();
+        gatekeepers.iter().chain(&workers).filter(|r| r.software).map(|r| r.identity).collect();
     let mut measurements = allowed;
     measurements.sort();
     measurements.dedup();

@@ -97,6 +97,12 @@ impl WorkerInfo {
         self.silent_for(now_ms, resumed_at_ms) <= window_ms && self.expires_at_ms > now_ms
     }
 
+    /// Whether it belongs on the standby list at `now_ms`: its registration current and in no
+    /// cluster. Entries that are not leave the list whenever it is scanned.
+    pub fn may_stand_by(&self, now_ms: u64) -> bool {
+        self.expires_at_ms > now_ms && self.cluster.is_none()
+    }
+
     /// Why a cluster worker may be removed from its cluster at `now_ms` while `current` is the
     /// open epoch (`None` when it may stay): a report of it is accepted exactly then.
     pub fn unfit(&self, now_ms: u64, window_ms: u64, resumed_at_ms: u64, current: Option<KeyEpoch>) -> Option<Unfit> {

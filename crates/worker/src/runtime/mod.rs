@@ -136,8 +136,8 @@ pub struct Applied {
 struct Setting {
     chain: Hash,
     allow_insecure: bool,
-    /// When not empty, the only identities that may register without a quote.
-    insecure_identities: Vec<[u8; 32]>,
+    /// Genesis's registration rules (which software runtimes it lets in).
+    registration: veil_genesis::RegistrationRules,
     host: Host,
     engine: Engine,
 }
@@ -356,7 +356,7 @@ fn own_sender(role: Role, identity: [u8; 32]) -> SenderId {
 impl Setting {
     /// Whether genesis lets `identity` register without a quote (as the chain decides).
     fn allows_insecure(&self, identity: &[u8; 32]) -> bool {
-        self.allow_insecure && (self.insecure_identities.is_empty() || self.insecure_identities.contains(identity))
+        self.allow_insecure && self.registration.insecure_allowed(identity)
     }
 
     fn new(genesis: &Genesis, host: Host) -> Result<(Self, LightClient), RuntimeError> {
@@ -365,7 +365,7 @@ impl Setting {
         let setting = Self {
             chain: genesis.hash(),
             allow_insecure: genesis.allow_insecure_workers,
-            insecure_identities: genesis.registration.insecure_identities.clone(),
+            registration: genesis.registration.clone(),
             host,
             engine: Engine::new(),
         };

@@ -42,9 +42,6 @@ impl Runtime {
             }
         }
         applied.destroyed_keys = self.retire(now_ms);
-        if let Duties::Worker(worker) = &mut self.duties {
-            applied.destroyed_keys |= worker.keep_only_grace_keys();
-        }
         if let Duties::Gatekeeper(gatekeeper) = &mut self.duties {
             gatekeeper.generate_first_master(&self.setting, &mut self.core, now_ms);
         }
@@ -66,7 +63,9 @@ impl Runtime {
         }
     }
 
-    /// Destroys every key of epochs retired by `now_ms`; returns whether anything was destroyed.
+    /// Destroys every key of epochs retired by `now_ms` (and a worker's keys of an older epoch its
+    /// contracts moved on from, but for their agreement keys); returns whether anything was
+    /// destroyed.
     pub(super) fn retire(&mut self, now_ms: u64) -> bool {
         let own = self.core.retire(now_ms);
         let role = match &mut self.duties {

@@ -97,19 +97,21 @@ impl WorkerDuties {
         full.chain(grace)
     }
 
-    /// Destroys cluster and grace keys of epochs retired by `now_ms`; returns whether any was.
+    /// Destroys cluster and grace keys of epochs retired by `now_ms`, and cuts older epochs its
+    /// contracts moved on from down to their agreement keys; returns whether a key was destroyed.
     pub(super) fn retire(&mut self, core: &Core, now_ms: u64) -> bool {
         let before = (self.cluster_keys.len(), self.grace_keys.len());
         self.cluster_keys.retain(|epoch, _| !core.epochs.retired(*epoch, now_ms));
         self.grace_keys.retain(|epoch, _| !core.epochs.retired(*epoch, now_ms));
-        before != (self.cluster_keys.len(), self.grace_keys.len())
+        let retired = before != (self.cluster_keys.len(), self.grace_keys.len());
+        self.keep_only_grace_keys() || retired
     }
 
     /// Once every contract runs under a newer epoch, an older cluster key is cut down to its
     /// agreement keys (forward secrecy in the grace period: what a copied checkpoint or snapshot
     /// holds of the previous epoch opens only inputs sealed to it). Returns whether a key was
     /// destroyed.
-    pub(super) fn keep_only_grace_keys(&mut self) -> bool {
+    fn keep_only_grace_keys(&mut self) -> bool {
         let Some(newest) = self.cluster_keys.keys().next_back().copied() else { return false };
         let oldest_running = self.contracts.instances.values().map(|instance| instance.epoch).min();
         let moved: Vec<KeyEpoch> = self
