@@ -8,9 +8,9 @@ use veil_primitives::{Block, SignedTransaction};
 
 use crate::hex0x;
 
-/// The most messages one answer of the topic endpoint carries: a reader that gets this many asks
-/// again from where the answer ended.
-pub const MAX_MESSAGES_PER_ANSWER: u64 = 10_000;
+/// The most messages one page of the topic endpoint carries (fewer when the reader asks for
+/// fewer): a reader whose page stops before the certified length asks again from where it ended.
+pub const MAX_MESSAGES_PER_ANSWER: u64 = 1_024;
 
 // ---- chain ----
 
@@ -411,6 +411,12 @@ pub struct TopicQuery {
     pub from: u64,
     /// The finalized height to prove against (the newest when left out); recent heights only.
     pub height: Option<u64>,
+    /// The most messages wanted in this page (at most, and by default, [`MAX_MESSAGES_PER_ANSWER`]).
+    pub limit: Option<u64>,
+    /// Start at the log's end instead of `from`: no message, and `start` holds the log's peaks
+    /// there, for a reader that needs only the messages still to come.
+    #[serde(default)]
+    pub at_end: bool,
 }
 
 /// A topic's messages from an index to the length certified by a finalized header, with everything
@@ -422,7 +428,8 @@ pub struct TopicMessagesView {
     pub topic: String,
     /// The index of the first message.
     pub from: u64,
-    /// The log's length in the header: `from` plus the number of messages.
+    /// The log's length in the header. When `from` plus the number of messages falls short of it,
+    /// this is a page and the proof's `rest` stands for the remaining messages.
     pub length: u64,
     /// The finalized header's height.
     pub height: u64,
@@ -430,10 +437,13 @@ pub struct TopicMessagesView {
     pub header: String,
     /// The finalization certificate of that header, `0x` hex.
     pub finalization: String,
-    /// The topic proof (slot, length, siblings), SCALE, `0x` hex.
+    /// The topic proof (slot, length, siblings, rest), SCALE, `0x` hex.
     pub proof: String,
     /// The messages, each its SCALE encoding, `0x` hex, in log order.
     pub messages: Vec<String>,
+    /// Asked `at_end`: the log's peaks at `from` (its length), SCALE, `0x` hex; where the reader
+    /// starts instead of from the first message.
+    pub start: Option<String>,
 }
 
 impl TransactionView {

@@ -140,11 +140,22 @@ pub mod node {
 
     /// [`TOPIC_MESSAGES`] of `topic` from index `from`, proven at `height` (the newest when `None`).
     pub fn topic_messages(topic: impl Display, from: u64, height: Option<u64>) -> String {
-        let path = fill(TOPIC_MESSAGES, &[&topic]);
-        match height {
-            Some(height) => format!("{path}?from={from}&height={height}"),
-            None => format!("{path}?from={from}"),
+        topic_page(topic, &crate::node::TopicQuery { from, height, ..Default::default() })
+    }
+
+    /// [`TOPIC_MESSAGES`] of `topic` as `query` asks.
+    pub fn topic_page(topic: impl Display, query: &crate::node::TopicQuery) -> String {
+        let mut path = format!("{}?from={}", fill(TOPIC_MESSAGES, &[&topic]), query.from);
+        if let Some(height) = query.height {
+            path.push_str(&format!("&height={height}"));
         }
+        if let Some(limit) = query.limit {
+            path.push_str(&format!("&limit={limit}"));
+        }
+        if query.at_end {
+            path.push_str("&at_end=true");
+        }
+        path
     }
 }
 

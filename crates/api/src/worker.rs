@@ -64,6 +64,9 @@ pub struct RuntimeStatus {
     pub state_root: String,
     /// Each followed topic with how many of its messages the runtime has handled.
     pub topics: BTreeMap<String, u64>,
+    /// Followed topics it has not started and reads from wherever it joins (the heartbeats): a
+    /// relayer asks for them from the log's end.
+    pub from_end: Vec<String>,
     /// The contracts it runs.
     pub contracts: Vec<RuntimeContract>,
     /// The cluster it works in, if any.

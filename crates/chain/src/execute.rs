@@ -357,6 +357,8 @@ impl Chain {
         let first_messages = [
             (SystemTopic::Parameters, parameters.encode()),
             (SystemTopic::Sessions, veil_primitives::message::SessionsMessage::Opened.encode()),
+            // Runtimes read heartbeats from the log's end as they find it: it has one from the start.
+            (SystemTopic::Heartbeats, veil_primitives::epoch::Heartbeat { height: 0 }.encode()),
         ];
         // Writes to an empty overlay, of messages far below their size bound: nothing can fail.
         let mut root = topics::empty(DEPTH);

@@ -33,6 +33,7 @@ use veil_primitives::{
     AccountId, BoundedVec, Hash, Header, KeyEpoch, Message, Nonce, Origin, Parameters, SenderId, SignedEgress,
     SignedTransaction, SystemTopic, Topic,
     contract::BlockStamp,
+    log::{self, KEPT_LEVEL},
     message::Discrepancy,
     topics::{self, DEPTH, TopicProof, TreeNodes},
 };
@@ -334,7 +335,11 @@ impl Chain {
             }
         };
         let index = info.log.length;
-        info.log.append(&message.hash());
+        info.log.append_with(&message.hash(), |level, index, root| {
+            if level >= KEPT_LEVEL {
+                overlay.set_topic_log_node(&message.topic, level, index, root);
+            }
+        });
         overlay.set_topic(&message.topic, &info);
         overlay.set_topic_message(&message.topic, index, &message);
         outbox.messages.push(Published { index, message });
@@ -578,9 +583,75 @@ impl Chain {
             index >>= 1;
         }
         let siblings = BoundedVec::try_from_vec(siblings).map_err(|_| StateError::Store("path too long".into()))?;
-        let proof = TopicProof { slot: info.slot, length: info.log.length, siblings };
+        let proof = TopicProof { slot: info.slot, length: info.log.length, siblings, rest: BoundedVec::default() };
         Ok(Some((info, proof)))
     }
+
+    /// A page of `topic` in the state `state` holds: messages `from..end` (`end` at most `limit`
+    /// after `from`, and at most the log's length) with the topic's proof, whose `rest` stands
+    /// for the messages after the page. `state` must hold what [`page_keys`] names; `info` is the
+    /// topic's entry in it.
+    pub fn topic_page<R: StateReader + ?Sized>(
+        &self,
+        state: &R,
+        topic: &Topic,
+        info: &TopicInfo,
+        from: u64,
+        limit: u64,
+    ) -> Result<(Vec<Message>, TopicProof), StateError> {
+        let (_, mut proof) =
+            self.topic_proof(state, topic)?.ok_or(StateError::Store(format!("topic {topic} vanished")))?;
+        let end = page_end(info, from, limit)?;
+        let message = |index: u64| {
+            state
+                .topic_message(topic, index)?
+                .ok_or_else(|| StateError::Store(format!("message {index} of {topic} is missing from the state")))
+        };
+        let messages = (from..end).map(message).collect::<Result<Vec<_>, _>>()?;
+        let mut rest = Vec::new();
+        for (level, first) in log::subtrees(end, info.log.length) {
+            let root = if level >= KEPT_LEVEL {
+                state.topic_log_node(topic, level, first >> level)?.ok_or_else(|| {
+                    StateError::Store(format!("subtree {} of level {level} of {topic} is missing", first >> level))
+                })?
+            } else {
+                let hashes = (first..first + (1 << level)).map(|index| message(index).map(|m| m.hash()));
+                log::subtree_root(&hashes.collect::<Result<Vec<_>, _>>()?)
+                    .ok_or_else(|| StateError::Store("a subtree is a power of two of messages".into()))?
+            };
+            rest.push(root);
+        }
+        proof.rest = BoundedVec::try_from_vec(rest).map_err(|_| StateError::Store("too many subtrees".into()))?;
+        Ok((messages, proof))
+    }
+}
+
+/// Where a page of at most `limit` messages from `from` ends in a log of `info`'s length.
+fn page_end(info: &TopicInfo, from: u64, limit: u64) -> Result<u64, StateError> {
+    if from > info.log.length {
+        return Err(StateError::Store(format!(
+            "the log has {} messages; a page cannot start at {from}",
+            info.log.length
+        )));
+    }
+    Ok(from.saturating_add(limit).min(info.log.length))
+}
+
+/// The state keys a page of `topic` from `from` of at most `limit` messages reads, besides the
+/// topic's own entry: its messages, what proves the rest of the log (kept subtree roots, or the
+/// messages of the small subtrees), and the slot's [`sibling_keys`].
+pub fn page_keys(topic: &Topic, info: &TopicInfo, from: u64, limit: u64) -> Result<BTreeSet<Vec<u8>>, StateError> {
+    let end = page_end(info, from, limit)?;
+    let mut keys: BTreeSet<Vec<u8>> = sibling_keys(info.slot).collect();
+    keys.extend((from..end).map(|index| StateKey::TopicMessage(*topic, index).to_bytes()));
+    for (level, first) in log::subtrees(end, info.log.length) {
+        if level >= KEPT_LEVEL {
+            keys.insert(StateKey::TopicLogNode(*topic, level as u8, first >> level).to_bytes());
+        } else {
+            keys.extend((first..first + (1 << level)).map(|index| StateKey::TopicMessage(*topic, index).to_bytes()));
+        }
+    }
+    Ok(keys)
 }
 
 /// The state keys of the sibling nodes on `slot`'s path, leaf level first.

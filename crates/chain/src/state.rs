@@ -201,6 +201,11 @@ impl<'a> Overlay<'a> {
         self.write(StateKey::TopicMessage(*topic, index), message);
     }
 
+    /// Keeps the root of the `index`-th subtree of `2^level` messages of `topic`'s log.
+    pub fn set_topic_log_node(&mut self, topic: &Topic, level: u32, index: u64, root: &Hash) {
+        self.write(StateKey::TopicLogNode(*topic, level.min(63) as u8, index), root);
+    }
+
     /// Sets a topic-tree node.
     pub fn set_topic_node(&mut self, level: usize, index: u64, hash: &Hash) {
         self.write(StateKey::topic_node(level, index), hash);

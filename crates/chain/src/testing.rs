@@ -121,3 +121,29 @@ pub fn egress(
     let signature = signer.sign(&egress.signing_payload());
     SignedEgress { egress, signature }
 }
+
+/// Appends `messages` to their topics' logs in `state` exactly as blocks publish them (the logs,
+/// their kept subtree roots, the topic tree), without executing any block: for benchmarks that
+/// need logs of a million messages. Returns the topic tree's new root, a header's message root.
+pub fn publish_directly(
+    chain: &Chain,
+    state: &mut MemoryState,
+    messages: impl IntoIterator<Item = veil_primitives::Message>,
+) -> Result<Hash, crate::StateError> {
+    use crate::state::ReadState as _;
+    let parameters = state.parameters()?;
+    let mut messages = messages.into_iter().peekable();
+    let mut root = None;
+    // In chunks, so that the overlay and the outbox stay small.
+    while messages.peek().is_some() || root.is_none() {
+        let mut overlay = crate::state::Overlay::new(state);
+        let mut outbox = crate::Outbox::new(0, 0, 0, parameters.clone());
+        for message in messages.by_ref().take(100_000) {
+            chain.publish(&mut overlay, &mut outbox, message)?;
+        }
+        root = Some(chain.commit_topics(&mut overlay, &outbox)?);
+        let changes = overlay.into_changes();
+        state.apply(changes);
+    }
+    Ok(root.unwrap_or_default())
+}

@@ -2,7 +2,9 @@
 //!
 //! Each round it asks the runtime where it stands (`/v1/status`), fetches from the node the new
 //! messages of every topic the runtime follows, all proven against one finalized header, and posts
-//! them as one batch (`/v1/sync`); then it submits the runtime's pending egress that the chain does
+//! them as one batch (`/v1/sync`): topics in their canonical order, at most `--page-size` messages
+//! in all, the last topic cut to a page when the budget runs out (the runtime catches up over as
+//! many rounds as it takes); then it submits the runtime's pending egress that the chain does
 //! not have yet (the sender's next sequence number on chain decides, so nothing the chain already
 //! accepted is sent again). With `--operator` it also registers the worker (and renews it when half
 //! its registration's lifetime is gone).
@@ -31,12 +33,16 @@ use std::{
 };
 use veil_client::{
     Error as ClientError, NodeApi, Worker,
-    api::{ErrorCode, worker::RuntimeStatus},
+    api::{
+        ErrorCode,
+        node::{MAX_MESSAGES_PER_ANSWER, TopicQuery},
+        worker::RuntimeStatus,
+    },
 };
 use veil_crypto::AccountPair;
 use veil_primitives::{
     Attestation, Call, ClusterId, EpochsCall, Message, RegistrationInfo, RegistryCall, Topic, decode_strict,
-    topics::TopicProof,
+    log::LogPeaks, topics::TopicProof,
 };
 use veil_worker::sync::{Batch, TopicDelivery};
 
@@ -60,6 +66,9 @@ pub(crate) struct RelayArgs {
     /// Pause between rounds, in milliseconds.
     #[arg(long, default_value_t = 200)]
     interval_ms: u64,
+    /// The most messages one batch carries: a runtime further behind catches up in pages.
+    #[arg(long, default_value_t = MAX_MESSAGES_PER_ANSWER, value_parser = clap::value_parser!(u64).range(1..=MAX_MESSAGES_PER_ANSWER))]
+    page_size: u64,
     /// How often to upload the cluster's sealed state snapshot, in milliseconds.
     #[arg(long, default_value_t = 2_000)]
     snapshot_interval_ms: u64,
@@ -102,6 +111,7 @@ pub(crate) fn relay(args: RelayArgs) -> Result<(), CommandError> {
         operator,
         collateral,
         registration_sent: None,
+        page_size: args.page_size,
         snapshot_interval: Duration::from_millis(args.snapshot_interval_ms),
         snapshot_sent: None,
         reported: std::collections::BTreeMap::new(),
@@ -130,6 +140,8 @@ struct Relayer {
     collateral: Option<Vec<u8>>,
     /// When a registration was last submitted: wait for it to land before sending another.
     registration_sent: Option<Instant>,
+    /// The most messages in one batch.
+    page_size: u64,
     snapshot_interval: Duration,
     /// When a snapshot was last uploaded.
     snapshot_sent: Option<Instant>,
@@ -264,27 +276,46 @@ impl Relayer {
         Ok(())
     }
 
-    /// One batch: every followed topic from where the runtime stands, at one finalized height.
+    /// One batch: every followed topic from where the runtime stands, at one finalized height, in
+    /// canonical order, up to the page size (the topic that exhausts it ends the batch as a page).
     fn sync(&self, runtime: &RuntimeStatus) -> Result<(), String> {
+        let mut topics = runtime
+            .topics
+            .iter()
+            .map(|(topic, from)| {
+                Ok((topic.parse::<Topic>().map_err(|e| format!("runtime topic {topic}: {e}"))?, *from))
+            })
+            .collect::<Result<Vec<_>, String>>()?;
+        topics.sort();
         let mut at: Option<(u64, Vec<u8>, Vec<u8>)> = None;
         let mut deliveries = Vec::new();
-        for (topic, from) in &runtime.topics {
-            let topic: Topic = topic.parse().map_err(|e| format!("runtime topic {topic}: {e}"))?;
-            let answer = match self.node.topic_messages(&topic, *from, at.as_ref().map(|(height, _, _)| *height)) {
+        let mut budget = self.page_size;
+        for (topic, from) in topics {
+            let at_end = runtime.from_end.contains(&topic.to_string());
+            let query =
+                TopicQuery { from, height: at.as_ref().map(|(height, _, _)| *height), limit: Some(budget), at_end };
+            let answer = match self.node.topic_messages(&topic, &query) {
                 Ok(answer) => answer,
-                Err(ClientError::NotFound(_)) if *from == 0 => continue, // Nothing on this topic yet.
+                Err(ClientError::NotFound(_)) if from == 0 => continue, // Nothing on this topic yet.
                 Err(error) => return Err(format!("topic {topic} from {from}: {error}")),
             };
             if at.is_none() {
                 at = Some((answer.height, unhex(&answer.header)?, unhex(&answer.finalization)?));
             }
-            let messages =
+            let messages: Vec<Message> =
                 answer.messages.iter().map(|message| decode::<Message>(message)).collect::<Result<_, _>>()?;
             let proof: TopicProof = decode(&answer.proof)?;
-            deliveries.push(TopicDelivery { topic, messages, proof });
+            let start = answer.start.as_deref().map(decode::<LogPeaks>).transpose()?;
+            budget = budget.saturating_sub(messages.len() as u64);
+            let end = answer.from + messages.len() as u64;
+            deliveries.push(TopicDelivery { topic, messages, proof, start });
+            if end < answer.length {
+                log!("relay: catching up in pages: topic {topic} to {end} of {}", answer.length);
+                break;
+            }
         }
         let Some((height, header, certificate)) = at else { return Ok(()) };
-        if height <= runtime.height && deliveries.iter().all(|d| d.messages.is_empty()) {
+        if height <= runtime.height && deliveries.iter().all(|d| d.messages.is_empty() && d.start.is_none()) {
             return Ok(());
         }
         let header = veil_primitives::Header::decode_all(&mut &header[..]).map_err(|e| format!("header: {e}"))?;

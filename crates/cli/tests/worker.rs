@@ -7,8 +7,8 @@ mod support;
 use parity_scale_codec::Encode as _;
 use std::time::Duration;
 use support::{
-    CommandKey, Process, ask_worker, form_cluster, identity, pair, relay, start_validator, start_worker, status,
-    submit, temp_dir, topic_messages, wait_until,
+    CommandKey, Process, ask_worker, form_cluster, identity, pair, relay, relay_with, start_validator, start_worker,
+    status, submit, temp_dir, topic_messages, wait_until,
 };
 use veil_client::api::{
     ErrorBody, ErrorCode,
@@ -215,4 +215,101 @@ fn a_runtime_quotes_registrations_only_for_its_operator() {
     assert_eq!(answer.unwrap_err().code, ErrorCode::NotOperator);
     let (code, answer) = worker.get_as::<RegistrationView>(&paths::worker::registration(bob));
     assert_eq!(code, 200, "{answer:?}");
+}
+
+/// Revokes `count` sessions (unknown keys: nothing is actually revoked), spread over `accounts`,
+/// so that the sessions topic, which every worker follows from its first message, grows by
+/// `count` messages.
+fn fill_sessions_topic(node: &Process, accounts: &[AccountPair], count: usize) {
+    let chain = node.chain_id();
+    let mut left = count;
+    let mut serial = 0u64;
+    while left > 0 {
+        let mut last = Vec::new();
+        for account in accounts {
+            let (first, _) = node.account(&account.public());
+            // The mempool holds at most 64 nonces ahead of an account's next one.
+            let batch = left.min(64);
+            for nonce in first..first + batch as u64 {
+                serial += 1;
+                let mut session_key = [0u8; 32];
+                session_key[..8].copy_from_slice(&serial.to_le_bytes());
+                let call = Call::Accounts(veil_primitives::AccountsCall::RevokeSession { session_key });
+                let tx =
+                    account.sign_transaction(Transaction { genesis: chain, signer: account.public(), nonce, call });
+                let (status, body) = node.submit(&tx);
+                assert_eq!(status, 202, "{body:?}");
+                last = vec![tx.hash()];
+            }
+            left -= batch;
+            if left == 0 {
+                break;
+            }
+        }
+        for hash in last {
+            node.wait_finalized(&hash, Duration::from_secs(60));
+        }
+    }
+}
+
+/// Issue 22: a worker that joins when a topic it follows from the start already holds 5,000
+/// messages catches up in pages of 64 (each proven against a certified header by the rest of the
+/// log's subtree roots), reads the heartbeats from where it joined, and then serves.
+#[test]
+fn a_worker_joining_five_thousand_messages_behind_syncs_in_pages_and_serves() {
+    let dir = temp_dir("worker-paging");
+    let (node, genesis) = start_validator(&dir);
+    let gatekeeper =
+        start_worker(&dir, "gatekeeper", &genesis, &["--role", "gatekeeper", "--dev-gatekeeper", "0"], &[]);
+    let _gatekeeper_relay = relay(&dir, "gatekeeper", &node, &gatekeeper, Some("//Bob"));
+    let accounts: Vec<AccountPair> = ["//Charlie", "//Dave", "//Eve", "//Ferdie"].map(pair).to_vec();
+    fill_sessions_topic(&node, &accounts, 5_000);
+    let sessions = topic_messages(&node, &"sessions".parse().unwrap()).len();
+    assert!(sessions > 5_000, "genesis's message and the revocations: {sessions}");
+    let heartbeats_then = topic_messages(&node, &"heartbeats".parse().unwrap()).len() as u64;
+
+    let late = start_worker(&dir, "late", &genesis, &[], &[]);
+    let late_relay = relay_with(&dir, "late", &node, &late, Some("//Bob"), &["--page-size", "64"]);
+    wait_until("the late worker to catch up with the sessions topic", Duration::from_secs(120), || {
+        status(&late).topics.get("sessions").is_some_and(|length| *length as usize >= sessions)
+    });
+    let heartbeats_joined = status(&late).topics["heartbeats"];
+    assert!(heartbeats_joined >= heartbeats_then, "heartbeats are read from where the worker joined, not from 0");
+
+    // Every page the relayer logged holds at most 64 messages; the catch-up took that many pages.
+    let pages: Vec<u64> = late_relay
+        .output()
+        .lines()
+        .filter_map(|line| line.strip_prefix("relay: catching up in pages: topic sessions to "))
+        .map(|rest| rest.split(' ').next().unwrap().parse().unwrap())
+        .collect();
+    assert!(pages.len() as u64 >= 5_000 / 64 - 2, "{} pages for {sessions} messages", pages.len());
+    for step in pages.windows(2) {
+        assert!(step[1] > step[0] && step[1] - step[0] <= 64, "pages of at most 64: {step:?}");
+    }
+
+    // And it serves: formed into a cluster with the notes contract, it answers its owner.
+    let alice = pair("//Alice");
+    let path = paths::node::worker(format!("0x{}", hex::encode(identity(&late))));
+    node.wait_for(&path, Duration::from_secs(60), |_: &WorkerView| true);
+    form_cluster(&node, 1, &[identity(&late)]);
+    submit(&node, &alice, |_| {
+        Call::Contracts(ContractsCall::AssignContract {
+            contract: NOTES,
+            code: builtin_code_hash("notes"),
+            cluster: ClusterId(1),
+        })
+    });
+    wait_until("the contract keys", Duration::from_secs(60), || notes_keys(&node).is_some());
+    let keys = notes_keys(&node).unwrap();
+    let charlie = pair("//Charlie");
+    add_note(&node, &keys, &charlie, &[b"after five thousand messages"]);
+    let contract_topic = format!("contract:{NOTES}");
+    wait_until("the command to reach the worker", Duration::from_secs(60), || {
+        status(&late).topics.get(&contract_topic).copied().unwrap_or(0) >= 2
+    });
+    assert_eq!(
+        notes(ask_notes(&node, &late, &charlie, &charlie).unwrap()),
+        vec![b"after five thousand messages".to_vec()]
+    );
 }

@@ -6,7 +6,7 @@ use veil_api::{
     node::{
         AccountView, BlockView, CertifiedBlock, ChainInfo, ClusterView, ContractModuleView, ContractView,
         ProvenStateView, SenderView, SnapshotBody, SnapshotView, SubmitEgressRequest, SubmitRequest, SubmitResponse,
-        TopicMessagesView, TransactionStatusView, WorkerView,
+        TopicMessagesView, TopicQuery, TransactionStatusView, WorkerView,
     },
     paths::node as paths,
 };
@@ -144,9 +144,10 @@ impl NodeApi {
         self.endpoint.send_json("PUT", &paths::snapshot(snapshot.cluster.0), &body)
     }
 
-    /// A topic's messages from index `from`, proven at `height` (the newest when `None`).
-    pub fn topic_messages(&self, topic: &Topic, from: u64, height: Option<u64>) -> Result<TopicMessagesView, Error> {
-        self.endpoint.get(&paths::topic_messages(topic, from, height))
+    /// A page of a topic's messages, as `query` asks (from an index or from the log's end, at a
+    /// height or the newest, of at most a number of messages).
+    pub fn topic_messages(&self, topic: &Topic, query: &TopicQuery) -> Result<TopicMessagesView, Error> {
+        self.endpoint.get(&paths::topic_page(topic, query))
     }
 }
 
@@ -329,7 +330,9 @@ impl Node {
         let mut peaks = LogPeaks::default();
         loop {
             let from = messages.len() as u64;
-            let answer = match self.certified(|| self.api.topic_messages(topic, from, None)) {
+            let answer = match self
+                .certified(|| self.api.topic_messages(topic, &TopicQuery { from, ..TopicQuery::default() }))
+            {
                 Err(Error::NotFound(_)) if messages.is_empty() => return Ok(messages),
                 other => other?,
             };

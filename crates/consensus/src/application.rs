@@ -24,9 +24,11 @@ use std::{
     time::{Duration, SystemTime},
 };
 use veil_chain::ReadState as _;
-use veil_chain::{Chain, Parameters, Snapshot, StateKey, StateReader as _, TopicInfo, messages::sibling_keys};
+use veil_chain::{Chain, Parameters, Snapshot, StateKey, StateReader as _};
 use veil_mempool::{AdmissionError, Admitted, EgressAdmissionError, Mempool};
-use veil_primitives::{Block, Hash, Header, Message, SignedEgress, SignedTransaction, Topic, topics::TopicProof};
+use veil_primitives::{
+    Block, Hash, Header, Message, SignedEgress, SignedTransaction, Topic, log::LogPeaks, topics::TopicProof,
+};
 
 use crate::{
     alias::{Context, Digest, Scheme},
@@ -231,16 +233,16 @@ impl<S: AuthenticatedState> NodeState<S> {
         self.mempool.egress_len()
     }
 
-    /// The messages of `topic` from index `from` to its length after finalized block `height`
-    /// (the newest when `None`), with the proof of that length against that header's message root;
-    /// `None` if the topic had no message then. Refuses a height outside the recent history, a
-    /// `from` beyond the length, and more than `max` messages (the reader asks for an older height
-    /// first, or starts from a checkpoint).
+    /// A page of `topic` after finalized block `height` (the newest when `None`): at most `limit`
+    /// messages from index `from` (from the log's end, with no message and the log's peaks there as
+    /// [`TopicMessages::start`], when `from` is `None`), with the proof against that header's
+    /// message root, whose `rest` stands for the messages after the page. `None` if the topic had no
+    /// message then. Refuses a height outside the recent history and a `from` beyond the length.
     pub async fn topic_messages(
         &self,
         topic: &Topic,
-        from: u64,
-        max: u64,
+        from: Option<u64>,
+        limit: u64,
         height: Option<u64>,
     ) -> Result<Option<TopicMessages>, String> {
         let (at, committed) = self.state.committed();
@@ -257,31 +259,19 @@ impl<S: AuthenticatedState> NodeState<S> {
         let Some(info) = then.topic(topic).map_err(|e| e.to_string())? else {
             return Ok(None);
         };
-        let TopicInfo { slot, log } = info;
-        if from > log.length {
-            return Err(format!("topic {topic} has {} messages; cannot start at {from}", log.length));
+        let (start, from) = match from {
+            Some(from) => (None, from),
+            None => (Some(info.log.clone()), info.log.length),
+        };
+        if from > info.log.length {
+            return Err(format!("topic {topic} has {} messages; cannot start at {from}", info.log.length));
         }
-        if log.length - from > max {
-            return Err(format!(
-                "topic {topic} has {} messages after {from}, more than {max} in one answer",
-                log.length - from
-            ));
-        }
-        let mut keys: BTreeSet<Vec<u8>> = sibling_keys(slot).collect();
-        keys.extend((from..log.length).map(|index| StateKey::TopicMessage(*topic, index).to_bytes()));
+        let keys = veil_chain::messages::page_keys(topic, &info, from, limit).map_err(|e| e.to_string())?;
+        // Messages and subtree roots never change once written: the current state has them all.
         snapshot.extend(self.state.read(&at, &keys).await.map_err(|e| e.to_string())?);
         let then = HistoricalState { current: &snapshot, history: &self.history, height };
-        let (_, proof) = self.chain.topic_proof(&then, topic).map_err(|e| e.to_string())?.ok_or("topic vanished")?;
-        // Messages never change once published: the current state has every one of them.
-        let messages = (from..log.length)
-            .map(|index| {
-                snapshot
-                    .topic_message(topic, index)
-                    .map_err(|e| e.to_string())?
-                    .ok_or_else(|| format!("message {index} of {topic} is missing from the state"))
-            })
-            .collect::<Result<Vec<_>, _>>()?;
-        Ok(Some(TopicMessages { height, proof, messages }))
+        let (messages, proof) = self.chain.topic_page(&then, topic, &info, from, limit).map_err(|e| e.to_string())?;
+        Ok(Some(TopicMessages { height, proof, messages, start }))
     }
 
     /// The committed state root (the latest finalized header's).
@@ -330,6 +320,8 @@ pub struct TopicMessages {
     pub proof: TopicProof,
     /// The messages, in log order.
     pub messages: Vec<Message>,
+    /// For a page asked from the log's end: the log's peaks there, where the reader starts.
+    pub start: Option<LogPeaks>,
 }
 
 /// The shared handle to the node's state: consensus, the finalizer and the API all use it.

@@ -23,7 +23,9 @@ use veil_chain::{
     testing::{command, pair},
 };
 use veil_crypto::AccountPair;
-use veil_primitives::{ContractId, Hash, Header, Message, SignedEgress, SignedTransaction, Topic, topics::TopicProof};
+use veil_primitives::{
+    ContractId, Hash, Header, Message, SignedEgress, SignedTransaction, Topic, log::LogPeaks, topics::TopicProof,
+};
 
 use crate::{
     alias::{PrivateKey, Scheme},
@@ -168,6 +170,21 @@ impl GeneratedChain {
         built
     }
 
+    /// Appends `messages` to their topics as blocks would publish them, and a header over the
+    /// result one millisecond after the tip (its state root is not meaningful: for benchmarks of
+    /// sync, which checks the message root only).
+    pub fn publish_directly(&mut self, messages: impl IntoIterator<Item = Message>) {
+        let root = veil_chain::testing::publish_directly(&self.chain, &mut self.state, messages)
+            .unwrap_or_else(|error| panic!("publish: {error}"));
+        let parent = self.tip().clone();
+        let mut header = parent.clone();
+        header.parent = parent.hash();
+        header.height = parent.height + 1;
+        header.timestamp_ms = parent.timestamp_ms + 1;
+        header.messages.root = root;
+        self.headers.push(header);
+    }
+
     /// Appends `blocks` blocks.
     pub fn extend_by(&mut self, blocks: u64) {
         for _ in 0..blocks {
@@ -182,18 +199,27 @@ impl GeneratedChain {
 
     /// [`GeneratedChain::topic_range`], or `None` while the topic has no message.
     pub fn try_topic_range(&self, topic: &Topic, from: u64) -> Option<(Vec<Message>, TopicProof)> {
-        let (info, proof) =
-            self.chain.topic_proof(&self.state, topic).unwrap_or_else(|error| panic!("proof: {error}"))?;
-        let messages = (from..info.log.length)
-            .map(|index| {
-                self.state
-                    .topic_message(topic, index)
-                    .ok()
-                    .flatten()
-                    .unwrap_or_else(|| panic!("message {index} missing"))
-            })
-            .collect();
-        Some((messages, proof))
+        self.topic_page(topic, Some(from), u64::MAX).map(|(messages, proof, _)| (messages, proof))
+    }
+
+    /// A page at the tip as the node serves it: at most `limit` messages from `from` (from the
+    /// log's end, with its peaks there, when `None`), or `None` while the topic has no message.
+    pub fn topic_page(
+        &self,
+        topic: &Topic,
+        from: Option<u64>,
+        limit: u64,
+    ) -> Option<(Vec<Message>, TopicProof, Option<LogPeaks>)> {
+        let info = self.state.topic(topic).unwrap_or_else(|error| panic!("topic: {error}"))?;
+        let (start, from) = match from {
+            Some(from) => (None, from),
+            None => (Some(info.log.clone()), info.log.length),
+        };
+        let (messages, proof) = self
+            .chain
+            .topic_page(&self.state, topic, &info, from, limit)
+            .unwrap_or_else(|error| panic!("page: {error}"));
+        Some((messages, proof, start))
     }
 
     /// The tip's certificate (its view is its height).

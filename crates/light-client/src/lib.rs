@@ -145,8 +145,10 @@ impl LightClient {
 
     /// Sync of one topic: verifies the certificate, that `header` is the certified block, and that
     /// `messages` are exactly the next messages of `topic` in that header after the ones the reader
-    /// has, given the topic log's peaks the reader kept (`LogPeaks::default()` at the start; their
-    /// length is where the messages must begin). Returns the peaks to keep for the next sync.
+    /// has (all of them up to the certified length, or a page whose proof's `rest` stands for the
+    /// others), given the topic log's peaks the reader kept (`LogPeaks::default()` at the start;
+    /// their length is where the messages must begin). Returns the peaks to keep for the next sync:
+    /// after the last message received.
     pub fn verify_topic(
         &self,
         certificate: &[u8],

@@ -100,7 +100,7 @@ fn topic_sync_against_a_certified_header() {
     let mut header = header(3);
     header.messages.root = topics::root(&nodes);
     let certified = certificate(&network, 40, &header);
-    let proof = TopicProof { slot: 0, length: 9, siblings: topics::siblings(&nodes, 0) };
+    let proof = TopicProof { slot: 0, length: 9, siblings: topics::siblings(&nodes, 0), rest: Default::default() };
 
     // The reader held the first 4 messages' peaks; it receives 4..9.
     let mut start = LogPeaks::default();

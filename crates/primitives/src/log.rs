@@ -46,17 +46,31 @@ pub struct LogPeaks {
 impl LogPeaks {
     /// Appends the message whose hash is `message`.
     pub fn append(&mut self, message: &Hash) {
+        self.append_with(message, |_, _, _| {});
+    }
+
+    /// Appends the message whose hash is `message`, calling `completed(level, index, root)` for
+    /// every perfect subtree of two or more messages it completes (the `index`-th subtree of
+    /// `2^level` messages), smallest first.
+    pub fn append_with(&mut self, message: &Hash, completed: impl FnMut(u32, u64, &Hash)) {
+        self.push_subtree(0, leaf(message), completed);
+    }
+
+    /// Appends a perfect subtree of `2^level` messages given by its root; the log's length must be
+    /// a multiple of its size (as [`subtrees`] guarantees).
+    fn push_subtree(&mut self, level: u32, root: Hash, mut completed: impl FnMut(u32, u64, &Hash)) {
         let mut peaks = std::mem::take(&mut self.peaks).into_inner();
-        let mut node = leaf(message);
-        // Merge with an equal-sized tree for every trailing 1-bit of the old length.
-        let mut length = self.length;
-        while length & 1 == 1 {
+        let mut node = root;
+        let mut level = level;
+        self.length += 1 << level;
+        // Merge with an equal-sized tree for every 1-bit of the old length from `level` up.
+        while (self.length >> level) & 1 == 0 {
             let left = peaks.pop().unwrap_or_default();
             node = parent(&left, &node);
-            length >>= 1;
+            level += 1;
+            completed(level, (self.length >> level) - 1, &node);
         }
         peaks.push(node);
-        self.length += 1;
         // At most one peak per bit of a u64 length: the bound always holds.
         self.peaks = BoundedVec::try_from_vec(peaks).unwrap_or_default();
     }
@@ -125,16 +139,73 @@ pub enum RangeError {
         /// Where the range ends.
         found: u64,
     },
+    /// The proof of the log's rest names another number of subtrees than the positions require.
+    #[error("the proof of the messages after the page has {found} subtree roots; the positions require {expected}")]
+    RestMismatch {
+        /// How many the positions require.
+        expected: usize,
+        /// How many were given.
+        found: usize,
+    },
     /// The messages do not rebuild the certified root.
     #[error("the messages do not rebuild the certified log root: one was altered, reordered, inserted or left out")]
     RootMismatch,
 }
 
+/// Subtrees of at least `2^KEPT_LEVEL` messages have their roots kept by the chain (one write per
+/// 32 messages on average), so a proof that a page stops short of a log's end costs whoever builds
+/// it at most 63 message reads, however long the log.
+pub const KEPT_LEVEL: u32 = 6;
+
+/// The most subtrees [`subtrees`] can name for any range: two per bit of a u64 length.
+pub const MAX_SUBTREES: usize = 128;
+
+/// The aligned perfect subtrees that together hold messages `from..to`, in order, as
+/// `(level, first message)`: each the largest subtree that starts where the previous one ended
+/// and fits. Reader and prover derive the same list from the two positions alone, so a proof of
+/// the rest of a log ([`extend_to`]'s `rest`) is just their roots.
+pub fn subtrees(from: u64, to: u64) -> impl Iterator<Item = (u32, u64)> {
+    let mut position = from;
+    std::iter::from_fn(move || {
+        if position >= to {
+            return None;
+        }
+        let mut level = position.trailing_zeros().min(63);
+        while (1u64 << level) > to - position {
+            level -= 1;
+        }
+        let subtree = (level, position);
+        position += 1 << level;
+        Some(subtree)
+    })
+}
+
+/// The root of the perfect subtree over `messages` (their hashes, a power of two of them).
+pub fn subtree_root(messages: &[Hash]) -> Option<Hash> {
+    if !messages.len().is_power_of_two() {
+        return None;
+    }
+    let mut peaks = LogPeaks::default();
+    for message in messages {
+        peaks.append(message);
+    }
+    peaks.peaks.first().copied()
+}
+
 /// Appends `messages` (each with its index and hash) to the log's peaks at `from`, checking the
-/// peaks' shape, the start, that indices run on without gaps, and that the log then has exactly
-/// `length` messages. Returns the peaks at `length`; comparing their root with a certified one is
-/// the caller's last step.
-pub fn extend_to(from: u64, start: &LogPeaks, messages: &[(u64, Hash)], length: u64) -> Result<LogPeaks, RangeError> {
+/// peaks' shape, the start, and that indices run on without gaps; then appends `rest`, the roots of
+/// the subtrees ([`subtrees`]) holding the log's remaining messages up to `length` (empty when the
+/// messages reach it). Returns the peaks after the messages and the peaks at `length`; comparing
+/// the latter's root with a certified one is the caller's last step. Because the subtrees' places
+/// follow from the positions alone and the root commits to the length, a matching root proves the
+/// messages are the log's, in place, even when the reader stops before the end (a page).
+pub fn extend_to(
+    from: u64,
+    start: &LogPeaks,
+    messages: &[(u64, Hash)],
+    length: u64,
+    rest: &[Hash],
+) -> Result<(LogPeaks, LogPeaks), RangeError> {
     if !start.is_well_formed() {
         return Err(RangeError::MalformedPeaks { length: start.length, peaks: start.peaks.len() });
     }
@@ -148,13 +219,21 @@ pub fn extend_to(from: u64, start: &LogPeaks, messages: &[(u64, Hash)], length: 
         }
         peaks.append(message);
     }
-    if peaks.length < length {
-        return Err(RangeError::StopsShort { expected: length, found: peaks.length });
-    }
     if peaks.length > length {
         return Err(RangeError::TooLong { expected: length, found: peaks.length });
     }
-    Ok(peaks)
+    let end = peaks.clone();
+    let places: Vec<(u32, u64)> = subtrees(end.length, length).collect();
+    if rest.is_empty() && !places.is_empty() {
+        return Err(RangeError::StopsShort { expected: length, found: end.length });
+    }
+    if places.len() != rest.len() {
+        return Err(RangeError::RestMismatch { expected: places.len(), found: rest.len() });
+    }
+    for ((level, _), root) in places.into_iter().zip(rest) {
+        peaks.push_subtree(level, *root, |_, _, _| {});
+    }
+    Ok((end, peaks))
 }
 
 /// Checks that `messages` (each with its index and hash) are exactly messages `from..length` of the
@@ -167,7 +246,7 @@ pub fn verify_range(
     length: u64,
     root: &Hash,
 ) -> Result<LogPeaks, RangeError> {
-    let peaks = extend_to(from, start, messages, length)?;
+    let (peaks, _) = extend_to(from, start, messages, length, &[])?;
     if peaks.root() != *root {
         return Err(RangeError::RootMismatch);
     }
@@ -244,6 +323,54 @@ mod tests {
                 _ => { range.pop(); }
             }
             prop_assert!(verify_range(from, &start, &range, n, &certified.root()).is_err());
+        }
+
+        /// Any page of a log, with the roots of the subtrees after it, verifies and leaves the
+        /// reader at the page's end; the subtrees are aligned, cover the rest exactly, and fit
+        /// the proof's bound.
+        #[test]
+        fn every_honest_page_verifies(n in 0u64..300, from in 0u64..300, size in 0u64..300) {
+            let all = messages(n);
+            let from = from.min(n);
+            let end = (from + size).min(n);
+            let certified = log(&all);
+            let start = log(&all[..from as usize]);
+            let places: Vec<(u32, u64)> = subtrees(end, n).collect();
+            prop_assert!(places.len() <= MAX_SUBTREES);
+            let mut next = end;
+            let mut rest = Vec::new();
+            for (level, first) in places {
+                prop_assert_eq!(first, next);
+                prop_assert_eq!(first % (1 << level), 0);
+                next += 1 << level;
+                let hashes: Vec<Hash> = all[first as usize..next as usize].iter().map(|(_, h)| *h).collect();
+                rest.push(subtree_root(&hashes).unwrap());
+            }
+            prop_assert_eq!(next.max(end), n);
+            let (at_end, full) = extend_to(from, &start, &all[from as usize..end as usize], n, &rest).unwrap();
+            prop_assert_eq!(at_end, log(&all[..end as usize]));
+            prop_assert_eq!(full.root(), certified.root());
+        }
+
+        /// Appending reports exactly the subtrees it completes, with their roots.
+        #[test]
+        fn appends_report_the_subtrees_they_complete(n in 1u64..300) {
+            let all = messages(n);
+            let mut peaks = LogPeaks::default();
+            let mut reported = Vec::new();
+            for (_, message) in &all {
+                peaks.append_with(message, |level, index, root| reported.push((level, index, *root)));
+            }
+            let mut expected = Vec::new();
+            for length in 1..=n {
+                for level in 1..=length.trailing_zeros() {
+                    let index = (length >> level) - 1;
+                    let first = (index << level) as usize;
+                    let hashes: Vec<Hash> = all[first..first + (1 << level)].iter().map(|(_, h)| *h).collect();
+                    expected.push((level, index, subtree_root(&hashes).unwrap()));
+                }
+            }
+            prop_assert_eq!(reported, expected);
         }
 
         #[test]

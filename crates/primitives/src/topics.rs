@@ -16,7 +16,7 @@ use std::sync::OnceLock;
 use crate::{
     codec::BoundedVec,
     hashing::{Hash, sha256},
-    log::{LogPeaks, RangeError, extend_to},
+    log::{LogPeaks, MAX_SUBTREES, RangeError, extend_to},
     message::Topic,
 };
 
@@ -114,6 +114,10 @@ pub struct TopicProof {
     pub length: u64,
     /// The sibling hashes of the slot's path, leaf level first.
     pub siblings: BoundedVec<Hash, DEPTH>,
+    /// For a page that stops before `length`: the roots of the subtrees holding the log's
+    /// remaining messages ([`crate::log::subtrees`] from the page's end to `length`). Empty when
+    /// the messages reach `length`.
+    pub rest: BoundedVec<Hash, MAX_SUBTREES>,
 }
 
 /// Why a topic range does not check out against a header.
@@ -130,9 +134,11 @@ pub enum TopicError {
     RootMismatch,
 }
 
-/// Checks that `messages` are exactly messages `from..length` of `topic` in the header whose message
-/// root is `messages_root`, given the topic log's peaks at `from` (kept by the reader from its last
-/// check, or `LogPeaks::default()` from the start). Returns the peaks at the certified length.
+/// Checks that `messages` are exactly messages `from..` of `topic` in the header whose message root
+/// is `messages_root`, given the topic log's peaks at `from` (kept by the reader from its last
+/// check, or `LogPeaks::default()` from the start): all of them up to the certified length, or a
+/// page of them with the proof's `rest` standing for the others. Returns the peaks after the
+/// messages, where the reader's next range starts.
 pub fn verify_topic_range(
     messages_root: &Hash,
     topic: &Topic,
@@ -144,7 +150,7 @@ pub fn verify_topic_range(
     if proof.siblings.len() != DEPTH {
         return Err(TopicError::PathLength(proof.siblings.len()));
     }
-    let peaks = extend_to(from, start, messages, proof.length)?;
+    let (end, peaks) = extend_to(from, start, messages, proof.length, &proof.rest)?;
     let mut hash = leaf(topic, &peaks.root());
     let mut index = u64::from(proof.slot);
     for sibling in proof.siblings.iter() {
@@ -154,7 +160,7 @@ pub fn verify_topic_range(
     if hash != *messages_root {
         return Err(TopicError::RootMismatch);
     }
-    Ok(peaks)
+    Ok(end)
 }
 
 #[cfg(test)]
@@ -211,14 +217,14 @@ mod tests {
             let mut start = LogPeaks::default();
             for i in 0..from { start.append(&message(slot as u8, i)); }
             let range: Vec<(u64, Hash)> = (from..n).map(|i| (i, message(slot as u8, i))).collect();
-            let proof = TopicProof { slot: slot as u32, length: n, siblings: siblings(&nodes, slot as u32) };
+            let proof = TopicProof { slot: slot as u32, length: n, siblings: siblings(&nodes, slot as u32), rest: Default::default() };
             let end = verify_topic_range(&root(&nodes), &topics[slot], from, &start, &range, &proof).unwrap();
             prop_assert_eq!(&end, &logs[slot]);
         }
 
         #[test]
         fn proofs_decode_strictly(slot: u32, length: u64, extra: u8, cut in 1usize..100, flip_at: usize, flip: u8) {
-            let proof = TopicProof { slot, length, siblings: siblings(&BTreeMap::new(), slot) };
+            let proof = TopicProof { slot, length, siblings: siblings(&BTreeMap::new(), slot), rest: Default::default() };
             prop_assert_eq!(strict_check::check(&proof, extra, cut, flip_at, flip), Ok(()));
         }
     }
@@ -228,7 +234,7 @@ mod tests {
         let (nodes, topics, _) = chain_of(&[5, 7, 3]);
         let root = root(&nodes);
         let range = |topic: u8, from: u64, to: u64| (from..to).map(|i| (i, message(topic, i))).collect::<Vec<_>>();
-        let proof = TopicProof { slot: 1, length: 7, siblings: siblings(&nodes, 1) };
+        let proof = TopicProof { slot: 1, length: 7, siblings: siblings(&nodes, 1), rest: Default::default() };
         let start = LogPeaks::default();
         assert!(verify_topic_range(&root, &topics[1], 0, &start, &range(1, 0, 7), &proof).is_ok());
         // Another topic's messages, or this topic claimed at another slot.

@@ -90,6 +90,11 @@ pub enum StateKey {
     /// as the rotation admin replaced identities.
     #[codec(index = 20)]
     Gatekeepers,
+    /// The root of a perfect subtree of a topic's log, by level (at least
+    /// [`veil_primitives::log::KEPT_LEVEL`]) and index: what page proofs are built from. Written
+    /// once, when the subtree's last message is published.
+    #[codec(index = 21)]
+    TopicLogNode(Topic, u8, u64),
 }
 
 impl StateKey {
@@ -275,6 +280,12 @@ pub trait ReadState: StateReader {
     /// Message `index` of `topic`, if published.
     fn topic_message(&self, topic: &Topic, index: u64) -> Result<Option<Message>, StateError> {
         self.record(StateKey::TopicMessage(*topic, index))
+    }
+
+    /// The root of the `index`-th subtree of `2^level` messages of `topic`'s log, if complete
+    /// (kept for levels from [`veil_primitives::log::KEPT_LEVEL`] up).
+    fn topic_log_node(&self, topic: &Topic, level: u32, index: u64) -> Result<Option<Hash>, StateError> {
+        self.record(StateKey::TopicLogNode(*topic, level.min(63) as u8, index))
     }
 
     /// A topic-tree node, if set.

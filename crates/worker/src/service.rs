@@ -101,6 +101,12 @@ impl Service {
             timestamp_ms: view.timestamp_ms,
             state_root: runtime.state_root().to_string(),
             topics: view.topics.iter().map(|(topic, peaks)| (topic.to_string(), peaks.length)).collect(),
+            from_end: view
+                .topics
+                .iter()
+                .filter(|(topic, peaks)| peaks.length == 0 && crate::sync::reads_from_end(topic))
+                .map(|(topic, _)| topic.to_string())
+                .collect(),
             contracts: runtime
                 .contracts()
                 .into_iter()

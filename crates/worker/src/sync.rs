@@ -4,11 +4,26 @@
 //! messages, the messages from where the runtime stands to the length the header commits, with
 //! the topic proof (what a node's `/v1/topics/{topic}/messages?height=h` answers). Every topic is
 //! proven at the same header, so the runtime's whole view sits at one height and messages of
-//! different topics are handled in a fixed order whatever order the relayer fetched them in.
+//! different topics are handled in a fixed order (the topics' canonical order, which the batch
+//! must follow) whatever order the relayer fetched them in.
 //! [`Follower::accept`] checks the whole batch with the light client against the network key pinned
 //! from genesis; only if all of it verifies does the view move on. A forged certificate, another
 //! header, an altered, reordered, inserted or omitted message, a followed topic left out, or an
 //! older header than the one already accepted is refused with the reason, and nothing changes.
+//!
+//! **Pages.** A runtime far behind is caught up in pages: the last topic of a batch may stop short
+//! of the header's length (its proof's `rest` proves the page is the log's own prefix), and the
+//! topics after it are left for later batches. Such a batch is *partial*: its messages are handled,
+//! but the view's height and time stay where they were (so nothing driven by block time, such as
+//! retiring an epoch's keys, runs ahead of messages not yet handled) until a batch brings every
+//! followed topic to its header. A batch is the one big batch cut in its own handling order, so
+//! paging changes how many requests a catch-up takes, not what the runtime does.
+//!
+//! **Topics read from their end.** Heartbeats only matter from the moment a runtime joins (it reads
+//! them to see its own land), and the topic grows without bound. A runtime that has read none of
+//! them takes the first delivery from wherever the relayer starts it, with the log's peaks there
+//! ([`TopicDelivery::start`]); from then on it is followed like any other topic. Genesis publishes
+//! a first heartbeat, so there is always an end to start from.
 //!
 //! A system topic with no message yet has nothing to prove (the chain keeps no proof of absence),
 //! so it may be left out: a relayer that hides its first messages only delays the runtime. Not so
@@ -36,10 +51,14 @@ pub const MAX_BATCH_BYTES: usize = 64 << 20;
 pub struct TopicDelivery {
     /// The topic.
     pub topic: Topic,
-    /// The messages from the runtime's current length to the header's.
+    /// The messages from the runtime's current length (or from `start`) to the header's, or a
+    /// page of them.
     pub messages: Vec<Message>,
     /// The topic's proof against the header.
     pub proof: TopicProof,
+    /// For a topic read from its end ([`reads_from_end`]) that the runtime has not started: the
+    /// log's peaks where the messages start. `None` otherwise.
+    pub start: Option<LogPeaks>,
 }
 
 /// A certified header and the new messages of the runtime's topics at it.
@@ -94,6 +113,20 @@ pub enum SyncError {
     /// The same topic twice.
     #[error("topic {0} appears twice in the batch")]
     Duplicate(Topic),
+    /// Topics out of their canonical order.
+    #[error("topic {0} comes after a topic it precedes: a batch lists topics in their canonical order")]
+    OutOfOrder(Topic),
+    /// A topic after one whose delivery stopped short of the header (a page).
+    #[error("topic {topic} comes after topic {page}, whose page stops before the header: a page ends its batch")]
+    AfterPage {
+        /// The paged topic.
+        page: Topic,
+        /// The one after it.
+        topic: Topic,
+    },
+    /// A starting point for a topic that must be read from where the runtime stands.
+    #[error("topic {0} cannot start elsewhere: it is read from its first message or from where the runtime stands")]
+    StartRefused(Topic),
     /// A followed topic with messages is missing: its new messages could be withheld.
     #[error("topic {0} has messages here but is missing from the batch")]
     Missing(Topic),
@@ -112,6 +145,22 @@ pub struct FollowerState {
 
 /// New messages of one topic, with their indices, in log order.
 pub type NewMessages = Vec<(u64, Message)>;
+
+/// Whether the runtime reads `topic` from wherever it joins rather than from its first message:
+/// the heartbeats, whose old messages say nothing to a runtime that was not there.
+pub fn reads_from_end(topic: &Topic) -> bool {
+    matches!(topic, Topic::System(veil_primitives::SystemTopic::Heartbeats))
+}
+
+/// What a batch delivered: each topic's new messages in canonical order, and whether every followed
+/// topic reached the header (a *partial* batch did not: the view's height stayed).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Accepted {
+    /// Each topic's new messages, topics in their canonical order.
+    pub messages: Vec<(Topic, NewMessages)>,
+    /// Whether the view now stands at the batch's header.
+    pub complete: bool,
+}
 
 /// Whether a followed topic has messages, so that a batch must prove it: any topic the runtime
 /// already read messages of, every contract topic, and the parameters and sessions topics, whose
@@ -163,9 +212,9 @@ impl Follower {
         }
     }
 
-    /// Verifies all of `batch` and, only if all of it verifies, moves the view to its header.
-    /// Returns each topic's new messages, topics in their canonical order.
-    pub fn accept(&mut self, batch: &Batch) -> Result<Vec<(Topic, NewMessages)>, SyncError> {
+    /// Verifies all of `batch` and, only if all of it verifies, moves each topic on; the view's
+    /// height moves to the batch's header only when every followed topic reached it.
+    pub fn accept(&mut self, batch: &Batch) -> Result<Accepted, SyncError> {
         if batch.header.height < self.state.height {
             return Err(SyncError::StaleHeader { have: self.state.height, got: batch.header.height });
         }
@@ -173,29 +222,53 @@ impl Follower {
         self.client.verify_header(&batch.certificate, &batch.header).map_err(SyncError::Header)?;
         let mut next = self.state.topics.clone();
         let mut delivered: BTreeMap<Topic, NewMessages> = BTreeMap::new();
+        let mut paged: Option<Topic> = None;
         for delivery in &batch.topics {
             let topic = delivery.topic;
             let kept = self.state.topics.get(&topic).ok_or(SyncError::NotFollowed(topic))?;
-            if delivered.contains_key(&topic) {
-                return Err(SyncError::Duplicate(topic));
+            if let Some(page) = paged {
+                return Err(SyncError::AfterPage { page, topic });
             }
+            match delivered.last_key_value() {
+                Some((last, _)) if *last == topic => return Err(SyncError::Duplicate(topic)),
+                Some((last, _)) if *last > topic => return Err(SyncError::OutOfOrder(topic)),
+                _ => {}
+            }
+            let kept = match &delivery.start {
+                Some(start) if reads_from_end(&topic) && kept.length == 0 => start,
+                Some(_) => return Err(SyncError::StartRefused(topic)),
+                None => kept,
+            };
             let from = kept.length;
             let hashes: Vec<(u64, Hash)> =
                 delivery.messages.iter().enumerate().map(|(i, message)| (from + i as u64, message.hash())).collect();
             let peaks = verify_topic_range(&batch.header.messages.root, &topic, from, kept, &hashes, &delivery.proof)
                 .map_err(|error| SyncError::Verification { topic, error: error.into() })?;
+            if peaks.length < delivery.proof.length {
+                paged = Some(topic);
+            }
             next.insert(topic, peaks);
             let messages = delivery.messages.iter().cloned().enumerate();
             delivered.insert(topic, messages.map(|(i, message)| (from + i as u64, message)).collect());
         }
-        if let Some((topic, _)) =
-            self.state.topics.iter().find(|(topic, kept)| has_messages(topic, kept) && !delivered.contains_key(topic))
+        // Topics after a page are left for later batches.
+        let owed = |topic: &Topic| paged.is_none_or(|page| *topic < page);
+        if let Some((topic, _)) = self
+            .state
+            .topics
+            .iter()
+            .find(|(topic, kept)| has_messages(topic, kept) && !delivered.contains_key(topic) && owed(topic))
         {
             return Err(SyncError::Missing(*topic));
         }
-        self.state =
-            FollowerState { height: batch.header.height, timestamp_ms: batch.header.timestamp_ms, topics: next };
-        Ok(delivered.into_iter().collect())
+        let complete = paged.is_none();
+        let (height, timestamp_ms) = if complete {
+            (batch.header.height, batch.header.timestamp_ms)
+        } else {
+            (self.state.height, self.state.timestamp_ms)
+        };
+        self.state = FollowerState { height, timestamp_ms, topics: next };
+        Ok(Accepted { messages: delivered.into_iter().collect(), complete })
     }
 }
 

@@ -453,10 +453,23 @@ pub fn start_worker(dir: &Path, name: &str, genesis: &Path, extra: &[&str], env:
 
 /// Starts `veil relay` between `node` and `worker` (registering the worker for `operator` if given).
 pub fn relay(dir: &Path, name: &str, node: &Process, worker: &Process, operator: Option<&str>) -> Process {
+    relay_with(dir, name, node, worker, operator, &[])
+}
+
+/// [`relay`] with more arguments.
+pub fn relay_with(
+    dir: &Path,
+    name: &str,
+    node: &Process,
+    worker: &Process,
+    operator: Option<&str>,
+    extra: &[&str],
+) -> Process {
     let mut args = vec!["relay", "--node", &node.url, "--worker", &worker.url, "--interval-ms", "100"];
     if let Some(operator) = operator {
         args.extend(["--operator", operator]);
     }
+    args.extend_from_slice(extra);
     let veil = Path::new(env!("CARGO_BIN_EXE_veil"));
     Process::start_program(veil, &args, &[], &dir.join(format!("relay-{name}.log")), None)
 }
@@ -502,14 +515,22 @@ pub fn form_cluster_as(node: &Process, alice: &AccountPair, number: u32, workers
     });
 }
 
-/// A topic's messages so far (none when it does not exist yet).
+/// A topic's messages so far (none when it does not exist yet), page after page.
 pub fn topic_messages(node: &Process, topic: &Topic) -> Vec<Message> {
-    let (status, body) = node.get_as::<TopicMessagesView>(&paths::node::topic_messages(topic, 0, None));
-    if status == 404 {
-        return Vec::new();
+    let mut messages = Vec::new();
+    loop {
+        let path = paths::node::topic_messages(topic, messages.len() as u64, None);
+        let (status, body) = node.get_as::<TopicMessagesView>(&path);
+        if status == 404 {
+            return messages;
+        }
+        assert_eq!(status, 200, "{body:?}");
+        let page = body.unwrap();
+        messages.extend(page.messages.iter().map(|m| decode_strict::<Message>(&unhex(m)).unwrap()));
+        if messages.len() as u64 >= page.length {
+            return messages;
+        }
     }
-    assert_eq!(status, 200, "{body:?}");
-    body.unwrap().messages.iter().map(|m| decode_strict(&unhex(m)).unwrap()).collect()
 }
 
 /// Asks `worker` the query `payload` to `contract` as `by`, sealed to the worker's key from its

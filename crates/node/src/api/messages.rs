@@ -75,7 +75,7 @@ pub(super) async fn worker(State(api): State<ApiState>, Path(key): Path<String>)
 
 #[utoipa::path(get, path = "/v1/topics/{topic}/messages",
     params(("topic" = String, Path, description = "the topic: registrations, assignments, key-epochs, deposits, contract-code, discrepancies, releases, heartbeats, parameters, or contract:0x<id>"), TopicQuery),
-    responses((status = 200, description = "the topic's messages from `from` with a proof of completeness against a certified header", body = TopicMessagesView), (status = 400, description = "the request is malformed: `code` says which part", body = ErrorBody), (status = 404, description = "the topic has no message at this height", body = ErrorBody), (status = 503, description = "the node cannot answer now (its store is busy or the height is pruned): retry", body = ErrorBody)))]
+    responses((status = 200, description = "a page of the topic's messages from `from` (or from its end) with a proof of completeness against a certified header", body = TopicMessagesView), (status = 400, description = "the request is malformed: `code` says which part", body = ErrorBody), (status = 404, description = "the topic has no message at this height", body = ErrorBody), (status = 503, description = "the node cannot answer now (its store is busy or the height is pruned): retry", body = ErrorBody)))]
 pub(super) async fn topic_messages(
     State(api): State<ApiState>,
     Path(topic): Path<String>,
@@ -88,7 +88,12 @@ pub(super) async fn topic_messages(
         .node()
         .lock()
         .await
-        .topic_messages(&topic, query.from, MAX_MESSAGES_PER_ANSWER, query.height)
+        .topic_messages(
+            &topic,
+            (!query.at_end).then_some(query.from),
+            query.limit.unwrap_or(MAX_MESSAGES_PER_ANSWER).min(MAX_MESSAGES_PER_ANSWER),
+            query.height,
+        )
         .await
         .map_err(|e| bad_request(ErrorCode::BadRange, e))?
         .ok_or_else(|| not_found(format!("topic {topic} has no messages at this height")))?;
@@ -96,12 +101,13 @@ pub(super) async fn topic_messages(
     let (block, finalization) = certified(&api, height).await?;
     Ok(Json(TopicMessagesView {
         topic: topic.to_string(),
-        from: query.from,
+        from: answer.start.as_ref().map_or(query.from, |start| start.length),
         length: answer.proof.length,
         height,
         header: hex0x(block.header.encode()),
         finalization: hex0x(finalization),
         proof: hex0x(answer.proof.encode()),
         messages: answer.messages.iter().map(|message| hex0x(message.encode())).collect(),
+        start: answer.start.as_ref().map(|start| hex0x(start.encode())),
     }))
 }

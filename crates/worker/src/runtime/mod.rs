@@ -117,8 +117,11 @@ pub enum RuntimeError {
 /// What a runtime reports after a batch.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Applied {
-    /// The new height.
+    /// The view's height after the batch.
     pub height: u64,
+    /// Whether every followed topic reached the batch's header (false for a page: the height did
+    /// not move).
+    pub complete: bool,
     /// Messages handled.
     pub messages: u64,
     /// Messages refused, each with its reason (the state is as if they were not there; a failed

@@ -26,10 +26,10 @@ impl Runtime {
     /// [`Runtime::apply`], calling `after_message` with the running count after each message (a
     /// hook for fault-injection tests that stop the process mid-batch).
     pub fn apply_with(&mut self, batch: &Batch, mut after_message: impl FnMut(u64)) -> Result<Applied, SyncError> {
-        let delivered = self.follower.accept(batch)?;
+        let accepted = self.follower.accept(batch)?;
         let now_ms = batch.header.timestamp_ms;
-        let mut applied = Applied { height: batch.header.height, ..Applied::default() };
-        for (topic, messages) in delivered {
+        let mut applied = Applied { height: self.follower.state().height, ..Applied::default() };
+        for (topic, messages) in accepted.messages {
             for (index, message) in messages {
                 if let Err(refusal) = self.handle(topic, index, &message, now_ms) {
                     let refused = Refused { message: Some((topic, index)), refusal };
@@ -41,15 +41,26 @@ impl Runtime {
                 after_message(applied.messages);
             }
         }
+        if let Duties::Worker(worker) = &mut self.duties {
+            applied.fuel_used = std::mem::take(&mut worker.contracts.fuel_used);
+        }
+        applied.complete = accepted.complete;
+        if !accepted.complete {
+            // A page: block time runs only once every followed topic reached the header.
+            self.remember_noted(None);
+            return Ok(applied);
+        }
         applied.destroyed_keys = self.retire(now_ms);
         if let Duties::Gatekeeper(gatekeeper) = &mut self.duties {
             gatekeeper.generate_first_master(&self.setting, &mut self.core, now_ms);
         }
         self.core.announce_epoch_keys_if(&self.setting, &self.duties);
-        self.core.beat(self.duties.role(), batch.header.height, now_ms);
+        // Heartbeats land where the runtime reads them only once it has started reading the topic.
+        if self.follower.state().topics.get(&Topic::System(SystemTopic::Heartbeats)).is_some_and(|log| log.length > 0) {
+            self.core.beat(self.duties.role(), batch.header.height, now_ms);
+        }
         if let Duties::Worker(worker) = &mut self.duties {
             worker.sessions.forget_before(batch.header.height);
-            applied.fuel_used = std::mem::take(&mut worker.contracts.fuel_used);
         }
         self.remember_noted(None);
         Ok(applied)

@@ -1,4 +1,5 @@
 use super::*;
+use std::collections::BTreeMap;
 use veil_consensus::testing::GeneratedChain;
 use veil_primitives::{log::RangeError, topics::TopicError};
 
@@ -10,7 +11,7 @@ fn delivery(chain: &GeneratedChain, topic: Topic, from: u64) -> Batch {
     Batch {
         certificate: chain.certify_tip(),
         header: chain.tip().clone(),
-        topics: vec![TopicDelivery { topic, messages, proof }],
+        topics: vec![TopicDelivery { topic, messages, proof, start: None }],
     }
 }
 
@@ -30,9 +31,10 @@ fn follows_a_topic_in_verified_steps() {
     chain.extend_by(10);
     let mut follower = follower(&chain);
     follower.follow(topic);
-    let indices = |accepted: Vec<(Topic, NewMessages)>| -> Vec<u64> {
-        assert_eq!(accepted.len(), 1);
-        accepted[0].1.iter().map(|(index, _)| *index).collect()
+    let indices = |accepted: Accepted| -> Vec<u64> {
+        assert!(accepted.complete);
+        assert_eq!(accepted.messages.len(), 1);
+        accepted.messages[0].1.iter().map(|(index, _)| *index).collect()
     };
     assert_eq!(indices(follower.accept(&delivery(&chain, topic, 0)).unwrap()), vec![0, 1, 2, 3, 4]);
     chain.extend_by(6);
@@ -110,5 +112,151 @@ fn a_lying_relayer_is_refused_with_reasons_and_changes_nothing() {
         assert_eq!(follower.state(), &before, "{what} changed the runtime's state");
     }
     // The honest delivery still goes through.
-    assert_eq!(follower.accept(&good).unwrap()[0].1.len(), 4);
+    assert_eq!(follower.accept(&good).unwrap().messages[0].1.len(), 4);
+}
+
+/// The batch a relayer with page size `page` brings: topics in canonical order from where the
+/// follower stands, the one that exhausts the budget cut to a page and last.
+fn paged(chain: &GeneratedChain, follower: &Follower, page: u64) -> Batch {
+    let mut budget = page;
+    let mut topics = Vec::new();
+    for (topic, kept) in &follower.state().topics {
+        let from = (kept.length > 0 || !reads_from_end(topic)).then_some(kept.length);
+        let Some((messages, proof, start)) = chain.topic_page(topic, from, budget) else { continue };
+        budget -= messages.len() as u64;
+        let short = start.as_ref().map_or(kept.length, |start| start.length) + (messages.len() as u64) < proof.length;
+        topics.push(TopicDelivery { topic: *topic, messages, proof, start });
+        if short {
+            break;
+        }
+    }
+    Batch { certificate: chain.certify_tip(), header: chain.tip().clone(), topics }
+}
+
+#[test]
+fn a_long_way_behind_is_caught_up_in_pages_and_the_height_moves_only_at_the_end() {
+    let mut chain = GeneratedChain::new(2);
+    let (first, second) = (chain.topic(0), chain.topic(1));
+    chain.extend_by(300);
+    let mut follower = follower(&chain);
+    follower.follow(first);
+    follower.follow(second);
+    let mut seen: BTreeMap<Topic, Vec<u64>> = BTreeMap::new();
+    let mut batches = 0;
+    loop {
+        let accepted = follower.accept(&paged(&chain, &follower, 64)).unwrap();
+        batches += 1;
+        let count: usize = accepted.messages.iter().map(|(_, messages)| messages.len()).sum();
+        assert!(count <= 64, "a page holds at most the page size");
+        for (topic, messages) in accepted.messages {
+            seen.entry(topic).or_default().extend(messages.iter().map(|(index, _)| *index));
+        }
+        if accepted.complete {
+            break;
+        }
+        assert_eq!(follower.state().height, 0, "a partial batch leaves the height where it was");
+    }
+    assert_eq!(batches, 300usize.div_ceil(64));
+    assert_eq!(follower.state().height, chain.tip().height);
+    for topic in [first, second] {
+        assert_eq!(seen[&topic], (0..150).collect::<Vec<_>>(), "every message of {topic} once, in order");
+        assert_eq!(follower.state().topics[&topic], chain.topic_page(&topic, None, 0).unwrap().2.unwrap());
+    }
+}
+
+#[test]
+fn heartbeats_are_read_from_where_the_runtime_joins_and_nothing_else_may_skip() {
+    let mut chain = GeneratedChain::new(1);
+    let contract = chain.topic(0);
+    chain.extend_by(70);
+    let heartbeats = Topic::System(veil_primitives::SystemTopic::Heartbeats);
+    let mut follower = follower(&chain);
+    follower.follow(heartbeats);
+    follower.follow(contract);
+    let batch = paged(&chain, &follower, 1_000);
+    assert!(batch.topics.iter().any(|d| d.topic == heartbeats && d.start.is_some() && d.messages.is_empty()));
+    // Nothing may skip but a topic read from its end, and only before the runtime started it.
+    let mut skipping = batch.clone();
+    let contract_delivery = skipping.topics.iter_mut().find(|d| d.topic == contract).unwrap();
+    contract_delivery.start = Some(LogPeaks::default());
+    assert!(matches!(follower.accept(&skipping), Err(SyncError::StartRefused(topic)) if topic == contract));
+    let accepted = follower.accept(&batch).unwrap();
+    assert!(accepted.complete);
+    let joined = follower.state().topics[&heartbeats].length;
+    assert!(joined >= 1, "genesis publishes a first heartbeat");
+    chain.extend_by(2);
+    let mut again = paged(&chain, &follower, 1_000);
+    let beat = again.topics.iter_mut().find(|d| d.topic == heartbeats);
+    if let Some(delivery) = beat {
+        delivery.start = Some(LogPeaks::default());
+        assert!(matches!(follower.accept(&again), Err(SyncError::StartRefused(_))), "started once, read on from there");
+    }
+}
+
+#[test]
+fn a_relayer_that_lies_about_pages_is_refused_and_changes_nothing() {
+    let mut chain = GeneratedChain::new(2);
+    let (first, second) = (chain.topic(0), chain.topic(1));
+    chain.extend_by(400);
+    let mut follower = follower(&chain);
+    follower.follow(first);
+    follower.follow(second);
+    let good = paged(&chain, &follower, 70);
+    assert_eq!(good.topics.len(), 1, "the first topic is cut to a page");
+    assert!(!good.topics[0].proof.rest.is_empty());
+    let before = follower.state().clone();
+    let is_range = |error: &SyncError, expected: fn(&RangeError) -> bool| matches!(error, SyncError::Verification { error: LightClientError::Topic(TopicError::Range(inner)), .. } if expected(inner));
+    let mut cases: Vec<(&str, Batch, Expected)> = Vec::new();
+    let mut altered_rest = good.clone();
+    let rest = &mut altered_rest.topics[0].proof.rest;
+    let mut hashes = rest.to_vec();
+    hashes[0] = Hash::ZERO;
+    *rest = hashes.try_into().unwrap();
+    cases.push((
+        "an altered subtree root",
+        altered_rest,
+        Box::new(|e| {
+            matches!(e, SyncError::Verification { error: LightClientError::Topic(TopicError::RootMismatch), .. })
+        }),
+    ));
+    let mut no_rest = good.clone();
+    no_rest.topics[0].proof.rest = Default::default();
+    cases.push((
+        "a page without its rest",
+        no_rest,
+        Box::new(move |e| is_range(e, |r| matches!(r, RangeError::StopsShort { .. }))),
+    ));
+    let mut short_rest = good.clone();
+    let mut hashes = short_rest.topics[0].proof.rest.to_vec();
+    hashes.pop();
+    short_rest.topics[0].proof.rest = hashes.try_into().unwrap();
+    cases.push((
+        "a rest short of a subtree",
+        short_rest,
+        Box::new(move |e| is_range(e, |r| matches!(r, RangeError::RestMismatch { .. }))),
+    ));
+    let mut page_dropped = good.clone();
+    page_dropped.topics[0].messages.pop();
+    cases.push((
+        "a page one message shorter with the same rest",
+        page_dropped,
+        Box::new(move |e| {
+            is_range(e, |r| matches!(r, RangeError::RestMismatch { .. })) || matches!(e, SyncError::Verification { .. })
+        }),
+    ));
+    let mut after_page = good.clone();
+    let (messages, proof) = chain.topic_range(&second, 0);
+    after_page.topics.push(TopicDelivery { topic: second, messages, proof, start: None });
+    cases.push(("a topic after a page", after_page, Box::new(|e| matches!(e, SyncError::AfterPage { .. }))));
+    let complete = delivery(&chain, first, 0);
+    let mut out_of_order = complete.clone();
+    let (messages, proof) = chain.topic_range(&second, 0);
+    out_of_order.topics.insert(0, TopicDelivery { topic: second, messages, proof, start: None });
+    cases.push(("topics out of order", out_of_order, Box::new(|e| matches!(e, SyncError::OutOfOrder(_)))));
+    for (what, batch, expected) in cases {
+        let error = follower.accept(&Batch::decode_strict(&batch.encode()).unwrap()).unwrap_err();
+        assert!(expected(&error), "{what}: unexpected refusal {error}");
+        assert_eq!(follower.state(), &before, "{what} changed the runtime's state");
+    }
+    assert!(!follower.accept(&good).unwrap().complete);
 }

@@ -153,7 +153,27 @@ impl Scenario {
 
     /// The batch a relayer would bring `runtime` now: every followed topic from where it stands.
     pub fn batch_for(&self, runtime: &Runtime) -> Batch {
-        self.batch_from(runtime.view().topics.iter().map(|(topic, peaks)| (*topic, peaks.length)))
+        self.page_for(runtime, u64::MAX)
+    }
+
+    /// The batch a relayer with this page size would bring `runtime` now: followed topics in
+    /// canonical order from where it stands (heartbeats not started yet from their end), at most
+    /// `page` messages in all, the topic that exhausts them last.
+    pub fn page_for(&self, runtime: &Runtime, page: u64) -> Batch {
+        let mut budget = page;
+        let mut topics = Vec::new();
+        for (topic, peaks) in &runtime.view().topics {
+            let from = (peaks.length > 0 || !veil_worker::sync::reads_from_end(topic)).then_some(peaks.length);
+            let Some((messages, proof, start)) = self.chain.topic_page(topic, from, budget) else { continue };
+            budget -= messages.len() as u64;
+            let paged =
+                start.as_ref().map_or(peaks.length, |start| start.length) + (messages.len() as u64) < proof.length;
+            topics.push(TopicDelivery { topic: *topic, messages, proof, start });
+            if paged {
+                break;
+            }
+        }
+        Batch { certificate: self.chain.certify_tip(), header: self.chain.tip().clone(), topics }
     }
 
     /// The batch at the tip for a runtime whose followed topics have these lengths.
@@ -162,7 +182,7 @@ impl Scenario {
             .into_iter()
             .filter_map(|(topic, from)| {
                 let (messages, proof) = self.chain.try_topic_range(&topic, from)?;
-                Some(TopicDelivery { topic, messages, proof })
+                Some(TopicDelivery { topic, messages, proof, start: None })
             })
             .collect();
         Batch { certificate: self.chain.certify_tip(), header: self.chain.tip().clone(), topics }
