@@ -176,8 +176,11 @@ impl Scenario {
         Batch { certificate: self.chain.certify_tip(), header: self.chain.tip().clone(), topics }
     }
 
-    /// The batch at the tip for a runtime whose followed topics have these lengths.
+    /// The batch at the tip for a runtime whose followed topics have these lengths (in any order:
+    /// the batch lists them in their canonical order).
     pub fn batch_from(&self, lengths: impl IntoIterator<Item = (Topic, u64)>) -> Batch {
+        let mut lengths: Vec<(Topic, u64)> = lengths.into_iter().collect();
+        lengths.sort();
         let topics = lengths
             .into_iter()
             .filter_map(|(topic, from)| {
