@@ -17,8 +17,8 @@ use parity_scale_codec::Encode;
 use std::collections::BTreeSet;
 use veil_crypto::confidential::KeyMessage;
 use veil_primitives::{
-    AccountId, Balance, ClusterId, ContractId, ContractsCall, Hash, Message, Nonce, Origin, SenderId, SignedEgress,
-    SystemTopic, Topic,
+    AccountId, Balance, ClusterId, ContractId, ContractsCall, Hash, KeyEpoch, Message, Nonce, Origin, SenderId,
+    SignedEgress, SystemTopic, Topic,
     codec::BoundedBytes,
     contract::{
         Assignment, AssignmentMessage, ClusterFormed, CommandMessage, ContractMessage, Deployment, MAX_ARGUMENT_BYTES,
@@ -45,6 +45,18 @@ pub enum ContractError {
     /// A command to a contract that does not exist.
     #[error("contract {0} does not exist")]
     UnknownContract(ContractId),
+    /// A command to a contract whose re-keying is overdue.
+    #[error(
+        "contract {contract} is frozen: its keys are of {epoch}, whose grace period is over, and its keys of {current} are not published yet (the gatekeeper set publishes them); its state and locked tokens are kept, and it takes commands again once re-keyed"
+    )]
+    Frozen {
+        /// The contract.
+        contract: ContractId,
+        /// The epoch of its published keys.
+        epoch: KeyEpoch,
+        /// The current epoch.
+        current: KeyEpoch,
+    },
     /// The cluster number is taken.
     #[error("cluster {} is already formed", .0.0)]
     ClusterExists(ClusterId),
@@ -219,6 +231,15 @@ impl Module for Contracts {
             topics.insert(Topic::Contract(keys.contract));
         }
     }
+}
+
+/// Counts a cluster's or contract's published keys moving from epoch `before` to `after` in the
+/// epochs' record (see [`veil_types::EpochState::count_keys`]).
+fn count_keys(overlay: &mut Overlay<'_>, before: Option<KeyEpoch>, after: KeyEpoch) -> Result<(), StateError> {
+    let mut epochs = overlay.epochs()?;
+    epochs.count_keys(before, after);
+    overlay.set_epochs(&epochs);
+    Ok(())
 }
 
 /// Moves a contract's released tokens to the account it names; a release beyond what the
@@ -400,7 +421,14 @@ impl Chain {
         if !info.wasm && (fuel != 0 || value != Balance::ZERO) {
             return Err(ContractError::BuiltinTakesNothing(contract).into());
         }
-        self.check_envelope_epoch(&overlay.epochs()?, payload, outbox.time_ms())?;
+        let epochs = overlay.epochs()?;
+        if let (Some(published), Some(current)) = (info.keys, epochs.current)
+            && published.epoch < current.epoch
+            && outbox.time_ms() >= current.previous_grace_ends_at_ms
+        {
+            return Err(ContractError::Frozen { contract, epoch: published.epoch, current: current.epoch }.into());
+        }
+        self.check_envelope_epoch(&epochs, payload, outbox.time_ms())?;
         if value != Balance::ZERO {
             info.locked = info.locked.checked_add(value).ok_or(TransactionError::Overflow)?;
             overlay.set_contract(&contract, &info);
@@ -432,6 +460,7 @@ impl Chain {
                 if let Some(mut info) = overlay.cluster(keys.cluster)?
                     && (keys.epoch > info.epoch || (keys.epoch == info.epoch && info.agreement.is_none()))
                 {
+                    count_keys(overlay, info.agreement.is_some().then_some(info.epoch), keys.epoch)?;
                     info.epoch = keys.epoch;
                     info.agreement = Some(keys.agreement);
                     info.signing = Some(keys.signing);
@@ -448,6 +477,7 @@ impl Chain {
                     Some(published) if keys.epoch > published.epoch => true,
                     Some(_) => return Ok(()),
                 };
+                count_keys(overlay, info.keys.map(|published| published.epoch), keys.epoch)?;
                 info.keys =
                     Some(ContractPublicKeys { epoch: keys.epoch, agreement: keys.agreement, signing: keys.signing });
                 overlay.set_contract(&keys.contract, &info);

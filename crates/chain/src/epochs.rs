@@ -8,8 +8,13 @@
 //! with a proposal signed by its identity key (never by a master key), and the first one accepted
 //! opens the epoch ([`EpochOpening`]). The set's egress key then moves to the new epoch, so egress
 //! signed under the old master key is refused from that block on; commands sealed to the old keys
-//! still open until the grace period ends. A rotation waits until the previous epoch has retired,
-//! so at most two epochs are ever usable; a scheduled one also waits for every cluster worker's key
+//! still open until the grace period ends. The old epoch **retires** at the first block after its
+//! grace period in which every keyed cluster and contract has keys of the new one
+//! (`EpochState::stale_keys` counts those that do not), published as
+//! [`AssignmentMessage::EpochRetired`]: runtimes destroy its keys only then, so a gatekeeper down
+//! past the grace period leaves contracts frozen (see [`crate::contracts`]), never stranded under
+//! destroyed keys. A rotation waits until the previous epoch has retired, so at most two epochs
+//! are ever usable; a scheduled one also waits for every cluster worker's key
 //! of the coming epoch, but one liveness window at most: a runtime that never announces its key
 //! cannot hold the network's keys back, it is left out of the new epoch.
 //!
@@ -33,7 +38,7 @@ use veil_primitives::{
     AccountId, ClusterId, EpochsCall, KeyEpoch, Nonce, SenderId, SignedEgress, SystemTopic, Topic,
     contract::{AssignedWorker, AssignmentMessage},
     decode_strict,
-    epoch::{EpochOpening, Heartbeat, Replacement},
+    epoch::{EpochOpening, EpochRetirement, Heartbeat, Replacement},
 };
 
 use crate::{
@@ -48,7 +53,7 @@ use crate::{
 /// most), the rotation admin does not.
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Asker {
-    Schedule { due_ms: u64, now_ms: u64, wait_ms: u64 },
+    Schedule { due_ms: u64, wait_ms: u64 },
     Admin,
 }
 
@@ -68,12 +73,23 @@ pub enum EpochError {
     #[error("a rotation to {0} is under way; wait for a gatekeeper to open it")]
     RotationPending(KeyEpoch),
     /// The previous epoch is still in its grace period.
-    #[error("{epoch} is still in its grace period until {retires_at_ms} ms; rotate after that")]
+    #[error("{epoch} is still in its grace period until {grace_ends_at_ms} ms; rotate after that")]
     GraceRunning {
         /// The previous epoch.
         epoch: KeyEpoch,
-        /// When it retires.
-        retires_at_ms: u64,
+        /// When its grace period ends.
+        grace_ends_at_ms: u64,
+    },
+    /// The previous epoch's grace period is over, but some clusters or contracts have no keys of
+    /// the current epoch yet, so it has not retired.
+    #[error(
+        "{epoch} has not retired: {stale} clusters and contracts have no keys of the current epoch yet (the gatekeeper set publishes them); rotate after that"
+    )]
+    NotRetired {
+        /// The previous epoch.
+        epoch: KeyEpoch,
+        /// How many clusters and contracts wait for keys.
+        stale: u32,
     },
     /// Some cluster workers have no key for the next epoch yet (holds a scheduled rotation back for
     /// one liveness window at most).
@@ -426,14 +442,21 @@ impl Chain {
             }
             return Ok(());
         };
-        if epochs.previous.is_some_and(|previous| epochs.retired(previous.epoch, now)) {
+        // The previous epoch retires once its grace period is over and nothing runs under it
+        // alone: a contract is never left with state under keys that no longer exist.
+        if let Some(previous) = epochs.previous
+            && now >= current.previous_grace_ends_at_ms
+            && epochs.stale_keys == 0
+        {
             epochs.previous = None;
             changed = true;
+            let retired = AssignmentMessage::EpochRetired(EpochRetirement { epoch: previous.epoch, at_ms: now });
+            self.publish(overlay, outbox, chain_message(Topic::System(SystemTopic::Assignments), retired.encode())?)?;
         }
         let interval = outbox.parameters().keys.rotation_interval_ms;
         let due_ms = current.opened_at_ms.saturating_add(interval);
-        let asker = Asker::Schedule { due_ms, now_ms: now, wait_ms: outbox.parameters().liveness.offline_after_ms };
-        if interval > 0 && now >= due_ms && self.rotation_blocker(&epochs, asker).is_none() {
+        let asker = Asker::Schedule { due_ms, wait_ms: outbox.parameters().liveness.offline_after_ms };
+        if interval > 0 && now >= due_ms && self.rotation_blocker(&epochs, asker, now).is_none() {
             self.request_rotation(overlay, outbox, &mut epochs)?;
             changed = true;
         }
@@ -448,19 +471,21 @@ impl Chain {
     /// left out of the new epoch (and then removable from its cluster, see [`Unfit::NoKey`]).
     ///
     /// [`Unfit::NoKey`]: veil_types::Unfit::NoKey
-    fn rotation_blocker(&self, epochs: &EpochState, asker: Asker) -> Option<EpochError> {
+    fn rotation_blocker(&self, epochs: &EpochState, asker: Asker, now_ms: u64) -> Option<EpochError> {
         let Some(current) = epochs.current else { return Some(EpochError::NoEpoch) };
         if let Some(epoch) = epochs.requested {
             return Some(EpochError::RotationPending(epoch));
         }
         if let Some(previous) = epochs.previous {
-            return Some(EpochError::GraceRunning {
-                epoch: previous.epoch,
-                retires_at_ms: current.previous_retires_at_ms,
+            let grace_ends_at_ms = current.previous_grace_ends_at_ms;
+            return Some(if now_ms < grace_ends_at_ms {
+                EpochError::GraceRunning { epoch: previous.epoch, grace_ends_at_ms }
+            } else {
+                EpochError::NotRetired { epoch: previous.epoch, stale: epochs.stale_keys }
             });
         }
         match asker {
-            Asker::Schedule { due_ms, now_ms, wait_ms } => {
+            Asker::Schedule { due_ms, wait_ms } => {
                 let waited = now_ms >= due_ms.saturating_add(wait_ms);
                 (epochs.lacking_next > 0 && !waited).then_some(EpochError::KeysMissing(epochs.lacking_next))
             }
@@ -492,7 +517,7 @@ impl Chain {
             return Err(EpochError::NotRotationAdmin { admin }.into());
         }
         let mut epochs = overlay.epochs()?;
-        if let Some(blocker) = self.rotation_blocker(&epochs, Asker::Admin) {
+        if let Some(blocker) = self.rotation_blocker(&epochs, Asker::Admin, outbox.time_ms()) {
             return Err(blocker.into());
         }
         self.request_rotation(overlay, outbox, &mut epochs)?;
@@ -533,13 +558,16 @@ impl Chain {
     ) -> Result<(), StateError> {
         let mut epochs = overlay.epochs()?;
         let now = outbox.time_ms();
-        let previous_retires_at_ms =
+        let previous_grace_ends_at_ms =
             if epochs.current.is_some() { now.saturating_add(outbox.parameters().keys.grace_ms) } else { 0 };
-        let opening = EpochOpening { epoch, master, signing, proposer, opened_at_ms: now, previous_retires_at_ms };
+        let opening = EpochOpening { epoch, master, signing, proposer, opened_at_ms: now, previous_grace_ends_at_ms };
         epochs.previous = epochs.current;
         epochs.current = Some(opening);
         epochs.requested = None;
         epochs.lacking_next = epochs.cluster_workers;
+        // Every keyed cluster and contract now has keys of an older epoch only, until the
+        // gatekeeper set publishes its keys of this one.
+        epochs.stale_keys = epochs.keyed;
         overlay.set_epochs(&epochs);
         let set = SenderId::GatekeeperSet;
         let next_sequence = overlay.sender(&set)?.map_or(0, |info| info.next_sequence);

@@ -168,6 +168,9 @@ pub enum AssignmentMessage {
         /// The identity that took its place.
         new: [u8; 32],
     },
+    /// An epoch retired.
+    #[codec(index = 8)]
+    EpochRetired(crate::epoch::EpochRetirement),
 }
 
 /// The block a message was included in: what a contract sees as its height and time.

@@ -6,7 +6,9 @@
 //! ([`EpochKey`]); gatekeepers seal keys only to those, and the runtime destroys the secret half
 //! when the epoch retires, so a later leak of its long-lived keys opens no past delivery. An epoch
 //! opens when the chain records the first gatekeeper proposal for it ([`EpochOpening`]); the epoch
-//! before it stays usable until its grace period ends, then it is retired everywhere. A worker that
+//! before it opens envelopes until its grace period ends, and retires (its keys destroyed
+//! everywhere) once that is over and every keyed cluster and contract has keys of the new epoch:
+//! the chain says so on the duty log (`AssignmentMessage::EpochRetired`). A worker that
 //! replaces a silent one gets its cluster's state as a [`SealedSnapshot`].
 
 use parity_scale_codec::{Decode, Encode, MaxEncodedLen};
@@ -76,9 +78,21 @@ pub struct EpochOpening {
     pub proposer: [u8; 32],
     /// When it opened (the block time), milliseconds since the Unix epoch.
     pub opened_at_ms: u64,
-    /// When the previous epoch retires (its grace period ends), milliseconds since the Unix epoch;
-    /// 0 for the first epoch.
-    pub previous_retires_at_ms: u64,
+    /// When the previous epoch's grace period ends, milliseconds since the Unix epoch (0 for the
+    /// first epoch): envelopes sealed to it are refused from then on, and it retires at the first
+    /// block from then on in which every keyed cluster and contract has keys of this epoch.
+    pub previous_grace_ends_at_ms: u64,
+}
+
+/// The chain's record that an epoch retired: its grace period was over and every keyed cluster and
+/// contract had keys of its successor. Every runtime destroys the epoch's keys once it has read
+/// this (and every message before it). Published on the assignments topic.
+#[derive(Clone, Copy, PartialEq, Eq, Debug, Encode, Decode, MaxEncodedLen)]
+pub struct EpochRetirement {
+    /// The epoch.
+    pub epoch: KeyEpoch,
+    /// The block time it retired at, milliseconds since the Unix epoch.
+    pub at_ms: u64,
 }
 
 /// The chain's record that a cluster lost a worker that fell silent and, if one was available, got
@@ -170,7 +184,7 @@ mod tests {
             };
             prop_assert_eq!(strict_check::check(&announced, extra, cut, flip_at, flip), Ok(()));
             let opening = EpochOpening {
-                epoch: KeyEpoch(epoch), master: key, signing: [1; 32], proposer: [2; 32], opened_at_ms: 8, previous_retires_at_ms: 9,
+                epoch: KeyEpoch(epoch), master: key, signing: [1; 32], proposer: [2; 32], opened_at_ms: 8, previous_grace_ends_at_ms: 9,
             };
             prop_assert_eq!(strict_check::check(&opening, extra, cut, flip_at, flip), Ok(()));
             let snapshot = SealedSnapshot {

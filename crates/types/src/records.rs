@@ -156,6 +156,29 @@ pub struct EpochState {
     /// The block time at which the chain last resumed after a stall longer than the heartbeat
     /// interval (0: never): workers' silence counts from here at the earliest.
     pub resumed_at_ms: u64,
+    /// How many clusters and contracts have published keys.
+    pub keyed: u32,
+    /// How many of them have keys of an epoch older than `current` only: the previous epoch
+    /// retires only once none is left (and its grace period is over).
+    pub stale_keys: u32,
+}
+
+impl EpochState {
+    /// Counts one cluster's or contract's published keys moving from epoch `before` (`None`: it
+    /// had none) to `after`: `keyed` and `stale_keys` stay the number of keyed clusters and
+    /// contracts and of those whose keys are older than the current epoch.
+    pub fn count_keys(&mut self, before: Option<KeyEpoch>, after: KeyEpoch) {
+        use crate::epochs::EpochHistory as _;
+        let current = self.epoch();
+        match before {
+            None => self.keyed = self.keyed.saturating_add(1),
+            Some(before) if before < current => self.stale_keys = self.stale_keys.saturating_sub(1),
+            Some(_) => {}
+        }
+        if after < current {
+            self.stale_keys = self.stale_keys.saturating_add(1);
+        }
+    }
 }
 
 impl crate::epochs::EpochHistory for EpochState {
@@ -165,6 +188,12 @@ impl crate::epochs::EpochHistory for EpochState {
 
     fn opening(&self, epoch: KeyEpoch) -> Option<&EpochOpening> {
         [self.current.as_ref(), self.previous.as_ref()].into_iter().flatten().find(|opening| opening.epoch == epoch)
+    }
+
+    /// The chain holds the current and the previous epoch until it retires: any older epoch has
+    /// retired (when does not matter here: the chain asks only about now).
+    fn retired_at(&self, epoch: KeyEpoch) -> Option<u64> {
+        (epoch < self.epoch() && self.opening(epoch).is_none()).then_some(0)
     }
 }
 

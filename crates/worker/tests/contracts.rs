@@ -267,3 +267,89 @@ fn failing_contracts_change_nothing_charge_their_fuel_and_return_tokens() {
     assert_eq!(locked(&scenario, &contract), 0);
     assert_issuance_invariant(&scenario.chain.state);
 }
+
+/// Issue 22: the only gatekeeper opens a new key epoch and is then held down past the grace
+/// period, so no cluster or contract gets keys of the new epoch. The old epoch does not retire (no
+/// worker destroys the keys the token's state is sealed under), the token is frozen (a command is
+/// refused with a reason that says so, its locked tokens stay), a worker restarted then starts and
+/// answers, and once the gatekeeper is back the token is re-keyed, the old epoch retires, and the
+/// token takes commands again with nothing lost.
+#[test]
+fn a_gatekeeper_down_past_the_grace_period_freezes_a_contract_and_loses_nothing() {
+    use veil_chain::EpochHistory as _;
+    use veil_primitives::{Call, EpochsCall, KeyEpoch};
+    let (mut scenario, mut gatekeeper, mut workers) = cluster();
+    // Each worker's own egress differs (its epoch keys, its heartbeats): relayed one by one.
+    let relay = |scenario: &mut Scenario, workers: &mut [Runtime; 2]| {
+        for worker in workers.iter_mut() {
+            scenario.relay(worker);
+        }
+    };
+    let (charlie, dave) = (pair("//Charlie"), pair("//Dave"));
+    let token_wasm = contract_wasm("veil_secret_token");
+    let token = deployed(&mut scenario, &mut gatekeeper, &mut workers, &charlie, &[&token_wasm])[0];
+    send(&mut scenario, token, &charlie, &Token::Deposit.encode(), 1_000 * ONE);
+    step(&mut scenario, &mut workers);
+    assert_eq!(balance(&scenario, &workers[0], token, account(&charlie), &charlie), 1_000 * ONE);
+    assert_eq!(locked(&scenario, &token), 1_000 * ONE);
+
+    // The rotation admin asks for epoch 1; the gatekeeper proposes it (the chain opens it) and goes
+    // down before it reads the opening, so it publishes no key of epoch 1.
+    let bob = scenario.bob.clone();
+    let (rotate, _) = scenario.sign(&bob, Call::Epochs(EpochsCall::RotateKeys));
+    scenario.block(vec![rotate]);
+    scenario.relay(&mut gatekeeper);
+    assert_eq!(scenario.epochs().epoch(), KeyEpoch(1));
+    let grace = scenario.genesis.keys.grace_ms;
+    scenario.wait(grace + 1);
+    scenario.wait(1);
+    relay(&mut scenario, &mut workers);
+    let epochs = scenario.epochs();
+    assert!(epochs.previous.is_some(), "epoch 0 has not retired: the token has no keys of epoch 1");
+    assert_eq!(epochs.stale_keys, 2, "the cluster and the token wait for keys");
+    assert_eq!(scenario.contract_keys(token).epoch, KeyEpoch(0));
+
+    // Frozen: a command is refused with the reason, and nothing moves.
+    let frozen = scenario.call(token, &dave, &Token::Deposit.encode(), FUEL, 10 * ONE);
+    let built = scenario.chain.push_after(1, vec![frozen], Vec::new());
+    let (_, refusal) = built.dropped.first().expect("the command is refused");
+    assert!(refusal.to_string().contains("frozen"), "{refusal}");
+    assert_eq!(locked(&scenario, &token), 1_000 * ONE, "its tokens stay locked");
+    // A rotation cannot be asked for over it either, and says why.
+    let (again, _) = scenario.sign(&bob, Call::Epochs(EpochsCall::RotateKeys));
+    let built = scenario.chain.push_after(1, vec![again], Vec::new());
+    assert!(built.dropped[0].1.to_string().contains("has not retired"), "{}", built.dropped[0].1);
+
+    // The workers keep the keys the token's state is under: they answer, and a restart starts.
+    relay(&mut scenario, &mut workers);
+    assert_eq!(balance(&scenario, &workers[0], token, account(&charlie), &charlie), 1_000 * ONE);
+    let restored =
+        Runtime::restore(&scenario.genesis, Host::new(true, support::limits()), &workers[1].checkpoint()).unwrap();
+    assert_eq!(balance(&scenario, &restored, token, account(&charlie), &charlie), 1_000 * ONE);
+    assert!(restored.refusals().next().is_none(), "nothing it cannot serve");
+
+    // The gatekeeper is back: epoch-1 keys for the cluster and the token, then the retirement.
+    scenario.relay(&mut gatekeeper);
+    scenario.relay(&mut gatekeeper);
+    scenario.wait(1);
+    assert!(scenario.epochs().previous.is_none(), "epoch 0 retired once every key of epoch 1 was out");
+    assert_eq!(scenario.contract_keys(token).epoch, KeyEpoch(1));
+    relay(&mut scenario, &mut workers);
+    relay(&mut scenario, &mut workers);
+    for worker in &workers {
+        assert_eq!(worker.contracts()[0].2, KeyEpoch(1), "re-keyed");
+        assert!(worker.secret_keys().iter().all(|(epoch, _)| *epoch != Some(KeyEpoch(0))), "epoch 0 destroyed");
+    }
+    let transfer = Token::Transfer { asset: Asset::Native, to: account(&dave), amount: 250 * ONE, memo: Vec::new() };
+    send(&mut scenario, token, &charlie, &transfer.encode(), 0);
+    relay(&mut scenario, &mut workers);
+    for worker in &workers {
+        assert!(worker.refusals().next().is_none(), "{:?}", worker.refusals().collect::<Vec<_>>());
+    }
+    assert_eq!(balance(&scenario, &workers[0], token, account(&charlie), &charlie), 750 * ONE);
+    assert_eq!(balance(&scenario, &workers[0], token, account(&dave), &dave), 250 * ONE);
+    assert_eq!(locked(&scenario, &token), 1_000 * ONE);
+    let restored =
+        Runtime::restore(&scenario.genesis, Host::new(true, support::limits()), &workers[1].checkpoint()).unwrap();
+    assert_eq!(balance(&scenario, &restored, token, account(&dave), &dave), 250 * ONE);
+}

@@ -184,7 +184,7 @@ fn a_grace_period_snapshot_carries_only_the_previous_epochs_agreement_keys() {
     standby.import_snapshot(&snapshot).unwrap();
 
     // The command sealed to epoch 0 lands in the grace period: both open it alike.
-    let grace_ends = scenario.epochs().current.unwrap().previous_retires_at_ms;
+    let grace_ends = scenario.epochs().current.unwrap().previous_grace_ends_at_ms;
     scenario.block(vec![late]);
     assert!(scenario.chain.tip().timestamp_ms < grace_ends, "still in the grace period");
     scenario.settle(&mut [&mut gatekeeper, &mut live, &mut standby], 2);

@@ -208,13 +208,13 @@ fn an_envelope_before_the_first_epoch_or_after_its_epoch_retired_is_refused() {
     let none = EpochState::default();
     assert_eq!(net.chain.check_envelope_epoch(&none, &sealed_to(0), 0), Err(EpochError::NoEpoch));
     // Epoch 1 is current, epoch 0 in its grace period until 500, then retired.
-    let opening = |epoch: u32, opened_at_ms: u64, previous_retires_at_ms: u64| EpochOpening {
+    let opening = |epoch: u32, opened_at_ms: u64, previous_grace_ends_at_ms: u64| EpochOpening {
         epoch: KeyEpoch(epoch),
         master: [0; 32],
         signing: [0; 32],
         proposer: [0; 32],
         opened_at_ms,
-        previous_retires_at_ms,
+        previous_grace_ends_at_ms,
     };
     let epochs = EpochState { current: Some(opening(1, 100, 500)), previous: Some(opening(0, 0, 0)), ..none };
     assert_eq!(net.chain.check_envelope_epoch(&epochs, &sealed_to(0), 499), Ok(()));

@@ -130,17 +130,33 @@ pub(super) struct Instances {
 }
 
 impl Instances {
-    /// Opens every sealed contract (after a checkpoint or snapshot is read); on `Err` the
-    /// contracts are unusable and must be dropped.
+    /// Opens every sealed contract (after a snapshot is read); on `Err` the contracts are
+    /// unusable and must be dropped.
     pub(super) fn start(
         &mut self,
         engine: &Engine,
         cluster_keys: &BTreeMap<KeyEpoch, Sealable<ClusterKey>>,
     ) -> Result<(), String> {
-        for (id, instance) in &mut self.instances {
-            instance.start(engine, cluster_keys, *id)?;
+        match self.start_each(engine, cluster_keys).into_iter().next() {
+            Some((_, reason)) => Err(reason),
+            None => Ok(()),
         }
-        Ok(())
+    }
+
+    /// Opens every sealed contract it can (after a checkpoint is read); the others stay sealed,
+    /// kept as they are, and are returned with the reason.
+    pub(super) fn start_each(
+        &mut self,
+        engine: &Engine,
+        cluster_keys: &BTreeMap<KeyEpoch, Sealable<ClusterKey>>,
+    ) -> Vec<(ContractId, String)> {
+        let mut failed = Vec::new();
+        for (id, instance) in &mut self.instances {
+            if let Err(reason) = instance.start(engine, cluster_keys, *id) {
+                failed.push((*id, reason));
+            }
+        }
+        failed
     }
 
     /// What the state root commits to: every contract's code and sealed state.

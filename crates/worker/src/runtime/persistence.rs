@@ -140,8 +140,15 @@ impl Runtime {
                     key.epoch()
                 )));
             }
+            // A contract whose state no longer opens (its keys are gone) stays sealed as it is:
+            // the runtime starts anyway, runs the rest, and says what it cannot serve.
             let engine = &runtime.setting.engine;
-            worker.contracts.start(engine, &worker.cluster_keys).map_err(RuntimeError::Checkpoint)?;
+            for (contract, reason) in worker.contracts.start_each(engine, &worker.cluster_keys) {
+                runtime.core.remember(super::Refused {
+                    message: None,
+                    refusal: super::Refusal::CannotServe { contract, reason },
+                });
+            }
         }
         Ok(runtime)
     }

@@ -147,6 +147,15 @@ pub enum Refusal {
     /// No randomness: a key could not be generated.
     #[error("no randomness: {0}")]
     Randomness(String),
+    /// A contract whose sealed state this worker cannot open (its keys are gone): the worker
+    /// keeps the state as it is, runs everything else, and answers nothing of this contract.
+    #[error("contract {contract} cannot be served here: {reason}")]
+    CannotServe {
+        /// The contract.
+        contract: ContractId,
+        /// Why.
+        reason: String,
+    },
     /// Something that should not happen, said as precisely as possible.
     #[error("{0}")]
     Internal(String),
@@ -171,6 +180,7 @@ impl Refusal {
             Self::UnopenedEpoch(_) => "unopened_epoch",
             Self::NoEpochKey(_) => "no_epoch_key",
             Self::NoClusterKey(_) => "no_cluster_key",
+            Self::CannotServe { .. } => "cannot_serve",
             Self::KeyRefused { .. } => "key_refused",
             Self::UnverifiedWorkers(_) => "unverified_workers",
             Self::NotRunHere(_) => "not_run_here",
@@ -251,6 +261,7 @@ mod tests {
             Refusal::EpochRetired(KeyEpoch(0)),
             Refusal::NoClusterKey(KeyEpoch(0)),
             Refusal::NoEpochKey(KeyEpoch(0)),
+            Refusal::CannotServe { contract: ContractId([0; 32]), reason: String::new() },
         ];
         let codes: std::collections::BTreeSet<_> = all.iter().map(Refusal::code).collect();
         assert_eq!(codes.len(), all.len());

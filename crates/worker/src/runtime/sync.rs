@@ -2,10 +2,11 @@
 //! own announcements (epoch keys, heartbeats) and the retirement of old epochs' keys.
 //!
 //! Topics are handled in their canonical order (registrations, the duty log, key epochs, releases,
-//! heartbeats, parameters, sessions, then contract topics), each message in log order. Once a batch's block
-//! time passes an epoch's retirement, every key of that epoch (master, epoch keys, cluster keys)
-//! is destroyed, and [`Applied::destroyed_keys`] tells the service to overwrite both checkpoint
-//! slots.
+//! heartbeats, parameters, sessions, then contract topics), each message in log order. Once a
+//! batch that brings every topic to its header has handled the chain's retirement of an epoch
+//! (published only when every contract has keys of the next one), every key of that epoch
+//! (master, epoch keys, cluster keys) is destroyed, and [`Applied::destroyed_keys`] tells the
+//! service to overwrite both checkpoint slots.
 
 use parity_scale_codec::Encode;
 use veil_crypto::confidential::KeyMessage;
@@ -196,6 +197,12 @@ impl Runtime {
                 if let Duties::Gatekeeper(gatekeeper) = duties {
                     gatekeeper.on_epoch_opened(core, index, opening);
                 }
+                Ok(())
+            }
+            (Origin::Chain, AssignmentMessage::EpochRetired(retirement), _) => {
+                // The keys go at the end of the batch that completes (`retire`), after every
+                // message before the retirement was handled, whatever the topics' order.
+                core.epochs.record_retirement(retirement);
                 Ok(())
             }
             (origin, _, _) => Err(Refusal::Origin { what: "this duty", origin }),

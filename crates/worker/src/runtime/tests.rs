@@ -54,14 +54,14 @@ fn duty(payload: AssignmentMessage) -> Message {
     message(Topic::System(SystemTopic::Assignments), Origin::Chain, payload)
 }
 
-fn opening(epoch: u32, previous_retires_at_ms: u64) -> EpochOpening {
+fn opening(epoch: u32, previous_grace_ends_at_ms: u64) -> EpochOpening {
     EpochOpening {
         epoch: KeyEpoch(epoch),
         master: [epoch as u8; 32],
         signing: [epoch as u8; 32],
         proposer: [9; 32],
         opened_at_ms: 1_000 * u64::from(epoch),
-        previous_retires_at_ms,
+        previous_grace_ends_at_ms,
     }
 }
 
@@ -190,13 +190,41 @@ fn epoch_keys_are_announced_once_each_and_destroyed_when_their_epoch_retires() {
     for copy in runtime.pending_egress() {
         assert_eq!(copy.egress.sender, SenderId::Worker(runtime.identity()));
     }
-    // Epoch 1 opens; epoch 0 retires at 5 000 ms.
+    // Epoch 1 opens with a grace period to 5 000 ms; epoch 0 retires when the chain says so.
     runtime.core.epochs.record(opening(0, 0));
     runtime.core.epochs.record(opening(1, 5_000));
     assert!(!runtime.retire(4_999), "still in its grace period");
-    assert!(runtime.retire(5_000));
+    assert!(!runtime.retire(9_000), "past it, but the chain has not retired the epoch");
+    let retired = duty(AssignmentMessage::EpochRetired(veil_primitives::epoch::EpochRetirement {
+        epoch: KeyEpoch(0),
+        at_ms: 9_500,
+    }));
+    runtime.handle(retired.topic, 0, &retired, 9_500).unwrap();
+    assert!(!runtime.retire(9_499), "not before the block that retired it");
+    assert!(runtime.retire(9_500));
     assert_eq!(runtime.core.epoch_secrets.keys().copied().collect::<Vec<_>>(), [KeyEpoch(1)]);
     assert!(runtime.secret_keys().iter().all(|(epoch, _)| *epoch != Some(KeyEpoch(0))));
+}
+
+/// Whatever keys a checkpoint's contracts lost, the runtime starts: the contract it cannot open
+/// stays sealed as it was (its state kept for a later snapshot or key), it is listed as not
+/// available, and the runtime says why among its refusals.
+#[test]
+fn a_runtime_starts_whatever_keys_it_lost_and_says_what_it_cannot_serve() {
+    let genesis = genesis();
+    let mut runtime = worker(&genesis, 1);
+    let lost = ContractId([5; 32]);
+    let sealed = (Hash([7; 32]), KeyEpoch(0), Some(vec![1u8, 2, 3])).encode();
+    let instance = super::execution::Instance::decode(&mut &sealed[..]).unwrap();
+    worker_duties(&mut runtime).contracts.instances.insert(lost, instance);
+    let restored = Runtime::restore(&genesis, host(1), &runtime.checkpoint()).expect("it starts");
+    assert_eq!(restored.contracts(), vec![(lost, Hash([7; 32]), KeyEpoch(0), false)]);
+    let said: Vec<String> = restored.refusals().map(|refused| refused.refusal.to_string()).collect();
+    assert!(
+        said.iter().any(|reason| reason.contains("cannot be served here") && reason.contains("no cluster key")),
+        "{said:?}"
+    );
+    assert_eq!(restored.checkpoint(), runtime.checkpoint(), "its state is kept as it was");
 }
 
 // ---- gatekeeper duties ----
