@@ -35,6 +35,7 @@ use crate::{
     block::ConsensusBlock,
     history::{HistoricalState, TopicHistory},
     state::{AuthenticatedState, StateProof, StateStoreError},
+    transactions::TransactionIndex,
 };
 
 /// The longest a verifier waits for its clock to reach a block's timestamp before refusing it.
@@ -73,7 +74,7 @@ pub struct NodeState<S: AuthenticatedState> {
     /// Headers of the committed block and every speculated one.
     headers: HashMap<Digest, Header>,
     finalized: Header,
-    transactions: HashMap<Hash, (u64, u32)>,
+    transactions: Box<dyn TransactionIndex>,
     subscribers: Vec<mpsc::UnboundedSender<Finalized>>,
     /// The topic keys each speculated block changes, by block: what the history records at finality.
     topic_changes: HashMap<Digest, (u64, BTreeSet<Vec<u8>>)>,
@@ -88,8 +89,15 @@ fn topic_keys(changes: &veil_chain::ChangeSet) -> BTreeSet<Vec<u8>> {
 }
 
 impl<S: AuthenticatedState> NodeState<S> {
-    /// The node state over an opened store whose committed block is `committed` (its header).
-    pub fn new(chain: Chain, state: S, mempool: Mempool, committed: Header) -> Self {
+    /// The node state over an opened store whose committed block is `committed` (its header), with
+    /// the index of finalized transactions.
+    pub fn new(
+        chain: Chain,
+        state: S,
+        mempool: Mempool,
+        committed: Header,
+        transactions: Box<dyn TransactionIndex>,
+    ) -> Self {
         let digest = crate::block::to_digest(committed.hash());
         let history = TopicHistory::new(committed.height, TOPIC_HISTORY_BLOCKS);
         Self {
@@ -98,7 +106,7 @@ impl<S: AuthenticatedState> NodeState<S> {
             mempool,
             headers: HashMap::from([(digest, committed.clone())]),
             finalized: committed,
-            transactions: HashMap::new(),
+            transactions,
             subscribers: Vec::new(),
             topic_changes: HashMap::new(),
             history,
@@ -203,9 +211,8 @@ impl<S: AuthenticatedState> NodeState<S> {
         self.headers.retain(|_, header| header.height > height);
         self.headers.insert(digest, block.header.clone());
         self.finalized = block.header.clone();
-        for (index, tx) in block.transactions.iter().enumerate() {
-            self.transactions.insert(tx.hash(), (height, index as u32));
-        }
+        let hashes: Vec<Hash> = block.transactions.iter().map(SignedTransaction::hash).collect();
+        self.transactions.record(height, hash, &hashes).await?;
         let pending = self.pending_state_at(&digest).await?;
         self.mempool.prune(&pending).map_err(|e| e.to_string())?;
         let finalized = Finalized { block: block.clone(), hash };
@@ -297,16 +304,23 @@ impl<S: AuthenticatedState> NodeState<S> {
     }
 
     /// Where transaction `hash` stands.
-    pub fn transaction_status(&self, hash: &Hash) -> TransactionStatus {
-        if let Some(&(height, index)) = self.transactions.get(hash) {
-            return TransactionStatus::Finalized { height, index };
+    pub async fn transaction_status(&self, hash: &Hash) -> Result<TransactionStatus, String> {
+        if let Some((height, index)) = self.transactions.find(hash).await? {
+            return Ok(TransactionStatus::Finalized { height, index });
         }
-        if self.mempool.contains(hash) { TransactionStatus::Pending } else { TransactionStatus::Unknown }
+        Ok(if self.mempool.contains(hash) { TransactionStatus::Pending } else { TransactionStatus::Unknown })
     }
 
-    /// Records the position of a finalized transaction (used when re-indexing after a restart).
-    pub fn index_transaction(&mut self, hash: Hash, height: u64, index: u32) {
-        self.transactions.insert(hash, (height, index));
+    /// Records finalized block `block` in the transaction index (at start, the blocks after the
+    /// last one the index holds durably).
+    pub async fn index_block(&mut self, block: &Block) -> Result<(), String> {
+        let hashes: Vec<Hash> = block.transactions.iter().map(SignedTransaction::hash).collect();
+        self.transactions.record(block.header.height, block.header.hash(), &hashes).await
+    }
+
+    /// The last block the transaction index holds.
+    pub fn indexed_height(&self) -> u64 {
+        self.transactions.indexed_height()
     }
 }
 

@@ -31,6 +31,7 @@ use crate::{
     application::{Finalizer, NodeHandle, NodeState, run_finalizer},
     block::{ConsensusBlock, to_digest},
     state::{AuthenticatedState, QmdbState, StateStoreError},
+    transactions::ArchiveIndex,
 };
 
 /// Channel numbers.
@@ -111,7 +112,12 @@ pub enum EngineError {
     MissingCommittedBlock(u64),
 }
 
-fn archive_config<C>(prefix: &str, name: &str, page_cache: CacheRef, codec_config: C) -> immutable::Config<C> {
+pub(crate) fn archive_config<C>(
+    prefix: &str,
+    name: &str,
+    page_cache: CacheRef,
+    codec_config: C,
+) -> immutable::Config<C> {
     immutable::Config {
         metadata_partition: format!("{prefix}-{name}-metadata"),
         freezer_table_partition: format!("{prefix}-{name}-freezer-table"),
@@ -236,15 +242,23 @@ where
         state.set_committed_digest(block.digest());
         block.block().header.clone()
     };
-    let mut node_state =
-        NodeState::new(config.chain.clone(), state, Mempool::new(config.chain.clone(), config.mempool), committed);
-    // Re-index finalized transactions (the index lives in memory).
-    for height in 1..=committed_height {
-        if let Some(block) = stored(height).await? {
-            for (index, tx) in block.block().transactions.iter().enumerate() {
-                node_state.index_transaction(tx.hash(), height, index as u32);
-            }
-        }
+    let transactions = ArchiveIndex::open(
+        context.child("transactions"),
+        archive_config(prefix, "transactions", page_cache.clone(), ()),
+    )
+    .await
+    .map_err(EngineError::Storage)?;
+    let mut node_state = NodeState::new(
+        config.chain.clone(),
+        state,
+        Mempool::new(config.chain.clone(), config.mempool),
+        committed,
+        Box::new(transactions),
+    );
+    // The index is synced every few blocks: index again the ones after its last durable block.
+    for height in node_state.indexed_height() + 1..=committed_height {
+        let block = stored(height).await?.ok_or(EngineError::MissingCommittedBlock(height))?;
+        node_state.index_block(block.block()).await.map_err(EngineError::Storage)?;
     }
 
     let epocher = FixedEpocher::new(NZU64!(u64::MAX));

@@ -14,6 +14,7 @@
 //!   the backfill resolver and the archives, on any p2p network and runtime.
 //! - [`network`]: a validator on real sockets, with authenticated p2p among the genesis validators.
 //! - [`history`]: the recent values of the topic tree, for topic proofs against older headers.
+//! - [`transactions`]: finalized transactions by hash, on disk.
 //! - [`dealer`]: the trusted dealer that creates a network key and validator shares at genesis.
 
 pub mod alias;
@@ -26,3 +27,4 @@ pub mod network;
 pub mod state;
 #[cfg(any(test, feature = "test-support"))]
 pub mod testing;
+pub mod transactions;

@@ -138,7 +138,9 @@ async fn wait_finalized(
         let mut done = true;
         for node in nodes {
             let guard = node.lock().await;
-            done &= hashes.iter().all(|h| matches!(guard.transaction_status(h), TransactionStatus::Finalized { .. }));
+            for hash in hashes {
+                done &= matches!(guard.transaction_status(hash).await.unwrap(), TransactionStatus::Finalized { .. });
+            }
         }
         if done {
             return;
@@ -174,7 +176,11 @@ fn simulate(setup: &Setup, seed: u64) -> Outcome {
             let mut all = Vec::new();
             for node in &nodes {
                 let guard = node.lock().await;
-                all.push(hashes.iter().map(|h| guard.transaction_status(h)).collect());
+                let mut statuses = Vec::new();
+                for hash in &hashes {
+                    statuses.push(guard.transaction_status(hash).await.unwrap());
+                }
+                all.push(statuses);
             }
             all
         };
@@ -252,7 +258,10 @@ fn restart_recovers_state_and_continues() {
                 assert_eq!(guard.state_root(), root);
             }
             for tx in first_three {
-                assert!(matches!(guard.transaction_status(&tx.hash()), TransactionStatus::Finalized { .. }));
+                assert!(matches!(
+                    guard.transaction_status(&tx.hash()).await.unwrap(),
+                    TransactionStatus::Finalized { .. }
+                ));
             }
         }
         // A replay of an already finalized transfer is refused as stale.

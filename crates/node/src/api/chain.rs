@@ -69,7 +69,7 @@ pub(super) async fn transaction(
     Path(hash): Path<String>,
 ) -> Result<Json<TransactionStatusView>, ApiError> {
     let hash = parse_hash(&hash)?;
-    let status = api.validator.node().lock().await.transaction_status(&hash);
+    let status = api.validator.node().lock().await.transaction_status(&hash).await.map_err(internal)?;
     let (status, height, index) = match status {
         TransactionStatus::Pending => ("pending", None, None),
         TransactionStatus::Finalized { height, index } => ("finalized", Some(height), Some(index)),
