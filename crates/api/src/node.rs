@@ -138,8 +138,8 @@ pub struct BlockView {
 pub struct CertifiedBlock {
     /// The block.
     pub block: BlockView,
-    /// The certificate: encoded proposal (epoch, view, parent view, block hash) then the 48-byte
-    /// threshold signature, verifiable against the network key.
+    /// The certificate: encoded proposal (epoch, view, parent view, block hash) then two 48-byte
+    /// threshold signatures (the vote, then the round's seed), verifiable against the network key.
     pub finalization: String,
 }
 

@@ -79,7 +79,7 @@ fn block(c: &mut Criterion) {
         b.iter(|| {
             let built = test
                 .chain
-                .build(&test.state, &test.head, test.head.timestamp_ms + 1_000, candidates.clone(), [])
+                .build(&test.state, &test.head, test.head.timestamp_ms + 1_000, None, candidates.clone(), [])
                 .unwrap();
             assert_eq!(built.transactions.len(), pairs as usize);
             built

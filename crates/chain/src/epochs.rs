@@ -35,7 +35,7 @@ use parity_scale_codec::Encode;
 use std::collections::BTreeSet;
 use veil_crypto::{confidential::KeyMessage, verify_epoch_key};
 use veil_primitives::{
-    AccountId, ClusterId, EpochsCall, KeyEpoch, Nonce, SenderId, SignedEgress, SystemTopic, Topic,
+    AccountId, ClusterId, EpochsCall, KeyEpoch, Nonce, SeedRecord, SenderId, SignedEgress, SystemTopic, Topic,
     contract::{AssignedWorker, AssignmentMessage},
     decode_strict,
     epoch::{EpochOpening, EpochRetirement, Heartbeat, Replacement},
@@ -235,8 +235,9 @@ impl Module for Epochs {
     }
 
     fn block_topics(topics: &mut BTreeSet<Topic>) {
-        // The start of every block may ask for a rotation.
+        // The start of every block may ask for a rotation, and records the parent round's seed.
         topics.insert(Topic::System(SystemTopic::Assignments));
+        topics.insert(Topic::System(SystemTopic::Seeds));
     }
 
     /// A runtime's payload on a system topic must be what the sender may say there, well formed
@@ -427,6 +428,7 @@ impl Chain {
     /// [`veil_types::WorkerInfo::silent_for`]), retires the previous epoch once its grace period is
     /// over, and asks for a rotation when the schedule says so and nothing holds it back.
     fn retire_and_rotate(&self, overlay: &mut Overlay<'_>, outbox: &mut Outbox) -> Result<(), StateError> {
+        self.record_seed(overlay, outbox)?;
         let mut epochs = overlay.epochs()?;
         let now = outbox.time_ms();
         let mut changed = false;
@@ -464,6 +466,15 @@ impl Chain {
             overlay.set_epochs(&epochs);
         }
         Ok(())
+    }
+
+    /// Records the parent round's seed the block carries (checked against the network key by every
+    /// validator before the block executes), in state and on the seeds topic.
+    fn record_seed(&self, overlay: &mut Overlay<'_>, outbox: &mut Outbox) -> Result<(), StateError> {
+        let Some(seed) = outbox.seed() else { return Ok(()) };
+        let record = SeedRecord { height: outbox.height(), seed };
+        overlay.set_seed(&record);
+        self.publish(overlay, outbox, chain_message(Topic::System(SystemTopic::Seeds), record.encode())?)
     }
 
     /// Why a rotation cannot be asked for now. Missing epoch keys hold the schedule back for at most

@@ -20,7 +20,7 @@
 use parity_scale_codec::Encode;
 use veil_crypto::verify_account_signature;
 use veil_primitives::{
-    Balance, Block, Hash, Header, MessageCommitments, Nonce, ParameterError, Parameters, SignedEgress,
+    Balance, Block, Hash, Header, MessageCommitments, Nonce, ParameterError, Parameters, RoundSeed, SignedEgress,
     SignedTransaction, SystemTopic, Topic,
     block::MAX_BLOCK_BODY_BYTES,
     decode_strict,
@@ -265,6 +265,8 @@ pub struct Execution {
     pub messages_root: Hash,
     /// The block's timestamp.
     pub timestamp_ms: u64,
+    /// The parent round's seed the block carries.
+    pub seed: Option<RoundSeed>,
     /// The state writes.
     pub changes: ChangeSet,
 }
@@ -281,6 +283,7 @@ impl Execution {
             transactions_root: transactions_root(&self.transactions),
             egress_root: egress_root(&self.egress),
             messages: MessageCommitments { root: self.messages_root },
+            seed: self.seed,
         }
     }
 }
@@ -384,6 +387,7 @@ impl Chain {
             transactions_root: transactions_root(&[]),
             egress_root: egress_root(&[]),
             messages: MessageCommitments { root: self.genesis_state().1 },
+            seed: None,
         }
     }
 
@@ -555,24 +559,31 @@ impl Chain {
     }
 
     /// The state the block on `parent` starts from: the parameters it executes under, and its
-    /// outbox.
-    fn begin(&self, state: &dyn StateReader, parent: &Header, timestamp_ms: u64) -> Result<Outbox, StateError> {
-        Ok(Outbox::after(parent, timestamp_ms, state.parameters()?))
+    /// outbox (with the parent round's seed the header carries).
+    fn begin(
+        &self,
+        state: &dyn StateReader,
+        parent: &Header,
+        timestamp_ms: u64,
+        seed: Option<RoundSeed>,
+    ) -> Result<Outbox, StateError> {
+        Ok(Outbox::after(parent, timestamp_ms, state.parameters()?).with_seed(seed))
     }
 
     /// Proposer side: applies `candidates`, then `egress_candidates`, in order on top of `state` for
-    /// a block at `timestamp_ms` after `parent`, keeping those that apply and leaving out the rest
-    /// with their reason.
+    /// a block at `timestamp_ms` after `parent` carrying the parent round's `seed`, keeping those
+    /// that apply and leaving out the rest with their reason.
     pub fn build(
         &self,
         state: &dyn StateReader,
         parent: &Header,
         timestamp_ms: u64,
+        seed: Option<RoundSeed>,
         candidates: impl IntoIterator<Item = SignedTransaction>,
         egress_candidates: impl IntoIterator<Item = SignedEgress>,
     ) -> Result<Execution, StateError> {
         let mut overlay = Overlay::new(state);
-        let mut outbox = self.begin(state, parent, timestamp_ms)?;
+        let mut outbox = self.begin(state, parent, timestamp_ms, seed)?;
         module::begin_block(self, &mut overlay, &mut outbox)?;
         let limit = outbox.parameters().economics.max_block_transactions as usize;
         let mut room = MAX_BLOCK_BODY_BYTES;
@@ -618,6 +629,7 @@ impl Chain {
             messages: outbox.messages,
             messages_root,
             timestamp_ms,
+            seed,
             changes: overlay.into_changes(),
         })
     }
@@ -633,7 +645,7 @@ impl Chain {
         block: &Block,
         now_ms: Option<u64>,
     ) -> Result<Executed, BlockError> {
-        let mut outbox = self.begin(state, parent, block.header.timestamp_ms)?;
+        let mut outbox = self.begin(state, parent, block.header.timestamp_ms, block.header.seed)?;
         let economics = &outbox.parameters().economics;
         self.check_header(outbox.parameters(), parent, &block.header, now_ms)?;
         let limit = economics.max_block_transactions as usize;

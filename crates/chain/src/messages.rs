@@ -30,8 +30,8 @@ use std::{
 };
 use veil_crypto::verify_runtime_signature;
 use veil_primitives::{
-    AccountId, BoundedVec, Hash, Header, KeyEpoch, Message, Nonce, Origin, Parameters, SenderId, SignedEgress,
-    SignedTransaction, SystemTopic, Topic,
+    AccountId, BoundedVec, Hash, Header, KeyEpoch, Message, Nonce, Origin, Parameters, RoundSeed, SenderId,
+    SignedEgress, SignedTransaction, SystemTopic, Topic,
     contract::BlockStamp,
     log::{self, KEPT_LEVEL},
     message::Discrepancy,
@@ -64,6 +64,7 @@ pub struct Outbox {
     time_ms: u64,
     parent_time_ms: u64,
     parameters: Parameters,
+    seed: Option<RoundSeed>,
 }
 
 impl Outbox {
@@ -75,7 +76,27 @@ impl Outbox {
 
     /// An empty outbox for a block at `height` and `time_ms` whose parent is from `parent_time_ms`.
     pub fn new(height: u64, time_ms: u64, parent_time_ms: u64, parameters: Parameters) -> Self {
-        Self { messages: Vec::new(), egress_used: BTreeMap::new(), height, time_ms, parent_time_ms, parameters }
+        Self {
+            messages: Vec::new(),
+            egress_used: BTreeMap::new(),
+            height,
+            time_ms,
+            parent_time_ms,
+            parameters,
+            seed: None,
+        }
+    }
+
+    /// The same, for a block whose header carries its parent round's `seed`.
+    pub fn with_seed(mut self, seed: Option<RoundSeed>) -> Self {
+        self.seed = seed;
+        self
+    }
+
+    /// The seed of the parent's round that the block carries (`None` on genesis's child, and in
+    /// dry runs).
+    pub fn seed(&self) -> Option<RoundSeed> {
+        self.seed
     }
 
     /// The parent block's time: inflation is minted for the time since.

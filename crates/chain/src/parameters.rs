@@ -92,7 +92,7 @@ mod tests {
 
     /// Builds a block at `timestamp_ms` on the tip and applies it; returns the built block.
     fn push(net: &mut TestChain, timestamp_ms: u64, transactions: Vec<SignedTransaction>) -> crate::Execution {
-        let built = net.chain.build(&net.state, &net.head, timestamp_ms, transactions, Vec::new()).unwrap();
+        let built = net.chain.build(&net.state, &net.head, timestamp_ms, None, transactions, Vec::new()).unwrap();
         net.head = built.header(&net.head, veil_primitives::Hash::ZERO);
         net.state.apply(built.changes.clone());
         built
@@ -139,7 +139,7 @@ mod tests {
             testing::transfer(&net.chain, &alice, 2, pair("//Bob").public(), Balance::ONE),
             testing::transfer(&net.chain, &alice, 3, pair("//Bob").public(), Balance::ONE),
         ];
-        let built = net.chain.build(&state, &parent, parent.timestamp_ms + 500, two.clone(), Vec::new()).unwrap();
+        let built = net.chain.build(&state, &parent, parent.timestamp_ms + 500, None, two.clone(), Vec::new()).unwrap();
         assert_eq!(built.transactions.len(), 1);
         let soon = Block {
             header: Header {

@@ -206,6 +206,11 @@ impl<'a> Overlay<'a> {
         self.write(StateKey::TopicLogNode(*topic, level.min(63) as u8, index), root);
     }
 
+    /// Records the latest round seed.
+    pub fn set_seed(&mut self, record: &veil_primitives::SeedRecord) {
+        self.write(StateKey::Seed, record);
+    }
+
     /// Sets a topic-tree node.
     pub fn set_topic_node(&mut self, level: usize, index: u64, hash: &Hash) {
         self.write(StateKey::topic_node(level, index), hash);

@@ -1,6 +1,6 @@
 //! Names for the Commonware types Veil uses, so the rest of the crate reads in Veil's words.
 
-use commonware_consensus::simplex::{scheme::bls12381_threshold::standard, types};
+use commonware_consensus::simplex::{scheme::bls12381_threshold::vrf, types};
 use commonware_cryptography::{
     bls12381::primitives::variant::{MinSig, Variant},
     ed25519, sha256,
@@ -14,8 +14,9 @@ pub type PrivateKey = ed25519::PrivateKey;
 pub type Digest = sha256::Digest;
 /// The BLS12-381 variant: signatures in G1 (48 bytes), the network key in G2 (96 bytes).
 pub type Bls = MinSig;
-/// The certificate scheme: threshold BLS, one signature per certificate.
-pub type Scheme = standard::Scheme<PublicKey, Bls>;
+/// The certificate scheme: threshold BLS with a seed, so each certificate carries two signatures:
+/// the vote and the round's seed (see [`crate::seeds`]).
+pub type Scheme = vrf::Scheme<PublicKey, Bls>;
 /// The network's public key: the only thing a light client pins.
 pub type NetworkKey = <Bls as Variant>::Public;
 /// A finalization certificate.

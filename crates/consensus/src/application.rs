@@ -25,15 +25,17 @@ use std::{
 };
 use veil_chain::ReadState as _;
 use veil_chain::{Chain, Parameters, Snapshot, StateKey, StateReader as _};
+use veil_light_client::LightClient;
 use veil_mempool::{AdmissionError, Admitted, EgressAdmissionError, Mempool};
 use veil_primitives::{
-    Block, Hash, Header, Message, SignedEgress, SignedTransaction, Topic, log::LogPeaks, topics::TopicProof,
+    Block, Hash, Header, Message, RoundSeed, SignedEgress, SignedTransaction, Topic, log::LogPeaks, topics::TopicProof,
 };
 
 use crate::{
     alias::{Context, Digest, Scheme},
     block::ConsensusBlock,
     history::{HistoricalState, TopicHistory},
+    seeds::Seeds,
     state::{AuthenticatedState, StateProof, StateStoreError},
     transactions::TransactionIndex,
 };
@@ -162,7 +164,7 @@ impl<S: AuthenticatedState> NodeState<S> {
         self.state.read(at, &self.mempool.pending_keys()).await.map_err(|e| e.to_string())
     }
 
-    async fn build(&mut self, parent: &Digest, timestamp_ms: u64) -> Result<Block, String> {
+    async fn build(&mut self, parent: &Digest, timestamp_ms: u64, seed: Option<RoundSeed>) -> Result<Block, String> {
         let parent_header = self.headers.get(parent).ok_or("parent header unknown")?.clone();
         let pending = self.pending_state_at(parent).await?;
         let economics = &pending.parameters().map_err(|e| e.to_string())?.economics;
@@ -171,8 +173,10 @@ impl<S: AuthenticatedState> NodeState<S> {
         let egress =
             self.mempool.ready_egress(&pending, economics.max_block_egress as usize).map_err(|e| e.to_string())?;
         let snapshot = self.prefetch(parent, &candidates, &egress).await?;
-        let execution =
-            self.chain.build(&snapshot, &parent_header, timestamp_ms, candidates, egress).map_err(|e| e.to_string())?;
+        let execution = self
+            .chain
+            .build(&snapshot, &parent_header, timestamp_ms, seed, candidates, egress)
+            .map_err(|e| e.to_string())?;
         let height = parent_header.height + 1;
         let (state_root, speculation) =
             self.state.speculate(parent, height, &execution.changes).await.map_err(|e| e.to_string())?;
@@ -341,18 +345,24 @@ pub struct TopicMessages {
 /// The shared handle to the node's state: consensus, the finalizer and the API all use it.
 pub struct NodeHandle<S: AuthenticatedState> {
     inner: Arc<Mutex<NodeState<S>>>,
+    /// Recent rounds' seeds, recorded from consensus's certificates (see [`crate::seeds`]).
+    seeds: Seeds,
+    /// Checks the round seed a proposed header carries.
+    seed_checker: Arc<LightClient>,
 }
 
 impl<S: AuthenticatedState> Clone for NodeHandle<S> {
     fn clone(&self) -> Self {
-        Self { inner: Arc::clone(&self.inner) }
+        Self { inner: Arc::clone(&self.inner), seeds: self.seeds.clone(), seed_checker: Arc::clone(&self.seed_checker) }
     }
 }
 
 impl<S: AuthenticatedState> NodeHandle<S> {
-    /// Shares `state`.
-    pub fn new(state: NodeState<S>) -> Self {
-        Self { inner: Arc::new(Mutex::new(state)) }
+    /// Shares `state`; proposals take their parent's seed from `seeds`.
+    pub fn new(state: NodeState<S>, seeds: Seeds) -> Result<Self, String> {
+        let network = &state.chain.genesis().network;
+        let seed_checker = LightClient::new(&network.public_key, &network.namespace).map_err(|e| e.to_string())?;
+        Ok(Self { inner: Arc::new(Mutex::new(state)), seeds, seed_checker: Arc::new(seed_checker) })
     }
 
     /// Locks the state for reading or updating; never hold the guard across network waits.
@@ -450,7 +460,7 @@ impl<E: Metrics + Spawner + Clock, S: AuthenticatedState> Application<E> for Nod
 
     async fn propose(
         &mut self,
-        (runtime, _context): (E, Context),
+        (runtime, context): (E, Context),
         mut ancestry: impl Ancestry<ConsensusBlock>,
         _input: (),
     ) -> Option<Digested<ConsensusBlock>> {
@@ -473,8 +483,20 @@ impl<E: Metrics + Spawner + Clock, S: AuthenticatedState> Application<E> for Nod
             runtime.sleep(Duration::from_millis(earliest - now)).await;
         }
         let timestamp = millis(runtime.current()).max(earliest);
+        // The parent round's seed: consensus reported its certificate before asking for this.
+        let parent_view = context.parent.0.get();
+        let seed = match parent_view {
+            0 => None,
+            view => match self.seeds.get(view) {
+                Some(seed) => Some(seed),
+                None => {
+                    tracing::warn!(view, "no seed of the parent's round yet; not proposing");
+                    return None;
+                }
+            },
+        };
         let mut guard = self.inner.lock().await;
-        match guard.build(&parent.digest(), timestamp).await {
+        match guard.build(&parent.digest(), timestamp, seed).await {
             Ok(block) => {
                 let block = ConsensusBlock::new(block);
                 let digest = block.digest();
@@ -487,9 +509,19 @@ impl<E: Metrics + Spawner + Clock, S: AuthenticatedState> Application<E> for Nod
         }
     }
 
-    async fn verify(&mut self, (runtime, _context): (E, Context), mut ancestry: impl Ancestry<ConsensusBlock>) -> bool {
+    async fn verify(&mut self, (runtime, context): (E, Context), mut ancestry: impl Ancestry<ConsensusBlock>) -> bool {
         let Some(block) = ancestry.next().await else { return false };
         let Some(parent) = ancestry.next().await else { return false };
+        // The header must carry the seed of its parent's round: the network's, of that view.
+        let parent_view = context.parent.0.get();
+        match (&block.inner().block().header.seed, parent_view) {
+            (None, 0) => {}
+            (Some(seed), view) if seed.view == view && self.seed_checker.verify_seed(seed).is_ok() => {}
+            (seed, view) => {
+                tracing::warn!(view, seed = ?seed.map(|seed| seed.view), "refusing a block without its parent round's seed");
+                return false;
+            }
+        }
         if !self.ensure_state(&parent, &mut ancestry).await {
             return false;
         }

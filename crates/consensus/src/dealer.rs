@@ -7,7 +7,7 @@
 //! signatures. Resharing to a new set keeps the network key; that comes with the DKG later.
 
 use commonware_codec::{Decode as _, DecodeExt as _, Encode as _};
-use commonware_consensus::simplex::scheme::bls12381_threshold::standard;
+use commonware_consensus::simplex::scheme::bls12381_threshold::vrf;
 use commonware_cryptography::{
     Signer as _,
     bls12381::{
@@ -137,7 +137,7 @@ pub fn signer(
     polynomial: Sharing<Bls>,
     share: Share,
 ) -> Result<Scheme, DealerError> {
-    standard::Scheme::signer(namespace, participants(identities)?, polynomial, share).ok_or(DealerError::ShareMismatch)
+    vrf::Scheme::signer(namespace, participants(identities)?, polynomial, share).ok_or(DealerError::ShareMismatch)
 }
 
 #[cfg(test)]

@@ -7,6 +7,7 @@
 
 use commonware_broadcast::buffered;
 use commonware_consensus::{
+    Reporters,
     marshal::{self, core::Actor as MarshalActor, standard::Inline},
     simplex::{
         self,
@@ -30,6 +31,7 @@ use crate::{
     alias::{Digest, Finalization, PublicKey, Scheme},
     application::{Finalizer, NodeHandle, NodeState, run_finalizer},
     block::{ConsensusBlock, to_digest},
+    seeds::{SeedRecorder, Seeds},
     state::{AuthenticatedState, QmdbState, StateStoreError},
     transactions::ArchiveIndex,
 };
@@ -107,6 +109,9 @@ pub enum EngineError {
     /// The identity key does not match the validator's configured identity.
     #[error("the identity key does not belong to this validator's configured identity")]
     IdentityMismatch,
+    /// The genesis network key is not a valid BLS12-381 key.
+    #[error("genesis network key: {0}")]
+    NetworkKey(String),
     /// The state database is ahead of the block archive: data from different runs.
     #[error("state is at height {0}, but no finalized block at that height is stored")]
     MissingCommittedBlock(u64),
@@ -286,7 +291,8 @@ where
     )
     .await;
 
-    let node = NodeHandle::new(node_state);
+    let seeds = Seeds::default();
+    let node = NodeHandle::new(node_state, seeds.clone()).map_err(EngineError::NetworkKey)?;
 
     let (buffer_engine, buffer) = buffered::Engine::<_, PublicKey, ConsensusBlock, _, _>::new(
         context.child("buffer"),
@@ -334,7 +340,7 @@ where
             blocker,
             automaton: application.clone(),
             relay: application.clone(),
-            reporter: application,
+            reporter: Reporters::from((application, SeedRecorder::new(seeds))),
             track_historical_votes: false,
             strategy: Sequential,
             partition: format!("{prefix}-consensus"),

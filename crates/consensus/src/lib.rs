@@ -10,11 +10,12 @@
 //!   batch per unfinalized block, inclusion and exclusion proofs, and the root each header commits.
 //! - [`application`]: proposing and verifying blocks with the chain's rules, over the state of the
 //!   proposed block's parent, and applying finalized blocks in order.
-//! - [`engine`]: the wiring of simplex (BLS threshold certificates), marshal, buffered broadcast,
+//! - [`engine`]: the wiring of simplex (BLS threshold certificates with round seeds), marshal, buffered broadcast,
 //!   the backfill resolver and the archives, on any p2p network and runtime.
 //! - [`network`]: a validator on real sockets, with authenticated p2p among the genesis validators.
 //! - [`history`]: the recent values of the topic tree, for topic proofs against older headers.
 //! - [`transactions`]: finalized transactions by hash, on disk.
+//! - [`seeds`]: the round seeds of the threshold VRF, which each block carries for its parent.
 //! - [`dealer`]: the trusted dealer that creates a network key and validator shares at genesis.
 
 pub mod alias;
@@ -24,6 +25,7 @@ pub mod dealer;
 pub mod engine;
 pub mod history;
 pub mod network;
+pub mod seeds;
 pub mod state;
 #[cfg(any(test, feature = "test-support"))]
 pub mod testing;

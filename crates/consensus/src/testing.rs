@@ -24,7 +24,8 @@ use veil_chain::{
 };
 use veil_crypto::AccountPair;
 use veil_primitives::{
-    ContractId, Hash, Header, Message, SignedEgress, SignedTransaction, Topic, log::LogPeaks, topics::TopicProof,
+    ContractId, Hash, Header, Message, RoundSeed, SignedEgress, SignedTransaction, Topic, log::LogPeaks,
+    topics::TopicProof,
 };
 
 use crate::{
@@ -77,6 +78,25 @@ impl TestNetwork {
             .unwrap_or_else(|error| panic!("cannot assemble a certificate: {error:?}"))
             .encode()
             .to_vec()
+    }
+
+    /// The seed of `view`'s round (epoch 0): the last 48 bytes of any certificate of that round.
+    pub fn seed(&self, view: u64) -> RoundSeed {
+        // The seed signs the round alone: any proposal of the round carries the same one.
+        let any = Header {
+            parent: Hash::ZERO,
+            height: view,
+            timestamp_ms: 0,
+            state_root: Hash::ZERO,
+            transactions_root: Hash::ZERO,
+            egress_root: Hash::ZERO,
+            messages: Default::default(),
+            seed: None,
+        };
+        let certificate = self.certify(view, &any);
+        let mut signature = [0u8; 48];
+        signature.copy_from_slice(&certificate[certificate.len() - 48..]);
+        RoundSeed { epoch: 0, view, signature }
     }
 }
 
@@ -160,9 +180,11 @@ impl GeneratedChain {
     ) -> veil_chain::Execution {
         let parent = self.tip().clone();
         let timestamp = parent.timestamp_ms + after_ms.max(1);
+        // Block `h` is certified in view `h` here, so it carries the seed of view `h - 1`.
+        let seed = (parent.height > 0).then(|| self.network.seed(parent.height));
         let built = self
             .chain
-            .build(&self.state, &parent, timestamp, transactions, egress)
+            .build(&self.state, &parent, timestamp, seed, transactions, egress)
             .unwrap_or_else(|error| panic!("build: {error}"));
         let header = built.header(&parent, Hash::ZERO);
         self.state.apply(built.changes.clone());
@@ -182,6 +204,7 @@ impl GeneratedChain {
         header.height = parent.height + 1;
         header.timestamp_ms = parent.timestamp_ms + 1;
         header.messages.root = root;
+        header.seed = (parent.height > 0).then(|| self.network.seed(parent.height));
         self.headers.push(header);
     }
 

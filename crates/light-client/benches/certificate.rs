@@ -17,20 +17,23 @@ fn certificate(c: &mut Criterion) {
         transactions_root: Hash([3; 32]),
         egress_root: Hash([4; 32]),
         messages: MessageCommitments::default(),
+        seed: None,
     };
     let certificate = network.certify(9, &header);
     let client = LightClient::new(&network.network_key, "veil-bench").unwrap();
-    // The reference: the one BLS min-sig verification (hash to G1 and two pairings) a certificate is.
+    // The reference: one BLS min-sig verification (hash to G1 and two pairings); a certificate is two
+    // (its vote and its round seed).
     use commonware_codec::ReadExt as _;
     use commonware_cryptography::bls12381::primitives::{
         ops,
         variant::{MinSig, Variant},
     };
     let key = <MinSig as Variant>::Public::read(&mut commonware_codec::Copying(&network.network_key)).unwrap();
-    let signature =
-        <MinSig as Variant>::Signature::read(&mut commonware_codec::Copying(&certificate[certificate.len() - 48..]))
-            .unwrap();
-    let proposal_bytes = certificate[..certificate.len() - 48].to_vec();
+    let signature = <MinSig as Variant>::Signature::read(&mut commonware_codec::Copying(
+        &certificate[certificate.len() - 96..][..48],
+    ))
+    .unwrap();
+    let proposal_bytes = certificate[..certificate.len() - 96].to_vec();
     c.bench_function("bls12381_minsig_verify (reference)", |b| {
         b.iter(|| {
             ops::verify_message::<MinSig>(&key, b"veil-bench_FINALIZE", black_box(&proposal_bytes), &signature).unwrap()

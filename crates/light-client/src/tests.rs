@@ -23,6 +23,7 @@ fn header(height: u64) -> Header {
         transactions_root: Hash([3; 32]),
         egress_root: Hash([4; 32]),
         messages: MessageCommitments::default(),
+        seed: None,
     }
 }
 
@@ -38,7 +39,49 @@ fn verifies_consensus_certificates_and_their_headers() {
     let header = header(7);
     let certificate = certificate(&network, 300, &header);
     let finalized = client.verify_header(&certificate, &header).unwrap();
-    assert_eq!(finalized, Finalized { epoch: 0, view: 300, parent_view: 299, block: header.hash() });
+    assert_eq!(
+        finalized,
+        Finalized { epoch: 0, view: 300, parent_view: 299, block: header.hash(), seed: network.seed(300) }
+    );
+}
+
+/// Certificates carry the round's seed, one per round whatever the proposal; a header carries its
+/// parent round's seed, and the light client refuses a made-up seed, another round's, or another
+/// network's, before it compares the header's hash.
+#[test]
+fn certificates_carry_the_round_seed_and_headers_their_parents() {
+    let network = network(5);
+    let client = LightClient::new(&network.network_key, NAMESPACE).unwrap();
+    let (one, other) = (header(1), header(2));
+    let seed = client.verify_certificate(&certificate(&network, 9, &one)).unwrap().seed;
+    assert_eq!(seed, client.verify_certificate(&certificate(&network, 9, &other)).unwrap().seed, "one seed per round");
+    assert_ne!(seed, client.verify_certificate(&certificate(&network, 10, &one)).unwrap().seed);
+    assert_eq!(client.verify_seed(&seed), Ok(()));
+
+    // A header at view 10 whose parent is view 9 carries view 9's seed.
+    let mut child = header(3);
+    child.seed = Some(network.seed(9));
+    let certified = certificate(&network, 10, &child);
+    assert!(client.verify_header(&certified, &child).is_ok());
+    // Made up: a relayer cannot pick the seed it delivers; the header would not be the certified one
+    // either, but the seed is refused first, saying why.
+    let mut made_up = child.clone();
+    made_up.seed = Some(RoundSeed { signature: [7; 48], ..network.seed(9) });
+    assert_eq!(client.verify_header(&certified, &made_up), Err(LightClientError::BadSeed { view: 9 }));
+    let mut flipped = child.clone();
+    let mut signature = network.seed(9).signature;
+    signature[47] ^= 1;
+    flipped.seed = Some(RoundSeed { signature, ..network.seed(9) });
+    assert_eq!(client.verify_header(&certified, &flipped), Err(LightClientError::BadSeed { view: 9 }));
+    let mut another_round = child.clone();
+    another_round.seed = Some(network.seed(8));
+    assert_eq!(
+        client.verify_header(&certified, &another_round),
+        Err(LightClientError::SeedOfAnotherRound { expected: 9, found: 8 })
+    );
+    let mut foreign = child.clone();
+    foreign.seed = Some(self::network(6).seed(9));
+    assert_eq!(client.verify_header(&certified, &foreign), Err(LightClientError::BadSeed { view: 9 }));
 }
 
 #[test]
@@ -59,7 +102,10 @@ fn refusals_say_why() {
         assert!(
             matches!(
                 error,
-                LightClientError::BadSignature | LightClientError::BadSignaturePoint | LightClientError::Malformed(_)
+                LightClientError::BadSignature
+                    | LightClientError::BadSignaturePoint
+                    | LightClientError::BadSeed { .. }
+                    | LightClientError::Malformed(_)
             ),
             "byte {position}: {error}"
         );

@@ -79,7 +79,7 @@ fn stale_after_a_block_is_pruned_and_refused() {
     }
     // A block with Alice's first transaction finalizes.
     let head = f.chain.genesis_header(Hash::ZERO);
-    let built = f.chain.build(&f.state, &head, head.timestamp_ms + 1, [a0.clone()], []).unwrap();
+    let built = f.chain.build(&f.state, &head, head.timestamp_ms + 1, None, [a0.clone()], []).unwrap();
     f.state.apply(built.changes);
     assert_eq!(f.pool.prune(&f.state).unwrap(), vec![a0.hash()]);
     assert_eq!(f.pool.len(), 2);
@@ -179,7 +179,7 @@ mod egress {
         /// Builds a block from the pool's ready egress, applies it, and prunes the pool.
         fn finalize_ready(&mut self) -> usize {
             let ready = self.pool.ready_egress(&self.state, 100).unwrap();
-            let built = self.chain.build(&self.state, &self.head, self.head.timestamp_ms + 1, [], ready).unwrap();
+            let built = self.chain.build(&self.state, &self.head, self.head.timestamp_ms + 1, None, [], ready).unwrap();
             self.state.apply(built.changes);
             self.head.timestamp_ms += 1;
             self.pool.prune(&self.state).unwrap();

@@ -31,6 +31,38 @@ pub struct MessageCommitments {
     pub root: Hash,
 }
 
+/// The threshold seed of one consensus round: the network key's unique BLS signature (min-sig, in
+/// G1) over `varint(epoch) || varint(view)` under the namespace `namespace || "_SEED"`. Nobody can
+/// compute it before a quorum of validators signs the round, and nobody can choose it: there is
+/// exactly one valid signature per round. Each block carries its parent's round seed, checked by
+/// every validator and by light clients against the network key.
+#[derive(Clone, Copy, PartialEq, Eq, Debug, Encode, Decode, MaxEncodedLen)]
+pub struct RoundSeed {
+    /// The consensus epoch of the round.
+    pub epoch: u64,
+    /// The view of the round.
+    pub view: u64,
+    /// The threshold signature, compressed.
+    pub signature: [u8; 48],
+}
+
+impl RoundSeed {
+    /// The seed as 32 uniformly random bytes: SHA-256 of the signature.
+    pub fn randomness(&self) -> Hash {
+        sha256(&self.signature)
+    }
+}
+
+/// The chain's record of a round seed: the seed a block's header carried, and that block's height.
+/// Kept in state (the latest) and published on the seeds topic (every one).
+#[derive(Clone, Copy, PartialEq, Eq, Debug, Encode, Decode, MaxEncodedLen)]
+pub struct SeedRecord {
+    /// The block that recorded it.
+    pub height: BlockHeight,
+    /// The seed of its parent's round.
+    pub seed: RoundSeed,
+}
+
 /// A block header. Its SHA-256 is the block's identity, the digest consensus certifies.
 #[derive(Clone, PartialEq, Eq, Debug, Encode, Decode, MaxEncodedLen)]
 pub struct Header {
@@ -49,6 +81,9 @@ pub struct Header {
     pub egress_root: Hash,
     /// The message-queue commitments after this block.
     pub messages: MessageCommitments,
+    /// The seed of the parent's consensus round (`None` only when the parent is genesis, which no
+    /// round certified).
+    pub seed: Option<RoundSeed>,
 }
 
 impl Header {
@@ -107,6 +142,7 @@ mod tests {
                 transactions_root: Hash([2; 32]),
                 egress_root: Hash([3; 32]),
                 messages: MessageCommitments::default(),
+                seed: None,
             },
             transactions: (0..transactions).map(tx).collect::<Vec<_>>().try_into().unwrap(),
             egress: (0..transactions).map(egress).collect::<Vec<_>>().try_into().unwrap(),

@@ -34,7 +34,7 @@ pub mod topics;
 pub mod transaction;
 
 pub use balance::Balance;
-pub use block::{Block, Header, MessageCommitments};
+pub use block::{Block, Header, MessageCommitments, RoundSeed, SeedRecord};
 pub use codec::{BoundedVec, DecodeError, decode_strict};
 pub use hashing::Hash;
 pub use ids::{AccountId, BlockHeight, ClusterId, ContractId, KeyEpoch, Nonce};

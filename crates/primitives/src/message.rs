@@ -57,11 +57,15 @@ pub enum SystemTopic {
     /// Query sessions accounts revoked (chain origin): workers refuse their certificates.
     #[codec(index = 9)]
     Sessions,
+    /// The seed of each consensus round, recorded by the block after it (chain origin,
+    /// [`crate::block::SeedRecord`]): the randomness modules and runtimes use.
+    #[codec(index = 10)]
+    Seeds,
 }
 
 impl SystemTopic {
     /// Every system topic, in index order.
-    pub const ALL: [Self; 10] = [
+    pub const ALL: [Self; 11] = [
         Self::Registrations,
         Self::Assignments,
         Self::KeyEpochs,
@@ -72,6 +76,7 @@ impl SystemTopic {
         Self::Heartbeats,
         Self::Parameters,
         Self::Sessions,
+        Self::Seeds,
     ];
 
     /// The topic's name in URLs and configuration.
@@ -87,6 +92,7 @@ impl SystemTopic {
             Self::Heartbeats => "heartbeats",
             Self::Parameters => "parameters",
             Self::Sessions => "sessions",
+            Self::Seeds => "seeds",
         }
     }
 }
@@ -107,7 +113,7 @@ pub enum Topic {
 pub enum IdParseError {
     /// Not a known topic.
     #[error(
-        "unknown topic {0:?}: a topic is one of registrations, assignments, key-epochs, deposits, contract-code, discrepancies, releases, heartbeats, parameters, sessions, or contract:0x<64 hex digits>"
+        "unknown topic {0:?}: a topic is one of registrations, assignments, key-epochs, deposits, contract-code, discrepancies, releases, heartbeats, parameters, sessions, seeds, or contract:0x<64 hex digits>"
     )]
     Topic(String),
     /// Not a known sender.

@@ -95,6 +95,9 @@ pub enum StateKey {
     /// once, when the subtree's last message is published.
     #[codec(index = 21)]
     TopicLogNode(Topic, u8, u64),
+    /// The latest round seed the chain recorded ([`veil_primitives::SeedRecord`]).
+    #[codec(index = 22)]
+    Seed,
 }
 
 impl StateKey {
@@ -286,6 +289,11 @@ pub trait ReadState: StateReader {
     /// (kept for levels from [`veil_primitives::log::KEPT_LEVEL`] up).
     fn topic_log_node(&self, topic: &Topic, level: u32, index: u64) -> Result<Option<Hash>, StateError> {
         self.record(StateKey::TopicLogNode(*topic, level.min(63) as u8, index))
+    }
+
+    /// The latest round seed the chain recorded, if any block carried one yet.
+    fn seed(&self) -> Result<Option<veil_primitives::SeedRecord>, StateError> {
+        self.record(StateKey::Seed)
     }
 
     /// A topic-tree node, if set.

@@ -44,6 +44,7 @@ fn block_after(parent: &Header, timestamp_ms: u64, transactions: Vec<SignedTrans
             egress_root: egress_root(&[]),
             // Right for blocks that publish nothing; blocks with messages come from `build`.
             messages: parent.messages.clone(),
+            seed: None,
         },
         transactions: transactions.try_into().unwrap(),
         egress: Default::default(),
@@ -251,7 +252,7 @@ fn proposer_drops_what_would_fail_and_the_verifier_accepts_the_rest() {
         transfer(&f.chain, &f.bob, 0, f.alice.public(), Balance::from_tokens(100).unwrap()), // too poor
     ];
     let timestamp = f.head.timestamp_ms + 500;
-    let built = f.chain.build(&f.state, &f.head, timestamp, candidates, []).unwrap();
+    let built = f.chain.build(&f.state, &f.head, timestamp, None, candidates, []).unwrap();
     assert_eq!(built.transactions.len(), 2);
     assert_eq!(built.dropped.len(), 2);
     let block = block_after(&f.head, timestamp, built.transactions);
@@ -331,7 +332,7 @@ proptest! {
                     }
                 }
             }
-            let built = f.chain.build(&f.state, &f.head, timestamp, candidates.iter().map(|(_, tx)| tx.clone()), []).unwrap();
+            let built = f.chain.build(&f.state, &f.head, timestamp, None, candidates.iter().map(|(_, tx)| tx.clone()), []).unwrap();
             for tx in &built.transactions {
                 let sender = candidates.iter().find(|(_, c)| c == tx).map(|(from, _)| *from).unwrap();
                 included[sender] += 1;

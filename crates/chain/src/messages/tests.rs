@@ -82,7 +82,7 @@ impl Net {
     fn propose(&self, transactions: Vec<SignedTransaction>, copies: Vec<SignedEgress>) -> (Block, Execution) {
         let snapshot = self.prefetch(&transactions, &copies);
         let timestamp = self.head.timestamp_ms + 1;
-        let built = self.chain.build(&snapshot, &self.head, timestamp, transactions, copies).unwrap();
+        let built = self.chain.build(&snapshot, &self.head, timestamp, None, transactions, copies).unwrap();
         let block = Block {
             header: built.header(&self.head, Hash::ZERO),
             transactions: built.transactions.clone().try_into().unwrap(),

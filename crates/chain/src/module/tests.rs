@@ -343,7 +343,7 @@ fn undeclared(calls: Vec<(bool, Call)>, copies: Vec<Copy>, after_ms: u64) -> Vec
     let declared = declared(&world.chain, &world.state, &transactions, &egress);
     let recording = Recording { state: &world.state, reads: RefCell::default() };
     let timestamp = world.head.timestamp_ms + after_ms;
-    world.chain.build(&recording, &world.head, timestamp, transactions, egress).unwrap();
+    world.chain.build(&recording, &world.head, timestamp, None, transactions, egress).unwrap();
     let reads = recording.reads.into_inner();
     reads
         .difference(&declared)
@@ -397,6 +397,6 @@ fn a_call_that_reads_an_undeclared_key_is_caught() {
         let value = world.state.get(&key).unwrap();
         snapshot.insert(key, value);
     }
-    let error = world.chain.build(&snapshot, &world.head, world.head.timestamp_ms + 1, transactions, Vec::new());
+    let error = world.chain.build(&snapshot, &world.head, world.head.timestamp_ms + 1, None, transactions, Vec::new());
     assert!(matches!(error, Err(StateError::Store(reason)) if reason.contains("not read ahead")));
 }

@@ -71,7 +71,7 @@ impl Net {
     /// A block `after_ms` after the head with these candidates; what it kept is applied.
     pub(crate) fn step(&mut self, after_ms: u64, txs: Vec<SignedTransaction>, copies: Vec<SignedEgress>) -> Execution {
         let timestamp = self.head.timestamp_ms + after_ms;
-        let built = self.chain.build(&self.state, &self.head, timestamp, txs, copies).unwrap();
+        let built = self.chain.build(&self.state, &self.head, timestamp, None, txs, copies).unwrap();
         for (_, error) in &built.dropped {
             assert!(!matches!(error, TransactionError::StaleNonce { .. } | TransactionError::FutureNonce { .. }));
         }
