@@ -26,10 +26,14 @@
 //! heartbeats when they have nothing else to say. Anyone may report a cluster worker that is unfit
 //! (`ReportOffline`): silent for longer than the liveness window, its registration lapsed (by time
 //! or because its measurement was disallowed, see [`crate::registry`]), or without a key of the
-//! open epoch ([`veil_types::WorkerInfo::unfit`]). The chain checks the claim, removes the worker
-//! and takes the first live worker from the standby list (registered workers in no cluster, with
-//! keys for the current and the next epoch) as its replacement, published as
-//! [`AssignmentMessage::Replaced`]. Relayers report the unfit members of their runtime's cluster.
+//! open epoch ([`veil_types::WorkerInfo::unfit`]). The chain checks the claim and removes the
+//! worker; the next block draws its replacement among the live standby workers (registered, in no
+//! cluster, with keys for the current and the next epoch) with the seed of the report's round,
+//! which nobody knew when the report was sent, and publishes [`AssignmentMessage::Replaced`].
+//! Relayers report the unfit members of their runtime's cluster.
+//!
+//! **Round seeds.** Each block carries its parent round's threshold seed (checked by consensus);
+//! the block records it (`StateKey::Seed`, the seeds topic) before anything else runs.
 
 use parity_scale_codec::Encode;
 use std::collections::BTreeSet;
@@ -48,6 +52,8 @@ use crate::{
     module::{AddKey, Keys, Module},
     state::{EpochHistory, EpochState, Overlay, ReadState, SenderInfo, StateError, StateKey, StateReader},
 };
+use veil_primitives::hashing::sha256;
+use veil_types::{MAX_PENDING_REPLACEMENTS, PendingReplacement};
 
 /// Who asks for a rotation: the schedule waits for missing epoch keys (one liveness window at
 /// most), the rotation admin does not.
@@ -91,6 +97,9 @@ pub enum EpochError {
         /// How many clusters and contracts wait for keys.
         stale: u32,
     },
+    /// Too many offline reports in one block.
+    #[error("{0} replacements already wait for the next block; report again then")]
+    TooManyReplacements(usize),
     /// Some cluster workers have no key for the next epoch yet (holds a scheduled rotation back for
     /// one liveness window at most).
     #[error("{0} cluster workers have not announced their key for the next epoch yet")]
@@ -203,19 +212,6 @@ impl Module for Epochs {
         }
     }
 
-    fn dependent_keys(
-        _chain: &Chain,
-        state: &dyn StateReader,
-        call: &EpochsCall,
-        keys: &mut Keys,
-    ) -> Result<(), StateError> {
-        // A replacement is chosen from the standby workers.
-        if let EpochsCall::ReportOffline { .. } = call {
-            state.standby()?.iter().for_each(|identity| keys.add(StateKey::Worker(*identity)));
-        }
-        Ok(())
-    }
-
     fn call_topics(_signer: &AccountId, call: &EpochsCall, topics: &mut BTreeSet<Topic>) {
         match call {
             EpochsCall::RotateKeys | EpochsCall::ReportOffline { .. } | EpochsCall::ReplaceGatekeeper { .. } => {
@@ -225,11 +221,24 @@ impl Module for Epochs {
     }
 
     fn begin_block(chain: &Chain, overlay: &mut Overlay<'_>, outbox: &mut Outbox) -> Result<(), StateError> {
-        chain.retire_and_rotate(overlay, outbox)
+        chain.retire_and_rotate(overlay, outbox)?;
+        chain.replace_pending(overlay, outbox)
+    }
+
+    fn block_dependent_keys(_chain: &Chain, state: &dyn StateReader, keys: &mut Keys) -> Result<(), StateError> {
+        // A block after offline reports chooses their replacements from the standby workers.
+        let pending = state.pending_replacements()?;
+        if !pending.is_empty() {
+            state.standby()?.iter().for_each(|identity| keys.add(StateKey::Worker(*identity)));
+            pending.iter().for_each(|replacement| keys.add(StateKey::Cluster(replacement.cluster)));
+        }
+        Ok(())
     }
 
     fn block_keys(keys: &mut Keys) {
         keys.add(StateKey::Epochs);
+        keys.add(StateKey::PendingReplacements);
+        keys.add(StateKey::Standby);
         // Registrations, worker egress and proposals ask whether an identity is a gatekeeper.
         keys.add(StateKey::Gatekeepers);
     }
@@ -642,7 +651,7 @@ impl Chain {
             let fit = EpochError::StillFit { worker: reported, last_seen_ms: worker.last_seen_ms, window_ms };
             return Err(fit.into());
         }
-        let (current, next) = (epochs.epoch(), epochs.next());
+        let next = epochs.next();
         info.workers.retain(|member| *member != reported);
         epochs.cluster_workers = epochs.cluster_workers.saturating_sub(1);
         if worker.epoch_key(next).is_none() {
@@ -650,39 +659,76 @@ impl Chain {
         }
         worker.cluster = None;
         overlay.set_worker(&reported, &worker);
-
-        // The first live standby worker with keys of both epochs replaces it. The scan also prunes
-        // the list: entries whose registration lapsed, or that work in a cluster already, leave it
-        // (a lapsed worker stands by again when it renews).
-        let mut added = None;
-        let mut kept = Vec::new();
-        for candidate in overlay.standby()?.iter() {
-            let Some(mut record) = overlay.worker(candidate)?.filter(|record| record.may_stand_by(now)) else {
-                continue;
-            };
-            let live = record.is_live(now, window_ms, epochs.resumed_at_ms);
-            if let (None, true, Some(agreement), Some(_)) =
-                (&added, live, record.epoch_key(current), record.epoch_key(next))
-            {
-                record.cluster = Some(cluster);
-                overlay.set_worker(candidate, &record);
-                added = Some(AssignedWorker { identity: *candidate, agreement });
-                continue;
-            }
-            kept.push(*candidate);
-        }
-        // No longer than the list it was cut from.
-        overlay.set_standby(&kept.try_into().map_err(|_| StateError::Store("the standby list grew".into()))?);
-        if let Some(added) = &added {
-            // Bounded like the cluster it left: one out, one in.
-            let _ = info.workers.try_push(added.identity);
-            epochs.cluster_workers = epochs.cluster_workers.saturating_add(1);
-        }
         overlay.set_cluster(cluster, &info);
         overlay.set_epochs(&epochs);
-        let message =
-            AssignmentMessage::Replaced(Replacement { cluster, epoch: current, removed: reported, added, at_ms: now });
-        self.publish(overlay, outbox, chain_message(Topic::System(SystemTopic::Assignments), message.encode())?)?;
+        // The replacement is chosen by the next block, with the seed of this block's round.
+        let mut pending = overlay.pending_replacements()?;
+        pending
+            .try_push(PendingReplacement { cluster, removed: reported })
+            .map_err(|_| EpochError::TooManyReplacements(MAX_PENDING_REPLACEMENTS))?;
+        overlay.set_pending_replacements(&pending);
+        Ok(())
+    }
+
+    /// At the start of a block: chooses the replacements that offline reports in the block before
+    /// left pending, each uniformly among the live standby workers with keys of the current and
+    /// the next epoch, with the parent round's seed (which nobody knew when the reports were sent,
+    /// so an operator with many standby enclaves cannot steer a cluster to one of them). The scan
+    /// also prunes the list: entries whose registration lapsed, or that work in a cluster already,
+    /// leave it (a lapsed worker stands by again when it renews). Without a seed (only blocks
+    /// built without consensus, in tests and tools) the first eligible worker is taken.
+    fn replace_pending(&self, overlay: &mut Overlay<'_>, outbox: &mut Outbox) -> Result<(), StateError> {
+        let pending = overlay.pending_replacements()?;
+        if pending.is_empty() {
+            return Ok(());
+        }
+        overlay.set_pending_replacements(&Default::default());
+        let now = outbox.time_ms();
+        let window_ms = outbox.parameters().liveness.offline_after_ms;
+        for PendingReplacement { cluster, removed } in pending.into_inner() {
+            let mut epochs = overlay.epochs()?;
+            let (current, next) = (epochs.epoch(), epochs.next());
+            let mut kept = Vec::new();
+            let mut eligible = Vec::new();
+            for candidate in overlay.standby()?.iter() {
+                let Some(record) = overlay.worker(candidate)?.filter(|record| record.may_stand_by(now)) else {
+                    continue;
+                };
+                kept.push(*candidate);
+                let live = record.is_live(now, window_ms, epochs.resumed_at_ms);
+                if let (true, Some(agreement), Some(_)) = (live, record.epoch_key(current), record.epoch_key(next)) {
+                    eligible.push(AssignedWorker { identity: *candidate, agreement });
+                }
+            }
+            let added = match outbox.seed() {
+                _ if eligible.is_empty() => None,
+                Some(seed) => {
+                    let draw = sha256(&(seed.randomness(), cluster, removed).encode());
+                    let mut first = [0u8; 8];
+                    first.copy_from_slice(&draw.as_bytes()[..8]);
+                    Some(eligible[(u64::from_le_bytes(first) % eligible.len() as u64) as usize])
+                }
+                None => Some(eligible[0]),
+            };
+            let mut info = overlay.cluster(cluster)?.ok_or(StateError::Store(format!("{cluster} vanished")))?;
+            if let Some(added) = &added {
+                kept.retain(|identity| *identity != added.identity);
+                if let Some(mut record) = overlay.worker(&added.identity)? {
+                    record.cluster = Some(cluster);
+                    overlay.set_worker(&added.identity, &record);
+                }
+                // Bounded like the cluster it left: one out, one in.
+                let _ = info.workers.try_push(added.identity);
+                epochs.cluster_workers = epochs.cluster_workers.saturating_add(1);
+            }
+            // No longer than the list it was cut from.
+            overlay.set_standby(&kept.try_into().map_err(|_| StateError::Store("the standby list grew".into()))?);
+            overlay.set_cluster(cluster, &info);
+            overlay.set_epochs(&epochs);
+            let message =
+                AssignmentMessage::Replaced(Replacement { cluster, epoch: current, removed, added, at_ms: now });
+            self.publish(overlay, outbox, chain_message(Topic::System(SystemTopic::Assignments), message.encode())?)?;
+        }
         Ok(())
     }
 }

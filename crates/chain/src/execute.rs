@@ -545,13 +545,14 @@ impl Chain {
     }
 
     /// Keys whose names depend on state the first round read (the standby workers a replacement
-    /// is chosen from). `state` must hold [`Chain::keys_touched`] of the same transactions.
+    /// is chosen from, by a transaction or at the start of the block). `state` must hold [`Chain::keys_touched`] of the same transactions.
     pub fn dependent_keys(
         &self,
         state: &dyn StateReader,
         transactions: &[SignedTransaction],
     ) -> Result<Keys, StateError> {
         let mut keys = Keys::new();
+        module::block_dependent_keys(self, state, &mut keys)?;
         for tx in transactions {
             module::dependent_keys(self, state, &tx.transaction.call, &mut keys)?;
         }

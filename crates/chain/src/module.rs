@@ -87,6 +87,12 @@ pub(crate) trait Module {
     /// any block.
     fn block_keys(_keys: &mut Keys) {}
 
+    /// The keys [`Module::begin_block`] reads whose names depend on state (`state` holds every
+    /// module's [`Module::block_keys`]).
+    fn block_dependent_keys(_chain: &Chain, _state: &dyn StateReader, _keys: &mut Keys) -> Result<(), StateError> {
+        Ok(())
+    }
+
     /// The topics [`Module::begin_block`] may publish on.
     fn block_topics(_topics: &mut BTreeSet<Topic>) {}
 
@@ -145,6 +151,13 @@ macro_rules! modules {
         pub(crate) fn block_keys(keys: &mut Keys) {
             $(<$module as Module>::block_keys(keys);)*
             $(<$other as Module>::block_keys(keys);)*
+        }
+
+        /// The keys every block's begin-block hooks read whose names depend on state.
+        pub(crate) fn block_dependent_keys(chain: &Chain, state: &dyn StateReader, keys: &mut Keys) -> Result<(), StateError> {
+            $(<$module as Module>::block_dependent_keys(chain, state, keys)?;)*
+            $(<$other as Module>::block_dependent_keys(chain, state, keys)?;)*
+            Ok(())
         }
 
         /// The topics every block may publish on, whatever it holds.

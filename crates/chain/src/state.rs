@@ -206,6 +206,14 @@ impl<'a> Overlay<'a> {
         self.write(StateKey::TopicLogNode(*topic, level.min(63) as u8, index), root);
     }
 
+    /// Records the replacements waiting for the next block.
+    pub fn set_pending_replacements(
+        &mut self,
+        pending: &BoundedVec<veil_types::PendingReplacement, { veil_types::MAX_PENDING_REPLACEMENTS }>,
+    ) {
+        self.write(StateKey::PendingReplacements, pending);
+    }
+
     /// Records the latest round seed.
     pub fn set_seed(&mut self, record: &veil_primitives::SeedRecord) {
         self.write(StateKey::Seed, record);

@@ -12,7 +12,10 @@ mod support;
 
 use parity_scale_codec::{DecodeAll as _, Encode as _};
 use std::time::Duration;
-use support::{ContractNetwork, Layout, Process, ask_worker, identity, pair, status, submit, temp_dir, wait_until};
+use support::{
+    ContractNetwork, Layout, Process, ask_worker, identity, pair, roots_at_one_height, status, submit, temp_dir,
+    wait_until,
+};
 use veil_client::api::{
     node::{ClusterView, ContractView, SnapshotView},
     paths::node as paths,
@@ -32,20 +35,6 @@ fn balance(node: &Process, worker: &Process, token: veil_primitives::ContractId,
         AnswerResult::Ok(bytes) => u128::decode_all(&mut &bytes[..]).unwrap(),
         AnswerResult::Refused(reason) => panic!("refused: {}", String::from_utf8_lossy(&reason)),
     }
-}
-
-/// Waits until both workers stand at one height, and returns their state roots there.
-fn roots_at_one_height(a: &Process, b: &Process) -> (String, String) {
-    let mut roots = None;
-    wait_until("both workers at one height", Duration::from_secs(60), || {
-        let (first, second) = (status(a), status(b));
-        if first.height != second.height {
-            return false;
-        }
-        roots = Some((first.state_root, second.state_root));
-        true
-    });
-    roots.unwrap()
 }
 
 #[test]

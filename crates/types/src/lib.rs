@@ -23,8 +23,9 @@ pub mod state;
 pub use epochs::{EpochHistory, EpochLog};
 pub use fees::{Cost, CostError, FeeSplit};
 pub use records::{
-    AccountInfo, ClusterInfo, ContractInfo, ContractPublicKeys, EpochState, Issuance, MAX_EPOCH_KEYS, MAX_STANDBY,
-    MAX_WORKERS_PER_MEASUREMENT, RewardPots, SenderInfo, TopicInfo, Unfit, WorkerInfo,
+    AccountInfo, ClusterInfo, ContractInfo, ContractPublicKeys, EpochState, Issuance, MAX_EPOCH_KEYS,
+    MAX_PENDING_REPLACEMENTS, MAX_STANDBY, MAX_WORKERS_PER_MEASUREMENT, PendingReplacement, RewardPots, SenderInfo,
+    TopicInfo, Unfit, WorkerInfo,
 };
 pub use roots::{egress_root, transactions_root};
 pub use state::{ChangeSet, MemoryState, ReadState, Snapshot, StateError, StateKey, StateReader};

@@ -197,6 +197,19 @@ impl crate::epochs::EpochHistory for EpochState {
     }
 }
 
+/// A cluster member an offline report removed, whose replacement the next block chooses with its
+/// seed: the seed of the report's own round, which nobody knew when the report was sent.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Encode, Decode, MaxEncodedLen)]
+pub struct PendingReplacement {
+    /// The cluster.
+    pub cluster: ClusterId,
+    /// The worker removed.
+    pub removed: [u8; 32],
+}
+
+/// The most replacements waiting for the next block.
+pub const MAX_PENDING_REPLACEMENTS: usize = 64;
+
 /// The most workers waiting in the standby list.
 pub const MAX_STANDBY: usize = 1024;
 

@@ -98,6 +98,9 @@ pub enum StateKey {
     /// The latest round seed the chain recorded ([`veil_primitives::SeedRecord`]).
     #[codec(index = 22)]
     Seed,
+    /// Replacements the next block chooses ([`crate::records::PendingReplacement`]).
+    #[codec(index = 23)]
+    PendingReplacements,
 }
 
 impl StateKey {
@@ -289,6 +292,14 @@ pub trait ReadState: StateReader {
     /// (kept for levels from [`veil_primitives::log::KEPT_LEVEL`] up).
     fn topic_log_node(&self, topic: &Topic, level: u32, index: u64) -> Result<Option<Hash>, StateError> {
         self.record(StateKey::TopicLogNode(*topic, level.min(63) as u8, index))
+    }
+
+    /// Replacements waiting for the next block's seed.
+    fn pending_replacements(
+        &self,
+    ) -> Result<BoundedVec<crate::records::PendingReplacement, { crate::records::MAX_PENDING_REPLACEMENTS }>, StateError>
+    {
+        Ok(self.record(StateKey::PendingReplacements)?.unwrap_or_default())
     }
 
     /// The latest round seed the chain recorded, if any block carried one yet.

@@ -72,6 +72,7 @@ fn a_silent_worker_is_replaced_and_the_replacement_continues_from_a_snapshot() {
     let (tx, _) = scenario.sign(&bob, report);
     let built = scenario.chain.push_after(1, vec![tx], Vec::new());
     assert!(built.dropped.is_empty(), "{:?}", built.dropped);
+    scenario.wait(1); // The block after the report chooses the replacement, with its seed.
     let cluster = scenario.chain.state.cluster(CLUSTER).unwrap().unwrap();
     assert_eq!(cluster.workers.to_vec(), vec![live.identity(), standby.identity()], "the standby replaced the silent");
 
@@ -175,6 +176,7 @@ fn a_grace_period_snapshot_carries_only_the_previous_epochs_agreement_keys() {
     let report = Call::Epochs(EpochsCall::ReportOffline { cluster: CLUSTER, worker: silent.identity() });
     let (tx, _) = scenario.sign(&bob, report);
     scenario.block(vec![tx]);
+    scenario.wait(1); // The block after the report chooses the replacement.
     scenario.settle(&mut [&mut gatekeeper, &mut live, &mut standby], 2);
     let snapshot = live.snapshot().unwrap();
     let new = cluster_key_of(&live, 1, signing_of(&scenario)).unwrap();

@@ -158,6 +158,9 @@ fn a_silent_cluster_worker_is_reported_removed_and_replaced_from_the_standby_lis
     let tx = net.sign(&reporter, report(one));
     let built = net.step(1, vec![tx], vec![]);
     assert_eq!(built.transactions.len(), 1, "{:?}", built.dropped);
+    assert_eq!(net.state.cluster(cluster).unwrap().unwrap().workers.to_vec(), vec![two], "removed at once");
+    // The next block chooses the replacement, with the seed of the report's round.
+    let built = net.step(1, vec![], vec![]);
     let info = net.state.cluster(cluster).unwrap().unwrap();
     assert_eq!(info.workers.to_vec(), vec![two, three]);
     assert!(net.state.standby().unwrap().is_empty());
@@ -184,6 +187,7 @@ fn a_silent_cluster_worker_is_reported_removed_and_replaced_from_the_standby_lis
     let tx = net.sign(&reporter, report(two));
     let built = net.step(1, vec![tx], vec![]);
     assert_eq!(built.transactions.len(), 1, "{:?}", built.dropped);
+    let built = net.step(1, vec![], vec![]);
     assert_eq!(net.state.cluster(cluster).unwrap().unwrap().workers.to_vec(), vec![three]);
     let duty = built.messages.iter().find(|p| p.message.topic == Topic::System(SystemTopic::Assignments)).unwrap();
     let AssignmentMessage::Replaced(replaced) = decode_strict(&duty.message.payload).unwrap() else { panic!() };
@@ -458,6 +462,80 @@ fn a_replacement_prunes_lapsed_workers_from_the_standby_list() {
     let report = net.sign(&operator, Call::Epochs(EpochsCall::ReportOffline { cluster, worker: workers[0].public() }));
     let built = net.step(1, vec![report], vec![]);
     assert_eq!(built.transactions.len(), 1, "{:?}", built.dropped);
+    net.step(1, vec![], vec![]);
     assert_eq!(net.state.cluster(cluster).unwrap().unwrap().workers.to_vec(), vec![workers[1].public(), fresh]);
     assert!(net.state.standby().unwrap().is_empty(), "the lapsed worker left the standby list");
+}
+
+/// Issue 22, item 4: one operator with 50 standby workers against one honest standby. The
+/// replacement is drawn uniformly among the live, keyed standbys with the seed of the report's
+/// round (recorded by the next block, which makes the choice), so registering first or many times
+/// does not steer it: across seeds each draw is the seed's, the honest worker is drawn too, and
+/// the lapsed entries leave the list.
+#[test]
+fn many_standbys_of_one_operator_cannot_steer_a_replacement() {
+    let (mut net, workers, cluster) = cluster_of_two();
+    // The operator registers its 50 first; the honest one comes last (the old rule took the first).
+    // (Seed 50 is the genesis gatekeeper's.)
+    let attackers = net.register_workers(&(100..150).collect::<Vec<u8>>());
+    let honest = net.register_workers(&[160])[0].public();
+    assert_eq!(net.state.standby().unwrap().len(), 51);
+
+    // Twenty of the operator's registrations lapse; the others, the honest one and member 2 renew
+    // and beat; member 1 falls silent.
+    let kept: Vec<[u8; 32]> = attackers[20..].iter().map(|worker| worker.public()).chain([honest]).collect();
+    let lifetime = net.chain.genesis().registration.insecure_lifetime_ms;
+    let beat = net.chain.genesis().liveness.heartbeat_interval_ms;
+    let operator = net.operator.clone();
+    let mut beating: Vec<&veil_crypto::RuntimeSigner> = attackers[20..].iter().collect();
+    let honest_signer = runtime_signer(160);
+    beating.push(&honest_signer);
+    beating.push(&workers[1]);
+    let mut elapsed = 0;
+    while elapsed <= lifetime {
+        let txs = if elapsed % (lifetime / 2) < beat {
+            beating
+                .iter()
+                .map(|worker| {
+                    let info = net.info(worker.public());
+                    let call = Call::Registry(veil_primitives::RegistryCall::RegisterWorker {
+                        info,
+                        attestation: veil_primitives::Attestation::InsecureSoftware,
+                    });
+                    net.sign(&operator, call)
+                })
+                .collect()
+        } else {
+            vec![]
+        };
+        let beats = beating.iter().map(|worker| heartbeat(&net, worker)).collect();
+        let built = net.step(beat, txs, beats);
+        assert!(built.skipped_egress.is_empty(), "{:?}", built.skipped_egress);
+        elapsed += beat;
+    }
+    let removed = workers[0].public();
+    let report = net.sign(&operator, Call::Epochs(EpochsCall::ReportOffline { cluster, worker: removed }));
+    assert_eq!(net.step(1, vec![report], vec![]).transactions.len(), 1);
+    let eligible: Vec<[u8; 32]> =
+        net.state.standby().unwrap().iter().copied().filter(|identity| kept.contains(identity)).collect();
+    assert_eq!(eligible.len(), 31);
+
+    // The block after the report draws, with whatever seed the report's round turned out to have.
+    let (state, head) = (net.state.clone(), net.head.clone());
+    let mut drawn = std::collections::BTreeSet::new();
+    for salt in 0..200 {
+        (net.state, net.head, net.seed_salt) = (state.clone(), head.clone(), salt);
+        let seed = net.seed();
+        net.step(1, vec![], vec![]);
+        let draw = veil_primitives::hashing::sha256(&(seed.randomness(), cluster, removed).encode());
+        let index = u64::from_le_bytes(draw.as_bytes()[..8].try_into().unwrap()) % eligible.len() as u64;
+        let members = net.state.cluster(cluster).unwrap().unwrap().workers.to_vec();
+        assert_eq!(members, vec![workers[1].public(), eligible[index as usize]], "the seed's draw, salt {salt}");
+        let left = net.state.standby().unwrap().to_vec();
+        assert_eq!(left.len(), 30, "the lapsed twenty and the one drawn left the list");
+        assert!(left.iter().all(|identity| kept.contains(identity)));
+        drawn.insert(eligible[index as usize]);
+    }
+    assert!(drawn.contains(&honest), "the honest standby is drawn too");
+    assert!(drawn.len() > 20, "draws spread over the standbys: {}", drawn.len());
 }

@@ -26,6 +26,9 @@ pub(crate) struct Net {
     pub(crate) operator: AccountPair,
     pub(crate) admin: AccountPair,
     pub(crate) nonces: std::collections::HashMap<AccountId, u64>,
+    /// Varies the round seeds the blocks carry (stand-ins: the chain records seeds, consensus
+    /// checks them).
+    pub(crate) seed_salt: u64,
 }
 
 /// The first epoch's master key in these tests.
@@ -47,7 +50,7 @@ pub(crate) fn net(allow_insecure: bool, genesis_time: &str) -> Net {
     let mut state = MemoryState::default();
     state.apply(chain.genesis_changes());
     let head = chain.genesis_header(Hash::ZERO);
-    Net { chain, state, head, operator, admin, nonces: Default::default() }
+    Net { chain, state, head, operator, admin, nonces: Default::default(), seed_salt: 0 }
 }
 
 impl Net {
@@ -71,7 +74,7 @@ impl Net {
     /// A block `after_ms` after the head with these candidates; what it kept is applied.
     pub(crate) fn step(&mut self, after_ms: u64, txs: Vec<SignedTransaction>, copies: Vec<SignedEgress>) -> Execution {
         let timestamp = self.head.timestamp_ms + after_ms;
-        let built = self.chain.build(&self.state, &self.head, timestamp, None, txs, copies).unwrap();
+        let built = self.chain.build(&self.state, &self.head, timestamp, Some(self.seed()), txs, copies).unwrap();
         for (_, error) in &built.dropped {
             assert!(!matches!(error, TransactionError::StaleNonce { .. } | TransactionError::FutureNonce { .. }));
         }
@@ -79,6 +82,14 @@ impl Net {
         self.head.height += 1;
         self.head.timestamp_ms = timestamp;
         built
+    }
+
+    /// The stand-in seed of the head's round, which the next block carries.
+    pub(crate) fn seed(&self) -> veil_primitives::RoundSeed {
+        let digest = veil_primitives::hashing::sha256(&(self.head.height, self.seed_salt).encode());
+        let mut signature = [0u8; 48];
+        signature[..32].copy_from_slice(digest.as_bytes());
+        veil_primitives::RoundSeed { epoch: 0, view: self.head.height, signature }
     }
 
     pub(crate) fn refused(&mut self, from: &AccountPair, call: Call) -> TransactionError {
@@ -198,7 +209,8 @@ impl Net {
         let (current, next) = (self.epochs().epoch().0, self.epochs().next().0);
         for worker in &workers {
             let first = self.epoch_key(worker, current);
-            assert_eq!(self.step(1, vec![], vec![first]).egress.len(), 1);
+            let built = self.step(1, vec![], vec![first]);
+            assert_eq!(built.egress.len(), 1, "{:?}", built.skipped_egress);
             let second = self.epoch_key(worker, next);
             let built = self.step(1, vec![], vec![second]);
             assert_eq!(built.egress.len(), 1, "{:?}", built.skipped_egress);
@@ -252,8 +264,8 @@ fn a_software_worker_registers_sends_lapses_and_renews() {
     assert_eq!((worker.operator, worker.tee, worker.measurement), (net.operator.public(), None, None));
     assert_eq!(worker.expires_at_ms, net.head.timestamp_ms + 60_000);
     // Published for gatekeepers.
-    let published = &built.messages[0];
-    assert_eq!(published.message.topic, Topic::System(SystemTopic::Registrations));
+    let published =
+        built.messages.iter().find(|p| p.message.topic == Topic::System(SystemTopic::Registrations)).unwrap();
     let record: WorkerRegistration = decode_strict(&published.message.payload).unwrap();
     assert_eq!((record.info, record.attestation), (info, Attestation::InsecureSoftware));
 
@@ -464,7 +476,8 @@ fn anyone_instantiates_uploaded_code_on_a_formed_cluster_and_tokens_move_in_and_
     let tx = net.sign(&admin, form(vec![first, second]));
     let built = net.step(1, vec![tx], vec![]);
     assert_eq!(built.transactions.len(), 1, "{:?}", built.dropped);
-    let formed = decode_strict::<AssignmentMessage>(&built.messages[0].message.payload).unwrap();
+    let duty = built.messages.iter().find(|p| p.message.topic == Topic::System(SystemTopic::Assignments)).unwrap();
+    let formed = decode_strict::<AssignmentMessage>(&duty.message.payload).unwrap();
     let AssignmentMessage::Cluster(ClusterFormed { cluster: ClusterId(3), epoch: KeyEpoch(0), workers, .. }) = formed
     else {
         panic!("{formed:?}")
@@ -658,11 +671,13 @@ fn disallowing_a_measurement_revokes_every_worker_running_it() {
     let built = net.step(1, vec![], vec![key]);
     assert!(matches!(built.skipped_egress[0].1, crate::EgressError::WorkerLapsed { .. }), "{:?}", built.skipped_egress);
 
-    // A report removes it at once (no liveness window to wait out) and a standby worker replaces it.
+    // A report removes it at once (no liveness window to wait out) and a standby worker replaces it
+    // in the next block.
     let reporter = net.operator.clone();
     let report = net.sign(&reporter, Call::Epochs(EpochsCall::ReportOffline { cluster, worker: one }));
     let built = net.step(1, vec![report], vec![]);
     assert_eq!(built.transactions.len(), 1, "{:?}", built.dropped);
+    net.step(1, vec![], vec![]);
     assert_eq!(net.state.cluster(cluster).unwrap().unwrap().workers.to_vec(), vec![two, spare[0].public()]);
 
     // Allowed again, nothing comes back by itself: a worker renews to count again.

@@ -728,3 +728,17 @@ impl CommandKey {
         Call::Contracts(ContractsCall::Command { contract: self.contract, payload, fuel, value: Balance(value) })
     }
 }
+
+/// Waits until both workers stand at one height, and returns their state roots there.
+pub fn roots_at_one_height(a: &Process, b: &Process) -> (String, String) {
+    let mut roots = None;
+    wait_until("both workers at one height", Duration::from_secs(60), || {
+        let (first, second) = (status(a), status(b));
+        if first.height != second.height {
+            return false;
+        }
+        roots = Some((first.state_root, second.state_root));
+        true
+    });
+    roots.unwrap()
+}
