@@ -14,7 +14,7 @@
 mod support;
 
 use std::{path::Path, time::Duration};
-use support::{Process, descendants, running, temp_dir, wait_until};
+use support::{Process, descendants, resident_mib, running, temp_dir, wait_until};
 use veil_cli::DevnetRecord;
 
 const FRESH_RUNS: usize = 5;
@@ -33,13 +33,6 @@ fn stop(mut devnet: Process) {
     let children = descendants(devnet.child.id());
     devnet.kill();
     wait_until("the devnet's children to exit", Duration::from_secs(10), || children.iter().all(|&pid| !running(pid)));
-}
-
-/// Resident memory of one process, in MiB (0 when it is gone).
-fn resident_mib(pid: u32) -> f64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
-    let line = status.lines().find(|line| line.starts_with("VmRSS:")).unwrap_or_default();
-    line.split_whitespace().nth(1).and_then(|kib| kib.parse::<u64>().ok()).unwrap_or(0) as f64 / 1024.0
 }
 
 /// Resident memory of the devnet's process and of all of it with its descendants, in MiB, and how

@@ -10,67 +10,12 @@
 #[path = "../tests/support/mod.rs"]
 mod support;
 
-use std::{
-    collections::HashMap,
-    io::{BufRead as _, BufReader, Write as _},
-    net::TcpStream,
-    sync::{Arc, Mutex},
-    time::{Duration, Instant},
-};
-use support::{Process, free_ports, pair, temp_dir, transfer};
-use veil_client::api::{node::StreamedBlock, paths::node as paths};
+use std::time::{Duration, Instant};
+use support::{Process, free_ports, pair, temp_dir, transfer, wait_all, watch_finality};
 use veil_crypto::{AccountPair, verify_account_signature};
-use veil_primitives::Hash;
 
 const ACCOUNTS: usize = 64;
 const PER_WAVE: u64 = 50;
-
-/// Records when each transaction hash first appears in a finalized block.
-fn watch_finality(url: &str) -> Arc<Mutex<HashMap<String, Instant>>> {
-    let seen = Arc::new(Mutex::new(HashMap::new()));
-    let authority = url.strip_prefix("http://").unwrap().to_owned();
-    let record = Arc::clone(&seen);
-    std::thread::spawn(move || {
-        let mut stream = TcpStream::connect(&authority).unwrap();
-        write!(
-            stream,
-            "GET {} HTTP/1.1\r\nHost: {authority}\r\nAccept: text/event-stream\r\n\r\n",
-            paths::STREAM_BLOCKS
-        )
-        .unwrap();
-        let mut reader = BufReader::new(stream);
-        let mut line = String::new();
-        while reader.read_line(&mut line).unwrap_or(0) > 0 {
-            if let Some(data) = line.trim_end().strip_prefix("data: ") {
-                let now = Instant::now();
-                // Events that are not blocks carry no transactions.
-                let transactions = serde_json::from_str::<StreamedBlock>(data).map(|b| b.transactions);
-                let mut seen = record.lock().unwrap();
-                for tx in transactions.into_iter().flatten() {
-                    seen.entry(tx).or_insert(now);
-                }
-            }
-            line.clear();
-        }
-    });
-    std::thread::sleep(Duration::from_millis(200));
-    seen
-}
-
-fn wait_all(seen: &Mutex<HashMap<String, Instant>>, hashes: &[Hash]) {
-    let deadline = Instant::now() + Duration::from_secs(300);
-    loop {
-        let done = {
-            let seen = seen.lock().unwrap();
-            hashes.iter().all(|h| seen.contains_key(&h.to_string()))
-        };
-        if done {
-            return;
-        }
-        assert!(Instant::now() < deadline, "transfers did not finalize");
-        std::thread::sleep(Duration::from_millis(20));
-    }
-}
 
 fn percentile(sorted: &[Duration], p: f64) -> Duration {
     sorted[((sorted.len() as f64 - 1.0) * p).round() as usize]

@@ -742,3 +742,62 @@ pub fn roots_at_one_height(a: &Process, b: &Process) -> (String, String) {
     });
     roots.unwrap()
 }
+
+/// Records when each transaction hash first appears in a finalized block.
+pub fn watch_finality(
+    url: &str,
+) -> std::sync::Arc<std::sync::Mutex<std::collections::HashMap<String, std::time::Instant>>> {
+    use std::io::{BufRead as _, Write as _};
+    let seen = std::sync::Arc::new(std::sync::Mutex::new(std::collections::HashMap::new()));
+    let authority = url.strip_prefix("http://").unwrap().to_owned();
+    let record = std::sync::Arc::clone(&seen);
+    std::thread::spawn(move || {
+        let mut stream = std::net::TcpStream::connect(&authority).unwrap();
+        write!(
+            stream,
+            "GET {} HTTP/1.1\r\nHost: {authority}\r\nAccept: text/event-stream\r\n\r\n",
+            paths::node::STREAM_BLOCKS
+        )
+        .unwrap();
+        let mut reader = std::io::BufReader::new(stream);
+        let mut line = String::new();
+        while reader.read_line(&mut line).unwrap_or(0) > 0 {
+            if let Some(data) = line.trim_end().strip_prefix("data: ") {
+                let now = std::time::Instant::now();
+                // Events that are not blocks carry no transactions.
+                let transactions =
+                    serde_json::from_str::<veil_client::api::node::StreamedBlock>(data).map(|b| b.transactions);
+                let mut seen = record.lock().unwrap();
+                for tx in transactions.into_iter().flatten() {
+                    seen.entry(tx).or_insert(now);
+                }
+            }
+            line.clear();
+        }
+    });
+    std::thread::sleep(Duration::from_millis(200));
+    seen
+}
+
+/// Waits until every transaction in `hashes` was seen finalized by [`watch_finality`].
+pub fn wait_all(seen: &std::sync::Mutex<std::collections::HashMap<String, std::time::Instant>>, hashes: &[Hash]) {
+    let deadline = std::time::Instant::now() + Duration::from_secs(300);
+    loop {
+        let done = {
+            let seen = seen.lock().unwrap();
+            hashes.iter().all(|h| seen.contains_key(&h.to_string()))
+        };
+        if done {
+            return;
+        }
+        assert!(std::time::Instant::now() < deadline, "transfers did not finalize");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// Resident memory of one process, in MiB (0 when it is gone).
+pub fn resident_mib(pid: u32) -> f64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    let line = status.lines().find(|line| line.starts_with("VmRSS:")).unwrap_or_default();
+    line.split_whitespace().nth(1).and_then(|kib| kib.parse::<u64>().ok()).unwrap_or(0) as f64 / 1024.0
+}

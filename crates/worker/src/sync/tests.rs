@@ -1,7 +1,7 @@
 use super::*;
 use std::collections::BTreeMap;
 use veil_consensus::testing::GeneratedChain;
-use veil_primitives::{log::RangeError, topics::TopicError};
+use veil_primitives::{decode_strict, log::RangeError, topics::TopicError};
 
 /// Recognizes the refusal a case expects.
 type Expected = Box<dyn Fn(&SyncError) -> bool>;
@@ -259,4 +259,33 @@ fn a_relayer_that_lies_about_pages_is_refused_and_changes_nothing() {
         assert_eq!(follower.state(), &before, "{what} changed the runtime's state");
     }
     assert!(!follower.accept(&good).unwrap().complete);
+}
+
+/// Issue 22, item 4: the seed a runtime uses is the chain's record on the seeds topic, not the
+/// header a relayer delivers: two relayers that deliver different certified headers (one stopping
+/// earlier) give the runtime the same record for every block both cover, and each record is the
+/// network's seed of that block's parent round.
+#[test]
+fn the_seed_of_a_round_is_the_chains_record_whichever_header_is_delivered() {
+    let mut chain = GeneratedChain::new(1);
+    chain.extend_by(6);
+    let seeds = Topic::System(veil_primitives::SystemTopic::Seeds);
+    let early = delivery(&chain, seeds, 0);
+    chain.extend_by(5);
+    let late = delivery(&chain, seeds, 0);
+    let records = |batch: &Batch| -> Vec<veil_primitives::SeedRecord> {
+        let mut follower = follower(&chain);
+        follower.follow(seeds);
+        let accepted = follower.accept(batch).unwrap();
+        accepted.messages[0].1.iter().map(|(_, message)| decode_strict(&message.payload).unwrap()).collect()
+    };
+    let (from_early, from_late) = (records(&early), records(&late));
+    assert_eq!(from_early.len(), 5, "blocks 2 to 6 record the seeds of rounds 1 to 5");
+    assert_eq!(from_early[..], from_late[..from_early.len()], "the same record whichever header");
+    let client = LightClient::new(&chain.network.network_key, &chain.network.namespace).unwrap();
+    for record in &from_late {
+        assert_eq!(record.seed, chain.network.seed(record.height - 1));
+        assert_eq!(client.verify_seed(&record.seed), Ok(()));
+        assert_eq!(chain.headers[record.height as usize].seed, Some(record.seed));
+    }
 }
