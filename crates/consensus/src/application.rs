@@ -83,8 +83,10 @@ pub struct NodeState<S: AuthenticatedState> {
     history: TopicHistory,
 }
 
-/// How many finalized blocks back topic proofs are served.
-pub const TOPIC_HISTORY_BLOCKS: u64 = 10_000;
+/// How many finalized blocks back topic proofs are served. Readers prove against the newest
+/// height (a relayer pins one height for the few requests of one batch), so a short window
+/// suffices; its undo log costs memory in proportion (every block changes the seeds topic).
+pub const TOPIC_HISTORY_BLOCKS: u64 = 1_024;
 
 fn topic_keys(changes: &veil_chain::ChangeSet) -> BTreeSet<Vec<u8>> {
     changes.keys().filter(|key| StateKey::is_topic_commitment(key)).cloned().collect()

@@ -247,9 +247,13 @@ where
         state.set_committed_digest(block.digest());
         block.block().header.clone()
     };
+    // Twelve-byte values gain nothing from compression (a zstd frame outweighs them).
     let transactions = ArchiveIndex::open(
         context.child("transactions"),
-        archive_config(prefix, "transactions", page_cache.clone(), ()),
+        immutable::Config {
+            freezer_value_compression: None,
+            ..archive_config(prefix, "transactions", page_cache.clone(), ())
+        },
     )
     .await
     .map_err(EngineError::Storage)?;

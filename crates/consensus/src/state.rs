@@ -44,6 +44,9 @@ use crate::{
     block::{to_digest, to_hash},
 };
 
+/// How many finalized blocks between prunings of the state's operation log.
+pub const PRUNE_EVERY_BLOCKS: u64 = 256;
+
 type Db<E> = variable::Db<Family, E, Digest, StateValue, Sha256, EightCap, BITMAP_CHUNK, Sequential>;
 type Batch =
     Arc<MerkleizedBatch<Family, Digest, Update<Digest, VariableEncoding<StateValue>>, BITMAP_CHUNK, Sequential>>;
@@ -285,10 +288,16 @@ impl<E: Storage + Metrics + Spawner + commonware_runtime::Clock> AuthenticatedSt
         let (height, batch) = self.pending.remove(&digest).ok_or(StateStoreError::UnknownParent(to_hash(&digest)))?;
         let db = self.db.take().unwrap_or_else(|| unreachable!("state database is always present between calls"));
         let applied = db.apply_batch(batch).await;
-        let db = match applied {
+        let mut db = match applied {
             Ok(db) => db.commit().await.map_err(db_error)?,
             Err(error) => return Err(db_error(error)),
         };
+        // The operation log keeps every past write until pruned: drop what no current key needs,
+        // so disk and the in-memory bitmap stay proportional to the live state, not the history.
+        if height.is_multiple_of(PRUNE_EVERY_BLOCKS) {
+            let boundary = db.sync_boundary();
+            db = db.prune(boundary).await.map_err(db_error)?;
+        }
         self.db = Some(db);
         self.committed = digest;
         self.committed_height = height;

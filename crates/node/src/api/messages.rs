@@ -74,7 +74,7 @@ pub(super) async fn worker(State(api): State<ApiState>, Path(key): Path<String>)
 }
 
 #[utoipa::path(get, path = "/v1/topics/{topic}/messages",
-    params(("topic" = String, Path, description = "the topic: registrations, assignments, key-epochs, deposits, contract-code, discrepancies, releases, heartbeats, parameters, or contract:0x<id>"), TopicQuery),
+    params(("topic" = String, Path, description = "the topic: registrations, assignments, key-epochs, deposits, contract-code, discrepancies, releases, heartbeats, parameters, sessions, seeds, or contract:0x<id>"), TopicQuery),
     responses((status = 200, description = "a page of the topic's messages from `from` (or from its end) with a proof of completeness against a certified header", body = TopicMessagesView), (status = 400, description = "the request is malformed: `code` says which part", body = ErrorBody), (status = 404, description = "the topic has no message at this height", body = ErrorBody), (status = 503, description = "the node cannot answer now (its store is busy or the height is pruned): retry", body = ErrorBody)))]
 pub(super) async fn topic_messages(
     State(api): State<ApiState>,

@@ -2,7 +2,7 @@
 //!
 //! [`Runtime::apply`] takes one [`Batch`] from the relayer. The whole batch is verified first
 //! ([`Follower::accept`]); then its messages are handled in topic order (registrations, the duty
-//! log, key epochs, releases, heartbeats, parameters, then contract topics), each message in log
+//! log, key epochs, releases, heartbeats, parameters, sessions, then contract topics), each message in log
 //! order. A message that is refused does not stop the batch: the chain already ordered it, and
 //! every runtime refuses it the same way ([`Refusal`], with a stable code), so states stay equal.
 //! Contracts never see the batch height (a worker that syncs in bigger steps must reach the same
