@@ -33,7 +33,7 @@ use veil_primitives::{
     AccountId, BoundedVec, Hash, Header, KeyEpoch, Message, Nonce, Origin, Parameters, RoundSeed, SenderId,
     SignedEgress, SignedTransaction, SystemTopic, Topic,
     contract::BlockStamp,
-    log::{self, KEPT_LEVEL},
+    log::{self, KEPT_LEVEL, LogPeaks},
     message::Discrepancy,
     topics::{self, DEPTH, TopicProof, TreeNodes},
 };
@@ -644,6 +644,15 @@ impl Chain {
         }
         proof.rest = BoundedVec::try_from_vec(rest).map_err(|_| StateError::Store("too many subtrees".into()))?;
         Ok((messages, proof))
+    }
+}
+
+/// Where a page of `info`'s log starts: at `from`, or (with `None`, for a reader that needs only
+/// the messages still to come) at the log's end, with the log's peaks there to start from.
+pub fn page_start(info: &TopicInfo, from: Option<u64>) -> (Option<LogPeaks>, u64) {
+    match from {
+        Some(from) => (None, from),
+        None => (Some(info.log.clone()), info.log.length),
     }
 }
 

@@ -217,8 +217,7 @@ impl<S: AuthenticatedState> NodeState<S> {
         self.headers.retain(|_, header| header.height > height);
         self.headers.insert(digest, block.header.clone());
         self.finalized = block.header.clone();
-        let hashes: Vec<Hash> = block.transactions.iter().map(SignedTransaction::hash).collect();
-        self.transactions.record(height, hash, &hashes).await?;
+        self.index_block(block).await?;
         let pending = self.pending_state_at(&digest).await?;
         self.mempool.prune(&pending).map_err(|e| e.to_string())?;
         let finalized = Finalized { block: block.clone(), hash };
@@ -272,10 +271,7 @@ impl<S: AuthenticatedState> NodeState<S> {
         let Some(info) = then.topic(topic).map_err(|e| e.to_string())? else {
             return Ok(None);
         };
-        let (start, from) = match from {
-            Some(from) => (None, from),
-            None => (Some(info.log.clone()), info.log.length),
-        };
+        let (start, from) = veil_chain::messages::page_start(&info, from);
         if from > info.log.length {
             return Err(format!("topic {topic} has {} messages; cannot start at {from}", info.log.length));
         }

@@ -180,8 +180,7 @@ impl GeneratedChain {
     ) -> veil_chain::Execution {
         let parent = self.tip().clone();
         let timestamp = parent.timestamp_ms + after_ms.max(1);
-        // Block `h` is certified in view `h` here, so it carries the seed of view `h - 1`.
-        let seed = (parent.height > 0).then(|| self.network.seed(parent.height));
+        let seed = self.seed_after(&parent);
         let built = self
             .chain
             .build(&self.state, &parent, timestamp, seed, transactions, egress)
@@ -190,6 +189,12 @@ impl GeneratedChain {
         self.state.apply(built.changes.clone());
         self.headers.push(header);
         built
+    }
+
+    /// The seed a child of `parent` carries: block `h` is certified in view `h` here, so its child
+    /// carries the seed of view `h` (none after genesis, which no round certified).
+    fn seed_after(&self, parent: &Header) -> Option<RoundSeed> {
+        (parent.height > 0).then(|| self.network.seed(parent.height))
     }
 
     /// Appends `messages` to their topics as blocks would publish them, and a header over the
@@ -204,7 +209,7 @@ impl GeneratedChain {
         header.height = parent.height + 1;
         header.timestamp_ms = parent.timestamp_ms + 1;
         header.messages.root = root;
-        header.seed = (parent.height > 0).then(|| self.network.seed(parent.height));
+        header.seed = self.seed_after(&parent);
         self.headers.push(header);
     }
 
@@ -234,10 +239,7 @@ impl GeneratedChain {
         limit: u64,
     ) -> Option<(Vec<Message>, TopicProof, Option<LogPeaks>)> {
         let info = self.state.topic(topic).unwrap_or_else(|error| panic!("topic: {error}"))?;
-        let (start, from) = match from {
-            Some(from) => (None, from),
-            None => (Some(info.log.clone()), info.log.length),
-        };
+        let (start, from) = veil_chain::messages::page_start(&info, from);
         let (messages, proof) = self
             .chain
             .topic_page(&self.state, topic, &info, from, limit)
