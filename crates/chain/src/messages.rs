@@ -356,13 +356,25 @@ impl Chain {
             }
         };
         let index = info.log.length;
+        let window = message.topic.kept_messages();
+        // A windowed topic keeps no subtree larger than its window: one would start before the
+        // window by the time it is complete, and no page needs it.
+        let top_level = window.map_or(u32::MAX, u64::trailing_zeros);
         info.log.append_with(&message.hash(), |level, index, root| {
-            if level >= KEPT_LEVEL {
+            if (KEPT_LEVEL..=top_level).contains(&level) {
                 overlay.set_topic_log_node(&message.topic, level, index, root);
             }
         });
         overlay.set_topic(&message.topic, &info);
         overlay.set_topic_message(&message.topic, index, &message);
+        if let Some(dropped) = window.and_then(|window| index.checked_sub(window)) {
+            // The message that left the window, and the kept subtrees that started with it (each
+            // complete since it is no larger than the window).
+            overlay.remove_topic_message(&message.topic, dropped);
+            for level in (KEPT_LEVEL..=top_level).filter(|level| dropped.trailing_zeros() >= *level) {
+                overlay.remove_topic_log_node(&message.topic, level, dropped >> level);
+            }
+        }
         outbox.messages.push(Published { index, message });
         Ok(())
     }
@@ -622,7 +634,7 @@ impl Chain {
     ) -> Result<(Vec<Message>, TopicProof), StateError> {
         let (_, mut proof) =
             self.topic_proof(state, topic)?.ok_or(StateError::Store(format!("topic {topic} vanished")))?;
-        let end = page_end(info, from, limit)?;
+        let end = page_end(topic, info, from, limit)?;
         let message = |index: u64| {
             state
                 .topic_message(topic, index)?
@@ -657,21 +669,36 @@ pub fn page_start(info: &TopicInfo, from: Option<u64>) -> (Option<LogPeaks>, u64
 }
 
 /// Where a page of at most `limit` messages from `from` ends in a log of `info`'s length.
-fn page_end(info: &TopicInfo, from: u64, limit: u64) -> Result<u64, StateError> {
+fn page_end(topic: &Topic, info: &TopicInfo, from: u64, limit: u64) -> Result<u64, StateError> {
     if from > info.log.length {
         return Err(StateError::Store(format!(
             "the log has {} messages; a page cannot start at {from}",
             info.log.length
         )));
     }
+    check_kept(topic, info.log.length, from)?;
     Ok(from.saturating_add(limit).min(info.log.length))
+}
+
+/// Refuses a page from `from` of a windowed topic whose log is `length` long if the chain no longer
+/// keeps message `from` (see [`Topic::kept_messages`]).
+pub fn check_kept(topic: &Topic, length: u64, from: u64) -> Result<(), StateError> {
+    let first = topic.first_kept(length);
+    if from < first {
+        return Err(StateError::Store(format!(
+            "topic {topic} keeps only its newest {} messages: message {from} is gone (the first kept is {first}); \
+             read it from its end",
+            topic.kept_messages().unwrap_or_default()
+        )));
+    }
+    Ok(())
 }
 
 /// The state keys a page of `topic` from `from` of at most `limit` messages reads, besides the
 /// topic's own entry: its messages, what proves the rest of the log (kept subtree roots, or the
 /// messages of the small subtrees), and the slot's [`sibling_keys`].
 pub fn page_keys(topic: &Topic, info: &TopicInfo, from: u64, limit: u64) -> Result<BTreeSet<Vec<u8>>, StateError> {
-    let end = page_end(info, from, limit)?;
+    let end = page_end(topic, info, from, limit)?;
     let mut keys: BTreeSet<Vec<u8>> = sibling_keys(info.slot).collect();
     keys.extend((from..end).map(|index| StateKey::TopicMessage(*topic, index).to_bytes()));
     for (level, first) in log::subtrees(end, info.log.length) {

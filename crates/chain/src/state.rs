@@ -206,6 +206,16 @@ impl<'a> Overlay<'a> {
         self.write(StateKey::TopicLogNode(*topic, level.min(63) as u8, index), root);
     }
 
+    /// Drops message `index` of `topic` from the state (it left the topic's window).
+    pub fn remove_topic_message(&mut self, topic: &Topic, index: u64) {
+        self.buffer(StateKey::TopicMessage(*topic, index).to_bytes(), None);
+    }
+
+    /// Drops the kept root of the `index`-th subtree of `2^level` messages of `topic`'s log.
+    pub fn remove_topic_log_node(&mut self, topic: &Topic, level: u32, index: u64) {
+        self.buffer(StateKey::TopicLogNode(*topic, level.min(63) as u8, index).to_bytes(), None);
+    }
+
     /// Records the replacements waiting for the next block.
     pub fn set_pending_replacements(
         &mut self,

@@ -297,6 +297,14 @@ impl Relayer {
             let answer = match self.node.topic_messages(&topic, &query) {
                 Ok(answer) => answer,
                 Err(ClientError::NotFound(_)) if from == 0 => continue, // Nothing on this topic yet.
+                // The runtime's position left the window the chain keeps of this topic: move it on
+                // to the end.
+                Err(ClientError::Refused { code: ErrorCode::BadRange, .. }) if topic.kept_messages().is_some() => {
+                    log!("relay: topic {topic} no longer keeps message {from}: the runtime continues from its end");
+                    self.node
+                        .topic_messages(&topic, &TopicQuery { at_end: true, ..query })
+                        .map_err(|error| format!("topic {topic} from its end: {error}"))?
+                }
                 Err(error) => return Err(format!("topic {topic} from {from}: {error}")),
             };
             if at.is_none() {

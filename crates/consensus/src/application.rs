@@ -275,8 +275,12 @@ impl<S: AuthenticatedState> NodeState<S> {
         if from > info.log.length {
             return Err(format!("topic {topic} has {} messages; cannot start at {from}", info.log.length));
         }
+        // Messages and subtree roots never change once written, so the current state has them all,
+        // but for those a windowed topic has dropped since `height`.
+        if let Some(current) = snapshot.topic(topic).map_err(|e| e.to_string())? {
+            veil_chain::messages::check_kept(topic, current.log.length, from).map_err(|e| e.to_string())?;
+        }
         let keys = veil_chain::messages::page_keys(topic, &info, from, limit).map_err(|e| e.to_string())?;
-        // Messages and subtree roots never change once written: the current state has them all.
         snapshot.extend(self.state.read(&at, &keys).await.map_err(|e| e.to_string())?);
         let then = HistoricalState { current: &snapshot, history: &self.history, height };
         let (messages, proof) = self.chain.topic_page(&then, topic, &info, from, limit).map_err(|e| e.to_string())?;
@@ -591,13 +595,21 @@ impl Reporter for Finalizer {
 
 /// Applies finalized blocks in order, acknowledging each once its state is committed. A block that
 /// does not execute to its certified state root means this node's state diverged from the
-/// network's: the task stops without acknowledging, which halts marshal, and logs why.
-pub async fn run_finalizer<S: AuthenticatedState>(node: NodeHandle<S>, mut queue: FinalizedQueue) {
+/// network's: the task stops without acknowledging, which halts marshal, and logs why. `applied`
+/// hears each height once its block is committed.
+pub async fn run_finalizer<S: AuthenticatedState>(
+    node: NodeHandle<S>,
+    mut queue: FinalizedQueue,
+    mut applied: impl FnMut(u64) + Send + 'static,
+) {
     while let Some((block, ack)) = queue.next().await {
         let height = block.height();
         let result = node.inner.lock().await.finalize(block.inner().block()).await;
         match result {
-            Ok(()) => ack.acknowledge(),
+            Ok(()) => {
+                ack.acknowledge();
+                applied(height.get());
+            }
             Err(error) => {
                 tracing::error!(height = height.get(), %error, "cannot apply a finalized block; stopping");
                 return;

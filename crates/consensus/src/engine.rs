@@ -8,7 +8,12 @@
 use commonware_broadcast::buffered;
 use commonware_consensus::{
     Reporters,
-    marshal::{self, core::Actor as MarshalActor, standard::Inline},
+    marshal::{
+        self,
+        core::Actor as MarshalActor,
+        standard::Inline,
+        store::{Blocks, Certificates},
+    },
     simplex::{
         self,
         config::{Floor, ForwardPolicy, SkipPolicy},
@@ -20,9 +25,12 @@ use commonware_cryptography::{Digested, Digestible as _, Sha256, certificate::Co
 use commonware_p2p::{Blocker, Provider, Receiver, Sender};
 use commonware_parallel::Sequential;
 use commonware_runtime::{Clock, Metrics, Spawner, Storage, buffer::paged::CacheRef};
-use commonware_storage::archive::{Archive as _, Identifier as ArchiveIdentifier, immutable};
+use commonware_storage::{
+    archive::{Identifier as ArchiveIdentifier, immutable, prunable},
+    translator::EightCap,
+};
 use commonware_utils::{NZDuration, NZU16, NZU64, NZUsize};
-use std::time::Duration;
+use std::{num::NonZeroU64, time::Duration};
 use veil_chain::Chain;
 use veil_mempool::{Limits, Mempool};
 use veil_primitives::{Block, Hash};
@@ -33,7 +41,7 @@ use crate::{
     block::{ConsensusBlock, to_digest},
     seeds::{SeedRecorder, Seeds},
     state::{AuthenticatedState, QmdbState, StateStoreError},
-    transactions::ArchiveIndex,
+    transactions::{ArchiveIndex, SYNC_EVERY},
 };
 
 /// Channel numbers.
@@ -67,6 +75,43 @@ impl Default for Timeouts {
     }
 }
 
+/// How much of the chain's history a validator keeps on disk.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum History {
+    /// Every finalized block and its certificate: the node serves any block, and new validators
+    /// can sync from genesis through it.
+    #[default]
+    Archive,
+    /// The newest `n` finalized blocks (at least [`MIN_RECENT_BLOCKS`]) and their certificates;
+    /// older ones are pruned a section at a time (see [`History::section`]), so up to a section
+    /// more may remain. The state, the transaction index and everything proven at recent heights
+    /// are unaffected; a request for a pruned block is answered as not found.
+    Recent(NonZeroU64),
+}
+
+/// The fewest blocks a pruning node keeps: the blocks its transaction index may have to index
+/// again after a crash (it is synced every [`SYNC_EVERY`] blocks) must still be there.
+pub const MIN_RECENT_BLOCKS: u64 = SYNC_EVERY;
+
+/// The most blocks per section of a pruning node's archives: what it prunes at once.
+pub const RECENT_SECTION_BLOCKS: u64 = 4096;
+
+impl History {
+    /// How many blocks a pruning node asked to keep `n` keeps.
+    pub fn kept(n: NonZeroU64) -> u64 {
+        n.get().max(MIN_RECENT_BLOCKS)
+    }
+
+    /// Blocks per section of a pruning node's archives: what it keeps rounded down to a power of
+    /// two, at most [`RECENT_SECTION_BLOCKS`] (a node keeping at least that many always uses that
+    /// size, which the archives' layout requires to stay fixed).
+    pub fn section(n: NonZeroU64) -> NonZeroU64 {
+        let kept = Self::kept(n);
+        let power = 1u64 << (63 - kept.leading_zeros());
+        NonZeroU64::new(power.min(RECENT_SECTION_BLOCKS)).unwrap_or(NZU64!(1))
+    }
+}
+
 /// One validator's configuration.
 pub struct ValidatorConfig {
     /// The chain's rules.
@@ -81,6 +126,8 @@ pub struct ValidatorConfig {
     pub mempool: Limits,
     /// Consensus timing.
     pub timeouts: Timeouts,
+    /// How much history to keep.
+    pub history: History,
 }
 
 /// The p2p channels a validator needs: (sender, receiver) pairs.
@@ -115,6 +162,26 @@ pub enum EngineError {
     /// The state database is ahead of the block archive: data from different runs.
     #[error("state is at height {0}, but no finalized block at that height is stored")]
     MissingCommittedBlock(u64),
+    /// The data directory holds the other kind of history than the configuration asks for.
+    #[error(
+        "this data directory was made by {found} node, but the configuration asks for {wanted}: \
+         keep the setting it was made with, or start from an empty data directory"
+    )]
+    HistoryChanged {
+        /// What the directory holds.
+        found: &'static str,
+        /// What the configuration asks for.
+        wanted: &'static str,
+    },
+}
+
+impl History {
+    fn describe(self) -> &'static str {
+        match self {
+            Self::Archive => "an archive",
+            Self::Recent(_) => "a pruning",
+        }
+    }
 }
 
 pub(crate) fn archive_config<C>(
@@ -142,6 +209,50 @@ pub(crate) fn archive_config<C>(
         replay_buffer: NZUsize!(1 << 20),
         codec_config,
     }
+}
+
+/// A pruning node's archive named `name`, in sections of `section` heights.
+fn recent_config<C>(
+    prefix: &str,
+    name: &str,
+    section: NonZeroU64,
+    page_cache: CacheRef,
+    codec_config: C,
+) -> prunable::Config<EightCap, C> {
+    prunable::Config {
+        translator: EightCap,
+        metadata_partition: format!("{prefix}-{name}-recent-metadata"),
+        key_partition: format!("{prefix}-{name}-recent-key"),
+        key_page_cache: page_cache,
+        value_partition: format!("{prefix}-{name}-recent-value"),
+        compression: Some(3),
+        codec_config,
+        items_per_section: section,
+        key_write_buffer: NZUsize!(1 << 20),
+        value_write_buffer: NZUsize!(1 << 20),
+        replay_buffer: NZUsize!(1 << 20),
+    }
+}
+
+/// Whether `partition` holds any blob.
+async fn holds_data<E: Storage>(context: &E, partition: &str) -> bool {
+    context.scan(partition).await.is_ok_and(|blobs| !blobs.is_empty())
+}
+
+/// Refuses to start with a history setting other than the one the data directory was made with:
+/// the other kind's archives would be ignored, and the node would stand without its blocks.
+async fn check_history<E: Storage>(context: &E, prefix: &str, history: History) -> Result<(), EngineError> {
+    let archive = holds_data(context, &format!("{prefix}-blocks-ordinal")).await;
+    let recent = holds_data(context, &format!("{prefix}-blocks-recent-key")).await;
+    let found = match (archive, recent) {
+        (true, false) => History::Archive,
+        (false, true) => History::Recent(NZU64!(1)),
+        _ => return Ok(()),
+    };
+    if std::mem::discriminant(&found) == std::mem::discriminant(&history) {
+        return Ok(());
+    }
+    Err(EngineError::HistoryChanged { found: found.describe(), wanted: history.describe() })
 }
 
 /// How far below a height to look for a stored finalization certificate: marshal does not keep one
@@ -221,24 +332,85 @@ where
     let genesis_digest = to_digest(genesis.header.hash());
     let genesis = Digested::precomputed(ConsensusBlock::new(genesis), genesis_digest);
 
-    let finalizations: immutable::Archive<E, Digest, Finalization> = immutable::Archive::init(
-        context.child("finalizations"),
-        archive_config(prefix, "finalizations", page_cache.clone(), ()),
-    )
-    .await
-    .map_err(|e| EngineError::Storage(e.to_string()))?;
-    let blocks: immutable::Archive<E, Digest, std::sync::Arc<ConsensusBlock>> =
-        immutable::Archive::init(context.child("blocks"), archive_config(prefix, "blocks", page_cache.clone(), ()))
+    let storage = |e: commonware_storage::archive::Error| EngineError::Storage(e.to_string());
+    check_history(&context, prefix, config.history).await?;
+    let stores = Stores { state, genesis, page_cache };
+    match config.history {
+        History::Archive => {
+            let finalizations: immutable::Archive<E, Digest, Finalization> = immutable::Archive::init(
+                context.child("finalizations"),
+                archive_config(prefix, "finalizations", stores.page_cache.clone(), ()),
+            )
             .await
-            .map_err(|e| EngineError::Storage(e.to_string()))?;
+            .map_err(storage)?;
+            let blocks: immutable::Archive<E, Digest, std::sync::Arc<ConsensusBlock>> = immutable::Archive::init(
+                context.child("blocks"),
+                archive_config(prefix, "blocks", stores.page_cache.clone(), ()),
+            )
+            .await
+            .map_err(storage)?;
+            run(context, config, channels, blocker, peers, stores, finalizations, blocks).await
+        }
+        History::Recent(keep) => {
+            let section = History::section(keep);
+            let finalizations: prunable::Archive<EightCap, E, Digest, Finalization> = prunable::Archive::init(
+                context.child("finalizations"),
+                recent_config(prefix, "finalizations", section, stores.page_cache.clone(), ()),
+            )
+            .await
+            .map_err(storage)?;
+            let blocks: prunable::Archive<EightCap, E, Digest, std::sync::Arc<ConsensusBlock>> =
+                prunable::Archive::init(
+                    context.child("blocks"),
+                    recent_config(prefix, "blocks", section, stores.page_cache.clone(), ()),
+                )
+                .await
+                .map_err(storage)?;
+            run(context, config, channels, blocker, peers, stores, finalizations, blocks).await
+        }
+    }
+}
 
+/// What [`start`] opened before choosing the block archives.
+struct Stores<E: Storage + Metrics + Spawner + Clock> {
+    state: QmdbState<E>,
+    genesis: Digested<ConsensusBlock>,
+    page_cache: CacheRef,
+}
+
+/// Recovers and starts every actor on the chosen block archives.
+#[allow(clippy::too_many_arguments)]
+async fn run<E, S, R, B, P, FC, FB>(
+    context: E,
+    config: ValidatorConfig,
+    channels: Channels<S, R>,
+    blocker: B,
+    peers: P,
+    stores: Stores<E>,
+    finalizations: FC,
+    blocks: FB,
+) -> Result<Validator<QmdbState<E>>, EngineError>
+where
+    E: Storage + Metrics + Spawner + Clock + commonware_runtime::Network + rand::CryptoRng,
+    S: Sender<PublicKey = PublicKey>,
+    R: Receiver<PublicKey = PublicKey>,
+    B: Blocker<PublicKey = PublicKey>,
+    P: Provider<PublicKey = PublicKey>,
+    FC: Certificates<BlockDigest = Digest, Commitment = Digest, Scheme = Scheme>,
+    FB: Blocks<Block = std::sync::Arc<ConsensusBlock>>,
+{
+    let prefix = config.partition_prefix.as_str();
+    let Stores { state, genesis, page_cache } = stores;
+    let genesis_digest = genesis.digest();
     // Recover: the state store knows the height it holds; the blocks archive (marshal stores
     // finalized blocks by height) has that block. Read it before marshal takes the archive.
     let mut state = state;
     let committed_height = state.committed().1;
     let stored = |height: u64| {
         let blocks = &blocks;
-        async move { blocks.get(ArchiveIdentifier::Index(height)).await.map_err(|e| EngineError::Storage(e.to_string())) }
+        async move {
+            Blocks::get(blocks, ArchiveIdentifier::Index(height)).await.map_err(|e| EngineError::Storage(e.to_string()))
+        }
     };
     let committed = if committed_height == 0 {
         genesis.inner().block().header.clone()
@@ -330,7 +502,18 @@ where
     let (finalizer, queue) = Finalizer::new();
     context.child("finalizer").spawn({
         let node = node.clone();
-        move |_| run_finalizer(node, queue)
+        let (marshal, history) = (marshal.clone(), config.history);
+        move |_| {
+            run_finalizer(node, queue, move |height| {
+                // A pruning node drops a section once the newest `keep` blocks lie above it.
+                if let History::Recent(keep) = history
+                    && height.is_multiple_of(History::section(keep).get())
+                    && height > History::kept(keep)
+                {
+                    marshal.prune(Height::new(height - History::kept(keep)));
+                }
+            })
+        }
     });
     let application = Inline::new(context.child("application"), node.clone(), marshal.clone(), epocher);
     marshal_actor.start(finalizer, buffer, backfill);

@@ -6,14 +6,14 @@ use commonware_cryptography::Signer as _;
 use commonware_p2p::{Manager as _, simulated};
 use commonware_runtime::{Clock as _, Quota, Runner as _, Supervisor as _, deterministic};
 use commonware_utils::{NZU32, NZUsize, ordered::Set};
-use std::{collections::BTreeSet, time::Duration};
+use std::{collections::BTreeSet, num::NonZeroU64, time::Duration};
 use veil_chain::ReadState as _;
 use veil_chain::{Chain, StateKey, testing};
 use veil_consensus::{
     alias::PrivateKey,
     application::{NodeHandle, TransactionStatus},
     dealer,
-    engine::{self, Channels, Timeouts, ValidatorConfig, channel},
+    engine::{self, Channels, EngineError, History, Timeouts, Validator, ValidatorConfig, channel},
     state::QmdbState,
 };
 use veil_mempool::Limits;
@@ -67,6 +67,16 @@ fn setup(n: usize, seed: u64, transfers: u64) -> Setup {
 
 /// Starts every validator of `setup` on a fully linked simulated network.
 async fn launch(context: &deterministic::Context, setup: &Setup) -> Vec<NodeHandle<QmdbState<deterministic::Context>>> {
+    let validators = launch_keeping(context, setup, History::Archive).await.unwrap();
+    validators.iter().map(|validator| validator.node().clone()).collect()
+}
+
+/// [`launch`], each validator keeping `history`.
+async fn launch_keeping(
+    context: &deterministic::Context,
+    setup: &Setup,
+    history: History,
+) -> Result<Vec<Validator<QmdbState<deterministic::Context>>>, EngineError> {
     let Setup { n, keys, dealing, chain, .. } = setup;
     let n = *n;
     let identities: Vec<_> = keys.iter().map(|k| k.public_key()).collect();
@@ -120,12 +130,12 @@ async fn launch(context: &deterministic::Context, setup: &Setup) -> Vec<NodeHand
             partition_prefix: format!("validator-{index}"),
             mempool: Limits::default(),
             timeouts: Timeouts::default(),
+            history,
         };
         let child = context.child("validator").with_attribute("index", index);
-        let validator = engine::start(child, config, channels, control.clone(), oracle.manager()).await.unwrap();
-        nodes.push(validator.node().clone());
+        nodes.push(engine::start(child, config, channels, control.clone(), oracle.manager()).await?);
     }
-    nodes
+    Ok(nodes)
 }
 
 /// Waits until every node has finalized every transaction in `hashes`.
@@ -274,5 +284,54 @@ fn restart_recovers_state_and_continues() {
         wait_finalized(&context, &nodes, &hashes).await;
         let bob = testing::pair("//Bob").public();
         assert_eq!(balance(&nodes[0], bob).await, Balance((1_000 + 5) * Balance::ONE.0));
+    });
+}
+
+/// Issue 22, item 5: a pruning validator keeps its newest blocks and certificates and drops older
+/// sections, still finds every finalized transaction, restarts on its pruned archives, and refuses
+/// to start as an archive node on them instead of losing its blocks.
+#[test]
+fn a_pruning_validator_keeps_its_newest_blocks_and_restarts_on_them() {
+    let setup = &setup(1, 5, 2);
+    let keep = NonZeroU64::new(16).unwrap();
+    let config = deterministic::Config::default().with_seed(5).with_timeout(Some(Duration::from_secs(600)));
+    let (height, checkpoint) = deterministic::Runner::new(config).start_and_recover(|context| async move {
+        let validators = launch_keeping(&context, setup, History::Recent(keep)).await.unwrap();
+        let node = validators[0].node().clone();
+        let hashes: Vec<Hash> = setup.transfers.iter().map(SignedTransaction::hash).collect();
+        for tx in &setup.transfers {
+            node.submit(tx.clone()).await.unwrap();
+        }
+        wait_finalized(&context, std::slice::from_ref(&node), &hashes).await;
+        while node.lock().await.finalized_header().height < 3 * engine::MIN_RECENT_BLOCKS {
+            context.sleep(Duration::from_millis(100)).await;
+        }
+        let height = node.lock().await.finalized_header().height;
+        let validator = &validators[0];
+        assert!(validator.block(1).await.is_none(), "the first section is pruned");
+        let kept = History::kept(keep);
+        assert_eq!(kept, engine::MIN_RECENT_BLOCKS, "at least as many as the index may index again");
+        assert!(validator.block(height - kept).await.is_some(), "the newest {kept} blocks are kept");
+        assert!(validator.certified_block(height).await.is_some());
+        for hash in &hashes {
+            let status = node.lock().await.transaction_status(hash).await.unwrap();
+            assert!(matches!(status, TransactionStatus::Finalized { .. }), "{status:?}");
+        }
+        height
+    });
+    let checkpoint = deterministic::Runner::from(checkpoint)
+        .start_and_recover(|context| async move {
+            let refused = launch_keeping(&context, setup, History::Archive).await.err().unwrap();
+            assert!(refused.to_string().contains("made by a pruning node"), "{refused}");
+        })
+        .1;
+    deterministic::Runner::from(checkpoint).start(|context| async move {
+        let validators = launch_keeping(&context, setup, History::Recent(keep)).await.unwrap();
+        let node = validators[0].node().clone();
+        while node.lock().await.finalized_header().height < height + 300 {
+            context.sleep(Duration::from_millis(100)).await;
+        }
+        assert!(validators[0].block(height + 100).await.is_some());
+        assert!(validators[0].block(1).await.is_none());
     });
 }

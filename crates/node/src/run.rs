@@ -1,11 +1,11 @@
 //! Running a validator process.
 
 use commonware_runtime::{Runner as _, Supervisor as _, tokio};
-use std::net::SocketAddr;
+use std::{net::SocketAddr, num::NonZeroU64};
 use veil_chain::{Chain, GenesisError};
 use veil_consensus::{
     dealer::{self, DealerError},
-    engine::{EngineError, Timeouts, ValidatorConfig},
+    engine::{EngineError, History, Timeouts, ValidatorConfig},
     network::{self, Peer},
 };
 use veil_mempool::Limits;
@@ -124,6 +124,10 @@ pub fn run(loaded: Loaded, logs: Logs, on_start: impl FnOnce(Started) + Send + '
         partition_prefix: "veil".into(),
         mempool: Limits::default(),
         timeouts: Timeouts::default(),
+        history: match config.keep_blocks.and_then(NonZeroU64::new) {
+            Some(keep) => History::Recent(keep),
+            None => History::Archive,
+        },
     };
 
     let runtime = tokio::Config::new()

@@ -280,6 +280,7 @@ pub fn write_with(
             p2p_listen: SocketAddr::from(([127, 0, 0, 1], ports.p2p)),
             api_listen: SocketAddr::from(([127, 0, 0, 1], ports.api)),
             worker_threads: 2,
+            keep_blocks: None,
         };
         let path = dir.join("node.toml");
         std::fs::write(&path, config.to_toml()).map_err(io(&path))?;

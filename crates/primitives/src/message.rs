@@ -128,6 +128,28 @@ fn parse_32(text: &str) -> Option<[u8; 32]> {
 }
 
 /// Writes `registrations`, …, or `contract:0x…`; [`std::str::FromStr`] parses the same.
+/// How many seed records the chain keeps on the seeds topic: a block's worth of randomness is
+/// used within blocks of the round it comes from, and the latest record stays in state whole.
+pub const KEPT_SEEDS: u64 = 4096;
+
+impl Topic {
+    /// How many of its newest messages the chain keeps in state, for a topic that grows with the
+    /// chain itself and whose old messages nobody needs (`None`: the whole log is kept). The log's
+    /// root still commits every message ever published; only the messages and subtree roots older
+    /// than the window leave the state. A power of two of at least `2^KEPT_LEVEL`.
+    pub fn kept_messages(&self) -> Option<u64> {
+        match self {
+            Self::System(SystemTopic::Seeds) => Some(KEPT_SEEDS),
+            _ => None,
+        }
+    }
+
+    /// The first message of a log of `length` messages the chain still keeps.
+    pub fn first_kept(&self, length: u64) -> u64 {
+        self.kept_messages().map_or(0, |kept| length.saturating_sub(kept))
+    }
+}
+
 impl std::fmt::Display for Topic {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
@@ -298,6 +320,17 @@ pub struct Discrepancy {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn every_topic_window_is_a_power_of_two_of_kept_subtrees() {
+        for topic in SystemTopic::ALL.map(Topic::System) {
+            if let Some(window) = topic.kept_messages() {
+                assert!(window.is_power_of_two() && window >= 1 << crate::log::KEPT_LEVEL, "{topic}: {window}");
+                assert_eq!(topic.first_kept(window + 5), 5);
+            }
+        }
+        assert_eq!(Topic::System(SystemTopic::Assignments).first_kept(1 << 40), 0);
+    }
     use crate::codec::strict_check;
     use proptest::prelude::*;
 

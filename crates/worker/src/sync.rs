@@ -23,7 +23,10 @@
 //! them to see its own land), and the topic grows without bound. A runtime that has read none of
 //! them takes the first delivery from wherever the relayer starts it, with the log's peaks there
 //! ([`TopicDelivery::start`]); from then on it is followed like any other topic. Genesis publishes
-//! a first heartbeat, so there is always an end to start from.
+//! a first heartbeat, so there is always an end to start from. A topic the chain keeps only a
+//! window of ([`Topic::kept_messages`], the seeds) is read from its end too, and a runtime whose
+//! position there fell out of the window takes a later start the same way: it skips messages that
+//! no longer exist, never ones that do.
 //!
 //! A system topic with no message yet has nothing to prove (the chain keeps no proof of absence),
 //! so it may be left out: a relayer that hides its first messages only delays the runtime. Not so
@@ -147,9 +150,10 @@ pub struct FollowerState {
 pub type NewMessages = Vec<(u64, Message)>;
 
 /// Whether the runtime reads `topic` from wherever it joins rather than from its first message:
-/// the heartbeats, whose old messages say nothing to a runtime that was not there.
+/// the heartbeats, whose old messages say nothing to a runtime that was not there, and the topics
+/// the chain keeps only a window of ([`Topic::kept_messages`]).
 pub fn reads_from_end(topic: &Topic) -> bool {
-    matches!(topic, Topic::System(veil_primitives::SystemTopic::Heartbeats))
+    matches!(topic, Topic::System(veil_primitives::SystemTopic::Heartbeats)) || topic.kept_messages().is_some()
 }
 
 /// What a batch delivered: each topic's new messages in canonical order, and whether every followed
@@ -236,6 +240,11 @@ impl Follower {
             }
             let kept = match &delivery.start {
                 Some(start) if reads_from_end(&topic) && kept.length == 0 => start,
+                // The messages from where the runtime stands left a windowed topic: it moves on
+                // (never back), and only then.
+                Some(start) if kept.length < topic.first_kept(delivery.proof.length) && start.length >= kept.length => {
+                    start
+                }
                 Some(_) => return Err(SyncError::StartRefused(topic)),
                 None => kept,
             };

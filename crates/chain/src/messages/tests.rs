@@ -405,3 +405,65 @@ proptest! {
         }
     }
 }
+
+/// Issue 22, item 5: a topic that grows with the chain (the seeds) keeps only its window in state,
+/// so the state does not grow with the chain's length; its root still commits every message, pages
+/// inside the window verify, and a page from before it is refused with the reason.
+#[test]
+fn a_windowed_topic_keeps_its_newest_messages_and_serves_pages_from_them() {
+    let net = net();
+    let seeds = Topic::System(SystemTopic::Seeds);
+    let window = seeds.kept_messages().unwrap();
+    let published = 2 * window + 100;
+    let mut state = net.state.clone();
+    let mut peaks = LogPeaks::default();
+    let mut hashes = Vec::new();
+    let mut root = Hash::ZERO;
+    // In blocks of 256 messages, each applied to the state as a validator applies a block.
+    for block in 0..published.div_ceil(256) {
+        let mut overlay = Overlay::new(&state);
+        let mut outbox = Outbox::new(block + 1, 1_000 + block, 1_000, net.chain.genesis().parameters());
+        for index in block * 256..((block + 1) * 256).min(published) {
+            let message = crate::contracts::chain_message(seeds, index.to_le_bytes().to_vec()).unwrap();
+            peaks.append(&message.hash());
+            hashes.push(message.hash());
+            net.chain.publish(&mut overlay, &mut outbox, message).unwrap();
+        }
+        root = net.chain.commit_topics(&mut overlay, &outbox).unwrap();
+        state.apply(overlay.into_changes());
+    }
+    let info = state.topic(&seeds).unwrap().unwrap();
+    assert_eq!(info.log, peaks, "the log commits every message ever published");
+    let first = seeds.first_kept(published);
+    assert_eq!(first, published - window);
+    for index in 0..published {
+        let kept = state.topic_message(&seeds, index).unwrap().is_some();
+        assert_eq!(kept, index >= first, "message {index}");
+    }
+    for level in KEPT_LEVEL..20 {
+        for index in 0..published >> level {
+            let start = index << level;
+            let kept = state.topic_log_node(&seeds, level, index).unwrap().is_some();
+            let expected = start >= first && (1 << level) <= window;
+            assert_eq!(kept, expected, "subtree {index} of level {level}");
+        }
+    }
+
+    // A page from the first kept message, short of the end, verifies against the root.
+    let (messages, proof) = net.chain.topic_page(&state, &seeds, &info, first, 100).unwrap();
+    assert_eq!(messages.len(), 100);
+    let mut before = LogPeaks::default();
+    hashes[..first as usize].iter().for_each(|hash| before.append(hash));
+    let range: Vec<(u64, Hash)> = messages.iter().enumerate().map(|(i, m)| (first + i as u64, m.hash())).collect();
+    let after = verify_topic_range(&root, &seeds, first, &before, &range, &proof).unwrap();
+    assert_eq!(after.length, first + 100);
+    // From before the window: refused, saying why.
+    for from in [0, first - 1] {
+        let error = net.chain.topic_page(&state, &seeds, &info, from, 100).unwrap_err().to_string();
+        assert!(
+            error.contains("keeps only its newest 4096 messages") && error.contains("read it from its end"),
+            "{error}"
+        );
+        assert!(page_keys(&seeds, &info, from, 100).is_err());
+    }
+}

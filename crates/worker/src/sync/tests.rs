@@ -289,3 +289,47 @@ fn the_seed_of_a_round_is_the_chains_record_whichever_header_is_delivered() {
         assert_eq!(chain.headers[record.height as usize].seed, Some(record.seed));
     }
 }
+
+/// Issue 22, item 5: the chain keeps only a window of the seeds topic. A runtime whose position
+/// there fell out of the window moves on to the topic's end; while the messages it needs still
+/// exist, no relayer may make it skip them, and it never moves back.
+#[test]
+fn a_runtime_behind_a_windowed_topic_moves_on_only_past_messages_that_are_gone() {
+    let mut chain = GeneratedChain::new(1);
+    let seeds = Topic::System(veil_primitives::SystemTopic::Seeds);
+    let window = seeds.kept_messages().unwrap();
+    chain.extend_by(10);
+    let mut follower = follower(&chain);
+    follower.follow(seeds);
+    let joined = follower.accept(&paged(&chain, &follower, 100)).unwrap();
+    assert!(joined.complete && joined.messages[0].1.is_empty(), "the seeds are read from where the runtime joins");
+    let at = follower.state().topics[&seeds].length;
+    assert!(at > 0);
+
+    let skip = |chain: &GeneratedChain| {
+        let (messages, proof, start) = chain.topic_page(&seeds, None, 0).unwrap();
+        Batch {
+            certificate: chain.certify_tip(),
+            header: chain.tip().clone(),
+            topics: vec![TopicDelivery { topic: seeds, messages, proof, start }],
+        }
+    };
+    chain.extend_by(20);
+    let before = follower.state().clone();
+    assert!(matches!(follower.accept(&skip(&chain)), Err(SyncError::StartRefused(_))), "its messages still exist");
+    assert_eq!(follower.state(), &before);
+
+    // The chain moves on by more than the window: the messages from where the runtime stands are
+    // gone, and the end is where it goes on from.
+    chain.extend_by(window);
+    let length = chain.topic_page(&seeds, None, 0).unwrap().1.length;
+    assert!(seeds.first_kept(length) > at);
+    // Never back: a start behind where it stands is refused.
+    let mut back = skip(&chain);
+    back.topics[0].start = Some(LogPeaks::default());
+    assert!(matches!(follower.accept(&back), Err(SyncError::StartRefused(_))));
+    let accepted = follower.accept(&skip(&chain)).unwrap();
+    assert!(accepted.complete);
+    assert_eq!(follower.state().topics[&seeds].length, length);
+    assert_eq!(follower.state().height, chain.tip().height);
+}
