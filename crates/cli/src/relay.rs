@@ -44,7 +44,7 @@ use veil_primitives::{
     Attestation, Call, ClusterId, EpochsCall, Message, RegistrationInfo, RegistryCall, Topic, decode_strict,
     log::LogPeaks, topics::TopicProof,
 };
-use veil_worker::sync::{Batch, TopicDelivery};
+use veil_worker::sync::{Batch, TopicDelivery, assemble};
 
 use crate::CommandError;
 
@@ -279,33 +279,36 @@ impl Relayer {
     /// One batch: every followed topic from where the runtime stands, at one finalized height, in
     /// canonical order, up to the page size (the topic that exhausts it ends the batch as a page).
     fn sync(&self, runtime: &RuntimeStatus) -> Result<(), String> {
-        let mut topics = runtime
+        let positions = runtime
             .topics
             .iter()
             .map(|(topic, from)| {
                 Ok((topic.parse::<Topic>().map_err(|e| format!("runtime topic {topic}: {e}"))?, *from))
             })
             .collect::<Result<Vec<_>, String>>()?;
-        topics.sort();
         let mut at: Option<(u64, Vec<u8>, Vec<u8>)> = None;
-        let mut deliveries = Vec::new();
-        let mut budget = self.page_size;
-        for (topic, from) in topics {
-            let at_end = runtime.from_end.contains(&topic.to_string());
-            let query =
-                TopicQuery { from, height: at.as_ref().map(|(height, _, _)| *height), limit: Some(budget), at_end };
-            let answer = match self.node.topic_messages(&topic, &query) {
+        let deliveries = assemble(positions, self.page_size, |topic, from, budget| {
+            let query = TopicQuery {
+                from: from.unwrap_or_default(),
+                height: at.as_ref().map(|(height, _, _)| *height),
+                limit: Some(budget),
+                at_end: from.is_none(),
+            };
+            let answer = match self.node.topic_messages(topic, &query) {
                 Ok(answer) => answer,
-                Err(ClientError::NotFound(_)) if from == 0 => continue, // Nothing on this topic yet.
+                Err(ClientError::NotFound(_)) if query.from == 0 => return Ok(None), // Nothing here yet.
                 // The runtime's position left the window the chain keeps of this topic: move it on
                 // to the end.
                 Err(ClientError::Refused { code: ErrorCode::BadRange, .. }) if topic.kept_messages().is_some() => {
-                    log!("relay: topic {topic} no longer keeps message {from}: the runtime continues from its end");
+                    log!(
+                        "relay: topic {topic} no longer keeps message {}: the runtime continues from its end",
+                        query.from
+                    );
                     self.node
-                        .topic_messages(&topic, &TopicQuery { at_end: true, ..query })
+                        .topic_messages(topic, &TopicQuery { at_end: true, ..query })
                         .map_err(|error| format!("topic {topic} from its end: {error}"))?
                 }
-                Err(error) => return Err(format!("topic {topic} from {from}: {error}")),
+                Err(error) => return Err(format!("topic {topic} from {}: {error}", query.from)),
             };
             if at.is_none() {
                 at = Some((answer.height, unhex(&answer.header)?, unhex(&answer.finalization)?));
@@ -314,14 +317,12 @@ impl Relayer {
                 answer.messages.iter().map(|message| decode::<Message>(message)).collect::<Result<_, _>>()?;
             let proof: TopicProof = decode(&answer.proof)?;
             let start = answer.start.as_deref().map(decode::<LogPeaks>).transpose()?;
-            budget = budget.saturating_sub(messages.len() as u64);
             let end = answer.from + messages.len() as u64;
-            deliveries.push(TopicDelivery { topic, messages, proof, start });
             if end < answer.length {
                 log!("relay: catching up in pages: topic {topic} to {end} of {}", answer.length);
-                break;
             }
-        }
+            Ok(Some(TopicDelivery { topic: *topic, messages, proof, start }))
+        })?;
         let Some((height, header, certificate)) = at else { return Ok(()) };
         if height <= runtime.height && deliveries.iter().all(|d| d.messages.is_empty() && d.start.is_none()) {
             return Ok(());

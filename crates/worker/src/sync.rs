@@ -156,6 +156,34 @@ pub fn reads_from_end(topic: &Topic) -> bool {
     matches!(topic, Topic::System(veil_primitives::SystemTopic::Heartbeats)) || topic.kept_messages().is_some()
 }
 
+/// The relayer's rule for one batch: the followed topics (at `positions`, the lengths the runtime
+/// stands at) in canonical order, each from where the runtime stands (a topic read from its end
+/// and not started yet: from its end, `None`), at most `page_size` messages in all; the topic that
+/// exhausts them ends the batch as a page. `page(topic, from, budget)` fetches one topic's delivery
+/// at the batch's header, or `None` when the topic has nothing to prove yet.
+pub fn assemble<E>(
+    positions: impl IntoIterator<Item = (Topic, u64)>,
+    page_size: u64,
+    mut page: impl FnMut(&Topic, Option<u64>, u64) -> Result<Option<TopicDelivery>, E>,
+) -> Result<Vec<TopicDelivery>, E> {
+    let mut positions: Vec<(Topic, u64)> = positions.into_iter().collect();
+    positions.sort();
+    let mut budget = page_size;
+    let mut deliveries = Vec::new();
+    for (topic, length) in positions {
+        let from = (length > 0 || !reads_from_end(&topic)).then_some(length);
+        let Some(delivery) = page(&topic, from, budget)? else { continue };
+        budget = budget.saturating_sub(delivery.messages.len() as u64);
+        let end = delivery.start.as_ref().map_or(length, |start| start.length) + delivery.messages.len() as u64;
+        let paged = end < delivery.proof.length;
+        deliveries.push(delivery);
+        if paged {
+            break;
+        }
+    }
+    Ok(deliveries)
+}
+
 /// What a batch delivered: each topic's new messages in canonical order, and whether every followed
 /// topic reached the header (a *partial* batch did not: the view's height stayed).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]

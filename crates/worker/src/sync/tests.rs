@@ -118,18 +118,12 @@ fn a_lying_relayer_is_refused_with_reasons_and_changes_nothing() {
 /// The batch a relayer with page size `page` brings: topics in canonical order from where the
 /// follower stands, the one that exhausts the budget cut to a page and last.
 fn paged(chain: &GeneratedChain, follower: &Follower, page: u64) -> Batch {
-    let mut budget = page;
-    let mut topics = Vec::new();
-    for (topic, kept) in &follower.state().topics {
-        let from = (kept.length > 0 || !reads_from_end(topic)).then_some(kept.length);
-        let Some((messages, proof, start)) = chain.topic_page(topic, from, budget) else { continue };
-        budget -= messages.len() as u64;
-        let short = start.as_ref().map_or(kept.length, |start| start.length) + (messages.len() as u64) < proof.length;
-        topics.push(TopicDelivery { topic: *topic, messages, proof, start });
-        if short {
-            break;
-        }
-    }
+    let positions = follower.state().topics.iter().map(|(topic, kept)| (*topic, kept.length));
+    let topics = assemble(positions, page, |topic, from, budget| {
+        let delivery = chain.topic_page(topic, from, budget);
+        Ok::<_, ()>(delivery.map(|(messages, proof, start)| TopicDelivery { topic: *topic, messages, proof, start }))
+    })
+    .unwrap();
     Batch { certificate: chain.certify_tip(), header: chain.tip().clone(), topics }
 }
 

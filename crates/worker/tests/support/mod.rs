@@ -160,19 +160,17 @@ impl Scenario {
     /// canonical order from where it stands (heartbeats not started yet from their end), at most
     /// `page` messages in all, the topic that exhausts them last.
     pub fn page_for(&self, runtime: &Runtime, page: u64) -> Batch {
-        let mut budget = page;
-        let mut topics = Vec::new();
-        for (topic, peaks) in &runtime.view().topics {
-            let from = (peaks.length > 0 || !veil_worker::sync::reads_from_end(topic)).then_some(peaks.length);
-            let Some((messages, proof, start)) = self.chain.topic_page(topic, from, budget) else { continue };
-            budget -= messages.len() as u64;
-            let paged =
-                start.as_ref().map_or(peaks.length, |start| start.length) + (messages.len() as u64) < proof.length;
-            topics.push(TopicDelivery { topic: *topic, messages, proof, start });
-            if paged {
-                break;
-            }
-        }
+        let positions = runtime.view().topics.iter().map(|(topic, peaks)| (*topic, peaks.length));
+        let topics = veil_worker::sync::assemble(positions, page, |topic, from, budget| {
+            let delivery = self.chain.topic_page(topic, from, budget);
+            Ok::<_, ()>(delivery.map(|(messages, proof, start)| TopicDelivery {
+                topic: *topic,
+                messages,
+                proof,
+                start,
+            }))
+        })
+        .unwrap_or_else(|()| unreachable!("the generated chain serves every page"));
         Batch { certificate: self.chain.certify_tip(), header: self.chain.tip().clone(), topics }
     }
 
