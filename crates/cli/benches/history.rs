@@ -5,8 +5,9 @@
 //! --validators 1`) whose genesis sets the minimum block interval to 1 ms, so consensus finalizes
 //! blocks as fast as this machine allows. Its data directory is copied when it reaches 10,000
 //! blocks, and the node runs on to 1,000,000. Both directories are kept under the target
-//! directory (`bench-history/`) and reused by later runs; set `VEIL_HISTORY_FRESH=1` to make them
-//! again (they are made again anyway if the node refuses to start on them).
+//! directory (`bench-history/`) and reused by later runs (a run stopped while generating resumes
+//! where it stopped); set `VEIL_HISTORY_FRESH=1` to make them again (they are made again anyway if
+//! the node refuses to start on them).
 //!
 //! Then each directory is started `RUNS` times, alternating: a start is killed (SIGKILL, as an
 //! operator's stop or a crash is; the node has no other shutdown) and measured from the spawn to
@@ -92,28 +93,36 @@ fn copy_dir(from: &Path, to: &Path) {
     assert!(status.success(), "cp -a {} {}", from.display(), to.display());
 }
 
-/// Makes (or finds) the network directories at `short` and at `long` blocks under `root`.
+/// Makes (or finds) the network directories at `short` and at `long` blocks under `root`. A
+/// generation cut short (a killed run) resumes where the node stopped.
 fn history(root: &Path, short: u64, long: u64, fresh: bool) -> (PathBuf, PathBuf) {
     let (at_short, at_long) = (root.join(format!("at-{short}")), root.join(format!("at-{long}")));
     let done = root.join("complete");
-    if !fresh && done.exists() && at_short.exists() && at_long.exists() {
+    if fresh {
+        let _ = std::fs::remove_dir_all(root);
+    }
+    if done.exists() && at_short.exists() && at_long.exists() {
         println!("reusing the histories in {}", root.display());
         return (at_short, at_long);
     }
-    let _ = std::fs::remove_dir_all(root);
-    std::fs::create_dir_all(root).unwrap();
-    let config = configure(&at_long);
+    let config = at_long.join("network/validator-0/node.toml");
     let log = root.join("generate.log");
+    if !at_short.exists() {
+        let _ = std::fs::remove_dir_all(root);
+        std::fs::create_dir_all(root).unwrap();
+        configure(&at_long);
+        let began = Instant::now();
+        let mut node = start(&config, &log);
+        wait_height(&node, short, Duration::from_millis(200), |_| {});
+        node.kill();
+        let rate = short as f64 / began.elapsed().as_secs_f64();
+        copy_dir(&at_long, &at_short);
+        println!("{short} blocks in {:.0} s ({rate:.0} blocks/s); on to {long}", began.elapsed().as_secs_f64());
+    }
     let began = Instant::now();
     let mut node = start(&config, &log);
-    wait_height(&node, short, Duration::from_millis(200), |_| {});
-    node.kill();
-    let rate = short as f64 / began.elapsed().as_secs_f64();
-    copy_dir(&at_long, &at_short);
-    println!("{short} blocks in {:.0} s ({rate:.0} blocks/s); on to {long}", began.elapsed().as_secs_f64());
-
-    let mut node = start(&config, &log);
     let mut last = (Instant::now(), node.height());
+    println!("generating from height {} to {long}", last.1);
     wait_height(&node, long, Duration::from_secs(5), |height| {
         if last.0.elapsed() >= Duration::from_secs(300) {
             let rate = (height - last.1) as f64 / last.0.elapsed().as_secs_f64();
@@ -122,7 +131,7 @@ fn history(root: &Path, short: u64, long: u64, fresh: bool) -> (PathBuf, PathBuf
         }
     });
     node.kill();
-    println!("{long} blocks in {:.1} min", began.elapsed().as_secs_f64() / 60.0);
+    println!("{long} blocks after {:.1} min more", began.elapsed().as_secs_f64() / 60.0);
     std::fs::write(&done, format!("{short} {long}\n")).unwrap();
     (at_short, at_long)
 }
