@@ -30,6 +30,10 @@ use std::{
 };
 use support::{Process, free_ports, resident_mib, temp_dir};
 
+/// What the stored histories were made with: a change to what a chain stores (its state's layout,
+/// the archives) changes this, and the next run makes them again.
+const HISTORY_FORMAT: &str = "2026-12-07: seeds windowed (decision 110)";
+
 /// What one start took.
 #[derive(Clone, Copy, Debug)]
 struct Start {
@@ -98,7 +102,9 @@ fn copy_dir(from: &Path, to: &Path) {
 fn history(root: &Path, short: u64, long: u64, fresh: bool) -> (PathBuf, PathBuf) {
     let (at_short, at_long) = (root.join(format!("at-{short}")), root.join(format!("at-{long}")));
     let done = root.join("complete");
-    if fresh {
+    let stamp = root.join("format");
+    let stamped = std::fs::read_to_string(&stamp).is_ok_and(|text| text.trim() == HISTORY_FORMAT);
+    if fresh || !stamped {
         let _ = std::fs::remove_dir_all(root);
     }
     if done.exists() && at_short.exists() && at_long.exists() {
@@ -110,6 +116,7 @@ fn history(root: &Path, short: u64, long: u64, fresh: bool) -> (PathBuf, PathBuf
     if !at_short.exists() {
         let _ = std::fs::remove_dir_all(root);
         std::fs::create_dir_all(root).unwrap();
+        std::fs::write(&stamp, HISTORY_FORMAT).unwrap();
         configure(&at_long);
         let began = Instant::now();
         let mut node = start(&config, &log);

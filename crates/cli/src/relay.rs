@@ -297,13 +297,12 @@ impl Relayer {
             let answer = match self.node.topic_messages(topic, &query) {
                 Ok(answer) => answer,
                 Err(ClientError::NotFound(_)) if query.from == 0 => return Ok(None), // Nothing here yet.
-                // The runtime's position left the window the chain keeps of this topic: move it on
-                // to the end.
-                Err(ClientError::Refused { code: ErrorCode::BadRange, .. }) if topic.kept_messages().is_some() => {
-                    log!(
-                        "relay: topic {topic} no longer keeps message {}: the runtime continues from its end",
-                        query.from
-                    );
+                // On a windowed topic, the runtime's position may have left the window the chain
+                // keeps: it moves on to the end (and refuses that unless its messages are gone).
+                Err(ClientError::Refused { code: ErrorCode::BadRange, message, .. })
+                    if topic.kept_messages().is_some() =>
+                {
+                    log!("relay: topic {topic} from {}: {message}; offering the runtime its end", query.from);
                     self.node
                         .topic_messages(topic, &TopicQuery { at_end: true, ..query })
                         .map_err(|error| format!("topic {topic} from its end: {error}"))?

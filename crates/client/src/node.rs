@@ -324,7 +324,9 @@ impl Node {
     }
 
     /// Every message of `topic` so far, each page checked with the light client against its
-    /// certified header: complete and in order, nothing added or left out.
+    /// certified header: complete and in order, nothing added or left out. A topic the chain keeps
+    /// only a window of (`Topic::kept_messages`, the seeds) cannot be read whole once its log is
+    /// longer than the window: the node refuses the first page, saying so.
     pub fn topic_messages(&self, topic: &Topic) -> Result<Vec<Message>, Error> {
         let mut messages: Vec<Message> = Vec::new();
         let mut peaks = LogPeaks::default();

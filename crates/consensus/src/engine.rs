@@ -84,8 +84,10 @@ pub enum History {
     Archive,
     /// The newest `n` finalized blocks (at least [`MIN_RECENT_BLOCKS`]) and their certificates;
     /// older ones are pruned a section at a time (see [`History::section`]), so up to a section
-    /// more may remain. The state, the transaction index and everything proven at recent heights
-    /// are unaffected; a request for a pruned block is answered as not found.
+    /// more may remain. The state and the transaction index are unaffected; a request for a
+    /// pruned block is answered as not found. Topic proofs need the blocks of the last
+    /// [`crate::application::TOPIC_HISTORY_BLOCKS`] heights and up to 256 below them: the node's
+    /// configuration keeps at least 4,096.
     Recent(NonZeroU64),
 }
 
@@ -162,6 +164,17 @@ pub enum EngineError {
     /// The state database is ahead of the block archive: data from different runs.
     #[error("state is at height {0}, but no finalized block at that height is stored")]
     MissingCommittedBlock(u64),
+    /// The transaction index is further behind than the blocks a pruning node kept.
+    #[error(
+        "the transaction index stops at block {indexed}, but block {missing} is no longer stored \
+         (pruned): the index cannot catch up"
+    )]
+    IndexBehindPruned {
+        /// The last block the index holds.
+        indexed: u64,
+        /// The first block it needs that is gone.
+        missing: u64,
+    },
     /// The data directory holds the other kind of history than the configuration asks for.
     #[error(
         "this data directory was made by {found} node, but the configuration asks for {wanted}: \
@@ -234,20 +247,31 @@ fn recent_config<C>(
     }
 }
 
-/// Whether `partition` holds any blob.
-async fn holds_data<E: Storage>(context: &E, partition: &str) -> bool {
-    context.scan(partition).await.is_ok_and(|blobs| !blobs.is_empty())
+/// Whether `partition` holds any blob (a partition never written does not exist).
+async fn holds_data<E: Storage>(context: &E, partition: &str) -> Result<bool, EngineError> {
+    match context.scan(partition).await {
+        Ok(blobs) => Ok(!blobs.is_empty()),
+        Err(commonware_runtime::Error::PartitionMissing(_)) => Ok(false),
+        Err(error) => Err(EngineError::Storage(format!("{partition}: {error}"))),
+    }
 }
 
 /// Refuses to start with a history setting other than the one the data directory was made with:
 /// the other kind's archives would be ignored, and the node would stand without its blocks.
 async fn check_history<E: Storage>(context: &E, prefix: &str, history: History) -> Result<(), EngineError> {
-    let archive = holds_data(context, &format!("{prefix}-blocks-ordinal")).await;
-    let recent = holds_data(context, &format!("{prefix}-blocks-recent-key")).await;
+    let archive = holds_data(context, &format!("{prefix}-blocks-ordinal")).await?;
+    let recent = holds_data(context, &format!("{prefix}-blocks-recent-key")).await?;
     let found = match (archive, recent) {
         (true, false) => History::Archive,
         (false, true) => History::Recent(NZU64!(1)),
-        _ => return Ok(()),
+        (false, false) => return Ok(()),
+        (true, true) => {
+            return Err(EngineError::Storage(
+                "the data directory holds both an archive node's and a pruning node's blocks: \
+                 it was not made by one node"
+                    .into(),
+            ));
+        }
     };
     if std::mem::discriminant(&found) == std::mem::discriminant(&history) {
         return Ok(());
@@ -437,8 +461,9 @@ where
         Box::new(transactions),
     );
     // The index is synced every few blocks: index again the ones after its last durable block.
-    for height in node_state.indexed_height() + 1..=committed_height {
-        let block = stored(height).await?.ok_or(EngineError::MissingCommittedBlock(height))?;
+    let indexed = node_state.indexed_height();
+    for height in indexed + 1..=committed_height {
+        let block = stored(height).await?.ok_or(EngineError::IndexBehindPruned { indexed, missing: height })?;
         node_state.index_block(block.block()).await.map_err(EngineError::Storage)?;
     }
 

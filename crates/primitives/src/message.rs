@@ -127,7 +127,6 @@ fn parse_32(text: &str) -> Option<[u8; 32]> {
     text.parse::<Hash>().ok().map(|hash| hash.0)
 }
 
-/// Writes `registrations`, …, or `contract:0x…`; [`std::str::FromStr`] parses the same.
 /// How many seed records the chain keeps on the seeds topic: a block's worth of randomness is
 /// used within blocks of the round it comes from, and the latest record stays in state whole.
 pub const KEPT_SEEDS: u64 = 4096;
@@ -150,6 +149,7 @@ impl Topic {
     }
 }
 
+/// Writes `registrations`, …, or `contract:0x…`; [`std::str::FromStr`] parses the same.
 impl std::fmt::Display for Topic {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {

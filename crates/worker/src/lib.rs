@@ -17,7 +17,7 @@
 //! - [`service`]: the API the relayer and clients use, on the small std HTTP server of `veil-http`.
 //!
 //! Trust boundary: this crate links no node, p2p, consensus-engine or database crate; the tree is
-//! checked by `tests/dependencies.rs`.
+//! checked by `crates/cli/tests/boundaries.rs`.
 
 pub mod checkpoint;
 pub mod contract;

@@ -25,8 +25,10 @@
 //! ([`TopicDelivery::start`]); from then on it is followed like any other topic. Genesis publishes
 //! a first heartbeat, so there is always an end to start from. A topic the chain keeps only a
 //! window of ([`Topic::kept_messages`], the seeds) is read from its end too, and a runtime whose
-//! position there fell out of the window takes a later start the same way: it skips messages that
-//! no longer exist, never ones that do.
+//! position there fell out of the window takes a later start the same way (in practice the log's
+//! end, the only place a node can give peaks for: it skips the rest of the window with what fell
+//! out of it). It may do so only once messages it needs are gone, and never backwards, so only
+//! topics whose gaps the runtime tolerates may have a window.
 //!
 //! A system topic with no message yet has nothing to prove (the chain keeps no proof of absence),
 //! so it may be left out: a relayer that hides its first messages only delays the runtime. Not so

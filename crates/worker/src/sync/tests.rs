@@ -322,6 +322,18 @@ fn a_runtime_behind_a_windowed_topic_moves_on_only_past_messages_that_are_gone()
     let mut back = skip(&chain);
     back.topics[0].start = Some(LogPeaks::default());
     assert!(matches!(follower.accept(&back), Err(SyncError::StartRefused(_))));
+    // Nor a forged start: the end's length with other peaks, or a length past the log's.
+    let mut forged = skip(&chain);
+    let mut peaks = forged.topics[0].start.clone().unwrap();
+    let mut other = LogPeaks::default();
+    (0..peaks.length).for_each(|i| other.append(&veil_primitives::hashing::sha256(&i.to_le_bytes())));
+    forged.topics[0].start = Some(other);
+    assert!(matches!(follower.accept(&forged), Err(SyncError::Verification { .. })), "altered peaks");
+    let mut beyond = skip(&chain);
+    peaks.append(&veil_primitives::hashing::sha256(b"beyond"));
+    beyond.topics[0].start = Some(peaks);
+    assert!(follower.accept(&beyond).is_err(), "a start past the log's length");
+    assert_eq!(follower.state().topics[&seeds].length, at, "nothing moved");
     let accepted = follower.accept(&skip(&chain)).unwrap();
     assert!(accepted.complete);
     assert_eq!(follower.state().topics[&seeds].length, length);

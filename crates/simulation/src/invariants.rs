@@ -1,0 +1,101 @@
+//! What every run must keep, checked at its end; a broken invariant panics, saying which and
+//! where.
+//!
+//! - Safety: every height that all validators finalized holds the same block (hash and state
+//!   root) on each.
+//! - Exactly once: every transfer is final on every validator, at the same height and position,
+//!   and no two at the same position.
+//! - Conservation: on every validator, the balances of every account the run touched plus the
+//!   reward pots add up to the issuance's total, and the total is genesis + minted − burned.
+//! - Agreement on the result: every validator holds the same balances.
+
+use std::collections::{BTreeMap, BTreeSet};
+use veil_chain::{ReadState as _, StateKey};
+use veil_consensus::application::TransactionStatus;
+use veil_primitives::{AccountId, Balance, Hash};
+
+use crate::{Setup, network::Net, workload::Wallets};
+
+/// Checks every invariant; returns the finalized heights all validators share, with each block's
+/// hash and state root.
+pub async fn check(net: &Net, setup: &Setup, wallets: &Wallets) -> Vec<(u64, Hash, Hash)> {
+    let validators = net.all();
+    let mut common = u64::MAX;
+    for validator in &validators {
+        common = common.min(validator.node().lock().await.finalized_header().height);
+    }
+    let mut finalized = Vec::new();
+    for height in 1..=common {
+        let mut seen: Option<(Hash, Hash)> = None;
+        for (index, validator) in validators.iter().enumerate() {
+            let block =
+                validator.block(height).await.unwrap_or_else(|| panic!("validator {index} lacks block {height}"));
+            let this = (block.header.hash(), block.header.state_root);
+            match seen {
+                None => seen = Some(this),
+                Some(first) => assert_eq!(first, this, "safety: validator {index} finalized another block {height}"),
+            }
+        }
+        let (hash, root) = seen.unwrap_or_else(|| panic!("no validator"));
+        finalized.push((height, hash, root));
+    }
+
+    let mut positions = BTreeSet::new();
+    for transfer in wallets.transfers() {
+        let hash = transfer.hash();
+        let mut statuses = Vec::new();
+        for validator in &validators {
+            statuses
+                .push(validator.node().lock().await.transaction_status(&hash).await.unwrap_or_else(|e| panic!("{e}")));
+        }
+        let first = &statuses[0];
+        assert!(matches!(first, TransactionStatus::Finalized { .. }), "transfer {hash} is not final: {first:?}");
+        assert!(statuses.iter().all(|status| status == first), "transfer {hash}: validators disagree: {statuses:?}");
+        assert!(positions.insert(format!("{first:?}")), "two transfers at {first:?}");
+    }
+
+    let mut results = Vec::new();
+    for (index, validator) in validators.iter().enumerate() {
+        let held = holdings(validator, setup).await;
+        let total: u128 = held.balances.values().map(|b| b.0).sum::<u128>() + held.pots.0;
+        let issuance = held.issuance;
+        assert_eq!(
+            total, issuance.total.0,
+            "conservation on validator {index}: balances and pots against the issuance"
+        );
+        assert_eq!(
+            issuance.total.0,
+            issuance.genesis.0 + issuance.minted.0 - issuance.burned.0,
+            "issuance on validator {index}"
+        );
+        results.push(held.balances);
+    }
+    assert!(results.windows(2).all(|pair| pair[0] == pair[1]), "the validators disagree on balances");
+    finalized
+}
+
+struct Holdings {
+    balances: BTreeMap<AccountId, Balance>,
+    pots: Balance,
+    issuance: veil_chain::Issuance,
+}
+
+async fn holdings(validator: &crate::network::SimValidator, setup: &Setup) -> Holdings {
+    let mut keys: BTreeSet<Vec<u8>> = setup.accounts.iter().map(|a| StateKey::Account(*a).to_bytes()).collect();
+    keys.insert(StateKey::Issuance.to_bytes());
+    keys.insert(StateKey::RewardPots.to_bytes());
+    let snapshot = validator.node().lock().await.read(&keys).await.unwrap_or_else(|e| panic!("read: {e}"));
+    let balances = setup
+        .accounts
+        .iter()
+        .map(|account| (*account, snapshot.account(account).unwrap_or_else(|e| panic!("{e}")).balance))
+        .collect();
+    let pots = snapshot.reward_pots().unwrap_or_else(|e| panic!("{e}"));
+    let issuance = snapshot.issuance().unwrap_or_else(|e| panic!("{e}"));
+    Holdings { balances, pots: Balance(pots.workers.0 + pots.gatekeepers.0), issuance }
+}
+
+/// Each account's balance on the first validator.
+pub async fn balances(net: &Net, setup: &Setup) -> Vec<(AccountId, Balance)> {
+    holdings(net.all()[0], setup).await.balances.into_iter().collect()
+}

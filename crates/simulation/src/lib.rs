@@ -1,0 +1,185 @@
+//! The whole network in one deterministic process.
+//!
+//! Validators run on Commonware's deterministic runtime and simulated network: links that lose
+//! messages and delay them with jitter, partitions that heal, and validators crashed at random
+//! times (their tasks aborted, unsynced writes lost) and started again on what they had made
+//! durable. A workload runs through them (wallets that submit transfers to whichever validator is
+//! up and submit again until the transfer is final), and at the end the invariants are checked
+//! ([`invariants`]). Everything random — the schedule of faults, each message's fate, the order
+//! tasks run in — comes from the run's seed, so a seed run twice ends in the same state: a failure
+//! is found once and replayed at will.
+//!
+//! - [`Scenario`]: what to run (validators, link quality, faults, workload).
+//! - [`Setup`]: the genesis, the validators' keys and the signed transactions (signed outside the
+//!   run: sr25519 signatures are randomized, so both runs of a seed must share them).
+//! - [`run`]: one run of a seed; its [`Outcome`] is what two runs of a seed must agree on.
+//! - [`network`]: the simulated links and validators (start, crash, restart, partition, heal).
+//!
+//! Set `VEIL_SIM_TRACE` to follow a run second by second.
+
+pub mod invariants;
+pub mod network;
+pub mod workload;
+
+use commonware_cryptography::Signer as _;
+use commonware_runtime::{Clock as _, Runner as _, deterministic};
+use std::time::Duration;
+use veil_chain::{Chain, testing};
+use veil_consensus::{alias::PrivateKey, dealer};
+use veil_primitives::{AccountId, Balance, Hash, SignedTransaction};
+
+/// What one run simulates.
+#[derive(Clone, Debug)]
+pub struct Scenario {
+    /// How many validators (a quorum is `2f + 1` of them).
+    pub validators: usize,
+    /// Percent of messages each link delivers.
+    pub delivery_percent: u64,
+    /// Mean one-way latency of a link.
+    pub latency: Duration,
+    /// Standard deviation of a link's latency.
+    pub jitter: Duration,
+    /// Validators crashed (and started again after a random downtime) at random times.
+    pub crashes: usize,
+    /// Partitions of the validators into two sides, each healed after a random time.
+    pub partitions: usize,
+    /// Accounts sending transfers, each in nonce order.
+    pub senders: usize,
+    /// Transfers per sender.
+    pub transfers_per_sender: u64,
+    /// When the faults happen: within this long from the start.
+    pub fault_window: Duration,
+}
+
+impl Default for Scenario {
+    /// Four validators on links that deliver 75% of messages with 150 ms of jitter (alto's
+    /// setting), two crashes and one partition in the first 40 seconds, eight wallets.
+    fn default() -> Self {
+        Self {
+            validators: 4,
+            delivery_percent: 75,
+            latency: Duration::from_millis(50),
+            jitter: Duration::from_millis(150),
+            crashes: 2,
+            partitions: 1,
+            senders: 8,
+            transfers_per_sender: 4,
+            fault_window: Duration::from_secs(40),
+        }
+    }
+}
+
+/// A scenario's fixed parts: keys, genesis and signed transactions.
+pub struct Setup {
+    /// The scenario.
+    pub scenario: Scenario,
+    /// The validators' identity keys.
+    pub keys: Vec<PrivateKey>,
+    /// The network key and the validators' shares.
+    pub dealing: dealer::Dealing,
+    /// The chain's rules.
+    pub chain: Chain,
+    /// Each wallet's transfers, in nonce order.
+    pub wallets: Vec<Vec<SignedTransaction>>,
+    /// Every account the run can touch (the funded senders and the recipients).
+    pub accounts: Vec<AccountId>,
+}
+
+impl Setup {
+    /// Keys, genesis and transactions for `scenario`, all derived from `seed`.
+    pub fn new(scenario: Scenario, seed: u64) -> Self {
+        use rand::{RngExt as _, SeedableRng as _};
+        let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
+        let keys: Vec<PrivateKey> =
+            (0..scenario.validators as u64).map(|i| PrivateKey::from_seed(seed * 1_000 + i)).collect();
+        let identities: Vec<_> = keys.iter().map(|k| k.public_key()).collect();
+        let dealing = dealer::deal(&mut rng, &identities).unwrap_or_else(|error| panic!("dealing: {error}"));
+        let senders: Vec<_> = (0..scenario.senders).map(|i| testing::pair(&format!("//Wallet{i}"))).collect();
+        let recipients: Vec<AccountId> = (0..4).map(|i| testing::pair(&format!("//Recipient{i}")).public()).collect();
+        let funded: Vec<AccountId> = senders.iter().map(|pair| pair.public()).collect();
+        let mut genesis = testing::genesis(&funded, 1_000);
+        genesis.network.public_key = dealing.network_key;
+        // The simulated clock starts at the Unix epoch: genesis is at its start.
+        genesis.genesis_time_ms = 0;
+        // Paced like the devnet, so simulated time passes between blocks.
+        genesis.economics.min_block_interval_ms = 200;
+        genesis.validators = keys
+            .iter()
+            .enumerate()
+            .map(|(i, key)| veil_chain::GenesisValidator {
+                identity: dealer::public_bytes(key),
+                address: format!("127.0.0.1:{}", 30_000 + i),
+            })
+            .collect();
+        let chain = Chain::new(genesis).unwrap_or_else(|error| panic!("genesis: {error}"));
+        let wallets = senders
+            .iter()
+            .map(|sender| {
+                (0..scenario.transfers_per_sender)
+                    .map(|nonce| {
+                        let to = recipients[rng.random_range(0..recipients.len())];
+                        let amount = Balance(rng.random_range(1..=10) * Balance::ONE.0);
+                        testing::transfer(&chain, sender, nonce, to, amount)
+                    })
+                    .collect()
+            })
+            .collect();
+        let accounts = funded.into_iter().chain(recipients).collect();
+        Self { scenario, keys, dealing, chain, wallets, accounts }
+    }
+}
+
+/// What two runs of one seed must agree on.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Outcome {
+    /// Every height all validators finalized: the block's hash and its state root.
+    pub finalized: Vec<(u64, Hash, Hash)>,
+    /// Each account's balance at the end (on the first validator).
+    pub balances: Vec<(AccountId, Balance)>,
+    /// The faults that happened, in order, as the schedule ran them.
+    pub faults: Vec<String>,
+    /// The deterministic runtime's audit of everything that happened.
+    pub audit: String,
+    /// Simulated time the run took.
+    pub simulated: Duration,
+    /// Transfers sent, resends included.
+    pub sends: u64,
+}
+
+/// One run of `setup` with `seed`: faults and workload until every transfer is final and every
+/// validator has caught up, then the invariants (which panic, naming what broke).
+pub fn run(setup: &Setup, seed: u64) -> Outcome {
+    let config = deterministic::Config::default().with_seed(seed).with_timeout(Some(Duration::from_secs(3_600)));
+    deterministic::Runner::new(config).start(|context| async move {
+        let mut net = network::Net::start(&context, setup).await;
+        let schedule = network::Schedule::draw(&context, &setup.scenario);
+        let mut wallets = workload::Wallets::new(&setup.wallets);
+        let started = context.current();
+        while !(wallets.done() && schedule.finished(&net)) {
+            let elapsed = context.current().duration_since(started).unwrap_or_default();
+            net.apply_due(&context, &schedule, elapsed).await;
+            wallets.step(&context, &net).await;
+            if std::env::var_os("VEIL_SIM_TRACE").is_some() && elapsed.subsec_millis() < 100 {
+                trace(elapsed, &net, &wallets).await;
+            }
+            context.sleep(workload::TICK).await;
+        }
+        net.wait_caught_up(&context).await;
+        let finalized = invariants::check(&net, setup, &wallets).await;
+        let balances = invariants::balances(&net, setup).await;
+        let simulated = context.current().duration_since(started).unwrap_or_default();
+        let (faults, sends) = (net.faults().to_vec(), wallets.sends());
+        Outcome { finalized, balances, faults, audit: context.auditor().state(), simulated, sends }
+    })
+}
+
+/// With `VEIL_SIM_TRACE` set, a line a simulated second: each running validator's finalized
+/// height and the transfers final so far (to follow a seed being replayed).
+#[allow(clippy::print_stderr)]
+async fn trace(elapsed: Duration, net: &network::Net, wallets: &workload::Wallets) {
+    let mut heights = Vec::new();
+    for (_, validator) in net.running() {
+        heights.push(validator.node().lock().await.finalized_header().height);
+    }
+    eprintln!("{elapsed:?}: heights {heights:?}, wallets at {}", wallets.progress());
+}
