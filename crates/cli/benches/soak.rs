@@ -195,10 +195,8 @@ fn main() {
             change(filled, *end)
         );
     }
-    let peak: f64 = samples[10.min(samples.len() - 1)..]
-        .iter()
-        .map(|sample| sample.2.values().sum::<f64>())
-        .fold(0.0, f64::max);
+    let peak: f64 =
+        samples[10.min(samples.len() - 1)..].iter().map(|sample| sample.2.values().sum::<f64>()).fold(0.0, f64::max);
     println!("highest total since the caches filled: {peak:.1} MiB");
     let (memory_start, memory_end): (f64, f64) = (warm.2.values().sum(), last.2.values().sum());
     let minutes_run = (last.0 - warm.0).as_secs_f64() / 60.0;

@@ -1,17 +1,18 @@
 //! What every run must keep, checked at its end; a broken invariant panics, saying which and
 //! where.
 //!
-//! - Safety: every height that all validators finalized holds the same block (hash and state
-//!   root) on each.
+//! - Safety: every height that all validators finalized (and still keep) holds the same block
+//!   (hash and state root) on each.
 //! - Exactly once: every transfer is final on every validator, at the same height and position,
 //!   and no two at the same position.
 //! - Conservation: on every validator, the balances of every account the run touched plus the
 //!   reward pots add up to the issuance's total, and the total is genesis + minted − burned.
-//! - Agreement on the result: every validator holds the same balances.
+//! - Agreement on the result: every validator holds the same balances, and each recipient holds
+//!   exactly what the transfers sent it (none applied twice, none lost).
 
 use std::collections::{BTreeMap, BTreeSet};
 use veil_chain::{ReadState as _, StateKey};
-use veil_consensus::application::TransactionStatus;
+use veil_consensus::{application::TransactionStatus, engine::History};
 use veil_primitives::{AccountId, Balance, Hash};
 
 use crate::{Setup, network::Net, workload::Wallets};
@@ -24,8 +25,13 @@ pub async fn check(net: &Net, setup: &Setup, wallets: &Wallets) -> Vec<(u64, Has
     for validator in &validators {
         common = common.min(validator.node().lock().await.finalized_header().height);
     }
+    // A pruning validator keeps only its newest blocks.
+    let first = match setup.scenario.history {
+        History::Archive => 1,
+        History::Recent(keep) => common.saturating_sub(History::kept(keep)).max(1),
+    };
     let mut finalized = Vec::new();
-    for height in 1..=common {
+    for height in first..=common {
         let mut seen: Option<(Hash, Hash)> = None;
         for (index, validator) in validators.iter().enumerate() {
             let block =
@@ -71,6 +77,9 @@ pub async fn check(net: &Net, setup: &Setup, wallets: &Wallets) -> Vec<(u64, Has
         results.push(held.balances);
     }
     assert!(results.windows(2).all(|pair| pair[0] == pair[1]), "the validators disagree on balances");
+    for (recipient, expected) in &setup.received {
+        assert_eq!(results[0].get(recipient), Some(expected), "recipient {recipient}: what the transfers sent it");
+    }
     finalized
 }
 

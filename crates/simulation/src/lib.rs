@@ -23,9 +23,9 @@ pub mod workload;
 
 use commonware_cryptography::Signer as _;
 use commonware_runtime::{Clock as _, Runner as _, deterministic};
-use std::time::Duration;
+use std::{collections::BTreeMap, time::Duration};
 use veil_chain::{Chain, testing};
-use veil_consensus::{alias::PrivateKey, dealer};
+use veil_consensus::{alias::PrivateKey, dealer, engine::History};
 use veil_primitives::{AccountId, Balance, Hash, SignedTransaction};
 
 /// What one run simulates.
@@ -49,6 +49,24 @@ pub struct Scenario {
     pub transfers_per_sender: u64,
     /// When the faults happen: within this long from the start.
     pub fault_window: Duration,
+    /// How much history the validators keep.
+    pub history: History,
+}
+
+impl Scenario {
+    /// `validators` on perfect links, no faults, one wallet of `transfers`: the baseline.
+    pub fn quiet(validators: usize, transfers: u64) -> Self {
+        Self {
+            validators,
+            delivery_percent: 100,
+            jitter: Duration::ZERO,
+            crashes: 0,
+            partitions: 0,
+            senders: 1,
+            transfers_per_sender: transfers,
+            ..Self::default()
+        }
+    }
 }
 
 impl Default for Scenario {
@@ -65,6 +83,7 @@ impl Default for Scenario {
             senders: 8,
             transfers_per_sender: 4,
             fault_window: Duration::from_secs(40),
+            history: History::Archive,
         }
     }
 }
@@ -83,6 +102,9 @@ pub struct Setup {
     pub wallets: Vec<Vec<SignedTransaction>>,
     /// Every account the run can touch (the funded senders and the recipients).
     pub accounts: Vec<AccountId>,
+    /// What the transfers send each recipient in all (recipients hold nothing at genesis and send
+    /// nothing).
+    pub received: BTreeMap<AccountId, Balance>,
 }
 
 impl Setup {
@@ -112,6 +134,7 @@ impl Setup {
             })
             .collect();
         let chain = Chain::new(genesis).unwrap_or_else(|error| panic!("genesis: {error}"));
+        let mut received: BTreeMap<AccountId, Balance> = BTreeMap::new();
         let wallets = senders
             .iter()
             .map(|sender| {
@@ -119,13 +142,14 @@ impl Setup {
                     .map(|nonce| {
                         let to = recipients[rng.random_range(0..recipients.len())];
                         let amount = Balance(rng.random_range(1..=10) * Balance::ONE.0);
+                        received.entry(to).or_default().0 += amount.0;
                         testing::transfer(&chain, sender, nonce, to, amount)
                     })
                     .collect()
             })
             .collect();
         let accounts = funded.into_iter().chain(recipients).collect();
-        Self { scenario, keys, dealing, chain, wallets, accounts }
+        Self { scenario, keys, dealing, chain, wallets, accounts, received }
     }
 }
 
@@ -146,12 +170,24 @@ pub struct Outcome {
     pub sends: u64,
 }
 
+/// Runs `seed` twice and checks the two runs agree on everything (blocks, balances, faults, the
+/// runtime's audit); returns the outcome.
+pub fn run_twice(setup: &Setup, seed: u64) -> Outcome {
+    let first = run(setup, seed);
+    let second = run(setup, seed);
+    assert_eq!(first.faults, second.faults, "seed {seed}: the same faults");
+    assert_eq!(first.finalized, second.finalized, "seed {seed}: the same blocks");
+    assert_eq!(first.balances, second.balances, "seed {seed}: the same balances");
+    assert_eq!(first.audit, second.audit, "seed {seed}: the same run");
+    first
+}
+
 /// One run of `setup` with `seed`: faults and workload until every transfer is final and every
 /// validator has caught up, then the invariants (which panic, naming what broke).
 pub fn run(setup: &Setup, seed: u64) -> Outcome {
     let config = deterministic::Config::default().with_seed(seed).with_timeout(Some(Duration::from_secs(3_600)));
     deterministic::Runner::new(config).start(|context| async move {
-        let mut net = network::Net::start(&context, setup).await;
+        let mut net = network::Net::start(&context, setup).await.unwrap_or_else(|error| panic!("{error}"));
         let schedule = network::Schedule::draw(&context, &setup.scenario);
         let mut wallets = workload::Wallets::new(&setup.wallets);
         let started = context.current();

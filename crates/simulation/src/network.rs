@@ -11,7 +11,7 @@ use std::time::Duration;
 use veil_consensus::{
     alias::PublicKey,
     dealer,
-    engine::{self, Channels, History, Timeouts, Validator, ValidatorConfig, channel},
+    engine::{self, Channels, EngineError, History, Timeouts, Validator, ValidatorConfig, channel},
     state::QmdbState,
 };
 use veil_mempool::Limits;
@@ -87,6 +87,7 @@ pub struct Net {
     identities: Vec<PublicKey>,
     link: simulated::Link,
     setup_chain: veil_chain::Chain,
+    history: History,
     schemes: Vec<veil_consensus::alias::Scheme>,
     slots: Vec<Slot>,
     next_event: usize,
@@ -96,8 +97,18 @@ pub struct Net {
 }
 
 impl Net {
-    /// Links every pair of `setup`'s validators with its scenario's link and starts them all.
-    pub async fn start(context: &deterministic::Context, setup: &Setup) -> Self {
+    /// Links every pair of `setup`'s validators with its scenario's link and starts them all (on
+    /// whatever storage the runtime holds: a recovered runtime's validators start where they were).
+    pub async fn start(context: &deterministic::Context, setup: &Setup) -> Result<Self, EngineError> {
+        Self::start_keeping(context, setup, setup.scenario.history).await
+    }
+
+    /// [`Net::start`], the validators keeping `history` whatever the scenario says.
+    pub async fn start_keeping(
+        context: &deterministic::Context,
+        setup: &Setup,
+        history: History,
+    ) -> Result<Self, EngineError> {
         let scenario = &setup.scenario;
         let identities: Vec<PublicKey> = setup.keys.iter().map(|key| key.public_key()).collect();
         let participants = Set::from_iter_dedup(identities.iter().cloned());
@@ -141,6 +152,7 @@ impl Net {
             identities: members,
             link,
             setup_chain: setup.chain.clone(),
+            history,
             schemes,
             slots,
             next_event: 0,
@@ -149,9 +161,9 @@ impl Net {
         };
         net.link_all(None).await;
         for index in 0..net.slots.len() {
-            net.boot(context, index).await;
+            net.boot(context, index).await?;
         }
-        net
+        Ok(net)
     }
 
     /// Links every pair, or with `sides`, only pairs on the same side.
@@ -174,7 +186,7 @@ impl Net {
 
     /// Starts validator `index` on its storage (registering its channels again: the network keeps
     /// its links, and the old incarnation's senders are closed).
-    async fn boot(&mut self, context: &deterministic::Context, index: usize) {
+    async fn boot(&mut self, context: &deterministic::Context, index: usize) -> Result<(), EngineError> {
         let identity = self.identities[index].clone();
         let control = self.oracle.control(identity.clone());
         let quota = Quota::per_second(NZU32!(10_000));
@@ -193,7 +205,7 @@ impl Net {
             partition_prefix: format!("validator-{index}"),
             mempool: Limits::default(),
             timeouts: Timeouts::default(),
-            history: History::Archive,
+            history: self.history,
         };
         let slot = &mut self.slots[index];
         slot.incarnation += 1;
@@ -209,12 +221,10 @@ impl Net {
                 // The validator's actors are this task's children: it must outlive them.
                 futures::future::pending::<()>().await;
             });
-        let validator =
-            ready.await.unwrap_or_else(|_| panic!("validator {index} did not start")).unwrap_or_else(|error| {
-                panic!("validator {index} (incarnation {}) cannot start: {error}", slot.incarnation)
-            });
+        let validator = ready.await.unwrap_or_else(|_| panic!("validator {index} did not start"))?;
         slot.task = Some(task);
         slot.validator = Some(validator);
+        Ok(())
     }
 
     /// Crashes validator `index`: its tasks stop where they are, its unsynced writes are lost.
@@ -249,7 +259,9 @@ impl Net {
                         self.skipped_restarts.remove(position);
                         continue;
                     }
-                    self.boot(context, *index).await;
+                    if let Err(error) = self.boot(context, *index).await {
+                        panic!("validator {index} cannot start again after its crash: {error}");
+                    }
                     format!("{at:?}: validator {index} restarted")
                 }
                 Fault::Cut(sides) => {

@@ -56,6 +56,15 @@ impl Wallets {
         self.wallets.iter().map(|wallet| wallet.sends).sum()
     }
 
+    /// Steps every [`TICK`] until every transfer is final (on a network without scheduled
+    /// faults).
+    pub async fn settle(&mut self, context: &deterministic::Context, net: &Net) {
+        while !self.done() {
+            self.step(context, net).await;
+            context.sleep(TICK).await;
+        }
+    }
+
     /// One tick: each wallet moves past a transfer some running validator has final, and sends
     /// its current one if it has not, or not for [`RESEND_AFTER`].
     pub async fn step(&mut self, context: &deterministic::Context, net: &Net) {
