@@ -169,6 +169,20 @@ impl AccountPair {
         SignedTransaction { transaction, signature }
     }
 
+    /// Signs a transaction with the signature's randomness drawn from `seed` instead of the
+    /// system: the same transaction and seed give the same signature, so a deterministic
+    /// simulation replays byte for byte. (A Schnorr nonce from the secret, the message and a seed
+    /// is as safe as a deterministic signature scheme's; but keys people hold use
+    /// [`AccountPair::sign_transaction`].)
+    #[cfg(feature = "test-support")]
+    pub fn sign_transaction_replayable(&self, transaction: Transaction, seed: [u8; 32]) -> SignedTransaction {
+        let payload = transaction.signing_payload();
+        let transcript = signing_context(SIGNING_CONTEXT).bytes(&payload);
+        let rng = replay::SeededRng { seed, counter: 0 };
+        let signature = self.keypair.sign(schnorrkel::context::attach_rng(transcript, rng)).to_bytes();
+        SignedTransaction { transaction, signature }
+    }
+
     /// Signs `message` under the `substrate` context. Randomized, as sr25519 signing is. For the
     /// protocol's own payloads; a message a person asked to have signed goes through
     /// [`AccountPair::sign_message`].
@@ -185,6 +199,43 @@ impl AccountPair {
         }
         Ok(self.sign(message))
     }
+}
+
+#[cfg(feature = "test-support")]
+mod replay {
+    use rand_core_06::{CryptoRng, Error, RngCore, impls};
+    use sha2::{Digest as _, Sha256};
+
+    /// SHA-256 of a seed and a block counter, as signing randomness.
+    pub(super) struct SeededRng {
+        pub(super) seed: [u8; 32],
+        pub(super) counter: u64,
+    }
+
+    impl RngCore for SeededRng {
+        fn next_u32(&mut self) -> u32 {
+            impls::next_u32_via_fill(self)
+        }
+
+        fn next_u64(&mut self) -> u64 {
+            impls::next_u64_via_fill(self)
+        }
+
+        fn fill_bytes(&mut self, dest: &mut [u8]) {
+            for chunk in dest.chunks_mut(32) {
+                let block = Sha256::new().chain_update(self.seed).chain_update(self.counter.to_le_bytes()).finalize();
+                self.counter += 1;
+                chunk.copy_from_slice(&block[..chunk.len()]);
+            }
+        }
+
+        fn try_fill_bytes(&mut self, dest: &mut [u8]) -> Result<(), Error> {
+            self.fill_bytes(dest);
+            Ok(())
+        }
+    }
+
+    impl CryptoRng for SeededRng {}
 }
 
 /// Every Veil signing domain starts with this, so one check covers those added later.
@@ -276,6 +327,30 @@ mod tests {
 
     use super::*;
     use crate::secret_uri::{DEV_PHRASE, split_path};
+
+    #[cfg(feature = "test-support")]
+    #[test]
+    fn replayable_signatures_repeat_per_seed_and_verify() {
+        use veil_primitives::{AccountsCall, Balance, Call, Hash};
+        let pair = AccountPair::from_suri("//Alice", None).unwrap();
+        let transaction = |nonce| Transaction {
+            genesis: Hash::ZERO,
+            signer: pair.public(),
+            nonce,
+            call: Call::Accounts(AccountsCall::Transfer { to: AccountId([2; 32]), amount: Balance(1) }),
+        };
+        let once = pair.sign_transaction_replayable(transaction(0), [7; 32]);
+        let again = pair.sign_transaction_replayable(transaction(0), [7; 32]);
+        let other_seed = pair.sign_transaction_replayable(transaction(0), [8; 32]);
+        let other_nonce = pair.sign_transaction_replayable(transaction(1), [7; 32]);
+        assert_eq!(once, again, "same transaction and seed, same signature");
+        assert_ne!(once.signature, other_seed.signature);
+        assert_ne!(once.signature, other_nonce.signature);
+        for signed in [&once, &other_seed, &other_nonce] {
+            let payload = signed.transaction.signing_payload();
+            assert_eq!(verify_account_signature(&pair.public(), &payload, &signed.signature), Ok(()));
+        }
+    }
 
     fn public_hex(uri: &str) -> String {
         hex::encode(AccountPair::from_suri(uri, None).unwrap().public().0)

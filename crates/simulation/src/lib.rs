@@ -10,8 +10,9 @@
 //! is found once and replayed at will.
 //!
 //! - [`Scenario`]: what to run (validators, link quality, faults, workload).
-//! - [`Setup`]: the genesis, the validators' keys and the signed transactions (signed outside the
-//!   run: sr25519 signatures are randomized, so both runs of a seed must share them).
+//! - [`Setup`]: the genesis, the validators' keys and the signed transactions, all from the seed
+//!   (sr25519 signing is randomized; here its randomness comes from the seed too, through
+//!   `AccountPair::sign_transaction_replayable`).
 //! - [`run`]: one run of a seed; its [`Outcome`] is what two runs of a seed must agree on.
 //! - [`network`]: the simulated links and validators (start, crash, restart, partition, heal).
 //!
@@ -26,7 +27,7 @@ use commonware_runtime::{Clock as _, Runner as _, deterministic};
 use std::{collections::BTreeMap, time::Duration};
 use veil_chain::{Chain, testing};
 use veil_consensus::{alias::PrivateKey, dealer, engine::History};
-use veil_primitives::{AccountId, Balance, Hash, SignedTransaction};
+use veil_primitives::{AccountId, AccountsCall, Balance, Call, Hash, SignedTransaction, Transaction};
 
 /// What one run simulates.
 #[derive(Clone, Debug)]
@@ -143,7 +144,13 @@ impl Setup {
                         let to = recipients[rng.random_range(0..recipients.len())];
                         let amount = Balance(rng.random_range(1..=10) * Balance::ONE.0);
                         received.entry(to).or_default().0 += amount.0;
-                        testing::transfer(&chain, sender, nonce, to, amount)
+                        let transfer = Transaction {
+                            genesis: chain.id(),
+                            signer: sender.public(),
+                            nonce,
+                            call: Call::Accounts(AccountsCall::Transfer { to, amount }),
+                        };
+                        sender.sign_transaction_replayable(transfer, rng.random())
                     })
                     .collect()
             })
