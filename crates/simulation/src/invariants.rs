@@ -108,3 +108,31 @@ async fn holdings(validator: &crate::network::SimValidator, setup: &Setup) -> Ho
 pub async fn balances(net: &Net, setup: &Setup) -> Vec<(AccountId, Balance)> {
     holdings(net.all()[0], setup).await.balances.into_iter().collect()
 }
+
+/// What the runtimes must keep: none stands at a height the chain has not finalized, and none
+/// holds more of a followed topic than the chain's log had at the runtime's height (what it holds
+/// is the log's prefix: the light client proved it).
+pub async fn check_runtimes(net: &Net, runtimes: &crate::runtimes::Runtimes) {
+    let validator = net.all()[0];
+    let head = validator.node().lock().await.finalized_header().height;
+    for (name, runtime) in runtimes.running() {
+        let view = runtime.view();
+        assert!(view.height <= head, "runtime {name} stands at {} past the chain's {head}", view.height);
+        for (topic, peaks) in &view.topics {
+            if peaks.length == 0 {
+                continue;
+            }
+            let guard = validator.node().lock().await;
+            let page = guard
+                .topic_messages(topic, None, 0, Some(view.height.max(1)))
+                .await
+                .unwrap_or_else(|error| panic!("runtime {name}, topic {topic}: {error}"));
+            let length = page.map_or(0, |page| page.proof.length);
+            assert!(
+                peaks.length <= length,
+                "runtime {name} has {} messages of {topic}, the chain {length}",
+                peaks.length
+            );
+        }
+    }
+}

@@ -20,14 +20,19 @@
 
 pub mod invariants;
 pub mod network;
+pub mod runtimes;
 pub mod workload;
 
 use commonware_cryptography::Signer as _;
 use commonware_runtime::{Clock as _, Runner as _, deterministic};
 use std::{collections::BTreeMap, time::Duration};
 use veil_chain::{Chain, testing};
+use veil_chain::{GenesisSender, genesis::GenesisBalance};
 use veil_consensus::{alias::PrivateKey, dealer, engine::History};
-use veil_primitives::{AccountId, AccountsCall, Balance, Call, Hash, SignedTransaction, Transaction};
+use veil_crypto::{RuntimeSigner, SecretBytes};
+use veil_primitives::{
+    AccountId, AccountsCall, Attestation, Balance, Call, Hash, RegistryCall, SenderId, SignedTransaction, Transaction,
+};
 
 /// What one run simulates.
 #[derive(Clone, Debug)]
@@ -52,6 +57,8 @@ pub struct Scenario {
     pub fault_window: Duration,
     /// How much history the validators keep.
     pub history: History,
+    /// Workers beside the gatekeeper (0: no runtimes at all, validators only).
+    pub workers: usize,
 }
 
 impl Scenario {
@@ -85,6 +92,7 @@ impl Default for Scenario {
             transfers_per_sender: 4,
             fault_window: Duration::from_secs(40),
             history: History::Archive,
+            workers: 0,
         }
     }
 }
@@ -106,6 +114,11 @@ pub struct Setup {
     /// What the transfers send each recipient in all (recipients hold nothing at genesis and send
     /// nothing).
     pub received: BTreeMap<AccountId, Balance>,
+    /// The operator's transactions, in nonce order: the runtimes' registrations (the operator is
+    /// also the registry admin). Empty without runtimes.
+    pub operator: Vec<SignedTransaction>,
+    /// The seed everything of the run derives from.
+    pub seed: u64,
 }
 
 impl Setup {
@@ -120,7 +133,19 @@ impl Setup {
         let senders: Vec<_> = (0..scenario.senders).map(|i| testing::pair(&format!("//Wallet{i}"))).collect();
         let recipients: Vec<AccountId> = (0..4).map(|i| testing::pair(&format!("//Recipient{i}")).public()).collect();
         let funded: Vec<AccountId> = senders.iter().map(|pair| pair.public()).collect();
+        let operator = testing::pair("//Operator");
         let mut genesis = testing::genesis(&funded, 1_000);
+        if scenario.workers > 0 {
+            let gatekeeper = RuntimeSigner::from_seed(&SecretBytes::new(runtimes::identity_seed(seed, "gatekeeper")));
+            let gatekeeper = gatekeeper.public();
+            genesis.senders =
+                vec![GenesisSender { sender: SenderId::Gatekeeper(gatekeeper), key: gatekeeper, epoch: 0 }];
+            genesis
+                .balances
+                .push(GenesisBalance { account: operator.public(), amount: Balance(1_000 * Balance::ONE.0) });
+            genesis.registration.measurement_admin = operator.public();
+            genesis.keys.rotation_admin = operator.public();
+        }
         genesis.network.public_key = dealing.network_key;
         // The simulated clock starts at the Unix epoch: genesis is at its start.
         genesis.genesis_time_ms = 0;
@@ -155,8 +180,22 @@ impl Setup {
                     .collect()
             })
             .collect();
-        let accounts = funded.into_iter().chain(recipients).collect();
-        Self { scenario, keys, dealing, chain, wallets, accounts, received }
+        // The runtimes as the run starts them: their registrations, signed by the operator.
+        let mut operator_transactions = Vec::new();
+        if scenario.workers > 0 {
+            let fresh = runtimes::Runtimes::new(chain.genesis(), seed, scenario.workers);
+            for (nonce, (_, runtime)) in fresh.running().enumerate() {
+                let call = Call::Registry(RegistryCall::RegisterWorker {
+                    info: runtime.registration_info(operator.public()),
+                    attestation: Attestation::InsecureSoftware,
+                });
+                let transaction =
+                    Transaction { genesis: chain.id(), signer: operator.public(), nonce: nonce as u64, call };
+                operator_transactions.push(operator.sign_transaction_replayable(transaction, rng.random()));
+            }
+        }
+        let accounts = funded.into_iter().chain(recipients).chain([operator.public()]).collect();
+        Self { scenario, keys, dealing, chain, wallets, accounts, received, operator: operator_transactions, seed }
     }
 }
 
@@ -175,6 +214,8 @@ pub struct Outcome {
     pub simulated: Duration,
     /// Transfers sent, resends included.
     pub sends: u64,
+    /// Each runtime at the end: its name, the height it stands at and its key epoch.
+    pub runtimes: Vec<(String, u64, Option<u32>)>,
 }
 
 /// Runs `seed` twice and checks the two runs agree on everything (blocks, balances, faults, the
@@ -185,6 +226,7 @@ pub fn run_twice(setup: &Setup, seed: u64) -> Outcome {
     assert_eq!(first.faults, second.faults, "seed {seed}: the same faults");
     assert_eq!(first.finalized, second.finalized, "seed {seed}: the same blocks");
     assert_eq!(first.balances, second.balances, "seed {seed}: the same balances");
+    assert_eq!(first.runtimes, second.runtimes, "seed {seed}: the same runtimes");
     assert_eq!(first.audit, second.audit, "seed {seed}: the same run");
     first
 }
@@ -196,12 +238,24 @@ pub fn run(setup: &Setup, seed: u64) -> Outcome {
     deterministic::Runner::new(config).start(|context| async move {
         let mut net = network::Net::start(&context, setup).await.unwrap_or_else(|error| panic!("{error}"));
         let schedule = network::Schedule::draw(&context, &setup.scenario);
-        let mut wallets = workload::Wallets::new(&setup.wallets);
+        let mut lists = setup.wallets.clone();
+        if !setup.operator.is_empty() {
+            lists.push(setup.operator.clone());
+        }
+        let mut wallets = workload::Wallets::new(&lists);
+        let mut runtimes = (setup.scenario.workers > 0)
+            .then(|| runtimes::Runtimes::new(setup.chain.genesis(), setup.seed, setup.scenario.workers));
         let started = context.current();
-        while !(wallets.done() && schedule.finished(&net)) {
+        let mut round = 0usize;
+        while !(wallets.done() && schedule.finished(&net) && runtimes.as_ref().is_none_or(runtimes::Runtimes::settled))
+        {
             let elapsed = context.current().duration_since(started).unwrap_or_default();
             net.apply_due(&context, &schedule, elapsed).await;
             wallets.step(&context, &net).await;
+            if let Some(runtimes) = runtimes.as_mut() {
+                runtimes.relay_through_any(&net, round).await;
+            }
+            round += 1;
             if std::env::var_os("VEIL_SIM_TRACE").is_some() && elapsed.subsec_millis() < 100 {
                 trace(elapsed, &net, &wallets).await;
             }
@@ -209,10 +263,19 @@ pub fn run(setup: &Setup, seed: u64) -> Outcome {
         }
         net.wait_caught_up(&context).await;
         let finalized = invariants::check(&net, setup, &wallets).await;
+        if let Some(runtimes) = &runtimes {
+            invariants::check_runtimes(&net, runtimes).await;
+        }
+        let runtimes = runtimes.map_or_else(Vec::new, |runtimes| {
+            let state = |runtime: &veil_worker::runtime::Runtime| {
+                (runtime.view().height, runtime.key_epoch().map(|epoch| epoch.0))
+            };
+            runtimes.running().map(|(name, runtime)| (name.to_owned(), state(runtime).0, state(runtime).1)).collect()
+        });
         let balances = invariants::balances(&net, setup).await;
         let simulated = context.current().duration_since(started).unwrap_or_default();
         let (faults, sends) = (net.faults().to_vec(), wallets.sends());
-        Outcome { finalized, balances, faults, audit: context.auditor().state(), simulated, sends }
+        Outcome { finalized, balances, faults, audit: context.auditor().state(), simulated, sends, runtimes }
     })
 }
 
