@@ -1,4 +1,6 @@
-//! Many seeds of the whole-network simulation: each run once, its invariants checked; a seed that
+//! Many seeds of the whole-network simulation (four validators on lossy links with crashes and a
+//! partition, a gatekeeper and two workers with crashes of their own, eight wallets): each run
+//! once, its invariants checked; a seed that
 //! breaks one is named, with the panic, so it can be replayed (`veil_simulation::run` with that
 //! seed runs the same again).
 //!
@@ -17,7 +19,7 @@ fn main() {
     let began = Instant::now();
     let (mut simulated, mut blocks, mut faults, mut failed) = (Duration::ZERO, 0usize, 0usize, Vec::new());
     for seed in first..first + count {
-        let setup = Setup::new(Scenario::default(), seed);
+        let setup = Setup::new(Scenario { workers: 2, runtime_crashes: 3, ..Scenario::default() }, seed);
         let outcome = std::panic::catch_unwind(|| run(&setup, seed));
         match outcome {
             Ok(outcome) => {

@@ -109,12 +109,19 @@ pub async fn balances(net: &Net, setup: &Setup) -> Vec<(AccountId, Balance)> {
     holdings(net.all()[0], setup).await.balances.into_iter().collect()
 }
 
-/// What the runtimes must keep: none stands at a height the chain has not finalized, and none
-/// holds more of a followed topic than the chain's log had at the runtime's height (what it holds
-/// is the log's prefix: the light client proved it).
+/// What the runtimes must keep: none stands at a height the chain has not finalized, none holds
+/// more of a followed topic than the chain's log had at the runtime's height (what it holds is
+/// the log's prefix: the light client proved it), and none ever signed two different messages
+/// under one sequence number (a restart from a checkpoint must not re-sign differently): the
+/// chain's discrepancies topic is empty.
 pub async fn check_runtimes(net: &Net, runtimes: &crate::runtimes::Runtimes) {
     let validator = net.all()[0];
     let head = validator.node().lock().await.finalized_header().height;
+    let discrepancies = veil_primitives::Topic::System(veil_primitives::SystemTopic::Discrepancies);
+    let recorded = validator.node().lock().await.topic_messages(&discrepancies, None, 0, None).await;
+    let recorded =
+        recorded.unwrap_or_else(|error| panic!("discrepancies: {error}")).map_or(0, |page| page.proof.length);
+    assert_eq!(recorded, 0, "a runtime signed two different messages under one sequence number");
     for (name, runtime) in runtimes.running() {
         let view = runtime.view();
         assert!(view.height <= head, "runtime {name} stands at {} past the chain's {head}", view.height);

@@ -59,6 +59,9 @@ pub struct Scenario {
     pub history: History,
     /// Workers beside the gatekeeper (0: no runtimes at all, validators only).
     pub workers: usize,
+    /// Runtime crashes (the gatekeeper's or a worker's) at random times in the fault window, each
+    /// started again from its last checkpoint after 0.5 to 5 seconds.
+    pub runtime_crashes: usize,
 }
 
 impl Scenario {
@@ -93,6 +96,7 @@ impl Default for Scenario {
             fault_window: Duration::from_secs(40),
             history: History::Archive,
             workers: 0,
+            runtime_crashes: 0,
         }
     }
 }
@@ -247,10 +251,13 @@ pub fn run(setup: &Setup, seed: u64) -> Outcome {
             .then(|| runtimes::Runtimes::new(setup.chain.genesis(), setup.seed, setup.scenario.workers));
         let started = context.current();
         let mut round = 0usize;
-        while !(wallets.done() && schedule.finished(&net) && runtimes.as_ref().is_none_or(runtimes::Runtimes::settled))
-        {
+        let settled = |runtimes: &runtimes::Runtimes| runtimes.settled() && runtimes.crashes_done(&schedule);
+        while !(wallets.done() && schedule.finished(&net) && runtimes.as_ref().is_none_or(settled)) {
             let elapsed = context.current().duration_since(started).unwrap_or_default();
             net.apply_due(&context, &schedule, elapsed).await;
+            if let Some(runtimes) = runtimes.as_mut() {
+                runtimes.apply_due(&schedule, elapsed);
+            }
             wallets.step(&context, &net).await;
             if let Some(runtimes) = runtimes.as_mut() {
                 runtimes.relay_through_any(&net, round).await;
@@ -263,8 +270,10 @@ pub fn run(setup: &Setup, seed: u64) -> Outcome {
         }
         net.wait_caught_up(&context).await;
         let finalized = invariants::check(&net, setup, &wallets).await;
+        let mut faults = net.faults().to_vec();
         if let Some(runtimes) = &runtimes {
             invariants::check_runtimes(&net, runtimes).await;
+            faults.extend(runtimes.faults().iter().cloned());
         }
         let runtimes = runtimes.map_or_else(Vec::new, |runtimes| {
             let state = |runtime: &veil_worker::runtime::Runtime| {
@@ -274,7 +283,7 @@ pub fn run(setup: &Setup, seed: u64) -> Outcome {
         });
         let balances = invariants::balances(&net, setup).await;
         let simulated = context.current().duration_since(started).unwrap_or_default();
-        let (faults, sends) = (net.faults().to_vec(), wallets.sends());
+        let sends = wallets.sends();
         Outcome { finalized, balances, faults, audit: context.auditor().state(), simulated, sends, runtimes }
     })
 }

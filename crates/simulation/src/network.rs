@@ -39,9 +39,12 @@ enum Fault {
     Heal,
 }
 
-/// The faults of a run, drawn from its seed, in time order.
+/// The faults of a run, drawn from its seed, in time order: the network's, and the runtimes'
+/// crashes (index, when, and when it starts again).
 pub struct Schedule {
     events: Vec<(Duration, Fault)>,
+    /// Runtime crashes: (when, runtime index, when it restarts), in time order.
+    pub runtime_crashes: Vec<(Duration, usize, Duration)>,
 }
 
 impl Schedule {
@@ -72,7 +75,16 @@ impl Schedule {
             events.push((at + healed, Fault::Heal));
         }
         events.sort_by_key(|(at, _)| *at);
-        Self { events }
+        let runtimes = scenario.workers + 1;
+        let mut runtime_crashes: Vec<(Duration, usize, Duration)> = (0..scenario.runtime_crashes)
+            .map(|_| {
+                let at = Duration::from_millis(rng.random_range(0..window));
+                let down = Duration::from_millis(rng.random_range(500..5_000));
+                (at, rng.random_range(0..runtimes), at + down)
+            })
+            .collect();
+        runtime_crashes.sort();
+        Self { events, runtime_crashes }
     }
 
     /// Whether every fault has run and every validator is up again.

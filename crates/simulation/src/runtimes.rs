@@ -6,7 +6,7 @@
 //! A runtime's fresh secrets come from [`SeededRandomness`] with a seed of its own per start, so a
 //! run repeats exactly. Checkpoints are kept in memory (the service seals them to disk).
 
-use std::{collections::BTreeSet, sync::Arc};
+use std::{collections::BTreeSet, sync::Arc, time::Duration};
 use veil_chain::{Genesis, ReadState as _, StateKey};
 use veil_crypto::SecretBytes;
 use veil_primitives::{SenderId, Topic, hashing::sha256};
@@ -16,7 +16,7 @@ use veil_worker::{
 };
 use zeroize::Zeroizing;
 
-use crate::network::{Net, SimValidator};
+use crate::network::{Net, Schedule, SimValidator};
 
 /// One runtime's place: the running one, if any, and its last checkpoint.
 pub struct RuntimeSlot {
@@ -33,6 +33,10 @@ pub struct RuntimeSlot {
 pub struct Runtimes {
     genesis: Genesis,
     slots: Vec<RuntimeSlot>,
+    /// How many of the schedule's runtime crashes have happened, and restarts still due.
+    crashed: usize,
+    restarts: Vec<(Duration, usize)>,
+    faults: Vec<String>,
 }
 
 /// The seed of a runtime's identity (the gatekeeper's is named in genesis).
@@ -66,7 +70,7 @@ impl Runtimes {
                 RuntimeSlot { name, role, runtime: Some(runtime), checkpoint, incarnation: 1, seed }
             })
             .collect();
-        Self { genesis: genesis.clone(), slots }
+        Self { genesis: genesis.clone(), slots, crashed: 0, restarts: Vec::new(), faults: Vec::new() }
     }
 
     /// Every runtime that is running, with its slot's name.
@@ -92,13 +96,43 @@ impl Runtimes {
         })
     }
 
-    /// Crashes runtime `index`: what it did since its last checkpoint is lost.
-    pub fn crash(&mut self, index: usize) {
-        self.slots[index].runtime = None;
+    /// Runs the schedule's runtime crashes and restarts due by `elapsed` (a crash of a runtime
+    /// already down is skipped, with its restart). A crashed runtime loses what it did since its
+    /// last checkpoint.
+    pub fn apply_due(&mut self, schedule: &Schedule, elapsed: Duration) {
+        while let Some(&(at, index, back)) = schedule.runtime_crashes.get(self.crashed) {
+            if at > elapsed {
+                break;
+            }
+            self.crashed += 1;
+            if self.slots[index].runtime.take().is_some() {
+                self.faults.push(format!("{at:?}: runtime {} crashed", self.slots[index].name));
+                self.restarts.push((back, index));
+            }
+        }
+        self.restarts.sort();
+        while let Some(&(at, index)) = self.restarts.first() {
+            if at > elapsed {
+                break;
+            }
+            self.restarts.remove(0);
+            self.restart(index);
+            self.faults.push(format!("{at:?}: runtime {} restarted from its checkpoint", self.slots[index].name));
+        }
+    }
+
+    /// Whether every scheduled runtime crash happened and every crashed runtime is back.
+    pub fn crashes_done(&self, schedule: &Schedule) -> bool {
+        self.crashed >= schedule.runtime_crashes.len() && self.restarts.is_empty()
+    }
+
+    /// The runtime faults that ran, in order.
+    pub fn faults(&self) -> &[String] {
+        &self.faults
     }
 
     /// Starts runtime `index` again from its last checkpoint.
-    pub fn restart(&mut self, index: usize) {
+    fn restart(&mut self, index: usize) {
         let slot = &mut self.slots[index];
         slot.incarnation += 1;
         let runtime = Runtime::restore(&self.genesis, host(&slot.seed, slot.incarnation), &slot.checkpoint)
@@ -111,8 +145,9 @@ impl Runtimes {
     pub async fn relay(&mut self, validator: &SimValidator) {
         for slot in &mut self.slots {
             let Some(runtime) = slot.runtime.as_mut() else { continue };
-            relay_once(runtime, validator).await.unwrap_or_else(|error| panic!("relaying to {}: {error}", slot.name));
-            slot.checkpoint = runtime.checkpoint();
+            relay_once(runtime, &mut slot.checkpoint, validator)
+                .await
+                .unwrap_or_else(|error| panic!("relaying to {}: {error}", slot.name));
         }
     }
 
@@ -127,9 +162,14 @@ impl Runtimes {
 
 /// What a relayer does once: the newest certified header, the runtime's topics from where it
 /// stands at that header (the batch rule of [`assemble`]: the sync closure is served from pages
-/// fetched first), the batch handed over, then the runtime's egress the chain lacks submitted.
-/// A refusal of an honest batch is an error.
-async fn relay_once(runtime: &mut Runtime, validator: &SimValidator) -> Result<(), String> {
+/// fetched first), the batch handed over and checkpointed (as the service checkpoints before it
+/// lets egress out), then the runtime's egress the chain lacks submitted. A refusal of an honest
+/// batch is an error.
+async fn relay_once(
+    runtime: &mut Runtime,
+    checkpoint: &mut Zeroizing<Vec<u8>>,
+    validator: &SimValidator,
+) -> Result<(), String> {
     let node = validator.node();
     let height = node.lock().await.finalized_header().height;
     let Some((block, certificate)) = validator.certified_block(height).await else { return Ok(()) };
@@ -159,6 +199,7 @@ async fn relay_once(runtime: &mut Runtime, validator: &SimValidator) -> Result<(
     let topics = assemble(positions, u64::MAX, |_, _, _| Ok::<_, String>(pages.next().flatten()))?;
     let batch = Batch { certificate, header: block.header, topics };
     runtime.apply(&batch).map_err(|error| format!("the runtime refused an honest batch at height {at}: {error}"))?;
+    *checkpoint = runtime.checkpoint();
 
     for copy in runtime.pending_egress() {
         let sender: SenderId = copy.egress.sender;
