@@ -74,8 +74,9 @@ fn the_sdk_deploys_commands_and_verifies_every_answer() {
     // A command the contract refuses is reported as refused.
     let overdraw = Token::Transfer { asset: Asset::Native, to, amount: 10_000, memo: Vec::new() };
     let refused = contracts::command(&node, &alice, &token, &overdraw.encode(), FUEL, Balance(0)).unwrap();
-    let height = node.wait_finalized(&refused.hash, Duration::from_secs(60)).unwrap();
-    let outcome = contracts::outcome(&member, &alice.public(), refused.nonce, height, Duration::from_secs(60)).unwrap();
+    let refused_at = node.wait_finalized(&refused.hash, Duration::from_secs(60)).unwrap();
+    let outcome =
+        contracts::outcome(&member, &alice.public(), refused.nonce, refused_at, Duration::from_secs(60)).unwrap();
     assert!(
         matches!(&outcome, CommandOutcome::Refused(reason) if reason.code == "contract_failed" && reason.reason.contains("refused by the contract")),
         "{outcome:?}"
@@ -130,7 +131,7 @@ fn the_sdk_deploys_commands_and_verifies_every_answer() {
 
     // Older blocks are verified by the hash chain from the newest certified one: a node that
     // alters one (a byte of a transaction's signature) is caught.
-    let verified = node.block(Some(height)).unwrap();
+    let verified = node.block(Some(refused_at)).unwrap();
     assert!(verified.transactions.iter().any(|tx| tx.hash() == refused.hash));
     let forging_node = proxy(&network.node.url, |req, body| {
         if req.path == "/v1/blocks/latest" || !req.path.starts_with("/v1/blocks/") {
