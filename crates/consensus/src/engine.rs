@@ -188,13 +188,9 @@ pub enum EngineError {
     },
 }
 
-impl History {
-    fn describe(self) -> &'static str {
-        match self {
-            Self::Archive => "an archive",
-            Self::Recent(_) => "a pruning",
-        }
-    }
+/// What kind of node made or asks for a data directory, for [`EngineError::HistoryChanged`].
+fn node_kind(archive: bool) -> &'static str {
+    if archive { "an archive" } else { "a pruning" }
 }
 
 pub(crate) fn archive_config<C>(
@@ -261,22 +257,19 @@ async fn holds_data<E: Storage>(context: &E, partition: &str) -> Result<bool, En
 async fn check_history<E: Storage>(context: &E, prefix: &str, history: History) -> Result<(), EngineError> {
     let archive = holds_data(context, &format!("{prefix}-blocks-ordinal")).await?;
     let recent = holds_data(context, &format!("{prefix}-blocks-recent-key")).await?;
-    let found = match (archive, recent) {
-        (true, false) => History::Archive,
-        (false, true) => History::Recent(NZU64!(1)),
-        (false, false) => return Ok(()),
-        (true, true) => {
-            return Err(EngineError::Storage(
-                "the data directory holds both an archive node's and a pruning node's blocks: \
-                 it was not made by one node"
-                    .into(),
-            ));
-        }
-    };
-    if std::mem::discriminant(&found) == std::mem::discriminant(&history) {
-        return Ok(());
+    match (archive, recent) {
+        (false, false) => Ok(()),
+        (true, true) => Err(EngineError::Storage(
+            "the data directory holds both an archive node's and a pruning node's blocks: \
+             it was not made by one node"
+                .into(),
+        )),
+        (archive, _) if archive == (history == History::Archive) => Ok(()),
+        (archive, _) => Err(EngineError::HistoryChanged {
+            found: node_kind(archive),
+            wanted: node_kind(history == History::Archive),
+        }),
     }
-    Err(EngineError::HistoryChanged { found: found.describe(), wanted: history.describe() })
 }
 
 /// How far below a height to look for a stored finalization certificate: marshal does not keep one
