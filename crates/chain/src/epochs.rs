@@ -441,9 +441,16 @@ impl Chain {
         let mut epochs = overlay.epochs()?;
         let now = outbox.time_ms();
         let mut changed = false;
-        // A stall longer than a heartbeat interval (the chain stopped, or lost its quorum): no
-        // worker could be heard meanwhile, so silence counts again from this block.
-        if now.saturating_sub(outbox.parent_time_ms()) > outbox.parameters().liveness.heartbeat_interval_ms {
+        // A stall (the chain stopped, or lost its quorum): no worker could be heard meanwhile, so
+        // silence counts again from this block. A gap is a stall when it could make a live worker
+        // look silent: a heartbeat lands within a block of falling due, so across gaps no longer
+        // than half of (window − heartbeat interval) a live worker's silence stays under the
+        // window. Shorter gaps are silence like any other, even every block of a slow chain (when
+        // every gap longer than a heartbeat interval was a stall, a worker gone for good was never
+        // removable on a chain slower than its heartbeats: decision 113).
+        let liveness = &outbox.parameters().liveness;
+        let stall_ms = liveness.offline_after_ms.saturating_sub(liveness.heartbeat_interval_ms) / 2;
+        if now.saturating_sub(outbox.parent_time_ms()) > stall_ms {
             epochs.resumed_at_ms = now;
             changed = true;
         }

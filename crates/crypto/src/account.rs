@@ -176,11 +176,17 @@ impl AccountPair {
     /// [`AccountPair::sign_transaction`].)
     #[cfg(feature = "test-support")]
     pub fn sign_transaction_replayable(&self, transaction: Transaction, seed: [u8; 32]) -> SignedTransaction {
-        let payload = transaction.signing_payload();
-        let transcript = signing_context(SIGNING_CONTEXT).bytes(&payload);
-        let rng = replay::SeededRng { seed, counter: 0 };
-        let signature = self.keypair.sign(schnorrkel::context::attach_rng(transcript, rng)).to_bytes();
+        let signature = self.sign_replayable(&transaction.signing_payload(), seed);
         SignedTransaction { transaction, signature }
+    }
+
+    /// [`AccountPair::sign`] with the signature's randomness drawn from `seed` (see
+    /// [`AccountPair::sign_transaction_replayable`]): for a simulation's queries.
+    #[cfg(feature = "test-support")]
+    pub fn sign_replayable(&self, message: &[u8], seed: [u8; 32]) -> [u8; 64] {
+        let transcript = signing_context(SIGNING_CONTEXT).bytes(message);
+        let rng = replay::SeededRng { seed, counter: 0 };
+        self.keypair.sign(schnorrkel::context::attach_rng(transcript, rng)).to_bytes()
     }
 
     /// Signs `message` under the `substrate` context. Randomized, as sr25519 signing is. For the

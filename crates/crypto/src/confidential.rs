@@ -312,6 +312,14 @@ impl Query {
         SignedQuery { query: self, auth: QueryAuth::Account(signature) }
     }
 
+    /// [`Query::sign`] with the signature's randomness drawn from `seed`, so a deterministic
+    /// simulation replays byte for byte (see `AccountPair::sign_transaction_replayable`).
+    #[cfg(feature = "test-support")]
+    pub fn sign_replayable(self, account: &crate::AccountPair, seed: [u8; 32]) -> SignedQuery {
+        let signature = account.sign_replayable(&self.signing_payload(), seed);
+        SignedQuery { query: self, auth: QueryAuth::Account(signature) }
+    }
+
     /// Signs with a session key under the account's certificate.
     pub fn sign_with_session(self, session: &RuntimeSigner, certificate: SignedSessionCertificate) -> SignedQuery {
         let signature = session.sign(&self.signing_payload());

@@ -1,6 +1,7 @@
-//! Many seeds of the whole-network simulation (four validators on lossy links with crashes and a
-//! partition, a gatekeeper and two workers with crashes of their own, eight wallets): each run
-//! once, its invariants checked; a seed that
+//! Many seeds of the whole-network simulation, each in the scenario [`Scenario::of_seed`] gives it
+//! (four validators on lossy links with crashes and a partition, a gatekeeper and workers with
+//! crashes of their own, eight wallets; by turns the notes contract with a rotation or a worker
+//! replaced, and a byzantine validator): each run once, its invariants checked; a seed that
 //! breaks one is named, with the panic, so it can be replayed (`veil_simulation::run` with that
 //! seed runs the same again).
 //!
@@ -19,7 +20,7 @@ fn main() {
     let began = Instant::now();
     let (mut simulated, mut blocks, mut faults, mut failed) = (Duration::ZERO, 0usize, 0usize, Vec::new());
     for seed in first..first + count {
-        let setup = Setup::new(Scenario { workers: 2, runtime_crashes: 3, ..Scenario::default() }, seed);
+        let setup = Setup::new(Scenario::of_seed(seed), seed);
         let outcome = std::panic::catch_unwind(|| run(&setup, seed));
         match outcome {
             Ok(outcome) => {
@@ -27,11 +28,12 @@ fn main() {
                 blocks += outcome.finalized.len();
                 faults += outcome.faults.len();
                 println!(
-                    "seed {seed}: {:.0} s simulated, {} blocks, {} faults, {} sends",
+                    "seed {seed}: {:.0} s simulated, {} blocks, {} faults, {} sends, {} answers checked",
                     outcome.simulated.as_secs_f64(),
                     outcome.finalized.len(),
                     outcome.faults.len(),
-                    outcome.sends
+                    outcome.sends,
+                    outcome.answers.0
                 );
             }
             Err(panic) => {

@@ -143,3 +143,23 @@ pub async fn check_runtimes(net: &Net, runtimes: &crate::runtimes::Runtimes) {
         }
     }
 }
+
+/// Replicas of `contract` that stand at one height hold the same contract state (checked every
+/// round of a run).
+pub fn check_replicas(runtimes: &crate::runtimes::Runtimes, contract: &veil_primitives::ContractId) {
+    let mut at: BTreeMap<u64, (&str, Option<Hash>)> = BTreeMap::new();
+    for (name, runtime) in runtimes.replicas(contract) {
+        let state = runtime.contract_state_hash(contract);
+        match at.get(&runtime.view().height) {
+            Some((first, seen)) => assert_eq!(
+                *seen,
+                state,
+                "replicas {first} and {name} of {contract} at height {} hold different states",
+                runtime.view().height
+            ),
+            None => {
+                at.insert(runtime.view().height, (name, state));
+            }
+        }
+    }
+}

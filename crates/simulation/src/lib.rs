@@ -18,6 +18,7 @@
 //!
 //! Set `VEIL_SIM_TRACE` to follow a run second by second.
 
+pub mod contracts;
 pub mod invariants;
 pub mod network;
 pub mod runtimes;
@@ -29,9 +30,9 @@ use std::{collections::BTreeMap, time::Duration};
 use veil_chain::{Chain, testing};
 use veil_chain::{GenesisSender, genesis::GenesisBalance};
 use veil_consensus::{alias::PrivateKey, dealer, engine::History};
-use veil_crypto::{RuntimeSigner, SecretBytes};
 use veil_primitives::{
-    AccountId, AccountsCall, Attestation, Balance, Call, Hash, RegistryCall, SenderId, SignedTransaction, Transaction,
+    AccountId, AccountsCall, Attestation, Balance, Call, ContractsCall, EpochsCall, Hash, RegistryCall, SenderId,
+    SignedTransaction, Transaction, contract::builtin_code_hash,
 };
 
 /// What one run simulates.
@@ -62,6 +63,30 @@ pub struct Scenario {
     /// Runtime crashes (the gatekeeper's or a worker's) at random times in the fault window, each
     /// started again from its last checkpoint after 0.5 to 5 seconds.
     pub runtime_crashes: usize,
+    /// Notes a client adds to the notes contract, which the operator assigns to a cluster of the
+    /// first two workers (0: no contract; needs two workers).
+    pub notes: u64,
+    /// Whether the rotation admin rotates every key once the first epoch (0) is open and half the
+    /// notes are final: the run then ends once every runtime reads epoch 1 open.
+    pub rotate: bool,
+    /// Whether the first worker stops for good once a note is final: the relayers report it, the
+    /// chain replaces it with the third worker (a standby), which takes over a snapshot (needs
+    /// notes and three workers).
+    pub replace_worker: bool,
+    /// The last validator, byzantine through the fault window (Commonware's mocks: it votes
+    /// against the protocol and does nothing else), then out: stopped, unblocked and started
+    /// honest on empty storage. The validator crashes of the scenario spare it.
+    pub byzantine: Option<Byzantine>,
+}
+
+/// How the byzantine validator misbehaves.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Byzantine {
+    /// Notarizes and finalizes a random block beside each one it sees: equivocation.
+    Conflicter,
+    /// Nullifies each round it is asked to notarize and finalizes it as well: votes that
+    /// contradict each other, and withholding.
+    Nuller,
 }
 
 impl Scenario {
@@ -76,6 +101,30 @@ impl Scenario {
             senders: 1,
             transfers_per_sender: transfers,
             ..Self::default()
+        }
+    }
+}
+
+impl Scenario {
+    /// The scenario a seed of the long run gets (`benches/seeds.rs`): alto's lossy links with
+    /// validator crashes and a partition, a gatekeeper and workers with crashes of their own, and
+    /// by the seed's remainder mod 4: transfers only; the notes contract and a key rotation; the
+    /// notes contract and a worker replaced; a byzantine validator under the notes contract.
+    pub fn of_seed(seed: u64) -> Self {
+        let base = Self { workers: 2, runtime_crashes: 3, ..Self::default() };
+        match seed % 4 {
+            0 => base,
+            1 => Self { notes: 4, rotate: true, ..base },
+            2 => Self { workers: 3, notes: 4, replace_worker: true, ..base },
+            _ => Self {
+                notes: 3,
+                byzantine: Some(if seed % 8 == 3 { Byzantine::Conflicter } else { Byzantine::Nuller }),
+                delivery_percent: 90,
+                crashes: 0,
+                partitions: 0,
+                fault_window: Duration::from_secs(30),
+                ..base
+            },
         }
     }
 }
@@ -97,6 +146,10 @@ impl Default for Scenario {
             history: History::Archive,
             workers: 0,
             runtime_crashes: 0,
+            notes: 0,
+            rotate: false,
+            replace_worker: false,
+            byzantine: None,
         }
     }
 }
@@ -118,9 +171,12 @@ pub struct Setup {
     /// What the transfers send each recipient in all (recipients hold nothing at genesis and send
     /// nothing).
     pub received: BTreeMap<AccountId, Balance>,
-    /// The operator's transactions, in nonce order: the runtimes' registrations (the operator is
-    /// also the registry admin). Empty without runtimes.
+    /// The operator's transactions, in nonce order: the runtimes' registrations, then the
+    /// cluster formed and the notes contract assigned (the operator is also the registry admin).
+    /// Empty without runtimes.
     pub operator: Vec<SignedTransaction>,
+    /// The operator's key rotation (it is also the rotation admin), when the scenario rotates.
+    pub rotation: Option<SignedTransaction>,
     /// The seed everything of the run derives from.
     pub seed: u64,
 }
@@ -138,10 +194,11 @@ impl Setup {
         let recipients: Vec<AccountId> = (0..4).map(|i| testing::pair(&format!("//Recipient{i}")).public()).collect();
         let funded: Vec<AccountId> = senders.iter().map(|pair| pair.public()).collect();
         let operator = testing::pair("//Operator");
-        let mut genesis = testing::genesis(&funded, 1_000);
+        let client = testing::pair("//Client").public();
+        let reporter = testing::pair("//Reporter").public();
+        let mut genesis = testing::genesis(&[funded.as_slice(), &[client, reporter]].concat(), 1_000);
         if scenario.workers > 0 {
-            let gatekeeper = RuntimeSigner::from_seed(&SecretBytes::new(runtimes::identity_seed(seed, "gatekeeper")));
-            let gatekeeper = gatekeeper.public();
+            let gatekeeper = runtimes::identity_of(&runtimes::identity_seed(seed, "gatekeeper"));
             genesis.senders =
                 vec![GenesisSender { sender: SenderId::Gatekeeper(gatekeeper), key: gatekeeper, epoch: 0 }];
             genesis
@@ -149,6 +206,12 @@ impl Setup {
                 .push(GenesisBalance { account: operator.public(), amount: Balance(1_000 * Balance::ONE.0) });
             genesis.registration.measurement_admin = operator.public();
             genesis.keys.rotation_admin = operator.public();
+            // Registrations outlive the run (renewal is not simulated); a worker is unfit after
+            // 15 s of silence (a runtime crash lasts at most 5 s); retired keys open commands for
+            // a minute (a command is sealed once and sent again unchanged until final).
+            genesis.registration.insecure_lifetime_ms = 24 * 3_600_000;
+            genesis.liveness.offline_after_ms = 15_000;
+            genesis.keys.grace_ms = 60_000;
         }
         genesis.network.public_key = dealing.network_key;
         // The simulated clock starts at the Unix epoch: genesis is at its start.
@@ -184,22 +247,41 @@ impl Setup {
                     .collect()
             })
             .collect();
-        // The runtimes as the run starts them: their registrations, signed by the operator.
-        let mut operator_transactions = Vec::new();
+        // The runtimes as the run starts them: their registrations, then the notes contract's
+        // cluster and assignment, signed by the operator.
+        let mut calls = Vec::new();
         if scenario.workers > 0 {
-            let fresh = runtimes::Runtimes::new(chain.genesis(), seed, scenario.workers);
-            for (nonce, (_, runtime)) in fresh.running().enumerate() {
-                let call = Call::Registry(RegistryCall::RegisterWorker {
+            let fresh = runtimes::Runtimes::new(chain.genesis(), seed, scenario.workers, operator.clone());
+            calls.extend(fresh.running().map(|(_, runtime)| {
+                Call::Registry(RegistryCall::RegisterWorker {
                     info: runtime.registration_info(operator.public()),
                     attestation: Attestation::InsecureSoftware,
-                });
-                let transaction =
-                    Transaction { genesis: chain.id(), signer: operator.public(), nonce: nonce as u64, call };
-                operator_transactions.push(operator.sign_transaction_replayable(transaction, rng.random()));
+                })
+            }));
+            if scenario.notes > 0 {
+                let members = vec![fresh.get("worker-0").identity(), fresh.get("worker-1").identity()];
+                let workers = members.try_into().unwrap_or_else(|_| panic!("two workers fit a cluster"));
+                calls.push(Call::Contracts(ContractsCall::FormCluster { cluster: contracts::CLUSTER, workers }));
+                let code = builtin_code_hash("notes");
+                let (contract, cluster) = (contracts::NOTES, contracts::CLUSTER);
+                calls.push(Call::Contracts(ContractsCall::AssignContract { contract, code, cluster }));
             }
         }
-        let accounts = funded.into_iter().chain(recipients).chain([operator.public()]).collect();
-        Self { scenario, keys, dealing, chain, wallets, accounts, received, operator: operator_transactions, seed }
+        if scenario.rotate {
+            calls.push(Call::Epochs(EpochsCall::RotateKeys));
+        }
+        let mut signed: Vec<SignedTransaction> = calls
+            .into_iter()
+            .enumerate()
+            .map(|(nonce, call)| {
+                let transaction =
+                    Transaction { genesis: chain.id(), signer: operator.public(), nonce: nonce as u64, call };
+                operator.sign_transaction_replayable(transaction, rng.random())
+            })
+            .collect();
+        let rotation = scenario.rotate.then(|| signed.pop()).flatten();
+        let accounts = funded.into_iter().chain(recipients).chain([operator.public(), client, reporter]).collect();
+        Self { scenario, keys, dealing, chain, wallets, accounts, received, operator: signed, rotation, seed }
     }
 }
 
@@ -220,6 +302,8 @@ pub struct Outcome {
     pub sends: u64,
     /// Each runtime at the end: its name, the height it stands at and its key epoch.
     pub runtimes: Vec<(String, u64, Option<u32>)>,
+    /// The notes client's answers checked, and its queries refused as stale.
+    pub answers: (u64, u64),
 }
 
 /// Runs `seed` twice and checks the two runs agree on everything (blocks, balances, faults, the
@@ -231,6 +315,7 @@ pub fn run_twice(setup: &Setup, seed: u64) -> Outcome {
     assert_eq!(first.finalized, second.finalized, "seed {seed}: the same blocks");
     assert_eq!(first.balances, second.balances, "seed {seed}: the same balances");
     assert_eq!(first.runtimes, second.runtimes, "seed {seed}: the same runtimes");
+    assert_eq!(first.answers, second.answers, "seed {seed}: the same answers");
     assert_eq!(first.audit, second.audit, "seed {seed}: the same run");
     first
 }
@@ -247,12 +332,28 @@ pub fn run(setup: &Setup, seed: u64) -> Outcome {
             lists.push(setup.operator.clone());
         }
         let mut wallets = workload::Wallets::new(&lists);
-        let mut runtimes = (setup.scenario.workers > 0)
-            .then(|| runtimes::Runtimes::new(setup.chain.genesis(), setup.seed, setup.scenario.workers));
+        let scenario = &setup.scenario;
+        let reporter = testing::pair("//Reporter");
+        let mut runtimes = (scenario.workers > 0)
+            .then(|| runtimes::Runtimes::new(setup.chain.genesis(), setup.seed, scenario.workers, reporter));
+        let mut client = (scenario.notes > 0)
+            .then(|| contracts::Client::new(testing::pair("//Client"), setup.chain.id(), setup.seed, scenario.notes));
         let started = context.current();
         let mut round = 0usize;
-        let settled = |runtimes: &runtimes::Runtimes| runtimes.settled() && runtimes.crashes_done(&schedule);
-        while !(wallets.done() && schedule.finished(&net) && runtimes.as_ref().is_none_or(settled)) {
+        let mut rotation = setup.rotation.clone();
+        // Key epochs count from 0, the one the gatekeeper's first master key opens.
+        let epoch = if rotation.is_some() { 1 } else { 0 };
+        let (mut retired, standby) = (false, "worker-2");
+        let settled = |runtimes: &runtimes::Runtimes, client: &Option<contracts::Client>| {
+            runtimes.settled(epoch)
+                && runtimes.crashes_done(&schedule)
+                && client.as_ref().is_none_or(|client| client.done(runtimes))
+                && (!scenario.replace_worker || runtimes.replicas(&contracts::NOTES).any(|(name, _)| name == standby))
+        };
+        while !(wallets.done()
+            && schedule.finished(&net)
+            && runtimes.as_ref().is_none_or(|runtimes| settled(runtimes, &client)))
+        {
             let elapsed = context.current().duration_since(started).unwrap_or_default();
             net.apply_due(&context, &schedule, elapsed).await;
             if let Some(runtimes) = runtimes.as_mut() {
@@ -260,11 +361,30 @@ pub fn run(setup: &Setup, seed: u64) -> Outcome {
             }
             wallets.step(&context, &net).await;
             if let Some(runtimes) = runtimes.as_mut() {
-                runtimes.relay_through_any(&net, round).await;
+                runtimes.relay_through_any(&net, round, elapsed).await;
+                let notes_final = client.as_ref().map_or(0, |client| client.final_count());
+                if let Some(client) = client.as_mut() {
+                    client.step(&context, &net, runtimes).await;
+                    invariants::check_replicas(runtimes, &contracts::NOTES);
+                }
+                // The rotation, once every runtime reads the first epoch open and half the notes
+                // are final.
+                if runtimes.settled(0)
+                    && notes_final as u64 >= scenario.notes / 2
+                    && let Some(transaction) = rotation.take()
+                {
+                    wallets.add(vec![transaction]);
+                }
+                if scenario.replace_worker && !retired && notes_final >= 1 {
+                    runtimes.retire("worker-0", elapsed);
+                    retired = true;
+                }
             }
             round += 1;
             if std::env::var_os("VEIL_SIM_TRACE").is_some() && elapsed.subsec_millis() < 100 {
-                trace(elapsed, &net, &wallets).await;
+                let runtimes = runtimes.as_ref().map(|runtimes| runtimes.progress()).unwrap_or_default();
+                let client = client.as_ref().map(|client| client.progress()).unwrap_or_default();
+                trace(elapsed, &net, &wallets, &format!("{runtimes} {client}")).await;
             }
             context.sleep(workload::TICK).await;
         }
@@ -284,17 +404,20 @@ pub fn run(setup: &Setup, seed: u64) -> Outcome {
         let balances = invariants::balances(&net, setup).await;
         let simulated = context.current().duration_since(started).unwrap_or_default();
         let sends = wallets.sends();
-        Outcome { finalized, balances, faults, audit: context.auditor().state(), simulated, sends, runtimes }
+        let answers = client.map_or((0, 0), |client| client.answers());
+        let audit = context.auditor().state();
+        Outcome { finalized, balances, faults, audit, simulated, sends, runtimes, answers }
     })
 }
 
 /// With `VEIL_SIM_TRACE` set, a line a simulated second: each running validator's finalized
-/// height and the transfers final so far (to follow a seed being replayed).
+/// height, the transfers final so far, and `more` (the runtimes and the client) (to follow a seed
+/// being replayed).
 #[allow(clippy::print_stderr)]
-async fn trace(elapsed: Duration, net: &network::Net, wallets: &workload::Wallets) {
+async fn trace(elapsed: Duration, net: &network::Net, wallets: &workload::Wallets, more: &str) {
     let mut heights = Vec::new();
     for (_, validator) in net.running() {
         heights.push(validator.node().lock().await.finalized_header().height);
     }
-    eprintln!("{elapsed:?}: heights {heights:?}, wallets at {}", wallets.progress());
+    eprintln!("{elapsed:?}: heights {heights:?}, wallets at {}; {more}", wallets.progress());
 }

@@ -16,7 +16,9 @@ use veil_consensus::{
 };
 use veil_mempool::Limits;
 
-use crate::{Scenario, Setup};
+use crate::{Byzantine, Scenario, Setup};
+use commonware_consensus::simplex::mocks::{conflicter, nuller};
+use commonware_cryptography::sha256::Sha256;
 
 /// A validator as the simulation holds it.
 pub type SimValidator = Validator<QmdbState<deterministic::Context>>;
@@ -37,6 +39,9 @@ enum Fault {
     /// The validators on each side (`true`: the first side).
     Cut(Vec<bool>),
     Heal,
+    /// The byzantine validator is out: stopped, unblocked by its peers and started as an honest
+    /// one (on empty storage: it must catch up).
+    Honest(usize),
 }
 
 /// The faults of a run, drawn from its seed, in time order: the network's, and the runtimes'
@@ -54,9 +59,11 @@ impl Schedule {
         let mut rng = context.child("schedule");
         let window = scenario.fault_window.as_millis().max(1) as u64;
         let mut events = Vec::new();
+        // The byzantine validator (the last) is crashed by nobody but its end.
+        let honest = scenario.validators - usize::from(scenario.byzantine.is_some());
         for _ in 0..scenario.crashes {
             let at = Duration::from_millis(rng.random_range(0..window));
-            let index = rng.random_range(0..scenario.validators);
+            let index = rng.random_range(0..honest);
             let down = Duration::from_millis(rng.random_range(1_000..8_000));
             events.push((at, Fault::Crash(index)));
             events.push((at + down, Fault::Restart(index)));
@@ -73,6 +80,9 @@ impl Schedule {
             let healed = Duration::from_millis(rng.random_range(2_000..10_000));
             events.push((at, Fault::Cut(sides)));
             events.push((at + healed, Fault::Heal));
+        }
+        if scenario.byzantine.is_some() {
+            events.push((scenario.fault_window, Fault::Honest(honest)));
         }
         events.sort_by_key(|(at, _)| *at);
         let runtimes = scenario.workers + 1;
@@ -173,7 +183,10 @@ impl Net {
         };
         net.link_all(None).await;
         for index in 0..net.slots.len() {
-            net.boot(context, index).await?;
+            match scenario.byzantine {
+                Some(behaviour) if index == net.slots.len() - 1 => net.boot_byzantine(context, index, behaviour).await,
+                _ => net.boot(context, index).await?,
+            }
         }
         Ok(net)
     }
@@ -239,6 +252,47 @@ impl Net {
         Ok(())
     }
 
+    /// Starts validator `index` as Commonware's byzantine `behaviour` instead of the engine: it
+    /// holds its share and votes, and does nothing else (no blocks, no storage).
+    async fn boot_byzantine(&mut self, context: &deterministic::Context, index: usize, behaviour: Byzantine) {
+        let control = self.oracle.control(self.identities[index].clone());
+        let quota = Quota::per_second(NZU32!(10_000));
+        let votes = control.register(channel::VOTES, quota).await.unwrap_or_else(|error| panic!("register: {error}"));
+        let scheme = self.schemes[index].clone();
+        let context = context.child("byzantine").with_attribute("index", index);
+        let task = match behaviour {
+            Byzantine::Conflicter => {
+                conflicter::Conflicter::<_, _, Sha256>::new(context, conflicter::Config { scheme }).start(votes)
+            }
+            Byzantine::Nuller => nuller::Nuller::<_, _, Sha256>::new(context, nuller::Config { scheme }).start(votes),
+        };
+        let slot = &mut self.slots[index];
+        slot.incarnation += 1;
+        slot.task = Some(task);
+        self.faults.push(format!("0ns: validator {index} is byzantine ({behaviour:?})"));
+    }
+
+    /// Ends the byzantine validator `index`: stops it, has every peer that blocked it unblock it
+    /// (an operator who replaced the machine), and starts it as an honest validator. Returns the
+    /// peers that had blocked it.
+    async fn make_honest(&mut self, context: &deterministic::Context, index: usize) -> Vec<usize> {
+        self.crash(index).await;
+        let identity = self.identities[index].clone();
+        let blocked = self.oracle.blocked().await.unwrap_or_else(|error| panic!("blocked: {error}"));
+        let mut blockers = Vec::new();
+        for (blocker, blocked) in blocked {
+            if blocked == identity {
+                let _ = self.oracle.unblock(blocker.clone(), blocked).await;
+                blockers.extend(self.identities.iter().position(|peer| *peer == blocker));
+            }
+        }
+        blockers.sort();
+        if let Err(error) = self.boot(context, index).await {
+            panic!("validator {index} cannot start honest: {error}");
+        }
+        blockers
+    }
+
     /// Crashes validator `index`: its tasks stop where they are, its unsynced writes are lost.
     async fn crash(&mut self, index: usize) -> bool {
         let slot = &mut self.slots[index];
@@ -283,6 +337,14 @@ impl Net {
                 Fault::Heal => {
                     self.link_all(None).await;
                     format!("{at:?}: healed")
+                }
+                Fault::Honest(index) => {
+                    let mut height = 0;
+                    for (_, validator) in self.running() {
+                        height = height.max(validator.node().lock().await.finalized_header().height);
+                    }
+                    let blockers = self.make_honest(context, *index).await;
+                    format!("{at:?}: byzantine validator {index} out at height {height}, blocked by {blockers:?}")
                 }
             };
             self.faults.push(note);

@@ -6,10 +6,16 @@
 //! A runtime's fresh secrets come from [`SeededRandomness`] with a seed of its own per start, so a
 //! run repeats exactly. Checkpoints are kept in memory (the service seals them to disk).
 
-use std::{collections::BTreeSet, sync::Arc, time::Duration};
+use std::{
+    collections::{BTreeMap, BTreeSet},
+    sync::Arc,
+    time::Duration,
+};
 use veil_chain::{Genesis, ReadState as _, StateKey};
-use veil_crypto::SecretBytes;
-use veil_primitives::{SenderId, Topic, hashing::sha256};
+use veil_crypto::{AccountPair, SecretBytes};
+use veil_primitives::{
+    Call, ClusterId, ContractId, EpochsCall, SenderId, Topic, Transaction, epoch::SealedSnapshot, hashing::sha256,
+};
 use veil_worker::{
     runtime::{Host, QueryLimits, Role, Runtime, SeededRandomness},
     sync::{Batch, TopicDelivery, assemble},
@@ -27,6 +33,8 @@ pub struct RuntimeSlot {
     checkpoint: Zeroizing<Vec<u8>>,
     incarnation: u32,
     seed: [u8; 32],
+    /// Stopped for good (its machine is gone): never started again.
+    retired: bool,
 }
 
 /// Every runtime of a run.
@@ -37,7 +45,28 @@ pub struct Runtimes {
     crashed: usize,
     restarts: Vec<(Duration, usize)>,
     faults: Vec<String>,
+    /// The newest sealed snapshot a cluster member uploaded, per cluster (the node's snapshot
+    /// store: untrusted storage, the runtime checks what it imports).
+    snapshots: BTreeMap<ClusterId, SealedSnapshot>,
+    reporter: Reporter,
+    rounds: u64,
 }
+
+/// The account the relayers report unfit cluster members with (anyone may report).
+pub struct Reporter {
+    pair: AccountPair,
+    run: u64,
+    /// When each worker was last reported.
+    reported: BTreeMap<[u8; 32], Duration>,
+}
+
+/// A relayer uploads its runtime's cluster snapshot every this many rounds.
+const SNAPSHOT_EVERY_ROUNDS: u64 = 10;
+/// A relayer reports a worker again only this long after it last did.
+const REPORT_AGAIN_AFTER: Duration = Duration::from_secs(10);
+/// A runtime this many blocks behind its validator's newest block counts as synced (a relayer
+/// reports nobody for a runtime that is not, as `veil relay` does not).
+const SYNCED_WITHIN_BLOCKS: u64 = 3;
 
 /// The seed of a runtime's identity (the gatekeeper's is named in genesis).
 pub fn identity_seed(run: u64, name: &str) -> [u8; 32] {
@@ -57,8 +86,8 @@ fn host(seed: &[u8; 32], incarnation: u32) -> Host {
 
 impl Runtimes {
     /// The gatekeeper (identity seed `identity_seed(run, "gatekeeper")`) and `workers` workers of
-    /// `genesis`, started fresh.
-    pub fn new(genesis: &Genesis, run: u64, workers: usize) -> Self {
+    /// `genesis`, started fresh; their relayers report unfit cluster members with `reporter`.
+    pub fn new(genesis: &Genesis, run: u64, workers: usize, reporter: AccountPair) -> Self {
         let names = std::iter::once(("gatekeeper".to_owned(), Role::Gatekeeper))
             .chain((0..workers).map(|index| (format!("worker-{index}"), Role::Worker)));
         let slots = names
@@ -67,10 +96,48 @@ impl Runtimes {
                 let runtime = Runtime::new(genesis, host(&seed, 1), role, Some(SecretBytes::new(seed)))
                     .unwrap_or_else(|error| panic!("runtime {name}: {error}"));
                 let checkpoint = runtime.checkpoint();
-                RuntimeSlot { name, role, runtime: Some(runtime), checkpoint, incarnation: 1, seed }
+                RuntimeSlot { name, role, runtime: Some(runtime), checkpoint, incarnation: 1, seed, retired: false }
             })
             .collect();
-        Self { genesis: genesis.clone(), slots, crashed: 0, restarts: Vec::new(), faults: Vec::new() }
+        let reporter = Reporter { pair: reporter, run, reported: BTreeMap::new() };
+        Self {
+            genesis: genesis.clone(),
+            slots,
+            crashed: 0,
+            restarts: Vec::new(),
+            faults: Vec::new(),
+            snapshots: BTreeMap::new(),
+            reporter,
+            rounds: 0,
+        }
+    }
+
+    /// The running runtimes that run `contract`.
+    pub fn replicas<'a>(&'a self, contract: &'a ContractId) -> impl Iterator<Item = (&'a str, &'a Runtime)> {
+        self.running().filter(move |(_, runtime)| {
+            runtime.contracts().iter().any(|(id, _, _, running)| id == contract && *running)
+        })
+    }
+
+    /// Each running runtime's height, key epoch, cluster and contracts (for a trace).
+    pub fn progress(&self) -> String {
+        let each = self.running().map(|(name, runtime)| {
+            let epoch = runtime.key_epoch().map_or(0, |epoch| epoch.0);
+            let cluster =
+                runtime.cluster().map(|(cluster, waiting)| format!(" {cluster}{}", if waiting { "?" } else { "" }));
+            let contracts = runtime.contracts().len();
+            format!("{name}@{} e{epoch}{} c{contracts}", runtime.view().height, cluster.unwrap_or_default())
+        });
+        each.collect::<Vec<_>>().join(", ")
+    }
+
+    /// Stops runtime `name` for good, as a machine that is gone (a scheduled restart of it is
+    /// skipped).
+    pub fn retire(&mut self, name: &str, at: Duration) {
+        let slot = self.slots.iter_mut().find(|slot| slot.name == name).unwrap_or_else(|| panic!("no runtime {name}"));
+        slot.runtime = None;
+        slot.retired = true;
+        self.faults.push(format!("{at:?}: runtime {name} stopped for good"));
     }
 
     /// Every runtime that is running, with its slot's name.
@@ -87,12 +154,12 @@ impl Runtimes {
             .unwrap_or_else(|| panic!("runtime {name} is not running"))
     }
 
-    /// Whether the network of runtimes is up: the gatekeeper holds the master key and every
-    /// running worker its key of the current epoch.
-    pub fn settled(&self) -> bool {
-        self.running().all(|(_, runtime)| match runtime.role() {
-            Role::Gatekeeper => runtime.master_public().is_some(),
-            Role::Worker => runtime.key_epoch().is_some(),
+    /// Whether the network of runtimes is up to key epoch `epoch`: the gatekeeper holds the master
+    /// key and every running runtime reads that epoch open.
+    pub fn settled(&self, epoch: u32) -> bool {
+        self.running().all(|(_, runtime)| {
+            let gatekeeper_ready = runtime.role() != Role::Gatekeeper || runtime.master_public().is_some();
+            gatekeeper_ready && runtime.key_epoch().is_some_and(|open| open.0 >= epoch)
         })
     }
 
@@ -116,6 +183,9 @@ impl Runtimes {
                 break;
             }
             self.restarts.remove(0);
+            if self.slots[index].retired {
+                continue;
+            }
             self.restart(index);
             self.faults.push(format!("{at:?}: runtime {} restarted from its checkpoint", self.slots[index].name));
         }
@@ -141,22 +211,114 @@ impl Runtimes {
         slot.runtime = Some(runtime);
     }
 
-    /// One round of every running runtime's relayer, through `validator`.
-    pub async fn relay(&mut self, validator: &SimValidator) {
+    /// One round of every running runtime's relayer, through `validator`, `elapsed` into the run.
+    pub async fn relay(&mut self, validator: &SimValidator, elapsed: Duration) {
+        self.rounds += 1;
+        let snapshot_due = self.rounds.is_multiple_of(SNAPSHOT_EVERY_ROUNDS);
+        let names: BTreeMap<[u8; 32], String> =
+            self.slots.iter().map(|slot| (identity_of(&slot.seed), slot.name.clone())).collect();
         for slot in &mut self.slots {
             let Some(runtime) = slot.runtime.as_mut() else { continue };
             relay_once(runtime, &mut slot.checkpoint, validator)
                 .await
                 .unwrap_or_else(|error| panic!("relaying to {}: {error}", slot.name));
+            match runtime.cluster() {
+                Some((cluster, true)) => {
+                    // A replacement takes over the newest snapshot; one from before it joined is
+                    // refused, and a later upload is tried in a later round.
+                    if let Some(snapshot) = self.snapshots.get(&cluster)
+                        && runtime.import_snapshot(snapshot).is_ok()
+                    {
+                        slot.checkpoint = runtime.checkpoint();
+                    }
+                }
+                Some((cluster, false)) => {
+                    if snapshot_due && let Ok(snapshot) = runtime.snapshot() {
+                        let newer = self.snapshots.get(&cluster).is_none_or(|stored| stored.height < snapshot.height);
+                        if newer {
+                            self.snapshots.insert(cluster, snapshot);
+                        }
+                    }
+                    if let Some(worker) = self.reporter.report_unfit(runtime, cluster, validator, elapsed).await {
+                        let reported = names.get(&worker).map_or("an unknown worker", String::as_str);
+                        self.faults.push(format!("{elapsed:?}: {}'s relayer reported {reported} unfit", slot.name));
+                    }
+                }
+                None => {}
+            }
         }
     }
 
     /// Relays through a running validator, if any.
-    pub async fn relay_through_any(&mut self, net: &Net, pick: usize) {
+    pub async fn relay_through_any(&mut self, net: &Net, pick: usize, elapsed: Duration) {
         let running: Vec<&SimValidator> = net.running().map(|(_, validator)| validator).collect();
         if let Some(validator) = running.get(pick % running.len().max(1)) {
-            self.relay(validator).await;
+            self.relay(validator, elapsed).await;
         }
+    }
+}
+
+impl Reporter {
+    /// Reports the first member of `cluster` (not `runtime` itself) that the chain shows unfit, as
+    /// `veil relay --operator` does: only while `runtime` is synced (just after a restart it would
+    /// report the others before their heartbeats land), and each worker at most once per
+    /// [`REPORT_AGAIN_AFTER`].
+    /// Returns the worker reported, if any.
+    async fn report_unfit(
+        &mut self,
+        runtime: &Runtime,
+        cluster: ClusterId,
+        validator: &SimValidator,
+        now: Duration,
+    ) -> Option<[u8; 32]> {
+        let node = validator.node();
+        let guard = node.lock().await;
+        let header = guard.finalized_header().clone();
+        if runtime.view().height + SYNCED_WITHIN_BLOCKS < header.height {
+            return None;
+        }
+        let Ok(snapshot) = guard.read(&BTreeSet::from([StateKey::Cluster(cluster).to_bytes()])).await else {
+            return None;
+        };
+        let Ok(Some(info)) = snapshot.cluster(cluster) else { return None };
+        let mut keys: BTreeSet<Vec<u8>> =
+            info.workers.iter().map(|worker| StateKey::Worker(*worker).to_bytes()).collect();
+        keys.extend(
+            [StateKey::Parameters, StateKey::Epochs, StateKey::Account(self.pair.public())].map(|k| k.to_bytes()),
+        );
+        let Ok(records) = guard.read(&keys).await else { return None };
+        let (Ok(parameters), Ok(epochs), Ok(account)) =
+            (records.parameters(), records.epochs(), records.account(&self.pair.public()))
+        else {
+            return None;
+        };
+        let window = parameters.liveness.offline_after_ms;
+        let current = epochs.current.map(|opening| opening.epoch);
+        let unfit = info.workers.iter().copied().find(|worker| {
+            let recent = self.reported.get(worker).is_some_and(|at| now.saturating_sub(*at) < REPORT_AGAIN_AFTER);
+            let unfit = match records.worker(worker) {
+                Ok(Some(record)) => record.unfit(header.timestamp_ms, window, epochs.resumed_at_ms, current).is_some(),
+                Ok(None) => true,
+                Err(_) => false,
+            };
+            *worker != runtime.identity() && !recent && unfit
+        });
+        drop(guard);
+        let worker = unfit?;
+        self.reported.insert(worker, now);
+        let transaction = Transaction {
+            genesis: runtime.chain(),
+            signer: self.pair.public(),
+            nonce: account.nonce,
+            call: Call::Epochs(EpochsCall::ReportOffline { cluster, worker }),
+        };
+        let seed = sha256(
+            &[b"veil/simulation/report".as_slice(), &self.run.to_le_bytes(), &account.nonce.to_le_bytes()].concat(),
+        );
+        // A refusal (the worker's heartbeat landed meanwhile, a nonce another relayer took) is met
+        // by a later report.
+        let _ = node.submit(self.pair.sign_transaction_replayable(transaction, seed.0)).await;
+        Some(worker)
     }
 }
 
@@ -212,4 +374,9 @@ async fn relay_once(
         }
     }
     Ok(())
+}
+
+/// The identity key of the runtime whose identity seed is `seed`.
+pub fn identity_of(seed: &[u8; 32]) -> [u8; 32] {
+    veil_crypto::RuntimeSigner::from_seed(&SecretBytes::new(*seed)).public()
 }

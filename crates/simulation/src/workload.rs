@@ -6,9 +6,9 @@ use commonware_runtime::{Clock as _, Supervisor as _, deterministic};
 use rand::RngExt as _;
 use std::time::{Duration, SystemTime};
 use veil_consensus::application::TransactionStatus;
-use veil_primitives::SignedTransaction;
+use veil_primitives::{Hash, SignedTransaction};
 
-use crate::network::Net;
+use crate::network::{Net, SimValidator};
 
 /// How often the wallets look and act.
 pub const TICK: Duration = Duration::from_millis(100);
@@ -34,6 +34,11 @@ impl Wallets {
         let wallets =
             transfers.iter().map(|list| Wallet { transfers: list.clone(), next: 0, sent: None, sends: 0 }).collect();
         Self { wallets }
+    }
+
+    /// Adds a wallet with these transactions (in nonce order), from now on.
+    pub fn add(&mut self, transactions: Vec<SignedTransaction>) {
+        self.wallets.push(Wallet { transfers: transactions, next: 0, sent: None, sends: 0 });
     }
 
     /// Whether every transfer is final.
@@ -76,16 +81,7 @@ impl Wallets {
         }
         for wallet in &mut self.wallets {
             let Some(transfer) = wallet.transfers.get(wallet.next) else { continue };
-            let hash = transfer.hash();
-            let mut finalized = false;
-            for validator in &running {
-                let status = validator.node().lock().await.transaction_status(&hash).await;
-                if matches!(status, Ok(TransactionStatus::Finalized { .. })) {
-                    finalized = true;
-                    break;
-                }
-            }
-            if finalized {
+            if finalized_at(&running, &transfer.hash()).await.is_some() {
                 wallet.next += 1;
                 wallet.sent = None;
                 continue;
@@ -101,4 +97,16 @@ impl Wallets {
             }
         }
     }
+}
+
+/// The height at which a transaction is final, on the first of `validators` that has it final.
+pub async fn finalized_at(validators: &[&SimValidator], hash: &Hash) -> Option<u64> {
+    for validator in validators {
+        if let Ok(TransactionStatus::Finalized { height, .. }) =
+            validator.node().lock().await.transaction_status(hash).await
+        {
+            return Some(height);
+        }
+    }
+    None
 }

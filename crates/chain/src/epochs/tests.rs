@@ -427,6 +427,34 @@ fn the_chains_own_downtime_is_nobodys_silence() {
     assert_eq!(net.step(1, vec![tx], vec![]).transactions.len(), 1);
 }
 
+/// Issue 23 (found by the simulation, seed 24): a chain that is slow but live, its blocks more than
+/// a heartbeat interval apart, still counts silence. Before, every such block noted a resumption,
+/// so a worker gone for good was never removable and held its cluster place forever.
+#[test]
+fn a_slow_chain_still_counts_a_dead_workers_silence() {
+    let (mut net, workers, cluster) = cluster_of_two();
+    let [one, two] = [&workers[0], &workers[1]].map(|worker| worker.public());
+    let liveness = net.chain.genesis().liveness.clone();
+    // The longest gap that is not a stall: live workers still look live across it.
+    let gap = (liveness.offline_after_ms - liveness.heartbeat_interval_ms) / 2;
+    assert!(gap > liveness.heartbeat_interval_ms, "the test needs blocks slower than heartbeats");
+    let resumed = net.epochs().resumed_at_ms;
+    let reporter = net.operator.clone();
+    let report = |worker| Call::Epochs(EpochsCall::ReportOffline { cluster, worker });
+    // Worker two beats in every block; worker one is gone.
+    for _ in 0..liveness.offline_after_ms / gap + 1 {
+        assert_eq!(net.step(gap, vec![], vec![heartbeat(&net, &workers[1])]).egress.len(), 1);
+        assert_eq!(net.epochs().resumed_at_ms, resumed, "a slow block is no resumption");
+        let error = epoch_error(net.refused(&reporter, report(two)));
+        assert!(matches!(error, EpochError::StillFit { .. }), "the live worker: {error}");
+    }
+    let tx = net.sign(&reporter, report(one));
+    assert_eq!(net.step(1, vec![tx], vec![]).transactions.len(), 1, "the dead worker is removable");
+    // A gap longer than that is a stall.
+    net.step(gap + 1, vec![], vec![]);
+    assert_eq!(net.epochs().resumed_at_ms, net.head.timestamp_ms);
+}
+
 /// Issue 22, item 4 (in part): a replacement prunes the standby list of workers whose registration
 /// lapsed, and takes the first live one; before, lapsed entries stayed forever and filled the list.
 #[test]
