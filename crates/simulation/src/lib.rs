@@ -4,8 +4,9 @@
 //! messages and delay them with jitter, partitions that heal, and validators crashed at random
 //! times (their tasks aborted, unsynced writes lost) and started again on what they had made
 //! durable. A workload runs through them (wallets that submit transfers to whichever validator is
-//! up and submit again until the transfer is final), and at the end the invariants are checked
-//! ([`invariants`]). Everything random — the schedule of faults, each message's fate, the order
+//! up and submit again until the transfer is final; runtimes, a confidential contract, a key
+//! rotation and a worker replaced when the scenario asks), and the invariants are checked as the
+//! run goes and at its end ([`invariants`]). Everything random — the schedule of faults, each message's fate, the order
 //! tasks run in — comes from the run's seed, so a seed run twice ends in the same state: a failure
 //! is found once and replayed at will.
 //!
@@ -14,7 +15,12 @@
 //!   (sr25519 signing is randomized; here its randomness comes from the seed too, through
 //!   `AccountPair::sign_transaction_replayable`).
 //! - [`run`]: one run of a seed; its [`Outcome`] is what two runs of a seed must agree on.
-//! - [`network`]: the simulated links and validators (start, crash, restart, partition, heal).
+//! - [`network`]: the simulated links and validators (start, crash, restart, partition, heal,
+//!   and a byzantine validator from Commonware's mocks).
+//! - [`runtimes`]: the gatekeeper and workers with their relayers (sync, egress, reports of unfit
+//!   cluster members, snapshots for a replacement), crashed and restarted from checkpoints.
+//! - [`contracts`]: the notes contract's client, whose every answer is checked against the chain.
+//! - [`workload`]: the wallets; [`invariants`]: what every run must keep.
 //!
 //! Set `VEIL_SIM_TRACE` to follow a run second by second.
 
