@@ -308,12 +308,14 @@ impl Module for Epochs {
             (SenderId::Gatekeeper(identity), _) => {
                 if let Some(mut record) = overlay.worker(&identity)? {
                     record.last_seen_ms = outbox.time_ms();
+                    record.last_seen_live_ms = outbox.liveness_ms();
                     overlay.set_worker(&identity, &record);
                 }
             }
             (SenderId::Worker(identity), _) => {
                 let Some(mut worker) = overlay.worker(&identity)? else { return Ok(()) };
                 worker.last_seen_ms = outbox.time_ms();
+                worker.last_seen_live_ms = outbox.liveness_ms();
                 if let (Topic::System(SystemTopic::Assignments), Ok(AssignmentMessage::EpochKey(key))) =
                     (topic, decode_strict::<AssignmentMessage>(payload))
                 {
@@ -441,19 +443,17 @@ impl Chain {
         let mut epochs = overlay.epochs()?;
         let now = outbox.time_ms();
         let mut changed = false;
-        // A stall (the chain stopped, or lost its quorum): no worker could be heard meanwhile, so
-        // silence counts again from this block. A gap is a stall when it could make a live worker
-        // look silent: a heartbeat lands within a block of falling due, so across gaps no longer
-        // than half of (window − heartbeat interval) a live worker's silence stays under the
-        // window. Shorter gaps are silence like any other, even every block of a slow chain (when
-        // every gap longer than a heartbeat interval was a stall, a worker gone for good was never
-        // removable on a chain slower than its heartbeats: decision 113).
-        let liveness = &outbox.parameters().liveness;
-        let stall_ms = liveness.offline_after_ms.saturating_sub(liveness.heartbeat_interval_ms) / 2;
-        if now.saturating_sub(outbox.parent_time_ms()) > stall_ms {
-            epochs.resumed_at_ms = now;
+        // Of the gap to the parent, at most `counted_gap_ms` counts as workers' silence; the rest
+        // is the chain's own stall (it stopped, or lost its quorum, and nobody could be heard).
+        // However slow the blocks, a dead worker's silence grows; however long one gap, a live
+        // worker's does not reach the window (decision 113).
+        let counted = outbox.parameters().liveness.counted_gap_ms(self.genesis().validators.len());
+        let stall = now.saturating_sub(outbox.parent_time_ms()).saturating_sub(counted);
+        if stall > 0 {
+            epochs.stalled_ms = epochs.stalled_ms.saturating_add(stall);
             changed = true;
         }
+        outbox.set_stalled_ms(epochs.stalled_ms);
         let Some(current) = epochs.current else {
             if changed {
                 overlay.set_epochs(&epochs);
@@ -654,7 +654,7 @@ impl Chain {
         let now = outbox.time_ms();
         let window_ms = outbox.parameters().liveness.offline_after_ms;
         let mut epochs = overlay.epochs()?;
-        if worker.unfit(now, window_ms, epochs.resumed_at_ms, epochs.current.map(|opening| opening.epoch)).is_none() {
+        if worker.unfit(now, window_ms, epochs.stalled_ms, epochs.current.map(|opening| opening.epoch)).is_none() {
             let fit = EpochError::StillFit { worker: reported, last_seen_ms: worker.last_seen_ms, window_ms };
             return Err(fit.into());
         }
@@ -702,7 +702,7 @@ impl Chain {
                     continue;
                 };
                 kept.push(*candidate);
-                let live = record.is_live(now, window_ms, epochs.resumed_at_ms);
+                let live = record.is_live(now, window_ms, epochs.stalled_ms);
                 if let (true, Some(agreement), Some(_)) = (live, record.epoch_key(current), record.epoch_key(next)) {
                     eligible.push(AssignedWorker { identity: *candidate, agreement });
                 }

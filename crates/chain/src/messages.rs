@@ -65,6 +65,7 @@ pub struct Outbox {
     parent_time_ms: u64,
     parameters: Parameters,
     seed: Option<RoundSeed>,
+    stalled_ms: u64,
 }
 
 impl Outbox {
@@ -84,6 +85,7 @@ impl Outbox {
             parent_time_ms,
             parameters,
             seed: None,
+            stalled_ms: 0,
         }
     }
 
@@ -122,6 +124,18 @@ impl Outbox {
     /// The block's time, milliseconds since the Unix epoch.
     pub fn time_ms(&self) -> u64 {
         self.time_ms
+    }
+
+    /// The block's time on the liveness clock: block time less the time the chain spent stalled
+    /// (`EpochState::stalled_ms`, brought up to date by the epochs module at the start of the
+    /// block; a dry run outside a block counts no stall).
+    pub fn liveness_ms(&self) -> u64 {
+        self.time_ms.saturating_sub(self.stalled_ms)
+    }
+
+    /// Sets the stalled time the liveness clock subtracts (the epochs module, at block start).
+    pub(crate) fn set_stalled_ms(&mut self, stalled_ms: u64) {
+        self.stalled_ms = stalled_ms;
     }
 }
 

@@ -241,6 +241,7 @@ impl Chain {
                     epoch_keys: Default::default(),
                     cluster: None,
                     last_seen_ms: now_ms,
+                    last_seen_live_ms: outbox.liveness_ms(),
                 };
                 (worker, Attestation::InsecureSoftware)
             }
@@ -264,6 +265,7 @@ impl Chain {
                     epoch_keys: Default::default(),
                     cluster: None,
                     last_seen_ms: now_ms,
+                    last_seen_live_ms: outbox.liveness_ms(),
                 };
                 let canonical = Attestation::Dcap {
                     quote: verified.quote.try_into().map_err(|_| StateError::Store("canonical quote grew".into()))?,

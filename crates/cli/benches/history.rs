@@ -32,7 +32,7 @@ use support::{Process, free_ports, resident_mib, temp_dir};
 
 /// What the stored histories were made with: a change to what a chain stores (its state's layout,
 /// the archives) changes this, and the next run makes them again.
-const HISTORY_FORMAT: &str = "2026-12-07: seeds windowed (decision 110)";
+const HISTORY_FORMAT: &str = "2026-12-08: workers seen on the liveness clock (decision 113)";
 
 /// What one start took.
 #[derive(Clone, Copy, Debug)]

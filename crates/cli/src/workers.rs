@@ -67,12 +67,12 @@ fn describe(
     identity: &[u8; 32],
     info: &WorkerInfo,
     header: &Header,
-    (offline_after_ms, resumed_at_ms): (u64, u64),
+    (offline_after_ms, stalled_ms): (u64, u64),
     url: Option<&str>,
 ) -> (String, Value) {
     let role = if gatekeepers.contains(identity) { "gatekeeper" } else { "worker" };
     let tee = info.tee.map_or_else(|| "software (insecure)".to_owned(), |kind| kind.to_string());
-    let live = info.is_live(header.timestamp_ms, offline_after_ms, resumed_at_ms);
+    let live = info.is_live(header.timestamp_ms, offline_after_ms, stalled_ms);
     let cluster = info.cluster.map_or_else(|| "-".to_owned(), |c| c.0.to_string());
     let expires = veil_attestation::time::format_rfc3339(info.expires_at_ms / 1_000);
     let text = format!(
@@ -102,7 +102,7 @@ fn list(connection: &Connection, output: Output) -> Result<(), CommandError> {
     let mut lines = Vec::new();
     let mut rows = Vec::new();
     let mut height = 0;
-    let liveness = (node.parameters()?.value.liveness.offline_after_ms, node.epochs()?.value.resumed_at_ms);
+    let liveness = (node.parameters()?.value.liveness.offline_after_ms, node.epochs()?.value.stalled_ms);
     let gatekeepers = node.gatekeepers()?.value;
     for identity in registered(&node, &gatekeepers)? {
         let proven = node.worker(&identity)?;
@@ -140,7 +140,7 @@ fn info(worker: &str, connection: &Connection, output: Output) -> Result<(), Com
     let url = status.as_ref().map(|_| worker);
     let offline_after_ms = node.parameters()?.value.liveness.offline_after_ms;
     let gatekeepers = node.gatekeepers()?.value;
-    let liveness = (offline_after_ms, node.epochs()?.value.resumed_at_ms);
+    let liveness = (offline_after_ms, node.epochs()?.value.stalled_ms);
     let (line, mut json) = describe(&gatekeepers, &identity, &info, &proven.header, liveness, url);
     let mut text = format!("{line}\n  operator: {}\n  proven at block {}\n", info.operator, proven.header.height);
     if let Some(status) = &status {

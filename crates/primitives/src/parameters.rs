@@ -414,6 +414,19 @@ pub struct Liveness {
     pub offline_after_ms: u64,
 }
 
+impl Liveness {
+    /// The most of one block's gap to its parent that counts as workers' silence, on a chain of
+    /// `validators`; the rest is the chain's own stall. A live worker's heartbeat falls due within
+    /// a heartbeat interval (plus a block) and lands once its relayer's validator leads (within
+    /// `validators + 1` blocks: egress is not gossiped), so its silence stays under
+    /// heartbeat + (validators + 2) counted gaps = the window; a dead worker's grows by up to this
+    /// much a block however slow the blocks.
+    pub fn counted_gap_ms(&self, validators: usize) -> u64 {
+        let blocks = u64::try_from(validators).unwrap_or(u64::MAX).saturating_add(2);
+        (self.offline_after_ms.saturating_sub(self.heartbeat_interval_ms) / blocks).max(1)
+    }
+}
+
 /// Every economic parameter of the chain.
 #[derive(Clone, Debug, PartialEq, Eq, Encode, Decode, MaxEncodedLen)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize), serde(deny_unknown_fields))]

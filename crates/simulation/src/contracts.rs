@@ -16,18 +16,20 @@ use commonware_runtime::{Clock as _, Supervisor as _, deterministic};
 use parity_scale_codec::Encode as _;
 use rand::RngExt as _;
 use std::{
-    collections::BTreeMap,
+    collections::{BTreeMap, BTreeSet},
     time::{Duration, SystemTime},
 };
+use veil_chain::{ReadState as _, StateKey, TransactionError};
 use veil_crypto::{
     AccountPair, AgreementSecret, SecretBytes,
     confidential::{
         AnswerResult, CommandBinding, ContractKeys, KeyMessage, Query, open_answer, seal_command_with, seal_query,
     },
 };
+use veil_mempool::AdmissionError;
 use veil_primitives::{
-    Balance, Call, ClusterId, ContractId, ContractsCall, Hash, SignedTransaction, SystemTopic, Topic, Transaction,
-    decode_strict, hashing::sha256,
+    Balance, Call, ClusterId, ContractId, ContractsCall, Hash, KeyEpoch, SignedTransaction, SystemTopic, Topic,
+    Transaction, contract::builtin_code_hash, decode_strict, hashing::sha256,
 };
 use veil_worker::{
     contract::{NoteList, NotesCommand, NotesQuery},
@@ -61,8 +63,14 @@ pub struct Client {
     notes: Vec<Vec<u8>>,
     commands: Vec<Command>,
     asked: Option<SystemTime>,
-    /// The most notes an answer of each worker (by identity) held.
-    complete: BTreeMap<[u8; 32], usize>,
+    /// The most notes an answer of each worker (by identity) held, by the contract's key epoch
+    /// at the worker when it answered.
+    complete: BTreeMap<([u8; 32], KeyEpoch), usize>,
+    /// Answers that held a command's note before the client saw the command final: (its index,
+    /// the answer's height, the replica). It must turn out final at or below that height.
+    early: Vec<(usize, u64, String)>,
+    /// The cluster's members as the chain last showed them.
+    members: Vec<[u8; 32]>,
     answers: u64,
     stale: u64,
     queries: u64,
@@ -73,8 +81,20 @@ impl Client {
     /// genesis hash `chain`; its randomness derives from the run's `seed`.
     pub fn new(pair: AccountPair, chain: Hash, seed: u64, notes: u64) -> Self {
         let notes = (0..notes).map(|index| format!("note {index}").into_bytes()).collect();
-        let complete = BTreeMap::new();
-        Self { pair, chain, seed, notes, commands: Vec::new(), asked: None, complete, answers: 0, stale: 0, queries: 0 }
+        Self {
+            pair,
+            chain,
+            seed,
+            notes,
+            commands: Vec::new(),
+            asked: None,
+            complete: BTreeMap::new(),
+            early: Vec::new(),
+            members: Vec::new(),
+            answers: 0,
+            stale: 0,
+            queries: 0,
+        }
     }
 
     /// How many notes are final.
@@ -99,14 +119,19 @@ impl Client {
         (self.answers, self.stale)
     }
 
-    /// Whether every note is final and every replica now running the contract answered with all
-    /// of them (and there is at least one).
-    pub fn done(&self, runtimes: &Runtimes) -> bool {
+    /// Whether every note is final and every member of the cluster (as the chain shows it) runs
+    /// the contract under key epoch `epoch` and answered with all of them under that epoch.
+    pub fn done(&self, runtimes: &Runtimes, epoch: KeyEpoch) -> bool {
         let all = self.notes.len();
-        let mut replicas = runtimes.replicas(&NOTES).peekable();
+        let replicas: BTreeMap<[u8; 32], &Runtime> =
+            runtimes.replicas(&NOTES).map(|(_, runtime)| (runtime.identity(), runtime)).collect();
         self.final_count() == all
-            && replicas.peek().is_some()
-            && replicas.all(|(_, runtime)| self.complete.get(&runtime.identity()) == Some(&all))
+            && !self.members.is_empty()
+            && self.members.iter().all(|member| {
+                replicas.get(member).is_some_and(|runtime| {
+                    contract_epoch(runtime) == Some(epoch) && self.complete.get(&(*member, epoch)) == Some(&all)
+                })
+            })
     }
 
     fn seeded(&self, purpose: &str, index: u64) -> [u8; 32] {
@@ -134,24 +159,36 @@ impl Client {
                 if let Some(height) = finalized_at(&running, &command.transaction.hash()).await {
                     command.final_at = Some(height);
                 } else if now.duration_since(command.sent).unwrap_or_default() >= RESEND_AFTER {
-                    let _ = pick().node().submit(command.transaction.clone()).await;
+                    submit(pick(), &command.transaction).await;
                     command.sent = now;
                 }
             }
             _ if more => {
                 if let Some(keys) = contract_keys(pick(), NOTES).await {
                     let transaction = self.command(&keys);
-                    let _ = pick().node().submit(transaction.clone()).await;
+                    submit(pick(), &transaction).await;
                     self.commands.push(Command { transaction, sent: now, final_at: None });
                 }
             }
             _ => {}
         }
+        // A replica that held a note early: its command is final at or below that answer's height.
+        let commands = &self.commands;
+        self.early.retain(|(index, height, name)| match commands[*index].final_at {
+            Some(at) => {
+                assert!(at <= *height, "replica {name} held note {index} at height {height}; it is final at {at}");
+                false
+            }
+            None => true,
+        });
         if self.asked.is_none_or(|asked| now.duration_since(asked).unwrap_or_default() >= QUERY_EVERY) {
             self.asked = Some(now);
             let mut known = 0;
             for validator in &running {
                 known = known.max(validator.node().lock().await.finalized_header().height);
+            }
+            if let Some(members) = cluster_members(pick(), CLUSTER).await {
+                self.members = members;
             }
             for (name, runtime) in runtimes.replicas(&NOTES) {
                 self.ask(name, runtime, known);
@@ -212,6 +249,9 @@ impl Client {
             .unwrap_or_else(|error| panic!("replica {name}'s answer does not open: {error}"));
         let height = runtime.view().height;
         assert_eq!(answer.height, height, "replica {name} answered at another height than it stands at");
+        assert!(height <= known, "replica {name} answered at {height}, past the chain's {known}");
+        assert_eq!(answer.code, builtin_code_hash("notes"), "replica {name} answered for other code");
+        assert!(answer.insecure, "a software replica {name} says it is not one");
         let notes: Vec<Vec<u8>> = match answer.result {
             AnswerResult::Ok(bytes) => decode_strict::<NoteList>(&bytes)
                 .unwrap_or_else(|error| panic!("replica {name}'s notes do not decode: {error}"))
@@ -230,10 +270,45 @@ impl Client {
             "replica {name} at height {height} holds {held} notes; {known_final} commands are final by then"
         );
         assert_eq!(notes, self.notes[..held], "replica {name} holds other notes than the client added");
-        let best = self.complete.entry(runtime.identity()).or_default();
-        *best = (*best).max(held);
+        if held > known_final {
+            // Final by the replica's height, though the client has not seen it yet: checked later.
+            self.early.push((known_final, height, name.to_owned()));
+        }
+        if let Some(epoch) = contract_epoch(runtime) {
+            let best = self.complete.entry((runtime.identity(), epoch)).or_default();
+            *best = (*best).max(held);
+        }
         self.answers += 1;
     }
+}
+
+/// Submits `transaction` to `validator`. Refusals that a later send meets (already pending, a
+/// nonce a validator that is behind has not reached, a full pool, a nonce now used because it is
+/// final) pass; any other is a failure of the run.
+async fn submit(validator: &SimValidator, transaction: &SignedTransaction) {
+    match validator.node().submit(transaction.clone()).await {
+        Ok(_)
+        | Err(
+            AdmissionError::AlreadyPending(_)
+            | AdmissionError::NonceTaken { .. }
+            | AdmissionError::NonceGapTooLarge { .. }
+            | AdmissionError::Full(_)
+            | AdmissionError::Invalid(TransactionError::StaleNonce { .. }),
+        ) => {}
+        Err(error) => panic!("an honest command {} was refused: {error}", transaction.hash()),
+    }
+}
+
+/// The key epoch of the notes contract at `runtime`.
+fn contract_epoch(runtime: &Runtime) -> Option<KeyEpoch> {
+    runtime.contracts().into_iter().find(|(id, ..)| *id == NOTES).map(|(_, _, epoch, _)| epoch)
+}
+
+/// The members of `cluster`, as `validator` has them final.
+async fn cluster_members(validator: &SimValidator, cluster: ClusterId) -> Option<Vec<[u8; 32]>> {
+    let keys = BTreeSet::from([StateKey::Cluster(cluster).to_bytes()]);
+    let snapshot = validator.node().lock().await.read(&keys).await.ok()?;
+    Some(snapshot.cluster(cluster).ok()??.workers.to_vec())
 }
 
 /// The newest keys the gatekeepers published for `contract`, as `validator` has them final.

@@ -22,7 +22,9 @@
 //! - [`contracts`]: the notes contract's client, whose every answer is checked against the chain.
 //! - [`workload`]: the wallets; [`invariants`]: what every run must keep.
 //!
-//! Set `VEIL_SIM_TRACE` to follow a run second by second.
+//! Set `VEIL_SIM_TRACE` to follow a run second by second (the trace reads every validator under
+//! its lock, which can change the order tasks run in: a traced run may differ from the untraced
+//! one of the same seed, though each repeats).
 
 pub mod contracts;
 pub mod invariants;
@@ -37,8 +39,8 @@ use veil_chain::{Chain, testing};
 use veil_chain::{GenesisSender, genesis::GenesisBalance};
 use veil_consensus::{alias::PrivateKey, dealer, engine::History};
 use veil_primitives::{
-    AccountId, AccountsCall, Attestation, Balance, Call, ContractsCall, EpochsCall, Hash, RegistryCall, SenderId,
-    SignedTransaction, Transaction, contract::builtin_code_hash,
+    AccountId, AccountsCall, Attestation, Balance, Call, ContractsCall, EpochsCall, Hash, KeyEpoch, RegistryCall,
+    SenderId, SignedTransaction, Transaction, contract::builtin_code_hash,
 };
 
 /// What one run simulates.
@@ -353,7 +355,7 @@ pub fn run(setup: &Setup, seed: u64) -> Outcome {
         let settled = |runtimes: &runtimes::Runtimes, client: &Option<contracts::Client>| {
             runtimes.settled(epoch)
                 && runtimes.crashes_done(&schedule)
-                && client.as_ref().is_none_or(|client| client.done(runtimes))
+                && client.as_ref().is_none_or(|client| client.done(runtimes, KeyEpoch(epoch)))
                 && (!scenario.replace_worker || runtimes.replicas(&contracts::NOTES).any(|(name, _)| name == standby))
         };
         while !(wallets.done()

@@ -297,7 +297,7 @@ impl Reporter {
         let unfit = info.workers.iter().copied().find(|worker| {
             let recent = self.reported.get(worker).is_some_and(|at| now.saturating_sub(*at) < REPORT_AGAIN_AFTER);
             let unfit = match records.worker(worker) {
-                Ok(Some(record)) => record.unfit(header.timestamp_ms, window, epochs.resumed_at_ms, current).is_some(),
+                Ok(Some(record)) => record.unfit(header.timestamp_ms, window, epochs.stalled_ms, current).is_some(),
                 Ok(None) => true,
                 Err(_) => false,
             };

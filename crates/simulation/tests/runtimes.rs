@@ -51,6 +51,7 @@ fn a_worker_gone_for_good_is_replaced_by_the_standby_which_answers_every_note() 
     let outcome = run_twice(&Setup::new(scenario, 23), 23);
     assert!(outcome.faults.iter().any(|fault| fault.contains("worker-0 stopped for good")), "{:?}", outcome.faults);
     assert!(outcome.faults.iter().any(|fault| fault.contains("reported worker-0 unfit")), "{:?}", outcome.faults);
+    assert!(!outcome.faults.iter().any(|fault| fault.contains("reported worker-1")), "{:?}", outcome.faults);
     assert!(outcome.runtimes.iter().all(|(name, _, _)| name != "worker-0"), "{:?}", outcome.runtimes);
 }
 

@@ -70,8 +70,11 @@ pub struct WorkerInfo {
     pub epoch_keys: BoundedVec<(KeyEpoch, [u8; 32]), MAX_EPOCH_KEYS>,
     /// The cluster it works in, if any.
     pub cluster: Option<ClusterId>,
-    /// The block time of its last accepted egress (a heartbeat or anything else).
+    /// The block time of its last accepted egress (a heartbeat or anything else) or registration.
     pub last_seen_ms: u64,
+    /// The chain's liveness clock (block time less stalled time, [`EpochState::stalled_ms`]) at
+    /// the same moment: its silence is counted on this clock.
+    pub last_seen_live_ms: u64,
 }
 
 /// How many epoch keys a worker record keeps: the current and the next epoch's.
@@ -83,18 +86,19 @@ impl WorkerInfo {
         self.epoch_keys.iter().find(|(announced, _)| *announced == epoch).map(|(_, key)| *key)
     }
 
-    /// How long it has been silent at `now_ms`: since its last accepted egress, or since the chain
-    /// last resumed after a stall (`resumed_at_ms`), whichever is later. Nobody can be heard while
-    /// the chain makes no blocks, so its downtime never counts as a worker's silence.
-    pub fn silent_for(&self, now_ms: u64, resumed_at_ms: u64) -> u64 {
-        now_ms.saturating_sub(self.last_seen_ms.max(resumed_at_ms))
+    /// How long it has been silent at block time `now_ms`, when the chain has spent `stalled_ms`
+    /// stalled ([`EpochState::stalled_ms`]): on the liveness clock, since its last accepted
+    /// egress. Nobody can be heard while the chain makes no blocks, so the chain's downtime never
+    /// counts as a worker's silence.
+    pub fn silent_for(&self, now_ms: u64, stalled_ms: u64) -> u64 {
+        now_ms.saturating_sub(stalled_ms).saturating_sub(self.last_seen_live_ms)
     }
 
     /// Whether it counts as live at `now_ms`: heard within `window_ms` (the parameters'
     /// `liveness.offline_after_ms`, see [`WorkerInfo::silent_for`]) and its registration current
     /// (a revoked measurement lapses it).
-    pub fn is_live(&self, now_ms: u64, window_ms: u64, resumed_at_ms: u64) -> bool {
-        self.silent_for(now_ms, resumed_at_ms) <= window_ms && self.expires_at_ms > now_ms
+    pub fn is_live(&self, now_ms: u64, window_ms: u64, stalled_ms: u64) -> bool {
+        self.silent_for(now_ms, stalled_ms) <= window_ms && self.expires_at_ms > now_ms
     }
 
     /// Whether it belongs on the standby list at `now_ms`: its registration current and in no
@@ -105,10 +109,10 @@ impl WorkerInfo {
 
     /// Why a cluster worker may be removed from its cluster at `now_ms` while `current` is the
     /// open epoch (`None` when it may stay): a report of it is accepted exactly then.
-    pub fn unfit(&self, now_ms: u64, window_ms: u64, resumed_at_ms: u64, current: Option<KeyEpoch>) -> Option<Unfit> {
+    pub fn unfit(&self, now_ms: u64, window_ms: u64, stalled_ms: u64, current: Option<KeyEpoch>) -> Option<Unfit> {
         if self.expires_at_ms <= now_ms {
             Some(Unfit::Lapsed)
-        } else if self.silent_for(now_ms, resumed_at_ms) > window_ms {
+        } else if self.silent_for(now_ms, stalled_ms) > window_ms {
             Some(Unfit::Silent)
         } else if current.is_some_and(|epoch| self.epoch_key(epoch).is_none()) {
             Some(Unfit::NoKey)
@@ -153,9 +157,10 @@ pub struct EpochState {
     /// How many of them have not announced a key for the epoch after `current`: a scheduled
     /// rotation waits for them at most one liveness window, then proceeds without them.
     pub lacking_next: u32,
-    /// The block time at which the chain last resumed after a stall longer than the heartbeat
-    /// interval (0: never): workers' silence counts from here at the earliest.
-    pub resumed_at_ms: u64,
+    /// Block time the chain spent stalled: the sum, over blocks, of how much longer than
+    /// `Liveness::counted_gap_ms` each came after its parent. Block time less this is the liveness
+    /// clock, on which workers' silence is counted ([`WorkerInfo::silent_for`]).
+    pub stalled_ms: u64,
     /// How many clusters and contracts have published keys.
     pub keyed: u32,
     /// How many of them have keys of an epoch older than `current` only: the previous epoch

@@ -185,6 +185,7 @@ impl Net {
                 epoch_keys: Default::default(),
                 cluster: None,
                 last_seen_ms: time_ms,
+                last_seen_live_ms: time_ms,
             };
             let published = Attestation::InsecureSoftware;
             self.chain.admit(&mut overlay, &mut outbox, &self.info(worker.public()), record, published).unwrap();
@@ -744,6 +745,7 @@ fn a_full_standby_list_makes_room_by_dropping_lapsed_workers() {
             epoch_keys: Default::default(),
             cluster: None,
             last_seen_ms: 0,
+            last_seen_live_ms: 0,
         };
         overlay.set_worker(identity, &record);
     }

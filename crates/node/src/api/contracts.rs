@@ -94,7 +94,7 @@ pub(super) async fn cluster(
     let header = node.finalized_header();
     let window_ms = records.parameters().map_err(internal)?.liveness.offline_after_ms;
     let epochs = records.epochs().map_err(internal)?;
-    let (current, resumed_at_ms) = (epochs.current.map(|opening| opening.epoch), epochs.resumed_at_ms);
+    let (current, stalled_ms) = (epochs.current.map(|opening| opening.epoch), epochs.stalled_ms);
     let mut workers = Vec::new();
     for worker in info.workers.iter() {
         let record = records.worker(worker).map_err(internal)?;
@@ -103,7 +103,7 @@ pub(super) async fn cluster(
             last_seen_ms: record.as_ref().map_or(0, |record| record.last_seen_ms),
             unfit: match &record {
                 Some(record) => {
-                    record.unfit(header.timestamp_ms, window_ms, resumed_at_ms, current).map(|unfit| unfit.to_string())
+                    record.unfit(header.timestamp_ms, window_ms, stalled_ms, current).map(|unfit| unfit.to_string())
                 }
                 None => Some("it is not registered".to_owned()),
             },
