@@ -276,17 +276,24 @@ impl Net {
     /// (an operator who replaced the machine), and starts it as an honest validator. Returns the
     /// peers that had blocked it.
     async fn make_honest(&mut self, context: &deterministic::Context, index: usize) -> Vec<usize> {
+        use commonware_runtime::Clock as _;
         self.crash(index).await;
         let identity = self.identities[index].clone();
-        let blocked = self.oracle.blocked().await.unwrap_or_else(|error| panic!("blocked: {error}"));
+        // Its votes still in flight get it blocked again when they land: unblock it until none
+        // can be left (found by seed 1003: the restarted validator never caught up).
         let mut blockers = Vec::new();
-        for (blocker, blocked) in blocked {
-            if blocked == identity {
-                let _ = self.oracle.unblock(blocker.clone(), blocked).await;
-                blockers.extend(self.identities.iter().position(|peer| *peer == blocker));
+        for _ in 0..3 {
+            let blocked = self.oracle.blocked().await.unwrap_or_else(|error| panic!("blocked: {error}"));
+            for (blocker, blocked) in blocked {
+                if blocked == identity {
+                    let _ = self.oracle.unblock(blocker.clone(), blocked).await;
+                    blockers.extend(self.identities.iter().position(|peer| *peer == blocker));
+                }
             }
+            context.sleep(Duration::from_secs(1)).await;
         }
         blockers.sort();
+        blockers.dedup();
         if let Err(error) = self.boot(context, index).await {
             panic!("validator {index} cannot start honest: {error}");
         }
