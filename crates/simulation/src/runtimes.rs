@@ -215,8 +215,7 @@ impl Runtimes {
     pub async fn relay(&mut self, validator: &SimValidator, elapsed: Duration) {
         self.rounds += 1;
         let snapshot_due = self.rounds.is_multiple_of(SNAPSHOT_EVERY_ROUNDS);
-        let names: BTreeMap<[u8; 32], String> =
-            self.slots.iter().map(|slot| (identity_of(&slot.seed), slot.name.clone())).collect();
+        let mut reports = Vec::new();
         for slot in &mut self.slots {
             let Some(runtime) = slot.runtime.as_mut() else { continue };
             relay_once(runtime, &mut slot.checkpoint, validator)
@@ -240,12 +239,17 @@ impl Runtimes {
                         }
                     }
                     if let Some(worker) = self.reporter.report_unfit(runtime, cluster, validator, elapsed).await {
-                        let reported = names.get(&worker).map_or("an unknown worker", String::as_str);
-                        self.faults.push(format!("{elapsed:?}: {}'s relayer reported {reported} unfit", slot.name));
+                        reports.push((slot.name.clone(), worker));
                     }
                 }
                 None => {}
             }
+        }
+        // Reports are rare: the reported runtime's name is looked up only for them.
+        for (by, worker) in reports {
+            let reported = self.slots.iter().find(|slot| identity_of(&slot.seed) == worker);
+            let reported = reported.map_or("an unknown worker", |slot| slot.name.as_str());
+            self.faults.push(format!("{elapsed:?}: {by}'s relayer reported {reported} unfit"));
         }
     }
 
