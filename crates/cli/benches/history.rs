@@ -3,7 +3,9 @@
 //!
 //! The history is made by the real thing: a single-validator network (`veil testnet-config
 //! --validators 1`) whose genesis sets the minimum block interval to 1 ms, so consensus finalizes
-//! blocks as fast as this machine allows. Its data directory is copied when it reaches 10,000
+//! blocks as fast as this machine allows. The validator is a pruning node keeping 8,192 blocks
+//! (fewer than the short chain's, so both chains are past the window): an archive node keeps
+//! every block, and its start grows with them (decision 115). Its data directory is copied when it reaches 10,000
 //! blocks, and the node runs on to 1,000,000. Both directories are kept under the target
 //! directory (`bench-history/`) and reused by later runs (a run stopped while generating resumes
 //! where it stopped); set `VEIL_HISTORY_FRESH=1` to make them again (they are made again anyway if
@@ -32,7 +34,10 @@ use support::{Process, free_ports, resident_mib, temp_dir};
 
 /// What the stored histories were made with: a change to what a chain stores (its state's layout,
 /// the archives) changes this, and the next run makes them again.
-const HISTORY_FORMAT: &str = "2026-12-08: workers seen on the liveness clock (decision 113)";
+const HISTORY_FORMAT: &str = "2026-12-08: a pruning node, its transaction index pruned (decision 115)";
+
+/// The blocks the measured pruning node keeps.
+const KEEP_BLOCKS: u64 = 8_192;
 
 /// What one start took.
 #[derive(Clone, Copy, Debug)]
@@ -73,6 +78,8 @@ fn configure(dir: &Path) -> PathBuf {
     replace_line(&network.join("genesis.toml"), "min_block_interval_ms", "min_block_interval_ms = 1");
     let config = network.join("validator-0/node.toml");
     replace_line(&config, "api_listen", "api_listen = \"127.0.0.1:0\"");
+    let text = std::fs::read_to_string(&config).unwrap();
+    std::fs::write(&config, format!("{text}keep_blocks = {KEEP_BLOCKS}\n")).unwrap();
     config
 }
 

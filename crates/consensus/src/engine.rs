@@ -41,7 +41,7 @@ use crate::{
     block::{ConsensusBlock, to_digest},
     seeds::{SeedRecorder, Seeds},
     state::{AuthenticatedState, QmdbState, StateStoreError},
-    transactions::{ArchiveIndex, SYNC_EVERY},
+    transactions::{ArchiveIndex, Retention, SYNC_EVERY, TransactionIndex},
 };
 
 /// Channel numbers.
@@ -84,8 +84,8 @@ pub enum History {
     Archive,
     /// The newest `n` finalized blocks (at least [`MIN_RECENT_BLOCKS`]) and their certificates;
     /// older ones are pruned a section at a time (see [`History::section`]), so up to a section
-    /// more may remain. The state and the transaction index are unaffected; a request for a
-    /// pruned block is answered as not found. Topic proofs need the blocks of the last
+    /// more may remain, and the transaction index with them (see [`crate::transactions`]); a
+    /// request for a pruned block is answered as not found. Topic proofs need the blocks of the last
     /// [`crate::application::TOPIC_HISTORY_BLOCKS`] heights and up to 256 below them: the node's
     /// configuration keeps at least 4,096.
     Recent(NonZeroU64),
@@ -220,8 +220,12 @@ pub(crate) fn archive_config<C>(
     }
 }
 
+/// Entries per section of a pruning node's transaction index: what it can drop at once (entries
+/// are numbered in order, not by height, so sections are counted in entries).
+const INDEX_SECTION_ENTRIES: NonZeroU64 = NZU64!(1 << 16);
+
 /// A pruning node's archive named `name`, in sections of `section` heights.
-fn recent_config<C>(
+pub(crate) fn recent_config<C>(
     prefix: &str,
     name: &str,
     section: NonZeroU64,
@@ -436,26 +440,51 @@ where
         state.set_committed_digest(block.digest());
         block.block().header.clone()
     };
+    let storage = |e: commonware_storage::archive::Error| EngineError::Storage(e.to_string());
     // Twelve-byte values gain nothing from compression (a zstd frame outweighs them).
-    let transactions = ArchiveIndex::open(
-        context.child("transactions"),
-        immutable::Config {
-            freezer_value_compression: None,
-            ..archive_config(prefix, "transactions", page_cache.clone(), ())
-        },
-    )
-    .await
-    .map_err(EngineError::Storage)?;
+    let index_context = context.child("transactions");
+    let transactions: Box<dyn TransactionIndex> = match config.history {
+        History::Archive => {
+            let archive = immutable::Archive::init(
+                index_context,
+                immutable::Config {
+                    freezer_value_compression: None,
+                    ..archive_config(prefix, "transactions", page_cache.clone(), ())
+                },
+            )
+            .await
+            .map_err(storage)?;
+            Box::new(ArchiveIndex::open(archive, None).await.map_err(EngineError::Storage)?)
+        }
+        History::Recent(keep) => {
+            let archive = prunable::Archive::init(
+                index_context,
+                prunable::Config {
+                    compression: None,
+                    ..recent_config(prefix, "transactions", INDEX_SECTION_ENTRIES, page_cache.clone(), ())
+                },
+            )
+            .await
+            .map_err(storage)?;
+            let retention = Retention { kept: History::kept(keep), section: History::section(keep).get() };
+            Box::new(ArchiveIndex::open(archive, Some(retention)).await.map_err(EngineError::Storage)?)
+        }
+    };
     let mut node_state = NodeState::new(
         config.chain.clone(),
         state,
         Mempool::new(config.chain.clone(), config.mempool),
         committed,
-        Box::new(transactions),
+        transactions,
     );
-    // The index is synced every few blocks: index again the ones after its last durable block.
+    // The index is synced every few blocks: index again the ones after its last durable block. A
+    // pruning node indexes only the blocks it still holds (the entries of older ones are pruned).
     let indexed = node_state.indexed_height();
-    for height in indexed + 1..=committed_height {
+    let mut first = indexed + 1;
+    if let (History::Recent(_), (None, Some(held))) = (config.history, blocks.next_gap(Height::new(first))) {
+        first = first.max(held.get());
+    }
+    for height in first..=committed_height {
         let block = stored(height).await?.ok_or(EngineError::IndexBehindPruned { indexed, missing: height })?;
         node_state.index_block(block.block()).await.map_err(EngineError::Storage)?;
     }
