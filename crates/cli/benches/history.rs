@@ -34,7 +34,7 @@ use support::{Process, free_ports, resident_mib, temp_dir};
 
 /// What the stored histories were made with: a change to what a chain stores (its state's layout,
 /// the archives) changes this, and the next run makes them again.
-const HISTORY_FORMAT: &str = "2026-12-08: a pruning node, its transaction index pruned (decision 115)";
+const HISTORY_FORMAT: &str = "2026-12-08: a pruning node, its transaction index pruned in sections of 16,384 entries";
 
 /// The blocks the measured pruning node keeps.
 const KEEP_BLOCKS: u64 = 8_192;

@@ -221,8 +221,11 @@ pub(crate) fn archive_config<C>(
 }
 
 /// Entries per section of a pruning node's transaction index: what it can drop at once (entries
-/// are numbered in order, not by height, so sections are counted in entries).
-const INDEX_SECTION_ENTRIES: NonZeroU64 = NZU64!(1 << 16);
+/// are numbered in order, not by height, so sections are counted in entries). Small enough that
+/// an idle chain's index holds about what a young chain's does (65,536 made a node at 500,000
+/// blocks open 13% slower than one at 10,000), large enough that a full window (4,096 blocks of
+/// 2,048 transactions) stays at 512 sections.
+const INDEX_SECTION_ENTRIES: NonZeroU64 = NZU64!(1 << 14);
 
 /// A pruning node's archive named `name`, in sections of `section` heights.
 pub(crate) fn recent_config<C>(
