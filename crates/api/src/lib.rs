@@ -132,6 +132,11 @@ error_codes! {
     Checkpoint = "checkpoint", 503;
     /// The TEE platform could not produce a quote.
     Platform = "platform", 503;
+    /// The server is handling all it allows at once (connections, buffered bytes, queued
+    /// requests): retry shortly.
+    Busy = "busy", 503;
+    /// A request body over its endpoint's limit (the message names the limit).
+    TooLarge = "too_large", 413;
 }
 
 /// How both APIs write binary values: `0x` and lowercase hex.

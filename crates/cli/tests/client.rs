@@ -20,7 +20,7 @@ use veil_client::{
     contracts::{self, Acceptance, CommandOutcome, Session},
 };
 use veil_contract_engine::testing::contract_wasm;
-use veil_http::{Request, Response, request, serve};
+use veil_http::{Limits, Request, Response, request, serve};
 use veil_primitives::{Balance, ClusterId};
 use veil_secret_token::{Asset, Command as Token, Query as TokenQuery};
 
@@ -38,7 +38,7 @@ fn proxy(target: &str, alter: impl Fn(&Request, Vec<u8>) -> Vec<u8> + Send + Syn
         let body = alter(&req, body);
         Response { status, content_type: "application/json", body }
     });
-    std::thread::spawn(move || serve(listener, 2, 1 << 20, handler));
+    std::thread::spawn(move || serve(listener, 2, Limits::default(), Arc::new(|_: &str, _: &str| 1 << 20), handler));
     url
 }
 

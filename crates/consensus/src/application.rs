@@ -43,6 +43,11 @@ use crate::{
 /// The longest a verifier waits for its clock to reach a block's timestamp before refusing it.
 const MAX_CLOCK_WAIT: Duration = Duration::from_secs(10);
 
+/// Finalized blocks a stream subscriber may leave unread before it is dropped.
+pub const SUBSCRIBER_QUEUE: usize = 64;
+/// Streams of finalized blocks open at once.
+pub const MAX_SUBSCRIBERS: usize = 256;
+
 /// A block that finalized, as subscribers see it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Finalized {
@@ -77,7 +82,7 @@ pub struct NodeState<S: AuthenticatedState> {
     headers: HashMap<Digest, Header>,
     finalized: Header,
     transactions: Box<dyn TransactionIndex>,
-    subscribers: Vec<mpsc::UnboundedSender<Finalized>>,
+    subscribers: Vec<mpsc::Sender<Arc<Finalized>>>,
     /// The topic keys each speculated block changes, by block: what the history records at finality.
     topic_changes: HashMap<Digest, (u64, BTreeSet<Vec<u8>>)>,
     history: TopicHistory,
@@ -220,8 +225,9 @@ impl<S: AuthenticatedState> NodeState<S> {
         self.index_block(block).await?;
         let pending = self.pending_state_at(&digest).await?;
         self.mempool.prune(&pending).map_err(|e| e.to_string())?;
-        let finalized = Finalized { block: block.clone(), hash };
-        self.subscribers.retain(|subscriber| subscriber.unbounded_send(finalized.clone()).is_ok());
+        let finalized = Arc::new(Finalized { block: block.clone(), hash });
+        // A subscriber that has not read its queue is dropped (its stream ends), never waited for.
+        self.subscribers.retain_mut(|subscriber| subscriber.try_send(Arc::clone(&finalized)).is_ok());
         Ok(())
     }
 
@@ -413,11 +419,19 @@ impl<S: AuthenticatedState> NodeHandle<S> {
         guard.mempool.insert_egress(&snapshot, copy)
     }
 
-    /// A stream of every block finalized from now on.
-    pub async fn subscribe(&self) -> mpsc::UnboundedReceiver<Finalized> {
-        let (sender, receiver) = mpsc::unbounded();
-        self.inner.lock().await.subscribers.push(sender);
-        receiver
+    /// A stream of every block finalized from now on, or `None` when [`MAX_SUBSCRIBERS`] streams
+    /// are open. A subscriber that leaves [`SUBSCRIBER_QUEUE`] blocks unread is dropped: its
+    /// stream ends, and it may subscribe again (blocks it missed are read by height).
+    pub async fn subscribe(&self) -> Option<mpsc::Receiver<Arc<Finalized>>> {
+        let mut guard = self.inner.lock().await;
+        guard.subscribers.retain(|subscriber| !subscriber.is_closed());
+        if guard.subscribers.len() >= MAX_SUBSCRIBERS {
+            return None;
+        }
+        // The channel holds its bound plus one per sender.
+        let (sender, receiver) = mpsc::channel(SUBSCRIBER_QUEUE - 1);
+        guard.subscribers.push(sender);
+        Some(receiver)
     }
 
     /// Makes sure the post-state of `first` (and so of its ancestors) is known, executing unknown

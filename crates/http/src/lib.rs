@@ -1,24 +1,19 @@
-//! A deliberately small HTTP/1.1 server and client over std sockets.
+//! A deliberately small HTTP/1.1 server and client, hardened against slow and hostile peers.
 //!
 //! The worker runtime serves its API with it and must keep its trusted code small, so it carries no
 //! web framework: requests are parsed with `httparse`, bodies need a `Content-Length` (no chunked
-//! encoding) under a limit, every connection serves one request and closes. [`request`] is the
-//! client the relayer, the client SDK and the tests use, against runtimes and nodes alike.
+//! encoding) under their route's limit, every connection serves one request and closes. The server
+//! ([`serve`]) reads and writes on one `mio` event loop under [`Limits`] and runs the handler on a
+//! pool of threads, so no client can hold a thread by being slow. [`request`] is the client the
+//! relayer, the client SDK, the CLI and the tests use against runtimes and nodes alike: it bounds
+//! the time and the bytes a server can make it spend ([`Options`]).
 
-use std::{
-    io::{self, BufRead, BufReader, Read, Write},
-    net::{TcpListener, TcpStream},
-    sync::Arc,
-    time::Duration,
-};
+mod client;
+mod server;
 
+pub use client::{MAX_RESPONSE, Options, authority, request, request_with};
+pub use server::{BodyLimit, Handler, Limits, MAX_HEAD, serve};
 use veil_api::{ErrorBody, ErrorCode};
-
-/// The largest request head (request line and headers).
-const MAX_HEAD: usize = 16 * 1024;
-const MAX_HEADERS: usize = 32;
-/// How long a connection may take to send its request.
-const READ_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// A parsed request.
 #[derive(Debug)]
@@ -72,197 +67,200 @@ impl Response {
     }
 }
 
-/// Serves `handler` on `listener` with `threads` threads, forever. `max_body` bounds each body.
-pub fn serve(
-    listener: TcpListener,
-    threads: usize,
-    max_body: usize,
-    handler: Arc<dyn Fn(Request) -> Response + Send + Sync>,
-) -> io::Result<()> {
-    let listener = Arc::new(listener);
-    let workers: Vec<_> = (0..threads.max(1))
-        .map(|_| {
-            let (listener, handler) = (Arc::clone(&listener), Arc::clone(&handler));
-            std::thread::spawn(move || {
-                for stream in listener.incoming() {
-                    let Ok(stream) = stream else { continue };
-                    // A broken connection only loses its own request.
-                    let _ = handle(stream, max_body, &*handler);
-                }
-            })
-        })
-        .collect();
-    for worker in workers {
-        worker.join().map_err(|_| io::Error::other("a server thread panicked"))?;
-    }
-    Ok(())
-}
-
-fn handle(stream: TcpStream, max_body: usize, handler: &dyn Fn(Request) -> Response) -> io::Result<()> {
-    stream.set_read_timeout(Some(READ_TIMEOUT))?;
-    let mut reader = BufReader::new(stream.try_clone()?);
-    let response = match read_request(&mut reader, max_body) {
-        Ok(request) => handler(request),
-        Err((status, message)) => Response::json(status, &ErrorBody::new(ErrorCode::BadRequest, message)),
-    };
-    write_response(stream, &response)
-}
-
-fn read_request(reader: &mut BufReader<TcpStream>, max_body: usize) -> Result<Request, (u16, String)> {
-    let mut head = Vec::new();
-    loop {
-        let before = head.len();
-        reader.read_until(b'\n', &mut head).map_err(|e| (400, e.to_string()))?;
-        if head.len() == before {
-            return Err((400, "connection closed before the request ended".into()));
-        }
-        if head.len() > MAX_HEAD {
-            return Err((431, format!("request head over {MAX_HEAD} bytes")));
-        }
-        if head.ends_with(b"\r\n\r\n") || head.ends_with(b"\n\n") {
-            break;
-        }
-    }
-    let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
-    let mut parsed = httparse::Request::new(&mut headers);
-    match parsed.parse(&head) {
-        Ok(httparse::Status::Complete(_)) => {}
-        Ok(httparse::Status::Partial) => return Err((400, "incomplete request head".into())),
-        Err(error) => return Err((400, format!("malformed request: {error}"))),
-    }
-    let mut length = 0usize;
-    for header in parsed.headers.iter() {
-        if header.name.eq_ignore_ascii_case("transfer-encoding") {
-            return Err((411, "chunked bodies are not accepted; send Content-Length".into()));
-        }
-        if header.name.eq_ignore_ascii_case("content-length") {
-            length = std::str::from_utf8(header.value)
-                .ok()
-                .and_then(|value| value.trim().parse().ok())
-                .ok_or((400, "bad Content-Length".to_string()))?;
-        }
-    }
-    if length > max_body {
-        return Err((413, format!("body of {length} bytes; the limit is {max_body}")));
-    }
-    let mut body = vec![0; length];
-    reader.read_exact(&mut body).map_err(|e| (400, format!("body shorter than Content-Length: {e}")))?;
-    let target = parsed.path.unwrap_or("/");
-    let (path, query) = target.split_once('?').unwrap_or((target, ""));
-    Ok(Request {
-        method: parsed.method.unwrap_or("GET").to_owned(),
-        path: path.to_owned(),
-        query: query.to_owned(),
-        body,
-    })
-}
-
-fn reason(status: u16) -> &'static str {
-    match status {
-        200 => "OK",
-        202 => "Accepted",
-        400 => "Bad Request",
-        403 => "Forbidden",
-        404 => "Not Found",
-        409 => "Conflict",
-        411 => "Length Required",
-        413 => "Payload Too Large",
-        431 => "Request Header Fields Too Large",
-        503 => "Service Unavailable",
-        _ => "Error",
-    }
-}
-
-fn write_response(mut stream: TcpStream, response: &Response) -> io::Result<()> {
-    let head = format!(
-        "HTTP/1.1 {} {}\r\nContent-Type: {}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
-        response.status,
-        reason(response.status),
-        response.content_type,
-        response.body.len()
-    );
-    stream.write_all(head.as_bytes())?;
-    stream.write_all(&response.body)?;
-    stream.flush()
-}
-
-/// Sends one request to `authority` (`host:port`) and returns the status and body. Plain HTTP:
-/// for loopback and the host's own runtime; anything crossing a network belongs behind TLS.
-pub fn request(
-    authority: &str,
-    method: &str,
-    path: &str,
-    content_type: &str,
-    body: &[u8],
-) -> io::Result<(u16, Vec<u8>)> {
-    let mut stream = TcpStream::connect(authority)?;
-    stream.set_read_timeout(Some(READ_TIMEOUT))?;
-    let head = format!(
-        "{method} {path} HTTP/1.1\r\nHost: {authority}\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
-        body.len()
-    );
-    stream.write_all(head.as_bytes())?;
-    stream.write_all(body)?;
-    let mut reader = BufReader::new(stream);
-    let mut status_line = String::new();
-    reader.read_line(&mut status_line)?;
-    let status = status_line
-        .split_whitespace()
-        .nth(1)
-        .and_then(|code| code.parse().ok())
-        .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidData, format!("bad status line {status_line:?}")))?;
-    let mut length = None;
-    loop {
-        let mut line = String::new();
-        if reader.read_line(&mut line)? == 0 || line == "\r\n" || line == "\n" {
-            break;
-        }
-        if let Some((name, value)) = line.split_once(':')
-            && name.eq_ignore_ascii_case("content-length")
-        {
-            length = value.trim().parse::<usize>().ok();
-        }
-    }
-    let mut body = Vec::new();
-    match length {
-        Some(length) => {
-            body.resize(length, 0);
-            reader.read_exact(&mut body)?;
-        }
-        None => {
-            reader.read_to_end(&mut body)?;
-        }
-    }
-    Ok((status, body))
-}
-
-/// Splits `http://host:port[/…]` into `host:port`.
-pub fn authority(url: &str) -> Result<&str, String> {
-    let rest = url.strip_prefix("http://").ok_or_else(|| format!("{url}: only http:// URLs are supported"))?;
-    Ok(rest.split('/').next().unwrap_or(rest))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::{
+        io::{Read, Write},
+        net::{TcpListener, TcpStream},
+        sync::Arc,
+        time::{Duration, Instant},
+    };
+
+    /// A server on a free loopback port: `/echo` echoes, `/big` answers 32 MiB, `/panic` panics;
+    /// bodies up to 16 bytes, except `/upload` (1 MiB).
+    fn start(threads: usize, limits: Limits) -> String {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let address = listener.local_addr().unwrap().to_string();
+        let handler: Arc<Handler> = Arc::new(|request: Request| match request.path.as_str() {
+            "/big" => Response::bytes(200, vec![7; 32 << 20]),
+            "/panic" => panic!("a handler bug"),
+            _ => {
+                let echo =
+                    format!("{} {} {:?} {}", request.method, request.path, request.param("x"), request.body.len());
+                Response::bytes(200, echo.into_bytes())
+            }
+        });
+        let limit: Arc<BodyLimit> = Arc::new(|_: &str, path: &str| if path == "/upload" { 1 << 20 } else { 16 });
+        std::thread::spawn(move || serve(listener, threads, limits, limit, handler));
+        address
+    }
+
+    fn quick() -> Options {
+        Options { deadline: Duration::from_secs(5), ..Options::default() }
+    }
 
     #[test]
     fn serves_requests_and_refuses_bad_ones() {
-        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-        let address = listener.local_addr().unwrap().to_string();
-        let handler: Arc<dyn Fn(Request) -> Response + Send + Sync> = Arc::new(|request: Request| {
-            let echo = format!("{} {} {:?} {}", request.method, request.path, request.param("x"), request.body.len());
-            Response::bytes(200, echo.into_bytes())
-        });
-        std::thread::spawn(move || serve(listener, 1, 16, handler));
+        let address = start(1, Limits::default());
         let (status, body) = request(&address, "POST", "/p?x=1&y=2", "text/plain", b"hello").unwrap();
         assert_eq!((status, String::from_utf8(body).unwrap()), (200, "POST /p Some(\"1\") 5".into()));
         let (status, body) = request(&address, "POST", "/p", "text/plain", &[0; 17]).unwrap();
         assert_eq!(status, 413, "{}", String::from_utf8_lossy(&body));
+        assert!(String::from_utf8_lossy(&body).contains("the limit of POST /p is 16"));
+        let (status, _) = request(&address, "POST", "/upload", "text/plain", &[0; 100_000]).unwrap();
+        assert_eq!(status, 200, "a route with a larger limit");
         let mut raw = TcpStream::connect(&address).unwrap();
         raw.write_all(b"GARBAGE\r\n\r\n").unwrap();
         let mut answer = String::new();
         raw.read_to_string(&mut answer).unwrap();
         assert!(answer.starts_with("HTTP/1.1 400"), "{answer}");
+    }
+
+    /// A refusal is read by the client even when it was sending a body the server did not want,
+    /// and a handler that panics fails its own request only.
+    #[test]
+    fn refusals_reach_the_client_and_a_panicking_handler_fails_only_its_request() {
+        let address = start(1, Limits::default());
+        let (status, body) = request(&address, "POST", "/echo", "text/plain", &vec![1u8; 4 << 20]).unwrap();
+        assert_eq!(status, 413, "{}", String::from_utf8_lossy(&body));
+        for _ in 0..3 {
+            let (status, _) = request(&address, "GET", "/panic", "text/plain", b"").unwrap();
+            assert_eq!(status, 500);
+        }
+        assert_eq!(request(&address, "GET", "/echo", "text/plain", b"").unwrap().0, 200, "its one thread lives on");
+        for (head, why) in [
+            ("POST /upload HTTP/1.1\r\nContent-Length: 2\r\nContent-Length: 3\r\n\r\nab", "two different"),
+            ("POST /upload HTTP/1.1\r\nContent-Length: +2\r\n\r\nab", "bad Content-Length"),
+        ] {
+            let mut raw = TcpStream::connect(&address).unwrap();
+            raw.write_all(head.as_bytes()).unwrap();
+            let mut answer = String::new();
+            raw.read_to_string(&mut answer).unwrap();
+            assert!(answer.starts_with("HTTP/1.1 400") && answer.contains(why), "{answer}");
+        }
+    }
+
+    /// An announced body over the route's limit is refused before a byte of it is read.
+    #[test]
+    fn an_announced_huge_body_is_refused_unread() {
+        let address = start(1, Limits::default());
+        let mut raw = TcpStream::connect(&address).unwrap();
+        raw.write_all(b"POST /upload HTTP/1.1\r\nContent-Length: 1099511627776\r\n\r\n").unwrap();
+        let mut answer = String::new();
+        raw.read_to_string(&mut answer).unwrap();
+        assert!(answer.starts_with("HTTP/1.1 413"), "{answer}");
+        assert!(answer.contains("too_large"), "{answer}");
+    }
+
+    /// Slow-loris: 64 connections each sending a byte at a time, and 8 that never read an 8 MiB
+    /// answer, on a server with 2 handler threads: honest requests are answered at once, and the
+    /// slow ones are closed at their deadlines.
+    #[test]
+    fn slow_and_stalled_clients_do_not_hold_up_honest_ones() {
+        let limits = Limits {
+            request_deadline: Duration::from_secs(2),
+            write_deadline: Duration::from_secs(2),
+            ..Limits::default()
+        };
+        let address = start(2, limits);
+        let mut slow: Vec<TcpStream> = (0..64).map(|_| TcpStream::connect(&address).unwrap()).collect();
+        let mut stalled = Vec::new();
+        for _ in 0..8 {
+            let mut stream = TcpStream::connect(&address).unwrap();
+            stream.write_all(b"GET /big HTTP/1.1\r\n\r\n").unwrap();
+            stalled.push(stream);
+        }
+        let request_line = b"GET /echo HTTP/1.1\r\nHost: x\r\n";
+        let began = Instant::now();
+        let mut worst = Duration::ZERO;
+        for round in 0..8 {
+            for stream in &mut slow {
+                let _ = stream.write_all(&request_line[round % request_line.len()..][..1]);
+            }
+            let asked = Instant::now();
+            let (status, body) = request_with(&address, "GET", "/echo", "text/plain", b"", quick()).unwrap();
+            worst = worst.max(asked.elapsed());
+            assert_eq!((status, body), (200, b"GET /echo None 0".to_vec()));
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        assert!(worst < Duration::from_secs(5), "an honest request took {worst:?}");
+        // Past the deadlines, the server has closed every slow connection and every stalled one
+        // (a 32 MiB answer does not fit in the socket buffers: its writing stalled).
+        std::thread::sleep(Duration::from_secs(3).saturating_sub(began.elapsed()) + Duration::from_millis(500));
+        for stream in slow.iter_mut().chain(&mut stalled) {
+            stream.set_read_timeout(Some(Duration::from_secs(2))).unwrap();
+            let mut rest = Vec::new();
+            let ended = stream.read_to_end(&mut rest);
+            let timed_out = ended
+                .as_ref()
+                .is_err_and(|e| matches!(e.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut));
+            assert!(!timed_out, "still open: {ended:?}");
+        }
+    }
+
+    /// More connections than allowed: the one that has waited longest for its request makes room.
+    #[test]
+    fn the_connection_limit_evicts_the_slowest_not_the_newest() {
+        let address = start(1, Limits { max_connections: 16, ..Limits::default() });
+        let mut idle: Vec<TcpStream> = (0..40).map(|_| TcpStream::connect(&address).unwrap()).collect();
+        let (status, _) = request_with(&address, "GET", "/echo", "text/plain", b"", quick()).unwrap();
+        assert_eq!(status, 200);
+        let mut byte = [0u8; 1];
+        idle[0].set_read_timeout(Some(Duration::from_secs(2))).unwrap();
+        assert_eq!(idle[0].read(&mut byte).unwrap(), 0, "the oldest was closed to make room");
+        idle[39].set_read_timeout(Some(Duration::from_millis(300))).unwrap();
+        let newest = idle[39].read(&mut byte).unwrap_err();
+        assert!(matches!(newest.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut), "{newest}");
+    }
+
+    /// A hostile server: a 1 TiB answer announced, or bytes trickled forever, or an endless answer
+    /// without a length. The client fails with a clear error, fast or at its deadline, holding at
+    /// most its cap.
+    #[test]
+    fn a_hostile_server_cannot_make_the_client_wait_or_allocate_without_bound() {
+        fn hostile(answer: &'static [u8], trickle: bool) -> String {
+            let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+            let address = listener.local_addr().unwrap().to_string();
+            std::thread::spawn(move || {
+                for stream in listener.incoming() {
+                    let Ok(mut stream) = stream else { continue };
+                    std::thread::spawn(move || {
+                        let mut request = [0u8; 1024];
+                        let _ = stream.read(&mut request);
+                        let _ = stream.write_all(answer);
+                        loop {
+                            let sent = if trickle { stream.write_all(b"x") } else { stream.write_all(&[0u8; 65_536]) };
+                            if sent.is_err() {
+                                return;
+                            }
+                            if trickle {
+                                std::thread::sleep(Duration::from_millis(50));
+                            }
+                        }
+                    });
+                }
+            });
+            address
+        }
+        let options = Options { deadline: Duration::from_secs(2), max_response: 1 << 20 };
+        let announced = hostile(b"HTTP/1.1 200 OK\r\nContent-Length: 1099511627776\r\n\r\n", false);
+        let began = Instant::now();
+        let error = request_with(&announced, "GET", "/", "text/plain", b"", options).unwrap_err();
+        assert!(
+            error.to_string().contains("announced an answer of 1099511627776 bytes; the limit is 1048576"),
+            "{error}"
+        );
+        assert!(began.elapsed() < Duration::from_secs(1));
+
+        let trickling = hostile(b"HTTP/1.1 200 OK\r\nContent-Length: 1000000\r\n\r\n", true);
+        let began = Instant::now();
+        let error = request_with(&trickling, "GET", "/", "text/plain", b"", options).unwrap_err();
+        assert!(error.to_string().contains("no whole answer within 2s"), "{error}");
+        assert!(began.elapsed() < Duration::from_secs(3));
+
+        let endless = hostile(b"HTTP/1.1 200 OK\r\n\r\n", false);
+        let error = request_with(&endless, "GET", "/", "text/plain", b"", options).unwrap_err();
+        assert!(error.to_string().contains("over the limit of 1048576 bytes"), "{error}");
     }
 }

@@ -4,9 +4,10 @@
 #![allow(clippy::unwrap_used)]
 
 use commonware_runtime::{Clock as _, Runner as _, deterministic};
+use futures::StreamExt as _;
 use std::{num::NonZeroU64, time::Duration};
 use veil_consensus::{
-    application::TransactionStatus,
+    application::{MAX_SUBSCRIBERS, SUBSCRIBER_QUEUE, TransactionStatus},
     engine::{History, MIN_RECENT_BLOCKS},
 };
 use veil_simulation::{Scenario, Setup, invariants, network::Net, run, run_twice, workload::Wallets};
@@ -111,5 +112,43 @@ fn a_pruning_validator_keeps_its_newest_blocks_and_restarts_on_them() {
         }
         assert!(validator.block(height + 100).await.is_some());
         assert!(validator.block(1).await.is_none());
+    });
+}
+
+/// Issue 24: a block stream's subscriber that stops reading is dropped once it leaves
+/// `SUBSCRIBER_QUEUE` blocks unread (its stream ends), never buffered without bound; one that
+/// reads keeps up; streams beyond `MAX_SUBSCRIBERS` are refused until one closes.
+#[test]
+fn a_subscriber_that_never_reads_is_dropped_not_buffered() {
+    let setup = &Setup::new(Scenario::quiet(1, 2), 11);
+    let config = deterministic::Config::default().with_seed(11).with_timeout(Some(Duration::from_secs(600)));
+    deterministic::Runner::new(config).start(|context| async move {
+        let net = Net::start(&context, setup).await.unwrap();
+        let node = net.all()[0].node();
+        let height = || async { node.lock().await.finalized_header().height };
+        let mut stalled = node.subscribe().await.unwrap();
+        let mut reading = node.subscribe().await.unwrap();
+        let first = height().await;
+        let mut read = 0;
+        while height().await < first + 3 * SUBSCRIBER_QUEUE as u64 {
+            while reading.try_recv().is_ok() {
+                read += 1;
+            }
+            context.sleep(Duration::from_millis(50)).await;
+        }
+        let mut unread = 0;
+        while stalled.next().await.is_some() {
+            unread += 1;
+        }
+        assert!(unread <= SUBSCRIBER_QUEUE, "{unread} blocks were held for a subscriber that did not read");
+        assert!(read >= 2 * SUBSCRIBER_QUEUE, "the reading subscriber got {read} blocks");
+
+        let mut open = Vec::new();
+        while let Some(stream) = node.subscribe().await {
+            open.push(stream);
+        }
+        assert_eq!(open.len() + 1, MAX_SUBSCRIBERS, "the reading stream and the rest");
+        open.pop();
+        assert!(node.subscribe().await.is_some(), "a closed stream frees its place");
     });
 }

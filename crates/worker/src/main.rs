@@ -13,6 +13,7 @@ use std::{
     path::{Path, PathBuf},
     process::ExitCode,
     sync::Arc,
+    time::Duration,
 };
 use veil_api::{hex0x, worker::IdentityRecord};
 use veil_attestation::{GramineSgx, InsecureSoftware, Platform};
@@ -76,9 +77,19 @@ struct Args {
     /// Refuse queries when the newest block is older than this by the local clock (0: no check).
     #[arg(long, default_value_t = 30)]
     max_age_secs: u64,
-    /// Threads serving the API.
+    /// Threads running API requests (reading and writing them takes none: one event loop does).
     #[arg(long, default_value_t = 2)]
     threads: usize,
+    /// Open API connections at once; over it, the one that has waited longest for its request
+    /// to finish is closed.
+    #[arg(long, default_value_t = veil_http::Limits::default().max_connections)]
+    max_connections: usize,
+    /// Seconds a connection has to send its whole request.
+    #[arg(long, default_value_t = veil_http::Limits::default().request_deadline.as_secs())]
+    request_deadline_secs: u64,
+    /// Seconds a connection has to read its whole answer.
+    #[arg(long, default_value_t = veil_http::Limits::default().write_deadline.as_secs())]
+    write_deadline_secs: u64,
     /// Exit when standard input closes (`veil devnet` holds the other end).
     #[arg(long, hide = true)]
     exit_with_stdin: bool,
@@ -245,7 +256,13 @@ fn run(args: Args) -> Result<(), String> {
     let _ = writeln!(stdout, "veil-worker listening on http://{address} identity=0x{identity}");
     let _ = stdout.flush();
     drop(stdout);
-    serve(service, listener, args.threads).map_err(|e| e.to_string())
+    let limits = veil_http::Limits {
+        max_connections: args.max_connections.max(1),
+        request_deadline: Duration::from_secs(args.request_deadline_secs.max(1)),
+        write_deadline: Duration::from_secs(args.write_deadline_secs.max(1)),
+        ..veil_http::Limits::default()
+    };
+    serve(service, listener, args.threads, limits).map_err(|e| e.to_string())
 }
 
 fn main() -> ExitCode {

@@ -258,7 +258,26 @@ pub fn log(line: std::fmt::Arguments<'_>) {
     let _ = writeln!(std::io::stderr().lock(), "{line}");
 }
 
-/// Serves `service` on `listener` with `threads` threads, forever.
-pub fn serve(service: Arc<Service>, listener: std::net::TcpListener, threads: usize) -> std::io::Result<()> {
-    veil_http::serve(listener, threads, MAX_BODY, Arc::new(move |request| service.handle(request)))
+/// The largest body of `POST /v1/query`: the largest sealed payload, its envelope and session
+/// certificate.
+pub const MAX_QUERY_BODY: usize = veil_crypto::confidential::MAX_QUERY_PAYLOAD + 16 * 1024;
+
+/// The body limit of each route: a query's is tens of KiB, a sync batch's and a snapshot's
+/// [`MAX_BODY`]; reads take none. Checked against `Content-Length` before a byte is read.
+pub fn body_limit(method: &str, path: &str) -> usize {
+    match (method, path) {
+        ("POST", paths::worker::QUERY) => MAX_QUERY_BODY,
+        ("POST", paths::worker::SYNC) | ("POST", paths::worker::SNAPSHOT) => MAX_BODY,
+        _ => 0,
+    }
+}
+
+/// Serves `service` on `listener` with `threads` handler threads, forever, under `limits`.
+pub fn serve(
+    service: Arc<Service>,
+    listener: std::net::TcpListener,
+    threads: usize,
+    limits: veil_http::Limits,
+) -> std::io::Result<()> {
+    veil_http::serve(listener, threads, limits, Arc::new(body_limit), Arc::new(move |request| service.handle(request)))
 }

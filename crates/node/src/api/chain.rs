@@ -190,8 +190,14 @@ pub(super) async fn proven_state(
 #[utoipa::path(get, path = "/v1/stream/blocks", responses((status = 200, description = "Server-Sent Events: one `block` event per finalized block, data is a StreamedBlock")))]
 pub(super) async fn stream_blocks(
     State(api): State<ApiState>,
-) -> Sse<impl futures::Stream<Item = Result<Event, Infallible>>> {
-    let receiver = api.validator.node().subscribe().await;
+) -> Result<Sse<impl futures::Stream<Item = Result<Event, Infallible>>>, ApiError> {
+    let Some(receiver) = api.validator.node().subscribe().await else {
+        let message = format!(
+            "{} block streams are open, the most this node serves; retry later",
+            veil_consensus::application::MAX_SUBSCRIBERS
+        );
+        return Err(ApiError(ErrorCode::Busy, message));
+    };
     let events = receiver.map(|finalized| {
         let summary = StreamedBlock {
             hash: finalized.hash.to_string(),
@@ -201,5 +207,5 @@ pub(super) async fn stream_blocks(
         };
         Ok(Event::default().event("block").data(serde_json::to_string(&summary).unwrap_or_default()))
     });
-    Sse::new(events).keep_alive(KeepAlive::default())
+    Ok(Sse::new(events).keep_alive(KeepAlive::default()))
 }
