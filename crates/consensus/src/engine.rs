@@ -99,6 +99,14 @@ pub const MIN_RECENT_BLOCKS: u64 = SYNC_EVERY;
 pub const RECENT_SECTION_BLOCKS: u64 = 4096;
 
 impl History {
+    /// What a pruning node keeps and how it prunes (`None`: an archive node keeps everything).
+    pub fn retention(self) -> Option<Retention> {
+        match self {
+            Self::Archive => None,
+            Self::Recent(keep) => Some(Retention { kept: Self::kept(keep), section: Self::section(keep).get() }),
+        }
+    }
+
     /// How many blocks a pruning node asked to keep `n` keeps.
     pub fn kept(n: NonZeroU64) -> u64 {
         n.get().max(MIN_RECENT_BLOCKS)
@@ -459,7 +467,7 @@ where
             .map_err(storage)?;
             Box::new(ArchiveIndex::open(archive, None).await.map_err(EngineError::Storage)?)
         }
-        History::Recent(keep) => {
+        History::Recent(_) => {
             let archive = prunable::Archive::init(
                 index_context,
                 prunable::Config {
@@ -469,8 +477,7 @@ where
             )
             .await
             .map_err(storage)?;
-            let retention = Retention { kept: History::kept(keep), section: History::section(keep).get() };
-            Box::new(ArchiveIndex::open(archive, Some(retention)).await.map_err(EngineError::Storage)?)
+            Box::new(ArchiveIndex::open(archive, config.history.retention()).await.map_err(EngineError::Storage)?)
         }
     };
     let mut node_state = NodeState::new(
@@ -556,11 +563,8 @@ where
         move |_| {
             run_finalizer(node, queue, move |height| {
                 // A pruning node drops a section once the newest `keep` blocks lie above it.
-                if let History::Recent(keep) = history
-                    && height.is_multiple_of(History::section(keep).get())
-                    && height > History::kept(keep)
-                {
-                    marshal.prune(Height::new(height - History::kept(keep)));
+                if let Some(below) = history.retention().and_then(|retention| retention.prune_below(height)) {
+                    marshal.prune(Height::new(below));
                 }
             })
         }

@@ -91,6 +91,14 @@ pub struct Retention {
     pub section: u64,
 }
 
+impl Retention {
+    /// The height below which to prune once block `height` is final: at each section boundary
+    /// past the kept blocks (the rule a pruning node's block archives and its index share).
+    pub fn prune_below(self, height: u64) -> Option<u64> {
+        (height.is_multiple_of(self.section) && height > self.kept).then(|| height - self.kept)
+    }
+}
+
 /// The index in an archive on disk.
 pub struct ArchiveIndex<A: IndexArchive> {
     archive: Option<A>,
@@ -163,11 +171,8 @@ impl<A: IndexArchive> TransactionIndex for ArchiveIndex<A> {
             archive =
                 archive.put(self.next, key(&block), &encode(height, BLOCK_MARKER)).await.map_err(|e| e.to_string())?;
             self.next += 1;
-            if let Some(Retention { kept, section }) = self.retention
-                && height.is_multiple_of(section)
-                && height > kept
-            {
-                let first = self.first_entry_at(&archive, height - kept).await?;
+            if let Some(below) = self.retention.and_then(|retention| retention.prune_below(height)) {
+                let first = self.first_entry_at(&archive, below).await?;
                 archive = archive.prune_below(first).await.map_err(|e| e.to_string())?;
             }
             if height.is_multiple_of(SYNC_EVERY) {
